@@ -1,0 +1,59 @@
+import YAML
+
+/// A model pinned to a version, served on targets behind a stable address.
+///
+///     kind: Deployment
+///     metadata: { name: churn-prod }
+///     spec:
+///       model: churn
+///       version: 1
+///       address: 127.0.0.1:8700
+///       serve:
+///         command: [python3, serve.py, --model, "${artifact}", --port, "${port}"]
+///       targets: [{ target: local }]
+///       healthCheck: { path: /health, timeout: 30s }
+public struct DeploymentSpec: Sendable, Hashable, Codable {
+    public var model: String
+    /// The pinned version number; changing it in Git is how a version ships.
+    public var version: Int
+    /// The host:port users call; it never changes between versions.
+    public var address: String?
+    public var serve: Serve
+    public var targets: [Placement]
+    public var healthCheck: HealthCheck?
+    public var strategy: Strategy?
+    /// Go back to the previous version when a rollout fails its health gate.
+    public var autoRollback: Bool?
+}
+
+public struct Serve: Sendable, Hashable, Codable {
+    /// May use `${artifact}`, `${port}`, `${host}`, `${version}`, `${model}`.
+    public var command: Command
+    public var workingDir: String?
+    public var env: [String: EnvValue]?
+}
+
+public struct Placement: Sendable, Hashable, Codable {
+    public var target: String
+    public var replicas: Int?
+}
+
+public struct HealthCheck: Sendable, Hashable, Codable {
+    public var path: String?
+    public var timeout: TimeSpan?
+    public var interval: TimeSpan?
+}
+
+public struct Strategy: Sendable, Hashable, Codable {
+    public enum StrategyType: String, StringEnum, Codable {
+        case allAtOnce = "all-at-once", waves, canary
+    }
+
+    public var type: StrategyType
+    /// Canary: traffic percentages in order, such as [10, 50, 100].
+    public var steps: [Int]?
+    /// Waves: target names per wave.
+    public var waves: [[String]]?
+    /// How long each step or wave must stay healthy before the next.
+    public var pause: TimeSpan?
+}

@@ -1,0 +1,75 @@
+import YAML
+
+/// The API group and version every Gantry manifest declares.
+public let manifestAPIVersion = "gantry.dev/v1alpha1"
+
+/// The kinds of object a manifest can declare.
+public enum Kind: String, StringEnum, Codable, Comparable {
+    case Target, Dataset, Pipeline, Model, Deployment
+
+    public static func < (a: Kind, b: Kind) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// Name and labels of an object, as in Kubernetes.
+public struct Metadata: Sendable, Hashable, Codable {
+    public var name: String
+    public var labels: [String: String]?
+    public var annotations: [String: String]?
+
+    public init(name: String, labels: [String: String]? = nil, annotations: [String: String]? = nil) {
+        self.name = name
+        self.labels = labels
+        self.annotations = annotations
+    }
+}
+
+/// The envelope of one manifest document.
+///
+///     apiVersion: gantry.dev/v1alpha1
+///     kind: Model
+///     metadata: { name: churn }
+///     spec: { ... }
+public struct Object<Spec: Codable & Sendable & Hashable>: Sendable, Hashable, Codable {
+    public var apiVersion: String
+    public var kind: Kind
+    public var metadata: Metadata
+    public var spec: Spec
+
+    public init(kind: Kind, name: String, spec: Spec) {
+        self.apiVersion = manifestAPIVersion
+        self.kind = kind
+        self.metadata = Metadata(name: name)
+        self.spec = spec
+    }
+}
+
+/// Where a document came from: its file (relative to the project root), its
+/// index in the file, and its node tree, used to turn a field path into a
+/// line and column.
+public struct Origin: Sendable {
+    public var file: String
+    public var document: Int
+    public var root: Node
+
+    public init(file: String, document: Int, root: Node) {
+        self.file = file
+        self.document = document
+        self.root = root
+    }
+
+    /// Line and column of a field, or of its nearest present parent.
+    public func mark(of path: FieldPath, keyOnly: Bool = false) -> Mark {
+        root.resolve(path, keyOnly: keyOnly).node.mark
+    }
+}
+
+/// One decoded object with where it was written.
+public struct Entry<Spec: Codable & Sendable & Hashable>: Sendable {
+    public var object: Object<Spec>
+    public var origin: Origin
+
+    public var name: String { object.metadata.name }
+    public var spec: Spec { object.spec }
+}

@@ -1,0 +1,122 @@
+import YAML
+
+/// One decoded manifest of any kind.
+public enum Manifest: Sendable {
+    case target(Entry<TargetSpec>)
+    case dataset(Entry<DatasetSpec>)
+    case pipeline(Entry<PipelineSpec>)
+    case model(Entry<ModelSpec>)
+    case deployment(Entry<DeploymentSpec>)
+
+    public var kind: Kind {
+        switch self {
+        case .target: return .Target
+        case .dataset: return .Dataset
+        case .pipeline: return .Pipeline
+        case .model: return .Model
+        case .deployment: return .Deployment
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .target(let e): return e.name
+        case .dataset(let e): return e.name
+        case .pipeline(let e): return e.name
+        case .model(let e): return e.name
+        case .deployment(let e): return e.name
+        }
+    }
+
+    public var origin: Origin {
+        switch self {
+        case .target(let e): return e.origin
+        case .dataset(let e): return e.origin
+        case .pipeline(let e): return e.origin
+        case .model(let e): return e.origin
+        case .deployment(let e): return e.origin
+        }
+    }
+}
+
+/// The manifests of one file and what is wrong with them on their own. A
+/// pure function of the file's bytes, so it can be cached by blob id.
+public struct DecodedFile: Sendable {
+    public var path: String
+    public var manifests: [Manifest]
+    public var diagnostics: [Diagnostic]
+}
+
+/// Turns one file's bytes into manifests.
+///
+///     let decoded = ManifestDecoder.decode(path: "models/churn.yaml", bytes: bytes)
+public enum ManifestDecoder {
+    public static func decode(path: String, bytes: [UInt8]) -> DecodedFile {
+        var out = DecodedFile(path: path, manifests: [], diagnostics: [])
+        let documents: [Document]
+        do {
+            documents = try YAMLParser.parse(bytes, file: path)
+        } catch let e as YAMLSyntaxError {
+            out.diagnostics.append(Diagnostic(file: path, mark: e.mark, field: FieldPath(), message: e.message))
+            return out
+        } catch {
+            out.diagnostics.append(Diagnostic(file: path, mark: Mark(line: 1, column: 1), field: FieldPath(), message: "\(error)"))
+            return out
+        }
+        for document in documents {
+            guard let root = document.root else { continue }
+            let origin = Origin(file: path, document: document.index, root: root)
+            do {
+                if let manifest = try decode(root, origin: origin) {
+                    out.diagnostics += ObjectValidator.check(manifest)
+                    out.manifests.append(manifest)
+                }
+            } catch let failure {
+                out.diagnostics += failure.problems.map {
+                    Diagnostic(file: path, mark: $0.mark, field: $0.path, message: $0.message)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Nil for documents that belong to some other tool (no Gantry apiVersion
+    /// and no Gantry kind), so a repo can hold other YAML.
+    static func decode(_ root: Node, origin: Origin) throws(DecodingFailure) -> Manifest? {
+        guard case .mapping = root.kind else {
+            throw failure(root, [], "expected a manifest: a mapping with apiVersion, kind, metadata and spec")
+        }
+        let apiVersion = root["apiVersion"]?.scalar
+        let kindText = root["kind"]?.scalar
+        let ours = apiVersion?.hasPrefix("gantry.dev/") ?? false
+        if !ours {
+            if apiVersion == nil, let k = kindText, Kind(rawValue: k) != nil {
+                throw failure(root, [.key("apiVersion")], "missing required field \"apiVersion\"; expected \(manifestAPIVersion)")
+            }
+            return nil
+        }
+        if apiVersion != manifestAPIVersion, let node = root["apiVersion"] {
+            throw failure(node, [.key("apiVersion")], "unsupported apiVersion \"\(apiVersion!)\"; expected \(manifestAPIVersion)")
+        }
+        guard let kindText, let kind = Kind(rawValue: kindText) else {
+            let node = root["kind"] ?? root
+            let known = Kind.allCases.map(\.rawValue)
+            let hint = kindText.map { Suggestion.hint(for: $0, in: known) } ?? ""
+            throw failure(node, [.key("kind")],
+                          (kindText.map { "unknown kind \"\($0)\"\(hint)" } ?? "missing required field \"kind\"")
+                          + "; expected one of: \(known.joined(separator: ", "))")
+        }
+        let decoder = YAMLDecoder()
+        switch kind {
+        case .Target: return .target(Entry(object: try decoder.decode(Object<TargetSpec>.self, from: root), origin: origin))
+        case .Dataset: return .dataset(Entry(object: try decoder.decode(Object<DatasetSpec>.self, from: root), origin: origin))
+        case .Pipeline: return .pipeline(Entry(object: try decoder.decode(Object<PipelineSpec>.self, from: root), origin: origin))
+        case .Model: return .model(Entry(object: try decoder.decode(Object<ModelSpec>.self, from: root), origin: origin))
+        case .Deployment: return .deployment(Entry(object: try decoder.decode(Object<DeploymentSpec>.self, from: root), origin: origin))
+        }
+    }
+
+    private static func failure(_ node: Node, _ path: [FieldPath.Component], _ message: String) -> DecodingFailure {
+        DecodingFailure(problems: [DecodingProblem(path: FieldPath(path), mark: node.mark, message: message)])
+    }
+}

@@ -1,0 +1,120 @@
+import YAML
+
+/// Every object of a project, by kind and name: the desired state's input.
+///
+///     let loaded = ManifestSet.assemble(files)
+///     if loaded.diagnostics.isEmpty { plan(loaded.set) }
+public struct ManifestSet: Sendable {
+    public var targets: [String: Entry<TargetSpec>] = [:]
+    public var datasets: [String: Entry<DatasetSpec>] = [:]
+    public var pipelines: [String: Entry<PipelineSpec>] = [:]
+    public var models: [String: Entry<ModelSpec>] = [:]
+    public var deployments: [String: Entry<DeploymentSpec>] = [:]
+
+    public init() {}
+
+    /// The `local` target exists without a manifest: it is the embedded default.
+    public static let implicitLocalTarget = "local"
+
+    public func targetType(_ name: String) -> TargetSpec.TargetType? {
+        if let t = targets[name] { return t.spec.type }
+        return name == Self.implicitLocalTarget ? .local : nil
+    }
+
+    public var count: Int { targets.count + datasets.count + pipelines.count + models.count + deployments.count }
+
+    /// Builds the set from decoded files and checks what spans objects:
+    /// duplicate names and references between objects.
+    public static func assemble(_ files: [DecodedFile]) -> (set: ManifestSet, diagnostics: [Diagnostic]) {
+        var set = ManifestSet()
+        var diagnostics = files.flatMap(\.diagnostics)
+        func insert<S>(_ e: Entry<S>, into table: inout [String: Entry<S>]) {
+            if let first = table[e.name] {
+                let at = first.origin.mark(of: FieldPath(parsing: "metadata.name"))
+                diagnostics.append(e.origin.diagnostic("metadata.name",
+                    "duplicate \(e.object.kind.rawValue) \"\(e.name)\" (first defined at \(first.origin.file):\(at))"))
+            } else {
+                table[e.name] = e
+            }
+        }
+        for file in files.sorted(by: { $0.path < $1.path }) {
+            for m in file.manifests {
+                switch m {
+                case .target(let e): insert(e, into: &set.targets)
+                case .dataset(let e): insert(e, into: &set.datasets)
+                case .pipeline(let e): insert(e, into: &set.pipelines)
+                case .model(let e): insert(e, into: &set.models)
+                case .deployment(let e): insert(e, into: &set.deployments)
+                }
+            }
+        }
+        diagnostics += References(set: set).check()
+        return (set, diagnostics.sorted(by: Diagnostic.ordered))
+    }
+}
+
+/// Checks references between objects, with did-you-mean.
+struct References {
+    let set: ManifestSet
+
+    func missing(_ kind: Kind, _ name: String, among names: some Sequence<String>) -> String {
+        "no \(kind.rawValue) named \"\(name)\"\(Suggestion.hint(for: name, in: names))"
+    }
+
+    var targetNames: [String] { Array(set.targets.keys) + (set.targets[ManifestSet.implicitLocalTarget] == nil ? [ManifestSet.implicitLocalTarget] : []) }
+
+    func check() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for model in set.models.values { out += check(model) }
+        for deployment in set.deployments.values {
+            let o = deployment.origin, spec = deployment.spec
+            if set.models[spec.model] == nil {
+                out.append(o.diagnostic("spec.model", missing(.Model, spec.model, among: set.models.keys)))
+            }
+            for (i, placement) in spec.targets.enumerated() {
+                out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
+            }
+        }
+        return out
+    }
+
+    func check(_ model: Entry<ModelSpec>) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let o = model.origin, spec = model.spec
+        for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d] == nil {
+            out.append(o.diagnostic("spec.datasets[\(i)]", missing(.Dataset, d, among: set.datasets.keys)))
+        }
+        out += checkTarget(spec.target, for: .train, at: "spec.target", o)
+        guard let pipeline = set.pipelines[spec.pipeline] else {
+            out.append(o.diagnostic("spec.pipeline", missing(.Pipeline, spec.pipeline, among: set.pipelines.keys)))
+            return out
+        }
+        // The pipeline's placeholders must be satisfiable by this model.
+        let params = Set((pipeline.spec.params ?? [:]).keys).union((spec.params ?? [:]).keys)
+        let datasets = Set(spec.datasets ?? [])
+        for (i, step) in pipeline.spec.steps.enumerated() {
+            for arg in step.command?.argv ?? [] {
+                for p in Placeholder.all(in: arg) {
+                    guard let name = p.name else { continue }
+                    if p.namespace == "params", !params.contains(name) {
+                        out.append(o.diagnostic("spec.params",
+                            "pipeline \"\(pipeline.name)\" step \"\(step.name)\" uses \(p.text), which neither the pipeline nor this model sets\(Suggestion.hint(for: name, in: params))"))
+                    }
+                    if p.namespace == "datasets", !datasets.contains(name) {
+                        out.append(o.diagnostic("spec.datasets",
+                            "pipeline \"\(pipeline.name)\" step \"\(step.name)\" (spec.steps[\(i)]) reads \(p.text); list \"\(name)\" in this model's datasets"))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func checkTarget(_ name: String, for capability: TargetSpec.Capability, at field: String, _ o: Origin) -> [Diagnostic] {
+        if let t = set.targets[name] {
+            return t.spec.can(capability) ? [] : [o.diagnostic(field, "target \"\(name)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
+        }
+        if name == ManifestSet.implicitLocalTarget { return [] }
+        return [o.diagnostic(field, missing(.Target, name, among: targetNames))]
+    }
+}

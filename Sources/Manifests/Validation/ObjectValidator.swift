@@ -1,0 +1,190 @@
+import YAML
+
+/// Checks one object on its own: names, shapes that `Decodable` cannot
+/// express, graphs, placeholders, secrets written inline.
+enum ObjectValidator {
+    static func check(_ manifest: Manifest) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let origin = manifest.origin
+        if let problem = Names.problem(with: manifest.name) {
+            out.append(origin.diagnostic("metadata.name", problem))
+        }
+        switch manifest {
+        case .target(let e): out += check(e.spec, origin)
+        case .dataset(let e): out += check(e.spec, origin)
+        case .pipeline(let e): out += check(e.spec, origin)
+        case .model(let e): out += check(e.spec, origin)
+        case .deployment(let e): out += check(e.spec, origin)
+        }
+        return out
+    }
+
+    static func check(_ spec: TargetSpec, _ origin: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        switch spec.type {
+        case .local:
+            if spec.endpoint != nil { out.append(origin.diagnostic("spec.endpoint", "a local target has no endpoint")) }
+        default:
+            if let endpoint = spec.endpoint {
+                if !isHTTPURL(endpoint) { out.append(origin.diagnostic("spec.endpoint", "expected an http:// or https:// URL, found \"\(endpoint)\"")) }
+            } else {
+                out.append(origin.diagnostic("spec.endpoint", "missing required field \"endpoint\" for a \(spec.type.rawValue) target"))
+            }
+        }
+        if spec.type == .sagemaker, spec.region == nil {
+            out.append(origin.diagnostic("spec.region", "missing required field \"region\" for a sagemaker target"))
+        }
+        if let caps = spec.capabilities, caps.isEmpty {
+            out.append(origin.diagnostic("spec.capabilities", "a target needs at least one capability (train, serve)"))
+        }
+        return out
+    }
+
+    static func check(_ spec: DatasetSpec, _ origin: Origin) -> [Diagnostic] {
+        let s = spec.source
+        let given = [s.path != nil, s.url != nil, s.s3 != nil].filter { $0 }.count
+        if given != 1 {
+            return [origin.diagnostic("spec.source", "a source needs exactly one of \"path\", \"url\" or \"s3\"")]
+        }
+        if let url = s.url, !isHTTPURL(url) {
+            return [origin.diagnostic("spec.source.url", "expected an http:// or https:// URL, found \"\(url)\"")]
+        }
+        return []
+    }
+
+    static func check(_ spec: PipelineSpec, _ origin: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        if spec.steps.isEmpty { out.append(origin.diagnostic("spec.steps", "a pipeline needs at least one step")) }
+        var seen: [String: Int] = [:]
+        for (i, step) in spec.steps.enumerated() {
+            let at = "spec.steps[\(i)]"
+            if let problem = Names.problem(with: step.name) { out.append(origin.diagnostic("\(at).name", problem)) }
+            if let first = seen[step.name] {
+                out.append(origin.diagnostic("\(at).name", "duplicate step \"\(step.name)\" (first at spec.steps[\(first)])"))
+            } else {
+                seen[step.name] = i
+            }
+            if (step.command == nil) == (step.notebook == nil) {
+                out.append(origin.diagnostic(at, "a step needs exactly one of \"command\" or \"notebook\""))
+            }
+            if let t = step.timeout, t.seconds < 1 { out.append(origin.diagnostic("\(at).timeout", "a timeout must be at least 1s")) }
+            out += checkEnv(step.env, at: "\(at).env", origin)
+        }
+        let names = spec.steps.map(\.name)
+        for (i, step) in spec.steps.enumerated() {
+            for (j, dep) in (step.dependsOn ?? []).enumerated() where !names.contains(dep) {
+                out.append(origin.diagnostic("spec.steps[\(i)].dependsOn[\(j)]",
+                    "no step named \"\(dep)\"\(Suggestion.hint(for: dep, in: names))"))
+            }
+            let ancestors = StepGraph(spec.steps).ancestors(of: step.name)
+            for (k, arg) in (step.command?.argv ?? []).enumerated() {
+                for p in Placeholder.all(in: arg) {
+                    let field = "spec.steps[\(i)].command[\(k)]"
+                    switch (p.namespace, p.name) {
+                    case ("params", .some), ("datasets", .some), ("outputs", nil): break
+                    case ("steps", .some(let s)):
+                        if !ancestors.contains(s) {
+                            out.append(origin.diagnostic(field, "\(p.text) names a step that \"\(step.name)\" does not depend on; add it to dependsOn"))
+                        }
+                    default:
+                        out.append(origin.diagnostic(field, "unknown placeholder \(p.text); expected ${params.NAME}, ${datasets.NAME}, ${outputs} or ${steps.NAME}"))
+                    }
+                }
+            }
+        }
+        if let cycle = StepGraph(spec.steps).cycle() {
+            out.append(origin.diagnostic("spec.steps", "steps form a cycle: \(cycle.joined(separator: " -> "))"))
+        }
+        for (field, ref) in [("spec.artifact", spec.artifact), ("spec.metrics", spec.metrics)] {
+            if let ref, !names.contains(ref.step) {
+                out.append(origin.diagnostic("\(field).step", "no step named \"\(ref.step)\"\(Suggestion.hint(for: ref.step, in: names))"))
+            }
+        }
+        return out
+    }
+
+    static func check(_ spec: ModelSpec, _ origin: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for (i, gate) in (spec.promotion?.gates ?? []).enumerated() where MetricGate(parsing: gate) == nil {
+            out.append(origin.diagnostic("spec.promotion.gates[\(i)]",
+                "invalid gate \"\(gate)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))
+        }
+        var seen = Set<String>()
+        for (i, d) in (spec.datasets ?? []).enumerated() where !seen.insert(d).inserted {
+            out.append(origin.diagnostic("spec.datasets[\(i)]", "dataset \"\(d)\" is listed twice"))
+        }
+        return out
+    }
+
+    static func check(_ spec: DeploymentSpec, _ origin: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        if spec.version < 1 { out.append(origin.diagnostic("spec.version", "versions are numbered from 1")) }
+        if let address = spec.address, HostPort(parsing: address) == nil {
+            out.append(origin.diagnostic("spec.address", "expected HOST:PORT such as 127.0.0.1:8700, found \"\(address)\""))
+        }
+        if spec.targets.isEmpty { out.append(origin.diagnostic("spec.targets", "a deployment needs at least one target")) }
+        for (i, p) in spec.targets.enumerated() {
+            if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
+        }
+        let allowed: Set<String> = ["artifact", "port", "host", "version", "model"]
+        for (k, arg) in spec.serve.command.argv.enumerated() {
+            for p in Placeholder.all(in: arg) where p.name != nil || !allowed.contains(p.namespace) {
+                out.append(origin.diagnostic("spec.serve.command[\(k)]",
+                    "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}"))
+            }
+        }
+        out += checkEnv(spec.serve.env, at: "spec.serve.env", origin)
+        if let path = spec.healthCheck?.path, !path.hasPrefix("/") {
+            out.append(origin.diagnostic("spec.healthCheck.path", "a health check path starts with /"))
+        }
+        if let strategy = spec.strategy {
+            switch strategy.type {
+            case .canary:
+                let steps = strategy.steps ?? []
+                if steps.isEmpty || steps.last != 100 || zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 })
+                    || steps.contains(where: { $0 < 1 || $0 > 100 }) {
+                    out.append(origin.diagnostic("spec.strategy.steps", "canary steps are increasing percentages ending at 100, such as [10, 50, 100]"))
+                }
+            case .waves:
+                let listed = Set((strategy.waves ?? []).flatMap { $0 })
+                let placed = Set(spec.targets.map(\.target))
+                if listed != placed {
+                    out.append(origin.diagnostic("spec.strategy.waves", "waves must list each of the deployment's targets exactly once"))
+                }
+            case .allAtOnce:
+                break
+            }
+        }
+        return out
+    }
+
+    static func checkEnv(_ env: [String: EnvValue]?, at field: String, _ origin: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for (name, value) in env ?? [:] {
+            if case .literal = value, EnvValue.looksSecret(name) {
+                out.append(origin.diagnostic("\(field).\(name)",
+                    "\(name) looks like a secret written inline; reference it: { secret: { env: \(name) } }"))
+            }
+        }
+        return out.sorted(by: Diagnostic.ordered)
+    }
+
+    static func isHTTPURL(_ s: String) -> Bool {
+        (s.hasPrefix("http://") || s.hasPrefix("https://")) && s.count > 8
+    }
+}
+
+/// `host:port`, as a Deployment's stable address.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (1...65535).contains(port), colon != text.startIndex else { return nil }
+        self.host = String(text[..<colon])
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}

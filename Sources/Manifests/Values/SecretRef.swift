@@ -1,0 +1,77 @@
+import YAML
+
+/// Where a secret lives: an environment variable or a file on the machine
+/// that runs Gantry. Never the secret itself, so manifests can be public and
+/// plans, logs and the state store never hold one.
+///
+///     token: { env: MLFLOW_TOKEN }
+///     token: { file: /etc/gantry/ray-token }
+public struct SecretRef: Sendable, Hashable, Codable {
+    public var env: String?
+    public var file: String?
+
+    public init(env: String? = nil, file: String? = nil) {
+        self.env = env
+        self.file = file
+    }
+
+    enum CodingKeys: String, CodingKey { case env, file }
+
+    public init(from decoder: any Decoder) throws {
+        if let node = decoder.yamlNode, case .scalar = node.kind, !node.isNull {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath,
+                debugDescription: "secret written inline; reference it instead: { env: VARIABLE } or { file: /path/to/secret }"))
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        env = try c.decodeIfPresent(String.self, forKey: .env)
+        file = try c.decodeIfPresent(String.self, forKey: .file)
+        if (env == nil) == (file == nil) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a secret reference needs exactly one of \"env\" or \"file\""))
+        }
+    }
+
+    /// What a log may say about this secret.
+    public var redacted: String { env.map { "env:\($0)" } ?? "file:\(file ?? "")" }
+}
+
+/// An environment variable's value: a literal, or a secret by reference.
+///
+///     env:
+///       PYTHONUNBUFFERED: "1"
+///       HF_TOKEN: { secret: { env: HF_TOKEN } }
+public enum EnvValue: Sendable, Hashable, Codable {
+    case literal(String)
+    case secret(SecretRef)
+
+    enum CodingKeys: String, CodingKey { case secret }
+
+    public init(from decoder: any Decoder) throws {
+        if let node = decoder.yamlNode, case .mapping = node.kind {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self = .secret(try c.decode(SecretRef.self, forKey: .secret))
+        } else {
+            self = .literal(try decoder.singleValueContainer().decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .literal(let s):
+            var c = encoder.singleValueContainer()
+            try c.encode(s)
+        case .secret(let ref):
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(ref, forKey: .secret)
+        }
+    }
+
+    /// Names that say "this is a credential"; a literal value under one is
+    /// refused, because a manifest lives in Git for everyone to read.
+    static let secretLooking = ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL"]
+
+    public static func looksSecret(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return secretLooking.contains { upper.contains($0) }
+    }
+}
