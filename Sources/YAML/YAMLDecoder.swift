@@ -215,11 +215,20 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func contains(_ key: Key) -> Bool { usage.lookup(key.stringValue) != nil }
 
     private func value(_ key: Key) throws -> Node {
-        guard let v = usage.lookup(key.stringValue) else {
-            throw DecodingProblem(path: decoder.path.appending(key.stringValue), mark: decoder.node.mark,
-                                  message: "missing required field \"\(key.stringValue)\"")
-        }
+        guard let v = usage.lookup(key.stringValue) else { throw missing(key.stringValue) }
         return v
+    }
+
+    /// A missing required field is most often a misspelled one: point at the
+    /// misspelling when an unasked-for key is close to it.
+    private func missing(_ key: String) -> DecodingProblem {
+        let unused = usage.pairs.indices.filter { !usage.used[$0] }.compactMap { usage.pairs[$0].key.scalar }
+        if let typo = Suggestion.closest(to: key, in: unused), let pair = usage.pairs.first(where: { $0.key.scalar == typo }) {
+            return DecodingProblem(path: decoder.path.appending(typo), mark: pair.key.mark,
+                                   message: "unknown field \"\(typo)\" (did you mean \"\(key)\"?)")
+        }
+        return DecodingProblem(path: decoder.path.appending(key), mark: decoder.node.mark,
+                               message: "missing required field \"\(key)\"")
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {

@@ -45,6 +45,11 @@ public struct DecodedFile: Sendable {
     public var path: String
     public var manifests: [Manifest]
     public var diagnostics: [Diagnostic]
+    /// Objects that failed to decode, by kind and name when the name could be
+    /// read, so that references to them are not reported as missing too.
+    public var undecodable: [Kind: Set<String>] = [:]
+    /// False when the file is not YAML at all: nothing is known of its objects.
+    public var parsed = true
 }
 
 /// Turns one file's bytes into manifests.
@@ -58,6 +63,7 @@ public enum ManifestDecoder {
             documents = try YAMLParser.parse(bytes, file: path)
         } catch let e as YAMLSyntaxError {
             out.diagnostics.append(Diagnostic(file: path, mark: e.mark, field: FieldPath(), message: e.message))
+            out.parsed = false
             return out
         } catch {
             out.diagnostics.append(Diagnostic(file: path, mark: Mark(line: 1, column: 1), field: FieldPath(), message: "\(error)"))
@@ -72,6 +78,9 @@ public enum ManifestDecoder {
                     out.manifests.append(manifest)
                 }
             } catch let failure {
+                if let kind = root["kind"]?.scalar.flatMap(Kind.init(rawValue:)), let name = root["metadata"]?["name"]?.scalar {
+                    out.undecodable[kind, default: []].insert(name)
+                }
                 out.diagnostics += failure.problems.map {
                     Diagnostic(file: path, mark: $0.mark, field: $0.path, message: $0.message)
                 }

@@ -48,7 +48,13 @@ public struct ManifestSet: Sendable {
                 }
             }
         }
-        diagnostics += References(set: set).check()
+        // Objects that failed to decode, or files that are not YAML at all,
+        // would make every reference to them look missing: report the cause,
+        // not the cascade.
+        let unknown = files.reduce(into: [Kind: Set<String>]()) { acc, f in acc.merge(f.undecodable) { $0.union($1) } }
+        if files.allSatisfy(\.parsed) {
+            diagnostics += References(set: set, undecodable: unknown).check()
+        }
         return (set, diagnostics.sorted(by: Diagnostic.ordered))
     }
 }
@@ -56,6 +62,13 @@ public struct ManifestSet: Sendable {
 /// Checks references between objects, with did-you-mean.
 struct References {
     let set: ManifestSet
+    let undecodable: [Kind: Set<String>]
+
+    /// Whether an object of that name exists but failed to decode (its own
+    /// errors are reported already).
+    func failed(_ kind: Kind, _ name: String) -> Bool {
+        undecodable[kind]?.contains(name) ?? false
+    }
 
     func missing(_ kind: Kind, _ name: String, among names: some Sequence<String>) -> String {
         "no \(kind.rawValue) named \"\(name)\"\(Suggestion.hint(for: name, in: names))"
@@ -68,7 +81,7 @@ struct References {
         for model in set.models.values { out += check(model) }
         for deployment in set.deployments.values {
             let o = deployment.origin, spec = deployment.spec
-            if set.models[spec.model] == nil {
+            if set.models[spec.model] == nil, !failed(.Model, spec.model) {
                 out.append(o.diagnostic("spec.model", missing(.Model, spec.model, among: set.models.keys)))
             }
             for (i, placement) in spec.targets.enumerated() {
@@ -81,11 +94,12 @@ struct References {
     func check(_ model: Entry<ModelSpec>) -> [Diagnostic] {
         var out: [Diagnostic] = []
         let o = model.origin, spec = model.spec
-        for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d] == nil {
+        for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d] == nil && !failed(.Dataset, d) {
             out.append(o.diagnostic("spec.datasets[\(i)]", missing(.Dataset, d, among: set.datasets.keys)))
         }
         out += checkTarget(spec.target, for: .train, at: "spec.target", o)
         guard let pipeline = set.pipelines[spec.pipeline] else {
+            if failed(.Pipeline, spec.pipeline) { return out }
             out.append(o.diagnostic("spec.pipeline", missing(.Pipeline, spec.pipeline, among: set.pipelines.keys)))
             return out
         }
@@ -114,7 +128,7 @@ struct References {
         if let t = set.targets[name] {
             return t.spec.can(capability) ? [] : [o.diagnostic(field, "target \"\(name)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
         }
-        if name == ManifestSet.implicitLocalTarget { return [] }
+        if name == ManifestSet.implicitLocalTarget || failed(.Target, name) { return [] }
         return [o.diagnostic(field, missing(.Target, name, among: targetNames))]
     }
 }

@@ -1,0 +1,29 @@
+import ArgumentParser
+
+@main
+struct Gantry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gantry",
+        abstract: "GitOps for machine-learning models: a Git repository declares models, pipelines and deployments; Gantry makes it so.",
+        discussion: """
+        Examples:
+          gantry validate examples/quickstart
+          gantry plan --repo . --path examples/quickstart
+          gantry apply --repo . --path examples/quickstart
+
+        Shell completion:
+          gantry --generate-completion-script bash > /etc/bash_completion.d/gantry
+        """,
+        version: GantryVersion.current,
+        subcommands: [Validate.self, Schema.self]
+    )
+}
+
+enum GantryVersion {
+    static let current = "0.1.0"
+}
+
+/// `-o text|json` for commands whose output is data.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
