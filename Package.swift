@@ -28,12 +28,28 @@ let package = Package(
 
         .target(name: "Manifests", dependencies: ["YAML"]),
 
+        // Child processes with a clean signal mask, in their own process group.
+        // glibc's spawn extensions are not visible to Swift's Glibc module.
+        .target(name: "CSpawnShim"),
+        .target(name: "Processes", dependencies: ["CSpawnShim"]),
+        // The forwarder that owns a Deployment's stable address.
+        .target(name: "StableAddress"),
+
+        .target(name: "Source", dependencies: ["Git", "Manifests"]),
+        .target(name: "Lineage", dependencies: [
+            "Manifests", "Source", "State", "HTTP",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+
         .executableTarget(name: "gantry", dependencies: [
-            "Manifests",
+            "Manifests", "StableAddress",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
+        .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
+        .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
     ]
 )

@@ -15,7 +15,7 @@ struct Gantry: AsyncParsableCommand {
           gantry --generate-completion-script bash > /etc/bash_completion.d/gantry
         """,
         version: GantryVersion.current,
-        subcommands: [Validate.self, Schema.self]
+        subcommands: [Validate.self, Schema.self, Forward.self]
     )
 }
 

@@ -147,3 +147,36 @@ import Testing
         #expect(d.contains { $0.contains("spec.target: target \"serve-only\" does not allow train") })
     }
 }
+
+@Suite struct SecretNameTests {
+    @Test func credentialWordsAreMatchedAsWholeWords() {
+        #expect(EnvValue.looksSecret("HF_TOKEN"))
+        #expect(EnvValue.looksSecret("aws_secret_access_key"))
+        #expect(EnvValue.looksSecret("OPENAI_API_KEY"))
+        #expect(EnvValue.looksSecret("DB_PASSWORD"))
+        #expect(!EnvValue.looksSecret("TOKENIZERS_PARALLELISM"))
+        #expect(!EnvValue.looksSecret("KEYBOARD_LAYOUT"))
+        #expect(!EnvValue.looksSecret("PYTHONUNBUFFERED"))
+    }
+
+    @Test func aSecretReferenceWithoutItsWrapperSaysHowToWriteIt() {
+        let d = Fixture.diagnostics(editing: "pipeline.yaml") {
+            $0.replacingOccurrences(of: "      timeout: 10m\n", with: "      timeout: 10m\n      env:\n        HF_TOKEN: { env: HF_TOKEN }\n")
+        }
+        #expect(d == ["pipeline.yaml:17:19: error: spec.steps[1].env.HF_TOKEN: a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"])
+    }
+
+    @Test func aMisspelledGantryAPIGroupIsNotSilentlyIgnored() {
+        var files = Fixture.files
+        files["x.yaml"] = "apiVersion: gantry.io/v1alpha1\nkind: Model\nmetadata: {name: x}\n"
+        #expect(Fixture.diagnostics(files) == ["x.yaml:1:13: error: apiVersion: unknown API group in \"gantry.io/v1alpha1\"; expected gantry.dev/v1alpha1"])
+    }
+
+    @Test func aTargetListedTwiceIsAnError() {
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local }, { target: local }]")
+        }
+        #expect(d.count == 1)
+        #expect(d[0].contains("spec.targets[1].target: target \"local\" is listed twice"))
+    }
+}

@@ -92,13 +92,16 @@ public enum ManifestDecoder {
     /// Nil for documents that belong to some other tool (no Gantry apiVersion
     /// and no Gantry kind), so a repo can hold other YAML.
     static func decode(_ root: Node, origin: Origin) throws(DecodingFailure) -> Manifest? {
-        guard case .mapping = root.kind else {
-            throw failure(root, [], "expected a manifest: a mapping with apiVersion, kind, metadata and spec")
-        }
+        // A document that is not a mapping is no Gantry object (an Ansible
+        // play list, say): leave it to its tool.
+        guard case .mapping = root.kind else { return nil }
         let apiVersion = root["apiVersion"]?.scalar
         let kindText = root["kind"]?.scalar
         let ours = apiVersion?.hasPrefix("gantry.dev/") ?? false
         if !ours {
+            if let apiVersion, apiVersion.lowercased().contains("gantry"), let node = root["apiVersion"] {
+                throw failure(node, [.key("apiVersion")], "unknown API group in \"\(apiVersion)\"; expected \(manifestAPIVersion)")
+            }
             if apiVersion == nil, let k = kindText, Kind(rawValue: k) != nil {
                 throw failure(root, [.key("apiVersion")], "missing required field \"apiVersion\"; expected \(manifestAPIVersion)")
             }

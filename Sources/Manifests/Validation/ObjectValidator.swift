@@ -123,7 +123,11 @@ enum ObjectValidator {
             out.append(origin.diagnostic("spec.address", "expected HOST:PORT such as 127.0.0.1:8700, found \"\(address)\""))
         }
         if spec.targets.isEmpty { out.append(origin.diagnostic("spec.targets", "a deployment needs at least one target")) }
+        var placed = Set<String>()
         for (i, p) in spec.targets.enumerated() {
+            if !placed.insert(p.target).inserted {
+                out.append(origin.diagnostic("spec.targets[\(i)].target", "target \"\(p.target)\" is listed twice"))
+            }
             if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
         }
         let allowed: Set<String> = ["artifact", "port", "host", "version", "model"]
@@ -146,9 +150,8 @@ enum ObjectValidator {
                     out.append(origin.diagnostic("spec.strategy.steps", "canary steps are increasing percentages ending at 100, such as [10, 50, 100]"))
                 }
             case .waves:
-                let listed = Set((strategy.waves ?? []).flatMap { $0 })
-                let placed = Set(spec.targets.map(\.target))
-                if listed != placed {
+                let listed = (strategy.waves ?? []).flatMap { $0 }
+                if listed.count != Set(listed).count || Set(listed) != Set(spec.targets.map(\.target)) {
                     out.append(origin.diagnostic("spec.strategy.waves", "waves must list each of the deployment's targets exactly once"))
                 }
             case .allAtOnce:

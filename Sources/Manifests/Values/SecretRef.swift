@@ -48,6 +48,10 @@ public enum EnvValue: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         if let node = decoder.yamlNode, case .mapping = node.kind {
+            if node["secret"] == nil, node["env"] != nil || node["file"] != nil {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                    debugDescription: "a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"))
+            }
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self = .secret(try c.decode(SecretRef.self, forKey: .secret))
         } else {
@@ -66,12 +70,16 @@ public enum EnvValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Names that say "this is a credential"; a literal value under one is
-    /// refused, because a manifest lives in Git for everyone to read.
-    static let secretLooking = ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL"]
+    /// Words that say "this is a credential" in a variable name; a literal
+    /// value under one is refused, because a manifest lives in Git for
+    /// everyone to read. Matched as whole `_`-separated words, so
+    /// TOKENIZERS_PARALLELISM is not a secret but HF_TOKEN is.
+    static let secretWords: Set<String> = ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL", "CREDENTIALS", "APIKEY"]
+    static let secretPairs: Set<String> = ["API_KEY", "ACCESS_KEY", "PRIVATE_KEY", "SECRET_KEY"]
 
     public static func looksSecret(_ name: String) -> Bool {
-        let upper = name.uppercased()
-        return secretLooking.contains { upper.contains($0) }
+        let words = name.uppercased().split(separator: "_").map(String.init)
+        if words.contains(where: secretWords.contains) { return true }
+        return zip(words, words.dropFirst()).contains { secretPairs.contains("\($0)_\($1)") }
     }
 }

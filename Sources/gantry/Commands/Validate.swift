@@ -35,7 +35,10 @@ struct Validate: ParsableCommand {
         case .text:
             for d in result.diagnostics { print(d) }
             if result.diagnostics.isEmpty {
-                print("valid: \(result.set.count) objects in \(result.files) files (\(summary(result.set)))")
+                let objects = result.set.count == 1 ? "1 object" : "\(result.set.count) objects"
+                let files = result.files == 1 ? "1 file" : "\(result.files) files"
+                let kinds = result.set.count == 0 ? "" : " (\(summary(result.set)))"
+                print("valid: \(objects) in \(files)\(kinds)")
             } else {
                 let n = result.diagnostics.count
                 print("\(n) error\(n == 1 ? "" : "s") in \(Set(result.diagnostics.map(\.file)).count) of \(result.files) files")

@@ -1,0 +1,35 @@
+import CGit2
+
+/// A libgit2 failure with libgit2's own message.
+public struct GitError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var code: Int32
+    public var message: String
+
+    public var description: String { "\(operation): \(message)" }
+
+    /// Reads libgit2's thread-local last error right after a failed call.
+    static func last(_ operation: String, _ code: Int32) -> GitError {
+        let message = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "libgit2 error \(code)"
+        return GitError(operation: operation, code: code, message: message)
+    }
+
+    public var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+}
+
+@inline(__always)
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) {
+    if code < 0 { throw GitError.last(operation(), code) }
+}
+
+/// libgit2 is initialised once per process; `static let` runs this exactly
+/// once, thread-safely.
+enum Library {
+    static let initialised: Bool = {
+        git_libgit2_init()
+        // Caches are per repository handle; keep the object cache modest for a
+        // controller that lives for months.
+        _ = gantry_git_set_cache_max_size(64 << 20)
+        return true
+    }()
+}

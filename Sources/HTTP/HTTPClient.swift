@@ -1,0 +1,189 @@
+import CCurl
+import Foundation
+
+/// An HTTP request.
+///
+///     let response = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:8700/health"))
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]?
+    public var timeout: Duration
+    public var connectTimeout: Duration
+
+    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
+                body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5)) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+    }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    /// Header names are lowercased; a repeated header keeps its last value.
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A transfer that did not produce a response, with libcurl's message. The
+/// URL is shown without credentials or query string.
+public struct HTTPError: Error, Sendable, CustomStringConvertible {
+    public var url: String
+    public var code: Int
+    public var message: String
+
+    public var description: String { "\(url): \(message)" }
+
+    /// Refused, unresolvable or timed out before a response: safe to retry.
+    public var isConnectionFailure: Bool {
+        [Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_COULDNT_RESOLVE_HOST.rawValue),
+         Int(CURLE_OPERATION_TIMEDOUT.rawValue), Int(CURLE_GOT_NOTHING.rawValue),
+         Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue)].contains(code)
+    }
+
+    public static func redact(_ url: String) -> String {
+        var u = url
+        if let q = u.firstIndex(of: "?") { u = String(u[..<q]) }
+        if let scheme = u.range(of: "://"), let at = u[scheme.upperBound...].firstIndex(of: "@"),
+           !u[scheme.upperBound..<at].contains("/") {
+            u.replaceSubrange(scheme.upperBound...at, with: "")
+        }
+        return u
+    }
+}
+
+/// An HTTP client on libcurl. Transfers run on their own threads, never on
+/// the Swift concurrency pool; easy handles are pooled so connections are
+/// reused between requests to the same host.
+public final class HTTPClient: @unchecked Sendable {
+    public static let shared = HTTPClient()
+
+    private let lock = NSLock()
+    private var idle: [UnsafeMutableRawPointer] = []
+    private let queue = DispatchQueue(label: "gantry.http", attributes: .concurrent)
+
+    public init() { _ = Curl.initialised }
+
+    deinit { idle.forEach { curl_easy_cleanup($0) } }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try self.perform(request) })
+            }
+        }
+    }
+
+    /// Performs a transfer on the calling thread.
+    public func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+        let handle = checkout()
+        defer { checkin(handle) }
+        let sink = ResponseSink()
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+
+        gantry_curl_setopt_string(handle, CURLOPT_URL, request.url)
+        gantry_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        gantry_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
+        gantry_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
+        gantry_curl_setopt_string(handle, CURLOPT_USERAGENT, "gantry")
+        switch request.method {
+        case "GET": gantry_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        case "HEAD": gantry_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
+        default: gantry_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if let body = request.body {
+            gantry_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            body.withUnsafeBufferPointer { buffer in
+                // COPYPOSTFIELDS copies, so the buffer need not outlive this call.
+                _ = gantry_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS,
+                                               UnsafeMutableRawPointer(mutating: buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+            }
+        }
+        for (name, value) in request.headers {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        // Without this, curl waits for "100 Continue" on large bodies.
+        headerList = curl_slist_append(headerList, "Expect:")
+        gantry_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
+
+        let box = Unmanaged.passRetained(sink)
+        defer { box.release() }
+        gantry_curl_setopt_write_function(handle, { data, size, count, user in
+            let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if n > 0, let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
+            return n
+        })
+        gantry_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, box.toOpaque())
+        gantry_curl_setopt_header_function(handle, { data, size, count, user in
+            let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if let data { sink.header(String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)) }
+            return n
+        })
+        gantry_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, box.toOpaque())
+
+        let code = curl_easy_perform(handle)
+        guard code == CURLE_OK else {
+            throw HTTPError(url: HTTPError.redact(request.url), code: Int(code.rawValue),
+                            message: String(cString: curl_easy_strerror(code)))
+        }
+        var status = 0
+        gantry_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
+    }
+
+    private func checkout() -> UnsafeMutableRawPointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let h = idle.popLast() {
+            curl_easy_reset(h)  // keeps the handle's live connections
+            return h
+        }
+        return curl_easy_init()
+    }
+
+    private func checkin(_ handle: UnsafeMutableRawPointer) {
+        lock.lock()
+        defer { lock.unlock() }
+        if idle.count < 8 { idle.append(handle) } else { curl_easy_cleanup(handle) }
+    }
+}
+
+final class ResponseSink {
+    var body: [UInt8] = []
+    var headers: [String: String] = [:]
+
+    func header(_ line: String) {
+        if line.hasPrefix("HTTP/") {
+            headers.removeAll()  // a new response (after a 100 or a redirect)
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        headers[name] = value
+    }
+}
+
+enum Curl {
+    static let initialised: Bool = {
+        gantry_curl_global_init()
+        return true
+    }()
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import HTTP
+import Manifests
+import Source
+import State
+
+/// Fingerprints of the data behind Datasets.
+///
+/// - A relative path is data committed with the project: its Git object id
+///   is already a content hash, so nothing is read.
+/// - An absolute path is hashed by content; each file's hash is remembered
+///   with its size, mtime and inode, so unchanged files are not read again.
+/// - A URL is fingerprinted by a HEAD request: its digest, ETag or
+///   Last-Modified header.
+///
+///     let fp = try await Fingerprinter(store: store).fingerprint(dataset, in: revision)
+public struct Fingerprinter: Sendable {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var dataset: String
+        public var message: String
+        public var description: String { "dataset \(dataset): \(message)" }
+    }
+
+    let store: StateStore?
+    let http: HTTPClient
+
+    public init(store: StateStore?, http: HTTPClient = .shared) {
+        self.store = store
+        self.http = http
+    }
+
+    public func fingerprint(_ dataset: Entry<DatasetSpec>, in revision: Revision) async throws -> String {
+        let source = dataset.spec.source
+        if let path = source.path {
+            if path.hasPrefix("/") { return try fingerprint(localPath: path, dataset: dataset.name) }
+            guard let id = try revision.object(at: path) else {
+                throw Failure(dataset: dataset.name, message: "\(revision.repositoryPath(path)) is not in commit \(revision.commit.id.short); commit the data, or give an absolute path for data outside Git")
+            }
+            return "git:\(id.hex)"
+        }
+        if let url = source.url { return try await fingerprint(url: url, dataset: dataset.name) }
+        throw Failure(dataset: dataset.name, message: "s3 sources are not fingerprinted yet")
+    }
+
+    /// Content hash of a file, or of a directory's files with their paths.
+    public func fingerprint(localPath path: String, dataset: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw Failure(dataset: dataset, message: "\(path): no such file or directory")
+        }
+        if !isDirectory.boolValue { return "sha256:" + (try hash(file: path)) }
+        guard let walker = FileManager.default.enumerator(atPath: path) else {
+            throw Failure(dataset: dataset, message: "\(path): cannot read directory")
+        }
+        var entries: [String] = []
+        while let relative = walker.nextObject() as? String {
+            if (relative as NSString).lastPathComponent.hasPrefix(".") {
+                walker.skipDescendants()
+                continue
+            }
+            let full = (path as NSString).appendingPathComponent(relative)
+            var sub: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue {
+                entries.append("\(relative)\0\(try hash(file: full))")
+            }
+        }
+        return "sha256:" + Digest.sha256(entries.sorted().joined(separator: "\n"))
+    }
+
+    func hash(file path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw Failure(dataset: path, message: "\(path): cannot stat") }
+        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        if let known = try store?.fileHash(path), known.size == Int64(st.st_size), known.mtimeNanos == mtime,
+           known.inode == Int64(st.st_ino) {
+            return known.digest
+        }
+        let digest = try Digest.sha256(file: path)
+        try store?.save(FileHashRecord(path: path, size: Int64(st.st_size), mtimeNanos: mtime, inode: Int64(st.st_ino), digest: digest))
+        return digest
+    }
+
+    func fingerprint(url: String, dataset: String) async throws -> String {
+        let response: HTTPResponse
+        do {
+            response = try await http.send(HTTPRequest(method: "HEAD", url: url, timeout: .seconds(30)))
+        } catch {
+            throw Failure(dataset: dataset, message: "\(error)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw Failure(dataset: dataset, message: "HEAD \(HTTPError.redact(url)) answered \(response.status)")
+        }
+        if let digest = response.headers["digest"] ?? response.headers["x-checksum-sha256"] { return "digest:\(digest)" }
+        if let etag = response.headers["etag"] { return "etag:\(etag)" }
+        if let modified = response.headers["last-modified"] {
+            return "modified:\(modified);size:\(response.headers["content-length"] ?? "?")"
+        }
+        throw Failure(dataset: dataset, message: "\(HTTPError.redact(url)) gives no ETag, Last-Modified or digest header to fingerprint")
+    }
+}

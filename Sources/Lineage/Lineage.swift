@@ -1,0 +1,90 @@
+import Foundation
+import Manifests
+
+/// Everything a model version was made from. Its digest (everything but the
+/// commit, which is recorded for people) is the version's identity: two
+/// commits that change nothing a model depends on produce the same digest,
+/// so a README edit retrains nothing.
+///
+///     let lineage = Lineage(model: "churn", commit: c, pipeline: "churn-training", ...)
+///     lineage.digest  // "sha256:…"
+public struct Lineage: Codable, Sendable, Hashable {
+    public var model: String
+    /// The commit the manifests were read from. Not part of the identity.
+    public var commit: String
+    public var pipeline: String
+    /// Digest of the pipeline definition (steps, artifact, metrics).
+    public var pipelineDigest: String
+    public var codePath: String
+    /// Git tree id of the training code path.
+    public var codeTree: String
+    /// Dataset name to fingerprint.
+    public var datasets: [String: String]
+    /// Effective parameters: pipeline defaults overridden by the model's.
+    public var params: [String: ParamValue]
+    public var runtime: [String: String]
+
+    public init(model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,
+                codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String]) {
+        self.model = model
+        self.commit = commit
+        self.pipeline = pipeline
+        self.pipelineDigest = pipelineDigest
+        self.codePath = codePath
+        self.codeTree = codeTree
+        self.datasets = datasets
+        self.params = params
+        self.runtime = runtime
+    }
+
+    private struct Identity: Encodable {
+        var model, pipeline, pipelineDigest, codeTree: String
+        var datasets: [String: String]
+        var params: [String: ParamValue]
+        var runtime: [String: String]
+    }
+
+    public var digest: String {
+        let identity = Identity(model: model, pipeline: pipeline, pipelineDigest: pipelineDigest, codeTree: codeTree,
+                                datasets: datasets, params: params, runtime: runtime)
+        return "sha256:" + Digest.sha256(Digest.canonicalJSON(identity))
+    }
+
+    public var json: String { Digest.canonicalJSON(self) }
+
+    public static func decode(_ json: String) -> Lineage? {
+        try? JSONDecoder().decode(Lineage.self, from: Data(json.utf8))
+    }
+
+    /// Why `self` (desired) differs from `other` (an existing version), in
+    /// the words a plan shows; only the inputs whose triggers are on count.
+    public func changes(since other: Lineage, triggers: Triggers?) -> [String] {
+        var out: [String] = []
+        if pipeline != other.pipeline { out.append("pipeline changed (\(other.pipeline) -> \(pipeline))") }
+        else if pipelineDigest != other.pipelineDigest { out.append("pipeline \(pipeline) definition changed") }
+        if triggers?.code ?? true, codeTree != other.codeTree {
+            out.append("training code \(codePath) changed (tree \(other.codeTree.prefix(12)) -> \(codeTree.prefix(12)))")
+        }
+        if triggers?.data ?? true {
+            for name in Set(datasets.keys).union(other.datasets.keys).sorted() where datasets[name] != other.datasets[name] {
+                switch (other.datasets[name], datasets[name]) {
+                case (nil, _): out.append("dataset \(name) added")
+                case (_, nil): out.append("dataset \(name) removed")
+                case (let a?, let b?): out.append("dataset \(name) changed (\(Self.short(a)) -> \(Self.short(b)))")
+                }
+            }
+        }
+        if triggers?.params ?? true {
+            for name in Set(params.keys).union(other.params.keys).sorted() where params[name] != other.params[name] {
+                out.append("param \(name) changed (\(other.params[name]?.description ?? "unset") -> \(params[name]?.description ?? "unset"))")
+            }
+        }
+        if runtime != other.runtime { out.append("runtime changed") }
+        return out
+    }
+
+    static func short(_ fingerprint: String) -> String {
+        guard let colon = fingerprint.firstIndex(of: ":") else { return String(fingerprint.prefix(12)) }
+        return String(fingerprint[...colon] + fingerprint[fingerprint.index(after: colon)...].prefix(12))
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Git
+import Manifests
+
+/// A Git repository to follow: a local path or a URL, a ref, and the
+/// project root inside it. Remote repositories are fetched into a bare cache
+/// under the state directory.
+///
+///     let source = try GitSource(location: "git://127.0.0.1/models.git", ref: "main", path: "", cacheDirectory: ".gantry/sources")
+///     let revision = try source.fetch()
+public final class GitSource: Sendable {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public let location: String
+    public let ref: String?
+    public let path: String
+    public let isRemote: Bool
+    let repository: Repository
+    let cache = ManifestCache()
+
+    public init(location: String, ref: String?, path: String, cacheDirectory: String) throws {
+        self.location = location
+        self.ref = ref
+        self.path = path
+        self.isRemote = Self.isURL(location)
+        if isRemote {
+            let dir = (cacheDirectory as NSString).appendingPathComponent(Self.cacheName(for: location))
+            try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+            repository = try Repository.openOrInitBare(at: dir)
+        } else {
+            do {
+                repository = try Repository.open(at: location)
+            } catch {
+                throw Failure(message: "\(location): not a Git repository (\(error.message))")
+            }
+        }
+    }
+
+    /// The source as shown in records: `location@ref:path`.
+    public var name: String {
+        location + (ref.map { "@\($0)" } ?? "") + (path.isEmpty ? "" : ":\(path)")
+    }
+
+    static func isURL(_ s: String) -> Bool {
+        s.contains("://") || (s.contains("@") && s.contains(":") && !s.hasPrefix("/"))
+    }
+
+    static func cacheName(for url: String) -> String {
+        let safe = url.map { $0.isLetter || $0.isNumber ? $0 : "-" }
+        return String(safe.suffix(80)) + ".git"
+    }
+
+    /// Fetches (for a remote), resolves the ref and decodes the manifests of
+    /// the revision.
+    public func fetch() throws -> Revision {
+        if isRemote { try repository.fetch(from: location) }
+        return try revision(at: nil)
+    }
+
+    /// The revision of `revision` (a ref or commit id) without fetching, or
+    /// of the configured ref when nil.
+    public func revision(at revision: String?) throws -> Revision {
+        let commit = try resolve(revision ?? ref)
+        let rootTree = try repository.entry(inTree: commit.tree, at: path)
+        let loaded: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)
+        if let hit = cache.assembled(tree: rootTree) {
+            loaded = hit
+        } else {
+            let listing = rootTree == nil ? [] : try repository.files(inTree: commit.tree, under: path)
+            loaded = try cache.load(tree: rootTree, listing: listing, read: { try repository.blob($0) })
+        }
+        var diagnostics = loaded.diagnostics
+        if rootTree == nil {
+            diagnostics.append(Diagnostic(file: path.isEmpty ? "." : path, mark: .init(line: 1, column: 1), field: .init(),
+                                          message: "no such directory in commit \(commit.id.short)"))
+        }
+        return Revision(source: name, commit: commit, root: path, rootTree: rootTree, manifests: loaded.set,
+                        diagnostics: diagnostics, fileCount: loaded.count, repository: repository)
+    }
+
+    /// How many files were decoded so far (cache misses), for tests and benchmarks.
+    public var decodeCount: Int { cache.decodes }
+
+    func resolve(_ ref: String?) throws -> CommitInfo {
+        let wanted = ref ?? (isRemote ? "main" : "HEAD")
+        var candidates = [wanted]
+        if isRemote { candidates.insert("refs/remotes/origin/\(wanted)", at: 0) }
+        var lastError: GitError?
+        for candidate in candidates {
+            do { return try repository.resolve(candidate) } catch { lastError = error }
+        }
+        throw Failure(message: "\(location): cannot resolve \"\(wanted)\": \(lastError?.message ?? "unknown revision")")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Git
+import Manifests
+
+/// Decoded manifest files keyed by path and blob id, and the last assembled
+/// set keyed by the project root's tree id: a revision that changes one file
+/// decodes one file; a revision whose root tree did not change decodes none.
+final class ManifestCache: @unchecked Sendable {
+    struct Key: Hashable {
+        var path: String
+        var blob: ObjectID
+    }
+
+    private let lock = NSLock()
+    private var files: [Key: DecodedFile] = [:]
+    private var lastTree: ObjectID?
+    private var lastResult: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)?
+    private(set) var decodes = 0
+
+    func assembled(tree: ObjectID?) -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return tree != nil && tree == lastTree ? lastResult : nil
+    }
+
+    func load(tree: ObjectID?, listing: [TreeFile], read: (ObjectID) throws -> [UInt8]) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int) {
+        if let hit = assembled(tree: tree) { return hit }
+        var decoded: [DecodedFile] = []
+        var next: [Key: DecodedFile] = [:]
+        for file in listing where DirectoryLoader.isManifestFile(file.path) && !isHidden(file.path) {
+            let key = Key(path: file.path, blob: file.blob)
+            lock.lock()
+            let cached = files[key]
+            lock.unlock()
+            let d: DecodedFile
+            if let cached {
+                d = cached
+            } else {
+                d = ManifestDecoder.decode(path: file.path, bytes: try read(file.blob))
+                lock.lock()
+                decodes += 1
+                lock.unlock()
+            }
+            next[key] = d
+            decoded.append(d)
+        }
+        let (set, diagnostics) = ManifestSet.assemble(decoded)
+        let result = (set, diagnostics, decoded.count)
+        lock.lock()
+        files = next  // keep only what the latest revision uses
+        lastTree = tree
+        lastResult = result
+        lock.unlock()
+        return result
+    }
+
+    private func isHidden(_ path: String) -> Bool {
+        path.split(separator: "/").contains { $0.hasPrefix(".") }
+    }
+}

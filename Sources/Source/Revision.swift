@@ -1,0 +1,41 @@
+import Git
+import Manifests
+
+/// A fetched revision: immutable, with its manifests decoded. What every later
+/// stage reads; nothing reads Git behind its back.
+///
+///     let revision = try source.fetch()
+///     if revision.diagnostics.isEmpty { plan(revision.manifests) }
+public struct Revision: Sendable {
+    /// The source as the user gave it, for display and records.
+    public let source: String
+    public let commit: CommitInfo
+    /// The project root inside the repository (`--path`), "" for the top.
+    public let root: String
+    /// The tree id of the project root; equal ids mean equal manifests.
+    public let rootTree: ObjectID?
+    public let manifests: ManifestSet
+    public let diagnostics: [Diagnostic]
+    /// Number of manifest files read.
+    public let fileCount: Int
+    let repository: Repository
+
+    public var isValid: Bool { diagnostics.isEmpty }
+
+    /// The Git object (tree or blob) at `path` relative to the project root.
+    public func object(at path: String) throws -> ObjectID? {
+        try repository.entry(inTree: commit.tree, at: join(root, path))
+    }
+
+    /// Writes the whole commit's tree into `directory`.
+    public func checkout(into directory: String) throws {
+        try repository.checkout(tree: commit.tree, into: directory)
+    }
+
+    /// `root/path`, normalised.
+    public func repositoryPath(_ path: String) -> String { join(root, path) }
+}
+
+func join(_ a: String, _ b: String) -> String {
+    (a.split(separator: "/") + b.split(separator: "/")).filter { $0 != "." }.joined(separator: "/")
+}

@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Picks a loopback port nobody is listening on, for a new serving process to
+/// bind. The port is released before returning, so another process could in
+/// principle grab it first; the serving process's own bind is what decides.
+///
+/// ```swift
+/// let port = try freeLoopbackPort()
+/// let backend = Endpoint(host: "127.0.0.1", port: port)
+/// ```
+public func freeLoopbackPort() throws -> UInt16 {
+    let fd = try Sockets.tcpSocket()
+    defer { close(fd) }
+    var addr = try Sockets.address(Endpoint(host: "127.0.0.1", port: 0))
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard rc == 0 else { throw StableAddressError.system(operation: "bind 127.0.0.1:0", errno: errno) }
+    return try Sockets.localEndpoint(of: fd).port
+}
+
+/// Thin wrappers over the BSD socket calls: every descriptor is close-on-exec
+/// because the controller spawns model servers, and a leaked listening socket
+/// in a child would keep the stable address bound after the forwarder exits.
+enum Sockets {
+    static func tcpSocket() throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StableAddressError.system(operation: "socket", errno: errno) }
+        return fd
+    }
+
+    static func address(_ e: Endpoint) throws -> sockaddr_in {
+        guard let ip = Endpoint.ipv4Address(e.host) else { throw StableAddressError.invalidAddress(e.host) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = e.port.bigEndian
+        addr.sin_addr = ip
+        return addr
+    }
+
+    static func localEndpoint(of fd: Int32) throws -> Endpoint {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let rc = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        guard rc == 0 else { throw StableAddressError.system(operation: "getsockname", errno: errno) }
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        inet_ntop(AF_INET, &addr.sin_addr, &text, socklen_t(text.count))
+        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Endpoint(host: host, port: UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Binds and listens. SO_REUSEADDR lets a restarted forwarder take the
+    /// address back while old connections sit in TIME_WAIT; Linux still refuses
+    /// the bind while another socket is listening, which is what we want.
+    static func listen(on e: Endpoint, backlog: Int32 = 512) throws -> (fd: Int32, bound: Endpoint) {
+        var addr = try address(e)
+        let fd = try tcpSocket()
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if rc != 0 {
+            let code = errno
+            close(fd)
+            if code == EADDRINUSE { throw StableAddressError.addressInUse(e) }
+            throw StableAddressError.system(operation: "bind \(e)", errno: code)
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EADDRINUSE { throw StableAddressError.addressInUse(e) }
+            throw StableAddressError.system(operation: "listen \(e)", errno: code)
+        }
+        do {
+            return (fd, try localEndpoint(of: fd))
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Connects with a deadline so an unreachable backend ties up one thread
+    /// for a bounded time instead of the kernel's multi-minute SYN retry.
+    /// The returned descriptor is blocking again.
+    static func connect(to e: Endpoint, timeoutMilliseconds: Int32) throws -> Int32 {
+        var addr = try address(e)
+        let fd = try tcpSocket()
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if rc != 0 {
+            let code = errno
+            guard code == EINPROGRESS || code == EINTR else {
+                close(fd)
+                throw StableAddressError.system(operation: "connect \(e)", errno: code)
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            var ready: Int32
+            repeat { ready = poll(&pfd, 1, timeoutMilliseconds) } while ready < 0 && errno == EINTR
+            guard ready > 0 else {
+                close(fd)
+                throw StableAddressError.timedOut("connect \(e)")
+            }
+            var soError: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len)
+            guard soError == 0 else {
+                close(fd)
+                throw StableAddressError.system(operation: "connect \(e)", errno: soError)
+            }
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+        return fd
+    }
+
+    static func setCloseOnExec(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
+    }
+
+    /// Request/response traffic is latency bound; Nagle would hold back the
+    /// tail of every response for a delayed ACK.
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// MSG_NOSIGNAL: a peer that vanished must surface as EPIPE here, not as a
+    /// SIGPIPE that kills the whole forwarder.
+    static func sendAll(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Bool {
+        var offset = 0
+        while offset < count {
+            let n = send(fd, buffer + offset, count - offset, Int32(MSG_NOSIGNAL))
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+}
+
+private final class ThreadBody {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
+
+/// Starts an OS thread. Connection pumps block in read/write, so they must not
+/// run on the Swift concurrency pool (two threads on a two-core machine). An
+/// explicit 1 MiB stack, instead of the 8 MiB default, keeps a few hundred of
+/// them cheap in address space.
+@discardableResult
+func spawnThread(joinable: Bool = false, _ body: @escaping @Sendable () -> Void) throws -> pthread_t {
+    var attr = pthread_attr_t()
+    pthread_attr_init(&attr)
+    defer { pthread_attr_destroy(&attr) }
+    pthread_attr_setstacksize(&attr, 1 << 20)
+    pthread_attr_setdetachstate(
+        &attr, Int32(joinable ? PTHREAD_CREATE_JOINABLE : PTHREAD_CREATE_DETACHED))
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, &attr, { raw in
+        let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+        body.run()
+        return nil
+    }, context)
+    guard rc == 0 else {
+        Unmanaged<ThreadBody>.fromOpaque(context).release()
+        throw StableAddressError.system(operation: "pthread_create", errno: rc)
+    }
+    return thread
+}
+
+/// Diagnostics go straight to descriptor 2: the forwarder runs detached with
+/// stderr redirected to a log file, and unbuffered writes survive a kill.
+func logLine(_ message: String) {
+    let line = "gantry-forwarder[\(getpid())]: \(message)\n"
+    var bytes = Array(line.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

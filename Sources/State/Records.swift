@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+
+/// A trained model version: its number, identity digest, lineage, metrics
+/// and artifact.
+public struct VersionRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "versions"
+
+    public var model: String
+    public var number: Int
+    /// The lineage digest: a version's identity.
+    public var digest: String
+    /// JSON of the lineage (commit, code tree, datasets, params, runtime).
+    public var lineage: String
+    /// JSON object of metric name to number.
+    public var metrics: String
+    public var artifactPath: String
+    public var artifactDigest: String
+    public var commit: String
+    /// Whether the metrics pass the model's promotion gates, and why not.
+    public var gatesPassed: Bool
+    public var gateReport: String
+    public var createdAt: Date
+
+    public init(model: String, number: Int, digest: String, lineage: String, metrics: String, artifactPath: String,
+                artifactDigest: String, commit: String, gatesPassed: Bool, gateReport: String, createdAt: Date) {
+        self.model = model
+        self.number = number
+        self.digest = digest
+        self.lineage = lineage
+        self.metrics = metrics
+        self.artifactPath = artifactPath
+        self.artifactDigest = artifactDigest
+        self.commit = commit
+        self.gatesPassed = gatesPassed
+        self.gateReport = gateReport
+        self.createdAt = createdAt
+    }
+
+    public var metricValues: [String: Double] {
+        (try? JSONDecoder().decode([String: Double].self, from: Data(metrics.utf8))) ?? [:]
+    }
+}
+
+/// What a Deployment is serving now on one target.
+public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "deployments"
+
+    public var name: String
+    public var model: String
+    public var version: Int
+    public var target: String
+    public var address: String
+    public var backendPort: Int
+    /// JSON identities of the serving process and the address forwarder.
+    public var serveProcess: String
+    public var forwarderProcess: String
+    public var commit: String
+    public var updatedAt: Date
+
+    public init(name: String, model: String, version: Int, target: String, address: String, backendPort: Int,
+                serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date) {
+        self.name = name
+        self.model = model
+        self.version = version
+        self.target = target
+        self.address = address
+        self.backendPort = backendPort
+        self.serveProcess = serveProcess
+        self.forwarderProcess = forwarderProcess
+        self.commit = commit
+        self.updatedAt = updatedAt
+    }
+}
+
+/// One reconcile: which revision, what happened.
+public struct ReconcileRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "reconciles"
+
+    public var id: Int64?
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var source: String
+    public var commit: String
+    public var author: String
+    public var subject: String
+    /// `applied`, `nothing-to-do`, `invalid`, `failed`, `running`.
+    public var result: String
+    public var error: String
+    public var actions: Int
+
+    public init(startedAt: Date, source: String, commit: String, author: String, subject: String) {
+        self.startedAt = startedAt
+        self.source = source
+        self.commit = commit
+        self.author = author
+        self.subject = subject
+        self.result = "running"
+        self.error = ""
+        self.actions = 0
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// An audit entry for every action taken.
+public struct AuditRecord: Codable, Sendable, Hashable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "audit"
+
+    public var id: Int64?
+    public var time: Date
+    public var reconcileId: Int64?
+    public var actor: String
+    public var action: String
+    public var object: String
+    public var detail: String
+    public var result: String
+
+    public init(time: Date, reconcileId: Int64?, actor: String, action: String, object: String, detail: String, result: String) {
+        self.time = time
+        self.reconcileId = reconcileId
+        self.actor = actor
+        self.action = action
+        self.object = object
+        self.detail = detail
+        self.result = result
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// Written before a launch and closed after it, so that a controller killed
+/// in between finds the launch on restart instead of starting a second copy.
+public struct IntentRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "intents"
+
+    /// What is being done, uniquely: `train:churn:<digest>`.
+    public var key: String
+    public var kind: String
+    public var object: String
+    /// JSON the executor needs to adopt the launch (run directory, process).
+    public var detail: String
+    /// `running`, `done`, `failed`.
+    public var status: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(key: String, kind: String, object: String, detail: String, status: String, createdAt: Date, updatedAt: Date) {
+        self.key = key
+        self.kind = kind
+        self.object = object
+        self.detail = detail
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// The last revision of a source that validated and was applied.
+public struct SourceRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "sources"
+
+    public var source: String
+    public var lastGoodCommit: String
+    public var lastSeenCommit: String
+    public var lastError: String
+    public var updatedAt: Date
+
+    public init(source: String, lastGoodCommit: String, lastSeenCommit: String, lastError: String, updatedAt: Date) {
+        self.source = source
+        self.lastGoodCommit = lastGoodCommit
+        self.lastSeenCommit = lastSeenCommit
+        self.lastError = lastError
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A file's content hash, remembered with what identifies its content on
+/// disk so an unchanged file is never read twice (as DVC's state database).
+public struct FileHashRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "file_hashes"
+
+    public var path: String
+    public var size: Int64
+    public var mtimeNanos: Int64
+    public var inode: Int64
+    public var digest: String
+
+    public init(path: String, size: Int64, mtimeNanos: Int64, inode: Int64, digest: String) {
+        self.path = path
+        self.size = size
+        self.mtimeNanos = mtimeNanos
+        self.inode = inode
+        self.digest = digest
+    }
+}

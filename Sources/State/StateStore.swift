@@ -1,0 +1,216 @@
+import Foundation
+import GRDB
+
+/// Gantry's state in SQLite under the state directory: versions, deployments,
+/// reconciles, audit log, intents. Safe to share between tasks.
+///
+///     let store = try StateStore(directory: ".gantry")
+///     let versions = try store.versions(of: "churn")
+public final class StateStore: Sendable {
+    public let directory: String
+    let db: DatabaseQueue
+
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.directory = directory
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        db = try DatabaseQueue(path: (directory as NSString).appendingPathComponent("state.db"), configuration: config)
+        try Self.migrator.migrate(db)
+    }
+
+    /// Opens a store only if one exists; commands that only read use this so
+    /// that asking about a fresh directory does not create one.
+    public static func existing(directory: String) throws -> StateStore? {
+        guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("state.db")) else { return nil }
+        return try StateStore(directory: directory)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "versions") { t in
+                t.column("model", .text).notNull()
+                t.column("number", .integer).notNull()
+                t.column("digest", .text).notNull()
+                t.column("lineage", .text).notNull()
+                t.column("metrics", .text).notNull()
+                t.column("artifactPath", .text).notNull()
+                t.column("artifactDigest", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("gatesPassed", .boolean).notNull()
+                t.column("gateReport", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.primaryKey(["model", "number"])
+                t.uniqueKey(["model", "digest"])
+            }
+            try db.create(table: "deployments") { t in
+                t.primaryKey("name", .text)
+                t.column("model", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("target", .text).notNull()
+                t.column("address", .text).notNull()
+                t.column("backendPort", .integer).notNull()
+                t.column("serveProcess", .text).notNull()
+                t.column("forwarderProcess", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "reconciles") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("startedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("source", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("author", .text).notNull()
+                t.column("subject", .text).notNull()
+                t.column("result", .text).notNull()
+                t.column("error", .text).notNull()
+                t.column("actions", .integer).notNull()
+            }
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("time", .datetime).notNull()
+                t.column("reconcileId", .integer)
+                t.column("actor", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("object", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("result", .text).notNull()
+            }
+            try db.create(table: "intents") { t in
+                t.primaryKey("key", .text)
+                t.column("kind", .text).notNull()
+                t.column("object", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "sources") { t in
+                t.primaryKey("source", .text)
+                t.column("lastGoodCommit", .text).notNull()
+                t.column("lastSeenCommit", .text).notNull()
+                t.column("lastError", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "file_hashes") { t in
+                t.primaryKey("path", .text)
+                t.column("size", .integer).notNull()
+                t.column("mtimeNanos", .integer).notNull()
+                t.column("inode", .integer).notNull()
+                t.column("digest", .text).notNull()
+            }
+        }
+        return m
+    }
+
+    // MARK: - Versions
+
+    public func versions(of model: String) throws -> [VersionRecord] {
+        try db.read { try VersionRecord.filter(Column("model") == model).order(Column("number")).fetchAll($0) }
+    }
+
+    public func allVersions() throws -> [VersionRecord] {
+        try db.read { try VersionRecord.order(Column("model"), Column("number")).fetchAll($0) }
+    }
+
+    public func version(_ model: String, _ number: Int) throws -> VersionRecord? {
+        try db.read { try VersionRecord.fetchOne($0, key: ["model": model, "number": number]) }
+    }
+
+    public func version(_ model: String, digest: String) throws -> VersionRecord? {
+        try db.read { try VersionRecord.filter(Column("model") == model && Column("digest") == digest).fetchOne($0) }
+    }
+
+    /// Registers a version under the next free number, atomically.
+    public func registerVersion(_ make: (Int) -> VersionRecord) throws -> VersionRecord {
+        try db.write { db in
+            let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM versions WHERE model = ?", arguments: [make(0).model]) ?? 0
+            let record = make(last + 1)
+            try record.insert(db)
+            return record
+        }
+    }
+
+    // MARK: - Deployments
+
+    public func deployments() throws -> [DeploymentRecord] {
+        try db.read { try DeploymentRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func deployment(_ name: String) throws -> DeploymentRecord? {
+        try db.read { try DeploymentRecord.fetchOne($0, key: name) }
+    }
+
+    public func save(_ deployment: DeploymentRecord) throws {
+        try db.write { try deployment.save($0) }
+    }
+
+    public func removeDeployment(_ name: String) throws {
+        _ = try db.write { try DeploymentRecord.deleteOne($0, key: name) }
+    }
+
+    // MARK: - Reconciles and audit
+
+    public func begin(_ reconcile: ReconcileRecord) throws -> ReconcileRecord {
+        try db.write { db in
+            var r = reconcile
+            try r.insert(db)
+            return r
+        }
+    }
+
+    public func finish(_ reconcile: ReconcileRecord) throws {
+        try db.write { try reconcile.update($0) }
+    }
+
+    public func reconciles(limit: Int = 50) throws -> [ReconcileRecord] {
+        try db.read { try ReconcileRecord.order(Column("id").desc).limit(limit).fetchAll($0) }
+    }
+
+    public func audit(_ entry: AuditRecord) throws {
+        try db.write { db in
+            var e = entry
+            try e.insert(db)
+        }
+    }
+
+    public func auditLog(limit: Int = 200) throws -> [AuditRecord] {
+        try db.read { try AuditRecord.order(Column("id").desc).limit(limit).fetchAll($0) }
+    }
+
+    // MARK: - Intents
+
+    public func openIntents() throws -> [IntentRecord] {
+        try db.read { try IntentRecord.filter(Column("status") == "running").order(Column("createdAt")).fetchAll($0) }
+    }
+
+    public func intent(_ key: String) throws -> IntentRecord? {
+        try db.read { try IntentRecord.fetchOne($0, key: key) }
+    }
+
+    public func save(_ intent: IntentRecord) throws {
+        try db.write { try intent.save($0) }
+    }
+
+    // MARK: - Sources
+
+    public func source(_ name: String) throws -> SourceRecord? {
+        try db.read { try SourceRecord.fetchOne($0, key: name) }
+    }
+
+    public func save(_ source: SourceRecord) throws {
+        try db.write { try source.save($0) }
+    }
+
+    // MARK: - File hashes
+
+    public func fileHash(_ path: String) throws -> FileHashRecord? {
+        try db.read { try FileHashRecord.fetchOne($0, key: path) }
+    }
+
+    public func save(_ hash: FileHashRecord) throws {
+        try db.write { try hash.save($0) }
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Processes
+
+private let python = "/usr/bin/python3"
+private let basicEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
+
+private func scratchDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("processes-tests-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+private func contents(of path: String) -> String {
+    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+}
+
+/// Polls without blocking a concurrency thread; the limit only bounds a failing test.
+private func eventually(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<300 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return condition()
+}
+
+/// Spawns with SIGTERM blocked and ignored here: both are inherited across exec,
+/// so the child only dies of SIGTERM if spawning really resets them.
+private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProcess {
+    var term = sigset_t()
+    sigemptyset(&term)
+    sigaddset(&term, SIGTERM)
+    var previousMask = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &term, &previousMask)
+    let previousHandler = signal(SIGTERM, SIG_IGN)
+    defer {
+        signal(SIGTERM, previousHandler)
+        pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+    }
+    return try ChildProcess.spawn(spec)
+}
+
+@Suite struct RunTests {
+    @Test func exitCodeIsReported() async throws {
+        let failed = try await run(ProcessSpec(argv: ["/bin/sh", "-c", "exit 3"], environment: [:]), timeout: nil)
+        #expect(failed.status == .exited(3))
+        #expect(!failed.status.succeeded)
+        #expect(!failed.timedOut)
+        let ok = try await run(ProcessSpec(argv: ["true"], environment: [:]), timeout: .seconds(60))
+        #expect(ok.status == .exited(0))
+        #expect(ok.status.succeeded)
+    }
+
+    @Test func argvReachesChildUnchanged() async throws {
+        let dir = try scratchDirectory()
+        let log = dir + "/argv.log"
+        let arguments = ["two words", "it's \"quoted\"", "$HOME", "*", "", "back\\slash", "semi;colon | pipe"]
+        let script = "import json, sys; print(json.dumps(sys.argv[1:]))"
+        let result = try await run(
+            ProcessSpec(argv: [python, "-c", script] + arguments, environment: [:], logPath: log),
+            timeout: .seconds(60))
+        #expect(result.status == .exited(0))
+        let received = try JSONDecoder().decode([String].self, from: Data(contents(of: log).utf8))
+        #expect(received == arguments)
+    }
+
+    @Test func environmentIsExactlyTheGivenOne() async throws {
+        let dir = try scratchDirectory()
+        let log = dir + "/env.log"
+        let environment = ["GANTRY_A": "one", "GANTRY_B": "two words = three"]
+        // "env" has no slash, so this also exercises the PATH lookup.
+        let result = try await run(ProcessSpec(argv: ["env"], environment: environment, logPath: log), timeout: nil)
+        #expect(result.status == .exited(0))
+        let lines = contents(of: log).split(separator: "\n").map(String.init).sorted()
+        #expect(lines == ["GANTRY_A=one", "GANTRY_B=two words = three"])
+    }
+
+    @Test func workingDirectoryIsApplied() async throws {
+        let dir = try scratchDirectory()
+        let work = dir + "/work dir"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let log = dir + "/pwd.log"
+        let result = try await run(
+            ProcessSpec(argv: ["/bin/pwd", "-P"], environment: [:], workingDirectory: work, logPath: log),
+            timeout: nil)
+        #expect(result.status == .exited(0))
+        let expected = URL(fileURLWithPath: work).resolvingSymlinksInPath().path
+        #expect(contents(of: log) == expected + "\n")
+    }
+
+    @Test func stdoutAndStderrAreAppendedToLog() async throws {
+        let dir = try scratchDirectory()
+        let log = dir + "/out.log"
+        try "earlier\n".write(toFile: log, atomically: true, encoding: .utf8)
+        let spec = ProcessSpec(argv: ["/bin/sh", "-c", "echo out; echo err >&2"], environment: [:], logPath: log)
+        _ = try await run(spec, timeout: nil)
+        _ = try await run(spec, timeout: nil)
+        #expect(contents(of: log) == "earlier\nout\nerr\nout\nerr\n")
+    }
+
+    @Test func missingExecutableIsNamed() async throws {
+        for program in ["python9-gantry-missing", "/nonexistent/python9"] {
+            let error = try #require(throws: SpawnError.self) {
+                _ = try ChildProcess.spawn(ProcessSpec(argv: [program, "-V"], environment: basicEnvironment))
+            }
+            #expect(error.code == ENOENT)
+            #expect(error.description == "cannot start \(program): No such file or directory")
+        }
+    }
+
+    @Test func missingWorkingDirectoryIsNamed() async throws {
+        let missing = "/nonexistent/work"
+        let error = try #require(throws: SpawnError.self) {
+            _ = try ChildProcess.spawn(ProcessSpec(argv: ["/bin/true"], environment: [:], workingDirectory: missing))
+        }
+        #expect(error.description == "cannot start /bin/true: \(missing): No such file or directory")
+    }
+
+    @Test func timeoutKillsChild() async throws {
+        let result = try await run(ProcessSpec(argv: ["sleep", "30"], environment: [:]), timeout: .milliseconds(200))
+        #expect(result.timedOut)
+        #expect(result.status == .signaled(SIGKILL))
+    }
+
+    @Test func cancellationKillsChild() async throws {
+        let dir = try scratchDirectory()
+        let pidFile = dir + "/pid"
+        let spec = ProcessSpec(argv: ["/bin/sh", "-c", "echo $$ > \"$1.tmp\" && mv \"$1.tmp\" \"$1\" && exec sleep 30",
+                                      "sh", pidFile], environment: basicEnvironment)
+        let task = Task { try await run(spec, timeout: nil) }
+        #expect(await eventually { !contents(of: pidFile).isEmpty })
+        let pid = try #require(Int32(contents(of: pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        // run reaps the child before throwing, so the pid is free again.
+        #expect(ProcessIdentity.of(pid: pid) == nil)
+    }
+}
+
+@Suite struct ChildProcessTests {
+    @Test func terminateDeliversSigterm() async throws {
+        let child = try spawnWithSigtermSuppressed(ProcessSpec(argv: ["sleep", "30"], environment: [:]))
+        #expect(ProcessIdentity.of(pid: child.pid)?.isRunning == true)
+        let status = await child.terminate(grace: .seconds(20))
+        #expect(status == .signaled(SIGTERM))
+        #expect(status.description == "killed by SIGTERM (15)")
+    }
+
+    @Test func waitReportsTheSameStatusToEveryCaller() async throws {
+        let child = try ChildProcess.spawn(ProcessSpec(argv: ["/bin/sh", "-c", "exit 7"], environment: [:]))
+        async let first = child.wait()
+        async let second = child.wait()
+        let statuses = await [first, second, child.wait()]
+        #expect(statuses == [.exited(7), .exited(7), .exited(7)])
+        #expect(child.exitStatus == .exited(7))
+        #expect(await child.terminate(grace: .seconds(1)) == .exited(7))
+    }
+
+    @Test func terminateEscalatesToSigkill() async throws {
+        let child = try ChildProcess.spawn(
+            ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 30"], environment: basicEnvironment))
+        // Give the shell a chance to install its trap, else SIGTERM would be enough.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await child.terminate(grace: .milliseconds(300)) == .signaled(SIGKILL))
+    }
+
+    @Test func terminateReachesGrandchildren() async throws {
+        let dir = try scratchDirectory()
+        let pidFile = dir + "/grandchild.pid"
+        let script = """
+            import os, subprocess, sys
+            p = subprocess.Popen(["sleep", "60"])
+            with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(p.pid))
+            os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            p.wait()
+            """
+        let child = try ChildProcess.spawn(
+            ProcessSpec(argv: [python, "-c", script, pidFile], environment: basicEnvironment))
+        #expect(await eventually { !contents(of: pidFile).isEmpty })
+        let grandchildPid = try #require(Int32(contents(of: pidFile)))
+        let grandchild = try #require(ProcessIdentity.of(pid: grandchildPid))
+        #expect(grandchild.isRunning)
+
+        #expect(await child.terminate(grace: .seconds(20)) == .signaled(SIGTERM))
+        // The orphan is reaped by whoever adopts it; until then it may linger as a zombie.
+        #expect(await eventually { !grandchild.isRunning })
+    }
+}
+
+@Suite struct DetachedTests {
+    @Test func detachedChildRunsInItsOwnSessionUntilStopped() async throws {
+        let identity = try spawnDetached(ProcessSpec(argv: ["sleep", "30"], environment: [:]))
+        #expect(identity.isRunning)
+        #expect(getsid(identity.pid) == identity.pid)
+        #expect(getsid(identity.pid) != getsid(0))
+        #expect(getpgid(identity.pid) == identity.pid)
+
+        #expect(await stop(identity, grace: .seconds(20)))
+        #expect(!identity.isRunning)
+        // stop reaps its own detached zombie, so nothing is left in /proc.
+        #expect(ProcessIdentity.of(pid: identity.pid) == nil)
+    }
+
+    @Test func stopEscalatesWhenSigtermIsIgnored() async throws {
+        let identity = try spawnDetached(
+            ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 30"], environment: basicEnvironment))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await stop(identity, grace: .milliseconds(300)))
+        #expect(!identity.isRunning)
+    }
+
+    @Test func stopOfAnExitedProcessSucceeds() async throws {
+        let identity = try spawnDetached(ProcessSpec(argv: ["true"], environment: [:]))
+        #expect(await eventually { !identity.isRunning })
+        #expect(await stop(identity, grace: .seconds(1)))
+        #expect(ProcessIdentity.of(pid: identity.pid) == nil)
+    }
+}
+
+@Suite struct IdentityTests {
+    @Test func identityOfDeadPidIsNil() async throws {
+        let child = try ChildProcess.spawn(ProcessSpec(argv: ["true"], environment: [:]))
+        #expect(await child.wait() == .exited(0))
+        #expect(ProcessIdentity.of(pid: child.pid) == nil)
+        #expect(ProcessIdentity.of(pid: -1) == nil)
+    }
+
+    @Test func identityDistinguishesReusedPid() throws {
+        let me = try #require(ProcessIdentity.of(pid: getpid()))
+        #expect(me.isRunning)
+        #expect(ProcessIdentity.of(pid: getpid()) == me)
+        #expect(!ProcessIdentity(pid: me.pid, startTime: me.startTime + 1).isRunning)
+        let decoded = try JSONDecoder().decode(ProcessIdentity.self, from: JSONEncoder().encode(me))
+        #expect(decoded == me)
+    }
+
+    @Test func statParsingSurvivesAwkwardCommandNames() throws {
+        let line = "42 (a) b (c) R 1 42 42 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0\n"
+        let stat = try #require(ProcStat.parse(ArraySlice(Array(line.utf8))))
+        #expect(stat.state == UInt8(ascii: "R"))
+        #expect(stat.parent == 1)
+        #expect(stat.session == 42)
+        #expect(stat.startTime == 987654)
+    }
+}
