@@ -40,10 +40,15 @@ let package = Package(
             "Manifests", "Source", "State", "HTTP",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "Targets", dependencies: [
+            "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP",
+        ]),
+        .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
+        .target(name: "Reconciler", dependencies: ["Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
 
         .executableTarget(name: "gantry", dependencies: [
-            "Manifests", "StableAddress",
+            "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

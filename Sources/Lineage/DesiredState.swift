@@ -17,6 +17,11 @@ public struct DesiredState: Sendable {
 
     public var manifests: ManifestSet { revision.manifests }
 
+    public init(revision: Revision, models: [String: ModelState]) {
+        self.revision = revision
+        self.models = models
+    }
+
     /// Computes lineages for every model of a valid revision. Reads data to
     /// fingerprint it; runs nothing.
     public static func compute(_ revision: Revision, fingerprinter: Fingerprinter) async -> DesiredState {

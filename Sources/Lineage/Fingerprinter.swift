@@ -22,10 +22,12 @@ public struct Fingerprinter: Sendable {
     }
 
     let store: StateStore?
+    let cacheWrites: Bool
     let http: HTTPClient
 
-    public init(store: StateStore?, http: HTTPClient = .shared) {
+    public init(store: StateStore?, cacheWrites: Bool = true, http: HTTPClient = .shared) {
         self.store = store
+        self.cacheWrites = cacheWrites
         self.http = http
     }
 
@@ -76,7 +78,7 @@ public struct Fingerprinter: Sendable {
             return known.digest
         }
         let digest = try Digest.sha256(file: path)
-        try store?.save(FileHashRecord(path: path, size: Int64(st.st_size), mtimeNanos: mtime, inode: Int64(st.st_ino), digest: digest))
+        if cacheWrites { try store?.save(FileHashRecord(path: path, size: Int64(st.st_size), mtimeNanos: mtime, inode: Int64(st.st_ino), digest: digest)) }
         return digest
     }
 

@@ -52,6 +52,8 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var target: String
     public var address: String
     public var backendPort: Int
+    /// Digest of the Deployment's serve spec when deployed; a change redeploys.
+    public var specDigest: String
     /// JSON identities of the serving process and the address forwarder.
     public var serveProcess: String
     public var forwarderProcess: String
@@ -59,7 +61,8 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var updatedAt: Date
 
     public init(name: String, model: String, version: Int, target: String, address: String, backendPort: Int,
-                serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date) {
+                specDigest: String, serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date) {
+        self.specDigest = specDigest
         self.name = name
         self.model = model
         self.version = version

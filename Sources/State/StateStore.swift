@@ -51,6 +51,7 @@ public final class StateStore: Sendable {
                 t.column("target", .text).notNull()
                 t.column("address", .text).notNull()
                 t.column("backendPort", .integer).notNull()
+                t.column("specDigest", .text).notNull()
                 t.column("serveProcess", .text).notNull()
                 t.column("forwarderProcess", .text).notNull()
                 t.column("commit", .text).notNull()
@@ -198,6 +199,10 @@ public final class StateStore: Sendable {
 
     public func source(_ name: String) throws -> SourceRecord? {
         try db.read { try SourceRecord.fetchOne($0, key: name) }
+    }
+
+    public func sources() throws -> [SourceRecord] {
+        try db.read { try SourceRecord.order(Column("source")).fetchAll($0) }
     }
 
     public func save(_ source: SourceRecord) throws {

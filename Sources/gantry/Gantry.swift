@@ -15,7 +15,11 @@ struct Gantry: AsyncParsableCommand {
           gantry --generate-completion-script bash > /etc/bash_completion.d/gantry
         """,
         version: GantryVersion.current,
-        subcommands: [Validate.self, Schema.self, Forward.self]
+        subcommands: [
+            Validate.self, PlanCommand.self, Apply.self, Controller.self,
+            Status.self, History.self, Versions.self, LineageCommand.self,
+            Schema.self, Forward.self, RunJob.self,
+        ]
     )
 }
 

@@ -1,0 +1,145 @@
+import Foundation
+import Lineage
+import Manifests
+import State
+import Targets
+
+/// Observed state: what the state store and the drivers report.
+public struct ObservedState: Sendable {
+    public var versions: [String: [VersionRecord]]
+    public var deployments: [String: DeploymentRecord]
+    public var observations: [String: ObservedDeployment]
+    /// Keys of launches in flight (open intents).
+    public var inFlight: Set<String>
+
+    public init(versions: [String: [VersionRecord]], deployments: [String: DeploymentRecord],
+                observations: [String: ObservedDeployment], inFlight: Set<String>) {
+        self.versions = versions
+        self.deployments = deployments
+        self.observations = observations
+        self.inFlight = inFlight
+    }
+}
+
+/// Diffs desired against observed state. Pure: no I/O, no clock.
+public struct Planner: Sendable {
+    public let desired: DesiredState
+    public let observed: ObservedState
+
+    public init(desired: DesiredState, observed: ObservedState) {
+        self.desired = desired
+        self.observed = observed
+    }
+
+    public static func trainKey(model: String, digest: String) -> String { "train:\(model):\(digest)" }
+
+    /// The digest that decides whether a Deployment's serving process must be
+    /// replaced although the version did not change.
+    public static func specDigest(_ spec: DeploymentSpec) -> String {
+        struct Serving: Encodable {
+            var serve: Serve
+            var address: String?
+            var healthCheck: HealthCheck?
+        }
+        return "sha256:" + Digest.sha256(Digest.canonicalJSON(Serving(serve: spec.serve, address: spec.address, healthCheck: spec.healthCheck)))
+    }
+
+    public func plan() -> Plan {
+        let c = desired.revision.commit
+        let revision = Plan.Revision(source: desired.revision.source, commit: c.id.hex, author: c.author, subject: c.subject)
+        guard desired.revision.isValid else {
+            return Plan(revision: revision, diagnostics: desired.revision.diagnostics, actions: [], inSync: [], warnings: [])
+        }
+        var actions: [Action] = []
+        var inSync: [String] = []
+        var warnings: [String] = []
+        var pendingVersion: [String: Int] = [:]
+
+        for (name, state) in desired.models.sorted(by: { $0.key < $1.key }) {
+            guard let lineage = state.lineage else {
+                warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
+                continue
+            }
+            if desired.manifests.targetType(state.entry.spec.target) != .local {
+                warnings.append("Model/\(name): target \(state.entry.spec.target) is of a type this build cannot train on")
+                continue
+            }
+            let versions = observed.versions[name] ?? []
+            let triggers = state.entry.spec.triggers
+            if let match = versions.last(where: { v in
+                Lineage.decode(v.lineage).map { lineage.changes(since: $0, triggers: triggers).isEmpty } ?? false
+            }) {
+                inSync.append("Model/\(name): v\(match.number) matches the current lineage")
+                continue
+            }
+            let next = (versions.map(\.number).max() ?? 0) + 1
+            var reason: String
+            if let latest = versions.last, let previous = Lineage.decode(latest.lineage) {
+                reason = lineage.changes(since: previous, triggers: triggers).joined(separator: "; ")
+                reason += " since v\(latest.number)"
+            } else {
+                reason = "no version yet"
+            }
+            if observed.inFlight.contains(Self.trainKey(model: name, digest: lineage.digest)) {
+                reason += " (a run of this lineage is in flight and will be adopted)"
+            }
+            pendingVersion[name] = next
+            actions.append(Action(kind: .train, object: "Model/\(name)", reason: reason, model: name, version: next,
+                                  target: state.entry.spec.target, lineage: lineage))
+        }
+
+        for (name, deployment) in desired.manifests.deployments.sorted(by: { $0.key < $1.key }) {
+            let spec = deployment.spec
+            let object = "Deployment/\(name)"
+            let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
+            if desired.manifests.targetType(target) != .local {
+                warnings.append("\(object): target \(target) is of a type this build cannot serve on")
+                continue
+            }
+            let versions = observed.versions[spec.model] ?? []
+            let pinned = versions.first { $0.number == spec.version }
+            if pinned == nil, pendingVersion[spec.model] != spec.version {
+                let latest = versions.map(\.number).max().map { "latest is v\($0)" } ?? "no versions yet"
+                warnings.append("\(object): pins \(spec.model)@\(spec.version), which does not exist (\(latest))")
+                continue
+            }
+            if let pinned, !pinned.gatesPassed {
+                warnings.append("\(object): pinned \(spec.model)@\(spec.version) fails its gates (\(pinned.gateReport)); deploying because Git pins it")
+            }
+            let record = observed.deployments[name]
+            let reason: String?
+            if let record {
+                let seen = observed.observations[name]
+                if record.version != spec.version {
+                    reason = "pinned \(spec.version), serving \(record.version)"
+                } else if record.specDigest != Self.specDigest(spec) {
+                    reason = "serve spec changed"
+                } else if seen?.serving != true {
+                    reason = "\(seen?.detail ?? "not observed") (drift)"
+                } else if seen?.forwarding != true {
+                    reason = "stable address \(record.address) is not forwarded (drift)"
+                } else if seen?.healthy == false {
+                    reason = "\(seen?.detail ?? "unhealthy") (drift)"
+                } else {
+                    reason = nil
+                }
+            } else {
+                reason = "not deployed; pinned \(spec.version)" + (pinned == nil ? ", produced by the train above" : "")
+            }
+            if let reason {
+                actions.append(Action(kind: .deploy, object: object, reason: reason, model: spec.model, version: spec.version,
+                                      fromVersion: record?.version, deployment: name, target: target))
+            } else {
+                inSync.append("\(object): serves \(spec.model)@\(spec.version) at \(record?.address ?? "?")")
+            }
+        }
+
+        for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where desired.manifests.deployments[name] == nil {
+            actions.append(Action(kind: .prune, object: "Deployment/\(name)",
+                                  reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)",
+                                  model: record.model, version: record.version, deployment: name, target: record.target))
+        }
+        actions.sort { $0.kind < $1.kind }
+        return Plan(revision: revision, diagnostics: [], actions: actions, inSync: inSync, warnings: warnings)
+    }
+}

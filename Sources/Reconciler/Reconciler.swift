@@ -1,0 +1,234 @@
+import Foundation
+import Lineage
+import Manifests
+import Planner
+import Processes
+import Source
+import State
+import Targets
+
+/// Runs the reconcile pipeline: desired state from a revision, observed
+/// state from the store and the drivers, a plan, and its execution with
+/// every step recorded.
+///
+///     let reconciler = Reconciler(store: store, workspace: workspace)
+///     let (desired, plan) = await reconciler.plan(revision)
+///     let report = await reconciler.apply(plan, desired: desired, actor: "cli")
+public final class Reconciler: Sendable {
+    public let store: StateStore
+    public let workspace: Workspace
+    let log: @Sendable (String) -> Void
+
+    public init(store: StateStore, workspace: Workspace, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.store = store
+        self.workspace = workspace
+        self.log = log
+    }
+
+    func driver(_ type: TargetSpec.TargetType?) -> (any TargetDriver)? {
+        type.flatMap { Drivers.make(type: $0, workspace: workspace, store: store) }
+    }
+
+    // MARK: - Plan
+
+    public func observe(_ desired: DesiredState) async throws -> ObservedState {
+        var versions: [String: [VersionRecord]] = [:]
+        for v in try store.allVersions() { versions[v.model, default: []].append(v) }
+        var deployments: [String: DeploymentRecord] = [:]
+        var observations: [String: ObservedDeployment] = [:]
+        for record in try store.deployments() {
+            deployments[record.name] = record
+            let spec = desired.manifests.deployments[record.name]?.spec
+            if let driver = driver(desired.manifests.targetType(record.target) ?? .local) {
+                observations[record.name] = await driver.observe(record, spec: spec)
+            }
+        }
+        let inFlight = Set(try store.openIntents().map(\.key))
+        return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight)
+    }
+
+    /// Desired state and the plan for `revision`. Reads data to fingerprint
+    /// it and probes health; starts, stops and writes nothing.
+    /// With `readOnly`, not even the file-hash cache is written.
+    public func plan(_ revision: Revision, readOnly: Bool = false) async throws -> (DesiredState, Plan) {
+        let desired = revision.isValid
+            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly))
+            : DesiredState(revision: revision, models: [:])
+        let observed = try await observe(desired)
+        return (desired, Planner(desired: desired, observed: observed).plan())
+    }
+
+    // MARK: - Apply
+
+    public struct Report: Sendable {
+        public var reconcileID: Int64?
+        public var result: String
+        public var succeeded: [Action] = []
+        public var failed: [(action: Action, error: String)] = []
+        public var skipped: [(action: Action, reason: String)] = []
+
+        public var ok: Bool { failed.isEmpty && result != "invalid" }
+    }
+
+    /// Executes exactly `plan`, in order, recording the reconcile, an audit
+    /// entry per action and each new version.
+    public func apply(_ plan: Plan, desired: DesiredState, actor: String) async throws -> Report {
+        let c = desired.revision.commit
+        var reconcile = try store.begin(ReconcileRecord(startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
+                                                        author: c.author, subject: c.subject))
+        var report = Report(reconcileID: reconcile.id, result: "running")
+        try await resumeInterrupted(plan)
+        if !plan.isValid {
+            report.result = "invalid"
+            reconcile.error = plan.diagnostics.prefix(20).map(\.description).joined(separator: "\n")
+            try recordSource(desired.revision, good: false, error: reconcile.error)
+        } else {
+            var failedTrains: Set<String> = []
+            for action in plan.actions {
+                if action.kind == .deploy, let model = action.model, failedTrains.contains(model),
+                   try store.version(model, action.version ?? 0) == nil {
+                    report.skipped.append((action, "the training of \(model) failed"))
+                    try audit(reconcile, actor, action, "skipped: training failed")
+                    continue
+                }
+                log("\(action.summary)")
+                do {
+                    try await execute(action, desired: desired)
+                    report.succeeded.append(action)
+                    try audit(reconcile, actor, action, "succeeded")
+                } catch {
+                    if action.kind == .train, let model = action.model { failedTrains.insert(model) }
+                    report.failed.append((action, "\(error)"))
+                    try audit(reconcile, actor, action, "failed: \(error)")
+                    log("  failed: \(error)")
+                }
+            }
+            report.result = plan.actions.isEmpty ? "nothing-to-do" : (report.failed.isEmpty ? "applied" : "failed")
+            reconcile.error = report.failed.map { "\($0.action.summary): \($0.error)" }.joined(separator: "\n")
+            try recordSource(desired.revision, good: true, error: reconcile.error)
+        }
+        reconcile.result = report.result
+        reconcile.actions = plan.actions.count
+        reconcile.finishedAt = Date()
+        try store.finish(reconcile)
+        return report
+    }
+
+    func audit(_ reconcile: ReconcileRecord, _ actor: String, _ action: Action, _ result: String) throws {
+        try store.audit(AuditRecord(time: Date(), reconcileId: reconcile.id, actor: actor, action: action.kind.rawValue,
+                                    object: action.object, detail: action.reason, result: result))
+    }
+
+    func recordSource(_ revision: Revision, good: Bool, error: String) throws {
+        let previous = try store.source(revision.source)
+        try store.save(SourceRecord(source: revision.source,
+                                    lastGoodCommit: good ? revision.commit.id.hex : (previous?.lastGoodCommit ?? ""),
+                                    lastSeenCommit: revision.commit.id.hex, lastError: error, updatedAt: Date()))
+    }
+
+    func execute(_ action: Action, desired: DesiredState) async throws {
+        let manifests = desired.manifests
+        switch action.kind {
+        case .train:
+            guard let name = action.model, let lineage = action.lineage, let model = manifests.models[name],
+                  let pipeline = manifests.pipelines[model.spec.pipeline],
+                  let driver = driver(manifests.targetType(model.spec.target)) else {
+                throw DriverError("nothing to train for \(action.object)")
+            }
+            let datasets = manifests.datasets.filter { (model.spec.datasets ?? []).contains($0.key) }
+            let key = Planner.trainKey(model: name, digest: lineage.digest)
+            let request = TrainingRequest(model: model, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
+            do {
+                let outcome = try await driver.train(request, intentKey: key)
+                let version = try register(model: model, lineage: lineage, outcome: outcome)
+                try closeIntent(key, status: "done")
+                log("  registered \(name)@v\(version.number) \(version.gatesPassed ? "" : "(gates: \(version.gateReport))")")
+            } catch {
+                try closeIntent(key, status: "failed")
+                throw error
+            }
+        case .deploy:
+            guard let name = action.deployment, let deployment = manifests.deployments[name],
+                  let driver = driver(manifests.targetType(action.target ?? "local")) else {
+                throw DriverError("nothing to deploy for \(action.object)")
+            }
+            guard let version = try store.version(deployment.spec.model, deployment.spec.version) else {
+                throw DriverError("\(deployment.spec.model)@\(deployment.spec.version) does not exist")
+            }
+            _ = try await driver.deploy(DeployRequest(deployment: deployment, version: version, revision: desired.revision,
+                                                      current: try store.deployment(name),
+                                                      specDigest: Planner.specDigest(deployment.spec)))
+        case .prune:
+            guard let name = action.deployment, let record = try store.deployment(name) else { return }
+            if let driver = driver(manifests.targetType(record.target) ?? .local) { try await driver.stop(record) }
+            try store.removeDeployment(name)
+        }
+    }
+
+    /// Records a version. If an earlier controller registered this lineage
+    /// already (killed between registering and closing its intent), that
+    /// version is returned rather than a duplicate made.
+    func register(model: Entry<ModelSpec>, lineage: Lineage, outcome: TrainingOutcome) throws -> VersionRecord {
+        if let existing = try store.version(model.name, digest: lineage.digest) { return existing }
+        let (passed, report) = Gates.evaluate(model.spec.promotion?.gates ?? [], metrics: outcome.metrics)
+        return try store.registerVersion { number in
+            VersionRecord(model: model.name, number: number, digest: lineage.digest, lineage: lineage.json,
+                          metrics: Digest.canonicalJSON(outcome.metrics), artifactPath: outcome.artifactPath,
+                          artifactDigest: outcome.artifactDigest, commit: lineage.commit, gatesPassed: passed,
+                          gateReport: report, createdAt: Date())
+        }
+    }
+
+    func closeIntent(_ key: String, status: String) throws {
+        guard var intent = try store.intent(key) else { return }
+        intent.status = status
+        intent.updatedAt = Date()
+        try store.save(intent)
+    }
+
+    /// Cleans up launches a killed controller left behind that this plan
+    /// will not adopt: deploys are rolled back to what the record says;
+    /// training runs whose runner is gone are closed as failed.
+    func resumeInterrupted(_ plan: Plan) async throws {
+        let adopted = Set(plan.actions.compactMap { a in
+            a.kind == .train ? a.lineage.map { Planner.trainKey(model: a.model ?? "", digest: $0.digest) } : nil
+        })
+        for intent in try store.openIntents() where !adopted.contains(intent.key) {
+            switch intent.kind {
+            case "deploy":
+                struct Detail: Decodable { var serve: ProcessIdentity }
+                if let detail = try? JSONDecoder().decode(Detail.self, from: Data(intent.detail.utf8)) {
+                    let recorded = try store.deployments().contains { $0.serveProcess == Digest.canonicalJSON(detail.serve) }
+                    if !recorded { _ = await Processes.stop(detail.serve, grace: .seconds(5)) }
+                }
+                try closeIntent(intent.key, status: "failed")
+                log("cleaned up an interrupted \(intent.object) rollout")
+            case "train":
+                struct Detail: Decodable { var runner: ProcessIdentity }
+                let detail = try? JSONDecoder().decode(Detail.self, from: Data(intent.detail.utf8))
+                if detail?.runner.isRunning != true {
+                    try closeIntent(intent.key, status: "failed")
+                    log("closed an interrupted training of \(intent.object)")
+                }
+            default:
+                try closeIntent(intent.key, status: "failed")
+            }
+        }
+    }
+}
+
+/// Promotion gates against a version's metrics.
+public enum Gates {
+    public static func evaluate(_ gates: [String], metrics: [String: Double]) -> (passed: Bool, report: String) {
+        var failures: [String] = []
+        for text in gates {
+            guard let gate = MetricGate(parsing: text) else { continue }
+            guard let value = metrics[gate.metric] else {
+                failures.append("\(gate.metric) missing from metrics")
+                continue
+            }
+            if !gate.passes(value) { failures.append("\(gate.metric) \(value) fails \(gate)") }
+        }
+        return (failures.isEmpty, failures.isEmpty ? (gates.isEmpty ? "no gates" : "all gates pass") : failures.joined(separator: "; "))
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+import Source
+
+/// Revisions written out as files, once per commit, for steps and serving
+/// processes to run in. Written to a temporary directory and renamed, so a
+/// half-written checkout is never used.
+struct Checkouts {
+    let workspace: Workspace
+
+    /// The project root inside the checkout of `revision`.
+    func project(_ revision: Revision) throws -> String {
+        let directory = workspace.checkout(revision.commit.id.hex)
+        if !FileManager.default.fileExists(atPath: directory) {
+            let temporary = directory + ".partial-\(getpid())"
+            try? FileManager.default.removeItem(atPath: temporary)
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            try revision.checkout(into: temporary)
+            if rename(temporary, directory) != 0 {
+                try? FileManager.default.removeItem(atPath: temporary)  // another process won the race
+            }
+        }
+        return revision.root.isEmpty ? directory : (directory as NSString).appendingPathComponent(revision.root)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Manifests
+import Processes
+
+/// Runs a job's steps in order as child processes and writes `result.json`.
+/// It runs as its own detached process (`gantry run-job`), so a training
+/// outlives a controller restart and is adopted, not started again.
+///
+///     let result = await JobRunner.run(runDirectory: "/var/lib/gantry/runs/churn-1a2b")
+public enum JobRunner {
+    public static func run(runDirectory: String) async -> JobResult {
+        guard let job = JobFiles.read(Job.self, from: JobFiles.job(runDirectory)) else {
+            return finish(JobResult(succeeded: false, error: "cannot read \(JobFiles.job(runDirectory))", steps: []), runDirectory)
+        }
+        var results: [JobResult.StepResult] = []
+        for step in job.steps {
+            let started = ContinuousClock.now
+            func record(_ status: String) {
+                let d = ContinuousClock.now - started
+                results.append(.init(name: step.name, status: status,
+                                     seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, log: step.logPath))
+            }
+            do {
+                try FileManager.default.createDirectory(atPath: step.outputDirectory, withIntermediateDirectories: true)
+                var environment = job.baseEnvironment
+                for (name, value) in step.env { environment[name] = try resolve(value, name: name) }
+                let spec = ProcessSpec(argv: step.argv, environment: environment,
+                                       workingDirectory: step.workingDirectory, logPath: step.logPath)
+                let outcome = try await Processes.run(spec, timeout: step.timeoutSeconds.map { .milliseconds(Int64($0 * 1000)) })
+                if outcome.timedOut {
+                    record("timed out")
+                    return finish(JobResult(succeeded: false, error: "step \(step.name) timed out after \(TimeSpan(seconds: step.timeoutSeconds ?? 0)); log: \(step.logPath)", steps: results), runDirectory)
+                }
+                guard outcome.status.succeeded else {
+                    record("failed")
+                    return finish(JobResult(succeeded: false, error: "step \(step.name) \(outcome.status); log: \(step.logPath)\(tail(step.logPath))", steps: results), runDirectory)
+                }
+                let missing = step.expectedOutputs.filter {
+                    !FileManager.default.fileExists(atPath: (step.outputDirectory as NSString).appendingPathComponent($0))
+                }
+                guard missing.isEmpty else {
+                    record("failed")
+                    return finish(JobResult(succeeded: false, error: "step \(step.name) did not write \(missing.joined(separator: ", ")) to its outputs", steps: results), runDirectory)
+                }
+                record("succeeded")
+            } catch {
+                record("failed")
+                return finish(JobResult(succeeded: false, error: "step \(step.name): \(error)", steps: results), runDirectory)
+            }
+        }
+        return finish(JobResult(succeeded: true, error: nil, steps: results), runDirectory)
+    }
+
+    static func finish(_ result: JobResult, _ runDirectory: String) -> JobResult {
+        try? JobFiles.write(result, to: JobFiles.result(runDirectory))
+        return result
+    }
+
+    /// A secret is read when the step starts, from the runner's environment
+    /// or a file, and goes only into the step's environment.
+    static func resolve(_ value: EnvValue, name: String) throws -> String {
+        switch value {
+        case .literal(let s): return s
+        case .secret(let ref): return try SecretReader.read(ref, for: name)
+        }
+    }
+
+    /// The last lines of a log, for an error message.
+    static func tail(_ path: String, lines: Int = 5) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
+        let text = String(decoding: data.suffix(2000), as: UTF8.self)
+        let last = text.split(separator: "\n").suffix(lines).joined(separator: "\n    ")
+        return last.isEmpty ? "" : "\n    \(last)"
+    }
+}
+
+/// Reads secrets by reference. Errors name the reference, never a value.
+public enum SecretReader {
+    public static func read(_ ref: SecretRef, for name: String) throws -> String {
+        if let variable = ref.env {
+            guard let value = ProcessInfo.processInfo.environment[variable] else {
+                throw DriverError("\(name): environment variable \(variable) is not set")
+            }
+            return value
+        }
+        let path = ref.file ?? ""
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DriverError("\(name): cannot read secret file \(path)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

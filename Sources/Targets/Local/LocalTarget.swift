@@ -1,0 +1,310 @@
+import Foundation
+import HTTP
+import Lineage
+import Manifests
+import Processes
+import Source
+import StableAddress
+import State
+
+/// The embedded default target: training runs and serving processes on this
+/// machine.
+///
+/// Training is a detached `gantry run-job` process working through the
+/// pipeline's steps; an intent record names it, so a controller restarted
+/// mid-run adopts it instead of launching a second copy. Serving is a
+/// detached process per version behind a forwarder that owns the
+/// Deployment's stable address; a new version is started, health-checked,
+/// switched to, and only then is the old one drained and stopped.
+public struct LocalTarget: TargetDriver {
+    let workspace: Workspace
+    let store: StateStore
+    let http = HTTPClient.shared
+
+    public init(workspace: Workspace, store: StateStore) {
+        self.workspace = workspace
+        self.store = store
+    }
+
+    // MARK: - Training
+
+    struct TrainIntent: Codable {
+        var runDirectory: String
+        var runner: ProcessIdentity
+    }
+
+    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+        let runDirectory = workspace.run(model: request.model.name, digest: request.lineage.digest)
+        if let open = try store.intent(intentKey), open.status == "running",
+           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)) {
+            // Adopt the run an earlier controller started.
+            return try await finishTraining(request, runDirectory: detail.runDirectory, runner: detail.runner)
+        }
+        let job = try makeJob(request, runDirectory: runDirectory)
+        try? FileManager.default.removeItem(atPath: runDirectory)
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        try JobFiles.write(job, to: JobFiles.job(runDirectory))
+        let runner = try spawnDetached(ProcessSpec(
+            argv: [Workspace.executable, "run-job", runDirectory],
+            environment: ProcessInfo.processInfo.environment,
+            workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
+        let detail = Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner))
+        let now = Date()
+        try store.save(IntentRecord(key: intentKey, kind: "train", object: "Model/\(request.model.name)", detail: detail,
+                                    status: "running", createdAt: now, updatedAt: now))
+        return try await finishTraining(request, runDirectory: runDirectory, runner: runner)
+    }
+
+    func finishTraining(_ request: TrainingRequest, runDirectory: String, runner: ProcessIdentity) async throws -> TrainingOutcome {
+        let resultPath = JobFiles.result(runDirectory)
+        while runner.isRunning && !FileManager.default.fileExists(atPath: resultPath) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard let result = JobFiles.read(JobResult.self, from: resultPath) else {
+            throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
+        }
+        guard result.succeeded else { throw DriverError(result.error ?? "training failed") }
+        let spec = request.pipeline.spec
+        let artifactSource = stepOutput(runDirectory, spec.artifact)
+        let artifact = try storeArtifact(artifactSource)
+        var metrics: [String: Double] = [:]
+        if let m = spec.metrics {
+            let path = stepOutput(runDirectory, m)
+            guard let data = FileManager.default.contents(atPath: path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
+            }
+            for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
+        }
+        return TrainingOutcome(artifactPath: artifact.path, artifactDigest: artifact.digest, metrics: metrics)
+    }
+
+    func stepOutput(_ runDirectory: String, _ ref: OutputRef) -> String {
+        ((runDirectory as NSString).appendingPathComponent("steps/\(ref.step)/outputs") as NSString).appendingPathComponent(ref.path)
+    }
+
+    /// Copies the artifact under its content digest; an artifact that exists
+    /// already (the same bytes from another run) is not copied again.
+    func storeArtifact(_ source: String) throws -> (path: String, digest: String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+            throw DriverError("the pipeline's artifact \(source) was not written")
+        }
+        let digest: String
+        if isDirectory.boolValue {
+            digest = try Fingerprinter(store: nil).fingerprint(localPath: source, dataset: "artifact")
+        } else {
+            digest = "sha256:" + (try Digest.sha256(file: source))
+        }
+        let directory = workspace.artifact(digest.replacingOccurrences(of: "sha256:", with: ""))
+        let destination = (directory as NSString).appendingPathComponent((source as NSString).lastPathComponent)
+        if !FileManager.default.fileExists(atPath: destination) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let temporary = destination + ".partial"
+            try? FileManager.default.removeItem(atPath: temporary)
+            try FileManager.default.copyItem(atPath: source, toPath: temporary)
+            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+        }
+        return (destination, digest)
+    }
+
+    func makeJob(_ request: TrainingRequest, runDirectory: String) throws -> Job {
+        let project = try Checkouts(workspace: workspace).project(request.revision)
+        let spec = request.pipeline.spec
+        guard let order = StepGraph(spec.steps).topologicalOrder() else { throw DriverError("pipeline steps form a cycle") }
+        let steps = Dictionary(spec.steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func outputs(_ step: String) -> String { (runDirectory as NSString).appendingPathComponent("steps/\(step)/outputs") }
+        let codeDirectory = (project as NSString).appendingPathComponent(spec.codePath ?? ".")
+        return Job(
+            model: request.model.name, lineageDigest: request.lineage.digest, lineage: request.lineage.json,
+            baseEnvironment: Workspace.baseEnvironment(),
+            steps: try order.map { name in
+                let step = steps[name]!
+                guard let command = step.command else {
+                    throw DriverError("step \(name) is a notebook; notebook steps are not run by this build")
+                }
+                let argv = command.argv.map { arg in
+                    Placeholder.expand(arg) { p in
+                        switch (p.namespace, p.name) {
+                        case ("params", let n?): return request.lineage.params[n]?.description
+                        case ("datasets", let n?): return request.datasets[n].flatMap { datasetPath($0, project: project) }
+                        case ("outputs", nil): return outputs(name)
+                        case ("steps", let n?): return outputs(n)
+                        default: return nil
+                        }
+                    }
+                }
+                return Job.Step(
+                    name: name, argv: argv, env: step.env ?? [:],
+                    workingDirectory: step.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? codeDirectory,
+                    timeoutSeconds: step.timeout?.seconds, outputDirectory: outputs(name),
+                    logPath: (runDirectory as NSString).appendingPathComponent("steps/\(name).log"),
+                    expectedOutputs: step.outputs ?? [])
+            })
+    }
+
+    func datasetPath(_ dataset: Entry<DatasetSpec>, project: String) -> String? {
+        if let path = dataset.spec.source.path {
+            return path.hasPrefix("/") ? path : (project as NSString).appendingPathComponent(path)
+        }
+        return dataset.spec.source.url
+    }
+
+    // MARK: - Serving
+
+    static func identity(_ json: String) -> ProcessIdentity? {
+        try? JSONDecoder().decode(ProcessIdentity.self, from: Data(json.utf8))
+    }
+
+    public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
+        let serve = Self.identity(record.serveProcess)
+        let forwarder = Self.identity(record.forwarderProcess)
+        let serving = serve?.isRunning ?? false
+        let control = ForwarderControl(directory: controlDirectory(record.name))
+        let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: record.backendPort))
+        let forwarding = (forwarder?.isRunning ?? false) && control.backend() == backend
+        guard serving else {
+            return ObservedDeployment(name: record.name, serving: false, forwarding: forwarding, healthy: nil,
+                                      detail: "serving process for version \(record.version) is not running")
+        }
+        let path = spec?.healthCheck?.path ?? "/health"
+        let (healthy, detail) = await probe(port: record.backendPort, path: path, timeout: .seconds(2))
+        return ObservedDeployment(name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
+                                  detail: forwarding ? detail : "stable address \(record.address) is not forwarded to version \(record.version)")
+    }
+
+    func probe(port: Int, path: String, timeout: Duration) async -> (Bool, String) {
+        do {
+            let r = try await http.send(HTTPRequest(url: "http://127.0.0.1:\(port)\(path)", timeout: timeout, connectTimeout: timeout))
+            return ((200..<300).contains(r.status), "health check answered \(r.status)")
+        } catch {
+            return (false, "health check: \(error)")
+        }
+    }
+
+    func controlDirectory(_ name: String) -> String {
+        (workspace.deployment(name) as NSString).appendingPathComponent("forwarder")
+    }
+
+    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+        let spec = request.deployment.spec
+        let name = request.deployment.name
+        let directory = workspace.deployment(name)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let address = spec.address.flatMap(Endpoint.init(parsing:))
+        guard let address else { throw DriverError("deployment \(name) needs spec.address on the local target") }
+
+        let forwarder = try await ensureForwarder(name: name, address: address, current: request.current)
+        let port = Int(try freeLoopbackPort())
+        let project = try Checkouts(workspace: workspace).project(request.revision)
+        let version = request.version
+        let argv = spec.serve.command.argv.map { arg in
+            Placeholder.expand(arg) { p in
+                switch p.namespace {
+                case "artifact": return version.artifactPath
+                case "port": return String(port)
+                case "host": return "127.0.0.1"
+                case "version": return String(version.number)
+                case "model": return version.model
+                default: return nil
+                }
+            }
+        }
+        var environment = Workspace.baseEnvironment()
+        for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
+        let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
+        let serve = try spawnDetached(ProcessSpec(
+            argv: argv, environment: environment,
+            workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
+            logPath: logPath))
+        let now = Date()
+        let intentKey = "deploy:\(name):\(version.number)"
+        try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)",
+                                    detail: Digest.canonicalJSON(["serve": serve]), status: "running", createdAt: now, updatedAt: now))
+        do {
+            try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
+            let control = ForwarderControl(directory: controlDirectory(name))
+            let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
+            try control.setBackend(backend)
+            try await control.waitUntilServing(backend, timeout: .seconds(10))
+        } catch {
+            _ = await Processes.stop(serve, grace: .seconds(5))
+            try? store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
+                                         status: "failed", createdAt: now, updatedAt: Date()))
+            throw error
+        }
+        // The new version answers on the stable address; let requests still
+        // in flight on the old one finish, then stop it.
+        if let current = request.current, let old = Self.identity(current.serveProcess), old != serve {
+            let control = ForwarderControl(directory: controlDirectory(name))
+            _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort)), timeout: .seconds(10))
+            _ = await Processes.stop(old, grace: .seconds(10))
+        }
+        let record = DeploymentRecord(
+            name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? "local",
+            address: address.description, backendPort: port, specDigest: request.specDigest,
+            serveProcess: Digest.canonicalJSON(serve), forwarderProcess: Digest.canonicalJSON(forwarder),
+            commit: request.revision.commit.id.hex, updatedAt: Date())
+        try store.save(record)
+        try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
+                                    status: "done", createdAt: now, updatedAt: Date()))
+        return record
+    }
+
+    func ensureForwarder(name: String, address: Endpoint, current: DeploymentRecord?) async throws -> ProcessIdentity {
+        let control = ForwarderControl(directory: controlDirectory(name))
+        if let current, let running = Self.identity(current.forwarderProcess), running.isRunning,
+           control.status()?.listen == address {
+            return running
+        }
+        if let current, let stale = Self.identity(current.forwarderProcess), stale.isRunning {
+            _ = await Processes.stop(stale, grace: .seconds(5))  // the address changed
+        }
+        try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
+        if let current { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort))) }
+        let log = (workspace.deployment(name) as NSString).appendingPathComponent("forwarder.log")
+        let forwarder = try spawnDetached(ProcessSpec(
+            argv: [Workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
+            environment: Workspace.baseEnvironment(), workingDirectory: control.directory, logPath: log))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let status = control.status(), status.pid == forwarder.pid { return forwarder }
+            if !forwarder.isRunning {
+                throw DriverError("cannot forward \(address): \(JobRunner.tail(log, lines: 2).trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DriverError("the forwarder for \(address) did not start; see \(log)")
+    }
+
+    func waitHealthy(_ serve: ProcessIdentity, port: Int, check: HealthCheck?, log: String) async throws {
+        let path = check?.path ?? "/health"
+        let timeout = check?.timeout?.duration ?? .seconds(30)
+        let interval = check?.interval?.duration ?? .milliseconds(200)
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer yet"
+        while ContinuousClock.now < deadline {
+            guard serve.isRunning else {
+                throw DriverError("the serving process exited before it was healthy; log \(log):\(JobRunner.tail(log))")
+            }
+            let (ok, detail) = await probe(port: port, path: path, timeout: .seconds(2))
+            if ok { return }
+            last = detail
+            try await Task.sleep(for: interval)
+        }
+        throw DriverError("not healthy within \(TimeSpan(seconds: Double(timeout.components.seconds))): \(last); log \(log)")
+    }
+
+    public func stop(_ record: DeploymentRecord) async throws {
+        if let serve = Self.identity(record.serveProcess) { _ = await Processes.stop(serve, grace: .seconds(10)) }
+        if let forwarder = Self.identity(record.forwarderProcess) { _ = await Processes.stop(forwarder, grace: .seconds(5)) }
+        try? FileManager.default.removeItem(atPath: controlDirectory(record.name))
+    }
+}
+
+/// Liveness of a process recorded as JSON in the state store.
+public enum LocalProcess {
+    public static func isRunning(_ identityJSON: String) -> Bool {
+        LocalTarget.identity(identityJSON)?.isRunning ?? false
+    }
+}

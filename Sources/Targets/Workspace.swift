@@ -1,0 +1,50 @@
+import Foundation
+
+/// The state directory's layout: one place that knows where things go.
+///
+///     .gantry/
+///       state.db                  versions, deployments, reconciles, audit, intents
+///       sources/                  bare caches of remote repositories
+///       checkouts/<commit>/       a revision's files, for training and serving
+///       runs/<model>-<digest>/    a training run: job, logs, step outputs, result
+///       artifacts/<sha256>/       artifacts, content-addressed
+///       deployments/<name>/       forwarder control and serving logs
+public struct Workspace: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = (root as NSString).standardizingPath.hasPrefix("/")
+            ? (root as NSString).standardizingPath
+            : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(root)
+    }
+
+    func path(_ parts: String...) -> String {
+        parts.reduce(root) { ($0 as NSString).appendingPathComponent($1) }
+    }
+
+    public var sources: String { path("sources") }
+    public func checkout(_ commit: String) -> String { path("checkouts", commit) }
+    public func run(model: String, digest: String) -> String {
+        path("runs", "\(model)-\(digest.replacingOccurrences(of: "sha256:", with: "").prefix(16))")
+    }
+    public func artifact(_ digest: String) -> String { path("artifacts", digest) }
+    public func deployment(_ name: String) -> String { path("deployments", name) }
+
+    /// The gantry executable itself, re-run for detached helpers (job
+    /// runner, address forwarder).
+    public static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// The environment a step or serving process starts with: enough to find
+    /// interpreters, and nothing that would make runs depend on who started
+    /// the controller.
+    public static func baseEnvironment() -> [String: String] {
+        let keep = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "PYENV_ROOT", "PYENV_VERSION", "VIRTUAL_ENV"]
+        let env = ProcessInfo.processInfo.environment
+        var out: [String: String] = [:]
+        for k in keep { if let v = env[k] { out[k] = v } }
+        if out["PATH"] == nil { out["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        return out
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Reconciler
+import Source
+import State
+import Targets
+
+struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reconcile once: plan, then carry out exactly that plan.",
+        discussion: """
+        Trains models whose lineage has no version yet, deploys pinned
+        versions, repairs drift, and stops what Git no longer declares. Every
+        reconcile, action and new version is recorded in the state directory.
+        An invalid revision applies nothing; what runs keeps running.
+
+        Examples:
+          gantry apply --repo . --path examples/quickstart
+          gantry apply --repo git://git.internal/models.git --ref main --state-dir /var/lib/gantry
+        """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+
+    func run() async throws {
+        let git = try source.source(state: state)
+        let revision: Revision
+        do { revision = try git.fetch() } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, log: { print($0) })
+        let (desired, plan) = try await reconciler.plan(revision, readOnly: false)
+        print(plan.text)
+        let report = try await reconciler.apply(plan, desired: desired, actor: "cli")
+        switch report.result {
+        case "invalid": print("Nothing applied: the revision is invalid.")
+        case "nothing-to-do": print("Nothing to do.")
+        default:
+            print("Applied \(report.succeeded.count) of \(plan.actions.count) actions" +
+                  (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))
+            for f in report.failed { print("  \(f.action.summary)\n    \(f.error)") }
+            for s in report.skipped { print("  skipped \(s.action.summary): \(s.reason)") }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}
+
+struct RunJob: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-job",
+        abstract: "Run a training job's steps (started by apply, detached).",
+        shouldDisplay: false)
+
+    @Argument(help: "The run directory holding job.json.")
+    var runDirectory: String
+
+    func run() async throws {
+        let result = await JobRunner.run(runDirectory: runDirectory)
+        if !result.succeeded {
+            printError(result.error ?? "failed")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import Lineage
+import State
+import Targets
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what serves where, the latest versions and the last reconcile.",
+        discussion: """
+        Examples:
+          gantry status
+          gantry status -o json --state-dir /var/lib/gantry
+        """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+
+    struct Report: Encodable {
+        var deployments: [DeploymentRecord]
+        var latestVersions: [VersionRecord]
+        var lastReconcile: ReconcileRecord?
+        var sources: [SourceRecord]
+    }
+
+    func run() async throws {
+        guard let store = try state.existingStore() else {
+            print("No state in \(state.directory) yet: run `gantry apply` first.")
+            return
+        }
+        var latest: [String: VersionRecord] = [:]
+        for v in try store.allVersions() { latest[v.model] = v }
+        let report = Report(deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
+                            lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources())
+        if format.output == .json { return try printJSON(report) }
+        print("DEPLOYMENT".padding(14), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
+        for d in report.deployments {
+            let alive = LocalProcess.isRunning(d.serveProcess) ? "running" : "stopped"
+            print(d.name.padding(14), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10), d.updatedAt.short)
+        }
+        if report.deployments.isEmpty { print("(none)") }
+        print("\nMODEL".padding(15), "LATEST".padding(8), "GATES".padding(8), "METRICS")
+        for v in report.latestVersions {
+            print(v.model.padding(14), "v\(v.number)".padding(8), (v.gatesPassed ? "pass" : "fail").padding(8), metricsText(v))
+            if !v.gatesPassed { print("".padding(14), "gates: \(v.gateReport)") }
+        }
+        if let r = report.lastReconcile {
+            print("\nLast reconcile #\(r.id ?? 0) at \(r.startedAt.short): \(r.result), commit \(r.commit.prefix(12)) by \(r.author)")
+            if !r.error.isEmpty { print("  " + r.error.replacingOccurrences(of: "\n", with: "\n  ")) }
+        }
+        for s in report.sources where !s.lastError.isEmpty && s.lastSeenCommit != s.lastGoodCommit {
+            print("\nSource \(s.source): commit \(s.lastSeenCommit.prefix(12)) is invalid; still running \(s.lastGoodCommit.prefix(12))")
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List recent reconciles with their commit, author and result.",
+        discussion: """
+        Examples:
+          gantry history
+          gantry history --limit 5 -o json
+        """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Option(help: "How many reconciles to show.") var limit: Int = 20
+    @Flag(help: "Also show the audit log of actions.") var audit = false
+
+    func run() async throws {
+        guard let store = try state.existingStore() else { return print("No history yet.") }
+        let reconciles = try store.reconciles(limit: limit)
+        let entries = audit ? try store.auditLog(limit: limit * 5) : []
+        if format.output == .json {
+            struct Out: Encodable { var reconciles: [ReconcileRecord]; var audit: [AuditRecord] }
+            return try printJSON(Out(reconciles: reconciles, audit: entries))
+        }
+        print("#".padding(5), "STARTED".padding(20), "RESULT".padding(14), "ACTIONS".padding(8), "COMMIT".padding(13), "AUTHOR / SUBJECT")
+        for r in reconciles {
+            print("\(r.id ?? 0)".padding(5), r.startedAt.short.padding(20), r.result.padding(14), "\(r.actions)".padding(8),
+                  String(r.commit.prefix(12)).padding(13), "\(r.author): \(r.subject)")
+        }
+        if audit {
+            print("\nTIME".padding(21), "ACTOR".padding(8), "ACTION".padding(8), "OBJECT".padding(26), "RESULT")
+            for e in entries {
+                print(e.time.short.padding(20), e.actor.padding(8), e.action.padding(8), e.object.padding(26), e.result)
+            }
+        }
+    }
+}
+
+struct Versions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a model's versions with their metrics and gates.",
+        discussion: """
+        Examples:
+          gantry versions churn
+          gantry versions churn -o json | jq '.[-1].metrics'
+        """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "The model.") var model: String
+
+    func run() async throws {
+        let versions = try state.existingStore()?.versions(of: model) ?? []
+        if format.output == .json { return try printJSON(versions) }
+        guard !versions.isEmpty else {
+            printError("no versions of \(model)")
+            throw ExitCode(1)
+        }
+        print("VERSION".padding(8), "CREATED".padding(20), "COMMIT".padding(13), "GATES".padding(6), "METRICS")
+        for v in versions {
+            print("v\(v.number)".padding(8), v.createdAt.short.padding(20), String(v.commit.prefix(12)).padding(13),
+                  (v.gatesPassed ? "pass" : "fail").padding(6), metricsText(v))
+        }
+    }
+}
+
+struct LineageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lineage",
+        abstract: "Show what a model version was made from.",
+        discussion: """
+        Examples:
+          gantry lineage churn@3
+          gantry lineage churn@3 -o json
+        """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: String
+
+    func run() async throws {
+        let parts = reference.split(separator: "@")
+        guard parts.count == 2, let number = Int(parts[1].trimmingPrefix("v")) else {
+            throw ValidationError("expected MODEL@VERSION, such as churn@3")
+        }
+        let model = String(parts[0])
+        let all = try state.existingStore()?.versions(of: model) ?? []
+        guard let version = all.first(where: { $0.number == number }), let lineage = Lineage.decode(version.lineage) else {
+            printError("no version \(reference)")
+            throw ExitCode(1)
+        }
+        let parent = all.last { $0.number < number }
+        if format.output == .json {
+            struct Out: Encodable {
+                var model: String; var version: Int; var digest: String; var lineage: Lineage
+                var metrics: [String: Double]; var artifact: String; var artifactDigest: String; var parent: Int?
+            }
+            return try printJSON(Out(model: model, version: number, digest: version.digest, lineage: lineage,
+                                     metrics: version.metricValues, artifact: version.artifactPath,
+                                     artifactDigest: version.artifactDigest, parent: parent?.number))
+        }
+        print("\(model)@v\(number)  \(version.digest)")
+        print("  commit      \(lineage.commit)")
+        print("  pipeline    \(lineage.pipeline) (\(lineage.pipelineDigest.prefix(19)))")
+        print("  code        \(lineage.codePath) tree \(lineage.codeTree)")
+        for (name, fp) in lineage.datasets.sorted(by: { $0.key < $1.key }) { print("  dataset     \(name) \(fp)") }
+        for (name, value) in lineage.params.sorted(by: { $0.key < $1.key }) { print("  param       \(name) = \(value)") }
+        for (name, value) in lineage.runtime.sorted(by: { $0.key < $1.key }) { print("  runtime     \(name) = \(value)") }
+        print("  metrics     \(metricsText(version))")
+        print("  gates       \(version.gatesPassed ? "pass" : "fail"): \(version.gateReport)")
+        print("  artifact    \(version.artifactDigest)")
+        print("              \(version.artifactPath)")
+        if let parent, let previous = Lineage.decode(parent.lineage) {
+            let changes = lineage.changes(since: previous, triggers: nil)
+            print("  parent      v\(parent.number): " + (changes.isEmpty ? "same inputs" : changes.joined(separator: "; ")))
+        }
+    }
+}
+
+func metricsText(_ v: VersionRecord) -> String {
+    v.metricValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%g", $0.value))" }.joined(separator: " ")
+}
+
+extension String {
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}
+
+extension Date {
+    var short: String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: self)
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Source
+import State
+import Targets
+
+/// Where the manifests come from.
+struct SourceOptions: ParsableArguments {
+    @Option(help: "A Git repository: a local path or a URL (file://, git://, https://).", completion: .directory)
+    var repo: String = "."
+
+    @Option(name: [.customLong("ref"), .customLong("branch")], help: "Branch, tag or commit to follow (default: HEAD for a local path, main for a URL).")
+    var ref: String?
+
+    @Option(help: "The project root inside the repository, where the manifests are.")
+    var path: String = ""
+
+    func source(state: StateOptions) throws -> GitSource {
+        do {
+            return try GitSource(location: repo, ref: ref, path: path, cacheDirectory: state.workspace.sources)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Where Gantry keeps its state.
+struct StateOptions: ParsableArguments {
+    @Option(name: .customLong("state-dir"), help: "The state directory (default: $GANTRY_STATE_DIR or .gantry).", completion: .directory)
+    var stateDirectory: String?
+
+    var directory: String {
+        stateDirectory ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry"
+    }
+
+    var workspace: Workspace { Workspace(root: directory) }
+
+    func store() throws -> StateStore { try StateStore(directory: workspace.root) }
+
+    /// The store if one exists; read-only commands never create one.
+    func existingStore() throws -> StateStore? { try StateStore.existing(directory: workspace.root) }
+}
+
+/// `-o` for commands whose output is data.
+struct FormatOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output format: text or json.")
+    var output: OutputFormat = .text
+}
+
+func printStandardError(_ message: String) { printError(message) }
