@@ -84,7 +84,8 @@ public final class Reconciler: Sendable {
             try recordSource(desired.revision, good: false, error: reconcile.error)
         } else {
             var failedTrains: Set<String> = []
-            for action in plan.actions {
+            var interrupted = false
+            for action in plan.actions where !interrupted {
                 if action.kind == .deploy, let model = action.model, failedTrains.contains(model),
                    try store.version(model, action.version ?? 0) == nil {
                     report.skipped.append((action, "the training of \(model) failed"))
@@ -96,6 +97,9 @@ public final class Reconciler: Sendable {
                     try await execute(action, desired: desired)
                     report.succeeded.append(action)
                     try audit(reconcile, actor, action, "succeeded")
+                } catch is CancellationError {
+                    interrupted = true
+                    try audit(reconcile, actor, action, "interrupted; resumes on the next reconcile")
                 } catch {
                     if action.kind == .train, let model = action.model { failedTrains.insert(model) }
                     report.failed.append((action, "\(error)"))
@@ -103,7 +107,8 @@ public final class Reconciler: Sendable {
                     log("  failed: \(error)")
                 }
             }
-            report.result = plan.actions.isEmpty ? "nothing-to-do" : (report.failed.isEmpty ? "applied" : "failed")
+            report.result = interrupted ? "interrupted"
+                : plan.actions.isEmpty ? "nothing-to-do" : (report.failed.isEmpty ? "applied" : "failed")
             reconcile.error = report.failed.map { "\($0.action.summary): \($0.error)" }.joined(separator: "\n")
             try recordSource(desired.revision, good: true, error: reconcile.error)
         }
@@ -112,6 +117,21 @@ public final class Reconciler: Sendable {
         reconcile.finishedAt = Date()
         try store.finish(reconcile)
         return report
+    }
+
+    /// Stops everything this state directory serves and forgets it; versions
+    /// and history stay. Returns the deployments stopped.
+    public func destroy(actor: String) async throws -> [DeploymentRecord] {
+        let records = try store.deployments()
+        // Only the local driver records deployments in this build.
+        let driver = LocalTarget(workspace: workspace, store: store)
+        for record in records {
+            try await driver.stop(record)
+            try store.removeDeployment(record.name)
+            try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: actor, action: "destroy",
+                                        object: "Deployment/\(record.name)", detail: "stopped \(record.model)@\(record.version)", result: "succeeded"))
+        }
+        return records
     }
 
     func audit(_ reconcile: ReconcileRecord, _ actor: String, _ action: Action, _ result: String) throws {
@@ -142,7 +162,9 @@ public final class Reconciler: Sendable {
                 let outcome = try await driver.train(request, intentKey: key)
                 let version = try register(model: model, lineage: lineage, outcome: outcome)
                 try closeIntent(key, status: "done")
-                log("  registered \(name)@v\(version.number) \(version.gatesPassed ? "" : "(gates: \(version.gateReport))")")
+                log("  registered \(name)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))
+            } catch is CancellationError {
+                throw CancellationError()  // the run goes on; the next controller adopts it
             } catch {
                 try closeIntent(key, status: "failed")
                 throw error

@@ -11,8 +11,12 @@ import Foundation
 ///       deployments/<name>/       forwarder control and serving logs
 public struct Workspace: Sendable {
     public let root: String
+    /// The gantry executable, re-run for detached helpers (job runner,
+    /// address forwarder); this process's own by default.
+    public let executable: String
 
-    public init(root: String) {
+    public init(root: String, executable: String = Workspace.currentExecutable) {
+        self.executable = executable
         self.root = (root as NSString).standardizingPath.hasPrefix("/")
             ? (root as NSString).standardizingPath
             : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(root)
@@ -30,9 +34,7 @@ public struct Workspace: Sendable {
     public func artifact(_ digest: String) -> String { path("artifacts", digest) }
     public func deployment(_ name: String) -> String { path("deployments", name) }
 
-    /// The gantry executable itself, re-run for detached helpers (job
-    /// runner, address forwarder).
-    public static var executable: String {
+    public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 

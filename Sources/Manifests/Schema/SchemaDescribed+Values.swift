@@ -1,7 +1,7 @@
 extension TimeSpan: SchemaDescribed {
     public static var jsonSchema: JSONValue {
-        .object(["type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?[smhd])+$",
-                 "description": "A duration with units, such as 30s, 10m, 1h30m or 2d."])
+        .object(["type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$",
+                 "description": "A duration with units, such as 500ms, 30s, 10m, 1h30m or 2d."])
     }
     public static var schemaSample: TimeSpan { TimeSpan(seconds: 1) }
 }

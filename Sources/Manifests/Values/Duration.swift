@@ -1,6 +1,7 @@
 import YAML
 
-/// A span of time written the way operators write it: `90s`, `10m`, `1h30m`, `2d`.
+/// A span of time written the way operators write it: `250ms`, `90s`, `10m`,
+/// `1h30m`, `2d`.
 public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
     public var seconds: Double
 
@@ -10,13 +11,17 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
         var total = 0.0
         var number = ""
         var sawUnit = false
-        for ch in text {
+        var chars = Array(text)[...]
+        while let ch = chars.popFirst() {
             if ch.isNumber || ch == "." {
                 number.append(ch)
                 continue
             }
             guard let value = Double(number) else { return nil }
             switch ch {
+            case "m" where chars.first == "s":
+                chars = chars.dropFirst()
+                total += value / 1000
             case "s": total += value
             case "m": total += value * 60
             case "h": total += value * 3600
@@ -35,7 +40,7 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
         let text = try container.decode(String.self)
         guard let parsed = TimeSpan(parsing: text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "invalid duration \"\(text)\"; write a number with a unit: 30s, 10m, 2h, 1d")
+                in: container, debugDescription: "invalid duration \"\(text)\"; write a number with a unit: 500ms, 30s, 10m, 2h, 1d")
         }
         self = parsed
     }
@@ -46,13 +51,14 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     public var description: String {
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
         var rest = Int(seconds.rounded())
         var out = ""
         for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {
             out += "\(rest / size)\(unit)"
             rest %= size
         }
-        return out.isEmpty ? "0s" : out
+        return out
     }
 
     public var duration: Duration { .milliseconds(Int64(seconds * 1000)) }

@@ -45,7 +45,7 @@ public struct LocalTarget: TargetDriver {
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try JobFiles.write(job, to: JobFiles.job(runDirectory))
         let runner = try spawnDetached(ProcessSpec(
-            argv: [Workspace.executable, "run-job", runDirectory],
+            argv: [workspace.executable, "run-job", runDirectory],
             environment: ProcessInfo.processInfo.environment,
             workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
         let detail = Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner))
@@ -264,7 +264,7 @@ public struct LocalTarget: TargetDriver {
         if let current { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort))) }
         let log = (workspace.deployment(name) as NSString).appendingPathComponent("forwarder.log")
         let forwarder = try spawnDetached(ProcessSpec(
-            argv: [Workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
+            argv: [workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
             environment: Workspace.baseEnvironment(), workingDirectory: control.directory, logPath: log))
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {

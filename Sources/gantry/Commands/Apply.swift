@@ -64,3 +64,27 @@ struct RunJob: AsyncParsableCommand {
         }
     }
 }
+
+struct Destroy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop everything this state directory serves (versions and history stay).",
+        discussion: """
+        Like terraform destroy: every Deployment's serving process and stable
+        address are stopped and forgotten. A controller still following the
+        repository would start them again; stop it first.
+
+        Examples:
+          gantry destroy
+          gantry destroy --state-dir /var/lib/gantry
+        """)
+
+    @OptionGroup var state: StateOptions
+
+    func run() async throws {
+        guard let store = try state.existingStore() else { return print("Nothing to destroy.") }
+        let reconciler = Reconciler(store: store, workspace: state.workspace)
+        let stopped = try await reconciler.destroy(actor: "cli")
+        for d in stopped { print("stopped Deployment/\(d.name) (\(d.model)@v\(d.version) at \(d.address))") }
+        if stopped.isEmpty { print("Nothing to destroy.") }
+    }
+}

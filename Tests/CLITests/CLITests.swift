@@ -1,0 +1,87 @@
+import Foundation
+import Processes
+import Testing
+
+/// Runs the built gantry binary and returns its exit status and output.
+private func gantry(_ args: [String], in directory: String? = nil, env extra: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let binary = (me as NSString).deletingLastPathComponent + "/gantry"
+    let log = NSTemporaryDirectory() + "gantry-cli-\(UUID().uuidString.prefix(8)).log"
+    let env = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+    let result = try await Processes.run(ProcessSpec(argv: [binary] + args, environment: env, workingDirectory: directory, logPath: log), timeout: .seconds(120))
+    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    guard case .exited(let code) = result.status else { return (-1, output) }
+    return (code, output)
+}
+
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+private func tempDir() -> String {
+    let path = NSTemporaryDirectory() + "gantry-cli-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct CLITests {
+    @Test func validateAcceptsTheQuickstartAndExitsZero() async throws {
+        let (status, output) = try await gantry(["validate", repositoryRoot + "/examples/quickstart"])
+        #expect(status == 0)
+        #expect(output == "valid: 4 objects in 4 files (1 Dataset, 1 Pipeline, 1 Model, 1 Deployment)\n")
+    }
+
+    @Test func validateListsEveryProblemAndExitsOne() async throws {
+        let dir = tempDir()
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/examples/quickstart/manifests", toPath: dir + "/manifests")
+        let model = try String(contentsOfFile: dir + "/manifests/model.yaml", encoding: .utf8)
+        try model.replacingOccurrences(of: "pipeline: churn-training", with: "pipeline: churn-train")
+            .replacingOccurrences(of: "target: local", with: "target: gpu")
+            .write(toFile: dir + "/manifests/model.yaml", atomically: true, encoding: .utf8)
+        let (status, output) = try await gantry(["validate", dir])
+        #expect(status == 1)
+        #expect(output.contains("manifests/model.yaml:7:13: error: spec.pipeline: no Pipeline named \"churn-train\" (did you mean \"churn-training\"?)\n"))
+        #expect(output.contains("manifests/model.yaml:9:11: error: spec.target: no Target named \"gpu\""))
+        #expect(output.hasSuffix("2 errors in 1 of 4 files\n"))
+
+        let (jsonStatus, json) = try await gantry(["validate", "-o", "json", dir])
+        #expect(jsonStatus == 1)
+        let report = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(report?["valid"] as? Bool == false)
+        let diagnostics = report?["diagnostics"] as? [[String: Any]]
+        #expect(diagnostics?.first?["line"] as? Int == 7)
+        #expect(diagnostics?.first?["field"] as? String == "spec.pipeline")
+    }
+
+    @Test func validateOnAMissingDirectoryExitsTwo() async throws {
+        let (status, output) = try await gantry(["validate", "/nonexistent/gantry"])
+        #expect(status == 2)
+        #expect(output.contains("/nonexistent/gantry: error: no such directory"))
+    }
+
+    @Test func planExitCodesTellChangesPendingAndRenderAsJSONAndMarkdown() async throws {
+        let state = tempDir()
+        let (status, output) = try await gantry(["plan", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state + "/s"])
+        #expect(status == 2, "changes pending: \(output)")
+        #expect(output.contains("train Model/churn -> v1: no version yet"))
+        #expect(!FileManager.default.fileExists(atPath: state + "/s"), "plan creates no state")
+
+        let (_, json) = try await gantry(["plan", "-o", "json", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state + "/s"])
+        let plan = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let actions = plan?["actions"] as? [[String: Any]]
+        #expect(actions?.map { $0["kind"] as? String } == ["train", "deploy"])
+
+        let (_, markdown) = try await gantry(["plan", "-o", "markdown", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state + "/s"])
+        #expect(markdown.contains("| train | `Model/churn` | v1 | no version yet |"))
+    }
+
+    @Test func helpShowsAnExampleForEveryVerb() async throws {
+        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema"] {
+            let (status, output) = try await gantry([verb, "--help"])
+            #expect(status == 0)
+            #expect(output.contains("Examples:\n  gantry \(verb)"), "\(verb) --help has an example")
+        }
+        let (_, version) = try await gantry(["--version"])
+        #expect(version == "0.1.0\n")
+        let (_, completion) = try await gantry(["--generate-completion-script", "bash"])
+        #expect(completion.contains("_gantry"))
+    }
+}

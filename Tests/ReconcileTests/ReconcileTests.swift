@@ -1,0 +1,216 @@
+import Foundation
+import HTTP
+import Testing
+@testable import Planner
+@testable import Reconciler
+@testable import State
+@testable import Targets
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ReconcileTests {
+    @Test func aCommitThatPinsVersion1TrainsAndServesItAndRecordsTheAuthor() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        defer { Task { await h.tearDown() } }
+
+        let plan = try await h.plan()
+        #expect(plan.actions.map(\.kind) == [.train, .deploy], "\(plan.text)")
+        #expect(plan.actions.first?.reason == "no version yet")
+        #expect(try h.store.versions(of: "demo").isEmpty, "planning trains nothing")
+
+        let (_, report) = try await h.apply()
+        #expect(report.result == "applied")
+        let versions = try h.store.versions(of: "demo")
+        #expect(versions.map(\.number) == [1])
+        #expect(versions[0].metricValues == ["accuracy": 0.9])
+        #expect(versions[0].gatesPassed)
+        let body = try await h.get()
+        #expect(body == #"{"version": "1", "quality": 0.9}"#)
+
+        let reconcile = try #require(try h.store.reconciles().first)
+        #expect(reconcile.author == "Ada Lovelace <ada@example.com>")
+        #expect(reconcile.subject == "Add the demo model")
+        #expect(try h.store.auditLog().map(\.action).sorted() == ["deploy", "train"])
+
+        let again = try await h.plan()
+        #expect(again.actions.isEmpty, "a second reconcile has nothing to do: \(again.actions.map(\.summary))")
+        await h.tearDown()
+    }
+
+    @Test func aDataChangeRetrainsOnceAndAREADMEChangeRetrainsNothing() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+
+        project.write("README.md", "docs only\n")
+        try await project.commit("Document")
+        #expect(try await h.plan().actions.isEmpty, "a commit that changes no input retrains nothing")
+
+        project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n")
+        try await project.commit("More rows")
+        let plan = try await h.plan()
+        #expect(plan.actions.count == 1)
+        let action = try #require(plan.actions.first)
+        #expect(action.kind == .train)
+        #expect(action.version == 2)
+        #expect(action.reason.hasPrefix("dataset rows changed (git:"))
+        try await h.apply()
+        #expect(try h.store.versions(of: "demo").map(\.number) == [1, 2])
+        #expect(try h.store.deployment("demo-prod")?.version == 1, "Git still pins 1")
+        #expect(try await h.plan().actions.isEmpty)
+        await h.tearDown()
+    }
+
+    @Test func changingThePinSwitchesVersionsWithoutAFailedRequest() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try await project.commit("Tune quality")
+        try await h.apply()  // trains v2
+        project.write("manifests/deployment.yaml", project.deployment(version: 2))
+        try await project.commit("Promote demo to v2")
+
+        let plan = try await h.plan()
+        #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1"])
+
+        // Requests keep flowing to the stable address through the switch.
+        let port = project.port
+        let load = Task.detached { () -> (ok: Int, failed: Int, versions: Set<String>) in
+            var ok = 0, failed = 0
+            var seen = Set<String>()
+            let deadline = Date().addingTimeInterval(4)
+            while Date() < deadline {
+                do {
+                    let response = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(5)))
+                    if response.status == 200 {
+                        ok += 1
+                        if let v = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], let s = v["version"] as? String { seen.insert(s) }
+                    } else { failed += 1 }
+                } catch { failed += 1 }
+            }
+            return (ok, failed, seen)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let (_, report) = try await h.apply()
+        let result = await load.value
+        #expect(report.result == "applied")
+        #expect(result.failed == 0, "\(result.failed) requests failed during the switch")
+        #expect(result.ok > 10)
+        #expect(result.versions == ["1", "2"])
+        #expect(try await h.get().contains(#""version": "2""#))
+        await h.tearDown()
+    }
+
+    @Test func aKilledServingProcessIsDriftAndIsRestarted() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        let record = try #require(try h.store.deployment("demo-prod"))
+        let identity = try #require(LocalTarget.identity(record.serveProcess))
+        kill(identity.pid, SIGKILL)
+        while identity.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+
+        let plan = try await h.plan()
+        #expect(plan.actions.count == 1)
+        #expect(plan.actions.first?.reason == "serving process for version 1 is not running (drift)")
+        try await h.apply()
+        #expect(try await h.get().contains(#""version": "1""#))
+        #expect(try await h.plan().actions.isEmpty)
+        await h.tearDown()
+    }
+
+    @Test func anInvalidCommitChangesNothingAndTheLastGoodKeepsServing() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        project.write("manifests/deployment.yaml", project.deployment(version: 2).replacingOccurrences(of: "model: demo", with: "model: dmeo"))
+        try await project.commit("Typo", author: "Bob")
+
+        let (plan, report) = try await h.apply()
+        #expect(!plan.isValid)
+        #expect(plan.actions.isEmpty)
+        #expect(plan.diagnostics.map(\.description) == [
+            "manifests/deployment.yaml:5:10: error: spec.model: no Model named \"dmeo\" (did you mean \"demo\"?)",
+        ])
+        #expect(report.result == "invalid")
+        #expect(try await h.get().contains(#""version": "1""#))
+        let source = try #require(try h.store.sources().first)
+        #expect(source.lastGoodCommit != source.lastSeenCommit)
+        #expect(source.lastError.contains("no Model named"))
+        #expect(try h.store.reconciles().first?.author == "Bob <ada@example.com>")
+        await h.tearDown()
+    }
+
+    @Test func aDeploymentRemovedFromGitIsPruned() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        let record = try #require(try h.store.deployment("demo-prod"))
+        project.remove("manifests/deployment.yaml")
+        try await project.commit("Retire demo-prod")
+
+        let plan = try await h.plan()
+        #expect(plan.actions.map(\.kind) == [.prune])
+        try await h.apply()
+        #expect(try h.store.deployment("demo-prod") == nil)
+        #expect(LocalTarget.identity(record.serveProcess)?.isRunning == false)
+        #expect(LocalTarget.identity(record.forwarderProcess)?.isRunning == false)
+    }
+
+    @Test func aFailingStepRegistersNoVersionAndSkipsTheDeploy() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/train.py", "import sys\nprint('boom: no data', file=sys.stderr)\nsys.exit(3)\n")
+        try await project.commit("Break training")
+        let h = try Harness(project)
+        let (_, report) = try await h.apply()
+        #expect(report.result == "failed")
+        #expect(report.failed.count == 1)
+        let error = try #require(report.failed.first?.error)
+        #expect(error.contains("step train exited with code 3"))
+        #expect(error.contains("boom: no data"))
+        #expect(report.skipped.map(\.action.kind) == [.deploy])
+        #expect(try h.store.versions(of: "demo").isEmpty)
+        #expect(try h.store.openIntents().isEmpty)
+    }
+
+    @Test func aStepOverItsTimeoutIsStopped() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(of: "timeout: 1m", with: "timeout: 1s"))
+        project.write("src/train.py", "import time\ntime.sleep(60)\n")
+        try await project.commit("Slow training")
+        let h = try Harness(project)
+        let (_, report) = try await h.apply()
+        #expect(report.failed.first?.error.contains("step train timed out after 1s") == true)
+    }
+
+    @Test func aTrainingInterruptedMidRunIsAdoptedNotStartedTwice() async throws {
+        let project = try await TestProject(port: freePort())
+        let marker = makeTemporaryDirectory("marker") + "/runs"
+        project.write("src/train.py", "import time\ntime.sleep(1.5)\n" + TestProject.train)
+        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(
+            of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
+        try await project.commit("Slow but fine")
+        let h = try Harness(project)
+        let (desired, plan) = try await h.reconciler.plan(try h.source.fetch())
+
+        // The first controller launches the run and is killed while it waits.
+        let first = Task { try await h.reconciler.apply(plan, desired: desired, actor: "first") }
+        while try h.store.openIntents().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        first.cancel()
+        _ = try? await first.value
+        #expect(try h.store.versions(of: "demo").isEmpty)
+        #expect(try h.store.openIntents().count == 1)
+
+        // A restarted controller plans the same train, sees it in flight and adopts it.
+        let second = try await h.plan()
+        #expect(second.actions.first?.reason.contains("in flight and will be adopted") == true)
+        let (_, report) = try await h.apply()
+        #expect(report.failed.isEmpty, "\(report.failed.map(\.error))")
+        #expect(try h.store.versions(of: "demo").map(\.number) == [1])
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "trained\n", "the step ran exactly once")
+        #expect(try h.store.openIntents().isEmpty)
+        await h.tearDown()
+    }
+}

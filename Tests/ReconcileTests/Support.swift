@@ -1,0 +1,209 @@
+import Foundation
+import HTTP
+import Processes
+import Testing
+@testable import Planner
+@testable import Reconciler
+@testable import Source
+@testable import State
+@testable import Targets
+
+/// The gantry executable built next to the test bundle: the job runner and
+/// the address forwarder are re-runs of it.
+let gantryExecutable: String = {
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return (me as NSString).deletingLastPathComponent + "/gantry"
+}()
+
+func makeTemporaryDirectory(_ prefix: String = "gantry-test") -> String {
+    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Runs git with a fixed identity; fails the test on a non-zero exit.
+@discardableResult
+func git(_ args: [String], in directory: String, author: String = "Ada Lovelace", email: String = "ada@example.com") async throws -> String {
+    let log = makeTemporaryDirectory("git-log") + "/out"
+    var env = ProcessInfo.processInfo.environment
+    env["GIT_AUTHOR_NAME"] = author
+    env["GIT_AUTHOR_EMAIL"] = email
+    env["GIT_COMMITTER_NAME"] = author
+    env["GIT_COMMITTER_EMAIL"] = email
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["HOME"] = NSTemporaryDirectory()
+    let result = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory, logPath: log), timeout: .seconds(60))
+    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    guard result.status.succeeded else {
+        throw DriverError("git \(args.joined(separator: " ")) failed: \(output)")
+    }
+    return output
+}
+
+/// A small but real ML project in a Git repository: a training script that
+/// writes a model and metrics (standard library only), a serving script, a
+/// dataset, and manifests that tie them together on the local target.
+final class TestProject: @unchecked Sendable {
+    let directory: String
+    let port: Int
+
+    init(port: Int) async throws {
+        directory = makeTemporaryDirectory("gantry-project")
+        self.port = port
+        try await git(["init", "-q", "-b", "main"], in: directory)
+        write("src/train.py", Self.train)
+        write("src/serve.py", Self.serve)
+        write("data/rows.csv", "x,y\n1,2\n3,4\n")
+        write("manifests/data.yaml", """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Dataset
+        metadata: { name: rows }
+        spec:
+          source: { path: data/rows.csv }
+        """)
+        write("manifests/pipeline.yaml", Self.pipeline(extraStep: ""))
+        write("manifests/model.yaml", """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: demo }
+        spec:
+          pipeline: demo-training
+          datasets: [rows]
+          target: local
+          params: { quality: 0.9 }
+          promotion: { policy: manual, gates: ["accuracy >= 0.8"] }
+        """)
+        write("manifests/deployment.yaml", deployment(version: 1))
+        try await commit("Add the demo model")
+    }
+
+    func deployment(version: Int, extra: String = "") -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: demo-prod }
+        spec:
+          model: demo
+          version: \(version)
+          address: 127.0.0.1:\(port)
+          serve:
+            command: [python3, serve.py, --model, "${artifact}", --port, "${port}", --version, "${version}"]
+            workingDir: src
+        \(extra)  targets: [{ target: local }]
+          healthCheck: { path: /health, timeout: 20s, interval: 100ms }
+        """
+    }
+
+    static func pipeline(extraStep: String) -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Pipeline
+        metadata: { name: demo-training }
+        spec:
+          codePath: src
+          params: { quality: 0.5 }
+          steps:
+            - name: train
+              command: [python3, train.py, "${datasets.rows}", "${outputs}", "${params.quality}"]
+              outputs: [model.json, metrics.json]
+              timeout: 1m
+        \(extraStep)
+          artifact: { step: train, path: model.json }
+          metrics: { step: train, path: metrics.json }
+        """
+    }
+
+    static let train = """
+    import hashlib, json, os, sys
+    data, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    digest = hashlib.sha256(open(data, "rb").read()).hexdigest()
+    with open(os.path.join(out, "model.json"), "w") as f:
+        json.dump({"data": digest, "quality": quality}, f, sort_keys=True)
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump({"accuracy": quality}, f)
+    marker = os.environ.get("TRAIN_MARKER")
+    if marker:
+        open(marker, "a").write("trained\\n")
+    """
+
+    static let serve = """
+    import argparse, json, signal, sys, threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    p = argparse.ArgumentParser()
+    p.add_argument("--model"); p.add_argument("--port", type=int); p.add_argument("--version")
+    a = p.parse_args()
+    model = json.load(open(a.model))
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"version": a.version, "quality": model["quality"]}).encode()
+            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args): pass
+    s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+    s.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+    s.serve_forever()
+    """
+
+    func write(_ path: String, _ content: String) {
+        let full = (directory as NSString).appendingPathComponent(path)
+        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try! content.write(toFile: full, atomically: true, encoding: .utf8)
+    }
+
+    func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(path))
+    }
+
+    func commit(_ message: String, author: String = "Ada Lovelace") async throws {
+        try await git(["add", "-A"], in: directory)
+        try await git(["commit", "-q", "-m", message], in: directory, author: author)
+    }
+}
+
+/// A reconciler with its own state directory over a project's repository.
+final class Harness: @unchecked Sendable {
+    let project: TestProject
+    let store: StateStore
+    let workspace: Workspace
+    let reconciler: Reconciler
+    let source: GitSource
+
+    init(_ project: TestProject, path: String = "") throws {
+        self.project = project
+        let state = makeTemporaryDirectory("gantry-state")
+        workspace = Workspace(root: state, executable: gantryExecutable)
+        store = try StateStore(directory: state)
+        reconciler = Reconciler(store: store, workspace: workspace)
+        source = try GitSource(location: project.directory, ref: "main", path: path, cacheDirectory: workspace.sources)
+    }
+
+    func plan() async throws -> Plan {
+        try await reconciler.plan(try source.fetch(), readOnly: true).1
+    }
+
+    @discardableResult
+    func apply() async throws -> (plan: Plan, report: Reconciler.Report) {
+        let (desired, plan) = try await reconciler.plan(try source.fetch())
+        return (plan, try await reconciler.apply(plan, desired: desired, actor: "test"))
+    }
+
+    /// Stops every process this harness started.
+    func tearDown() async {
+        let driver = LocalTarget(workspace: workspace, store: store)
+        for record in (try? store.deployments()) ?? [] { try? await driver.stop(record) }
+    }
+
+    func get(_ path: String = "/") async throws -> String {
+        try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(project.port)\(path)")).text
+    }
+}
+
+func freePort() -> Int {
+    Int(try! StableAddressPort.free())
+}
+
+import StableAddress
+enum StableAddressPort {
+    static func free() throws -> UInt16 { try freeLoopbackPort() }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Processes
+import Testing
+@testable import Source
+
+private func tempDir(_ prefix: String) -> String {
+    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@discardableResult
+private func git(_ args: [String], in directory: String) async throws -> RunResult {
+    var env = ProcessInfo.processInfo.environment
+    env["GIT_AUTHOR_NAME"] = "Grace Hopper"; env["GIT_AUTHOR_EMAIL"] = "grace@example.com"
+    env["GIT_COMMITTER_NAME"] = "Grace Hopper"; env["GIT_COMMITTER_EMAIL"] = "grace@example.com"
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["HOME"] = NSTemporaryDirectory()
+    let r = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory,
+                                                logPath: directory + "/../git-\(getpid()).log"), timeout: .seconds(60))
+    #expect(r.status.succeeded, "git \(args)")
+    return r
+}
+
+private func model(_ name: String) -> String {
+    "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: \(name) }\nspec: { pipeline: p, target: local }\n"
+}
+
+private let pipeline = """
+apiVersion: gantry.dev/v1alpha1
+kind: Pipeline
+metadata: { name: p }
+spec:
+  steps: [{ name: s, command: [python3, t.py] }]
+  artifact: { step: s, path: m }
+"""
+
+/// A repository with a project under `ml/` holding `count` model files.
+private func makeRepo(count: Int) async throws -> String {
+    let repo = tempDir("repo") + "/work"
+    try FileManager.default.createDirectory(atPath: repo + "/ml/models", withIntermediateDirectories: true)
+    try await git(["init", "-q", "-b", "main"], in: repo)
+    try pipeline.write(toFile: repo + "/ml/pipeline.yaml", atomically: true, encoding: .utf8)
+    for i in 0..<count { try model("m\(i)").write(toFile: repo + "/ml/models/m\(i).yaml", atomically: true, encoding: .utf8) }
+    try "outside the project\n".write(toFile: repo + "/README.md", atomically: true, encoding: .utf8)
+    try await git(["add", "-A"], in: repo)
+    try await git(["commit", "-q", "-m", "Initial models"], in: repo)
+    return repo
+}
+
+@Suite struct GitSourceTests {
+    @Test func aRevisionIsASnapshotWithCommitAuthorAndManifests() async throws {
+        let repo = try await makeRepo(count: 3)
+        let source = try GitSource(location: repo, ref: nil, path: "ml", cacheDirectory: tempDir("cache"))
+        let revision = try source.fetch()
+        #expect(revision.isValid, "\(revision.diagnostics)")
+        #expect(revision.manifests.models.count == 3)
+        #expect(revision.commit.author == "Grace Hopper <grace@example.com>")
+        #expect(revision.commit.subject == "Initial models")
+        #expect(revision.fileCount == 4)
+        #expect(try revision.object(at: "models/m0.yaml") != nil)
+        #expect(try revision.object(at: "nope") == nil)
+    }
+
+    @Test func oneChangedFileIsDecodedAgainAndAnUnchangedTreeIsNotDecodedAtAll() async throws {
+        let repo = try await makeRepo(count: 20)
+        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        _ = try source.fetch()
+        #expect(source.decodeCount == 21)
+
+        try "changed\n".write(toFile: repo + "/README.md", atomically: true, encoding: .utf8)
+        try await git(["commit", "-qam", "Outside the project"], in: repo)
+        let outside = try source.fetch()
+        #expect(source.decodeCount == 21, "the project's tree id did not change: nothing decoded")
+        #expect(outside.commit.subject == "Outside the project")
+
+        try model("m5").replacingOccurrences(of: "target: local", with: "target: gpu").write(toFile: repo + "/ml/models/m5.yaml", atomically: true, encoding: .utf8)
+        try await git(["commit", "-qam", "Move m5"], in: repo)
+        let changed = try source.fetch()
+        #expect(source.decodeCount == 22, "exactly one file decoded again")
+        #expect(changed.diagnostics.map(\.description) == ["models/m5.yaml:4:30: error: spec.target: no Target named \"gpu\""])
+    }
+
+    @Test func aRemoteRepositoryIsFetchedOverGitProtocol() async throws {
+        let repo = try await makeRepo(count: 2)
+        let served = tempDir("served")
+        try await git(["clone", "-q", "--bare", repo, served + "/models.git"], in: served)
+        let port = Int.random(in: 20000..<40000)
+        let daemon = try ChildProcess.spawn(ProcessSpec(
+            argv: ["git", "daemon", "--export-all", "--base-path=\(served)", "--listen=127.0.0.1", "--port=\(port)", "--reuseaddr", served],
+            environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
+        defer { Task { _ = await daemon.terminate(grace: .seconds(2)) } }
+        let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        var revision: Revision?
+        for _ in 0..<50 where revision == nil {  // the daemon needs a moment to listen
+            revision = try? source.fetch()
+            if revision == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let fetched = try #require(revision)
+        #expect(fetched.manifests.models.count == 2)
+        #expect(fetched.commit.subject == "Initial models")
+
+        try model("m9").write(toFile: repo + "/ml/models/m9.yaml", atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: repo)
+        try await git(["commit", "-qm", "Add m9"], in: repo)
+        try await git(["push", "-q", served + "/models.git", "main"], in: repo)
+        let next = try source.fetch()
+        #expect(next.manifests.models.count == 3)
+        #expect(next.commit.subject == "Add m9")
+        _ = await daemon.terminate(grace: .seconds(2))
+    }
+
+    @Test func anUnknownRefIsAClearError() async throws {
+        let repo = try await makeRepo(count: 1)
+        let source = try GitSource(location: repo, ref: "no-such-branch", path: "", cacheDirectory: tempDir("cache"))
+        #expect(throws: GitSource.Failure.self) { try source.fetch() }
+        do { _ = try source.fetch() } catch { #expect("\(error)".contains("cannot resolve \"no-such-branch\"")) }
+        #expect(throws: GitSource.Failure.self) { try GitSource(location: tempDir("empty"), ref: nil, path: "", cacheDirectory: tempDir("c")) }
+    }
+}
