@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
-        .testTarget(name: "CLITests", dependencies: ["Processes", "gantry"]),
+        .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes"]),
         .testTarget(name: "ReconcileTests", dependencies: [
             "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "gantry",

@@ -32,8 +32,12 @@ struct ReconcileTests {
         #expect(reconcile.subject == "Add the demo model")
         #expect(try h.store.auditLog().map(\.action).sorted() == ["deploy", "train"])
 
-        let again = try await h.plan()
+        let decoded = h.source.decodeCount
+        #expect(decoded == 4)
+        let (again, second) = try await h.apply()
         #expect(again.actions.isEmpty, "a second reconcile has nothing to do: \(again.actions.map(\.summary))")
+        #expect(second.result == "nothing-to-do")
+        #expect(h.source.decodeCount == decoded, "an unchanged revision is not decoded again")
         await h.tearDown()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HTTP
 import Lineage
 import Manifests
@@ -36,9 +37,18 @@ public struct LocalTarget: TargetDriver {
     public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
         let runDirectory = workspace.run(model: request.model.name, digest: request.lineage.digest)
         if let open = try store.intent(intentKey), open.status == "running",
-           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)) {
-            // Adopt the run an earlier controller started.
+           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)),
+           detail.runner.isRunning || FileManager.default.fileExists(atPath: JobFiles.result(detail.runDirectory)) {
+            // Adopt the run an earlier controller started: still running, or
+            // finished while nobody was waiting. One that died without a
+            // result is launched again below.
             return try await finishTraining(request, runDirectory: detail.runDirectory, runner: detail.runner)
+        }
+        if let open = try store.intent(intentKey), open.status == "running",
+           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)) {
+            // The runner died (machine restart, OOM kill); make sure none of
+            // its steps lives on before the run is launched again.
+            Sessions.kill(leader: detail.runner.pid)
         }
         let job = try makeJob(request, runDirectory: runDirectory)
         try? FileManager.default.removeItem(atPath: runDirectory)
@@ -306,5 +316,21 @@ public struct LocalTarget: TargetDriver {
 public enum LocalProcess {
     public static func isRunning(_ identityJSON: String) -> Bool {
         LocalTarget.identity(identityJSON)?.isRunning ?? false
+    }
+}
+
+/// Processes by session: a detached runner leads its own session, and every
+/// step it starts stays in it, so a session is the whole run.
+enum Sessions {
+    /// Kills every process whose session id is `leader`.
+    static func kill(leader: Int32) {
+        guard leader > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        for entry in entries {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after the command name: state ppid pgrp session ...
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 3, Int32(fields[3]) == leader { Glibc.kill(pid, SIGKILL) }
+        }
     }
 }

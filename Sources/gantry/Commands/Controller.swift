@@ -30,42 +30,68 @@ struct Controller: AsyncParsableCommand {
     @Option(help: "Stop after this many reconcile loops (0: run until stopped).")
     var iterations: Int = 0
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text or json.")
+    var logFormat: OutputFormat = .text
+
     func run() async throws {
         guard let period = TimeSpan(parsing: interval) else {
             throw ValidationError("invalid --interval \(interval); write 30s, 5m, 1h")
         }
+        let logger = Logger(json: logFormat == .json)
         let git = try source.source(state: state)
-        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, log: { log($0) })
+        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace,
+                                    log: { logger.info($0) })
         let stop = StopSignal()
-        log("controller: following \(git.name) every \(period), state in \(state.workspace.root)")
+        logger.info("controller started", ["source": git.name, "interval": "\(period)", "state": state.workspace.root])
         var lastCommit = ""
         var loops = 0
+        var failures = 0
         while !stop.requested {
             loops += 1
+            let started = ContinuousClock.now
             do {
                 let revision = try git.fetch()
                 let (desired, plan) = try await reconciler.plan(revision)
-                let changed = revision.commit.id.hex != lastCommit
-                if changed {
-                    log("revision \(revision.commit.id.short) by \(revision.commit.author): \(revision.commit.subject)")
+                let commit = revision.commit
+                if commit.id.hex != lastCommit {
+                    logger.info("new revision", ["commit": commit.id.short, "author": commit.author, "subject": commit.subject])
                 }
-                if plan.hasChanges || (changed && !plan.isValid) {
-                    if !plan.isValid {
-                        log("revision \(revision.commit.id.short) is invalid; keeping the last good state:")
-                        plan.diagnostics.forEach { log("  \($0)") }
-                    }
+                if plan.hasChanges || (commit.id.hex != lastCommit && !plan.isValid) {
+                    for d in plan.diagnostics { logger.error("invalid revision; the last good one keeps running", ["commit": commit.id.short, "diagnostic": "\(d)"]) }
                     let report = try await reconciler.apply(plan, desired: desired, actor: "controller")
-                    log("reconcile #\(report.reconcileID ?? 0): \(report.result)")
+                    logger.info("reconciled", ["reconcile": "\(report.reconcileID ?? 0)", "result": report.result,
+                                               "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
+                                               "seconds": Self.seconds(since: started)])
+                    failures = report.failed.isEmpty ? 0 : failures + 1
+                } else {
+                    failures = 0
                 }
-                plan.warnings.forEach { log("warning: \($0)") }
-                lastCommit = revision.commit.id.hex
+                for w in plan.warnings { logger.warning(w) }
+                lastCommit = commit.id.hex
             } catch {
-                log("error: \(error)")
+                failures += 1
+                logger.error("reconcile failed", ["error": "\(error)", "attempt": "\(failures)"])
             }
             if iterations > 0 && loops >= iterations { break }
-            await stop.wait(upTo: period.duration)
+            await stop.wait(upTo: Self.delay(period: period.duration, failures: failures))
         }
-        log("controller: stopped")
+        logger.info("controller stopped")
+    }
+
+    /// The wait before the next loop: the interval with ±10% jitter, so that
+    /// many controllers do not poll one Git server in step; after failures,
+    /// an exponential backoff from 2s, capped at 5 minutes.
+    static func delay(period: Duration, failures: Int) -> Duration {
+        if failures > 0 {
+            let backoff = Duration.seconds(2) * (1 << min(failures - 1, 8))
+            return min(backoff, .seconds(300))
+        }
+        return period * Double.random(in: 0.9...1.1)
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        let d = ContinuousClock.now - start
+        return String(format: "%.3f", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
     }
 }
 
@@ -106,7 +132,31 @@ final class StopSignal: @unchecked Sendable {
     }
 }
 
-func log(_ message: String) {
-    let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardOutput.write(Data("\(stamp) \(message)\n".utf8))
+/// Structured log lines: `time level msg key=value` or one JSON object per line.
+struct Logger: Sendable {
+    var json: Bool
+
+    func info(_ message: String, _ fields: [String: String] = [:]) { write("info", message, fields) }
+    func warning(_ message: String, _ fields: [String: String] = [:]) { write("warning", message, fields) }
+    func error(_ message: String, _ fields: [String: String] = [:]) { write("error", message, fields) }
+
+    func write(_ level: String, _ message: String, _ fields: [String: String]) {
+        let time = ISO8601DateFormatter().string(from: Date())
+        let line: String
+        if json {
+            var object = fields
+            object["time"] = time
+            object["level"] = level
+            object["msg"] = message
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            line = String(decoding: (try? encoder.encode(object)) ?? Data(), as: UTF8.self)
+        } else {
+            let rest = fields.sorted { $0.key < $1.key }.map { key, value in
+                value.contains(" ") || value.contains("\"") ? "\(key)=\(String(reflecting: value))" : "\(key)=\(value)"
+            }
+            line = ([time, level, message] + rest).joined(separator: " ")
+        }
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
 }
