@@ -52,12 +52,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Benchmarks: bench/run drives this in a release build.
+        .executableTarget(name: "gantry-bench", dependencies: [
+            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler",
+        ], path: "bench/GantryBench"),
+
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
-        .testTarget(name: "SourceTests", dependencies: ["Source", "Processes"]),
+        .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
         .testTarget(name: "ReconcileTests", dependencies: [
             "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "gantry",
         ]),

@@ -18,10 +18,17 @@ public final class GitSource: Sendable {
     public let ref: String?
     public let path: String
     public let isRemote: Bool
+    /// A token for HTTPS remotes, by reference; read at each fetch so a
+    /// rotated token is picked up.
+    public let token: SecretRef?
+    public let username: String
     let repository: Repository
     let cache = ManifestCache()
 
-    public init(location: String, ref: String?, path: String, cacheDirectory: String) throws {
+    public init(location: String, ref: String?, path: String, cacheDirectory: String,
+                token: SecretRef? = nil, username: String = "x-access-token") throws {
+        self.token = token
+        self.username = username
         self.location = location
         self.ref = ref
         self.path = path
@@ -56,7 +63,10 @@ public final class GitSource: Sendable {
     /// Fetches (for a remote), resolves the ref and decodes the manifests of
     /// the revision.
     public func fetch() throws -> Revision {
-        if isRemote { try repository.fetch(from: location) }
+        if isRemote {
+            let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
+            try repository.fetch(from: location, credentials: credentials)
+        }
         return try revision(at: nil)
     }
 

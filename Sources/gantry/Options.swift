@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Manifests
 import Source
 import State
 import Targets
@@ -15,9 +16,21 @@ struct SourceOptions: ParsableArguments {
     @Option(help: "The project root inside the repository, where the manifests are.")
     var path: String = ""
 
+    @Option(name: .customLong("token-env"), help: "For https:// repositories: the environment variable holding a token.")
+    var tokenEnv: String?
+
+    @Option(name: .customLong("token-file"), help: "For https:// repositories: a file holding a token.", completion: .file())
+    var tokenFile: String?
+
+    @Option(help: "The user name sent with the token.")
+    var username: String = "x-access-token"
+
     func source(state: StateOptions) throws -> GitSource {
+        if tokenEnv != nil && tokenFile != nil { throw ValidationError("give --token-env or --token-file, not both") }
+        let token = tokenEnv.map { SecretRef(env: $0) } ?? tokenFile.map { SecretRef(file: $0) }
         do {
-            return try GitSource(location: repo, ref: ref, path: path, cacheDirectory: state.workspace.sources)
+            return try GitSource(location: repo, ref: ref, path: path, cacheDirectory: state.workspace.sources,
+                                 token: token, username: username)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)

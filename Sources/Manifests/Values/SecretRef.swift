@@ -1,3 +1,4 @@
+import Foundation
 import YAML
 
 /// Where a secret lives: an environment variable or a file on the machine
@@ -29,6 +30,26 @@ public struct SecretRef: Sendable, Hashable, Codable {
         if (env == nil) == (file == nil) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a secret reference needs exactly one of \"env\" or \"file\""))
         }
+    }
+
+    public struct Unavailable: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// The secret's value, read now from the environment or the file. Errors
+    /// name the reference, never a value.
+    public func read() throws -> String {
+        if let variable = env {
+            guard let value = ProcessInfo.processInfo.environment[variable] else {
+                throw Unavailable(description: "environment variable \(variable) is not set")
+            }
+            return value
+        }
+        let path = file ?? ""
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Unavailable(description: "cannot read secret file \(path)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// What a log may say about this secret.

@@ -61,7 +61,8 @@ public enum JobRunner {
     static func resolve(_ value: EnvValue, name: String) throws -> String {
         switch value {
         case .literal(let s): return s
-        case .secret(let ref): return try SecretReader.read(ref, for: name)
+        case .secret(let ref):
+            do { return try ref.read() } catch { throw DriverError("\(name): \(error)") }
         }
     }
 
@@ -71,22 +72,5 @@ public enum JobRunner {
         let text = String(decoding: data.suffix(2000), as: UTF8.self)
         let last = text.split(separator: "\n").suffix(lines).joined(separator: "\n    ")
         return last.isEmpty ? "" : "\n    \(last)"
-    }
-}
-
-/// Reads secrets by reference. Errors name the reference, never a value.
-public enum SecretReader {
-    public static func read(_ ref: SecretRef, for name: String) throws -> String {
-        if let variable = ref.env {
-            guard let value = ProcessInfo.processInfo.environment[variable] else {
-                throw DriverError("\(name): environment variable \(variable) is not set")
-            }
-            return value
-        }
-        let path = ref.file ?? ""
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DriverError("\(name): cannot read secret file \(path)")
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
