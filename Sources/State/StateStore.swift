@@ -16,7 +16,20 @@ public final class StateStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         db = try DatabaseQueue(path: (directory as NSString).appendingPathComponent("state.db"), configuration: config)
-        try Self.migrator.migrate(db)
+        // Two processes opening a new store (a controller and `gantry status`)
+        // can both find a migration pending; the loser's attempt fails once
+        // the winner has committed it, and the retry finds nothing to do.
+        var attempt = 0
+        while true {
+            do {
+                try Self.migrator.migrate(db)
+                break
+            } catch {
+                attempt += 1
+                if attempt >= 5 { throw error }
+                usleep(useconds_t(20_000 * attempt))
+            }
+        }
     }
 
     /// Opens a store only if one exists; commands that only read use this so

@@ -41,6 +41,11 @@ private func predict(port: Int) async throws -> HTTPResponse {
                                                         headers: [("Content-Type", "application/json")], body: Array(body.utf8), timeout: .seconds(5)))
 }
 
+struct DriverFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct EndToEndTests {
     /// The quickstart as a user lives it, through the CLI.
@@ -135,11 +140,15 @@ struct EndToEndTests {
     /// Starts `gantry apply`, waits until its training launch is recorded,
     /// and SIGKILLs it. Returns the runner's process identity.
     func applyKilledDuringTraining(repo: String, state: String) async throws -> ProcessIdentity {
+        let log = scratch("k") + "/log"
         let apply = try ChildProcess.spawn(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
-                                                       environment: ProcessInfo.processInfo.environment, logPath: scratch("k") + "/log"))
+                                                       environment: ProcessInfo.processInfo.environment, logPath: log))
         var runner: ProcessIdentity?
         while runner == nil {
             try await Task.sleep(for: .milliseconds(20))
+            if let status = apply.exitStatus {
+                throw DriverFailure("apply ended (\(status)) before its training was seen: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
             if let store = try? StateStore.existing(directory: state), let intent = try? store.openIntents().first {
                 struct Detail: Decodable { var runner: ProcessIdentity }
                 runner = try? JSONDecoder().decode(Detail.self, from: Data(intent.detail.utf8)).runner

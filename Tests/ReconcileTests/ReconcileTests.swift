@@ -218,3 +218,16 @@ struct ReconcileTests {
         await h.tearDown()
     }
 }
+
+@Suite struct StateStoreTests {
+    @Test func storesOpenedConcurrentlyOnANewDirectoryAllMigrate() async throws {
+        let directory = makeTemporaryDirectory("gantry-concurrent")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { _ = try StateStore(directory: directory) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try StateStore(directory: directory).versions(of: "x").isEmpty)
+    }
+}
