@@ -45,10 +45,12 @@ let package = Package(
         ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
         .target(name: "Reconciler", dependencies: ["Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
+        .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
+        .target(name: "Forge", dependencies: ["HTTP"]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
 
         .executableTarget(name: "gantry", dependencies: [
-            "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler",
+            "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -64,7 +66,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
         .testTarget(name: "ReconcileTests", dependencies: [
-            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "gantry",
+            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "gantry",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

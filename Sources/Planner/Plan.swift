@@ -13,6 +13,13 @@ public struct Plan: Codable, Sendable {
         public var commit: String
         public var author: String
         public var subject: String
+
+        public init(source: String, commit: String, author: String, subject: String) {
+            self.source = source
+            self.commit = commit
+            self.author = author
+            self.subject = subject
+        }
     }
 
     public var revision: Revision

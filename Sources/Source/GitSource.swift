@@ -63,11 +63,16 @@ public final class GitSource: Sendable {
     /// Fetches (for a remote), resolves the ref and decodes the manifests of
     /// the revision.
     public func fetch() throws -> Revision {
-        if isRemote {
-            let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
-            try repository.fetch(from: location, credentials: credentials)
-        }
+        try update()
         return try revision(at: nil)
+    }
+
+    /// Fetches a remote's branches and tags; a local repository is read in
+    /// place and needs none.
+    public func update() throws {
+        guard isRemote else { return }
+        let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
+        try repository.fetch(from: location, credentials: credentials)
     }
 
     /// The revision of `revision` (a ref or commit id) without fetching, or

@@ -32,6 +32,12 @@ public struct Revision: Sendable {
         try repository.checkout(tree: commit.tree, into: directory)
     }
 
+    /// Commits after `base` up to this revision that changed `path`
+    /// (relative to the project root), newest first.
+    public func commits(since base: Revision, touching path: String) throws -> [CommitInfo] {
+        try repository.commits(from: commit.id, excluding: base.commit.id, touching: repositoryPath(path))
+    }
+
     /// `root/path`, normalised.
     public func repositoryPath(_ path: String) -> String { join(root, path) }
 }

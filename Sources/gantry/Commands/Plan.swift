@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Planner
 import Reconciler
+import Review
 import Source
 import State
 import Targets
@@ -20,12 +21,19 @@ struct PlanCommand: AsyncParsableCommand {
         actions (train, deploy, prune) with their reasons. Nothing is started,
         stopped or written.
 
+        With --base, plans a pull request: the field-level manifest changes
+        between the two revisions, what merging the head would do, why models
+        would retrain (with the commits that changed their code), pinned
+        version changes with their metrics side by side, and the head's
+        validation errors. Nothing from either revision runs.
+
         Exit codes: 0 nothing to do, 2 changes pending, 1 invalid revision or
         error (like terraform plan -detailed-exitcode).
 
         Examples:
           gantry plan --repo . --path examples/quickstart
           gantry plan --repo git://git.internal/models.git --ref main -o markdown > plan.md
+          gantry plan --repo . --base origin/main --head HEAD -o markdown > plan.md
         """)
 
     @OptionGroup var source: SourceOptions
@@ -34,7 +42,15 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Output format: text, json or markdown.")
     var output: PlanFormat = .text
 
+    @Option(help: "Plan a pull request: the revision it would merge into (a branch, tag or commit).")
+    var base: String?
+
+    @Option(help: "With --base: the revision to merge (default: --ref, or HEAD).")
+    var head: String?
+
     func run() async throws {
+        if let base { return try await review(base: base) }
+        if head != nil { throw ValidationError("--head needs --base") }
         let plan = try await Self.compute(source: source, state: state)
         switch output {
         case .text: print(plan.text, terminator: "")
@@ -43,6 +59,35 @@ struct PlanCommand: AsyncParsableCommand {
         }
         if !plan.isValid { throw ExitCode(1) }
         if plan.hasChanges { throw ExitCode(2) }
+    }
+
+    func review(base: String) async throws {
+        let git = try source.source(state: state)
+        let review: Review
+        do {
+            try git.update()
+            let baseRevision = try git.revision(at: base)
+            let headRevision = try git.revision(at: head ?? source.ref)
+            review = try await Self.withReadOnlyStore(state) { store in
+                try await Review.compute(base: baseRevision, head: headRevision,
+                                         reconciler: Reconciler(store: store, workspace: state.workspace))
+            }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        switch output {
+        case .text: print(review.text, terminator: "")
+        case .markdown: print(review.markdown, terminator: "")
+        case .json: try printJSON(review)
+        }
+        switch review.result {
+        case .invalid: throw ExitCode(1)
+        case .changes: throw ExitCode(2)
+        case .nothing: return
+        }
     }
 
     /// A plan against the existing state, or an empty one in a scratch
@@ -54,15 +99,17 @@ struct PlanCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        let store: StateStore
-        if let existing = try state.existingStore() {
-            store = existing
-        } else {
-            let scratch = NSTemporaryDirectory() + "gantry-plan-\(getpid())"
-            defer { try? FileManager.default.removeItem(atPath: scratch) }
-            store = try StateStore(directory: scratch)
+        return try await withReadOnlyStore(state) { store in
+            try await Reconciler(store: store, workspace: state.workspace).plan(revision, readOnly: true).1
         }
-        let reconciler = Reconciler(store: store, workspace: state.workspace)
-        return try await reconciler.plan(revision, readOnly: true).1
+    }
+
+    /// The existing state store, or an empty scratch one that is removed
+    /// afterwards, so planning never creates state.
+    static func withReadOnlyStore<T>(_ state: StateOptions, _ body: (StateStore) async throws -> T) async throws -> T {
+        if let existing = try state.existingStore() { return try await body(existing) }
+        let scratch = NSTemporaryDirectory() + "gantry-plan-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        return try await body(try StateStore(directory: scratch))
     }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import Git
+import Lineage
+import Manifests
+import Planner
+import Reconciler
+import Source
+import State
+
+/// What merging `head` into `base` would do: the field-level manifest
+/// changes, the actions with their reasons, why models retrain, which pinned
+/// versions change (with their metrics side by side), and the head's
+/// validation errors. Computed from manifests, lineages and the state store;
+/// nothing from either revision is run.
+///
+///     let review = try await Review.compute(base: base, head: head, reconciler: reconciler)
+///     print(review.markdown)
+public struct Review: Codable, Sendable {
+    public enum Result: String, Codable, Sendable {
+        case invalid, changes, nothing
+    }
+
+    public struct FieldChange: Codable, Sendable, Hashable {
+        public var field: String
+        public var before: String?
+        public var after: String?
+    }
+
+    public struct ObjectChange: Codable, Sendable {
+        public enum Change: String, Codable, Sendable { case added, removed, modified }
+        public var object: String
+        public var file: String
+        public var change: Change
+        public var fields: [FieldChange]
+    }
+
+    public struct CommitLine: Codable, Sendable, Hashable {
+        public var id: String
+        public var subject: String
+        public var author: String
+    }
+
+    public struct InputChange: Codable, Sendable {
+        public var model: String
+        public var changes: [String]
+        /// Commits that changed the training code path, newest first.
+        public var codeCommits: [CommitLine]
+    }
+
+    public struct PinChange: Codable, Sendable {
+        public var deployment: String
+        public var model: String
+        public var from: Int?
+        public var to: Int
+        public var fromMetrics: [String: Double]?
+        public var toMetrics: [String: Double]?
+        /// Nil when the version does not exist yet (the merge would train it).
+        public var toLineage: Lineage?
+        public var toGates: String?
+    }
+
+    public var base: Plan.Revision
+    public var head: Plan.Revision
+    public var result: Result
+    public var diagnostics: [Diagnostic]
+    public var actions: [Action]
+    public var warnings: [String]
+    public var objectChanges: [ObjectChange]
+    public var inputChanges: [InputChange]
+    public var pinChanges: [PinChange]
+
+    public static func compute(base: Revision, head: Revision, reconciler: Reconciler) async throws -> Review {
+        let fingerprinter = Fingerprinter(store: reconciler.store, cacheWrites: false)
+        let baseDesired = await DesiredState.compute(base, fingerprinter: fingerprinter)
+        let (headDesired, headPlan) = try await reconciler.plan(head, readOnly: true)
+        let store = reconciler.store
+
+        var inputs: [InputChange] = []
+        for (name, state) in headDesired.models.sorted(by: { $0.key < $1.key }) {
+            guard let after = state.lineage else { continue }
+            guard let before = baseDesired.models[name]?.lineage else {
+                inputs.append(InputChange(model: name, changes: ["new model"], codeCommits: []))
+                continue
+            }
+            let changes = after.changes(since: before, triggers: nil)
+            guard !changes.isEmpty else { continue }
+            var commits: [CommitLine] = []
+            if after.codeTree != before.codeTree {
+                commits = try head.commits(since: base, touching: after.codePath).map {
+                    CommitLine(id: $0.id.hex, subject: $0.subject, author: $0.authorName)
+                }
+            }
+            inputs.append(InputChange(model: name, changes: changes, codeCommits: commits))
+        }
+
+        var pins: [PinChange] = []
+        for (name, deployment) in head.manifests.deployments.sorted(by: { $0.key < $1.key }) {
+            let before = base.manifests.deployments[name]?.spec
+            let spec = deployment.spec
+            guard before?.version != spec.version || before?.model != spec.model else { continue }
+            let from = before.flatMap { try? store.version($0.model, $0.version) }
+            let to = try store.version(spec.model, spec.version)
+            pins.append(PinChange(deployment: name, model: spec.model, from: before?.version, to: spec.version,
+                                  fromMetrics: from?.metricValues, toMetrics: to?.metricValues,
+                                  toLineage: to.flatMap { Lineage.decode($0.lineage) },
+                                  toGates: to.map { $0.gatesPassed ? "pass" : "fail: \($0.gateReport)" }))
+        }
+
+        let changes = ManifestDiff.changes(from: base.manifests, to: head.manifests)
+        let result: Result = !head.isValid ? .invalid : (headPlan.hasChanges || !changes.isEmpty ? .changes : .nothing)
+        return Review(
+            base: revision(base), head: revision(head), result: result, diagnostics: head.diagnostics,
+            actions: headPlan.actions, warnings: headPlan.warnings, objectChanges: changes,
+            inputChanges: inputs, pinChanges: pins)
+    }
+
+    static func revision(_ r: Revision) -> Plan.Revision {
+        Plan.Revision(source: r.source, commit: r.commit.id.hex, author: r.commit.author, subject: r.commit.subject)
+    }
+}

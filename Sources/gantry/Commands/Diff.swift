@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Reconciler
+import Source
+import State
+import Targets
+
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a Deployment's live drift: what Git declares against what runs, field by field.",
+        discussion: """
+        Exit codes: 0 in sync, 2 drifted, 1 error.
+
+        Examples:
+          gantry diff churn-prod --path examples/quickstart
+          gantry diff churn-prod -o json
+        """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "The Deployment.") var deployment: String
+
+    struct Row: Encodable {
+        var field: String
+        var desired: String
+        var observed: String
+        var inSync: Bool
+    }
+
+    func run() async throws {
+        let revision = try source.source(state: state).fetch()
+        guard let desired = revision.manifests.deployments[deployment] else {
+            printError("error: no Deployment \(deployment) in \(revision.commit.id.short)")
+            throw ExitCode(1)
+        }
+        let store = try state.existingStore()
+        let record = try store?.deployment(deployment)
+        var observed: ObservedDeployment?
+        if let store, let record {
+            observed = await LocalTarget(workspace: state.workspace, store: store).observe(record, spec: desired.spec)
+        }
+        let spec = desired.spec
+        let rows = [
+            Row(field: "model", desired: spec.model, observed: record?.model ?? "-", inSync: record?.model == spec.model),
+            Row(field: "version", desired: "\(spec.version)", observed: record.map { "\($0.version)" } ?? "not deployed", inSync: record?.version == spec.version),
+            Row(field: "address", desired: spec.address ?? "-", observed: record?.address ?? "-", inSync: record == nil || record?.address == spec.address),
+            Row(field: "serve spec", desired: String(Planner.specDigest(spec).prefix(19)), observed: String((record?.specDigest ?? "-").prefix(19)),
+                inSync: record?.specDigest == Planner.specDigest(spec)),
+            Row(field: "process", desired: "running", observed: observed.map { $0.serving ? "running" : "not running" } ?? "-", inSync: observed?.serving == true),
+            Row(field: "address forwarding", desired: "to the serving process", observed: observed.map { $0.forwarding ? "to the serving process" : "not forwarded" } ?? "-",
+                inSync: observed?.forwarding == true),
+            Row(field: "health", desired: "healthy", observed: observed.map { $0.healthy == true ? "healthy" : $0.detail } ?? "-", inSync: observed?.healthy == true),
+        ]
+        if format.output == .json {
+            try printJSON(rows)
+        } else {
+            print("FIELD".padding(21), "DESIRED (\(revision.commit.id.short))".padding(26), "OBSERVED")
+            for r in rows { print((r.inSync ? "  " : "! ") + r.field.padding(19), r.desired.padding(26), r.observed) }
+        }
+        if rows.contains(where: { !$0.inSync }) { throw ExitCode(2) }
+    }
+}

@@ -1,0 +1,149 @@
+import Crypto
+import Foundation
+import Testing
+@testable import Planner
+@testable import Reconciler
+@testable import Review
+@testable import Source
+@testable import State
+
+/// Plans between the project's `main` and a `feature` branch.
+private func review(_ h: Harness, base: String = "main", head: String = "feature") async throws -> Review {
+    try await Review.compute(base: try h.source.revision(at: base), head: try h.source.revision(at: head), reconciler: h.reconciler)
+}
+
+private func branch(_ project: TestProject, _ name: String = "feature") async throws {
+    try await git(["checkout", "-q", "-b", name], in: project.directory)
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ReviewTests {
+    @Test func aParamsChangeAndAPinChangeShowInputsActionsAndMetricsSideBySide() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        try await branch(project)
+        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write("manifests/deployment.yaml", project.deployment(version: 2))
+        try await project.commit("Better quality, ship v2", author: "Bob")
+
+        let r = try await review(h)
+        #expect(r.result == .changes)
+        #expect(r.actions.map(\.summary) == [
+            "train Model/demo -> v2: param quality changed (0.9 -> 0.95) since v1",
+            "deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1",
+        ])
+        #expect(r.inputChanges.map(\.model) == ["demo"])
+        #expect(r.inputChanges.first?.changes == ["param quality changed (0.9 -> 0.95)"])
+        let pin = try #require(r.pinChanges.first)
+        #expect(pin.from == 1 && pin.to == 2)
+        #expect(pin.fromMetrics == ["accuracy": 0.9])
+        #expect(pin.toMetrics == nil, "v2 is not trained yet")
+        #expect(r.objectChanges.map(\.object) == ["Model/demo", "Deployment/demo-prod"])
+        #expect(r.objectChanges[0].fields == [.init(field: "spec.params.quality", before: "0.9", after: "0.95")])
+        #expect(r.markdown.hasPrefix("<!-- gantry:plan head=\(r.head.commit) result=changes -->\n"))
+        #expect(r.markdown.contains("| `spec.params.quality` | `0.9` | `0.95` |"))
+        #expect(r.markdown.contains("| `demo-prod` | `demo` | v1 | v2 (not trained yet) | accuracy 0.9 → – |"))
+        await h.tearDown()
+    }
+
+    @Test func aCodeChangeListsTheCommitsThatChangedTheTrainingCode() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await branch(project)
+        project.write("src/train.py", TestProject.train + "\n# faster\n")
+        try await project.commit("Speed up training", author: "Carol")
+        project.write("NOTES.md", "unrelated\n")
+        try await project.commit("Notes", author: "Dan")
+        let r = try await review(h)
+        let input = try #require(r.inputChanges.first)
+        #expect(input.changes.first?.hasPrefix("training code src changed (tree ") == true)
+        #expect(input.codeCommits.map(\.subject) == ["Speed up training"])
+        #expect(input.codeCommits.first?.author == "Carol")
+    }
+
+    @Test func aNewDeploymentARemovedModelAndADatasetChangeArePlanned() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/extra.yaml", """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: old }
+        spec: { pipeline: demo-training, datasets: [rows], target: local }
+        """)
+        try await project.commit("Add old")
+        let h = try Harness(project)
+        try await h.apply()
+        try await branch(project)
+        project.remove("manifests/extra.yaml")
+        project.write("data/rows.csv", "x,y\n9,9\n")
+        project.write("manifests/canary.yaml", project.deployment(version: 1)
+            .replacingOccurrences(of: "demo-prod", with: "demo-canary")
+            .replacingOccurrences(of: "127.0.0.1:\(project.port)", with: "127.0.0.1:\(freePort())"))
+        try await project.commit("Retire old, new data, canary")
+
+        let r = try await review(h)
+        #expect(r.objectChanges.map { "\($0.change.rawValue) \($0.object)" } == ["removed Model/old", "added Deployment/demo-canary"])
+        #expect(r.actions.map(\.kind) == [.train, .deploy])
+        #expect(r.actions[0].reason.hasPrefix("dataset rows changed (git:"))
+        #expect(r.actions[1].object == "Deployment/demo-canary")
+        #expect(r.pinChanges.map(\.deployment) == ["demo-canary"])
+        #expect(r.pinChanges.first?.from == nil)
+        await h.tearDown()
+    }
+
+    @Test func aDeploymentRemovedOnTheHeadIsAPrune() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        try await branch(project)
+        project.remove("manifests/deployment.yaml")
+        try await project.commit("Retire demo-prod")
+        let r = try await review(h)
+        #expect(r.actions.map(\.kind) == [.prune])
+        #expect(r.objectChanges.map(\.change) == [.removed])
+        await h.tearDown()
+    }
+
+    @Test func anInvalidHeadStillYieldsAReportWithItsErrors() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await branch(project)
+        project.write("manifests/model.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: demo }\nspec: { pipeline: [unclosed\n")
+        try await project.commit("Broken")
+        let r = try await review(h)
+        #expect(r.result == .invalid)
+        #expect(r.actions.isEmpty)
+        #expect(r.diagnostics.count == 1)
+        #expect(r.diagnostics.first?.file == "manifests/model.yaml")
+        #expect(r.markdown.contains("#### Validation errors"))
+        #expect(r.markdown.contains("| `manifests/model.yaml` | 5:1 |"))
+    }
+
+    @Test func planningAHostileHeadRunsNothingAndWritesNothing() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        try await h.apply()
+        let marker = makeTemporaryDirectory("hostile") + "/pwned"
+        try await branch(project)
+        let touch = "[python3, -c, \"open('\(marker)', 'w').write('x')\"]"
+        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "")
+            .replacingOccurrences(of: "command: [python3, train.py, \"${datasets.rows}\", \"${outputs}\", \"${params.quality}\"]", with: "command: \(touch)"))
+        project.write("manifests/deployment.yaml", project.deployment(version: 2)
+            .replacingOccurrences(of: "command: [python3, serve.py, --model, \"${artifact}\", --port, \"${port}\", --version, \"${version}\"]", with: "command: \(touch)"))
+        project.write("src/train.py", "open('\(marker)', 'w').write('x')\n")
+        try await project.commit("Innocent change")
+
+        let database = h.store.directory + "/state.db"
+        let before = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: database)))
+        let runs = try FileManager.default.contentsOfDirectory(atPath: h.workspace.root)
+        let r = try await review(h)
+        #expect(r.actions.map(\.kind) == [.train, .deploy], "the plan says what merging would do")
+        #expect(!FileManager.default.fileExists(atPath: marker), "nothing from the head ran")
+        #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: database))) == before, "the state store is untouched")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: h.workspace.root) == runs)
+        #expect(try h.store.versions(of: "demo").count == 1)
+        await h.tearDown()
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+}
