@@ -44,7 +44,7 @@ let package = Package(
             "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP",
         ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
-        .target(name: "Reconciler", dependencies: ["Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
+        .target(name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
         .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
         .target(name: "Forge", dependencies: ["HTTP"]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
         .testTarget(name: "ReconcileTests", dependencies: [
-            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "gantry",
+            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

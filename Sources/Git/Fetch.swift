@@ -13,12 +13,31 @@ public struct GitCredentials: Sendable {
     }
 }
 
-/// Passed to libgit2's credential callback; counts attempts so a rejected
-/// token fails the fetch instead of being offered forever.
-final class CredentialBox {
-    let credentials: GitCredentials
+/// The payload of libgit2's remote callbacks: the credentials to offer,
+/// how often they were asked for (so a rejected token fails instead of being
+/// offered forever), and a push's rejection message.
+final class CallbackState {
+    let credentials: GitCredentials?
     var attempts = 0
-    init(_ credentials: GitCredentials) { self.credentials = credentials }
+    var rejection: String?
+    init(_ credentials: GitCredentials?) { self.credentials = credentials }
+
+    /// Installs the credential and push-status callbacks on `callbacks`.
+    func install(_ callbacks: inout git_remote_callbacks, payload: UnsafeMutableRawPointer) {
+        callbacks.payload = payload
+        callbacks.push_update_reference = { _, status, payload in
+            if let status { Unmanaged<CallbackState>.fromOpaque(payload!).takeUnretainedValue().rejection = String(cString: status) }
+            return 0
+        }
+        guard credentials != nil else { return }
+        callbacks.credentials = { out, _, _, allowed, payload in
+            let state = Unmanaged<CallbackState>.fromOpaque(payload!).takeUnretainedValue()
+            state.attempts += 1
+            guard state.attempts == 1, let c = state.credentials,
+                  allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { return GIT_EAUTH.rawValue }
+            return git_credential_userpass_plaintext_new(out, c.username, c.token)
+        }
+    }
 }
 
 extension Repository {
@@ -26,8 +45,8 @@ extension Repository {
     /// `refs/tags/*`, pruning refs deleted upstream. Returns when the objects
     /// are stored; nothing is checked out.
     public func fetch(from url: String, credentials: GitCredentials? = nil) throws(GitError) {
-        let box = credentials.map { Unmanaged.passRetained(CredentialBox($0)) }
-        defer { box?.release() }
+        let box = Unmanaged.passRetained(CallbackState(credentials))
+        defer { box.release() }
         try withHandle { repo throws(GitError) in
             var remote: OpaquePointer?
             try check(git_remote_create_anonymous(&remote, repo, url), "fetch \(url)")
@@ -35,22 +54,12 @@ extension Repository {
             var options = git_fetch_options()
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
             options.prune = GIT_FETCH_PRUNE
-            if let box {
-                options.callbacks.payload = box.toOpaque()
-                options.callbacks.credentials = { out, _, _, allowed, payload in
-                    let box = Unmanaged<CredentialBox>.fromOpaque(payload!).takeUnretainedValue()
-                    box.attempts += 1
-                    guard box.attempts == 1, allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else {
-                        return GIT_EAUTH.rawValue
-                    }
-                    return git_credential_userpass_plaintext_new(out, box.credentials.username, box.credentials.token)
-                }
-            }
+            box.takeUnretainedValue().install(&options.callbacks, payload: box.toOpaque())
             options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
             let specs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
             try withStrArray(specs) { array throws(GitError) in
                 let code = git_remote_fetch(remote, array, &options, "gantry fetch")
-                if code == GIT_EAUTH.rawValue || (code < 0 && (box?.takeUnretainedValue().attempts ?? 0) > 1) {
+                if code == GIT_EAUTH.rawValue || (code < 0 && box.takeUnretainedValue().attempts > 1) {
                     throw GitError(operation: "fetch \(url)", code: code,
                                    message: credentials == nil ? "the server asks for credentials; give a token by reference (--token-env or --token-file)"
                                                                : "the server rejected the credentials for user \(credentials!.username)")

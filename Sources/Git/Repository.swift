@@ -46,6 +46,10 @@ public final class Repository: @unchecked Sendable {
         return try body(pointer)
     }
 
+    public var isBare: Bool {
+        (try? withHandle { repo throws(GitError) in git_repository_is_bare(repo) == 1 }) ?? false
+    }
+
     // MARK: - Revisions
 
     /// Resolves a branch, tag, `origin/main`, `HEAD` or a commit id to a commit.

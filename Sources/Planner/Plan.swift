@@ -50,10 +50,12 @@ public struct Action: Codable, Sendable, Hashable {
         case train
         /// Bring a Deployment to its pinned version (or repair drift).
         case deploy
+        /// Write a new version's pin bump back to Git (a model's promotion policy).
+        case promote
         /// Stop a Deployment that Git no longer declares.
         case prune
 
-        var order: Int { [.train: 0, .deploy: 1, .prune: 2][self]! }
+        var order: Int { [.train: 0, .promote: 1, .deploy: 2, .prune: 3][self]! }
         public static func < (a: Kind, b: Kind) -> Bool { a.order < b.order }
     }
 
@@ -93,6 +95,8 @@ public struct Action: Codable, Sendable, Hashable {
         case .deploy:
             let from = fromVersion.map { "v\($0) -> " } ?? ""
             return "deploy \(object) \(model ?? "")@\(from)v\(version ?? 0): \(reason)"
+        case .promote:
+            return "promote \(object) v\(version ?? 0): \(reason)"
         case .prune:
             return "prune \(object): \(reason)"
         }

@@ -44,6 +44,11 @@ public struct Planner: Sendable {
         return "sha256:" + Digest.sha256(Digest.canonicalJSON(Serving(serve: spec.serve, address: spec.address, healthCheck: spec.healthCheck)))
     }
 
+    /// The versions Git pins for a model, over all its Deployments.
+    func pins(_ model: String) -> [Int] {
+        desired.manifests.deployments.values.filter { $0.spec.model == model }.map(\.spec.version)
+    }
+
     public func plan() -> Plan {
         let c = desired.revision.commit
         let revision = Plan.Revision(source: desired.revision.source, commit: c.id.hex, author: c.author, subject: c.subject)
@@ -86,6 +91,20 @@ public struct Planner: Sendable {
             pendingVersion[name] = next
             actions.append(Action(kind: .train, object: "Model/\(name)", reason: reason, model: name, version: next,
                                   target: state.entry.spec.target, lineage: lineage))
+            if let policy = state.entry.spec.promotion?.policy, pins(name).contains(where: { $0 < next }) {
+                actions.append(Action(kind: .promote, object: "Model/\(name)",
+                                      reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates", model: name, version: next))
+            }
+        }
+        for (name, state) in desired.models.sorted(by: { $0.key < $1.key }) where pendingVersion[name] == nil {
+            // Promotion follows a training; only one whose write-back failed
+            // (an unreachable remote, say) is tried again. A version pinned
+            // back by hand is not proposed again.
+            guard let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
+                  latest.gatesPassed, latest.promotion.hasPrefix("failed"), pins(name).contains(where: { $0 < latest.number }) else { continue }
+            actions.append(Action(kind: .promote, object: "Model/\(name)",
+                                  reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))",
+                                  model: name, version: latest.number))
         }
 
         for (name, deployment) in desired.manifests.deployments.sorted(by: { $0.key < $1.key }) {

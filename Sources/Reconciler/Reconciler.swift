@@ -1,4 +1,5 @@
 import Foundation
+import Git
 import Lineage
 import Manifests
 import Planner
@@ -17,12 +18,25 @@ import Targets
 public final class Reconciler: Sendable {
     public let store: StateStore
     public let workspace: Workspace
+    /// Where promotions write pin bumps; nil leaves Git alone.
+    let writeBack: GitSource?
+    let author: Signature
     let log: @Sendable (String) -> Void
 
-    public init(store: StateStore, workspace: Workspace, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
+                author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
         self.workspace = workspace
+        self.writeBack = writeBack
+        self.author = author
         self.log = log
+    }
+
+    /// An action that did not run because a policy says so (a version that
+    /// fails its gates is never promoted); not a failure.
+    struct Blocked: Error, CustomStringConvertible {
+        var description: String
     }
 
     func driver(_ type: TargetSpec.TargetType?) -> (any TargetDriver)? {
@@ -97,6 +111,10 @@ public final class Reconciler: Sendable {
                     try await execute(action, desired: desired)
                     report.succeeded.append(action)
                     try audit(reconcile, actor, action, "succeeded")
+                } catch let blocked as Blocked {
+                    report.skipped.append((action, blocked.description))
+                    try audit(reconcile, actor, action, "blocked: \(blocked.description)")
+                    log("  blocked: \(blocked.description)")
                 } catch is CancellationError {
                     interrupted = true
                     try audit(reconcile, actor, action, "interrupted; resumes on the next reconcile")
@@ -180,11 +198,69 @@ public final class Reconciler: Sendable {
             _ = try await driver.deploy(DeployRequest(deployment: deployment, version: version, revision: desired.revision,
                                                       current: try store.deployment(name),
                                                       specDigest: Planner.specDigest(deployment.spec)))
+        case .promote:
+            try promote(action, desired: desired)
         case .prune:
             guard let name = action.deployment, let record = try store.deployment(name) else { return }
             if let driver = driver(manifests.targetType(record.target) ?? .local) { try await driver.stop(record) }
             try store.removeDeployment(name)
         }
+    }
+
+    /// Writes the pin bump of a version that passed its gates back to Git:
+    /// onto the tracked branch (`auto`) or a `gantry/<model>-v<N>` branch for
+    /// review (`manual`). Deployments pinned to a newer version are left alone.
+    func promote(_ action: Action, desired: DesiredState) throws {
+        guard let name = action.model, let number = action.version, let model = desired.manifests.models[name],
+              let policy = model.spec.promotion?.policy else { throw DriverError("nothing to promote for \(action.object)") }
+        guard let version = try store.version(name, number) else { throw Blocked(description: "\(name)@v\(number) was not trained") }
+        guard version.gatesPassed else {
+            try store.setPromotion(name, number, "blocked: \(version.gateReport)")
+            throw Blocked(description: "v\(number) fails its gates: \(version.gateReport)")
+        }
+        guard let source = writeBack else { throw Blocked(description: "no repository to write the pin bump to") }
+        let branch = "gantry/\(name)-v\(number)"
+        let result: WriteBackResult?
+        do {
+            result = try source.writeBack(message: promotionMessage(model: name, version: version), author: author,
+                                          destination: policy == .auto ? .trackedBranch(fallback: branch) : .branch(branch)) { tip in
+            var files: [String: [UInt8]] = [:]
+            for d in tip.manifests.deployments.values.sorted(by: { $0.name < $1.name }) where d.spec.model == name && d.spec.version < number {
+                let path = d.origin.file
+                let bytes = try files[path] ?? tip.file(path) ?? []
+                files[path] = try PinEditor.setVersion(number, deployment: d.name, in: bytes, file: path)
+            }
+            return files
+        }
+        } catch {
+            try store.setPromotion(name, number, "failed: \(error)")
+            throw error
+        }
+        let outcome: String
+        if let result {
+            let how = result.branch == branch
+                ? "\(source.isRemote ? "pushed" : "created") branch \(branch) (\(result.commit.short))"
+                : "committed \(result.commit.short) to \(result.branch)"
+            outcome = how + (result.note.map { "; \($0)" } ?? "")
+        } else {
+            outcome = "already pinned"
+        }
+        try store.setPromotion(name, number, outcome)
+        log("  \(outcome)")
+    }
+
+    /// "gantry: promote churn to v8 (dataset churn-data changed)", with the
+    /// lineage and metrics in the body.
+    func promotionMessage(model: String, version: VersionRecord) throws -> String {
+        let lineage = Lineage.decode(version.lineage)
+        let parent = try store.versions(of: model).last { $0.number < version.number }
+        var why = "first version"
+        if let lineage, let p = parent.flatMap({ Lineage.decode($0.lineage) }) {
+            let changes = lineage.changes(since: p, triggers: nil).map { $0.replacingOccurrences(of: #" \(.*\)$"#, with: "", options: .regularExpression) }
+            why = changes.isEmpty ? "retrained" : changes.joined(separator: ", ")
+        }
+        let metrics = version.metricValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%g", $0.value))" }.joined(separator: " ")
+        return "gantry: promote \(model) to v\(version.number) (\(why))\n\nLineage: \(version.digest)\nMetrics: \(metrics)\nGates: \(version.gateReport)\n"
     }
 
     /// Records a version. If an earlier controller registered this lineage

@@ -27,6 +27,12 @@ public struct Revision: Sendable {
         try repository.entry(inTree: commit.tree, at: join(root, path))
     }
 
+    /// The bytes of a file relative to the project root; nil when absent.
+    public func file(_ path: String) throws -> [UInt8]? {
+        guard let id = try object(at: path) else { return nil }
+        return try repository.blob(id)
+    }
+
     /// Writes the whole commit's tree into `directory`.
     public func checkout(into directory: String) throws {
         try repository.checkout(tree: commit.tree, into: directory)

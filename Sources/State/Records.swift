@@ -21,6 +21,9 @@ public struct VersionRecord: Codable, Sendable, Hashable, FetchableRecord, Persi
     public var gatesPassed: Bool
     public var gateReport: String
     public var createdAt: Date
+    /// What promotion did: "committed <sha> to main", "pushed branch
+    /// gantry/churn-v3 (<sha>)", "blocked: …"; empty until it runs.
+    public var promotion: String = ""
 
     public init(model: String, number: Int, digest: String, lineage: String, metrics: String, artifactPath: String,
                 artifactDigest: String, commit: String, gatesPassed: Bool, gateReport: String, createdAt: Date) {

@@ -116,6 +116,9 @@ public final class StateStore: Sendable {
                 t.column("digest", .text).notNull()
             }
         }
+        m.registerMigration("v2-promotion") { db in
+            try db.alter(table: "versions") { t in t.add(column: "promotion", .text).notNull().defaults(to: "") }
+        }
         return m
     }
 
@@ -144,6 +147,12 @@ public final class StateStore: Sendable {
             let record = make(last + 1)
             try record.insert(db)
             return record
+        }
+    }
+
+    public func setPromotion(_ model: String, _ number: Int, _ promotion: String) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE versions SET promotion = ? WHERE model = ? AND number = ?", arguments: [promotion, model, number])
         }
     }
 

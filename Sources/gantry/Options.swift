@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Git
 import Manifests
 import Source
 import State
@@ -24,6 +25,16 @@ struct SourceOptions: ParsableArguments {
 
     @Option(help: "The user name sent with the token.")
     var username: String = "x-access-token"
+
+    @Option(name: .customLong("git-author"), help: "Author of write-back commits, \"Name <email>\".")
+    var gitAuthor: String = "Gantry <gantry@localhost>"
+
+    var author: Signature {
+        let parts = gitAuthor.split(separator: "<", maxSplits: 1)
+        let name = parts.first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "Gantry"
+        let email = parts.count > 1 ? parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "> ")) : "gantry@localhost"
+        return Signature(name: name.isEmpty ? "Gantry" : name, email: email)
+    }
 
     func source(state: StateOptions) throws -> GitSource {
         if tokenEnv != nil && tokenFile != nil { throw ValidationError("give --token-env or --token-file, not both") }

@@ -84,9 +84,9 @@ struct ReviewTests {
 
         let r = try await review(h)
         #expect(r.objectChanges.map { "\($0.change.rawValue) \($0.object)" } == ["removed Model/old", "added Deployment/demo-canary"])
-        #expect(r.actions.map(\.kind) == [.train, .deploy])
+        #expect(r.actions.map(\.kind) == [.train, .promote, .deploy])
         #expect(r.actions[0].reason.hasPrefix("dataset rows changed (git:"))
-        #expect(r.actions[1].object == "Deployment/demo-canary")
+        #expect(r.actions[2].object == "Deployment/demo-canary")
         #expect(r.pinChanges.map(\.deployment) == ["demo-canary"])
         #expect(r.pinChanges.first?.from == nil)
         await h.tearDown()

@@ -116,7 +116,8 @@ final class TestProject: @unchecked Sendable {
     static let train = """
     import hashlib, json, os, sys
     data, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    digest = hashlib.sha256(open(data, "rb").read()).hexdigest()
+    files = [os.path.join(data, n) for n in sorted(os.listdir(data))] if os.path.isdir(data) else [data]
+    digest = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()
     with open(os.path.join(out, "model.json"), "w") as f:
         json.dump({"data": digest, "quality": quality}, f, sort_keys=True)
     with open(os.path.join(out, "metrics.json"), "w") as f:
@@ -169,13 +170,13 @@ final class Harness: @unchecked Sendable {
     let reconciler: Reconciler
     let source: GitSource
 
-    init(_ project: TestProject, path: String = "") throws {
+    init(_ project: TestProject, path: String = "", location: String? = nil) throws {
         self.project = project
         let state = makeTemporaryDirectory("gantry-state")
         workspace = Workspace(root: state, executable: gantryExecutable)
         store = try StateStore(directory: state)
-        reconciler = Reconciler(store: store, workspace: workspace)
-        source = try GitSource(location: project.directory, ref: "main", path: path, cacheDirectory: workspace.sources)
+        source = try GitSource(location: location ?? project.directory, ref: "main", path: path, cacheDirectory: workspace.sources)
+        reconciler = Reconciler(store: store, workspace: workspace, writeBack: source)
     }
 
     func plan() async throws -> Plan {

@@ -30,7 +30,8 @@ struct Apply: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, log: { print($0) })
+        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git,
+                                    author: source.author, log: { print($0) })
         let (desired, plan) = try await reconciler.plan(revision, readOnly: false)
         print(plan.text)
         let report = try await reconciler.apply(plan, desired: desired, actor: "cli")

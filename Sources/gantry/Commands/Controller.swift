@@ -39,8 +39,8 @@ struct Controller: AsyncParsableCommand {
         }
         let logger = Logger(json: logFormat == .json)
         let git = try source.source(state: state)
-        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace,
-                                    log: { logger.info($0) })
+        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git,
+                                    author: source.author, log: { logger.info($0) })
         let stop = StopSignal()
         logger.info("controller started", ["source": git.name, "interval": "\(period)", "state": state.workspace.root])
         var lastCommit = ""

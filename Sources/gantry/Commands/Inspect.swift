@@ -42,7 +42,8 @@ struct Status: AsyncParsableCommand {
         print("\nMODEL".padding(15), "LATEST".padding(8), "GATES".padding(8), "METRICS")
         for v in report.latestVersions {
             print(v.model.padding(14), "v\(v.number)".padding(8), (v.gatesPassed ? "pass" : "fail").padding(8), metricsText(v))
-            if !v.gatesPassed { print("".padding(14), "gates: \(v.gateReport)") }
+            if !v.gatesPassed { print("".padding(14), "gates: \(v.gateReport); never promoted") }
+            if !v.promotion.isEmpty { print("".padding(14), "promotion: \(v.promotion)") }
         }
         if let r = report.lastReconcile {
             print("\nLast reconcile #\(r.id ?? 0) at \(r.startedAt.short): \(r.result), commit \(r.commit.prefix(12)) by \(r.author)")
