@@ -178,6 +178,7 @@ public final class Reconciler: Sendable {
             let request = TrainingRequest(model: model, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
             do {
                 let outcome = try await driver.train(request, intentKey: key)
+                log("  steps: \(outcome.steps.joined(separator: ", "))")
                 let version = try register(model: model, lineage: lineage, outcome: outcome)
                 try closeIntent(key, status: "done")
                 log("  registered \(name)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))

@@ -50,6 +50,8 @@ public struct TrainingOutcome: Sendable, Codable {
     public var artifactPath: String
     public var artifactDigest: String
     public var metrics: [String: Double]
+    /// Each step with how it ended: "prepare cached", "train succeeded".
+    public var steps: [String]
 }
 
 /// A Deployment to bring to a version.

@@ -8,6 +8,7 @@ import Foundation
 ///       checkouts/<commit>/       a revision's files, for training and serving
 ///       runs/<model>-<digest>/    a training run: job, logs, step outputs, result
 ///       artifacts/<sha256>/       artifacts, content-addressed
+///       stepcache/<key>/          step outputs by the digest of their inputs
 ///       deployments/<name>/       forwarder control and serving logs
 public struct Workspace: Sendable {
     public let root: String
@@ -32,6 +33,8 @@ public struct Workspace: Sendable {
         path("runs", "\(model)-\(digest.replacingOccurrences(of: "sha256:", with: "").prefix(16))")
     }
     public func artifact(_ digest: String) -> String { path("artifacts", digest) }
+    /// Step outputs kept by the key of their inputs.
+    public var stepCache: String { path("stepcache") }
     public func deployment(_ name: String) -> String { path("deployments", name) }
 
     public static var currentExecutable: String {

@@ -15,12 +15,19 @@ public struct Job: Codable, Sendable {
         public var logPath: String
         /// Files the step must leave in its output directory.
         public var expectedOutputs: [String]
+        /// Steps whose outputs this one reads; their output digests complete
+        /// the cache key.
+        public var dependsOn: [String]
+        /// The static part of the step's cache key; nil never caches.
+        public var cacheKey: String?
     }
 
     public var model: String
     public var lineageDigest: String
     public var lineage: String
     public var baseEnvironment: [String: String]
+    /// Where step outputs are cached; nil runs every step.
+    public var cacheDirectory: String?
     public var steps: [Step]
 }
 
@@ -28,6 +35,7 @@ public struct Job: Codable, Sendable {
 public struct JobResult: Codable, Sendable {
     public struct StepResult: Codable, Sendable {
         public var name: String
+        /// `succeeded`, `cached`, `failed`, `timed out`.
         public var status: String
         public var seconds: Double
         public var log: String

@@ -1,4 +1,5 @@
 import Foundation
+import Lineage
 import Manifests
 import Processes
 
@@ -13,12 +14,22 @@ public enum JobRunner {
             return finish(JobResult(succeeded: false, error: "cannot read \(JobFiles.job(runDirectory))", steps: []), runDirectory)
         }
         var results: [JobResult.StepResult] = []
+        let cache = job.cacheDirectory.map { StepCache(directory: $0) }
+        var outputDigests: [String: String] = [:]
         for step in job.steps {
             let started = ContinuousClock.now
             func record(_ status: String) {
                 let d = ContinuousClock.now - started
                 results.append(.init(name: step.name, status: status,
                                      seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, log: step.logPath))
+            }
+            let key = step.cacheKey.map { staticKey in
+                Digest.sha256(([staticKey] + step.dependsOn.map { "\($0)=\(outputDigests[$0] ?? "")" }).joined(separator: "\n"))
+            }
+            if let key, let cache, let digest = cache.restore(key, into: step.outputDirectory) {
+                outputDigests[step.name] = digest
+                record("cached")
+                continue
             }
             do {
                 try FileManager.default.createDirectory(atPath: step.outputDirectory, withIntermediateDirectories: true)
@@ -42,6 +53,9 @@ public enum JobRunner {
                     record("failed")
                     return finish(JobResult(succeeded: false, error: "step \(step.name) did not write \(missing.joined(separator: ", ")) to its outputs", steps: results), runDirectory)
                 }
+                let digest = try StepCache.digest(of: step.outputDirectory)
+                outputDigests[step.name] = digest
+                if let key, let cache { cache.store(key, outputs: step.outputDirectory, digest: digest) }
                 record("succeeded")
             } catch {
                 record("failed")

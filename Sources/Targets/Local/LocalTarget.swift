@@ -86,7 +86,8 @@ public struct LocalTarget: TargetDriver {
             }
             for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
         }
-        return TrainingOutcome(artifactPath: artifact.path, artifactDigest: artifact.digest, metrics: metrics)
+        return TrainingOutcome(artifactPath: artifact.path, artifactDigest: artifact.digest, metrics: metrics,
+                               steps: result.steps.map { "\($0.name) \($0.status)" })
     }
 
     func stepOutput(_ runDirectory: String, _ ref: OutputRef) -> String {
@@ -127,7 +128,7 @@ public struct LocalTarget: TargetDriver {
         let codeDirectory = (project as NSString).appendingPathComponent(spec.codePath ?? ".")
         return Job(
             model: request.model.name, lineageDigest: request.lineage.digest, lineage: request.lineage.json,
-            baseEnvironment: Workspace.baseEnvironment(),
+            baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: workspace.stepCache,
             steps: try order.map { name in
                 let step = steps[name]!
                 guard let command = step.command else {
@@ -149,7 +150,8 @@ public struct LocalTarget: TargetDriver {
                     workingDirectory: step.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? codeDirectory,
                     timeoutSeconds: step.timeout?.seconds, outputDirectory: outputs(name),
                     logPath: (runDirectory as NSString).appendingPathComponent("steps/\(name).log"),
-                    expectedOutputs: step.outputs ?? [])
+                    expectedOutputs: step.outputs ?? [], dependsOn: step.dependsOn ?? [],
+                    cacheKey: try StepCache.staticKey(step: step, request: request))
             })
     }
 

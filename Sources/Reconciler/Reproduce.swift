@@ -1,0 +1,94 @@
+import Foundation
+import Lineage
+import Manifests
+import Source
+import State
+import Targets
+
+/// The outcome of rebuilding a version from its lineage.
+public struct Reproduction: Codable, Sendable {
+    public struct Metric: Codable, Sendable, Hashable {
+        public var name: String
+        public var recorded: Double?
+        public var reproduced: Double?
+        public var matches: Bool { recorded == reproduced }
+    }
+
+    public var model: String
+    public var version: Int
+    public var commit: String
+    /// Why the data no longer matches the lineage; training does not start
+    /// when there is any.
+    public var dataProblems: [String]
+    public var recordedArtifact: String
+    public var reproducedArtifact: String?
+    public var metrics: [Metric]
+    public var runDirectory: String?
+
+    public var artifactMatches: Bool { reproducedArtifact == recordedArtifact }
+    public var matches: Bool { dataProblems.isEmpty && artifactMatches && metrics.allSatisfy(\.matches) }
+}
+
+extension Reconciler {
+    public struct ReproduceFailure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Checks out version `number`'s commit, verifies that its datasets
+    /// still have the recorded fingerprints, trains again in a scratch
+    /// directory (no step cache, nothing registered) and compares artifact
+    /// digest and metrics.
+    public func reproduce(model: String, number: Int, source: GitSource) async throws -> Reproduction {
+        guard let version = try store.version(model, number), let recorded = Lineage.decode(version.lineage) else {
+            throw ReproduceFailure(description: "no version \(model)@\(number)")
+        }
+        try source.update()
+        let revision: Revision
+        do { revision = try source.revision(at: recorded.commit) } catch {
+            throw ReproduceFailure(description: "commit \(recorded.commit.prefix(12)) of \(model)@v\(number) is not in \(source.location)")
+        }
+        var report = Reproduction(model: model, version: number, commit: recorded.commit, dataProblems: [],
+                                  recordedArtifact: version.artifactDigest, reproducedArtifact: nil, metrics: [], runDirectory: nil)
+        let fingerprinter = Fingerprinter(store: store, cacheWrites: false)
+        for (name, was) in recorded.datasets.sorted(by: { $0.key < $1.key }) {
+            guard let dataset = revision.manifests.datasets[name] else {
+                report.dataProblems.append("dataset \(name) is not declared at \(recorded.commit.prefix(12))")
+                continue
+            }
+            do {
+                let now = try await fingerprinter.fingerprint(dataset, in: revision)
+                if now != was { report.dataProblems.append("dataset \(name) changed: recorded \(was), now \(now)") }
+            } catch {
+                report.dataProblems.append("dataset \(name) is missing: \(error)")
+            }
+        }
+        guard report.dataProblems.isEmpty else { return report }
+
+        let desired = await DesiredState.compute(revision, fingerprinter: fingerprinter)
+        guard let state = desired.models[model], let lineage = state.lineage, let entry = revision.manifests.models[model],
+              let pipeline = revision.manifests.pipelines[entry.spec.pipeline] else {
+            throw ReproduceFailure(description: "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
+        }
+        let stamp = Int(Date().timeIntervalSince1970)
+        let scratch = Workspace(root: (workspace.root as NSString).appendingPathComponent("reproductions/\(model)-v\(number)-\(stamp)"),
+                                executable: workspace.executable)
+        let datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
+        let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: revision, datasets: datasets)
+        let key = "reproduce:\(model):\(number):\(stamp)"
+        let outcome: TrainingOutcome
+        do {
+            outcome = try await LocalTarget(workspace: scratch, store: store).train(request, intentKey: key)
+            try closeIntent(key, status: "done")
+        } catch {
+            try closeIntent(key, status: "failed")
+            throw error
+        }
+        report.reproducedArtifact = outcome.artifactDigest
+        report.runDirectory = scratch.run(model: model, digest: lineage.digest)
+        let before = version.metricValues
+        report.metrics = Set(before.keys).union(outcome.metrics.keys).sorted().map {
+            Reproduction.Metric(name: $0, recorded: before[$0], reproduced: outcome.metrics[$0])
+        }
+        return report
+    }
+}

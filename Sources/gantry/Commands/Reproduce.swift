@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Reconciler
+
+struct Reproduce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild a model version from its lineage and compare.",
+        discussion: """
+        Checks out the version's commit, verifies that every dataset still
+        has the recorded fingerprint (naming any that changed or is missing),
+        trains again in a scratch directory under the state directory, and
+        compares the artifact digest and metrics. Nothing is registered or
+        served. Exit codes: 0 reproduced exactly, 1 it differs or cannot run.
+
+        Examples:
+          gantry reproduce churn@7 --repo . --path examples/quickstart
+          gantry reproduce churn@7 -o json
+        """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "MODEL@VERSION, such as churn@7.") var reference: String
+
+    func run() async throws {
+        let parts = reference.split(separator: "@")
+        guard parts.count == 2, let number = Int(parts[1].trimmingPrefix("v")) else {
+            throw ValidationError("expected MODEL@VERSION, such as churn@7")
+        }
+        guard let store = try state.existingStore() else {
+            printError("error: no state in \(state.directory)")
+            throw ExitCode(1)
+        }
+        let reconciler = Reconciler(store: store, workspace: state.workspace)
+        let report: Reproduction
+        do {
+            report = try await reconciler.reproduce(model: String(parts[0]), number: number, source: try source.source(state: state))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        if format.output == .json {
+            try printJSON(report)
+        } else {
+            print("\(report.model)@v\(report.version) from commit \(report.commit.prefix(12))")
+            for p in report.dataProblems { print("  data: \(p)") }
+            if report.dataProblems.isEmpty {
+                print("  data: every dataset has its recorded fingerprint")
+                print("  artifact: \(report.artifactMatches ? "identical" : "differs") (recorded \(report.recordedArtifact), reproduced \(report.reproducedArtifact ?? "none"))")
+                for m in report.metrics {
+                    let f = { (v: Double?) in v.map { String(format: "%g", $0) } ?? "missing" }
+                    print("  metric \(m.name): \(m.matches ? "identical" : "differs") (recorded \(f(m.recorded)), reproduced \(f(m.reproduced)))")
+                }
+                if let run = report.runDirectory { print("  run: \(run)") }
+            }
+            print(report.matches ? "reproduced exactly" : "not reproduced")
+        }
+        if !report.matches { throw ExitCode(1) }
+    }
+}

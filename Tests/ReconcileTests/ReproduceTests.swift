@@ -1,0 +1,50 @@
+import Foundation
+import Processes
+import Testing
+@testable import Reconciler
+@testable import State
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ReproduceTests {
+    @Test func anUnchangedVersionIsReproducedExactly() async throws {
+        let remote = try await RemoteProject(policy: "manual")
+        let h = try remote.harness()
+        try await h.apply()
+        let report = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
+        #expect(report.dataProblems.isEmpty)
+        #expect(report.artifactMatches)
+        #expect(report.metrics == [.init(name: "accuracy", recorded: 0.9, reproduced: 0.9)])
+        #expect(report.matches)
+        #expect(try h.store.versions(of: "demo").count == 1, "reproducing registers nothing")
+        #expect(try h.store.openIntents().isEmpty)
+
+        let log = makeTemporaryDirectory("repro") + "/out"
+        let cli = try await Processes.run(ProcessSpec(argv: [gantryExecutable, "reproduce", "demo@1", "--repo", remote.url, "--state-dir", h.workspace.root],
+                                                      environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
+        let out = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(cli.status == .exited(0), "\(out)")
+        #expect(out.contains("reproduced exactly"))
+        await h.tearDown()
+        await remote.stop()
+    }
+
+    @Test func aChangedDataFileIsNamedAndNothingIsTrained() async throws {
+        let remote = try await RemoteProject(policy: "manual")
+        let h = try remote.harness()
+        try await h.apply()
+        let recorded = try #require(try h.store.version("demo", 1)?.lineage)
+        try "x,y\n3,4\n0,0\n".write(toFile: remote.data + "/b.csv", atomically: true, encoding: .utf8)
+        let report = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
+        #expect(report.dataProblems.count == 1)
+        #expect(report.dataProblems.first?.hasPrefix("dataset rows changed: recorded sha256:") == true)
+        #expect(recorded.contains(String(report.dataProblems.first?.split(separator: " ")[4].dropLast() ?? "?")))
+        #expect(report.reproducedArtifact == nil, "no training with changed data")
+        #expect(!report.matches)
+
+        try FileManager.default.removeItem(atPath: remote.data)
+        let missing = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
+        #expect(missing.dataProblems.first?.hasPrefix("dataset rows is missing: dataset rows: \(remote.data): no such file or directory") == true)
+        await h.tearDown()
+        await remote.stop()
+    }
+}
