@@ -24,7 +24,8 @@ public struct DesiredState: Sendable {
 
     /// Computes lineages for every model of a valid revision. Reads data to
     /// fingerprint it; runs nothing.
-    public static func compute(_ revision: Revision, fingerprinter: Fingerprinter) async -> DesiredState {
+    /// `now` places models with a `triggers.schedule` in their period.
+    public static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date()) async -> DesiredState {
         let set = revision.manifests
         var fingerprints: [String: Result<String, any Error>] = [:]
         for (name, dataset) in set.datasets.sorted(by: { $0.key < $1.key }) {
@@ -33,13 +34,13 @@ public struct DesiredState: Sendable {
         }
         var models: [String: ModelState] = [:]
         for (name, model) in set.models {
-            models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints)
+            models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, now: now)
         }
         return DesiredState(revision: revision, models: models)
     }
 
     static func modelState(_ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
-                           fingerprints: [String: Result<String, any Error>]) -> ModelState {
+                           fingerprints: [String: Result<String, any Error>], now: Date) -> ModelState {
         guard let pipeline = set.pipelines[model.spec.pipeline] else {
             return ModelState(entry: model, lineage: nil, problem: "no pipeline \(model.spec.pipeline)")
         }
@@ -68,7 +69,8 @@ public struct DesiredState: Sendable {
             model: model.name, commit: revision.commit.id.hex, pipeline: pipeline.name,
             pipelineDigest: "sha256:" + Digest.sha256(Digest.canonicalJSON(pipeline.spec)),
             codePath: codePath, codeTree: codeTree, datasets: datasets, params: params,
-            runtime: model.spec.runtime ?? [:])
+            runtime: model.spec.runtime ?? [:],
+            scheduleWindow: model.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) })
         return ModelState(entry: model, lineage: lineage, problem: nil)
     }
 }

@@ -23,9 +23,14 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// Effective parameters: pipeline defaults overridden by the model's.
     public var params: [String: ParamValue]
     public var runtime: [String: String]
+    /// With `triggers.schedule`: which period since 1970 the version belongs
+    /// to, so that a new period asks for a new version.
+    public var scheduleWindow: Int?
 
     public init(model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,
-                codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String]) {
+                codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String],
+                scheduleWindow: Int? = nil) {
+        self.scheduleWindow = scheduleWindow
         self.model = model
         self.commit = commit
         self.pipeline = pipeline
@@ -42,11 +47,12 @@ public struct Lineage: Codable, Sendable, Hashable {
         var datasets: [String: String]
         var params: [String: ParamValue]
         var runtime: [String: String]
+        var scheduleWindow: Int?
     }
 
     public var digest: String {
         let identity = Identity(model: model, pipeline: pipeline, pipelineDigest: pipelineDigest, codeTree: codeTree,
-                                datasets: datasets, params: params, runtime: runtime)
+                                datasets: datasets, params: params, runtime: runtime, scheduleWindow: scheduleWindow)
         return "sha256:" + Digest.sha256(Digest.canonicalJSON(identity))
     }
 
@@ -80,6 +86,9 @@ public struct Lineage: Codable, Sendable, Hashable {
             }
         }
         if runtime != other.runtime { out.append("runtime changed") }
+        if let window = scheduleWindow, window != other.scheduleWindow, let every = triggers?.schedule {
+            out.append("scheduled retrain (every \(every))")
+        }
         return out
     }
 

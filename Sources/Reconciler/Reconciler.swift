@@ -64,9 +64,9 @@ public final class Reconciler: Sendable {
     /// Desired state and the plan for `revision`. Reads data to fingerprint
     /// it and probes health; starts, stops and writes nothing.
     /// With `readOnly`, not even the file-hash cache is written.
-    public func plan(_ revision: Revision, readOnly: Bool = false) async throws -> (DesiredState, Plan) {
+    public func plan(_ revision: Revision, readOnly: Bool = false, now: Date = Date()) async throws -> (DesiredState, Plan) {
         let desired = revision.isValid
-            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly))
+            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now)
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
         return (desired, Planner(desired: desired, observed: observed).plan())

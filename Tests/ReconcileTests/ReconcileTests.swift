@@ -234,3 +234,21 @@ struct ReconcileTests {
         #expect(try StateStore(directory: directory).versions(of: "x").isEmpty)
     }
 }
+
+@Suite(.serialized) struct ScheduleTests {
+    @Test func aScheduledModelRetrainsOncePerPeriodWithUnchangedInputs() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { schedule: 1h }"))
+        try await project.commit("Retrain hourly")
+        let h = try Harness(project)
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let (desired, plan) = try await h.reconciler.plan(try h.source.fetch(), now: start)
+        _ = try await h.reconciler.apply(plan, desired: desired, actor: "test")
+        #expect(try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(600)).1.actions.isEmpty,
+                "within the hour nothing retrains")
+        let later = try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(3600)).1
+        #expect(later.actions.first?.summary == "train Model/demo -> v2: scheduled retrain (every 1h) since v1")
+        await h.tearDown()
+    }
+}
