@@ -63,6 +63,9 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
+        .testTarget(name: "LineageTests", dependencies: [
+            "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
         .testTarget(name: "ReconcileTests", dependencies: [

@@ -4,7 +4,7 @@ import Foundation
 /// SHA-256 helpers: content addresses for artifacts, lineage and data.
 public enum Digest {
     public static func sha256(_ bytes: some DataProtocol) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: bytes).hexString
     }
 
     public static func sha256(_ text: String) -> String { sha256(Data(text.utf8)) }
@@ -19,7 +19,7 @@ public enum Digest {
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexString
     }
 
     /// Canonical JSON (sorted keys) of a value, for digests that must not

@@ -51,22 +51,7 @@ public struct Fingerprinter: Sendable {
             throw Failure(dataset: dataset, message: "\(path): no such file or directory")
         }
         if !isDirectory.boolValue { return "sha256:" + (try hash(file: path)) }
-        guard let walker = FileManager.default.enumerator(atPath: path) else {
-            throw Failure(dataset: dataset, message: "\(path): cannot read directory")
-        }
-        var entries: [String] = []
-        while let relative = walker.nextObject() as? String {
-            if (relative as NSString).lastPathComponent.hasPrefix(".") {
-                walker.skipDescendants()
-                continue
-            }
-            let full = (path as NSString).appendingPathComponent(relative)
-            var sub: ObjCBool = false
-            if FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue {
-                entries.append("\(relative)\0\(try hash(file: full))")
-            }
-        }
-        return "sha256:" + Digest.sha256(entries.sorted().joined(separator: "\n"))
+        return try LocalFiles(store: store, cacheWrites: cacheWrites).fingerprint(directory: path)
     }
 
     func hash(file path: String) throws -> String {

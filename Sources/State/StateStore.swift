@@ -240,4 +240,21 @@ public final class StateStore: Sendable {
     public func save(_ hash: FileHashRecord) throws {
         try db.write { try hash.save($0) }
     }
+
+    /// Every remembered hash of a file under `prefix` (a directory path
+    /// ending in `/`), in one query.
+    public func fileHashes(under prefix: String) throws -> [String: FileHashRecord] {
+        // Paths under the prefix sort between it and the prefix with its last
+        // byte incremented ("/" + 1 is "0").
+        let upper = String(prefix.dropLast()) + "0"
+        let records = try db.read {
+            try FileHashRecord.filter(Column("path") >= prefix && Column("path") < upper).fetchAll($0)
+        }
+        return Dictionary(records.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Remembers many hashes in one transaction.
+    public func save(_ hashes: [FileHashRecord]) throws {
+        try db.write { db in for h in hashes { try h.insert(db, onConflict: .replace) } }
+    }
 }

@@ -48,3 +48,28 @@ struct ReproduceTests {
         await remote.stop()
     }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct DataStatusTests {
+    func dataStatus(_ h: Harness, _ remote: RemoteProject) async throws -> (Processes.ExitStatus, String) {
+        let log = makeTemporaryDirectory("data-status") + "/out"
+        let r = try await Processes.run(ProcessSpec(argv: [gantryExecutable, "data", "status", "--repo", remote.url, "--state-dir", h.workspace.root],
+                                                    environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
+        return (r.status, try String(contentsOfFile: log, encoding: .utf8))
+    }
+
+    @Test func dataStatusNamesTheDatasetThatChangedSinceTheLastVersion() async throws {
+        let remote = try await RemoteProject(policy: "manual")
+        let h = try remote.harness()
+        try await h.apply()
+        let (same, quiet) = try await dataStatus(h, remote)
+        #expect(same == .exited(0))
+        #expect(quiet == "rows: up to date\n")
+        try "x,y\n3,4\n1,1\n".write(toFile: remote.data + "/b.csv", atomically: true, encoding: .utf8)
+        let (changed, out) = try await dataStatus(h, remote)
+        #expect(changed == .exited(2))
+        #expect(out.hasPrefix("rows: changed since demo@v1 (sha256:"))
+        await h.tearDown()
+        await remote.stop()
+    }
+}

@@ -1,0 +1,134 @@
+import Crypto
+import Dispatch
+import Foundation
+import State
+
+/// The content fingerprint of a local file or directory, fast when warm and
+/// when cold.
+///
+/// Warm: every file's hash is remembered with its size, mtime and inode (as
+/// DVC's state database does); one query loads the remembered hashes under
+/// the directory, one stat per file decides which are still valid, and
+/// nothing is read. Cold: the files that must be read are hashed on every
+/// core. The result is the SHA-256 of the sorted `path\0sha256` lines.
+struct LocalFiles {
+    struct File {
+        var relative: String
+        var full: String
+        var size: Int64
+        var mtimeNanos: Int64
+        var inode: Int64
+    }
+
+    let store: StateStore?
+    let cacheWrites: Bool
+
+    /// Regular files under `root` (relative paths), skipping hidden files and
+    /// directories, with their stat identity.
+    static func walk(_ root: String) -> [File] {
+        var out: [File] = []
+        func visit(_ directory: String, _ prefix: String) {
+            guard let dir = opendir(directory) else { return }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                    String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+                }
+                if name.hasPrefix(".") { continue }
+                let full = directory + "/" + name
+                var st = stat()
+                guard stat(full, &st) == 0 else { continue }
+                let relative = prefix.isEmpty ? name : prefix + "/" + name
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    visit(full, relative)
+                } else if (st.st_mode & S_IFMT) == S_IFREG {
+                    out.append(File(relative: relative, full: full, size: Int64(st.st_size),
+                                    mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                    inode: Int64(st.st_ino)))
+                }
+            }
+        }
+        visit(root.hasSuffix("/") ? String(root.dropLast()) : root, "")
+        return out
+    }
+
+    func fingerprint(directory path: String) throws -> String {
+        let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let files = Self.walk(directory)
+        let known = (try store?.fileHashes(under: directory + "/")) ?? [:]
+        var digests = [String?](repeating: nil, count: files.count)
+        var missing: [Int] = []
+        for (i, f) in files.enumerated() {
+            if let k = known[f.full], k.size == f.size, k.mtimeNanos == f.mtimeNanos, k.inode == f.inode {
+                digests[i] = k.digest
+            } else {
+                missing.append(i)
+            }
+        }
+        let hashed = try Self.hashInParallel(missing.map { files[$0].full })
+        var fresh: [FileHashRecord] = []
+        for (n, i) in missing.enumerated() {
+            digests[i] = hashed[n]
+            let f = files[i]
+            fresh.append(FileHashRecord(path: f.full, size: f.size, mtimeNanos: f.mtimeNanos, inode: f.inode, digest: hashed[n]))
+        }
+        if cacheWrites, !fresh.isEmpty { try store?.save(fresh) }
+        let lines = zip(files, digests).map { "\($0.relative)\0\($1!)" }.sorted()
+        return "sha256:" + Digest.sha256(lines.joined(separator: "\n"))
+    }
+
+    /// SHA-256 of each file, on as many threads as there are cores.
+    static func hashInParallel(_ paths: [String]) throws -> [String] {
+        guard !paths.isEmpty else { return [] }
+        final class Results: @unchecked Sendable {
+            var digests: [String]
+            var failure: String?
+            let lock = NSLock()
+            init(_ n: Int) { digests = Array(repeating: "", count: n) }
+        }
+        let results = Results(paths.count)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var i = worker
+            while i < paths.count {
+                let digest = sha256(file: paths[i], buffer: &buffer)
+                results.lock.lock()
+                if let digest { results.digests[i] = digest } else { results.failure = paths[i] }
+                results.lock.unlock()
+                i += workers
+            }
+        }
+        if let failed = results.failure { throw Fingerprinter.Failure(dataset: failed, message: "\(failed): cannot read") }
+        return results.digests
+    }
+
+    /// Streams a file through SHA-256 with plain read(2) into a reused buffer.
+    static func sha256(file path: String, buffer: inout [UInt8]) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var hasher = SHA256()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return hasher.finalize().hexString
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lowercase hex, without the cost of a format string per byte.
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in self {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Lineage
+import Manifests
+import State
+
+struct DataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Check the data behind Datasets.",
+        subcommands: [DataStatus.self, Fingerprint.self])
+}
+
+struct DataStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show which Datasets changed since the versions trained on them (like dvc status).",
+        discussion: """
+        Fingerprints every Dataset of the revision (unchanged local files are
+        not read again: their hashes are remembered with size, mtime and
+        inode) and compares each with the latest version of every model that
+        uses it. Exit codes: 0 unchanged, 2 changed, 1 error.
+
+        Examples:
+          gantry data status --path examples/quickstart
+          gantry data status -o json
+        """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+
+    struct Row: Encodable {
+        var dataset: String
+        var fingerprint: String?
+        var status: String
+    }
+
+    func run() async throws {
+        let revision = try source.source(state: state).fetch()
+        let store = try state.store()
+        let fingerprinter = Fingerprinter(store: store)
+        var latest: [String: VersionRecord] = [:]
+        for v in try store.allVersions() { latest[v.model] = v }
+        var rows: [Row] = []
+        for (name, dataset) in revision.manifests.datasets.sorted(by: { $0.key < $1.key }) {
+            let now: String
+            do { now = try await fingerprinter.fingerprint(dataset, in: revision) } catch {
+                rows.append(Row(dataset: name, fingerprint: nil, status: "error: \(error)"))
+                continue
+            }
+            let users = revision.manifests.models.values.filter { ($0.spec.datasets ?? []).contains(name) }.map(\.name).sorted()
+            var changed: [String] = []
+            var untrained: [String] = []
+            for model in users {
+                guard let v = latest[model], let lineage = Lineage.decode(v.lineage) else { untrained.append(model); continue }
+                if let was = lineage.datasets[name], was != now { changed.append("\(model)@v\(v.number) (\(was) -> \(now))") }
+            }
+            let status = !changed.isEmpty ? "changed since " + changed.joined(separator: ", ")
+                : !untrained.isEmpty ? "not trained yet: " + untrained.joined(separator: ", ")
+                : users.isEmpty ? "not used by any model" : "up to date"
+            rows.append(Row(dataset: name, fingerprint: now, status: status))
+        }
+        if format.output == .json { try printJSON(rows) } else {
+            for r in rows { print("\(r.dataset): \(r.status)") }
+        }
+        if rows.contains(where: { $0.status.hasPrefix("error") }) { throw ExitCode(1) }
+        if rows.contains(where: { $0.status.hasPrefix("changed") }) { throw ExitCode(2) }
+    }
+}
+
+struct Fingerprint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the content fingerprint of a local file or directory.",
+        discussion: """
+        The same fingerprint a Dataset with that path gets: SHA-256 over the
+        sorted path and SHA-256 of every file, hashed on every core.
+
+        Examples:
+          gantry data fingerprint /srv/data/churn
+          gantry data fingerprint --no-cache /srv/data/churn
+        """)
+
+    @OptionGroup var state: StateOptions
+    @Flag(help: "Read every file; neither use nor update the remembered hashes.") var noCache = false
+    @Argument(help: "A file or directory.", completion: .file()) var path: String
+
+    func run() async throws {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let store = noCache ? nil : try state.store()
+        do {
+            print(try Fingerprinter(store: store, cacheWrites: !noCache).fingerprint(localPath: absolute, dataset: path))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
