@@ -74,10 +74,15 @@ private func tempDir() -> String {
     }
 
     @Test func helpShowsAnExampleForEveryVerb() async throws {
-        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema"] {
+        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "destroy"] {
             let (status, output) = try await gantry([verb, "--help"])
             #expect(status == 0)
             #expect(output.contains("Examples:\n  gantry \(verb)"), "\(verb) --help has an example")
+        }
+        for verb in [["data", "status"], ["data", "fingerprint"], ["pr", "comment"]] {
+            let (status, output) = try await gantry(verb + ["--help"])
+            #expect(status == 0)
+            #expect(output.contains("Examples:\n  gantry \(verb.joined(separator: " "))"), "\(verb) --help has an example")
         }
         let (_, version) = try await gantry(["--version"])
         #expect(version == "0.1.0\n")

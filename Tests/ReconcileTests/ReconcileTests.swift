@@ -252,3 +252,24 @@ struct ReconcileTests {
         await h.tearDown()
     }
 }
+
+@Suite(.serialized) struct TriggerTests {
+    @Test func aTriggerTurnedOffIgnoresThatInputButNotTheOthers() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { data: false }"))
+        try await project.commit("Data does not retrain")
+        let h = try Harness(project)
+        try await h.apply()
+        project.write("data/rows.csv", "x,y\n0,0\n")
+        try await project.commit("New data")
+        #expect(try await h.plan().actions.isEmpty, "data changes are ignored")
+        project.write("src/train.py", TestProject.train + "\n# v2\n")
+        try await project.commit("New code")
+        let plan = try await h.plan()
+        #expect(plan.actions.first?.kind == .train)
+        #expect(plan.actions.first?.reason.hasPrefix("training code src changed") == true)
+        #expect(plan.actions.first?.reason.contains("dataset") == false)
+        await h.tearDown()
+    }
+}
