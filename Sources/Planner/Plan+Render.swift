@@ -34,29 +34,37 @@ extension Plan {
         if !isValid {
             out += "**Invalid revision**: nothing will be applied.\n\n| file | line | field | error |\n|---|---|---|---|\n"
             for d in diagnostics {
-                out += "| `\(d.file)` | \(d.line):\(d.column) | `\(d.field)` | \(escape(d.message)) |\n"
+                out += "| `\(d.file)` | \(d.line):\(d.column) | `\(d.field)` | \(Self.markdownEscape(d.message)) |\n"
             }
             return out
         }
         if actions.isEmpty {
             out += "No changes: everything matches Git.\n"
         } else {
-            out += "| action | object | version | reason |\n|---|---|---|---|\n"
-            for a in actions {
-                let version = a.kind == .deploy ? "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version ?? 0)" : (a.version.map { "v\($0)" } ?? "")
-                out += "| \(a.kind.rawValue) | `\(a.object)` | \(version) | \(escape(a.reason)) |\n"
-            }
+            out += Self.markdownTable(actions)
         }
         if !warnings.isEmpty {
-            out += "\n**Warnings**\n\n" + warnings.map { "- \(escape($0))\n" }.joined()
+            out += "\n**Warnings**\n\n" + warnings.map { "- \(Self.markdownEscape($0))\n" }.joined()
         }
         if !inSync.isEmpty {
-            out += "\n<details><summary>\(inSync.count) in sync</summary>\n\n" + inSync.map { "- \(escape($0))\n" }.joined() + "\n</details>\n"
+            out += "\n<details><summary>\(inSync.count) in sync</summary>\n\n" + inSync.map { "- \(Self.markdownEscape($0))\n" }.joined() + "\n</details>\n"
         }
         return out
     }
 
-    private func escape(_ s: String) -> String {
+    /// Actions as a markdown table: action, object, version, reason.
+    public static func markdownTable(_ actions: [Action]) -> String {
+        var out = "| action | object | version | reason |\n|---|---|---|---|\n"
+        for a in actions {
+            let version = a.kind == .deploy ? "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version ?? 0)" : (a.version.map { "v\($0)" } ?? "")
+            out += "| \(a.kind.rawValue) | `\(a.object)` | \(version) | \(markdownEscape(a.reason)) |\n"
+        }
+        return out
+    }
+
+    /// Text safe in a markdown table cell.
+    public static func markdownEscape(_ s: String) -> String {
         s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }

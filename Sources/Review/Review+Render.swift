@@ -65,11 +65,7 @@ extension Review {
             for d in diagnostics { out += "| `\(d.file)` | \(d.line):\(d.column) | `\(d.field)` | \(md(d.message)) |\n" }
         }
         if !actions.isEmpty {
-            out += "\n#### What merging would do\n\n| action | object | version | reason |\n|---|---|---|---|\n"
-            for a in actions {
-                let version = a.kind == .deploy ? "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version ?? 0)" : (a.version.map { "v\($0)" } ?? "")
-                out += "| \(a.kind.rawValue) | `\(a.object)` | \(version) | \(md(a.reason)) |\n"
-            }
+            out += "\n#### What merging would do\n\n" + Plan.markdownTable(actions)
         }
         if !pinChanges.isEmpty {
             out += "\n#### Pinned versions\n\n| deployment | model | from | to | metrics (from → to) | gates |\n|---|---|---|---|---|---|\n"
@@ -125,8 +121,5 @@ extension Review {
 
     func cell(_ s: String?) -> String { s.map { "`\(md($0))`" } ?? "_unset_" }
 
-    func md(_ s: String) -> String {
-        s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
-            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    func md(_ s: String) -> String { Plan.markdownEscape(s) }
 }

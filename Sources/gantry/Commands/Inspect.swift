@@ -131,14 +131,10 @@ struct LineageCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
-    @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: String
+    @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: VersionReference
 
     func run() async throws {
-        let parts = reference.split(separator: "@")
-        guard parts.count == 2, let number = Int(parts[1].trimmingPrefix("v")) else {
-            throw ValidationError("expected MODEL@VERSION, such as churn@3")
-        }
-        let model = String(parts[0])
+        let (model, number) = (reference.model, reference.number)
         let all = try state.existingStore()?.versions(of: model) ?? []
         guard let version = all.first(where: { $0.number == number }), let lineage = Lineage.decode(version.lineage) else {
             printError("no version \(reference)")
@@ -189,4 +185,19 @@ extension Date {
         f.timeZone = TimeZone(identifier: "UTC")
         return f.string(from: self)
     }
+}
+
+/// `churn@3` (or `churn@v3`) on the command line.
+struct VersionReference: ExpressibleByArgument, CustomStringConvertible {
+    var model: String
+    var number: Int
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "@")
+        guard parts.count == 2, let number = Int(parts[1].trimmingPrefix("v")), !parts[0].isEmpty else { return nil }
+        self.model = String(parts[0])
+        self.number = number
+    }
+
+    var description: String { "\(model)@\(number)" }
 }

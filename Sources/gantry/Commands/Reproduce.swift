@@ -20,13 +20,9 @@ struct Reproduce: AsyncParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
-    @Argument(help: "MODEL@VERSION, such as churn@7.") var reference: String
+    @Argument(help: "MODEL@VERSION, such as churn@7.") var reference: VersionReference
 
     func run() async throws {
-        let parts = reference.split(separator: "@")
-        guard parts.count == 2, let number = Int(parts[1].trimmingPrefix("v")) else {
-            throw ValidationError("expected MODEL@VERSION, such as churn@7")
-        }
         guard let store = try state.existingStore() else {
             printError("error: no state in \(state.directory)")
             throw ExitCode(1)
@@ -34,7 +30,7 @@ struct Reproduce: AsyncParsableCommand {
         let reconciler = Reconciler(store: store, workspace: state.workspace)
         let report: Reproduction
         do {
-            report = try await reconciler.reproduce(model: String(parts[0]), number: number, source: try source.source(state: state))
+            report = try await reconciler.reproduce(model: reference.model, number: reference.number, source: try source.source(state: state))
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
