@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
         .testTarget(name: "ReconcileTests", dependencies: [
-            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "gantry",
+            "Reconciler", "Planner", "Targets", "Lineage", "Manifests", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

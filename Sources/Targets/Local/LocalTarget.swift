@@ -153,11 +153,15 @@ public struct LocalTarget: TargetDriver {
             })
     }
 
+    /// What a step receives for `${datasets.NAME}`: a local path, or the URL
+    /// or `s3://bucket/key` URI of data the step reads itself.
     func datasetPath(_ dataset: Entry<DatasetSpec>, project: String) -> String? {
-        if let path = dataset.spec.source.path {
+        let source = dataset.spec.source
+        if let path = source.path {
             return path.hasPrefix("/") ? path : (project as NSString).appendingPathComponent(path)
         }
-        return dataset.spec.source.url
+        if let s3 = source.s3 { return "s3://\(s3.bucket)/\(s3.key)" }
+        return source.url
     }
 
     // MARK: - Serving
