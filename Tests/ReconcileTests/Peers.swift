@@ -2,6 +2,7 @@ import Foundation
 import HTTP
 @testable import Lineage
 import Processes
+@testable import Targets
 
 /// Real peers for the tests, installed by `scripts/peers` into a venv
 /// outside the repository. A missing peer fails the test that needs it, with
@@ -28,6 +29,21 @@ enum Peers {
         let candidates = (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" } + [venv + "/bin/moto_server"]
         if let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) { return found }
         throw PeerError(description: "moto_server not found (GANTRY_MOTO_SERVER, PATH, \(venv)/bin): \(howToInstall), or set GANTRY_MOTO_SERVER")
+    }
+}
+
+extension Peers {
+    /// The python a notebook step runs papermill with (the local target's
+    /// own choice), checked to have papermill.
+    static func papermillPython() async throws -> String {
+        let python = NotebookStep.python()
+        let log = makeTemporaryDirectory("papermill-check") + "/out"
+        let result = try? await Processes.run(ProcessSpec(argv: [python, "-c", "import papermill, ipykernel"], environment: environment,
+                                                          logPath: log), timeout: .seconds(60))
+        guard result?.status.succeeded == true else {
+            throw PeerError(description: "\(python) cannot import papermill and ipykernel: \(howToInstall), or set GANTRY_PAPERMILL_PYTHON to a python that has them")
+        }
+        return python
     }
 }
 

@@ -130,19 +130,25 @@ public struct LocalTarget: TargetDriver {
             baseEnvironment: Workspace.baseEnvironment(),
             steps: try order.map { name in
                 let step = steps[name]!
-                guard let command = step.command else {
-                    throw DriverError("step \(name) is a notebook; notebook steps are not run by this build")
-                }
-                let argv = command.argv.map { arg in
-                    Placeholder.expand(arg) { p in
-                        switch (p.namespace, p.name) {
-                        case ("params", let n?): return request.lineage.params[n]?.description
-                        case ("datasets", let n?): return request.datasets[n].flatMap { datasetPath($0, project: project) }
-                        case ("outputs", nil): return outputs(name)
-                        case ("steps", let n?): return outputs(n)
-                        default: return nil
+                let argv: [String]
+                if let notebook = step.notebook {
+                    argv = NotebookStep.argv(notebook, python: NotebookStep.python(), project: project, outputs: outputs(name),
+                                             params: request.lineage.params,
+                                             datasets: request.datasets.compactMapValues { datasetPath($0, project: project) })
+                } else if let command = step.command {
+                    argv = command.argv.map { arg in
+                        Placeholder.expand(arg) { p in
+                            switch (p.namespace, p.name) {
+                            case ("params", let n?): return request.lineage.params[n]?.description
+                            case ("datasets", let n?): return request.datasets[n].flatMap { datasetPath($0, project: project) }
+                            case ("outputs", nil): return outputs(name)
+                            case ("steps", let n?): return outputs(n)
+                            default: return nil
+                            }
                         }
                     }
+                } else {
+                    throw DriverError("step \(name) has neither a command nor a notebook")
                 }
                 return Job.Step(
                     name: name, argv: argv, env: step.env ?? [:],
