@@ -11,15 +11,18 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]?
     public var timeout: Duration
     public var connectTimeout: Duration
+    public var auth: HTTPAuth
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
-                body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5)) {
+                body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5),
+                auth: HTTPAuth = .none) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.auth = auth
     }
 }
 
@@ -110,6 +113,7 @@ public final class HTTPClient: @unchecked Sendable {
         for (name, value) in request.headers {
             headerList = curl_slist_append(headerList, "\(name): \(value)")
         }
+        headerList = request.auth.apply(to: handle, headers: headerList)
         // Without this, curl waits for "100 Continue" on large bodies.
         headerList = curl_slist_append(headerList, "Expect:")
         gantry_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))

@@ -12,6 +12,7 @@ import State
 ///   with its size, mtime and inode, so unchanged files are not read again.
 /// - A URL is fingerprinted by a HEAD request: its digest, ETag or
 ///   Last-Modified header.
+/// - An S3 object or prefix by its ETags (S3Fingerprint.swift).
 ///
 ///     let fp = try await Fingerprinter(store: store).fingerprint(dataset, in: revision)
 public struct Fingerprinter: Sendable {
@@ -41,7 +42,8 @@ public struct Fingerprinter: Sendable {
             return "git:\(id.hex)"
         }
         if let url = source.url { return try await fingerprint(url: url, dataset: dataset.name) }
-        throw Failure(dataset: dataset.name, message: "s3 sources are not fingerprinted yet")
+        if let s3 = source.s3 { return try await fingerprint(s3: s3, dataset: dataset.name) }
+        throw Failure(dataset: dataset.name, message: "the source names no path, url or s3")
     }
 
     /// Content hash of a file, or of a directory's files with their paths.

@@ -79,7 +79,7 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
         let wrong = try GitSource(location: url, ref: "main", path: "", cacheDirectory: NSTemporaryDirectory() + "c-\(UUID())",
                                   token: SecretRef(env: "GANTRY_TEST_WRONG_TOKEN"))
         var message = ""
-        for _ in 0..<20 {
+        for _ in 0..<100 {  // the server may take seconds to start on a busy machine
             do { _ = try wrong.fetch() } catch { message = "\(error)" }
             if message.contains("rejected") { break }
             try await Task.sleep(for: .milliseconds(100))

@@ -30,9 +30,22 @@ public struct S3Location: Sendable, Hashable, Codable {
     /// For S3-compatible stores other than AWS.
     public var endpoint: String?
     public var credentials: AWSCredentials?
+
+    public init(bucket: String, key: String, region: String? = nil, endpoint: String? = nil, credentials: AWSCredentials? = nil) {
+        self.bucket = bucket
+        self.key = key
+        self.region = region
+        self.endpoint = endpoint
+        self.credentials = credentials
+    }
 }
 
 public struct AWSCredentials: Sendable, Hashable, Codable {
     public var accessKeyId: SecretRef
     public var secretAccessKey: SecretRef
+
+    public init(accessKeyId: SecretRef, secretAccessKey: SecretRef) {
+        self.accessKeyId = accessKeyId
+        self.secretAccessKey = secretAccessKey
+    }
 }

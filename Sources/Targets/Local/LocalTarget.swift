@@ -131,19 +131,25 @@ public struct LocalTarget: TargetDriver {
             baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: workspace.stepCache,
             steps: try order.map { name in
                 let step = steps[name]!
-                guard let command = step.command else {
-                    throw DriverError("step \(name) is a notebook; notebook steps are not run by this build")
-                }
-                let argv = command.argv.map { arg in
-                    Placeholder.expand(arg) { p in
-                        switch (p.namespace, p.name) {
-                        case ("params", let n?): return request.lineage.params[n]?.description
-                        case ("datasets", let n?): return request.datasets[n].flatMap { datasetPath($0, project: project) }
-                        case ("outputs", nil): return outputs(name)
-                        case ("steps", let n?): return outputs(n)
-                        default: return nil
+                let argv: [String]
+                if let notebook = step.notebook {
+                    argv = NotebookStep.argv(notebook, python: NotebookStep.python(), project: project, outputs: outputs(name),
+                                             params: request.lineage.params,
+                                             datasets: request.datasets.compactMapValues { datasetPath($0, project: project) })
+                } else if let command = step.command {
+                    argv = command.argv.map { arg in
+                        Placeholder.expand(arg) { p in
+                            switch (p.namespace, p.name) {
+                            case ("params", let n?): return request.lineage.params[n]?.description
+                            case ("datasets", let n?): return request.datasets[n].flatMap { datasetPath($0, project: project) }
+                            case ("outputs", nil): return outputs(name)
+                            case ("steps", let n?): return outputs(n)
+                            default: return nil
+                            }
                         }
                     }
+                } else {
+                    throw DriverError("step \(name) has neither a command nor a notebook")
                 }
                 return Job.Step(
                     name: name, argv: argv, env: step.env ?? [:],
@@ -155,11 +161,15 @@ public struct LocalTarget: TargetDriver {
             })
     }
 
+    /// What a step receives for `${datasets.NAME}`: a local path, or the URL
+    /// or `s3://bucket/key` URI of data the step reads itself.
     func datasetPath(_ dataset: Entry<DatasetSpec>, project: String) -> String? {
-        if let path = dataset.spec.source.path {
+        let source = dataset.spec.source
+        if let path = source.path {
             return path.hasPrefix("/") ? path : (project as NSString).appendingPathComponent(path)
         }
-        return dataset.spec.source.url
+        if let s3 = source.s3 { return "s3://\(s3.bucket)/\(s3.key)" }
+        return source.url
     }
 
     // MARK: - Serving
