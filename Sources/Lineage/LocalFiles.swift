@@ -30,14 +30,21 @@ struct LocalFiles {
         func visit(_ directory: String, _ prefix: String) {
             guard let dir = opendir(directory) else { return }
             defer { closedir(dir) }
+            let fd = dirfd(dir)
             while let entry = readdir(dir) {
+                // Hidden entries (".", "..", ".git", dotfiles) are skipped by
+                // their first byte, before a String is made.
+                if entry.pointee.d_name.0 == 0x2E { continue }
+                var st = stat()
+                // Relative to the open directory: no path walk per file.
+                let found = withUnsafePointer(to: &entry.pointee.d_name) {
+                    fstatat(fd, UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), &st, 0) == 0
+                }
+                guard found else { continue }
                 let name = withUnsafePointer(to: &entry.pointee.d_name) {
                     String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
                 }
-                if name.hasPrefix(".") { continue }
                 let full = directory + "/" + name
-                var st = stat()
-                guard stat(full, &st) == 0 else { continue }
                 let relative = prefix.isEmpty ? name : prefix + "/" + name
                 if (st.st_mode & S_IFMT) == S_IFDIR {
                     visit(full, relative)

@@ -247,10 +247,18 @@ public final class StateStore: Sendable {
         // Paths under the prefix sort between it and the prefix with its last
         // byte incremented ("/" + 1 is "0").
         let upper = String(prefix.dropLast()) + "0"
-        let records = try db.read {
-            try FileHashRecord.filter(Column("path") >= prefix && Column("path") < upper).fetchAll($0)
+        // Raw rows rather than Codable records: this runs over every file of
+        // a dataset on every check, and decoding dominated it.
+        return try db.read { db in
+            var out: [String: FileHashRecord] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtimeNanos, inode, digest FROM file_hashes WHERE path >= ? AND path < ?",
+                                           arguments: [prefix, upper])
+            while let row = try rows.next() {
+                let path: String = row[0]
+                out[path] = FileHashRecord(path: path, size: row[1], mtimeNanos: row[2], inode: row[3], digest: row[4])
+            }
+            return out
         }
-        return Dictionary(records.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Remembers many hashes in one transaction.
