@@ -46,7 +46,13 @@ public struct Action: Codable, Sendable, Hashable {
         /// Stop a Deployment that Git no longer declares.
         case prune
 
-        var order: Int { [.train: 0, .deploy: 1, .prune: 2][self]! }
+        var order: Int {
+            switch self {
+            case .train: return 0
+            case .deploy: return 1
+            case .prune: return 2
+            }
+        }
         public static func < (a: Kind, b: Kind) -> Bool { a.order < b.order }
     }
 
