@@ -82,8 +82,15 @@ final class Controller {
     let store: StateStore
     let reconciler: Reconciler
 
-    init(url: String, state: String, fresh: Bool = true) throws {
+    /// `seed`, a state directory of an earlier scenario on the same
+    /// repository, saves registering 10,000 versions one transaction at a
+    /// time again; `registerMissingVersions` tops up whatever it lacks.
+    init(url: String, state: String, fresh: Bool = true, seed: String? = nil) throws {
         if fresh { try? FileManager.default.removeItem(atPath: state) }
+        if let seed, FileManager.default.fileExists(atPath: seed + "/state.db"), !FileManager.default.fileExists(atPath: state + "/state.db") {
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: seed + "/state.db", toPath: state + "/state.db")
+        }
         source = try GitSource(location: url, ref: "main", path: "", cacheDirectory: state + "/sources")
         store = try StateStore(directory: state)
         reconciler = Reconciler(store: store, workspace: Workspace(root: state))

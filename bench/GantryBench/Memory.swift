@@ -1,5 +1,4 @@
 import Foundation
-import Lineage
 import Planner
 
 /// Scenario 5: resident memory of a controller holding 10,000 models over
@@ -17,7 +16,7 @@ enum Memory {
         // Versions are registered by another process, so that this one holds
         // only what a controller holds.
         note("scenario 5: registering a version for every model (separate process)")
-        try Child.check([CommandLine.arguments[0], "register", "--url", remote.url, "--state", state])
+        try Child.check([CommandLine.arguments[0], "register", "--url", remote.url, "--state", state, "--seed", work + "/state-noop"])
 
         let rssStart = Measure.rssMiB()
         let controller = try Controller(url: remote.url, state: state, fresh: false)
@@ -58,37 +57,9 @@ enum Memory {
     }
 
     /// The `register` helper: brings a state directory to the steady state.
-    static func register(url: String, state: String) async throws {
-        let controller = try Controller(url: url, state: state, fresh: false)
+    static func register(url: String, state: String, seed: String?) async throws {
+        let controller = try Controller(url: url, state: state, fresh: false, seed: seed)
         let n = try await controller.registerMissingVersions()
         note("registered \(n) versions")
-    }
-}
-
-/// `profile-plan`: repeated fetch-and-plan against an existing state
-/// directory, for profilers (valgrind, perf) rather than for figures.
-enum ProfilePlan {
-    static func run(url: String, state: String, plans: Int) async throws {
-        let controller = try Controller(url: url, state: state, fresh: false)
-        for n in 1...plans {
-            let t0 = Measure.now()
-            let revision = try controller.source.fetch()
-            let t1 = Measure.now()
-            let (_, plan) = try await controller.reconciler.plan(revision)
-            let t2 = Measure.now()
-            note("plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions")
-            // The same plan again, stage by stage, in CPU time: on a busy
-            // machine wall time says more about the neighbours.
-            let c2 = Measure.cpu()
-            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
-            let c3 = Measure.cpu()
-            let versions = try controller.store.allVersions()
-            let c4 = Measure.cpu()
-            let observed = try await controller.reconciler.observe(desired)
-            let c5 = Measure.cpu()
-            _ = Planner(desired: desired, observed: observed).plan()
-            let c6 = Measure.cpu()
-            note("  CPU: desired state \(ms(c3 - c2)), StateStore.allVersions \(ms(c4 - c3)) (\(versions.count) rows), observe \(ms(c5 - c4)), planner \(ms(c6 - c5))")
-        }
     }
 }

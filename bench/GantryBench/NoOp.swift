@@ -70,7 +70,7 @@ enum NoOp {
     static func deployments(work: String, repository: String, rounds: Int, out: String) async throws {
         let remote = try Remote(work: work, name: "noop-full", source: repository)
         let state = work + "/state-noop-full"
-        let controller = try Controller(url: remote.url, state: state)
+        let controller = try Controller(url: remote.url, state: state, seed: work + "/state-change")
         note("scenario 2b: registering versions and in-sync deployments")
         try await controller.registerMissingVersions()
         let server = try HealthEndpoint(work: work)

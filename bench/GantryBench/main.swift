@@ -10,7 +10,7 @@ import Foundation
 //   gantry-bench cold --dir D --rounds N --floor F --python P --script S --out R
 //   gantry-bench decode D
 //   gantry-bench memory --work W --repo D --reconciles N --out R
-//   gantry-bench register --url U --state S
+//   gantry-bench register --url U --state S [--seed S2]
 //   gantry-bench profile-plan --url U --state S [--plans N]
 //   gantry-bench report --results R --environment E --command C --to FILE
 
@@ -79,7 +79,7 @@ do {
         try await Memory.run(work: try args.string("work"), repository: try args.string("repo"),
                              reconciles: args.int("reconciles", default: 1000), out: try args.string("out"))
     case "register":
-        try await Memory.register(url: try args.string("url"), state: try args.string("state"))
+        try await Memory.register(url: try args.string("url"), state: try args.string("state"), seed: args.values["seed"])
     case "profile-plan":
         try await ProfilePlan.run(url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5))
     case "report":
