@@ -92,6 +92,18 @@ public struct Lineage: Codable, Sendable, Hashable {
         return out
     }
 
+    /// Whether `changes(since: other, triggers: triggers)` is empty, without
+    /// writing out the changes: the planner asks this of every model on
+    /// every reconcile, and almost always the answer is yes.
+    public func matches(_ other: Lineage, triggers: Triggers?) -> Bool {
+        guard pipeline == other.pipeline, pipelineDigest == other.pipelineDigest else { return false }
+        if triggers?.code ?? true, codeTree != other.codeTree { return false }
+        if triggers?.data ?? true, datasets != other.datasets { return false }
+        if triggers?.params ?? true, params != other.params { return false }
+        if let window = scheduleWindow, window != other.scheduleWindow, triggers?.schedule != nil { return false }
+        return runtime == other.runtime
+    }
+
     static func short(_ fingerprint: String) -> String {
         guard let colon = fingerprint.firstIndex(of: ":") else { return String(fingerprint.prefix(12)) }
         return String(fingerprint[...colon] + fingerprint[fingerprint.index(after: colon)...].prefix(12))

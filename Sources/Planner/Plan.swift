@@ -55,7 +55,14 @@ public struct Action: Codable, Sendable, Hashable {
         /// Stop a Deployment that Git no longer declares.
         case prune
 
-        var order: Int { [.train: 0, .promote: 1, .deploy: 2, .prune: 3][self]! }
+        var order: Int {
+            switch self {
+            case .train: return 0
+            case .promote: return 1
+            case .deploy: return 2
+            case .prune: return 3
+            }
+        }
         public static func < (a: Kind, b: Kind) -> Bool { a.order < b.order }
     }
 

@@ -60,26 +60,31 @@ public struct Planner: Sendable {
         var warnings: [String] = []
         var pendingVersion: [String: Int] = [:]
 
-        for (name, state) in desired.models.sorted(by: { $0.key < $1.key }) {
+        // Sorting the names, not the (name, state) pairs: a comparison of
+        // pairs copies both, and a model's state holds dozens of references.
+        let manifests = desired.manifests
+        for name in desired.models.keys.sorted() {
+            let state = desired.models[name]!
             guard let lineage = state.lineage else {
                 warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
                 continue
             }
-            if desired.manifests.targetType(state.entry.spec.target) != .local {
+            if manifests.targetType(state.entry.spec.target) != .local {
                 warnings.append("Model/\(name): target \(state.entry.spec.target) is of a type this build cannot train on")
                 continue
             }
             let versions = observed.versions[name] ?? []
             let triggers = state.entry.spec.triggers
+            let memo = LineageMemo.shared
             if let match = versions.last(where: { v in
-                Lineage.decode(v.lineage).map { lineage.changes(since: $0, triggers: triggers).isEmpty } ?? false
+                memo.lineage(of: v).map { lineage.matches($0, triggers: triggers) } ?? false
             }) {
                 inSync.append("Model/\(name): v\(match.number) matches the current lineage")
                 continue
             }
             let next = (versions.map(\.number).max() ?? 0) + 1
             var reason: String
-            if let latest = versions.last, let previous = Lineage.decode(latest.lineage) {
+            if let latest = versions.last, let previous = memo.lineage(of: latest) {
                 reason = lineage.changes(since: previous, triggers: triggers).joined(separator: "; ")
                 reason += " since v\(latest.number)"
             } else {
@@ -107,11 +112,12 @@ public struct Planner: Sendable {
                                   model: name, version: latest.number))
         }
 
-        for (name, deployment) in desired.manifests.deployments.sorted(by: { $0.key < $1.key }) {
+        for name in manifests.deployments.keys.sorted() {
+            let deployment = manifests.deployments[name]!
             let spec = deployment.spec
             let object = "Deployment/\(name)"
             let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
-            if desired.manifests.targetType(target) != .local {
+            if manifests.targetType(target) != .local {
                 warnings.append("\(object): target \(target) is of a type this build cannot serve on")
                 continue
             }
@@ -153,7 +159,7 @@ public struct Planner: Sendable {
             }
         }
 
-        for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where desired.manifests.deployments[name] == nil {
+        for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where manifests.deployments[name] == nil {
             actions.append(Action(kind: .prune, object: "Deployment/\(name)",
                                   reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)",
                                   model: record.model, version: record.version, deployment: name, target: record.target))

@@ -25,25 +25,26 @@ final class ManifestCache: @unchecked Sendable {
 
     func load(tree: ObjectID?, listing: [TreeFile], read: (ObjectID) throws -> [UInt8]) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int) {
         if let hit = assembled(tree: tree) { return hit }
-        var decoded: [DecodedFile] = []
-        var next: [Key: DecodedFile] = [:]
+        var keys: [Key] = []
+        var known: [Key: DecodedFile] = [:]
+        var missing: [(key: Key, bytes: [UInt8])] = []
+        lock.lock()
+        let cache = files
+        lock.unlock()
         for file in listing where DirectoryLoader.isManifestFile(file.path) && !isHidden(file.path) {
             let key = Key(path: file.path, blob: file.blob)
-            lock.lock()
-            let cached = files[key]
-            lock.unlock()
-            let d: DecodedFile
-            if let cached {
-                d = cached
-            } else {
-                d = ManifestDecoder.decode(path: file.path, bytes: try read(file.blob))
-                lock.lock()
-                decodes += 1
-                lock.unlock()
-            }
-            next[key] = d
-            decoded.append(d)
+            keys.append(key)
+            if let cached = cache[key] { known[key] = cached } else { missing.append((key, try read(file.blob))) }
         }
+        // A first fetch decodes every file: on all cores.
+        for (m, d) in zip(missing, Parallel.map(missing) { ManifestDecoder.decode(path: $0.key.path, bytes: $0.bytes) }) {
+            known[m.key] = d
+        }
+        lock.lock()
+        decodes += missing.count
+        lock.unlock()
+        let decoded = keys.map { known[$0]! }
+        let next = known
         let (set, diagnostics) = ManifestSet.assemble(decoded)
         let result = (set, diagnostics, decoded.count)
         lock.lock()

@@ -39,6 +39,13 @@ private struct TreeBuilder {
     let file: String
     var anchors: [String: Node] = [:]
     var event = yaml_event_t()
+    /// Children of the sequences and mappings being built, one list per
+    /// nesting level, reused from node to node: each node then gets its
+    /// children in one exactly sized allocation instead of an array grown
+    /// one append at a time.
+    var items: [[Node]] = []
+    var pairs: [[Node.Pair]] = []
+    var depth = 0
 
     init(parser: UnsafeMutablePointer<yaml_parser_t>, file: String) {
         self.parser = parser
@@ -93,6 +100,20 @@ private struct TreeBuilder {
         }
     }
 
+    /// Starts a sequence or mapping one level down and returns the level,
+    /// whose scratch lists are empty.
+    mutating func enter() -> Int {
+        let level = depth
+        depth += 1
+        if items.count <= level {
+            items.append([])
+            pairs.append([])
+        }
+        items[level].removeAll(keepingCapacity: true)
+        pairs[level].removeAll(keepingCapacity: true)
+        return level
+    }
+
     /// Builds the node that starts at the current event; on return the
     /// current event is the node's last one.
     mutating func node() throws -> Node {
@@ -122,20 +143,23 @@ private struct TreeBuilder {
         case YAML_SEQUENCE_START_EVENT:
             let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
             let tag = event.data.sequence_start.tag.map { String(cString: $0) }
-            var items: [Node] = []
+            let level = enter()
+            defer { depth -= 1 }
             while true {
                 yaml_event_delete(&event)
                 try next()
                 if event.type == YAML_SEQUENCE_END_EVENT { break }
-                items.append(try node())
+                let item = try node()
+                items[level].append(item)
             }
-            let n = Node(.sequence(items), mark: start, tag: tag)
+            let n = Node(.sequence(Array(items[level][...])), mark: start, tag: tag)
             if let anchor { anchors[anchor] = n }
             return n
         case YAML_MAPPING_START_EVENT:
             let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
             let tag = event.data.mapping_start.tag.map { String(cString: $0) }
-            var pairs: [Node.Pair] = []
+            let level = enter()
+            defer { depth -= 1 }
             while true {
                 yaml_event_delete(&event)
                 try next()
@@ -144,12 +168,12 @@ private struct TreeBuilder {
                 yaml_event_delete(&event)
                 try next()
                 let value = try node()
-                if let k = key.scalar, pairs.contains(where: { $0.key.scalar == k }) {
+                if let k = key.scalar, pairs[level].contains(where: { $0.key.scalar == k }) {
                     throw YAMLSyntaxError(file: file, mark: key.mark, message: "duplicate key \"\(k)\"")
                 }
-                pairs.append(Node.Pair(key: key, value: value))
+                pairs[level].append(Node.Pair(key: key, value: value))
             }
-            let n = Node(.mapping(pairs), mark: start, tag: tag)
+            let n = Node(.mapping(Array(pairs[level][...])), mark: start, tag: tag)
             if let anchor { anchors[anchor] = n }
             return n
         default:

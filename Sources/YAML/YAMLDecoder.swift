@@ -11,7 +11,7 @@ public struct YAMLDecoder: Sendable {
     public func decode<T: Decodable>(_ type: T.Type, from node: Node, at path: FieldPath = FieldPath()) throws(DecodingFailure) -> T {
         let context = DecodingContext()
         do {
-            let value = try context.unbox(T.self, node, path)
+            let value = try context.unbox(T.self, node, .at(path))
             if context.problems.isEmpty { return value }
         } catch let problem as DecodingProblem {
             context.problems.append(problem)
@@ -23,23 +23,39 @@ public struct YAMLDecoder: Sendable {
     }
 }
 
+/// Where a value sits in its document. Decoding a manifest visits every
+/// field, and almost none has a problem to report, so a field's path is
+/// only put together when something asks for it.
+enum Place {
+    case at(FieldPath)
+    /// One step below the value that `parent` decodes.
+    case child(NodeDecoder, FieldPath.Component)
+
+    var path: FieldPath {
+        switch self {
+        case .at(let path): return path
+        case .child(let parent, let component): return FieldPath(parent.path.components + [component])
+        }
+    }
+}
+
 final class DecodingContext {
     /// Problems that do not stop decoding (unknown fields), so that one run
     /// reports all of them.
     var problems: [DecodingProblem] = []
 
-    func unbox<T: Decodable>(_ type: T.Type, _ node: Node, _ path: FieldPath) throws -> T {
-        if T.self == String.self { return try string(node, path) as! T }
-        if T.self == Int.self { return try integer(Int.self, node, path) as! T }
-        if T.self == Double.self { return try double(node, path) as! T }
-        if T.self == Bool.self { return try bool(node, path) as! T }
-        if let e = T.self as? any StringEnum.Type { return try stringEnum(e, node, path) as! T }
-        let decoder = NodeDecoder(node: node, path: path, context: self)
+    func unbox<T: Decodable>(_ type: T.Type, _ node: Node, _ place: Place) throws -> T {
+        if T.self == String.self { return try string(node, place) as! T }
+        if T.self == Int.self { return try integer(Int.self, node, place) as! T }
+        if T.self == Double.self { return try double(node, place) as! T }
+        if T.self == Bool.self { return try bool(node, place) as! T }
+        if let e = T.self as? any StringEnum.Type { return try stringEnum(e, node, place) as! T }
+        let decoder = NodeDecoder(node: node, place: place, context: self)
         let value: T
         do {
             value = try T(from: decoder)
         } catch let error as DecodingError {
-            throw problem(from: error, node: node, path: path)
+            throw problem(from: error, node: node, path: place.path)
         }
         decoder.reportUnknownKeys()
         return value
@@ -57,35 +73,35 @@ final class DecodingContext {
         }
     }
 
-    func mismatch(_ expected: String, _ node: Node, _ path: FieldPath) -> DecodingProblem {
-        DecodingProblem(path: path, mark: node.mark, message: "expected \(expected), found \(node.kindDescription)")
+    func mismatch(_ expected: String, _ node: Node, _ place: Place) -> DecodingProblem {
+        DecodingProblem(path: place.path, mark: node.mark, message: "expected \(expected), found \(node.kindDescription)")
     }
 
-    func string(_ node: Node, _ path: FieldPath) throws -> String {
-        guard case .scalar(let s, _) = node.kind, !node.isNull else { throw mismatch("a string", node, path) }
+    func string(_ node: Node, _ place: Place) throws -> String {
+        guard case .scalar(let s, _) = node.kind, !node.isNull else { throw mismatch("a string", node, place) }
         return s
     }
 
-    func integer<I: FixedWidthInteger>(_ type: I.Type, _ node: Node, _ path: FieldPath) throws -> I {
+    func integer<I: FixedWidthInteger>(_ type: I.Type, _ node: Node, _ place: Place) throws -> I {
         guard case .scalar(let s, .plain) = node.kind, let v = I(s) else {
-            throw mismatch("an integer", node, path)
+            throw mismatch("an integer", node, place)
         }
         return v
     }
 
-    func double(_ node: Node, _ path: FieldPath) throws -> Double {
-        guard case .scalar(let s, .plain) = node.kind else { throw mismatch("a number", node, path) }
+    func double(_ node: Node, _ place: Place) throws -> Double {
+        guard case .scalar(let s, .plain) = node.kind else { throw mismatch("a number", node, place) }
         switch s {
         case ".inf", ".Inf", ".INF", "+.inf": return .infinity
         case "-.inf", "-.Inf", "-.INF": return -.infinity
         case ".nan", ".NaN", ".NAN": return .nan
         default:
-            guard let v = Double(s) else { throw mismatch("a number", node, path) }
+            guard let v = Double(s) else { throw mismatch("a number", node, place) }
             return v
         }
     }
 
-    func bool(_ node: Node, _ path: FieldPath) throws -> Bool {
+    func bool(_ node: Node, _ place: Place) throws -> Bool {
         if case .scalar(let s, .plain) = node.kind {
             switch s {
             case "true", "True", "TRUE": return true
@@ -93,51 +109,45 @@ final class DecodingContext {
             default: break
             }
         }
-        throw mismatch("true or false", node, path)
+        throw mismatch("true or false", node, place)
     }
 
-    func stringEnum<E: StringEnum>(_ type: E.Type, _ node: Node, _ path: FieldPath) throws -> E {
-        let s = try string(node, path)
+    func stringEnum<E: StringEnum>(_ type: E.Type, _ node: Node, _ place: Place) throws -> E {
+        let s = try string(node, place)
         if let v = E(rawValue: s) { return v }
         let allowed = E.allCases.map(\.rawValue)
         throw DecodingProblem(
-            path: path, mark: node.mark,
+            path: place.path, mark: node.mark,
             message: "unknown value \"\(s)\"\(Suggestion.hint(for: s, in: allowed)); expected one of: \(allowed.joined(separator: ", "))")
     }
 }
 
-/// Marks which keys of a mapping a type asked for, so the rest can be
-/// reported as unknown once the type has decoded itself.
-final class KeyUsage {
-    let pairs: [Node.Pair]
-    var used: [Bool]
-    var askedFor: [String] = []
-
-    init(pairs: [Node.Pair]) {
-        self.pairs = pairs
-        self.used = Array(repeating: false, count: pairs.count)
-    }
-
-    func lookup(_ key: String) -> Node? {
-        askedFor.append(key)
-        for i in pairs.indices where pairs[i].key.scalar == key {
-            used[i] = true
-            return pairs[i].value
-        }
-        return nil
-    }
-}
-
+/// Decodes one node. For a mapping it also marks which keys the type asked
+/// for, so the rest can be reported as unknown once the type has decoded
+/// itself; every keyed container of one node shares that record.
 final class NodeDecoder: Decoder {
     let node: Node
-    let path: FieldPath
+    let place: Place
     let context: DecodingContext
-    var usage: KeyUsage?
+    private var knownPath: FieldPath?
+    /// Set once a keyed container was asked for.
+    private(set) var pairs: [Node.Pair]?
+    /// Which pairs were asked for: a bit per pair, and an array past 64.
+    private var usedBits: UInt64 = 0
+    private var usedBeyond64: [Bool] = []
+    private(set) var askedFor: [String] = []
 
-    init(node: Node, path: FieldPath, context: DecodingContext) {
+    init(node: Node, place: Place, context: DecodingContext) {
         self.node = node
-        self.path = path
+        self.place = place
         self.context = context
+    }
+
+    var path: FieldPath {
+        if let knownPath { return knownPath }
+        let p = place.path
+        knownPath = p
+        return p
     }
 
     var codingPath: [any CodingKey] {
@@ -153,23 +163,49 @@ final class NodeDecoder: Decoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let pairs) = node.kind else {
-            if node.isNull { return KeyedDecodingContainer(KeyedNodeContainer<Key>(decoder: self, usage: sharedUsage([]))) }
-            throw context.mismatch("a mapping", node, path)
+            if node.isNull {
+                if self.pairs == nil { self.pairs = [] }
+                return KeyedDecodingContainer(KeyedNodeContainer<Key>(decoder: self))
+            }
+            throw context.mismatch("a mapping", node, place)
         }
-        return KeyedDecodingContainer(KeyedNodeContainer<Key>(decoder: self, usage: sharedUsage(pairs)))
+        if self.pairs == nil {
+            self.pairs = pairs
+            askedFor.reserveCapacity(pairs.count + 4)
+        }
+        return KeyedDecodingContainer(KeyedNodeContainer<Key>(decoder: self))
     }
 
-    private func sharedUsage(_ pairs: [Node.Pair]) -> KeyUsage {
-        if let usage { return usage }
-        let u = KeyUsage(pairs: pairs)
-        usage = u
-        return u
+    func isUsed(_ i: Int) -> Bool {
+        i < 64 ? usedBits & (1 << UInt64(i)) != 0 : (!usedBeyond64.isEmpty && usedBeyond64[i - 64])
+    }
+
+    func markUsed(_ i: Int) {
+        if i < 64 {
+            usedBits |= 1 << UInt64(i)
+        } else {
+            if usedBeyond64.isEmpty { usedBeyond64 = Array(repeating: false, count: (pairs?.count ?? 0) - 64) }
+            usedBeyond64[i - 64] = true
+        }
+    }
+
+    /// The value under `key`, marking the key as asked for and used.
+    func lookup(_ key: String) -> Node? {
+        askedFor.append(key)
+        guard let pairs else { return nil }
+        for i in pairs.indices {
+            if case .scalar(let s, _) = pairs[i].key.kind, s == key {
+                markUsed(i)
+                return pairs[i].value
+            }
+        }
+        return nil
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
         guard case .sequence(let items) = node.kind else {
             if node.isNull { return UnkeyedNodeContainer(decoder: self, items: []) }
-            throw context.mismatch("a list", node, path)
+            throw context.mismatch("a list", node, place)
         }
         return UnkeyedNodeContainer(decoder: self, items: items)
     }
@@ -179,12 +215,12 @@ final class NodeDecoder: Decoder {
     }
 
     func reportUnknownKeys() {
-        guard let usage else { return }
-        for (i, pair) in usage.pairs.enumerated() where !usage.used[i] {
+        guard let pairs else { return }
+        for (i, pair) in pairs.enumerated() where !isUsed(i) {
             let key = pair.key.scalar ?? pair.key.kindDescription
             context.problems.append(DecodingProblem(
                 path: path.appending(key), mark: pair.key.mark,
-                message: "unknown field \"\(key)\"\(Suggestion.hint(for: key, in: usage.askedFor))"))
+                message: "unknown field \"\(key)\"\(Suggestion.hint(for: key, in: askedFor))"))
         }
     }
 }
@@ -201,29 +237,30 @@ struct PathKey: CodingKey {
 
 struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: NodeDecoder
-    let usage: KeyUsage
 
     var codingPath: [any CodingKey] { decoder.codingPath }
 
     var allKeys: [Key] {
-        usage.pairs.indices.compactMap { i in
-            usage.used[i] = true
-            return usage.pairs[i].key.scalar.flatMap(Key.init(stringValue:))
+        let pairs = decoder.pairs ?? []
+        return pairs.indices.compactMap { i in
+            decoder.markUsed(i)
+            return pairs[i].key.scalar.flatMap(Key.init(stringValue:))
         }
     }
 
-    func contains(_ key: Key) -> Bool { usage.lookup(key.stringValue) != nil }
+    func contains(_ key: Key) -> Bool { decoder.lookup(key.stringValue) != nil }
 
     private func value(_ key: Key) throws -> Node {
-        guard let v = usage.lookup(key.stringValue) else { throw missing(key.stringValue) }
+        guard let v = decoder.lookup(key.stringValue) else { throw missing(key.stringValue) }
         return v
     }
 
     /// A missing required field is most often a misspelled one: point at the
     /// misspelling when an unasked-for key is close to it.
     private func missing(_ key: String) -> DecodingProblem {
-        let unused = usage.pairs.indices.filter { !usage.used[$0] }.compactMap { usage.pairs[$0].key.scalar }
-        if let typo = Suggestion.closest(to: key, in: unused), let pair = usage.pairs.first(where: { $0.key.scalar == typo }) {
+        let pairs = decoder.pairs ?? []
+        let unused = pairs.indices.filter { !decoder.isUsed($0) }.compactMap { pairs[$0].key.scalar }
+        if let typo = Suggestion.closest(to: key, in: unused), let pair = pairs.first(where: { $0.key.scalar == typo }) {
             return DecodingProblem(path: decoder.path.appending(typo), mark: pair.key.mark,
                                    message: "unknown field \"\(typo)\" (did you mean \"\(key)\"?)")
         }
@@ -232,11 +269,24 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {
-        usage.lookup(key.stringValue)?.isNull ?? true
+        decoder.lookup(key.stringValue)?.isNull ?? true
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try decoder.context.unbox(T.self, try value(key), decoder.path.appending(key.stringValue))
+        try decoder.context.unbox(T.self, try value(key), .child(decoder, .key(key.stringValue)))
+    }
+
+    // Optional fields: what the standard library's default does (absent or
+    // null is nil, anything else decodes) with one lookup instead of three.
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try optional(type, key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try optional(type, key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try optional(type, key) }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try optional(type, key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try optional(type, key) }
+
+    private func optional<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
+        guard let node = decoder.lookup(key.stringValue), !node.isNull else { return nil }
+        return try decoder.context.unbox(T.self, node, .child(decoder, .key(key.stringValue)))
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
@@ -250,7 +300,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func superDecoder() throws -> any Decoder { decoder }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        NodeDecoder(node: try value(key), path: decoder.path.appending(key.stringValue), context: decoder.context)
+        NodeDecoder(node: try value(key), place: .child(decoder, .key(key.stringValue)), context: decoder.context)
     }
 }
 
@@ -268,12 +318,12 @@ struct UnkeyedNodeContainer: UnkeyedDecodingContainer {
     var count: Int? { items.count }
     var isAtEnd: Bool { currentIndex >= items.count }
 
-    private mutating func nextNode() throws -> (Node, FieldPath) {
+    private mutating func nextNode() throws -> (Node, Place) {
         guard !isAtEnd else {
             throw DecodingProblem(path: decoder.path, mark: decoder.node.mark, message: "list has too few elements")
         }
         defer { currentIndex += 1 }
-        return (items[currentIndex], decoder.path.appending(currentIndex))
+        return (items[currentIndex], .child(decoder, .index(currentIndex)))
     }
 
     mutating func decodeNil() throws -> Bool {
@@ -283,8 +333,8 @@ struct UnkeyedNodeContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (node, path) = try nextNode()
-        return try decoder.context.unbox(T.self, node, path)
+        let (node, place) = try nextNode()
+        return try decoder.context.unbox(T.self, node, place)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
@@ -296,8 +346,8 @@ struct UnkeyedNodeContainer: UnkeyedDecodingContainer {
     }
 
     mutating func superDecoder() throws -> any Decoder {
-        let (node, path) = try nextNode()
-        return NodeDecoder(node: node, path: path, context: decoder.context)
+        let (node, place) = try nextNode()
+        return NodeDecoder(node: node, place: place, context: decoder.context)
     }
 }
 
@@ -308,7 +358,7 @@ struct SingleValueNodeContainer: SingleValueDecodingContainer {
     func decodeNil() -> Bool { decoder.node.isNull }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try decoder.context.unbox(T.self, decoder.node, decoder.path)
+        try decoder.context.unbox(T.self, decoder.node, decoder.place)
     }
 }
 

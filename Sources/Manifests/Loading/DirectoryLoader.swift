@@ -19,19 +19,34 @@ public enum DirectoryLoader {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Unreadable(path: root, reason: "no such directory")
         }
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
+        var out: [String] = []
+        guard walk(root, prefix: "", into: &out) else {
             throw Unreadable(path: root, reason: "cannot read directory")
         }
-        var out: [String] = []
-        while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") {
-                walker.skipDescendants()
-                continue
-            }
-            if isManifestFile(relative) { out.append(relative) }
-        }
         return out.sorted()
+    }
+
+    /// What `FileManager`'s directory enumerator yields, minus hidden
+    /// entries and what is under them, read with `readdir`: the enumerator
+    /// spent about 100,000 instructions an entry. Like the enumerator, it
+    /// does not follow symbolic links to directories and skips
+    /// subdirectories it cannot read. False when `directory` cannot be read.
+    static func walk(_ directory: String, prefix: String, into out: inout [String]) -> Bool {
+        guard let dir = opendir(directory) else { return false }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name.hasPrefix(".") { continue }  // also "." and ".."
+            let relative = prefix + name
+            if isManifestFile(relative) { out.append(relative) }
+            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
+                var st = stat()
+                isDirectory = lstat(directory + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            }
+            if isDirectory { _ = walk(directory + "/" + name, prefix: relative + "/", into: &out) }
+        }
+        return true
     }
 
     public static func isManifestFile(_ path: String) -> Bool {
@@ -40,12 +55,13 @@ public enum DirectoryLoader {
 
     public static func load(_ root: String) throws -> (set: ManifestSet, diagnostics: [Diagnostic], files: Int) {
         let files = try manifestFiles(under: root)
-        let decoded = try files.map { path -> DecodedFile in
+        let contents = try files.map { path -> (path: String, bytes: [UInt8]) in
             guard let data = FileManager.default.contents(atPath: (root as NSString).appendingPathComponent(path)) else {
                 throw Unreadable(path: path, reason: "cannot read file")
             }
-            return ManifestDecoder.decode(path: path, bytes: [UInt8](data))
+            return (path, [UInt8](data))
         }
+        let decoded = Parallel.map(contents) { ManifestDecoder.decode(path: $0.path, bytes: $0.bytes) }
         let (set, diagnostics) = ManifestSet.assemble(decoded)
         return (set, diagnostics, files.count)
     }

@@ -118,14 +118,20 @@ public enum ManifestDecoder {
                           (kindText.map { "unknown kind \"\($0)\"\(hint)" } ?? "missing required field \"kind\"")
                           + "; expected one of: \(known.joined(separator: ", "))")
         }
-        let decoder = YAMLDecoder()
         switch kind {
-        case .Target: return .target(Entry(object: try decoder.decode(Object<TargetSpec>.self, from: root), origin: origin))
-        case .Dataset: return .dataset(Entry(object: try decoder.decode(Object<DatasetSpec>.self, from: root), origin: origin))
-        case .Pipeline: return .pipeline(Entry(object: try decoder.decode(Object<PipelineSpec>.self, from: root), origin: origin))
-        case .Model: return .model(Entry(object: try decoder.decode(Object<ModelSpec>.self, from: root), origin: origin))
-        case .Deployment: return .deployment(Entry(object: try decoder.decode(Object<DeploymentSpec>.self, from: root), origin: origin))
+        case .Target: return .target(Entry(object: try object(root, TargetSpec.init(strict:)), origin: origin))
+        case .Dataset: return .dataset(Entry(object: try object(root, DatasetSpec.init(strict:)), origin: origin))
+        case .Pipeline: return .pipeline(Entry(object: try object(root, PipelineSpec.init(strict:)), origin: origin))
+        case .Model: return .model(Entry(object: try object(root, ModelSpec.init(strict:)), origin: origin))
+        case .Deployment: return .deployment(Entry(object: try object(root, DeploymentSpec.init(strict:)), origin: origin))
         }
+    }
+
+    /// The strict reader's value for a well-formed document; `YAMLDecoder`'s
+    /// value or problems for anything else.
+    static func object<Spec>(_ root: Node, _ strict: (Node) -> Spec?) throws(DecodingFailure) -> Object<Spec> {
+        if let object = Object(strict: root, spec: strict) { return object }
+        return try YAMLDecoder().decode(Object<Spec>.self, from: root)
     }
 
     private static func failure(_ node: Node, _ path: [FieldPath.Component], _ message: String) -> DecodingFailure {

@@ -76,9 +76,37 @@ struct References {
 
     var targetNames: [String] { Array(set.targets.keys) + (set.targets[ManifestSet.implicitLocalTarget] == nil ? [ManifestSet.implicitLocalTarget] : []) }
 
+    /// The `${params.*}` and `${datasets.*}` placeholders of one pipeline's
+    /// steps, in step and argument order: found once per pipeline rather
+    /// than once per model that uses it.
+    struct StepPlaceholder {
+        var step: Int
+        var stepName: String
+        var placeholder: Placeholder
+    }
+
+    static func modelPlaceholders(of pipeline: PipelineSpec) -> [StepPlaceholder] {
+        var out: [StepPlaceholder] = []
+        for (i, step) in pipeline.steps.enumerated() {
+            for arg in step.command?.argv ?? [] {
+                for p in Placeholder.all(in: arg) where p.name != nil && (p.namespace == "params" || p.namespace == "datasets") {
+                    out.append(StepPlaceholder(step: i, stepName: step.name, placeholder: p))
+                }
+            }
+        }
+        return out
+    }
+
     func check() -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for model in set.models.values { out += check(model) }
+        var placeholders: [String: [StepPlaceholder]] = [:]
+        for model in set.models.values {
+            let pipeline = model.spec.pipeline
+            if placeholders[pipeline] == nil, let p = set.pipelines[pipeline] {
+                placeholders[pipeline] = Self.modelPlaceholders(of: p.spec)
+            }
+            out += check(model, placeholders: placeholders[pipeline] ?? [])
+        }
         for deployment in set.deployments.values {
             let o = deployment.origin, spec = deployment.spec
             if set.models[spec.model] == nil, !failed(.Model, spec.model) {
@@ -91,7 +119,7 @@ struct References {
         return out
     }
 
-    func check(_ model: Entry<ModelSpec>) -> [Diagnostic] {
+    func check(_ model: Entry<ModelSpec>, placeholders: [StepPlaceholder]) -> [Diagnostic] {
         var out: [Diagnostic] = []
         let o = model.origin, spec = model.spec
         for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d] == nil && !failed(.Dataset, d) {
@@ -104,31 +132,27 @@ struct References {
             return out
         }
         // The pipeline's placeholders must be satisfiable by this model.
-        let params = Set((pipeline.spec.params ?? [:]).keys).union((spec.params ?? [:]).keys)
-        let datasets = Set(spec.datasets ?? [])
-        for (i, step) in pipeline.spec.steps.enumerated() {
-            for arg in step.command?.argv ?? [] {
-                for p in Placeholder.all(in: arg) {
-                    guard let name = p.name else { continue }
-                    if p.namespace == "params", !params.contains(name) {
-                        out.append(o.diagnostic("spec.params",
-                            "pipeline \"\(pipeline.name)\" step \"\(step.name)\" uses \(p.text), which neither the pipeline nor this model sets\(Suggestion.hint(for: name, in: params))"))
-                    }
-                    if p.namespace == "datasets", !datasets.contains(name) {
-                        out.append(o.diagnostic("spec.datasets",
-                            "pipeline \"\(pipeline.name)\" step \"\(step.name)\" (spec.steps[\(i)]) reads \(p.text); list \"\(name)\" in this model's datasets"))
-                    }
-                }
+        let datasets = spec.datasets ?? []
+        for s in placeholders {
+            let p = s.placeholder, name = p.name!
+            if p.namespace == "params", pipeline.spec.params?[name] == nil, spec.params?[name] == nil {
+                let params = Set((pipeline.spec.params ?? [:]).keys).union((spec.params ?? [:]).keys)
+                out.append(o.diagnostic("spec.params",
+                    "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" uses \(p.text), which neither the pipeline nor this model sets\(Suggestion.hint(for: name, in: params))"))
+            }
+            if p.namespace == "datasets", !datasets.contains(name) {
+                out.append(o.diagnostic("spec.datasets",
+                    "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" (spec.steps[\(s.step)]) reads \(p.text); list \"\(name)\" in this model's datasets"))
             }
         }
         return out
     }
 
-    func checkTarget(_ name: String, for capability: TargetSpec.Capability, at field: String, _ o: Origin) -> [Diagnostic] {
+    func checkTarget(_ name: String, for capability: TargetSpec.Capability, at field: @autoclosure () -> String, _ o: Origin) -> [Diagnostic] {
         if let t = set.targets[name] {
-            return t.spec.can(capability) ? [] : [o.diagnostic(field, "target \"\(name)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
+            return t.spec.can(capability) ? [] : [o.diagnostic(field(), "target \"\(name)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
         }
         if name == ManifestSet.implicitLocalTarget || failed(.Target, name) { return [] }
-        return [o.diagnostic(field, missing(.Target, name, among: targetNames))]
+        return [o.diagnostic(field(), missing(.Target, name, among: targetNames))]
     }
 }

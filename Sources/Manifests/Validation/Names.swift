@@ -19,6 +19,42 @@ public struct Placeholder: Sendable, Hashable {
 
     /// Every placeholder in `text`, in order.
     public static func all(in text: String) -> [Placeholder] {
+        // Validation calls this for every argument of every object, so the
+        // common cases are answered from the bytes: no `$` means no
+        // placeholder, and in ASCII text a byte is a Character, so a byte
+        // scan finds exactly what the Character-based scan below finds.
+        var text = text
+        if let found = text.withUTF8({ scanASCII($0) }) { return found }
+        return scanCharacters(text)
+    }
+
+    /// Nil when the text is not ASCII and has a `$`: then only the
+    /// Character-based scan is exact.
+    static func scanASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> [Placeholder]? {
+        let dollar = UInt8(ascii: "$"), open = UInt8(ascii: "{"), close = UInt8(ascii: "}"), dot = UInt8(ascii: ".")
+        guard bytes.contains(dollar) else { return [] }
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        var out: [Placeholder] = []
+        var i = 0
+        while i + 1 < bytes.count {
+            guard bytes[i] == dollar, bytes[i + 1] == open else {
+                i += 1
+                continue
+            }
+            let bodyStart = i + 2
+            guard let end = bytes[bodyStart...].firstIndex(of: close) else { break }
+            if let d = bytes[bodyStart..<end].firstIndex(of: dot) {
+                out.append(Placeholder(namespace: text(bodyStart..<d), name: text((d + 1)..<end)))
+            } else {
+                out.append(Placeholder(namespace: text(bodyStart..<end), name: nil))
+            }
+            i = end + 1
+        }
+        return out
+    }
+
+    static func scanCharacters(_ text: String) -> [Placeholder] {
         var out: [Placeholder] = []
         var rest = Substring(text)
         while let open = rest.range(of: "${") {

@@ -1,0 +1,31 @@
+import Foundation
+import Lineage
+import Planner
+
+/// `profile-plan`: repeated fetch-and-plan against an existing state
+/// directory, for profilers (valgrind, perf) rather than for figures.
+enum ProfilePlan {
+    static func run(url: String, state: String, plans: Int) async throws {
+        let controller = try Controller(url: url, state: state, fresh: false)
+        for n in 1...plans {
+            let t0 = Measure.now()
+            let revision = try controller.source.fetch()
+            let t1 = Measure.now()
+            let (_, plan) = try await controller.reconciler.plan(revision)
+            let t2 = Measure.now()
+            note("plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions")
+            // The same plan again, stage by stage, in CPU time: on a busy
+            // machine wall time says more about the neighbours.
+            let c2 = Measure.cpu()
+            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+            let c3 = Measure.cpu()
+            let versions = try controller.store.allVersions()
+            let c4 = Measure.cpu()
+            let observed = try await controller.reconciler.observe(desired)
+            let c5 = Measure.cpu()
+            _ = Planner(desired: desired, observed: observed).plan()
+            let c6 = Measure.cpu()
+            note("  CPU: desired state \(ms(c3 - c2)), StateStore.allVersions \(ms(c4 - c3)) (\(versions.count) rows), observe \(ms(c5 - c4)), planner \(ms(c6 - c5))")
+        }
+    }
+}
