@@ -11,6 +11,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, bound through pkg-config. Only the Git, YAML and HTTP
@@ -48,10 +53,32 @@ let package = Package(
         .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
         .target(name: "Forge", dependencies: ["HTTP"]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The long-running controller: the reconcile loop as a Service, the
+        // state it shares with the HTTP server, metrics, notifications, logs.
+        .target(name: "Controller", dependencies: [
+            "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "HTTP",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The HTTP API, webhooks, dashboard and /metrics over the controller.
+        .target(name: "Server", dependencies: [
+            "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
 
         .executableTarget(name: "gantry", dependencies: [
             "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
+            "Controller", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
 
         // Benchmarks: bench/run drives this in a release build.
@@ -68,6 +95,14 @@ let package = Package(
         ]),
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
+            "Lineage", "Manifests", "Git", "YAML", "gantry",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "ReconcileTests", dependencies: [
             "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),

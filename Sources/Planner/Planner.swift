@@ -11,13 +11,17 @@ public struct ObservedState: Sendable {
     public var observations: [String: ObservedDeployment]
     /// Keys of launches in flight (open intents).
     public var inFlight: Set<String>
+    /// Objects an operator suspended (`Deployment/churn-prod`), by object.
+    public var suspended: [String: SuspensionRecord]
 
     public init(versions: [String: [VersionRecord]], deployments: [String: DeploymentRecord],
-                observations: [String: ObservedDeployment], inFlight: Set<String>) {
+                observations: [String: ObservedDeployment], inFlight: Set<String>,
+                suspended: [String: SuspensionRecord] = [:]) {
         self.versions = versions
         self.deployments = deployments
         self.observations = observations
         self.inFlight = inFlight
+        self.suspended = suspended
     }
 }
 
@@ -49,6 +53,13 @@ public struct Planner: Sendable {
         desired.manifests.deployments.values.filter { $0.spec.model == model }.map(\.spec.version)
     }
 
+    /// The warning a suspended object gets instead of its actions, or nil.
+    func suspendedLine(_ object: String, wouldDo: String) -> String? {
+        guard let s = observed.suspended[object] else { return nil }
+        let why = s.reason.isEmpty ? "" : " (\(s.reason))"
+        return "\(object): suspended by \(s.actor)\(why); left alone until resumed, \(wouldDo)"
+    }
+
     public func plan() -> Plan {
         let c = desired.revision.commit
         let revision = Plan.Revision(source: desired.revision.source, commit: c.id.hex, author: c.author, subject: c.subject)
@@ -67,6 +78,10 @@ public struct Planner: Sendable {
             let state = desired.models[name]!
             guard let lineage = state.lineage else {
                 warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
+                continue
+            }
+            if let line = suspendedLine("Model/\(name)", wouldDo: "not retrained") {
+                warnings.append(line)
                 continue
             }
             if manifests.targetType(state.entry.spec.target) != .local {
@@ -105,7 +120,8 @@ public struct Planner: Sendable {
             // Promotion follows a training; only one whose write-back failed
             // (an unreachable remote, say) is tried again. A version pinned
             // back by hand is not proposed again.
-            guard let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
+            guard observed.suspended["Model/\(name)"] == nil,
+                  let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
                   latest.gatesPassed, latest.promotion.hasPrefix("failed"), pins(name).contains(where: { $0 < latest.number }) else { continue }
             actions.append(Action(kind: .promote, object: "Model/\(name)",
                                   reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))",
@@ -117,6 +133,10 @@ public struct Planner: Sendable {
             let spec = deployment.spec
             let object = "Deployment/\(name)"
             let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
+            if let line = suspendedLine(object, wouldDo: "not deployed or repaired") {
+                warnings.append(line)
+                continue
+            }
             if manifests.targetType(target) != .local {
                 warnings.append("\(object): target \(target) is of a type this build cannot serve on")
                 continue
@@ -160,6 +180,10 @@ public struct Planner: Sendable {
         }
 
         for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where manifests.deployments[name] == nil {
+            if let line = suspendedLine("Deployment/\(name)", wouldDo: "not pruned although Git no longer declares it") {
+                warnings.append(line)
+                continue
+            }
             actions.append(Action(kind: .prune, object: "Deployment/\(name)",
                                   reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)",
                                   model: record.model, version: record.version, deployment: name, target: record.target))

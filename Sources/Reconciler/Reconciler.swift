@@ -58,18 +58,33 @@ public final class Reconciler: Sendable {
             }
         }
         let inFlight = Set(try store.openIntents().map(\.key))
-        return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight)
+        let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
+        return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
+                             suspended: suspended)
     }
 
     /// Desired state and the plan for `revision`. Reads data to fingerprint
     /// it and probes health; starts, stops and writes nothing.
     /// With `readOnly`, not even the file-hash cache is written.
     public func plan(_ revision: Revision, readOnly: Bool = false, now: Date = Date()) async throws -> (DesiredState, Plan) {
+        let assessment = try await assess(revision, readOnly: readOnly, now: now)
+        return (assessment.desired, assessment.plan)
+    }
+
+    /// Desired state, observed state and the plan between them: what the
+    /// controller keeps to show (health, drift) besides the plan itself.
+    public struct Assessment: Sendable {
+        public var desired: DesiredState
+        public var observed: ObservedState
+        public var plan: Plan
+    }
+
+    public func assess(_ revision: Revision, readOnly: Bool = false, now: Date = Date()) async throws -> Assessment {
         let desired = revision.isValid
             ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now)
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
-        return (desired, Planner(desired: desired, observed: observed).plan())
+        return Assessment(desired: desired, observed: observed, plan: Planner(desired: desired, observed: observed).plan())
     }
 
     // MARK: - Apply
@@ -85,8 +100,11 @@ public final class Reconciler: Sendable {
     }
 
     /// Executes exactly `plan`, in order, recording the reconcile, an audit
-    /// entry per action and each new version.
-    public func apply(_ plan: Plan, desired: DesiredState, actor: String) async throws -> Report {
+    /// entry per action and each new version. When `stopRequested` turns
+    /// true, the action under way finishes and the rest wait for the next
+    /// reconcile: a stop never leaves an action half done.
+    public func apply(_ plan: Plan, desired: DesiredState, actor: String,
+                      stopRequested: @Sendable () -> Bool = { false }) async throws -> Report {
         let c = desired.revision.commit
         var reconcile = try store.begin(ReconcileRecord(startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
                                                         author: c.author, subject: c.subject))
@@ -99,7 +117,14 @@ public final class Reconciler: Sendable {
         } else {
             var failedTrains: Set<String> = []
             var interrupted = false
+            var stopping = false
             for action in plan.actions where !interrupted {
+                if stopping || stopRequested() {
+                    stopping = true
+                    report.skipped.append((action, "the controller is stopping"))
+                    try audit(reconcile, actor, action, "not started: the controller is stopping; runs on the next reconcile")
+                    continue
+                }
                 if action.kind == .deploy, let model = action.model, failedTrains.contains(model),
                    try store.version(model, action.version ?? 0) == nil {
                     report.skipped.append((action, "the training of \(model) failed"))
@@ -125,7 +150,7 @@ public final class Reconciler: Sendable {
                     log("  failed: \(error)")
                 }
             }
-            report.result = interrupted ? "interrupted"
+            report.result = interrupted || stopping ? "interrupted"
                 : plan.actions.isEmpty ? "nothing-to-do" : (report.failed.isEmpty ? "applied" : "failed")
             reconcile.error = report.failed.map { "\($0.action.summary): \($0.error)" }.joined(separator: "\n")
             try recordSource(desired.revision, good: true, error: reconcile.error)

@@ -32,6 +32,16 @@ extension GitSource {
     /// (the change is already there).
     public func writeBack(message: String, author: Signature, destination: Destination,
                           edits: (Revision) throws -> [String: [UInt8]]) throws -> WriteBackResult? {
+        try writeBack(author: author, destination: destination) { tip in
+            let files = try edits(tip)
+            return files.isEmpty ? nil : (message, files)
+        }
+    }
+
+    /// As above, for a change whose message depends on the tip it is made
+    /// on (a rollback names the version it rolls back from).
+    public func writeBack(author: Signature, destination: Destination,
+                          change: (Revision) throws -> (message: String, files: [String: [UInt8]])?) throws -> WriteBackResult? {
         var destination = destination
         var note: String?
         let tracked = ref ?? (isRemote ? "main" : "HEAD")
@@ -44,8 +54,7 @@ extension GitSource {
         for attempt in 1...3 {
             try update()
             let tip = try revision(at: nil)
-            let files = try edits(tip)
-            if files.isEmpty { return nil }
+            guard let (message, files) = try change(tip), !files.isEmpty else { return nil }
             var repoFiles: [String: [UInt8]] = [:]
             for (path, bytes) in files { repoFiles[tip.repositoryPath(path)] = bytes }
             let commit = try repository.commit(replacing: repoFiles, parent: tip.commit.id, message: message, author: author)

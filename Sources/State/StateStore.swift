@@ -119,6 +119,14 @@ public final class StateStore: Sendable {
         m.registerMigration("v2-promotion") { db in
             try db.alter(table: "versions") { t in t.add(column: "promotion", .text).notNull().defaults(to: "") }
         }
+        m.registerMigration("v3-suspensions") { db in
+            try db.create(table: "suspensions") { t in
+                t.primaryKey("object", .text)
+                t.column("actor", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+        }
         return m
     }
 

@@ -22,13 +22,6 @@ struct Diff: AsyncParsableCommand {
     @OptionGroup var format: FormatOptions
     @Argument(help: "The Deployment.") var deployment: String
 
-    struct Row: Encodable {
-        var field: String
-        var desired: String
-        var observed: String
-        var inSync: Bool
-    }
-
     func run() async throws {
         let revision = try source.source(state: state).fetch()
         guard let desired = revision.manifests.deployments[deployment] else {
@@ -41,18 +34,7 @@ struct Diff: AsyncParsableCommand {
         if let store, let record {
             observed = await LocalTarget(workspace: state.workspace, store: store).observe(record, spec: desired.spec)
         }
-        let spec = desired.spec
-        let rows = [
-            Row(field: "model", desired: spec.model, observed: record?.model ?? "-", inSync: record?.model == spec.model),
-            Row(field: "version", desired: "\(spec.version)", observed: record.map { "\($0.version)" } ?? "not deployed", inSync: record?.version == spec.version),
-            Row(field: "address", desired: spec.address ?? "-", observed: record?.address ?? "-", inSync: record == nil || record?.address == spec.address),
-            Row(field: "serve spec", desired: String(Planner.specDigest(spec).prefix(19)), observed: String((record?.specDigest ?? "-").prefix(19)),
-                inSync: record?.specDigest == Planner.specDigest(spec)),
-            Row(field: "process", desired: "running", observed: observed.map { $0.serving ? "running" : "not running" } ?? "-", inSync: observed?.serving == true),
-            Row(field: "address forwarding", desired: "to the serving process", observed: observed.map { $0.forwarding ? "to the serving process" : "not forwarded" } ?? "-",
-                inSync: observed?.forwarding == true),
-            Row(field: "health", desired: "healthy", observed: observed.map { $0.healthy == true ? "healthy" : $0.detail } ?? "-", inSync: observed?.healthy == true),
-        ]
+        let rows = Drift.fields(spec: desired.spec, record: record, observed: observed)
         if format.output == .json {
             try printJSON(rows)
         } else {

@@ -1,0 +1,208 @@
+import Foundation
+import Logging
+import Planner
+import Reconciler
+import ServiceLifecycle
+import Source
+import State
+
+/// The reconcile loop as a Service: every interval, or at once when woken
+/// (a webhook, "refresh now"), fetch, plan, and apply when there is
+/// something to do. On graceful shutdown it takes no new work, lets the
+/// action under way finish, and returns.
+///
+///     let loop = ControllerLoop(source: git, reconciler: reconciler, status: status, wakeup: wakeup,
+///                               configuration: .init(interval: .seconds(30)), logger: logger)
+///     try await ServiceGroup(services: [loop], logger: logger).run()
+public final class ControllerLoop: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var interval: Duration
+        /// Stop after this many loops; 0 runs until shutdown.
+        public var iterations: Int
+        /// The actor recorded in the audit log for the loop's own actions.
+        public var actor: String
+        /// Spread polls of one Git server by ±10% (off in tests that time loops).
+        public var jitter: Bool
+
+        public init(interval: Duration, iterations: Int = 0, actor: String = "controller", jitter: Bool = true) {
+            self.interval = interval
+            self.iterations = iterations
+            self.actor = actor
+            self.jitter = jitter
+        }
+    }
+
+    let source: GitSource
+    let reconciler: Reconciler
+    public let status: ControllerStatus
+    public let wakeup: Wakeup
+    let metrics: ControllerMetrics?
+    let notifier: Notifier?
+    let configuration: Configuration
+    let logger: Logger
+
+    public init(source: GitSource, reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup = Wakeup(),
+                metrics: ControllerMetrics? = nil, notifier: Notifier? = nil, configuration: Configuration, logger: Logger) {
+        self.source = source
+        self.reconciler = reconciler
+        self.status = status
+        self.wakeup = wakeup
+        self.metrics = metrics
+        self.notifier = notifier
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await loop()
+        } onGracefulShutdown: {
+            self.status.update { $0.stopping = true }
+            self.wakeup.stop()
+        }
+    }
+
+    func loop() async {
+        logger.info("controller started", metadata: ["source": "\(source.name)", "interval": "\(configuration.interval)",
+                                                     "state": "\(reconciler.workspace.root)"])
+        var lastCommit = ""
+        var loops = 0
+        var failures = 0
+        var woken: Wakeup.Request?
+        while !wakeup.isStopped {
+            loops += 1
+            if let woken {
+                let latency = ContinuousClock.now - woken.requestedAt
+                logger.info("refresh requested", metadata: ["reason": "\(woken.reason)",
+                                                            "latency_ms": "\(String(format: "%.1f", latency.seconds * 1000))"])
+                status.update { $0.lastWakeup = .init(reason: woken.reason, at: Date(), latencySeconds: latency.seconds) }
+            }
+            do {
+                let (commit, ok) = try await reconcileOnce(lastCommit: lastCommit)
+                lastCommit = commit
+                failures = ok ? 0 : failures + 1
+                status.update { $0.lastError = nil }
+            } catch {
+                failures += 1
+                metrics?.reconciled(after: .zero, result: "error")
+                status.update { $0.lastError = "\(error)" }
+                logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+            }
+            status.update { $0.loops = loops }
+            if configuration.iterations > 0 && loops >= configuration.iterations { break }
+            woken = await wakeup.wait(upTo: delay(failures: failures))
+        }
+        logger.info("reconcile loop stopped")
+    }
+
+    /// One fetch, plan and (when needed) apply. Returns the commit seen and
+    /// whether every action succeeded.
+    func reconcileOnce(lastCommit: String) async throws -> (String, Bool) {
+        let started = ContinuousClock.now
+        let source = self.source
+        let revision: Revision
+        do {
+            revision = try await onOwnThread { try source.fetch() }
+            metrics?.fetched(after: ContinuousClock.now - started, succeeded: true)
+        } catch {
+            metrics?.fetched(after: ContinuousClock.now - started, succeeded: false)
+            throw error
+        }
+        status.update { $0.lastFetchAt = Date() }
+        var assessment = try await reconciler.assess(revision)
+        record(assessment)
+        let plan = assessment.plan
+        let commit = revision.commit
+        if commit.id.hex != lastCommit {
+            logger.info("new revision", metadata: ["commit": "\(commit.id.short)", "author": "\(commit.author)", "subject": "\(commit.subject)"])
+        }
+        var ok = true
+        if plan.hasChanges || (commit.id.hex != lastCommit && !plan.isValid) {
+            for d in plan.diagnostics {
+                logger.error("invalid revision; the last good one keeps running", metadata: ["commit": "\(commit.id.short)", "diagnostic": "\(d)"])
+            }
+            let status = self.status
+            let report = try await reconciler.apply(plan, desired: assessment.desired, actor: configuration.actor,
+                                                    stopRequested: { status.snapshot.stopping })
+            let seconds = ContinuousClock.now - started
+            logger.info("reconciled", metadata: ["reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result)",
+                                                 "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
+                                                 "seconds": "\(String(format: "%.3f", seconds.seconds))"])
+            metrics?.reconciled(after: seconds, result: report.result)
+            for a in report.succeeded { metrics?.action(kind: a.kind.rawValue, result: "succeeded") }
+            for f in report.failed { metrics?.action(kind: f.action.kind.rawValue, result: "failed") }
+            for s in report.skipped { metrics?.action(kind: s.action.kind.rawValue, result: "skipped") }
+            self.status.update { $0.lastResult = report.result }
+            await notify(report, plan: plan)
+            ok = report.failed.isEmpty
+            // What is pending now, not what was just done.
+            assessment = try await reconciler.assess(revision, readOnly: true)
+            record(assessment)
+        } else {
+            metrics?.reconciled(after: ContinuousClock.now - started, result: "nothing-to-do")
+        }
+        for w in plan.warnings { logger.warning("\(w)") }
+        return (commit.id.hex, ok)
+    }
+
+    func record(_ assessment: Reconciler.Assessment) {
+        status.update {
+            $0.assessment = assessment
+            $0.assessedAt = Date()
+            $0.ready = true
+        }
+        if let deployments = try? reconciler.store.deployments() {
+            metrics?.observe(plan: assessment.plan, deployments: deployments)
+        }
+    }
+
+    func notify(_ report: Reconciler.Report, plan: Plan) async {
+        guard let notifier, !notifier.receivers.isEmpty else { return }
+        let source = plan.revision.source, commit = plan.revision.commit
+        if !report.failed.isEmpty || report.result == "invalid" {
+            let lines = report.failed.map { "\($0.action.summary): \($0.error)" } + plan.diagnostics.map(\.description)
+            await notifier.send(.init(event: .syncFailed, object: report.failed.first?.action.object ?? source,
+                                      message: lines.prefix(10).joined(separator: "\n"), source: source, commit: commit))
+        }
+        for action in report.succeeded {
+            switch action.kind {
+            case .train:
+                await notifier.send(.init(event: .retrained, object: action.object,
+                                          message: "trained v\(action.version ?? 0): \(action.reason)", source: source, commit: commit))
+            case .promote:
+                let outcome = (try? reconciler.store.version(action.model ?? "", action.version ?? 0))?.promotion ?? ""
+                await notifier.send(.init(event: .promoted, object: action.object,
+                                          message: "v\(action.version ?? 0): \(outcome)", source: source, commit: commit))
+            case .deploy where (action.fromVersion ?? 0) > (action.version ?? 0):
+                await notifier.send(.init(event: .rolledBack, object: action.object,
+                                          message: "now serves \(action.model ?? "")@v\(action.version ?? 0) (was v\(action.fromVersion ?? 0))",
+                                          source: source, commit: commit))
+            default:
+                break
+            }
+        }
+    }
+
+    /// The wait before the next loop: the interval with ±10% jitter, so that
+    /// many controllers do not poll one Git server in step; after failures,
+    /// an exponential backoff from 2s, capped at 5 minutes.
+    func delay(failures: Int) -> Duration {
+        Self.delay(period: configuration.interval, failures: failures, jitter: configuration.jitter)
+    }
+
+    public static func delay(period: Duration, failures: Int, jitter: Bool = true) -> Duration {
+        if failures > 0 {
+            let backoff = Duration.seconds(2) * (1 << min(failures - 1, 8))
+            return min(backoff, .seconds(300))
+        }
+        return jitter ? period * Double.random(in: 0.9...1.1) : period
+    }
+}
+
+/// Runs blocking work (libgit2) on a thread of its own, so the two-thread
+/// concurrency pool of a small machine never stalls on it.
+public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+
+/// swift-log output as the controller writes it: `time level msg key=value`
+/// or one flat JSON object per line (`{"level":…,"msg":…,"time":…}` with
+/// every metadata value a string), with secrets redacted on the way out.
+///
+///     LoggingSystem.bootstrap { label in LogLines(label: label, json: true, redactor: Redactor(secrets: [secret])) }
+public struct LogLines: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let json: Bool
+    let redactor: Redactor
+    let write: @Sendable (String) -> Void
+
+    public init(label: String, json: Bool, redactor: Redactor = Redactor(),
+                write: @escaping @Sendable (String) -> Void = LogLines.standardOutput) {
+        self.json = json
+        self.redactor = redactor
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    private static let lock = NSLock()
+
+    public static let standardOutput: @Sendable (String) -> Void = { line in
+        lock.withLock { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [String: String] = [:]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
+            fields[key] = redactor.redact(key: key, value: Self.flatten(value))
+        }
+        let message = redactor.redact(event.message.description)
+        let time = ISO8601DateFormatter().string(from: Date())
+        let level = event.level == .warning ? "warning" : event.level.rawValue
+        if json {
+            var object = fields
+            object["time"] = time
+            object["level"] = level
+            object["msg"] = message
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            write(String(decoding: (try? encoder.encode(object)) ?? Data(), as: UTF8.self))
+        } else {
+            let rest = fields.sorted { $0.key < $1.key }.map { key, value in
+                value.contains(" ") || value.contains("\"") || value.isEmpty ? "\(key)=\(String(reflecting: value))" : "\(key)=\(value)"
+            }
+            write(([time, level, message] + rest).joined(separator: " "))
+        }
+    }
+
+    static func flatten(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let s): return s
+        case .stringConvertible(let c): return c.description
+        case .array(let a): return "[" + a.map(flatten).joined(separator: ", ") + "]"
+        case .dictionary(let d): return "{" + d.sorted { $0.key < $1.key }.map { "\($0.key): \(flatten($0.value))" }.joined(separator: ", ") + "}"
+        }
+    }
+}
+
+/// Keeps secrets out of log lines: values of fields whose names say they
+/// hold a secret, the known secret values themselves wherever they appear,
+/// bearer tokens and credentials in URLs.
+public struct Redactor: Sendable {
+    public static let mask = "[redacted]"
+    static let secretKeys = ["token", "secret", "password", "authorization", "cookie", "signature", "credential"]
+    let secrets: [String]
+
+    public init(secrets: [String] = []) {
+        self.secrets = secrets.filter { $0.count >= 4 }
+    }
+
+    public func redact(key: String, value: String) -> String {
+        let lower = key.lowercased()
+        if Self.secretKeys.contains(where: { lower.contains($0) }) { return Self.mask }
+        return redact(value)
+    }
+
+    public func redact(_ text: String) -> String {
+        var out = text
+        for secret in secrets where out.contains(secret) {
+            out = out.replacingOccurrences(of: secret, with: Self.mask)
+        }
+        out = out.replacingOccurrences(of: #"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"#, with: "$1\(Self.mask)", options: .regularExpression)
+        out = out.replacingOccurrences(of: #"://[^/@\s]+@"#, with: "://\(Self.mask)@", options: .regularExpression)
+        return out
+    }
+}

@@ -1,0 +1,105 @@
+import Controller
+import Foundation
+import Hummingbird
+import Reconciler
+import State
+
+/// `POST /api/v1/…`: refresh, suspend, resume, roll back. Each needs an
+/// operator token and lands in the audit log under the token's name; a
+/// refused call changes nothing.
+extension GantryServer {
+    struct RollbackBody: Decodable {
+        var version: Int?
+        var reason: String?
+    }
+
+    struct ReasonBody: Decodable {
+        var reason: String?
+    }
+
+    func addActionRoutes(_ router: Router<APIContext>) {
+        let api = router.group("api/v1")
+        api.post("refresh") { _, context in
+            let caller = try mutating(context)
+            guard wakeup.request("refresh requested by \(caller.name)") else { throw APIError(.serviceUnavailable, "the controller is stopping") }
+            try audit(caller, "refresh", object: status.snapshot.source, detail: "reconcile now", result: "succeeded")
+            return JSON(ActionResult(accepted: true, message: "a reconcile starts now"), status: .accepted)
+        }
+        for (kind, path) in [("Model", "models"), ("Deployment", "deployments")] {
+            api.post("\(path)/:name/suspend") { request, context in
+                let caller = try mutating(context)
+                let object = try existing(kind, try context.parameters.require("name"))
+                let reason = (try? await request.decode(as: ReasonBody.self, context: context))?.reason ?? ""
+                try store.suspend(SuspensionRecord(object: object, actor: caller.name, reason: reason, createdAt: Date()))
+                try audit(caller, "suspend", object: object, detail: reason, result: "succeeded")
+                wakeup.request("\(object) suspended by \(caller.name)")
+                return JSON(ActionResult(accepted: true, message: "\(object) is suspended: Gantry leaves it as it is until it is resumed"))
+            }
+            api.post("\(path)/:name/resume") { _, context in
+                let caller = try mutating(context)
+                let object = try existing(kind, try context.parameters.require("name"))
+                let was = try store.resume(object)
+                try audit(caller, "resume", object: object, detail: was ? "" : "was not suspended", result: "succeeded")
+                wakeup.request("\(object) resumed by \(caller.name)")
+                return JSON(ActionResult(accepted: true, message: was ? "\(object) is reconciled again" : "\(object) was not suspended"))
+            }
+        }
+        api.post("deployments/:name/rollback") { request, context in
+            let caller = try mutating(context)
+            let name = try context.parameters.require("name")
+            let body = (try? await request.decode(as: RollbackBody.self, context: context)) ?? RollbackBody()
+            let reconciler = self.reconciler
+            let result: RollbackResult
+            do {
+                result = try await onOwnThread {
+                    try reconciler.rollback(deployment: name, to: body.version, actor: caller.name, reason: body.reason ?? "")
+                }
+            } catch let error as RollbackError {
+                switch error.reason {
+                case .notFound: throw APIError(.notFound, error.description)
+                case .conflict: throw APIError(.conflict, error.description)
+                case .unavailable: throw APIError(.serviceUnavailable, error.description)
+                }
+            } catch {
+                throw APIError(.badGateway, "the pin change could not be written to Git: \(error)")
+            }
+            if result.applied {
+                wakeup.request("rollback of \(name) by \(caller.name)")
+                await notifier?.send(.init(event: .rolledBack, object: "Deployment/\(name)",
+                                           message: "\(caller.name) pinned \(result.model)@v\(result.toVersion) (was v\(result.fromVersion)): \(result.outcome)",
+                                           source: status.snapshot.source, commit: result.commit ?? ""))
+            }
+            let message = result.applied
+                ? "Git now pins \(result.model)@v\(result.toVersion); the controller deploys it now"
+                : "the pin change awaits review on branch \(result.branch ?? "?"); nothing changes until it is merged"
+            return JSON(ActionResult(accepted: true, message: message, rollback: result), status: result.applied ? .ok : .accepted)
+        }
+    }
+
+    /// The caller of a call that changes something: an operator, while the
+    /// controller still takes work.
+    func mutating(_ context: APIContext) throws -> TokenEntry {
+        let caller = try context.require(.operator)
+        if status.snapshot.stopping { throw APIError(.serviceUnavailable, "the controller is stopping") }
+        return caller
+    }
+
+    /// `Kind/name` if Git declares the object or something of it runs.
+    func existing(_ kind: String, _ name: String) throws -> String {
+        let object = "\(kind)/\(name)"
+        let manifests = status.snapshot.assessment?.desired.manifests
+        let known: Bool
+        if kind == "Model" {
+            known = try manifests?.models[name] != nil || !store.versions(of: name).isEmpty
+        } else {
+            known = try manifests?.deployments[name] != nil || store.deployment(name) != nil
+        }
+        if !known { throw APIError(.notFound, "no \(object)") }
+        return object
+    }
+
+    func audit(_ caller: TokenEntry, _ action: String, object: String, detail: String, result: String) throws {
+        try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: caller.name, action: action, object: object,
+                                    detail: detail.isEmpty ? "via the API" : "via the API: \(detail)", result: result))
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+
+/// `GET /api/v1/…`: everything a viewer may read; the audit log needs admin.
+extension GantryServer {
+    func addReadRoutes(_ router: Router<APIContext>) {
+        let api = router.group("api/v1")
+        api.get("status") { _, context in
+            try context.require(.viewer)
+            return JSON(statusView())
+        }
+        api.get("objects") { _, context in
+            try context.require(.viewer)
+            return JSON(try objectViews())
+        }
+        api.get("models") { _, context in
+            try context.require(.viewer)
+            return JSON(try modelViews())
+        }
+        api.get("models/:name") { _, context in
+            try context.require(.viewer)
+            let name = try context.parameters.require("name")
+            guard let model = try modelViews().first(where: { $0.name == name }) else { throw APIError(.notFound, "no Model \(name)") }
+            return JSON(model)
+        }
+        api.get("models/:name/versions") { _, context in
+            try context.require(.viewer)
+            let name = try context.parameters.require("name")
+            guard let model = try modelViews().first(where: { $0.name == name }) else { throw APIError(.notFound, "no Model \(name)") }
+            return JSON(model.versions)
+        }
+        api.get("models/:name/versions/:version/lineage") { _, context in
+            try context.require(.viewer)
+            let name = try context.parameters.require("name")
+            let number = try context.parameters.require("version", as: Int.self)
+            guard let view = try lineageView(model: name, number: number) else { throw APIError(.notFound, "no version \(name)@v\(number)") }
+            return JSON(view)
+        }
+        api.get("deployments") { _, context in
+            try context.require(.viewer)
+            return JSON(try deploymentViews())
+        }
+        api.get("deployments/:name") { _, context in
+            try context.require(.viewer)
+            let name = try context.parameters.require("name")
+            guard let view = try deploymentViews().first(where: { $0.name == name }) else { throw APIError(.notFound, "no Deployment \(name)") }
+            return JSON(view)
+        }
+        api.get("drift") { _, context in
+            try context.require(.viewer)
+            return JSON(try deploymentViews().filter(\.drifted))
+        }
+        api.get("plan") { _, context in
+            try context.require(.viewer)
+            return JSON(planView())
+        }
+        api.get("history") { request, context in
+            try context.require(.viewer)
+            let limit = min(request.uri.queryParameters.get("limit", as: Int.self) ?? 20, 500)
+            return JSON(HistoryView(reconciles: try store.reconciles(limit: limit)))
+        }
+        api.get("audit") { request, context in
+            try context.require(.admin)
+            let limit = min(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1000)
+            return JSON(AuditView(entries: try store.auditLog(limit: limit)))
+        }
+    }
+}

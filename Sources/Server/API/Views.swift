@@ -1,0 +1,150 @@
+import Controller
+import Foundation
+import Lineage
+import Planner
+import Reconciler
+import State
+import Targets
+
+/// Sync as the API and the dashboard show it, from the pending plan:
+/// `Synced`, `OutOfSync` (an action is pending), `Suspended`, `Warning`
+/// (blocked without an action), or `Unknown` (no valid plan yet).
+public struct SyncState: Codable, Sendable, Equatable {
+    public var status: String
+    public var detail: String
+
+    static func of(_ object: String, in plan: Plan?) -> SyncState {
+        guard let plan else { return SyncState(status: "Unknown", detail: "no plan yet") }
+        guard plan.isValid else { return SyncState(status: "Unknown", detail: "the latest revision is invalid; the last good one keeps running") }
+        let prefix = object + ":"
+        let actions = plan.actions.filter { $0.object == object }
+        if !actions.isEmpty { return SyncState(status: "OutOfSync", detail: actions.map(\.summary).joined(separator: "; ")) }
+        if let w = plan.warnings.first(where: { $0.hasPrefix(prefix) }) {
+            return SyncState(status: w.contains(": suspended by ") ? "Suspended" : "Warning", detail: String(w.dropFirst(prefix.count + 1)))
+        }
+        if let s = plan.inSync.first(where: { $0.hasPrefix(prefix) }) {
+            return SyncState(status: "Synced", detail: String(s.dropFirst(prefix.count + 1)))
+        }
+        return SyncState(status: "Unknown", detail: "")
+    }
+}
+
+/// Health of what serves: `Healthy`, `Degraded` (the check fails),
+/// `Missing` (nothing serves), `Unknown` (not observed yet).
+public struct HealthState: Codable, Sendable, Equatable {
+    public var status: String
+    public var detail: String
+
+    static func of(_ observed: ObservedDeployment?, deployed: Bool) -> HealthState {
+        guard deployed else { return HealthState(status: "Missing", detail: "not deployed") }
+        guard let observed else { return HealthState(status: "Unknown", detail: "not observed yet") }
+        if !observed.serving { return HealthState(status: "Missing", detail: observed.detail) }
+        if observed.healthy == true && observed.forwarding { return HealthState(status: "Healthy", detail: observed.detail) }
+        return HealthState(status: "Degraded", detail: observed.forwarding ? observed.detail : "stable address not forwarded")
+    }
+}
+
+struct StatusView: Codable, Sendable {
+    var source: String
+    var startedAt: Date
+    var ready: Bool
+    var stopping: Bool
+    var loops: Int
+    var revision: Plan.Revision?
+    var revisionValid: Bool?
+    var lastFetchAt: Date?
+    var assessedAt: Date?
+    var lastResult: String?
+    var lastError: String?
+    var pendingActions: Int
+    var lastWakeup: ControllerStatus.WakeupRecord?
+}
+
+struct ObjectView: Codable, Sendable {
+    var kind: String
+    var name: String
+    var sync: SyncState
+    var health: HealthState?
+    var suspended: SuspensionRecord?
+}
+
+struct VersionView: Codable, Sendable {
+    var model: String
+    var number: Int
+    var digest: String
+    var commit: String
+    var createdAt: Date
+    var metrics: [String: Double]
+    var gatesPassed: Bool
+    var gateReport: String
+    var promotion: String
+    var artifactDigest: String
+    /// Deployments serving this version now.
+    var servedBy: [String]
+
+    init(_ v: VersionRecord, servedBy: [String]) {
+        model = v.model
+        number = v.number
+        digest = v.digest
+        commit = v.commit
+        createdAt = v.createdAt
+        metrics = v.metricValues
+        gatesPassed = v.gatesPassed
+        gateReport = v.gateReport
+        promotion = v.promotion
+        artifactDigest = v.artifactDigest
+        self.servedBy = servedBy
+    }
+}
+
+struct ModelView: Codable, Sendable {
+    var name: String
+    var sync: SyncState
+    var suspended: SuspensionRecord?
+    var latestVersion: Int?
+    var versions: [VersionView]
+}
+
+struct LineageView: Codable, Sendable {
+    var version: VersionView
+    var lineage: Lineage?
+    var parent: Int?
+    /// What changed since the parent version, in the plan's words.
+    var changesSinceParent: [String]
+}
+
+struct DeploymentView: Codable, Sendable {
+    var name: String
+    var model: String
+    /// The version Git pins; nil for a Deployment Git no longer declares.
+    var pinnedVersion: Int?
+    /// The version that serves now; nil when nothing does.
+    var servedVersion: Int?
+    var target: String
+    var address: String?
+    var sync: SyncState
+    var health: HealthState
+    var drifted: Bool
+    var drift: [DriftField]
+    var suspended: SuspensionRecord?
+}
+
+struct HistoryView: Codable, Sendable {
+    var reconciles: [ReconcileRecord]
+}
+
+struct AuditView: Codable, Sendable {
+    var entries: [AuditRecord]
+}
+
+struct PlanView: Codable, Sendable {
+    var assessedAt: Date?
+    var plan: Plan?
+    var text: String?
+}
+
+struct ActionResult: Codable, Sendable {
+    var accepted: Bool
+    var message: String
+    var rollback: RollbackResult?
+}

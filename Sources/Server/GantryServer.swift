@@ -1,0 +1,126 @@
+import Controller
+import Foundation
+import Hummingbird
+import Logging
+import Reconciler
+import State
+
+/// The controller's HTTP face: the JSON API, webhook receivers, the
+/// dashboard, `/metrics`, `/healthz` and `/readyz`. A thin shell over the
+/// same core as the CLI: it reads the store and the loop's shared status,
+/// and acts through the reconciler and the loop's wake-up.
+///
+///     let server = GantryServer(reconciler: reconciler, status: loop.status, wakeup: loop.wakeup,
+///                               metrics: metrics, tokens: try TokenFile.load(path: "tokens.yaml"),
+///                               source: .init(location: git.location, ref: git.ref))
+///     let app = server.application(host: "127.0.0.1", port: 8080, logger: logger)
+///     try await ServiceGroup(services: [loop, app], logger: logger).run()
+public struct GantryServer: Sendable {
+    /// The repository the controller follows, for matching webhook pushes.
+    public struct FollowedSource: Sendable {
+        public var location: String
+        public var ref: String?
+
+        public init(location: String, ref: String?) {
+            self.location = location
+            self.ref = ref
+        }
+    }
+
+    let reconciler: Reconciler
+    let status: ControllerStatus
+    let wakeup: Wakeup
+    let metrics: ControllerMetrics
+    let tokens: TokenFile
+    let webhookSecret: String?
+    let source: FollowedSource
+    let notifier: Notifier?
+
+    var store: StateStore { reconciler.store }
+
+    public init(reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup, metrics: ControllerMetrics,
+                tokens: TokenFile, webhookSecret: String? = nil, source: FollowedSource, notifier: Notifier? = nil) {
+        self.reconciler = reconciler
+        self.status = status
+        self.wakeup = wakeup
+        self.metrics = metrics
+        self.tokens = tokens
+        self.webhookSecret = webhookSecret
+        self.source = source
+        self.notifier = notifier
+    }
+
+    public func router() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: RequestMetrics(metrics: metrics))
+        router.add(middleware: Authentication(tokens: tokens))
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ in
+            let s = status.snapshot
+            if s.stopping { throw APIError(.serviceUnavailable, "stopping") }
+            guard s.ready else { throw APIError(.serviceUnavailable, "no reconcile has fetched and planned yet") }
+            return "ready\n"
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+        }
+        addReadRoutes(router)
+        addActionRoutes(router)
+        addWebhookRoutes(router)
+        addDashboardRoutes(router)
+        return router
+    }
+
+    public func application(host: String, port: Int, logger: Logger,
+                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
+                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+                    logger: logger)
+    }
+}
+
+/// Reads the bearer token (or the dashboard's login cookie) and records who
+/// called; routes decide what the caller may do.
+struct Authentication: RouterMiddleware {
+    static let cookie = "gantry_token"
+    let tokens: TokenFile
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        var context = context
+        var offered: String?
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { offered = String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            else { context.rejectedCredential = true }
+        } else if request.method == .get, let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty {
+            // The cookie is honoured for reading pages only, so a page on
+            // another site cannot make a browser act with it.
+            offered = cookie
+        }
+        if let offered {
+            context.caller = tokens.authenticate(offered)
+            context.rejectedCredential = context.caller == nil
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Counts requests by method and status code.
+struct RequestMetrics: RouterMiddleware {
+    let metrics: ControllerMetrics
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            metrics.apiRequest(method: request.method.rawValue, status: response.status.code)
+            return response
+        } catch let error as HTTPResponseError {
+            metrics.apiRequest(method: request.method.rawValue, status: error.status.code)
+            throw error
+        } catch {
+            metrics.apiRequest(method: request.method.rawValue, status: 500)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct MetricsTests {
+    @Test func metricsParseAsPrometheusTextWithConventionalNamesAndLabels() async throws {
+        let controller = try await LiveController(try await ServerProject())
+        defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
+        try await controller.waitForFirstReconcile()
+        _ = try await controller.get("/api/v1/status")  // one 401, counted
+
+        let response = try await controller.get("/metrics")
+        #expect(response.status == 200)
+        #expect(response.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        let m = try PrometheusText(response.text)
+
+        #expect(m.types["gantry_reconcile_duration_seconds"] == "histogram")
+        #expect(m.types["gantry_git_fetch_duration_seconds"] == "histogram")
+        #expect(m.types["gantry_actions_total"] == "counter")
+        #expect(m.types["gantry_objects_out_of_sync"] == "gauge")
+        #expect(m.types["gantry_served_version_info"] == "gauge")
+        #expect(m.value("gantry_reconcile_duration_seconds_count", ["result": "applied"]) == 1)
+        #expect((m.value("gantry_git_fetch_duration_seconds_count", ["result": "success"]) ?? 0) >= 1)
+        #expect(m.value("gantry_actions_total", ["kind": "train", "result": "succeeded"]) == 1)
+        #expect(m.value("gantry_actions_total", ["kind": "deploy", "result": "succeeded"]) == 1)
+        #expect(m.value("gantry_objects_out_of_sync", ["kind": "Model"]) == 0)
+        #expect(m.value("gantry_objects_out_of_sync", ["kind": "Deployment"]) == 0)
+        #expect(m.value("gantry_served_version_info", ["deployment": "demo-prod", "model": "demo", "version": "1", "target": "local"]) == 1)
+        #expect(m.value("gantry_build_info", ["version": "test"]) == 1)
+        #expect(m.value("gantry_http_requests_total", ["method": "GET", "code": "401"]) == 1)
+        for name in m.types.keys { #expect(name.hasPrefix("gantry_"), "\(name)") }
+        for (name, type) in m.types where type == "counter" { #expect(name.hasSuffix("_total"), "\(name)") }
+        await controller.stop()
+    }
+
+    @Test func theParserRejectsWhatPrometheusWould() {
+        #expect(throws: PrometheusText.Failure.self) { try PrometheusText("# TYPE a counter\na{1x=\"v\"} 1\n") }
+        #expect(throws: PrometheusText.Failure.self) { try PrometheusText("b 1\n") }
+        #expect(throws: PrometheusText.Failure.self) {
+            try PrometheusText("# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\n")
+        }
+    }
+}
