@@ -74,7 +74,7 @@ private func tempDir() -> String {
     }
 
     @Test func helpShowsAnExampleForEveryVerb() async throws {
-        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "destroy"] {
+        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "rollback", "destroy"] {
             let (status, output) = try await gantry([verb, "--help"])
             #expect(status == 0)
             #expect(output.contains("Examples:\n  gantry \(verb)"), "\(verb) --help has an example")

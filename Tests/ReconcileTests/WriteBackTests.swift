@@ -180,3 +180,31 @@ func gantryStatus(_ h: Harness) async throws -> (Int32, String) {
     if case .exited(let c) = r.status { return (c, out) }
     return (-1, out)
 }
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RollbackCommandTests {
+    @Test func rollbackCommitsTheOlderPinAndTheNextReconcileServesIt() async throws {
+        let remote = try await RemoteProject(policy: "auto")
+        let h = try remote.harness()
+        try await h.apply()
+        try "x,y\n5,5\n".write(toFile: remote.data + "/a.csv", atomically: true, encoding: .utf8)
+        try await h.apply()  // v2, pin bump committed
+        try await h.apply()  // deploys v2
+        #expect(try h.store.deployment("demo-prod")?.version == 2)
+
+        let log = makeTemporaryDirectory("rollback") + "/out"
+        let r = try await Processes.run(ProcessSpec(
+            argv: [gantryExecutable, "rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
+            environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
+        let out = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(r.status == .exited(0), "\(out)")
+        let pushed = try await remote.remote()
+        #expect(pushed.subject == "gantry: roll back demo-prod to demo@v1 (from v2)")
+        #expect(pushed.file == remote.project.deployment(version: 1))
+        let (plan, _) = try await h.apply()
+        #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v2 -> v1: pinned 1, serving 2"])
+        #expect(try h.store.auditLog().contains { $0.action == "rollback" || $0.detail.contains("v2 misbehaves") })
+        await h.tearDown()
+        await remote.stop()
+    }
+}

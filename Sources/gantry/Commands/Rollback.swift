@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Reconciler
+
+struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Roll a Deployment back by committing its older pin to Git.",
+        discussion: """
+        Git stays the truth: a rollback is a commit that changes the
+        Deployment's pinned version on the followed branch (or, for a local
+        work tree, on a gantry/rollback-NAME branch for review). The next
+        reconcile deploys it like any pin change; a running controller does so
+        on its next loop. Without --to, the newest version older than the
+        pinned one is chosen. The attempt is recorded in the audit log.
+
+        Examples:
+          gantry rollback churn-prod --repo git://git.internal/models.git --reason "v8 drifts"
+          gantry rollback churn-prod --to 6 --repo . --path examples/quickstart
+        """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "The Deployment.") var deployment: String
+    @Option(help: "The version to pin (default: the newest older than the pinned one).") var to: Int?
+    @Option(help: "Why, for the commit message and the audit log.") var reason: String = ""
+
+    func run() async throws {
+        let git = try source.source(state: state)
+        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git, author: source.author)
+        let result: RollbackResult
+        do {
+            result = try reconciler.rollback(deployment: deployment, to: to, actor: "cli", reason: reason)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        if format.output == .json { return try printJSON(result) }
+        print(result.outcome)
+        if !result.applied, result.commit != nil {
+            print("The change is on branch \(result.branch ?? "?") for review; merge it to roll back.")
+        }
+    }
+}
