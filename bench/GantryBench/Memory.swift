@@ -21,6 +21,7 @@ enum Memory {
         let rssStart = Measure.rssMiB()
         let controller = try Controller(url: remote.url, state: state, fresh: false)
         var rss: [(Int, Double)] = []
+        var anonymous: [(Int, Double)] = []
         var quiet = Series("reconcile, nothing new"), afterPush = Series("reconcile after a push")
         note("scenario 5: \(reconciles) reconciles")
         for n in 1...reconciles {
@@ -43,12 +44,14 @@ enum Memory {
             }
             if checkpoints.contains(n) || n == reconciles {
                 rss.append((n, Measure.rssMiB()))
+                anonymous.append((n, Double(Measure.statusKiB("RssAnon")) / 1024))
                 note("scenario 5: after reconcile \(n): \(String(format: "%.1f", rss.last!.1)) MiB")
             }
         }
         var result = ScenarioResult(id: "memory")
         result.series = [quiet, afterPush]
         for (n, mib) in rss { result.facts["rss after \(n)"] = String(format: "%.1f", mib) }
+        for (n, mib) in anonymous { result.facts["anonymous after \(n)"] = String(format: "%.1f", mib) }
         result.facts["rss before the controller"] = String(format: "%.1f", rssStart)
         result.facts["peak rss"] = String(format: "%.1f", Double(Measure.statusKiB("VmHWM")) / 1024)
         result.facts["reconciles"] = "\(reconciles)"

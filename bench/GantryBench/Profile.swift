@@ -5,15 +5,25 @@ import Planner
 /// `profile-plan`: repeated fetch-and-plan against an existing state
 /// directory, for profilers (valgrind, perf) rather than for figures.
 enum ProfilePlan {
-    static func run(url: String, state: String, plans: Int) async throws {
+    static func run(url: String, state: String, plans: Int, stagesEvery: Int = 1) async throws {
         let controller = try Controller(url: url, state: state, fresh: false)
+        // GANTRY_PROFILE=fetch or =plan repeats only that half, to tell
+        // which one a change in resident memory comes from.
+        let only = ProcessInfo.processInfo.environment["GANTRY_PROFILE"]
+        var revision = try controller.source.fetch()
         for n in 1...plans {
             let t0 = Measure.now()
-            let revision = try controller.source.fetch()
+            if only != "plan" { revision = try controller.source.fetch() }
             let t1 = Measure.now()
+            if only == "fetch" {
+                note("fetch \(n): \(ms(t1 - t0)); RSS \(Measure.statusKiB("VmRSS") / 1024) MiB (anonymous \(Measure.statusKiB("RssAnon") / 1024))")
+                continue
+            }
             let (_, plan) = try await controller.reconciler.plan(revision)
             let t2 = Measure.now()
-            note("plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions")
+            note("plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions; "
+                 + "RSS \(Measure.statusKiB("VmRSS") / 1024) MiB (anonymous \(Measure.statusKiB("RssAnon") / 1024), files \(Measure.statusKiB("RssFile") / 1024))")
+            if stagesEvery == 0 || n % stagesEvery != 0 { continue }
             // The same plan again, stage by stage, in CPU time: on a busy
             // machine wall time says more about the neighbours.
             let c2 = Measure.cpu()

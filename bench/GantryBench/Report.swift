@@ -56,8 +56,10 @@ enum Report {
         return out
     }
 
+    /// The facts not already shown in a table.
     static func facts(_ r: ScenarioResult) -> String {
-        r.facts.sorted { $0.key < $1.key }.map { "- \($0.key): \($0.value)\n" }.joined()
+        r.facts.filter { !$0.key.hasPrefix("rss after ") && !$0.key.hasPrefix("anonymous after ") }
+            .sorted { $0.key < $1.key }.map { "- \($0.key): \($0.value)\n" }.joined()
     }
 
     static func verdict(_ ok: Bool) -> String { ok ? "met" : "**not met**" }
@@ -162,8 +164,8 @@ enum Report {
         md += "| \(String(format: "%.1f", atLast)) MiB; \(String(format: "%+.1f", growth)) MiB from 100 to \(last) | — "
         md += "| \(verdict(atLast <= 100)) / \(verdict(growth <= 1)) |\n"
         let checkpoints = r.facts.keys.compactMap { k -> Int? in k.hasPrefix("rss after ") ? Int(k.dropFirst(10)) : nil }.sorted()
-        var rows = "| after reconcile | VmRSS |\n|---|---|\n"
-        for n in checkpoints { rows += "| \(n) | \(r.facts["rss after \(n)"]!) MiB |\n" }
+        var rows = "| after reconcile | VmRSS | of which anonymous (RssAnon) |\n|---|---|---|\n"
+        for n in checkpoints { rows += "| \(n) | \(r.facts["rss after \(n)"]!) MiB | \(r.facts["anonymous after \(n)"] ?? "?") MiB |\n" }
         sections += """
 
         ## 5. Resident memory of a controller holding 10,000 models

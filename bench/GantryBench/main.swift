@@ -11,7 +11,7 @@ import Foundation
 //   gantry-bench decode D
 //   gantry-bench memory --work W --repo D --reconciles N --out R
 //   gantry-bench register --url U --state S [--seed S2]
-//   gantry-bench profile-plan --url U --state S [--plans N]
+//   gantry-bench profile-plan --url U --state S [--plans N] [--stages-every K]
 //   gantry-bench report --results R --environment E --command C --to FILE
 
 /// `--name value` pairs and bare flags after the verb.
@@ -81,7 +81,8 @@ do {
     case "register":
         try await Memory.register(url: try args.string("url"), state: try args.string("state"), seed: args.values["seed"])
     case "profile-plan":
-        try await ProfilePlan.run(url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5))
+        try await ProfilePlan.run(url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5),
+                                  stagesEvery: args.int("stages-every", default: 1))
     case "report":
         try Report.write(results: try args.string("results"), environment: try args.string("environment"),
                          command: try args.string("command"), to: try args.string("to"))
