@@ -62,6 +62,32 @@ struct LocalFiles {
     func fingerprint(directory path: String) throws -> String {
         let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         let files = Self.walk(directory)
+        // When every file has the size, mtime and inode it had last time, in
+        // the same order, the last fingerprint stands: nothing is looked up,
+        // read or sorted.
+        let signature = Self.signature(files)
+        if let known = try store?.directoryFingerprint(directory), known.signature == signature {
+            return known.fingerprint
+        }
+        let fingerprint = try fingerprint(files, directory: directory)
+        if cacheWrites { try store?.saveDirectoryFingerprint(directory, signature: signature, fingerprint: fingerprint) }
+        return fingerprint
+    }
+
+    /// SHA-256 over each file's path and stat identity, in walk order.
+    static func signature(_ files: [File]) -> String {
+        var hasher = SHA256()
+        for f in files {
+            var stat = (f.size, f.mtimeNanos, f.inode)
+            withUnsafeBytes(of: &stat) { hasher.update(bufferPointer: $0) }
+            var name = f.relative
+            name.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            hasher.update(data: [0])
+        }
+        return hasher.finalize().hexString
+    }
+
+    func fingerprint(_ files: [File], directory: String) throws -> String {
         let known = (try store?.fileHashes(under: directory + "/")) ?? [:]
         var digests = [String?](repeating: nil, count: files.count)
         var missing: [Int] = []

@@ -127,6 +127,13 @@ public final class StateStore: Sendable {
                 t.column("createdAt", .datetime).notNull()
             }
         }
+        m.registerMigration("v4-directory-fingerprints") { db in
+            try db.create(table: "directory_fingerprints") { t in
+                t.primaryKey("path", .text)
+                t.column("signature", .text).notNull()
+                t.column("fingerprint", .text).notNull()
+            }
+        }
         return m
     }
 
@@ -266,6 +273,22 @@ public final class StateStore: Sendable {
                 out[path] = FileHashRecord(path: path, size: row[1], mtimeNanos: row[2], inode: row[3], digest: row[4])
             }
             return out
+        }
+    }
+
+    /// A directory's last fingerprint and the signature of the stat listing
+    /// it was computed from.
+    public func directoryFingerprint(_ path: String) throws -> (signature: String, fingerprint: String)? {
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT signature, fingerprint FROM directory_fingerprints WHERE path = ?", arguments: [path])
+                .map { ($0[0], $0[1]) }
+        }
+    }
+
+    public func saveDirectoryFingerprint(_ path: String, signature: String, fingerprint: String) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO directory_fingerprints (path, signature, fingerprint) VALUES (?, ?, ?)",
+                           arguments: [path, signature, fingerprint])
         }
     }
 

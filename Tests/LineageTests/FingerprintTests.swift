@@ -27,24 +27,42 @@ private func sha(_ s: String) -> String { SHA256.hash(data: Data(s.utf8)).hexStr
         let dir = directory()
         let store = try StateStore(directory: directory())
         for i in 0..<50 { try "row \(i)\n".write(toFile: dir + "/f\(i).csv", atomically: true, encoding: .utf8) }
-        let fingerprinter = Fingerprinter(store: store)
-        let first = try fingerprinter.fingerprint(localPath: dir, dataset: "d")
+        let files = LocalFiles(store: store, cacheWrites: true)
+        let first = try files.fingerprint(LocalFiles.walk(dir), directory: dir)
         #expect(try store.fileHashes(under: dir + "/").count == 50)
 
-        // A remembered hash that no longer matches the file's stat is not trusted.
+        // A remembered hash is trusted while the file's stat matches it...
         var record = try #require(try store.fileHash(dir + "/f7.csv"))
         record.digest = sha("forged")
         try store.save(record)
-        #expect(try fingerprinter.fingerprint(localPath: dir, dataset: "d") != first, "an unchanged stat trusts the record")
+        #expect(try files.fingerprint(LocalFiles.walk(dir), directory: dir) != first, "an unchanged stat trusts the record")
+        // ...and not once it does not.
         record.mtimeNanos -= 1
         try store.save(record)
-        #expect(try fingerprinter.fingerprint(localPath: dir, dataset: "d") == first, "a changed mtime re-reads the file")
+        #expect(try files.fingerprint(LocalFiles.walk(dir), directory: dir) == first, "a changed mtime re-reads the file")
+    }
 
-        // Same size, new content: the rewrite moves mtime (and inode), so it is read.
+    @Test func anUnchangedDirectoryReusesItsFingerprintAndAnyChangeRecomputesIt() throws {
+        let dir = directory()
+        let store = try StateStore(directory: directory())
+        for i in 0..<20 { try "row \(i)\n".write(toFile: dir + "/f\(i).csv", atomically: true, encoding: .utf8) }
+        let fingerprinter = Fingerprinter(store: store)
+        let first = try fingerprinter.fingerprint(localPath: dir, dataset: "d")
+        // Forge a remembered file hash: an unchanged listing never looks at it.
+        var record = try #require(try store.fileHash(dir + "/f3.csv"))
+        record.digest = sha("forged")
+        try store.save(record)
+        #expect(try fingerprinter.fingerprint(localPath: dir, dataset: "d") == first)
+
         try "row X\n".write(toFile: dir + "/f3.csv", atomically: true, encoding: .utf8)
         let changed = try fingerprinter.fingerprint(localPath: dir, dataset: "d")
         #expect(changed != first)
-        #expect(try Fingerprinter(store: nil).fingerprint(localPath: dir, dataset: "d") == changed, "the cache agrees with a cold read")
+        #expect(try Fingerprinter(store: nil).fingerprint(localPath: dir, dataset: "d") == changed, "the caches agree with a cold read")
+
+        try "new\n".write(toFile: dir + "/sub/g.csv", atomically: true, encoding: .utf8)
+        let added = try fingerprinter.fingerprint(localPath: dir, dataset: "d")
+        #expect(added != changed)
+        #expect(try Fingerprinter(store: nil).fingerprint(localPath: dir, dataset: "d") == added)
     }
 
     @Test func readOnlyFingerprintingWritesNoHashes() throws {
@@ -53,6 +71,7 @@ private func sha(_ s: String) -> String { SHA256.hash(data: Data(s.utf8)).hexStr
         let store = try StateStore(directory: directory())
         _ = try Fingerprinter(store: store, cacheWrites: false).fingerprint(localPath: dir, dataset: "d")
         #expect(try store.fileHashes(under: dir + "/").isEmpty)
+        #expect(try store.directoryFingerprint(dir) == nil)
     }
 
     @Test func parallelHashingMatchesOneByOne() throws {
