@@ -60,6 +60,12 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         }
         return u
     }
+
+    /// The connection was refused or the host did not resolve: the request
+    /// never reached the peer, so even a non-idempotent call may be resent.
+    public var neverSent: Bool {
+        [Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_COULDNT_RESOLVE_HOST.rawValue)].contains(code)
+    }
 }
 
 /// An HTTP client on libcurl. Transfers run on their own threads, never on

@@ -84,8 +84,8 @@ public struct Planner: Sendable {
                 warnings.append(line)
                 continue
             }
-            if manifests.targetType(state.entry.spec.target) != .local {
-                warnings.append("Model/\(name): target \(state.entry.spec.target) is of a type this build cannot train on")
+            if let type = manifests.targetType(state.entry.spec.target), !Drivers.supports(type, .train) {
+                warnings.append("Model/\(name): target \(state.entry.spec.target) is of a type this build cannot train on (\(type.rawValue))")
                 continue
             }
             let versions = observed.versions[name] ?? []
@@ -137,8 +137,8 @@ public struct Planner: Sendable {
                 warnings.append(line)
                 continue
             }
-            if manifests.targetType(target) != .local {
-                warnings.append("\(object): target \(target) is of a type this build cannot serve on")
+            if let type = manifests.targetType(target), !Drivers.supports(type, .serve) {
+                warnings.append("\(object): target \(target) is of a type this build cannot serve on (\(type.rawValue))")
                 continue
             }
             let versions = observed.versions[spec.model] ?? []

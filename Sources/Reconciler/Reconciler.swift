@@ -39,8 +39,13 @@ public final class Reconciler: Sendable {
         var description: String
     }
 
-    func driver(_ type: TargetSpec.TargetType?) -> (any TargetDriver)? {
-        type.flatMap { Drivers.make(type: $0, workspace: workspace, store: store) }
+    /// The driver for target `name`; throws when Git does not declare it,
+    /// this build has no driver for its type, or it cannot be built.
+    func driver(_ name: String, _ manifests: ManifestSet) throws -> any TargetDriver {
+        guard let driver = try Drivers.make(target: name, in: manifests, workspace: workspace, store: store) else {
+            throw DriverError("this build has no driver for target \(name) (\(manifests.targetType(name)?.rawValue ?? "?"))")
+        }
+        return driver
     }
 
     // MARK: - Plan
@@ -50,12 +55,23 @@ public final class Reconciler: Sendable {
         for v in try store.allVersions() { versions[v.model, default: []].append(v) }
         var deployments: [String: DeploymentRecord] = [:]
         var observations: [String: ObservedDeployment] = [:]
-        for record in try store.deployments() {
-            deployments[record.name] = record
-            let spec = desired.manifests.deployments[record.name]?.spec
-            if let driver = driver(desired.manifests.targetType(record.target) ?? .local) {
-                observations[record.name] = await driver.observe(record, spec: spec)
+        let records = try store.deployments()
+        for record in records { deployments[record.name] = record }
+        // Every deployment is observed at once: a slow or unreachable target
+        // costs its own timeout, not the sum over all deployments.
+        await withTaskGroup(of: ObservedDeployment.self) { group in
+            for record in records {
+                let spec = desired.manifests.deployments[record.name]?.spec
+                let manifests = desired.manifests
+                group.addTask {
+                    do {
+                        return try await self.driver(record.target, manifests).observe(record, spec: spec)
+                    } catch {
+                        return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+                    }
+                }
             }
+            for await seen in group { observations[seen.name] = seen }
         }
         let inFlight = Set(try store.openIntents().map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
@@ -163,13 +179,12 @@ public final class Reconciler: Sendable {
     }
 
     /// Stops everything this state directory serves and forgets it; versions
-    /// and history stay. Returns the deployments stopped.
-    public func destroy(actor: String) async throws -> [DeploymentRecord] {
+    /// and history stay. Returns the deployments stopped. Remote targets are
+    /// reached through `manifests` (the tracked revision's).
+    public func destroy(actor: String, manifests: ManifestSet = ManifestSet()) async throws -> [DeploymentRecord] {
         let records = try store.deployments()
-        // Only the local driver records deployments in this build.
-        let driver = LocalTarget(workspace: workspace, store: store)
         for record in records {
-            try await driver.stop(record)
+            try await driver(record.target, manifests).stop(record)
             try store.removeDeployment(record.name)
             try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: actor, action: "destroy",
                                         object: "Deployment/\(record.name)", detail: "stopped \(record.model)@\(record.version)", result: "succeeded"))
@@ -194,10 +209,10 @@ public final class Reconciler: Sendable {
         switch action.kind {
         case .train:
             guard let name = action.model, let lineage = action.lineage, let model = manifests.models[name],
-                  let pipeline = manifests.pipelines[model.spec.pipeline],
-                  let driver = driver(manifests.targetType(model.spec.target)) else {
+                  let pipeline = manifests.pipelines[model.spec.pipeline] else {
                 throw DriverError("nothing to train for \(action.object)")
             }
+            let driver = try driver(model.spec.target, manifests)
             let datasets = manifests.datasets.filter { (model.spec.datasets ?? []).contains($0.key) }
             let key = Planner.trainKey(model: name, digest: lineage.digest)
             let request = TrainingRequest(model: model, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
@@ -214,10 +229,10 @@ public final class Reconciler: Sendable {
                 throw error
             }
         case .deploy:
-            guard let name = action.deployment, let deployment = manifests.deployments[name],
-                  let driver = driver(manifests.targetType(action.target ?? "local")) else {
+            guard let name = action.deployment, let deployment = manifests.deployments[name] else {
                 throw DriverError("nothing to deploy for \(action.object)")
             }
+            let driver = try driver(action.target ?? ManifestSet.implicitLocalTarget, manifests)
             guard let version = try store.version(deployment.spec.model, deployment.spec.version) else {
                 throw DriverError("\(deployment.spec.model)@\(deployment.spec.version) does not exist")
             }
@@ -228,7 +243,7 @@ public final class Reconciler: Sendable {
             try promote(action, desired: desired)
         case .prune:
             guard let name = action.deployment, let record = try store.deployment(name) else { return }
-            if let driver = driver(manifests.targetType(record.target) ?? .local) { try await driver.stop(record) }
+            try await driver(record.target, manifests).stop(record)
             try store.removeDeployment(name)
         }
     }

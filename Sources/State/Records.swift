@@ -62,9 +62,14 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var forwarderProcess: String
     public var commit: String
     public var updatedAt: Date
+    /// What a remote driver needs to find the deployment again, as JSON of
+    /// its own (an endpoint name, an application name); empty for `local`.
+    public var detail: String
 
     public init(name: String, model: String, version: Int, target: String, address: String, backendPort: Int,
-                specDigest: String, serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date) {
+                specDigest: String, serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date,
+                detail: String = "") {
+        self.detail = detail
         self.specDigest = specDigest
         self.name = name
         self.model = model

@@ -134,6 +134,11 @@ public final class StateStore: Sendable {
                 t.column("fingerprint", .text).notNull()
             }
         }
+        m.registerMigration("v5-deployment-detail") { db in
+            try db.alter(table: "deployments") { t in
+                t.add(column: "detail", .text).notNull().defaults(to: "")
+            }
+        }
         return m
     }
 

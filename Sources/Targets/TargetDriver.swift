@@ -78,24 +78,67 @@ public struct DriverError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// What a driver is built from: the Target's name and spec as Git declares
+/// them, and the controller's own workspace and state.
+public struct DriverContext: Sendable {
+    public var name: String
+    public var spec: TargetSpec
+    public var workspace: Workspace
+    public var store: StateStore
+
+    public init(name: String, spec: TargetSpec, workspace: Workspace, store: StateStore) {
+        self.name = name
+        self.spec = spec
+        self.workspace = workspace
+        self.store = store
+    }
+}
+
 /// One kind of target: observes what runs there and applies actions. Each
 /// driver lives in its own folder; adding one is that folder plus one line
-/// in `Drivers.make`.
+/// in `Drivers.make` and in `Drivers.capabilities`.
 public protocol TargetDriver: Sendable {
+    /// What runs for `record` now. Never throws: a peer that cannot be
+    /// reached is an observation ("serving: false, detail: connection
+    /// refused"), and must come back within a few seconds.
     func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment
     /// Trains and waits for the outcome. A launch interrupted earlier (an
     /// open intent for the same lineage) is adopted, never started twice.
     func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome
+    /// Brings the deployment to the request's version and returns the record
+    /// to keep; `detail` holds what the driver needs to find it again.
     func deploy(_ request: DeployRequest) async throws -> DeploymentRecord
     func stop(_ record: DeploymentRecord) async throws
 }
 
 /// The drivers this build has, by target type.
 public enum Drivers {
-    public static func make(type: TargetSpec.TargetType, workspace: Workspace, store: StateStore) -> (any TargetDriver)? {
-        switch type {
-        case .local: return LocalTarget(workspace: workspace, store: store)
+    /// What each type's driver can do in this build; a type not listed has
+    /// no driver yet, and plans say so instead of acting.
+    public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
+        .local: [.train, .serve],
+    ]
+
+    public static func supports(_ type: TargetSpec.TargetType, _ capability: TargetSpec.Capability) -> Bool {
+        capabilities[type]?.contains(capability) ?? false
+    }
+
+    /// The driver for a target, or nil when this build has none for its
+    /// type. Throws when the target is declared but unusable (a credential
+    /// that cannot be read), with the reason.
+    public static func make(_ context: DriverContext) throws -> (any TargetDriver)? {
+        switch context.spec.type {
+        case .local: return LocalTarget(workspace: context.workspace, store: context.store)
         case .agent, .ray, .mlflow, .sagemaker: return nil
         }
+    }
+
+    /// The driver for the target `name` in `manifests` (`local` needs no
+    /// manifest).
+    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, store: StateStore) throws -> (any TargetDriver)? {
+        guard let spec = manifests.targets[name]?.spec ?? (name == ManifestSet.implicitLocalTarget ? TargetSpec(type: .local) : nil) else {
+            throw DriverError("no Target named \(name)")
+        }
+        return try make(DriverContext(name: name, spec: spec, workspace: workspace, store: store))
     }
 }

@@ -180,3 +180,70 @@ import Testing
         #expect(d[0].contains("spec.targets[1].target: target \"local\" is listed twice"))
     }
 }
+
+/// Fields that belong to one target type, and what each type needs to serve.
+@Suite struct TargetFieldTests {
+    @Test func aFieldOfAnotherTargetTypeIsAnErrorNamingTheField() {
+        let problems = validate("""
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: node-1 }
+        spec:
+          type: agent
+          endpoint: http://127.0.0.1:7443
+          storage: /shared/gantry
+        """)
+        #expect(problems.contains("t.yaml:7:12: error: spec.storage: \"storage\" applies to ray targets, not agent"), "\(problems)")
+    }
+
+    @Test func eachTargetTypeNeedsItsOwnServeField() {
+        let problems = validate("""
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: cluster }
+        spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /shared }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: registry }
+        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Pipeline
+        metadata: { name: p }
+        spec:
+          steps: [{ name: train, command: [python3, train.py] }]
+          artifact: { step: train, path: model.json }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: m }
+        spec: { pipeline: p, target: local }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: on-ray }
+        spec:
+          model: m
+          version: 1
+          serve: { command: [python3, serve.py] }
+          targets: [{ target: cluster }]
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: in-registry }
+        spec:
+          model: m
+          version: 1
+          serve: { alias: champion }
+          targets: [{ target: registry }]
+        """)
+        #expect(problems.contains { $0.contains("spec.serve: missing required field \"importPath\" to serve on ray target cluster") }, "\(problems)")
+        #expect(problems.count == 1, "an mlflow target needs no serve command: \(problems.joined(separator: " / "))")
+    }
+
+    func validate(_ text: String) -> [String] {
+        let file = ManifestDecoder.decode(path: "t.yaml", bytes: Array(text.utf8))
+        return ManifestSet.assemble([file]).diagnostics.map(\.description)
+    }
+}

@@ -26,9 +26,19 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
     public var autoRollback: Bool?
 }
 
+/// How a version is served. Which fields apply depends on the target's
+/// type: `command` on `local` and `agent` targets, `importPath` on `ray`,
+/// `image` on `sagemaker`; an `mlflow` target moves the registry alias named
+/// `alias` (the Deployment's name when omitted).
 public struct Serve: Sendable, Hashable, Codable {
     /// May use `${artifact}`, `${port}`, `${host}`, `${version}`, `${model}`.
-    public var command: Command
+    public var command: Command?
+    /// `ray`: the Serve application's `module:attribute`.
+    public var importPath: String?
+    /// `sagemaker`: the inference container image.
+    public var image: String?
+    /// `mlflow`: the registered model's alias that points at the pinned version.
+    public var alias: String?
     public var workingDir: String?
     public var env: [String: EnvValue]?
 }

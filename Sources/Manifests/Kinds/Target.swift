@@ -27,6 +27,17 @@ public struct TargetSpec: Sendable, Hashable, Codable {
     public var credentials: [String: SecretRef]?
     /// What the target may be used for; both when omitted.
     public var capabilities: [Capability]?
+    /// `sagemaker`: the IAM role training jobs and models run as.
+    public var roleArn: String?
+    /// `sagemaker`: the S3 bucket artifacts and training output go to.
+    public var bucket: String?
+    /// `sagemaker`: the training container image.
+    public var image: String?
+    /// `sagemaker`: the instance type for training and endpoints.
+    public var instanceType: String?
+    /// `ray`: a directory the controller and every Ray worker see (a shared
+    /// file system), where training jobs leave their outputs.
+    public var storage: String?
 
     public init(type: TargetType, endpoint: String? = nil) {
         self.type = type

@@ -114,9 +114,22 @@ struct References {
             }
             for (i, placement) in spec.targets.enumerated() {
                 out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
+                if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
             }
         }
         return out
+    }
+
+    /// The serve field a target of `type` needs.
+    func checkServe(_ serve: Serve, on type: TargetSpec.TargetType, _ target: String, _ o: Origin) -> [Diagnostic] {
+        let needed: (field: String, present: Bool)? = switch type {
+        case .local, .agent: ("command", serve.command != nil)
+        case .ray: ("importPath", serve.importPath != nil)
+        case .sagemaker: ("image", serve.image != nil)
+        case .mlflow: nil
+        }
+        guard let needed, !needed.present else { return [] }
+        return [o.diagnostic("spec.serve", "missing required field \"\(needed.field)\" to serve on \(type.rawValue) target \(target)")]
     }
 
     func check(_ model: Entry<ModelSpec>, placeholders: [StepPlaceholder]) -> [Diagnostic] {

@@ -37,6 +37,14 @@ enum ObjectValidator {
         if let caps = spec.capabilities, caps.isEmpty {
             out.append(origin.diagnostic("spec.capabilities", "a target needs at least one capability (train, serve)"))
         }
+        let only: [(field: String, set: Bool, type: TargetSpec.TargetType)] = [
+            ("roleArn", spec.roleArn != nil, .sagemaker), ("bucket", spec.bucket != nil, .sagemaker),
+            ("image", spec.image != nil, .sagemaker), ("instanceType", spec.instanceType != nil, .sagemaker),
+            ("region", spec.region != nil, .sagemaker), ("storage", spec.storage != nil, .ray),
+        ]
+        for f in only where f.set && spec.type != f.type {
+            out.append(origin.diagnostic("spec.\(f.field)", "\"\(f.field)\" applies to \(f.type.rawValue) targets, not \(spec.type.rawValue)"))
+        }
         return out
     }
 
@@ -130,7 +138,7 @@ enum ObjectValidator {
             }
             if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
         }
-        for (k, arg) in spec.serve.command.argv.enumerated() {
+        for (k, arg) in (spec.serve.command?.argv ?? []).enumerated() {
             for p in Placeholder.all(in: arg) where p.name != nil || !servePlaceholders.contains(p.namespace) {
                 out.append(origin.diagnostic("spec.serve.command[\(k)]",
                     "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}"))

@@ -220,7 +220,8 @@ public struct LocalTarget: TargetDriver {
         let port = Int(try freeLoopbackPort())
         let project = try Checkouts(workspace: workspace).project(request.revision)
         let version = request.version
-        let argv = spec.serve.command.argv.map { arg in
+        guard let command = spec.serve.command else { throw DriverError("deployment \(name) has no spec.serve.command") }
+        let argv = command.argv.map { arg in
             Placeholder.expand(arg) { p in
                 switch p.namespace {
                 case "artifact": return version.artifactPath

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Manifests
 import Planner
 import Reconciler
 import Source
@@ -72,19 +73,24 @@ struct Destroy: AsyncParsableCommand {
         discussion: """
         Like terraform destroy: every Deployment's serving process and stable
         address are stopped and forgotten. A controller still following the
-        repository would start them again; stop it first.
+        repository would start them again; stop it first. Deployments on
+        remote targets are reached through the Targets the repository
+        (--repo, default .) declares.
 
         Examples:
           gantry destroy
           gantry destroy --state-dir /var/lib/gantry
         """)
 
+    @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
 
     func run() async throws {
         guard let store = try state.existingStore() else { return print("Nothing to destroy.") }
         let reconciler = Reconciler(store: store, workspace: state.workspace)
-        let stopped = try await reconciler.destroy(actor: "cli")
+        let remote = try store.deployments().contains { $0.target != ManifestSet.implicitLocalTarget }
+        let manifests = remote ? try source.source(state: state).fetch().manifests : ManifestSet()
+        let stopped = try await reconciler.destroy(actor: "cli", manifests: manifests)
         for d in stopped { print("stopped Deployment/\(d.name) (\(d.model)@v\(d.version) at \(d.address))") }
         if stopped.isEmpty { print("Nothing to destroy.") }
     }

@@ -32,7 +32,12 @@ struct Diff: AsyncParsableCommand {
         let record = try store?.deployment(deployment)
         var observed: ObservedDeployment?
         if let store, let record {
-            observed = await LocalTarget(workspace: state.workspace, store: store).observe(record, spec: desired.spec)
+            do {
+                let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, store: store)
+                observed = await driver?.observe(record, spec: desired.spec)
+            } catch {
+                observed = ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+            }
         }
         let rows = Drift.fields(spec: desired.spec, record: record, observed: observed)
         if format.output == .json {
