@@ -83,7 +83,9 @@ let package = Package(
 
         // Benchmarks: bench/run drives this in a release build.
         .executableTarget(name: "gantry-bench", dependencies: [
-            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler",
+            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "Controller", "Server", "HTTP",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "bench/GantryBench"),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),

@@ -51,8 +51,7 @@ public final class Reconciler: Sendable {
     // MARK: - Plan
 
     public func observe(_ desired: DesiredState) async throws -> ObservedState {
-        var versions: [String: [VersionRecord]] = [:]
-        for v in try store.allVersions() { versions[v.model, default: []].append(v) }
+        let versions = try store.versionsByModel()
         var deployments: [String: DeploymentRecord] = [:]
         var observations: [String: ObservedDeployment] = [:]
         let records = try store.deployments()

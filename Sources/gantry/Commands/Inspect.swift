@@ -6,6 +6,7 @@ import Targets
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show what serves where, the latest versions and the last reconcile.",
         discussion: """
         Examples:
@@ -57,6 +58,7 @@ struct Status: AsyncParsableCommand {
 
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "history",
         abstract: "List recent reconciles with their commit, author and result.",
         discussion: """
         Examples:
@@ -93,6 +95,7 @@ struct History: AsyncParsableCommand {
 
 struct Versions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "versions",
         abstract: "List a model's versions with their metrics and gates.",
         discussion: """
         Examples:
