@@ -50,7 +50,8 @@ public struct LocalTarget: TargetDriver {
             // its steps lives on before the run is launched again.
             Sessions.kill(leader: detail.runner.pid)
         }
-        let job = try makeJob(request, runDirectory: runDirectory)
+        let job = try makeJob(request, runDirectory: runDirectory, project: try Checkouts(workspace: workspace).project(request.revision),
+                              cacheDirectory: workspace.stepCache)
         try? FileManager.default.removeItem(atPath: runDirectory)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try JobFiles.write(job, to: JobFiles.job(runDirectory))
@@ -73,12 +74,17 @@ public struct LocalTarget: TargetDriver {
         guard let result = JobFiles.read(JobResult.self, from: resultPath) else {
             throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
         }
+        return try collect(result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact,
+                           metrics: request.pipeline.spec.metrics)
+    }
+
+    /// A finished run's outcome: its artifact stored by digest in this
+    /// workspace, its metrics read.
+    func collect(_ result: JobResult, runDirectory: String, artifact: OutputRef, metrics ref: OutputRef?) throws -> TrainingOutcome {
         guard result.succeeded else { throw DriverError(result.error ?? "training failed") }
-        let spec = request.pipeline.spec
-        let artifactSource = stepOutput(runDirectory, spec.artifact)
-        let artifact = try storeArtifact(artifactSource)
+        let stored = try ArtifactStore(workspace: workspace).store(stepOutput(runDirectory, artifact))
         var metrics: [String: Double] = [:]
-        if let m = spec.metrics {
+        if let m = ref {
             let path = stepOutput(runDirectory, m)
             guard let data = FileManager.default.contents(atPath: path),
                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -86,7 +92,7 @@ public struct LocalTarget: TargetDriver {
             }
             for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
         }
-        return TrainingOutcome(artifactPath: artifact.path, artifactDigest: artifact.digest, metrics: metrics,
+        return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
                                steps: result.steps.map { "\($0.name) \($0.status)" })
     }
 
@@ -94,33 +100,9 @@ public struct LocalTarget: TargetDriver {
         ((runDirectory as NSString).appendingPathComponent("steps/\(ref.step)/outputs") as NSString).appendingPathComponent(ref.path)
     }
 
-    /// Copies the artifact under its content digest; an artifact that exists
-    /// already (the same bytes from another run) is not copied again.
-    func storeArtifact(_ source: String) throws -> (path: String, digest: String) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw DriverError("the pipeline's artifact \(source) was not written")
-        }
-        let digest: String
-        if isDirectory.boolValue {
-            digest = try Fingerprinter(store: nil).fingerprint(localPath: source, dataset: "artifact")
-        } else {
-            digest = "sha256:" + (try Digest.sha256(file: source))
-        }
-        let directory = workspace.artifact(digest.replacingOccurrences(of: "sha256:", with: ""))
-        let destination = (directory as NSString).appendingPathComponent((source as NSString).lastPathComponent)
-        if !FileManager.default.fileExists(atPath: destination) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let temporary = destination + ".partial"
-            try? FileManager.default.removeItem(atPath: temporary)
-            try FileManager.default.copyItem(atPath: source, toPath: temporary)
-            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
-        }
-        return (destination, digest)
-    }
-
-    func makeJob(_ request: TrainingRequest, runDirectory: String) throws -> Job {
-        let project = try Checkouts(workspace: workspace).project(request.revision)
+    /// The job for `request` with the paths of the machine it runs on: the
+    /// project checkout, the run directory and the step cache there.
+    func makeJob(_ request: TrainingRequest, runDirectory: String, project: String, cacheDirectory: String?) throws -> Job {
         let spec = request.pipeline.spec
         guard let order = StepGraph(spec.steps).topologicalOrder() else { throw DriverError("pipeline steps form a cycle") }
         let steps = Dictionary(spec.steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -128,7 +110,7 @@ public struct LocalTarget: TargetDriver {
         let codeDirectory = (project as NSString).appendingPathComponent(spec.codePath ?? ".")
         return Job(
             model: request.model.name, lineageDigest: request.lineage.digest, lineage: request.lineage.json,
-            baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: workspace.stepCache,
+            baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: cacheDirectory,
             steps: try order.map { name in
                 let step = steps[name]!
                 let argv: [String]
@@ -209,8 +191,31 @@ public struct LocalTarget: TargetDriver {
     }
 
     public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
-        let spec = request.deployment.spec
-        let name = request.deployment.name
+        try await serve(ServeRequest(
+            name: request.deployment.name, spec: request.deployment.spec, version: request.version,
+            project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
+            current: request.current, specDigest: request.specDigest))
+    }
+
+    /// A deploy with everything resolved to this machine: the project's
+    /// files and the version's artifact are here (a node agent receives
+    /// both from the controller).
+    struct ServeRequest {
+        var name: String
+        var spec: DeploymentSpec
+        /// `artifactPath` is a path on this machine.
+        var version: VersionRecord
+        var project: String
+        var commit: String
+        var current: DeploymentRecord?
+        var specDigest: String
+    }
+
+    /// Starts the version, waits until it is healthy, switches the stable
+    /// address to it, then drains and stops the old one.
+    func serve(_ request: ServeRequest) async throws -> DeploymentRecord {
+        let spec = request.spec
+        let name = request.name
         let directory = workspace.deployment(name)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let address = spec.address.flatMap(Endpoint.init(parsing:))
@@ -218,7 +223,7 @@ public struct LocalTarget: TargetDriver {
 
         let forwarder = try await ensureForwarder(name: name, address: address, current: request.current)
         let port = Int(try freeLoopbackPort())
-        let project = try Checkouts(workspace: workspace).project(request.revision)
+        let project = request.project
         let version = request.version
         guard let command = spec.serve.command else { throw DriverError("deployment \(name) has no spec.serve.command") }
         let argv = command.argv.map { arg in
@@ -267,7 +272,7 @@ public struct LocalTarget: TargetDriver {
             name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? "local",
             address: address.description, backendPort: port, specDigest: request.specDigest,
             serveProcess: Digest.canonicalJSON(serve), forwarderProcess: Digest.canonicalJSON(forwarder),
-            commit: request.revision.commit.id.hex, updatedAt: Date())
+            commit: request.commit, updatedAt: Date())
         try store.save(record)
         try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
                                     status: "done", createdAt: now, updatedAt: Date()))
