@@ -141,6 +141,12 @@ struct MLflowTests {
         #expect(record.target == "registry")
         #expect(record.address == "models:/churn@churn-prod")
 
+        let assessment = try await h.reconciler.assess(try h.source.fetch(), readOnly: true)
+        let spec = try #require(assessment.desired.manifests.deployments["churn-prod"]?.spec)
+        let drift = Drift.fields(spec: spec, record: record, observed: assessment.observed.observations["churn-prod"])
+        #expect(drift.filter { !$0.inSync }.map(\.field) == [], "\(drift)")
+        #expect(assessment.observed.observations["churn-prod"]?.detail == "alias churn-prod points at MLflow version 1 (gantry v1)")
+
         let again = try await h.plan()
         #expect(again.actions.isEmpty, "\(again.text)")
         #expect(again.inSync.contains { $0.hasPrefix("Deployment/churn-prod") }, "\(again.inSync)")
