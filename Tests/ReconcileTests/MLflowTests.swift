@@ -16,25 +16,30 @@ import Testing
 struct MLflowTests {
     /// A project whose model `model` trains locally and whose Deployment
     /// `<model>-prod` is published to the Target `registry`.
-    func project(_ model: String, server: MLflowServer, version: Int = 1, alias: String? = nil,
+    static func project(_ model: String, server: MLflowServer, version: Int = 1, alias: String? = nil,
+                 quality: Double = 0.9) async throws -> TestProject {
+        try await Self.project(model, endpoint: server.endpoint, version: version, alias: alias, quality: quality)
+    }
+
+    static func project(_ model: String, endpoint: String, version: Int = 1, alias: String? = nil,
                  quality: Double = 0.9) async throws -> TestProject {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/model.yaml", modelManifest(model, quality: quality))
-        project.write("manifests/deployment.yaml", deploymentManifest(model, version: version, alias: alias))
+        project.write("manifests/model.yaml", Self.modelManifest(model, quality: quality))
+        project.write("manifests/deployment.yaml", Self.deploymentManifest(model, version: version, alias: alias))
         project.write("manifests/registry.yaml", """
         apiVersion: gantry.dev/v1alpha1
         kind: Target
         metadata: { name: registry }
         spec:
           type: mlflow
-          endpoint: \(server.endpoint)
+          endpoint: \(endpoint)
           capabilities: [serve]
         """)
         try await project.commit("Publish \(model) to MLflow")
         return project
     }
 
-    func modelManifest(_ model: String, quality: Double) -> String {
+    static func modelManifest(_ model: String, quality: Double) -> String {
         """
         apiVersion: gantry.dev/v1alpha1
         kind: Model
@@ -47,7 +52,7 @@ struct MLflowTests {
         """
     }
 
-    func deploymentManifest(_ model: String, version: Int, alias: String? = nil, target: String = "registry") -> String {
+    static func deploymentManifest(_ model: String, version: Int, alias: String? = nil) -> String {
         """
         apiVersion: gantry.dev/v1alpha1
         kind: Deployment
@@ -56,16 +61,16 @@ struct MLflowTests {
           model: \(model)
           version: \(version)
           serve: { \(alias.map { "alias: \($0)" } ?? "") }
-          targets: [{ target: \(target) }]
+          targets: [{ target: registry }]
         """
     }
 
     /// Trains v1 (published and aliased) and v2 (trained, not pinned yet).
     func twoVersions(_ model: String, server: MLflowServer) async throws -> (TestProject, Harness) {
-        let project = try await project(model, server: server)
+        let project = try await Self.project(model, server: server)
         let h = try Harness(project)
         #expect(try await h.apply().report.ok)
-        project.write("manifests/model.yaml", modelManifest(model, quality: 0.95))
+        project.write("manifests/model.yaml", Self.modelManifest(model, quality: 0.95))
         try await project.commit("Tune \(model)")
         let (plan, report) = try await h.apply()
         #expect(plan.actions.map(\.kind) == [.train], "\(plan.text)")
@@ -74,7 +79,7 @@ struct MLflowTests {
     }
 
     func pin(_ project: TestProject, _ model: String, _ version: Int) async throws {
-        project.write("manifests/deployment.yaml", deploymentManifest(model, version: version))
+        project.write("manifests/deployment.yaml", Self.deploymentManifest(model, version: version))
         try await project.commit("Pin \(model)@\(version)")
     }
 
@@ -88,7 +93,7 @@ struct MLflowTests {
 
     @Test func aPinnedVersionIsPublishedWithItsLineageAndTheAliasPointsAtItThenNothingIsLeftToDo() async throws {
         let server = try MLflowServer.shared
-        let project = try await project("churn", server: server)
+        let project = try await Self.project("churn", server: server)
         let h = try Harness(project)
 
         let plan = try await h.plan()
@@ -181,7 +186,7 @@ struct MLflowTests {
 
     @Test func aRunLeftByADeployThatDiedBeforeRegisteringIsReused() async throws {
         let server = try MLflowServer.shared
-        let project = try await project("upsell", server: server)
+        let project = try await Self.project("upsell", server: server)
         let h = try Harness(project)
         #expect(try await h.apply().report.ok)
         let first = try #require(try await server.versions(of: "upsell").first)
@@ -220,7 +225,7 @@ struct MLflowTests {
 
     @Test func removingTheDeploymentFromGitDeletesItsAliasAndKeepsEveryVersion() async throws {
         let server = try MLflowServer.shared
-        let project = try await project("retire", server: server, alias: "champion")
+        let project = try await Self.project("retire", server: server, alias: "champion")
         let h = try Harness(project)
         #expect(try await h.apply().report.ok)
         #expect(try await server.alias("champion", of: "retire") == "1")
@@ -241,11 +246,11 @@ struct MLflowTests {
 
     @Test func aRenamedAliasReplacesTheOldOne() async throws {
         let server = try MLflowServer.shared
-        let project = try await project("rename", server: server, alias: "blue")
+        let project = try await Self.project("rename", server: server, alias: "blue")
         let h = try Harness(project)
         #expect(try await h.apply().report.ok)
 
-        project.write("manifests/deployment.yaml", deploymentManifest("rename", version: 1, alias: "green"))
+        project.write("manifests/deployment.yaml", Self.deploymentManifest("rename", version: 1, alias: "green"))
         try await project.commit("Rename the alias")
         let (plan, report) = try await h.apply()
         #expect(plan.actions.first?.reason == "serve spec changed")
@@ -258,10 +263,10 @@ struct MLflowTests {
 
     @Test func aVersionNumberPublishedByAnotherGantryWithOtherLineageIsRefused() async throws {
         let server = try MLflowServer.shared
-        let first = try await project("shared", server: server)
+        let first = try await Self.project("shared", server: server)
         #expect(try await Harness(first).apply().report.ok)
 
-        let other = try await project("shared", server: server, quality: 0.7)
+        let other = try await Self.project("shared", server: server, quality: 0.7)
         let (_, report) = try await Harness(other).apply()
         let failure = try #require(report.failed.first?.error)
         #expect(failure.contains("MLflow version 1 of shared"), "\(failure)")
@@ -336,7 +341,7 @@ struct MLflowTests {
         metadata: { name: registry }
         spec: { type: mlflow, endpoint: "http://127.0.0.1:1" }
         """)
-        project.write("manifests/model.yaml", modelManifest("demo", quality: 0.9).replacingOccurrences(of: "target: local", with: "target: registry"))
+        project.write("manifests/model.yaml", Self.modelManifest("demo", quality: 0.9).replacingOccurrences(of: "target: local", with: "target: registry"))
         try await project.commit("Train in the registry")
         let h = try Harness(project)
         let plan = try await h.plan()
