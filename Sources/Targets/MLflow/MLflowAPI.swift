@@ -13,11 +13,9 @@ enum MLflowAPI {
         enum CodingKeys: String, CodingKey { case experimentID = "experiment_id" }
     }
 
+    /// `experiments/get-by-name` wraps the experiment; `experiments/create`
+    /// answers with its id alone, an ``Experiment`` too.
     struct ExperimentAnswer: Decodable { var experiment: Experiment }
-    struct CreatedExperiment: Decodable {
-        var experimentID: String
-        enum CodingKeys: String, CodingKey { case experimentID = "experiment_id" }
-    }
 
     struct Param: Codable, Sendable, Hashable {
         var key: String
@@ -34,20 +32,18 @@ enum MLflowAPI {
     struct Run: Decodable, Sendable {
         struct Info: Decodable, Sendable {
             var runID: String
-            var experimentID: String
             /// `mlflow-artifacts:/<experiment>/<run>/artifacts` when the
             /// server proxies artifacts.
             var artifactURI: String
             var status: String?
             enum CodingKeys: String, CodingKey {
-                case runID = "run_id", experimentID = "experiment_id", artifactURI = "artifact_uri", status
+                case runID = "run_id", artifactURI = "artifact_uri", status
             }
         }
 
         struct Data: Decodable, Sendable {
             var metrics: [Metric]?
             var params: [Param]?
-            var tags: [Tag]?
         }
 
         var info: Info
@@ -62,17 +58,11 @@ enum MLflowAPI {
     struct ModelVersion: Decodable, Sendable {
         var name: String
         var version: String
-        var source: String?
-        var runID: String?
         /// `READY`, `PENDING_REGISTRATION` or `FAILED_REGISTRATION`.
         var status: String?
         var statusMessage: String?
         var tags: [Tag]?
-        var aliases: [String]?
-        enum CodingKeys: String, CodingKey {
-            case name, version, source, status, tags, aliases
-            case runID = "run_id", statusMessage = "status_message"
-        }
+        enum CodingKeys: String, CodingKey { case name, version, status, tags, statusMessage = "status_message" }
 
         func tag(_ key: String) -> String? { tags?.first { $0.key == key }?.value }
     }
@@ -94,6 +84,4 @@ enum MLflowAPI {
         var message: String?
         enum CodingKeys: String, CodingKey { case errorCode = "error_code", message }
     }
-
-    struct Empty: Decodable {}
 }

@@ -120,7 +120,7 @@ struct MLflowRegistry: Sendable {
             guard failure(created).errorCode == "RESOURCE_ALREADY_EXISTS" else { throw status("POST", "/experiments/create", created) }
             return try await client.get(path, query: [("experiment_name", name)], as: MLflowAPI.ExperimentAnswer.self).experiment.experimentID
         }
-        return try client.decode(MLflowAPI.CreatedExperiment.self, from: created).experimentID
+        return try client.decode(MLflowAPI.Experiment.self, from: created).experimentID
     }
 
     /// The runs in `experiment` carrying every tag in `tags`.
