@@ -26,7 +26,8 @@ struct MLflowFaultTests {
     /// An MLflow server as the driver sees it during a first deploy. The
     /// registered model and the experiment are created by someone else
     /// between Gantry's look and its create.
-    static func registry(artifactURI: String, created status: String, thenStatus: String = "READY") throws -> FaultServer {
+    static func registry(artifactURI: String, created status: String, thenStatus: String = "READY",
+                         existing: String = "{}") throws -> FaultServer {
         let calls = Calls()
         let missing = #"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "not found"}"#
         let exists = #"{"error_code": "RESOURCE_ALREADY_EXISTS", "message": "already exists"}"#
@@ -38,7 +39,7 @@ struct MLflowFaultTests {
             switch (request.method, path.replacingOccurrences(of: "/api/2.0/mlflow/", with: "")) {
             case ("GET", "registered-models/get"): return .json(missing, status: 404)
             case ("POST", "registered-models/create"): return .json(exists, status: 400)
-            case ("GET", "model-versions/search"): return .json(#"{}"#)
+            case ("GET", "model-versions/search"): return .json(existing)
             case ("GET", "experiments/get-by-name"):
                 return calls.next(path) == 1 ? .json(missing, status: 404) : .json(#"{"experiment": {"experiment_id": "7"}}"#)
             case ("POST", "experiments/create"): return .json(exists, status: 400)
@@ -81,6 +82,16 @@ struct MLflowFaultTests {
         #expect(report.failed.map(\.error) == ["MLflow version 1 of scripted (gantry v1) is FAILED_REGISTRATION: artifact store is full"])
         #expect(try h.store.deployment("scripted-prod") == nil)
         #expect(!server.requests.contains { $0.path.contains("registered-models/alias") }, "no alias on a failed version")
+    }
+
+    @Test func aVersionWhoseRegistrationFailedIsRegisteredAgainNotAliased() async throws {
+        let failed = #"{"model_versions": [{"name": "scripted", "version": "1", "status": "FAILED_REGISTRATION", "#
+            + #""tags": [{"key": "gantry.version", "value": "1"}, {"key": "gantry.lineage", "value": "sha256:other"}]}]}"#
+        let server = try Self.registry(artifactURI: "mlflow-artifacts:/7/r1/artifacts", created: "READY", existing: failed)
+        defer { server.stop() }
+        let (_, report) = try await deploy(to: server)
+        #expect(report.ok, "a failed version neither counts as published nor clashes: \(report.failed.map(\.error))")
+        #expect(server.requests.contains { $0.path == "/api/2.0/mlflow/model-versions/create" })
     }
 
     @Test func aServerThatDoesNotProxyArtifactsIsToldHowToStartIt() async throws {

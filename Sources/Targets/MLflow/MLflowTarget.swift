@@ -157,7 +157,9 @@ public struct MLflowTarget: TargetDriver {
     /// Publishes every Gantry version of `model` the registry lacks, oldest
     /// first, and returns the MLflow version number of each Gantry number.
     func publishVersions(of model: String) async throws -> [Int: String] {
-        let existing = try await registry.versions(of: model)
+        // A version whose registration failed holds nothing to load; it is
+        // registered again rather than aliased.
+        let existing = try await registry.versions(of: model).filter { $0.status != "FAILED_REGISTRATION" }
         var experiment: String?
         var numbers: [Int: String] = [:]
         for record in try store.versions(of: model).sorted(by: { $0.number < $1.number }) {
