@@ -118,6 +118,7 @@ public enum Drivers {
     public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
         .local: [.train, .serve],
         .agent: [.train, .serve],
+        .mlflow: [.serve],
     ]
 
     public static func supports(_ type: TargetSpec.TargetType, _ capability: TargetSpec.Capability) -> Bool {
@@ -131,7 +132,8 @@ public enum Drivers {
         switch context.spec.type {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
         case .agent: return try AgentTarget(context)
-        case .ray, .mlflow, .sagemaker: return nil
+        case .mlflow: return try MLflowTarget(context)
+        case .ray, .sagemaker: return nil
         }
     }
 
