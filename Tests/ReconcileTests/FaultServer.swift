@@ -144,3 +144,27 @@ final class FaultServer: @unchecked Sendable {
         return nil
     }
 }
+
+/// A loopback port that refuses connections for as long as this lives: the
+/// socket is bound but never listens, so no other server in the test
+/// process can take the port and answer in its place.
+final class RefusingPort: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw PeerError(description: "cannot reserve a loopback port: \(errno)") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}

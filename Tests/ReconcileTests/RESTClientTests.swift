@@ -63,10 +63,8 @@ struct RESTClientTests {
     }
 
     @Test func aRefusedConnectionIsRetriedEvenForAPostBecauseNothingWasSent() async throws {
-        let server = try FaultServer { _ in .json("{}") }
-        let endpoint = server.endpoint
-        server.stop()
-        let client = RESTClient(baseURL: endpoint, retry: RetryPolicy(attempts: 3, initialDelay: .milliseconds(5)))
+        let refusing = try RefusingPort()
+        let client = RESTClient(baseURL: refusing.endpoint, retry: RetryPolicy(attempts: 3, initialDelay: .milliseconds(5)))
         do {
             try await client.sendJSON("POST", "/x", json: ["a": 1])
             Issue.record("nothing listens")
@@ -74,6 +72,7 @@ struct RESTClientTests {
             #expect(error.neverSent)
             #expect(error.description.contains("after 3 tries"), "\(error)")
         }
+        withExtendedLifetime(refusing) {}
     }
 
     @Test func aBodyThatIsNotTheExpectedJSONIsAnErrorWithAnExcerpt() async throws {
