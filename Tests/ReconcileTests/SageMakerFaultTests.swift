@@ -116,6 +116,102 @@ struct SageMakerFaultTests {
         #expect(SageMakerScript.actions(failed.requests) == ["CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint"])
     }
 
+    @Test func aFailedEndpointIsReplacedSinceSageMakerCannotUpdateIt() async throws {
+        let script = SageMakerScript { action, call, script in
+            switch action {
+            case "DescribeEndpoint":
+                let config = script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String ?? "?"
+                return call == 0 ? SageMakerScript.endpoint("Failed", config: "gantry-demo-cloud-v1-0badc0de", failure: "capacity")
+                    : call == 1 ? SageMakerScript.notFound
+                    : SageMakerScript.endpoint("InService", config: config)
+            default: return .json("{}")
+            }
+        }
+        let server = try FaultServer(script.respond)
+        let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 2)
+        let deployed = try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: nil))
+        #expect(SageMakerScript.actions(server.requests) == [
+            "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "DeleteEndpoint", "DescribeEndpoint", "CreateEndpoint",
+            "DescribeEndpoint",
+        ])
+        #expect(SageMakerTarget.handles(deployed)?.endpointConfig == script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String)
+    }
+
+    @Test func anEndpointNotInServiceWithinTheHealthCheckTimeoutFailsTheDeploy() async throws {
+        let old = "gantry-demo-cloud-v1-0badc0de"
+        let server = try FaultServer(SageMakerScript { action, call, _ in
+            action == "DescribeEndpoint" ? SageMakerScript.endpoint(call == 0 ? "InService" : "Updating", config: old) : .json("{}")
+        }.respond)
+        let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files)
+        harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 2, healthTimeout: "1s"))
+        try await harness.project.commit("Impatient")
+        let error = await #expect(throws: DriverError.self) {
+            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)))
+        }
+        let config = try #require(SageMakerScript.actions(server.requests).contains("UpdateEndpoint") ? server.requests.first {
+            $0.headers["x-amz-target"] == "SageMaker.UpdateEndpoint" } : nil)
+        let new = try #require((try JSONSerialization.jsonObject(with: Data(config.body)) as? [String: String])?["EndpointConfigName"])
+        #expect(error?.message == "endpoint demo-cloud was not InService with \(new) within 1s (last: Updating with \(old))")
+    }
+
+    @Test func anArtifactThatCannotReachS3OrASecretInTheContainerEnvironmentFailsTheDeployBeforeSageMakerIsCalled() async throws {
+        let server = try FaultServer { request in
+            request.method == "HEAD" ? .status(404) : .status(403, "<Error><Code>AccessDenied</Code><Message>denied</Message></Error>")
+        }
+        let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 1)
+        let driver = try SageMakerProject.driver(harness)
+        let directory = makeTemporaryDirectory("artifact")
+        try "weights".write(toFile: directory + "/model.bin", atomically: true, encoding: .utf8)
+        var failures: [String] = []
+        for path in [directory + "/model.bin", directory, directory + "/missing.bin"] {
+            var local = version(1)
+            local.artifactPath = path
+            local.artifactDigest = "sha256:abc123"
+            let request = DeployRequest(deployment: try deployRequest(harness, version: 1, current: nil).deployment, version: local,
+                                        revision: try harness.source.fetch(), current: nil, specDigest: "sha256:spec")
+            let error = await #expect(throws: DriverError.self) { try await driver.deploy(request) }
+            failures.append(error?.message ?? "")
+        }
+        #expect(failures == [
+            "uploading the artifact of demo@v1 to s3://models/gantry/artifacts/abc123/model.bin: PUT gantry/artifacts/abc123/model.bin: the store answered HTTP 403 AccessDenied: denied",
+            "the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz",
+            "the artifact of demo@v1 (\(directory)/missing.bin) is not on this machine to upload",
+        ])
+
+        harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 1, env: "{ API_TOKEN: { secret: { env: API_TOKEN } } }"))
+        try await harness.project.commit("A secret for the container")
+        let secret = await #expect(throws: DriverError.self) { try await driver.deploy(try deployRequest(harness, version: 1, current: nil)) }
+        #expect(secret?.message.hasPrefix("deployment demo-cloud: spec.serve.env holds a secret reference") == true)
+        #expect(SageMakerScript.actions(server.requests).isEmpty, "SageMaker was never called")
+    }
+
+    @Test func aCompletedJobWithoutArtifactsOrALineageWhoseJobsAllFailedIsReported() async throws {
+        let server = try FaultServer(SageMakerScript { _, call, _ in
+            call < 2 ? .json(#"{"TrainingJobStatus":"Completed"}"#) : .json(#"{"TrainingJobStatus":"Stopped"}"#)
+        }.respond)
+        let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudModel: true)
+        let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
+        let driver = try SageMakerProject.driver(harness)
+        let job = SageMakerNames.trainingJob(model: "cloud", digest: request.lineage.digest)
+        let empty = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        #expect(empty?.message == "training job \(job) completed without ModelArtifacts.S3ModelArtifacts")
+
+        let exhausted = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        #expect(exhausted?.message.hasPrefix("20 training jobs of cloud for lineage sha256:") == true, "\(exhausted?.message ?? "")")
+        #expect(SageMakerScript.actions(server.requests).count == 2 + SageMakerTarget.maximumAttempts)
+        #expect(!SageMakerScript.actions(server.requests).contains("CreateTrainingJob"))
+    }
+
+    @Test func aTargetWithoutRoleOrBucketCannotTrainAndSaysWhichFieldIsMissing() async throws {
+        let harness = try await SageMakerProject.make(endpoint: "http://127.0.0.1:1", credentials: files, cloudModel: true)
+        let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
+        var spec = try #require(try harness.source.fetch().manifests.targets["aws"]?.spec)
+        spec.roleArn = nil
+        let driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, store: harness.store))
+        let error = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        #expect(error?.message == "target aws: spec.roleArn is required to train on sagemaker")
+    }
+
     @Test func aTrainingPastItsDeadlineIsStopped() async throws {
         let script = SageMakerScript { action, call, _ in
             switch action {
@@ -241,6 +337,10 @@ struct SageMakerFaultTests {
         #expect(updating.serving && updating.forwarding && updating.healthy == nil)
         let missing = await driver.observe(record(version: 1, config: "c"), spec: nil)
         #expect(!missing.serving && missing.detail == "endpoint demo-cloud does not exist")
+        var foreign = record(version: 1, config: "c")
+        foreign.detail = ""
+        let unknown = await driver.observe(foreign, spec: nil)
+        #expect(!unknown.serving && unknown.detail == "the record names no SageMaker endpoint")
     }
 
     @Test func aCredentialThatCannotBeReadMakesTheTargetUnusableNamingTheReference() throws {

@@ -72,7 +72,7 @@ enum SageMakerProject {
         return try Harness(project)
     }
 
-    static func deployment(version: Int) -> String {
+    static func deployment(version: Int, healthTimeout: String = "20s", env: String = "") -> String {
         """
         apiVersion: gantry.dev/v1alpha1
         kind: Deployment
@@ -80,9 +80,9 @@ enum SageMakerProject {
         spec:
           model: demo
           version: \(version)
-          serve: { image: \(serveImage) }
+          serve: { image: \(serveImage)\(env.isEmpty ? "" : ", env: \(env)") }
           targets: [{ target: aws, replicas: 2 }]
-          healthCheck: { timeout: 20s }
+          healthCheck: { timeout: \(healthTimeout) }
         """
     }
 
