@@ -9,7 +9,7 @@ import HTTP
 ///                            accessKey: id, secret: key, retry: .standard, timeout: .seconds(30))
 ///     let job: TrainingJobDescription = try await api.call("DescribeTrainingJob", ByName.trainingJob(name), idempotent: true)
 struct SageMakerAPI: Sendable {
-    let rest: RESTClient
+    var rest: RESTClient
 
     init(endpoint: String, region: String, accessKey: String, secret: String, retry: RetryPolicy, timeout: Duration) {
         rest = RESTClient(baseURL: endpoint,

@@ -27,6 +27,9 @@ public struct SageMakerTarget: TargetDriver {
     let spec: TargetSpec
     let store: StateStore
     let api: SageMakerAPI
+    /// The same API with short timeouts and fewer tries: an observation
+    /// must come back within a few seconds even when SageMaker does not.
+    let observing: SageMakerAPI
     let s3Location: S3Location
     /// The first wait between two Describe calls while something settles;
     /// it doubles up to ``longestPoll``.
@@ -69,6 +72,11 @@ public struct SageMakerTarget: TargetDriver {
         }
         api = SageMakerAPI(endpoint: endpoint, region: region, accessKey: accessKey, secret: secret,
                           retry: retry, timeout: timeout)
+        var quick = api
+        quick.rest.retry = RetryPolicy(attempts: min(retry.attempts, 2), initialDelay: retry.initialDelay, maxDelay: .milliseconds(500))
+        quick.rest.timeout = min(timeout, .seconds(4))
+        quick.rest.connectTimeout = .seconds(2)
+        observing = quick
         // On AWS, S3 has endpoints of its own (virtual-host style in the
         // region); anywhere else (an S3-compatible stack, moto) the one
         // endpoint serves both, path style, told apart by the signature's
@@ -114,9 +122,9 @@ public struct SageMakerTarget: TargetDriver {
     }
 
     /// The endpoint's description, or nil when it does not exist.
-    func describeEndpoint(_ endpoint: String) async throws -> EndpointDescription? {
+    func describeEndpoint(_ endpoint: String, through api: SageMakerAPI? = nil) async throws -> EndpointDescription? {
         do {
-            return try await api.call("DescribeEndpoint", ByName.endpoint(endpoint), idempotent: true)
+            return try await (api ?? self.api).call("DescribeEndpoint", ByName.endpoint(endpoint), idempotent: true)
         } catch let error as SageMakerError where error.isNotFound {
             return nil
         }
@@ -129,7 +137,7 @@ public struct SageMakerTarget: TargetDriver {
         }
         let described: EndpointDescription?
         do {
-            described = try await describeEndpoint(handles.endpoint)
+            described = try await describeEndpoint(handles.endpoint, through: observing)
         } catch {
             return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
         }
