@@ -352,5 +352,10 @@ struct SageMakerFaultTests {
             try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))
         }
         #expect(error?.message == "target aws: credentials.accessKeyId: environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
+        spec.credentials = ["accessKeyId": SecretRef(file: files.accessKeyId)]
+        let half = #expect(throws: DriverError.self) {
+            try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))
+        }
+        #expect(half?.message == "target aws: spec.credentials needs both accessKeyId and secretAccessKey")
     }
 }

@@ -57,7 +57,10 @@ public struct SageMakerTarget: TargetDriver {
         let secretRef = spec.credentials?["secretAccessKey"]
         let environment = ProcessInfo.processInfo.environment
         let accessKey: String, secret: String
-        if let accessKeyRef, let secretRef {
+        if accessKeyRef != nil || secretRef != nil {
+            guard let accessKeyRef, let secretRef else {
+                throw DriverError("target \(name): spec.credentials needs both accessKeyId and secretAccessKey")
+            }
             do { accessKey = try accessKeyRef.read() } catch {
                 throw DriverError("target \(name): credentials.accessKeyId: \(error)")
             }
