@@ -11,11 +11,12 @@ import Manifests
 ///
 ///     let bucket = try S3Bucket(location, http: .shared)
 ///     let etag = try await bucket.etag(of: "exports/2024-06-01.csv")
-struct S3Bucket: Sendable {
+public struct S3Bucket: Sendable {
     /// What went wrong, in words that name no credential.
-    struct Failure: Error, Sendable {
-        var message: String
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var message: String
         init(_ message: String) { self.message = message }
+        public var description: String { message }
     }
 
     struct Object: Sendable, Hashable {
@@ -29,7 +30,7 @@ struct S3Bucket: Sendable {
     /// `x-amz-content-sha256`, and libcurl 7.88 does not add it by itself.
     static let emptyPayloadSHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-    let name: String
+    public let name: String
     let region: String
     let endpoint: String?
     let auth: HTTPAuth
@@ -38,7 +39,7 @@ struct S3Bucket: Sendable {
     /// Credentials come from the location's secret references, else from
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; with neither, requests
     /// go unsigned, which a public bucket accepts.
-    init(_ location: S3Location, http: HTTPClient,
+    public init(_ location: S3Location, http: HTTPClient = .shared,
          environment: [String: String] = ProcessInfo.processInfo.environment) throws(Failure) {
         name = location.bucket
         region = location.region ?? Self.defaultRegion
@@ -64,7 +65,7 @@ struct S3Bucket: Sendable {
     // MARK: - Requests
 
     /// The object's ETag, without its quotes.
-    func etag(of key: String) async throws(Failure) -> String {
+    public func etag(of key: String) async throws(Failure) -> String {
         let response = try await send("HEAD", key: key)
         guard (200..<300).contains(response.status) else {
             throw Failure(response.status == 404 ? "no such object (HTTP 404)" : explain(response))

@@ -119,6 +119,7 @@ public enum Drivers {
         .local: [.train, .serve],
         .agent: [.train, .serve],
         .mlflow: [.serve],
+        .sagemaker: [.train, .serve],
     ]
 
     public static func supports(_ type: TargetSpec.TargetType, _ capability: TargetSpec.Capability) -> Bool {
@@ -133,7 +134,8 @@ public enum Drivers {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
         case .agent: return try AgentTarget(context)
         case .mlflow: return try MLflowTarget(context)
-        case .ray, .sagemaker: return nil
+        case .sagemaker: return try SageMakerTarget(context)
+        case .ray: return nil
         }
     }
 

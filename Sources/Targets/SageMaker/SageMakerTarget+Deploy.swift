@@ -1,0 +1,182 @@
+import Foundation
+import Lineage
+import Manifests
+import State
+
+/// Serving on a SageMaker endpoint named after the Deployment. Each version
+/// gets its own model and endpoint config (same name); the endpoint is
+/// created, or updated to the new config, and the driver waits until it is
+/// InService with that config. Only then are the previous model and config
+/// deleted.
+extension SageMakerTarget {
+    /// Endpoint states that change by themselves; a deploy waits them out.
+    static let settling: Set<String> = ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"]
+
+    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+        let deployment = request.deployment.name
+        let serve = request.deployment.spec.serve
+        let version = request.version
+        let role = try required(spec.roleArn, "roleArn", for: "serve")
+        guard let image = serve.image else {
+            throw DriverError("deployment \(deployment) needs spec.serve.image (the inference image SageMaker runs) on target \(name)")
+        }
+        let environment = try containerEnvironment(serve, deployment: deployment)
+        let replicas = request.deployment.spec.targets.first { $0.target == name }?.replicas ?? 1
+        let instanceType = spec.instanceType ?? Self.defaultInstanceType
+        let modelData = try await stageArtifact(version)
+
+        struct Inputs: Encodable {
+            var spec: String, image: String, modelData: String, role: String, instanceType: String, replicas: Int
+            var environment: [String: String]?
+        }
+        let inputs = Digest.canonicalJSON(Inputs(spec: request.specDigest, image: image, modelData: modelData, role: role,
+                                                 instanceType: instanceType, replicas: replicas, environment: environment))
+        let resource = SageMakerNames.modelAndConfig(deployment: deployment, version: version.number, inputs: inputs)
+        let endpoint = SageMakerNames.endpoint(deployment: deployment)
+        let handles = Handles(endpoint: endpoint, endpointConfig: resource, model: resource, modelData: modelData)
+
+        try await create("CreateModel", CreateModel(
+            ModelName: resource,
+            PrimaryContainer: .init(Image: image, ModelDataUrl: modelData, Environment: environment),
+            ExecutionRoleArn: role))
+        try await create("CreateEndpointConfig", CreateEndpointConfig(
+            EndpointConfigName: resource,
+            ProductionVariants: [.init(ModelName: resource, InstanceType: instanceType, InitialInstanceCount: replicas)]))
+
+        let timeout = request.deployment.spec.healthCheck?.timeout ?? Self.defaultServingTimeout
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000))
+        try await point(endpoint, at: resource, deadline: deadline, timeout: timeout)
+        let serving = try await waitInService(endpoint, config: resource, deadline: deadline, timeout: timeout)
+
+        let record = DeploymentRecord(
+            name: deployment, model: version.model, version: version.number, target: name,
+            address: serving.EndpointArn ?? endpoint, backendPort: 0, specDigest: request.specDigest,
+            serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
+            detail: Digest.canonicalJSON(handles))
+        try store.save(record)
+        // The endpoint no longer uses the previous pair. Failing to delete
+        // it leaves a config that costs nothing; the deploy stands.
+        if let previous = request.current.flatMap(Self.handles), previous.model != resource {
+            try? await delete("DeleteEndpointConfig", .endpointConfig(previous.endpointConfig))
+            try? await delete("DeleteModel", .model(previous.model))
+        }
+        return record
+    }
+
+    /// Literal environment values for the container. A secret is refused:
+    /// SageMaker shows a model's environment to anyone who may describe it.
+    func containerEnvironment(_ serve: Serve, deployment: String) throws -> [String: String]? {
+        guard let env = serve.env, !env.isEmpty else { return nil }
+        return try env.mapValues { value in
+            guard case .literal(let text) = value else {
+                throw DriverError("deployment \(deployment): spec.serve.env holds a secret reference, which a SageMaker model would show to anyone who can describe it; give the container its secret through its execution role instead")
+            }
+            return text
+        }
+    }
+
+    /// Makes the endpoint use `config`: creates it when missing, replaces it
+    /// when Failed (SageMaker updates no failed endpoint), updates it when it
+    /// uses another config. A change in progress is waited out first.
+    func point(_ endpoint: String, at config: String, deadline: ContinuousClock.Instant, timeout: TimeSpan) async throws {
+        var current = try await describeEndpoint(endpoint)
+        var polls = 0
+        while let seen = current, Self.settling.contains(seen.EndpointStatus) {
+            if seen.EndpointStatus != "Deleting", seen.EndpointConfigName == config { return }
+            guard ContinuousClock.now < deadline else {
+                throw DriverError("endpoint \(endpoint) stayed \(seen.EndpointStatus) for \(timeout)")
+            }
+            try await pause(polls, until: deadline)
+            polls += 1
+            current = try await describeEndpoint(endpoint)
+        }
+        let body = EndpointAndConfig(EndpointName: endpoint, EndpointConfigName: config)
+        switch current {
+        case nil:
+            try await create("CreateEndpoint", body)
+        case let seen? where seen.EndpointStatus == "Failed":
+            try await delete("DeleteEndpoint", .endpoint(endpoint))
+            while try await describeEndpoint(endpoint) != nil {
+                guard ContinuousClock.now < deadline else { throw DriverError("failed endpoint \(endpoint) was not deleted within \(timeout)") }
+                try await pause(polls, until: deadline)
+                polls += 1
+            }
+            try await create("CreateEndpoint", body)
+        case let seen? where seen.EndpointConfigName == config:
+            return
+        default:
+            // Not repeated after an answer that may have come from
+            // SageMaker: a second UpdateEndpoint during the update fails.
+            try await api.perform("UpdateEndpoint", body, idempotent: false)
+        }
+    }
+
+    /// Polls until the endpoint is InService with `config`. An update that
+    /// SageMaker rolled back shows as InService with the old config and a
+    /// FailureReason.
+    func waitInService(_ endpoint: String, config: String, deadline: ContinuousClock.Instant,
+                       timeout: TimeSpan) async throws -> EndpointDescription {
+        var polls = 0
+        var last = "not described yet"
+        while true {
+            guard let seen = try await describeEndpoint(endpoint) else {
+                throw DriverError("endpoint \(endpoint) disappeared while it was being deployed")
+            }
+            let reason = seen.FailureReason.flatMap { $0.isEmpty ? nil : $0 }
+            let ours = seen.EndpointConfigName == config
+            switch seen.EndpointStatus {
+            case "InService" where ours:
+                return seen
+            case "Failed", "UpdateRollbackFailed", "OutOfService":
+                throw DriverError("endpoint \(endpoint) is \(seen.EndpointStatus): \(reason ?? "SageMaker gives no reason")")
+            case "InService" where reason != nil:
+                throw DriverError("endpoint \(endpoint) rolled back to \(seen.EndpointConfigName ?? "its previous config"): \(reason!)")
+            default:
+                last = "\(seen.EndpointStatus) with \(seen.EndpointConfigName ?? "no config")"
+            }
+            guard ContinuousClock.now < deadline else {
+                throw DriverError("endpoint \(endpoint) was not InService with \(config) within \(timeout) (last: \(last))")
+            }
+            try await pause(polls, until: deadline)
+            polls += 1
+        }
+    }
+
+    /// Creates a resource of a deterministic name; one that exists already
+    /// (an earlier try of the same call) is what was wanted.
+    func create(_ action: String, _ body: some Encodable) async throws {
+        do {
+            try await api.perform(action, body, idempotent: true)
+        } catch let error as SageMakerError where error.isAlreadyExisting {
+            return
+        }
+    }
+
+    /// The version's artifact as an S3 URI. One trained elsewhere (a local
+    /// file) is uploaded once to `gantry/artifacts/<digest>/<file>` in the
+    /// target's bucket; a key that exists already holds the same bytes.
+    func stageArtifact(_ version: VersionRecord) async throws -> String {
+        if version.artifactPath.hasPrefix("s3://") { return version.artifactPath }
+        let bucketName = try required(spec.bucket, "bucket", for: "serve a locally trained artifact")
+        let path = version.artifactPath
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DriverError("the artifact of \(version.model)@v\(version.number) (\(path)) is not on this machine to upload")
+        }
+        guard !isDirectory.boolValue else {
+            throw DriverError("the artifact of \(version.model)@v\(version.number) is a directory (\(path)); SageMaker loads one file, such as a model.tar.gz")
+        }
+        let key = "gantry/artifacts/\(SageMakerNames.hex(version.artifactDigest))/\((path as NSString).lastPathComponent)"
+        let uri = "s3://\(bucketName)/\(key)"
+        do {
+            let s3 = try bucket(bucketName)
+            if try await s3.etagIfPresent(of: key) == nil {
+                guard let bytes = FileManager.default.contents(atPath: path) else { throw DriverError("cannot read \(path)") }
+                try await s3.put(key: key, body: Array(bytes))
+            }
+        } catch let failure as S3Bucket.Failure {
+            throw DriverError("uploading the artifact of \(version.model)@v\(version.number) to \(uri): \(failure)")
+        }
+        return uri
+    }
+}
