@@ -117,6 +117,7 @@ public enum Drivers {
     /// no driver yet, and plans say so instead of acting.
     public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
         .local: [.train, .serve],
+        .ray: [.train, .serve],
     ]
 
     public static func supports(_ type: TargetSpec.TargetType, _ capability: TargetSpec.Capability) -> Bool {
@@ -129,7 +130,8 @@ public enum Drivers {
     public static func make(_ context: DriverContext) throws -> (any TargetDriver)? {
         switch context.spec.type {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
-        case .agent, .ray, .mlflow, .sagemaker: return nil
+        case .ray: return try RayTarget(context)
+        case .agent, .mlflow, .sagemaker: return nil
         }
     }
 

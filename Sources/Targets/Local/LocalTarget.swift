@@ -74,49 +74,13 @@ public struct LocalTarget: TargetDriver {
             throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
         }
         guard result.succeeded else { throw DriverError(result.error ?? "training failed") }
-        let spec = request.pipeline.spec
-        let artifactSource = stepOutput(runDirectory, spec.artifact)
-        let artifact = try storeArtifact(artifactSource)
-        var metrics: [String: Double] = [:]
-        if let m = spec.metrics {
-            let path = stepOutput(runDirectory, m)
-            guard let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
-            }
-            for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
+        return try TrainingOutputs(workspace: workspace).outcome(request.pipeline.spec, steps: result.steps.map { "\($0.name) \($0.status)" }) {
+            stepOutput(runDirectory, $0)
         }
-        return TrainingOutcome(artifactPath: artifact.path, artifactDigest: artifact.digest, metrics: metrics,
-                               steps: result.steps.map { "\($0.name) \($0.status)" })
     }
 
     func stepOutput(_ runDirectory: String, _ ref: OutputRef) -> String {
         ((runDirectory as NSString).appendingPathComponent("steps/\(ref.step)/outputs") as NSString).appendingPathComponent(ref.path)
-    }
-
-    /// Copies the artifact under its content digest; an artifact that exists
-    /// already (the same bytes from another run) is not copied again.
-    func storeArtifact(_ source: String) throws -> (path: String, digest: String) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw DriverError("the pipeline's artifact \(source) was not written")
-        }
-        let digest: String
-        if isDirectory.boolValue {
-            digest = try Fingerprinter(store: nil).fingerprint(localPath: source, dataset: "artifact")
-        } else {
-            digest = "sha256:" + (try Digest.sha256(file: source))
-        }
-        let directory = workspace.artifact(digest.replacingOccurrences(of: "sha256:", with: ""))
-        let destination = (directory as NSString).appendingPathComponent((source as NSString).lastPathComponent)
-        if !FileManager.default.fileExists(atPath: destination) {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let temporary = destination + ".partial"
-            try? FileManager.default.removeItem(atPath: temporary)
-            try FileManager.default.copyItem(atPath: source, toPath: temporary)
-            try FileManager.default.moveItem(atPath: temporary, toPath: destination)
-        }
-        return (destination, digest)
     }
 
     func makeJob(_ request: TrainingRequest, runDirectory: String) throws -> Job {
