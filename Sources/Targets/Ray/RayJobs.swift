@@ -93,12 +93,12 @@ extension RayTarget {
             runtime_env: ["working_dir": .text(package), "env_vars": .map(["GANTRY_RAY_JOB": Digest.canonicalJSON(runner)])],
             metadata: ["gantry.model": request.model.name, "gantry.lineage": request.lineage.digest])
         do {
-            // The id is ours, so the POST may be resent after a timeout.
-            try await dashboard.sendJSON("POST", "/api/jobs/", json: body, idempotent: true)
-        } catch let error as HTTPStatusError where error.status == 500 {
-            // A duplicate id answers 500 with a traceback: a resent POST, or
-            // another controller, got there first. Adopt that job.
-            guard try await job(submission) != nil else { throw error }
+            try await dashboard.sendJSON("POST", "/api/jobs/", json: body)
+        } catch {
+            // A duplicate id answers 500 with a traceback: another controller,
+            // or this POST before its answer was lost, got there first. The
+            // job with our id is the one to adopt; with none, the error stands.
+            guard (try? await job(submission)) != nil else { throw error }
         }
     }
 
