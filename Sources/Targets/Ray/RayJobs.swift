@@ -9,6 +9,8 @@ struct RayJobInfo: Decodable, Sendable {
     var submission_id: String?
     var status: String
     var message: String?
+    /// Gantry's own keys: `gantry.model`, `gantry.lineage`, `gantry.storage`.
+    var metadata: [String: String]?
 
     var finished: Bool { ["SUCCEEDED", "FAILED", "STOPPED"].contains(status) }
 }
@@ -53,9 +55,11 @@ extension RayTarget {
             let message = info.message?.split(separator: "\n").first.map { ": \($0)" } ?? ""
             throw DriverError("ray job \(submission) \(info.status)\(message)\(await logTail(submission))")
         }
+        // An adopted job wrote where its submitter's storage was.
+        let written = info.metadata?["gantry.storage"] ?? storage
         let steps = request.pipeline.spec.steps.map { "\($0.name) succeeded" }
         return try TrainingOutputs(workspace: workspace).outcome(request.pipeline.spec, steps: steps) { ref in
-            (outputs(storage, submission: submission, step: ref.step) as NSString).appendingPathComponent(ref.path)
+            (outputs(written, submission: submission, step: ref.step) as NSString).appendingPathComponent(ref.path)
         }
     }
 
@@ -91,7 +95,7 @@ extension RayTarget {
         let body = Submission(
             entrypoint: "python3 \(RunnerJob.scriptName)", submission_id: submission,
             runtime_env: ["working_dir": .text(package), "env_vars": .map(["GANTRY_RAY_JOB": Digest.canonicalJSON(runner)])],
-            metadata: ["gantry.model": request.model.name, "gantry.lineage": request.lineage.digest])
+            metadata: ["gantry.model": request.model.name, "gantry.lineage": request.lineage.digest, "gantry.storage": storage])
         do {
             try await dashboard.sendJSON("POST", "/api/jobs/", json: body)
         } catch {
