@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Testing
+import Manifests
 @testable import State
 @testable import Targets
 
@@ -90,6 +91,85 @@ struct RayFaultTests {
         }
         #expect(error?.status == 503)
         #expect(server.requests.count == RetryPolicy.standard.attempts, "an idempotent GET is retried")
+    }
+
+    @Test func aTargetWithoutEndpointOrAbsoluteStorageOrWithAnUnreadableTokenIsRefusedWithTheReason() async throws {
+        let h = try await harness("http://127.0.0.1:1")
+        func context(_ spec: TargetSpec) -> DriverContext { DriverContext(name: "ray", spec: spec, workspace: h.workspace, store: h.store) }
+        /// What `body` throws, in words; nil when it does not.
+        func refusal(_ body: () throws -> Void) -> String? {
+            do { try body() } catch { return "\(error)" }
+            return nil
+        }
+
+        #expect(refusal { _ = try Drivers.make(context(TargetSpec(type: .ray))) } == "target ray (ray) needs spec.endpoint, the Ray dashboard's URL such as http://127.0.0.1:8265")
+        var spec = TargetSpec(type: .ray, endpoint: "http://127.0.0.1:1")
+        spec.credentials = ["token": SecretRef(env: "GANTRY_TEST_UNSET_RAY_TOKEN")]
+        #expect(refusal { _ = try Drivers.make(context(spec)) } == "target ray (ray): credentials.token: environment variable GANTRY_TEST_UNSET_RAY_TOKEN is not set")
+        spec.credentials = nil
+        #expect(refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray) needs spec.storage, a directory the controller and every Ray worker see")
+        spec.storage = "shared/gantry"
+        #expect(refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray): spec.storage must be an absolute path, found \"shared/gantry\"")
+    }
+
+    @Test func aNotebookStepASecretInServeEnvOrAMissingImportPathIsRefusedBeforeTheClusterChanges() async throws {
+        let server = try FaultServer { request in request.method == "GET" ? .status(404, "does not exist") : .status(200) }
+        let h = try await harness(server.endpoint)
+        h.project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: """
+            - name: report
+              dependsOn: [train]
+              notebook: { path: report.ipynb }
+        """))
+        try await h.project.commit("Add a notebook step")
+        var desired = try await RayProject.desired(h)
+        let ray = try RayProject.driver(h, desired)
+        let error = await #expect(throws: DriverError.self) { try await ray.train(try RayProject.trainingRequest(desired), intentKey: "train:nb") }
+        #expect(error?.message == "step report is a notebook; the ray target runs command steps only")
+
+        for (serve, problem) in [
+            ("importPath: serve_app:build\n    env: { TOKEN: { secret: { env: SERVE_TOKEN } } }",
+             "deployment demo-prod: serve.env TOKEN is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone"),
+            ("workingDir: src",
+             "deployment demo-prod needs spec.serve.importPath (module:attribute of a Serve application builder) on the ray target"),
+        ] {
+            h.project.write("manifests/deployment.yaml", """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: demo-prod }
+            spec:
+              model: demo
+              version: 1
+              serve:
+                \(serve)
+              targets: [{ target: ray }]
+            """)
+            try await h.project.commit("Change how demo is served")
+            desired = try await RayProject.desired(h)
+            let error = await #expect(throws: DriverError.self) {
+                try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+            }
+            #expect(error?.message == problem)
+        }
+        #expect(server.requests.allSatisfy { $0.method == "GET" }, "nothing was uploaded, submitted or replaced")
+    }
+
+    @Test func anApplicationThatNeverRunsTimesOutWithItsLastStatus() async throws {
+        let server = try FaultServer { request in
+            switch (request.method, request.path) {
+            case ("GET", "/api/serve/applications/"):
+                return .json(#"{"applications": {"demo-prod": {"status": "DEPLOYING", "message": "waiting for replicas", "route_prefix": "/demo-prod", "deployed_app_config": {"name": "demo-prod", "args": {"version": 1}}}}}"#)
+            default: return .status(200)
+            }
+        }
+        let h = try await harness(server.endpoint)
+        h.project.write("manifests/deployment.yaml", RayProject.deployment(importPath: "serve_app:build").replacingOccurrences(of: "timeout: 2m", with: "timeout: 1s"))
+        try await h.project.commit("Wait one second")
+        let desired = try await RayProject.desired(h)
+        let error = await #expect(throws: DriverError.self) {
+            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+        }
+        #expect(error?.message == "Serve application demo-prod was not RUNNING within 1s: DEPLOYING: waiting for replicas")
+        #expect(try h.store.deployment("demo-prod") == nil, "no record for what does not run")
     }
 
     @Test func aClusterWithAnApplicationNotDeployedFromAConfigIsLeftAlone() async throws {

@@ -70,12 +70,12 @@ extension RayTarget {
     }
 
     func submit(_ request: TrainingRequest, submission: String, storage: String) async throws {
+        let runner = try runnerJob(request, submission: submission, storage: storage)
         let project = try Checkouts(workspace: workspace).project(request.revision)
         var zip = ZipArchive()
         try zip.addDirectory(project)
         zip.add(RunnerJob.scriptName, contents: Array(RunnerJob.script.utf8))
         let package = try await upload(zip)
-        let runner = try runnerJob(request, submission: submission, storage: storage)
         struct Submission: Encodable {
             var entrypoint: String
             var submission_id: String

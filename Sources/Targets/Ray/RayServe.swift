@@ -21,6 +21,13 @@ extension RayTarget {
         guard let importPath = spec.serve.importPath, !importPath.isEmpty else {
             throw DriverError("deployment \(name) needs spec.serve.importPath (module:attribute of a Serve application builder) on the ray target")
         }
+        var environment: [String: String] = [:]
+        for (key, value) in spec.serve.env ?? [:] {
+            guard case .literal(let text) = value else {
+                throw DriverError("deployment \(name): serve.env \(key) is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone")
+            }
+            environment[key] = text
+        }
         let storage = try storage()
         // The replicas read the artifact from the shared storage, by digest.
         let digest = version.artifactDigest.replacingOccurrences(of: "sha256:", with: "")
@@ -33,13 +40,6 @@ extension RayTarget {
         try zip.addDirectory(spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project)
         let package = try await upload(zip)
 
-        var environment: [String: String] = [:]
-        for (key, value) in spec.serve.env ?? [:] {
-            guard case .literal(let text) = value else {
-                throw DriverError("deployment \(name): serve.env \(key) is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone")
-            }
-            environment[key] = text
-        }
         var runtimeEnvironment: [String: Any] = ["working_dir": package]
         if !environment.isEmpty { runtimeEnvironment["env_vars"] = environment }
         let application: [String: Any] = [

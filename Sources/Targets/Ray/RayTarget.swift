@@ -56,6 +56,10 @@ public struct RayTarget: TargetDriver {
         guard let storage = spec.storage, !storage.isEmpty else {
             throw DriverError("target \(name) (ray) needs spec.storage, a directory the controller and every Ray worker see")
         }
+        // Workers resolve a relative path against their own directory.
+        guard storage.hasPrefix("/") else {
+            throw DriverError("target \(name) (ray): spec.storage must be an absolute path, found \"\(storage)\"")
+        }
         return storage
     }
 }
