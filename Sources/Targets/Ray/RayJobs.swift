@@ -6,7 +6,6 @@ import State
 
 /// A job as the Jobs API reports it (`GET /api/jobs/<id>`).
 struct RayJobInfo: Decodable, Sendable {
-    var submission_id: String?
     var status: String
     var message: String?
     /// Gantry's own keys: `gantry.model`, `gantry.lineage`, `gantry.storage`.
@@ -76,25 +75,19 @@ extension RayTarget {
         try zip.addDirectory(project)
         zip.add(RunnerJob.scriptName, contents: Array(RunnerJob.script.utf8))
         let package = try await upload(zip)
+        struct RuntimeEnvironment: Encodable {
+            var working_dir: String
+            var env_vars: [String: String]
+        }
         struct Submission: Encodable {
             var entrypoint: String
             var submission_id: String
-            var runtime_env: [String: Env]
+            var runtime_env: RuntimeEnvironment
             var metadata: [String: String]
-            enum Env: Encodable {
-                case text(String), map([String: String])
-                func encode(to encoder: any Encoder) throws {
-                    var c = encoder.singleValueContainer()
-                    switch self {
-                    case .text(let s): try c.encode(s)
-                    case .map(let m): try c.encode(m)
-                    }
-                }
-            }
         }
         let body = Submission(
             entrypoint: "python3 \(RunnerJob.scriptName)", submission_id: submission,
-            runtime_env: ["working_dir": .text(package), "env_vars": .map(["GANTRY_RAY_JOB": Digest.canonicalJSON(runner)])],
+            runtime_env: RuntimeEnvironment(working_dir: package, env_vars: ["GANTRY_RAY_JOB": Digest.canonicalJSON(runner)]),
             metadata: ["gantry.model": request.model.name, "gantry.lineage": request.lineage.digest, "gantry.storage": storage])
         do {
             try await dashboard.sendJSON("POST", "/api/jobs/", json: body)
