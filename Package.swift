@@ -72,10 +72,17 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The on-prem node agent (`gantry agent`): the HTTP face of the
+        // agent target's node side.
+        .target(name: "Agent", dependencies: [
+            "Targets", "Lineage",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .executableTarget(name: "gantry", dependencies: [
             "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
-            "Controller", "Server",
+            "Controller", "Server", "Agent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +90,9 @@ let package = Package(
 
         // Benchmarks: bench/run drives this in a release build.
         .executableTarget(name: "gantry-bench", dependencies: [
-            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler",
+            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "Controller", "Server", "HTTP",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "bench/GantryBench"),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),

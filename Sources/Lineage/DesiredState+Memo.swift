@@ -1,4 +1,5 @@
 import Foundation
+import Manifests
 
 extension DesiredState {
     /// The last models' states worked out, with what they were worked out
@@ -18,8 +19,41 @@ extension DesiredState {
 
         static let shared = Memo()
 
+        /// A model's last lineage and the spec it came from, kept across
+        /// commits.
+        struct Known {
+            var spec: ModelSpec
+            var lineage: Lineage
+            var digest: String
+        }
+
         private let lock = NSLock()
         private var last: (key: Key, models: [String: ModelState])?
+        private var known: [String: Known] = [:]
+
+        func lineages() -> [String: Known] {
+            lock.lock()
+            defer { lock.unlock() }
+            return known
+        }
+
+        /// Drops everything remembered: the next computation starts cold.
+        func forget() {
+            lock.lock()
+            last = nil
+            known = [:]
+            lock.unlock()
+        }
+
+        /// How many models of the last computation kept their lineage.
+        private(set) var carried = 0
+
+        func remember(lineages: [String: Known], carried: Int = 0) {
+            lock.lock()
+            known = lineages
+            self.carried = carried
+            lock.unlock()
+        }
 
         func models(for key: Key) -> [String: ModelState]? {
             lock.lock()

@@ -10,6 +10,16 @@ public struct DesiredState: Sendable {
         /// Nil when an input could not be fingerprinted; `problem` says why.
         public var lineage: Lineage?
         public var problem: String?
+        /// `lineage.digest`, computed once when the state is worked out (a
+        /// lineage's digest is a SHA-256 over its canonical JSON).
+        public var digest: String?
+
+        public init(entry: Entry<ModelSpec>, lineage: Lineage?, problem: String?) {
+            self.entry = entry
+            self.lineage = lineage
+            self.problem = problem
+            self.digest = lineage?.digest
+        }
     }
 
     public var revision: Revision
@@ -26,6 +36,11 @@ public struct DesiredState: Sendable {
     /// fingerprint it; runs nothing.
     /// `now` places models with a `triggers.schedule` in their period.
     public static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date()) async -> DesiredState {
+        await compute(revision, fingerprinter: fingerprinter, now: now, memo: .shared)
+    }
+
+    /// With a memo of its own (tests, which run side by side in one process).
+    static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date, memo: Memo) async -> DesiredState {
         let set = revision.manifests
         var fingerprints: [String: Result<String, any Error>] = [:]
         for (name, dataset) in set.datasets.sorted(by: { $0.key < $1.key }) {
@@ -46,14 +61,28 @@ public struct DesiredState: Sendable {
                                case .failure(let error): return "failed \(error)"
                                }
                            })
-        if let models = Memo.shared.models(for: key) { return DesiredState(revision: revision, models: models) }
+        if let models = memo.models(for: key) { return DesiredState(revision: revision, models: models) }
         var models: [String: ModelState] = [:]
         models.reserveCapacity(set.models.count)
         let shared = PerPipeline(revision: revision)
+        // A new commit usually leaves most models' inputs alone: their
+        // lineage is the last one with the new commit, and the digest (which
+        // leaves the commit out) stays.
+        let previous = memo.lineages()
+        var lineages: [String: Memo.Known] = [:]
+        lineages.reserveCapacity(set.models.count)
+        var carried = 0
         for (name, model) in set.models {
-            models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now)
+            let state = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now,
+                                   previous: previous[name])
+            if let lineage = state.lineage, let digest = state.digest {
+                lineages[name] = Memo.Known(spec: model.spec, lineage: lineage, digest: digest)
+                if previous[name]?.digest == digest { carried += 1 }
+            }
+            models[name] = state
         }
-        Memo.shared.remember(models, for: key)
+        memo.remember(models, for: key)
+        memo.remember(lineages: lineages, carried: carried)
         return DesiredState(revision: revision, models: models)
     }
 
@@ -84,7 +113,8 @@ public struct DesiredState: Sendable {
     }
 
     static func modelState(_ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
-                           fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date) -> ModelState {
+                           fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date,
+                           previous: Memo.Known? = nil) -> ModelState {
         guard let pipeline = set.pipelines[model.spec.pipeline] else {
             return ModelState(entry: model, lineage: nil, problem: "no pipeline \(model.spec.pipeline)")
         }
@@ -109,12 +139,26 @@ public struct DesiredState: Sendable {
         }
         var params = pipeline.spec.params ?? [:]
         params.merge(model.spec.params ?? [:]) { $1 }
+        let pipelineDigest = shared.digest(pipeline)
+        let window = model.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) }
+        // The spec covers the model's own params and runtime; the pipeline's
+        // params are in its digest.
+        if let known = previous, known.spec == model.spec, known.lineage.pipeline == pipeline.name,
+           known.lineage.pipelineDigest == pipelineDigest, known.lineage.codeTree == codeTree, known.lineage.codePath == codePath,
+           known.lineage.datasets == datasets, known.lineage.scheduleWindow == window {
+            var lineage = known.lineage
+            lineage.commit = revision.commit.id.hex
+            var state = ModelState(entry: model, lineage: nil, problem: nil)
+            state.lineage = lineage
+            state.digest = known.digest
+            return state
+        }
         let lineage = Lineage(
             model: model.name, commit: revision.commit.id.hex, pipeline: pipeline.name,
-            pipelineDigest: shared.digest(pipeline),
+            pipelineDigest: pipelineDigest,
             codePath: codePath, codeTree: codeTree, datasets: datasets, params: params,
             runtime: model.spec.runtime ?? [:],
-            scheduleWindow: model.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) })
+            scheduleWindow: window)
         return ModelState(entry: model, lineage: lineage, problem: nil)
     }
 }

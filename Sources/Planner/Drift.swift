@@ -22,7 +22,8 @@ public enum Drift {
             DriftField(field: "version", desired: "\(spec.version)", observed: record.map { "\($0.version)" } ?? "not deployed",
                        inSync: record?.version == spec.version),
             DriftField(field: "address", desired: spec.address ?? "-", observed: record?.address ?? "-",
-                       inSync: record == nil || record?.address == spec.address),
+                       // Remote targets have addresses of their own (a model URI, an endpoint name).
+                       inSync: record == nil || spec.address == nil || record?.address == spec.address),
             DriftField(field: "serve spec", desired: String(Planner.specDigest(spec).prefix(19)),
                        observed: String((record?.specDigest ?? "-").prefix(19)), inSync: record?.specDigest == Planner.specDigest(spec)),
             DriftField(field: "process", desired: "running", observed: observed.map { $0.serving ? "running" : "not running" } ?? "-",

@@ -91,8 +91,12 @@ public struct Planner: Sendable {
             let versions = observed.versions[name] ?? []
             let triggers = state.entry.spec.triggers
             let memo = LineageMemo.shared
+            // A version with the same digest has the same lineage on every
+            // input; only other versions are decoded and compared input by
+            // input (for triggers that are off).
+            let digest = state.digest ?? lineage.digest
             if let match = versions.last(where: { v in
-                memo.lineage(of: v).map { lineage.matches($0, triggers: triggers) } ?? false
+                v.digest == digest || (memo.lineage(of: v).map { lineage.matches($0, triggers: triggers) } ?? false)
             }) {
                 inSync.append("Model/\(name): v\(match.number) matches the current lineage")
                 continue
@@ -105,7 +109,7 @@ public struct Planner: Sendable {
             } else {
                 reason = "no version yet"
             }
-            if observed.inFlight.contains(Self.trainKey(model: name, digest: lineage.digest)) {
+            if observed.inFlight.contains(Self.trainKey(model: name, digest: digest)) {
                 reason += " (a run of this lineage is in flight and will be adopted)"
             }
             pendingVersion[name] = next

@@ -50,28 +50,44 @@ public final class Reconciler: Sendable {
 
     // MARK: - Plan
 
+    /// How many deployments are observed at the same time.
+    static let observeWidth = 32
+
     public func observe(_ desired: DesiredState) async throws -> ObservedState {
-        var versions: [String: [VersionRecord]] = [:]
-        for v in try store.allVersions() { versions[v.model, default: []].append(v) }
+        let versions = try store.versionsByModel()
         var deployments: [String: DeploymentRecord] = [:]
         var observations: [String: ObservedDeployment] = [:]
         let records = try store.deployments()
         for record in records { deployments[record.name] = record }
-        // Every deployment is observed at once: a slow or unreachable target
-        // costs its own timeout, not the sum over all deployments.
+        // Deployments are observed concurrently, at most `observeWidth` at a
+        // time: a slow or unreachable target costs its own timeout, not the
+        // sum over all deployments, and 10,000 deployments do not open
+        // 10,000 connections at once.
+        let manifests = desired.manifests
+        // One driver per target, built once (a driver may read credentials).
+        var drivers: [String: Result<any TargetDriver, any Error>] = [:]
+        for target in Set(records.map(\.target)) {
+            drivers[target] = Result { try driver(target, manifests) }
+        }
         await withTaskGroup(of: ObservedDeployment.self) { group in
-            for record in records {
-                let spec = desired.manifests.deployments[record.name]?.spec
-                let manifests = desired.manifests
+            var pending = records[...]
+            func startNext() {
+                guard let record = pending.popFirst() else { return }
+                let spec = manifests.deployments[record.name]?.spec
+                let driver = drivers[record.target]!
                 group.addTask {
-                    do {
-                        return try await self.driver(record.target, manifests).observe(record, spec: spec)
-                    } catch {
+                    switch driver {
+                    case .success(let driver): return await driver.observe(record, spec: spec)
+                    case .failure(let error):
                         return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
                     }
                 }
             }
-            for await seen in group { observations[seen.name] = seen }
+            for _ in 0..<Self.observeWidth { startNext() }
+            for await seen in group {
+                observations[seen.name] = seen
+                startNext()
+            }
         }
         let inFlight = Set(try store.openIntents().map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })

@@ -9,6 +9,8 @@ import GRDB
 public final class StateStore: Sendable {
     public let directory: String
     let db: DatabaseQueue
+    /// Only read and written inside `db` accesses, which the queue serialises.
+    nonisolated(unsafe) let versionCache = Box<VersionCache?>(nil)
 
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -149,7 +151,27 @@ public final class StateStore: Sendable {
     }
 
     public func allVersions() throws -> [VersionRecord] {
-        try db.read { try VersionRecord.order(Column("model"), Column("number")).fetchAll($0) }
+        let byModel = try versionsByModel()
+        return byModel.keys.sorted().flatMap { byModel[$0]! }
+    }
+
+    /// Every version, grouped by model and ordered by number: what each plan
+    /// compares lineages against. Versions are read from SQLite only when
+    /// the database changed since the last call — by this connection
+    /// (`total_changes`) or by another process (`PRAGMA data_version`) — so
+    /// a controller's no-op reconcile does not decode 10,000 rows again.
+    public func versionsByModel() throws -> [String: [VersionRecord]] {
+        try db.read { db in
+            let key = VersionCache.Key(dataVersion: try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0,
+                                       ownChanges: db.totalChangesCount)
+            if let cached = versionCache.value, cached.key == key { return cached.byModel }
+            var byModel: [String: [VersionRecord]] = [:]
+            for v in try VersionRecord.order(Column("model"), Column("number")).fetchAll(db) {
+                byModel[v.model, default: []].append(v)
+            }
+            versionCache.value = VersionCache(key: key, byModel: byModel)
+            return byModel
+        }
     }
 
     public func version(_ model: String, _ number: Int) throws -> VersionRecord? {
@@ -301,4 +323,20 @@ public final class StateStore: Sendable {
     public func save(_ hashes: [FileHashRecord]) throws {
         try db.write { db in for h in hashes { try h.insert(db, onConflict: .replace) } }
     }
+}
+
+/// The versions table as last read, and the database state it was read at.
+struct VersionCache {
+    struct Key: Equatable {
+        var dataVersion: Int
+        var ownChanges: Int
+    }
+
+    var key: Key
+    var byModel: [String: [VersionRecord]]
+}
+
+final class Box<Value> {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -117,6 +117,8 @@ public enum Drivers {
     /// no driver yet, and plans say so instead of acting.
     public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
         .local: [.train, .serve],
+        .agent: [.train, .serve],
+        .mlflow: [.serve],
         .ray: [.train, .serve],
     ]
 
@@ -130,8 +132,10 @@ public enum Drivers {
     public static func make(_ context: DriverContext) throws -> (any TargetDriver)? {
         switch context.spec.type {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
+        case .agent: return try AgentTarget(context)
+        case .mlflow: return try MLflowTarget(context)
         case .ray: return try RayTarget(context)
-        case .agent, .mlflow, .sagemaker: return nil
+        case .sagemaker: return nil
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Lineage
 @testable import Manifests
+import Source
 
 /// Shortcuts the planner takes on every model of every reconcile must give
 /// the answers of the code they stand in for.
@@ -46,5 +47,64 @@ import Testing
         let bytes: [UInt8] = [0, 1, 9, 10, 15, 16, 127, 128, 171, 255]
         #expect(bytes.hexString == bytes.map { String(format: "%02x", $0) }.joined())
         #expect(Digest.sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
+
+/// Lineages carried over from the last commit must be the ones a fresh
+/// computation gives, for the models that changed and those that did not.
+@Suite struct LineageCarryOverTests {
+    let memo = DesiredState.Memo()
+
+    func compute(_ revision: Revision) async -> [String: DesiredState.ModelState] {
+        await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: nil), now: Date(timeIntervalSince1970: 0), memo: memo).models
+    }
+
+    func fresh(_ revision: Revision) async -> [String: DesiredState.ModelState] {
+        memo.forget()
+        return await compute(revision)
+    }
+
+    @Test func carriedOverLineagesEqualFreshOnesAndCarryTheNewCommit() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/more.yaml", (1...3).map { i in """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: extra-\(i) }
+            spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i) } }
+            """ }.joined(separator: "\n---\n"))
+        try await project.commit("Three more models")
+        let source = try GitSource(location: project.directory, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("src"))
+        let first = try source.fetch()
+        _ = await compute(first)
+
+        // One model's params change, the data changes for all, then only a README.
+        let edits: [(String, () -> Void)] = [
+            ("Raise extra-2's quality", { project.write("manifests/more.yaml", (try! String(contentsOfFile: project.directory + "/manifests/more.yaml", encoding: .utf8)).replacingOccurrences(of: "quality: 0.2", with: "quality: 0.7")) }),
+            ("New rows", { project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n") }),
+            ("Docs", { project.write("README.md", "models\n") }),
+        ]
+        var before = await compute(first)
+        for (message, edit) in edits {
+            edit()
+            try await project.commit(message)
+            let revision = try source.fetch()
+            let carried = await compute(revision)
+            let carriedOver = memo.carried
+            let recomputed = await fresh(revision)
+            #expect(memo.carried == 0, "computed from nothing")
+            #expect(carried.count == 4)
+            for (name, state) in recomputed {
+                #expect(carried[name]?.lineage == state.lineage, "\(message): \(name)")
+                #expect(carried[name]?.digest == state.lineage?.digest, "\(message): \(name)")
+                #expect(carried[name]?.lineage?.commit == revision.commit.id.hex)
+            }
+            let changed = Set(carried.keys.filter { carried[$0]?.digest != before[$0]?.digest })
+            switch message {
+            case "Raise extra-2's quality": #expect(changed == ["extra-2"] && carriedOver == 3)
+            case "New rows": #expect(changed.count == 4 && carriedOver == 0)
+            default: #expect(changed.isEmpty && carriedOver == 4)
+            }
+            before = carried
+        }
     }
 }

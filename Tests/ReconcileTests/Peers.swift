@@ -18,7 +18,8 @@ enum Peers {
 
     static let howToInstall = "run scripts/peers (it installs moto[server], papermill and ipykernel into ~/.cache/gantry-peers/venv)"
 
-    /// `GANTRY_MOTO_SERVER`, else `moto_server` on PATH, else the venv's.
+    /// `GANTRY_MOTO_SERVER`, else the venv's (what scripts/peers installs),
+    /// else `moto_server` on PATH.
     static func motoServer() throws -> String {
         if let given = environment["GANTRY_MOTO_SERVER"], !given.isEmpty {
             guard FileManager.default.isExecutableFile(atPath: given) else {
@@ -26,7 +27,7 @@ enum Peers {
             }
             return given
         }
-        let candidates = (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" } + [venv + "/bin/moto_server"]
+        let candidates = [venv + "/bin/moto_server"] + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" }
         if let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) { return found }
         throw PeerError(description: "moto_server not found (GANTRY_MOTO_SERVER, PATH, \(venv)/bin): \(howToInstall), or set GANTRY_MOTO_SERVER")
     }
@@ -78,7 +79,7 @@ final class MotoServer: @unchecked Sendable {
         let child = try ChildProcess.spawn(ProcessSpec(argv: [executable, "-H", "127.0.0.1", "-p", "\(port)"],
                                                        environment: Peers.environment, workingDirectory: directory, logPath: log))
         let server = MotoServer(endpoint: "http://127.0.0.1:\(port)", child: child, log: log)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)  // a loaded 2-core machine starts it slowly
         while ContinuousClock.now < deadline {
             if child.exitStatus != nil { break }
             if (try? await HTTPClient.shared.send(HTTPRequest(url: server.endpoint + "/moto-api/", timeout: .seconds(1)))) != nil {

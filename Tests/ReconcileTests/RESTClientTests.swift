@@ -52,14 +52,14 @@ struct RESTClientTests {
         let server = try FaultServer { _ in .hang(.seconds(3)) }
         let client = RESTClient(baseURL: server.endpoint, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
                                 timeout: .milliseconds(300))
-        let started = ContinuousClock.now
-        await #expect(throws: HTTPError.self) { try await client.send("GET", "/slow") }
-        #expect(ContinuousClock.now - started < .seconds(3), "the timeout cut each try short")
-        #expect(server.requests.count == 2)
-        do { try await client.send("GET", "/slow") } catch let error as HTTPError {
+        do {
+            try await client.send("GET", "/slow")
+            Issue.record("a peer that never answers must time out")
+        } catch let error as HTTPError {
+            #expect(error.code == 28, "curl's operation-timed-out: \(error)")
             #expect(error.description.contains("after 2 tries"), "\(error)")
-            #expect(error.isConnectionFailure)
         }
+        #expect(server.requests.count == 2)
     }
 
     @Test func aRefusedConnectionIsRetriedEvenForAPostBecauseNothingWasSent() async throws {

@@ -10,6 +10,7 @@ import Foundation
 //   gantry-bench cold --dir D --rounds N --floor F --python P --script S --out R
 //   gantry-bench decode D
 //   gantry-bench memory --work W --repo D --reconciles N --out R
+//   gantry-bench webhook --work W --repo D --pushes N --out R
 //   gantry-bench register --url U --state S [--seed S2]
 //   gantry-bench profile-plan --url U --state S [--plans N] [--stages-every K]
 //   gantry-bench report --results R --environment E --command C --to FILE
@@ -75,6 +76,9 @@ do {
     case "decode":
         guard let dir = args.positional.first else { throw BenchFailure("usage: gantry-bench decode DIR") }
         try ColdDecode.decodeOnce(directory: dir)
+    case "webhook":
+        try await WebhookScenario.run(work: try args.string("work"), repository: try args.string("repo"),
+                                      pushes: args.int("pushes", default: 200), out: try args.string("out"))
     case "memory":
         try await Memory.run(work: try args.string("work"), repository: try args.string("repo"),
                              reconciles: args.int("reconciles", default: 1000), out: try args.string("out"))

@@ -116,6 +116,10 @@ struct References {
                 out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
                 if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
             }
+            if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
+               let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name) {
+                out.append(o.diagnostic("spec.serve.alias", problem + (spec.serve.alias == nil ? " (the alias defaults to the Deployment's name)" : "")))
+            }
         }
         return out
     }

@@ -23,8 +23,7 @@ extension GantryServer {
     func modelViews() throws -> [ModelView] {
         let snapshot = status.snapshot
         let suspended = try suspensions()
-        var byModel: [String: [VersionRecord]] = [:]
-        for v in try store.allVersions() { byModel[v.model, default: []].append(v) }
+        let byModel = try store.versionsByModel()
         let served = try store.deployments()
         var names = Set(byModel.keys)
         if let models = snapshot.assessment?.desired.manifests.models.keys { names.formUnion(models) }

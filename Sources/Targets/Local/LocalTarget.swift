@@ -50,7 +50,8 @@ public struct LocalTarget: TargetDriver {
             // its steps lives on before the run is launched again.
             Sessions.kill(leader: detail.runner.pid)
         }
-        let job = try makeJob(request, runDirectory: runDirectory)
+        let job = try makeJob(request, runDirectory: runDirectory, project: try Checkouts(workspace: workspace).project(request.revision),
+                              cacheDirectory: workspace.stepCache)
         try? FileManager.default.removeItem(atPath: runDirectory)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try JobFiles.write(job, to: JobFiles.job(runDirectory))
@@ -73,18 +74,35 @@ public struct LocalTarget: TargetDriver {
         guard let result = JobFiles.read(JobResult.self, from: resultPath) else {
             throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
         }
+        return try collect(result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact,
+                           metrics: request.pipeline.spec.metrics)
+    }
+
+    /// A finished run's outcome: its artifact stored by digest in this
+    /// workspace, its metrics read.
+    func collect(_ result: JobResult, runDirectory: String, artifact: OutputRef, metrics ref: OutputRef?) throws -> TrainingOutcome {
         guard result.succeeded else { throw DriverError(result.error ?? "training failed") }
-        return try TrainingOutputs(workspace: workspace).outcome(request.pipeline.spec, steps: result.steps.map { "\($0.name) \($0.status)" }) {
-            stepOutput(runDirectory, $0)
+        let stored = try ArtifactStore(workspace: workspace).store(stepOutput(runDirectory, artifact))
+        var metrics: [String: Double] = [:]
+        if let m = ref {
+            let path = stepOutput(runDirectory, m)
+            guard let data = FileManager.default.contents(atPath: path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
+            }
+            for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
         }
+        return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
+                               steps: result.steps.map { "\($0.name) \($0.status)" })
     }
 
     func stepOutput(_ runDirectory: String, _ ref: OutputRef) -> String {
         ((runDirectory as NSString).appendingPathComponent("steps/\(ref.step)/outputs") as NSString).appendingPathComponent(ref.path)
     }
 
-    func makeJob(_ request: TrainingRequest, runDirectory: String) throws -> Job {
-        let project = try Checkouts(workspace: workspace).project(request.revision)
+    /// The job for `request` with the paths of the machine it runs on: the
+    /// project checkout, the run directory and the step cache there.
+    func makeJob(_ request: TrainingRequest, runDirectory: String, project: String, cacheDirectory: String?) throws -> Job {
         let spec = request.pipeline.spec
         guard let order = StepGraph(spec.steps).topologicalOrder() else { throw DriverError("pipeline steps form a cycle") }
         let steps = Dictionary(spec.steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -92,7 +110,7 @@ public struct LocalTarget: TargetDriver {
         let codeDirectory = (project as NSString).appendingPathComponent(spec.codePath ?? ".")
         return Job(
             model: request.model.name, lineageDigest: request.lineage.digest, lineage: request.lineage.json,
-            baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: workspace.stepCache,
+            baseEnvironment: Workspace.baseEnvironment(), cacheDirectory: cacheDirectory,
             steps: try order.map { name in
                 let step = steps[name]!
                 let argv: [String]
@@ -173,8 +191,31 @@ public struct LocalTarget: TargetDriver {
     }
 
     public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
-        let spec = request.deployment.spec
-        let name = request.deployment.name
+        try await serve(ServeRequest(
+            name: request.deployment.name, spec: request.deployment.spec, version: request.version,
+            project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
+            current: request.current, specDigest: request.specDigest))
+    }
+
+    /// A deploy with everything resolved to this machine: the project's
+    /// files and the version's artifact are here (a node agent receives
+    /// both from the controller).
+    struct ServeRequest {
+        var name: String
+        var spec: DeploymentSpec
+        /// `artifactPath` is a path on this machine.
+        var version: VersionRecord
+        var project: String
+        var commit: String
+        var current: DeploymentRecord?
+        var specDigest: String
+    }
+
+    /// Starts the version, waits until it is healthy, switches the stable
+    /// address to it, then drains and stops the old one.
+    func serve(_ request: ServeRequest) async throws -> DeploymentRecord {
+        let spec = request.spec
+        let name = request.name
         let directory = workspace.deployment(name)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let address = spec.address.flatMap(Endpoint.init(parsing:))
@@ -182,7 +223,7 @@ public struct LocalTarget: TargetDriver {
 
         let forwarder = try await ensureForwarder(name: name, address: address, current: request.current)
         let port = Int(try freeLoopbackPort())
-        let project = try Checkouts(workspace: workspace).project(request.revision)
+        let project = request.project
         let version = request.version
         guard let command = spec.serve.command else { throw DriverError("deployment \(name) has no spec.serve.command") }
         let argv = command.argv.map { arg in
@@ -231,7 +272,7 @@ public struct LocalTarget: TargetDriver {
             name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? "local",
             address: address.description, backendPort: port, specDigest: request.specDigest,
             serveProcess: Digest.canonicalJSON(serve), forwarderProcess: Digest.canonicalJSON(forwarder),
-            commit: request.revision.commit.id.hex, updatedAt: Date())
+            commit: request.commit, updatedAt: Date())
         try store.save(record)
         try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
                                     status: "done", createdAt: now, updatedAt: Date()))

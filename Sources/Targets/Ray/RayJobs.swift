@@ -54,12 +54,15 @@ extension RayTarget {
             let message = info.message?.split(separator: "\n").first.map { ": \($0)" } ?? ""
             throw DriverError("ray job \(submission) \(info.status)\(message)\(await logTail(submission))")
         }
-        // An adopted job wrote where its submitter's storage was.
+        // An adopted job wrote where its submitter's storage was; its
+        // directory is laid out as a local run directory is.
         let written = info.metadata?["gantry.storage"] ?? storage
-        let steps = request.pipeline.spec.steps.map { "\($0.name) succeeded" }
-        return try TrainingOutputs(workspace: workspace).outcome(request.pipeline.spec, steps: steps) { ref in
-            (outputs(written, submission: submission, step: ref.step) as NSString).appendingPathComponent(ref.path)
-        }
+        let result = JobResult(succeeded: true, error: nil, steps: request.pipeline.spec.steps.map {
+            JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
+        })
+        return try LocalTarget(workspace: workspace, store: store).collect(
+            result, runDirectory: (written as NSString).appendingPathComponent(submission),
+            artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
     }
 
     /// The job with `submission`, or nil when the cluster has none.

@@ -30,10 +30,7 @@ extension RayTarget {
         }
         let storage = try storage()
         // The replicas read the artifact from the shared storage, by digest.
-        let digest = version.artifactDigest.replacingOccurrences(of: "sha256:", with: "")
-        let artifact = ((storage as NSString).appendingPathComponent("artifacts/\(digest)") as NSString)
-            .appendingPathComponent((version.artifactPath as NSString).lastPathComponent)
-        try TrainingOutputs.copyOnce(version.artifactPath, to: artifact)
+        let artifact = try ArtifactStore(workspace: Workspace(root: storage)).store(version.artifactPath).path
 
         let project = try Checkouts(workspace: workspace).project(request.revision)
         var zip = ZipArchive()

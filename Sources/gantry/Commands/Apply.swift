@@ -9,6 +9,7 @@ import Targets
 
 struct Apply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "apply",
         abstract: "Reconcile once: plan, then carry out exactly that plan.",
         discussion: """
         Trains models whose lineage has no version yet, deploys pinned
@@ -69,6 +70,7 @@ struct RunJob: AsyncParsableCommand {
 
 struct Destroy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "destroy",
         abstract: "Stop everything this state directory serves (versions and history stay).",
         discussion: """
         Like terraform destroy: every Deployment's serving process and stable

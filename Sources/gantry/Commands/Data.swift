@@ -71,6 +71,7 @@ struct DataStatus: AsyncParsableCommand {
 
 struct Fingerprint: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fingerprint",
         abstract: "Print the content fingerprint of a local file or directory.",
         discussion: """
         The same fingerprint a Dataset with that path gets: SHA-256 over the

@@ -8,6 +8,7 @@ import Targets
 
 struct Diff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Show a Deployment's live drift: what Git declares against what runs, field by field.",
         discussion: """
         Exit codes: 0 in sync, 2 drifted, 1 error.

@@ -7,6 +7,7 @@ import StableAddress
 /// exits and while versions are switched.
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "forward",
         abstract: "Forward a Deployment's stable address to its current backend (started by apply).",
         shouldDisplay: false)
 

@@ -6,6 +6,7 @@ import Targets
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show what serves where, the latest versions and the last reconcile.",
         discussion: """
         Examples:
@@ -35,7 +36,10 @@ struct Status: AsyncParsableCommand {
         if format.output == .json { return try printJSON(report) }
         print("DEPLOYMENT".padding(14), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
-            let alive = LocalProcess.isRunning(d.serveProcess) ? "running" : "stopped"
+            // A process on this machine is checked here; one on a remote
+            // target is what the controller observes (`gantry diff`).
+            let alive = d.serveProcess.isEmpty && !d.detail.isEmpty ? "on \(d.target)"
+                : LocalProcess.isRunning(d.serveProcess) ? "running" : "stopped"
             print(d.name.padding(14), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10), d.updatedAt.short)
         }
         if report.deployments.isEmpty { print("(none)") }
@@ -57,6 +61,7 @@ struct Status: AsyncParsableCommand {
 
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "history",
         abstract: "List recent reconciles with their commit, author and result.",
         discussion: """
         Examples:
@@ -93,6 +98,7 @@ struct History: AsyncParsableCommand {
 
 struct Versions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "versions",
         abstract: "List a model's versions with their metrics and gates.",
         discussion: """
         Examples:

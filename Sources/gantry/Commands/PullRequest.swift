@@ -12,6 +12,7 @@ struct PullRequest: AsyncParsableCommand {
 
     struct Comment: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "comment",
             abstract: "Post a plan report as one pull-request comment (updated in place) and set a commit status.",
             discussion: """
             Finds Gantry's earlier comment on the pull request by its marker

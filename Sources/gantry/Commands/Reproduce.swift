@@ -4,6 +4,7 @@ import Reconciler
 
 struct Reproduce: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reproduce",
         abstract: "Rebuild a model version from its lineage and compare.",
         discussion: """
         Checks out the version's commit, verifies that every dataset still

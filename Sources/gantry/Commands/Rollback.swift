@@ -4,6 +4,7 @@ import Reconciler
 
 struct Rollback: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rollback",
         abstract: "Roll a Deployment back by committing its older pin to Git.",
         discussion: """
         Git stays the truth: a rollback is a commit that changes the

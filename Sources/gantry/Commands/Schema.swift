@@ -4,6 +4,7 @@ import Manifests
 
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "schema",
         abstract: "Write the JSON Schemas of the manifest kinds, for editors.",
         discussion: """
         The schemas are derived from the types Gantry decodes, so they accept

@@ -4,6 +4,7 @@ import Manifests
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check every manifest under a directory and list every problem.",
         discussion: """
         Reads every .yaml and .yml file under DIR (hidden directories are

@@ -1,0 +1,78 @@
+import Foundation
+import HTTP
+import Processes
+@testable import Lineage
+@testable import State
+@testable import Targets
+
+/// A `gantry agent` on 127.0.0.1 standing in for an on-prem node: the built
+/// gantry binary, its own port and directory, the test token's hash.
+final class NodeAgent: @unchecked Sendable {
+    static let token = "agent-test-token-7f3a/+="
+
+    let name: String
+    let port: Int
+    let directory: String
+    let child: ChildProcess
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    private init(name: String, port: Int, directory: String, child: ChildProcess) {
+        self.name = name
+        self.port = port
+        self.directory = directory
+        self.child = child
+    }
+
+    /// Starts an agent; with `directory` and `port` of an earlier one, the
+    /// same node comes back.
+    static func start(_ name: String, port: Int = freePort(), directory: String? = nil) async throws -> NodeAgent {
+        let home = directory.map { ($0 as NSString).deletingLastPathComponent } ?? makeTemporaryDirectory("gantry-node-\(name)")
+        let directory = directory ?? home + "/agent"
+        let tokens = home + "/tokens"
+        try ("# the test token\nsha256:" + Digest.sha256(token) + "\n").write(toFile: tokens, atomically: true, encoding: .utf8)
+        let log = home + "/\(name)-agent.log"
+        let child = try ChildProcess.spawn(ProcessSpec(
+            argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory],
+            environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: log))
+        let agent = NodeAgent(name: name, port: port, directory: directory, child: child)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, child.exitStatus == nil {
+            if let r = try? await HTTPClient.shared.send(HTTPRequest(url: agent.endpoint + "/v1/health", timeout: .seconds(1))), r.status == 200 {
+                return agent
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        _ = await child.terminate(grace: .seconds(2))
+        throw PeerError(description: "gantry agent (\(gantryExecutable)) did not answer on port \(port): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    func stop() async { _ = await child.terminate(grace: .seconds(5)) }
+
+    /// The agent's API as the test calls it.
+    func client(token: String? = NodeAgent.token) -> RESTClient {
+        RESTClient(baseURL: endpoint, auth: token.map { .bearer($0) } ?? .none, retry: .none)
+    }
+
+    /// Stops whatever this node serves, through its own files, whether the
+    /// agent still runs or not.
+    func stopServing() async {
+        guard let store = try? StateStore(directory: directory) else { return }
+        let local = LocalTarget(workspace: Workspace(root: directory, executable: gantryExecutable), store: store)
+        for record in (try? store.deployments()) ?? [] { try? await local.stop(record) }
+    }
+
+    /// A Target manifest naming this node.
+    func target(tokenFile: String) -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: \(name) }
+        spec:
+          type: agent
+          endpoint: \(endpoint)
+          credentials: { token: { file: \(tokenFile) } }
+        ---
+
+        """
+    }
+}
