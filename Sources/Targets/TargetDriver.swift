@@ -119,6 +119,7 @@ public enum Drivers {
         .local: [.train, .serve],
         .agent: [.train, .serve],
         .mlflow: [.serve],
+        .ray: [.train, .serve],
         .sagemaker: [.train, .serve],
     ]
 
@@ -134,8 +135,8 @@ public enum Drivers {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
         case .agent: return try AgentTarget(context)
         case .mlflow: return try MLflowTarget(context)
+        case .ray: return try RayTarget(context)
         case .sagemaker: return try SageMakerTarget(context)
-        case .ray: return nil
         }
     }
 
