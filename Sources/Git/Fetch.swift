@@ -47,10 +47,7 @@ extension Repository {
     public func fetch(from url: String, credentials: GitCredentials? = nil) throws(GitError) {
         let box = Unmanaged.passRetained(CallbackState(credentials))
         defer { box.release() }
-        try withHandle { repo throws(GitError) in
-            var remote: OpaquePointer?
-            try check(git_remote_create_anonymous(&remote, repo, url), "fetch \(url)")
-            defer { git_remote_free(remote) }
+        try withRemote(url, operation: "fetch") { _, remote throws(GitError) in
             var options = git_fetch_options()
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
             options.prune = GIT_FETCH_PRUNE
