@@ -86,11 +86,14 @@ private func makeRepo(count: Int) async throws -> String {
         let served = tempDir("served")
         try await git(["clone", "-q", "--bare", repo, served + "/models.git"], in: served)
         let port = Int.random(in: 20000..<40000)
+        let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        // Nothing serves yet: the fetch fails, and the remote it used is
+        // dropped so that the next fetch starts from a fresh one.
+        #expect(throws: (any Error).self) { try source.fetch() }
         let daemon = try ChildProcess.spawn(ProcessSpec(
             argv: ["git", "daemon", "--export-all", "--base-path=\(served)", "--listen=127.0.0.1", "--port=\(port)", "--reuseaddr", served],
             environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         defer { Task { _ = await daemon.terminate(grace: .seconds(2)) } }
-        let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
         var revision: Revision?
         for _ in 0..<50 where revision == nil {  // the daemon needs a moment to listen
             revision = try? source.fetch()
@@ -104,6 +107,7 @@ private func makeRepo(count: Int) async throws -> String {
         try await git(["add", "-A"], in: repo)
         try await git(["commit", "-qm", "Add m9"], in: repo)
         try await git(["push", "-q", served + "/models.git", "main"], in: repo)
+        // The same remote (kept between fetches) sees the new commit.
         let next = try source.fetch()
         #expect(next.manifests.models.count == 3)
         #expect(next.commit.subject == "Add m9")
