@@ -93,6 +93,17 @@ final class MotoServer: @unchecked Sendable {
 
     func stop() async { _ = await child.terminate(grace: .seconds(5)) }
 
+    /// Runs `body` against a moto server of its own, stopped afterwards
+    /// whether `body` throws or not.
+    static func with(_ body: (MotoServer) async throws -> Void) async throws {
+        let moto = try await start()
+        do { try await body(moto) } catch {
+            await moto.stop()
+            throw error
+        }
+        await moto.stop()
+    }
+
     struct RecordedRequest: Decodable {
         var method: String
         var url: String

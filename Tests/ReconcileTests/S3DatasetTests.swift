@@ -11,15 +11,6 @@ import Testing
 /// fingerprints come from signed HEAD and ListObjectsV2 requests.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct S3DatasetTests {
-    func withMoto(_ body: (MotoServer) async throws -> Void) async throws {
-        let moto = try await MotoServer.start()
-        do { try await body(moto) } catch {
-            await moto.stop()
-            throw error
-        }
-        await moto.stop()
-    }
-
     func location(_ moto: MotoServer, bucket: String = "datasets", key: String) -> S3Location {
         let files = moto.credentialFiles()
         return S3Location(bucket: bucket, key: key, endpoint: moto.endpoint, credentials: AWSCredentials(
@@ -36,7 +27,7 @@ struct S3DatasetTests {
     }
 
     @Test func anObjectIsFingerprintedByItsETagWhichChangesOnlyWhenTheObjectDoes() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("datasets")
             try await moto.put("datasets/events/2024.csv", "user,clicks\n1,3\n")
             let object = location(moto, key: "events/2024.csv")
@@ -52,7 +43,7 @@ struct S3DatasetTests {
     }
 
     @Test func aPrefixIsFingerprintedByEveryObjectUnderIt() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("datasets")
             let files = ["events/a.csv": "a\n1\n", "events/b.csv": "b\n22\n", "events/2024/c.csv": "c\n333\n"]
             for (key, body) in files { try await moto.put("datasets/\(key)", body) }
@@ -77,7 +68,7 @@ struct S3DatasetTests {
     }
 
     @Test func aListingLongerThanOnePageIsFollowedToItsEnd() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("datasets")
             let keys = (1...5).map { "daily/day-\($0).csv" }
             for key in keys { try await moto.put("datasets/\(key)", key) }
@@ -89,7 +80,7 @@ struct S3DatasetTests {
     }
 
     @Test func aMissingObjectOrAnEmptyPrefixFailsNamingBucketAndKeyButNoSecret() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("datasets")
             try await moto.put("datasets/events/a.csv", "a\n")
             var errors: [String] = []
@@ -114,7 +105,7 @@ struct S3DatasetTests {
     }
 
     @Test func everyRequestIsSignedTheWayS3ChecksASignature() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("datasets")
             try await moto.put("datasets/events/june data+1~x.csv", "a\n")
             for n in 1...3 { try await moto.put("datasets/events/q 1+/part-\(n).csv", "\(n)\n") }
@@ -155,7 +146,7 @@ struct S3DatasetTests {
     }
 
     @Test func aReconcileRetrainsWhenAnObjectBehindTheModelsDatasetChanges() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("ml-data")
             try await moto.put("ml-data/events/day-1.csv", "user,clicks\n1,3\n")
             let project = try await S3Project.make(moto)

@@ -14,15 +14,6 @@ import Testing
 /// SageMaker and S3 (it tells them apart by the signature's service).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct SageMakerTests {
-    func withMoto(_ body: (MotoServer) async throws -> Void) async throws {
-        let moto = try await MotoServer.start()
-        do { try await body(moto) } catch {
-            await moto.stop()
-            throw error
-        }
-        await moto.stop()
-    }
-
     func md5(_ text: String) -> String {
         Insecure.MD5.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
@@ -61,7 +52,7 @@ struct SageMakerTests {
     }
 
     @Test func aTrainingJobIsCreatedOnceAndASecondTrainOfTheSameLineageAdoptsIt() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("data")
             try await moto.put("data/events/day-1.csv", "user,clicks\n1,3\n")
             try await moto.put("models")
@@ -116,7 +107,7 @@ struct SageMakerTests {
     }
 
     @Test func aDatasetOutsideS3FailsTheTrainingBeforeAnyJobIsMade() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             let files = moto.credentialFiles()
             let local = """
             apiVersion: gantry.dev/v1alpha1
@@ -137,7 +128,7 @@ struct SageMakerTests {
     }
 
     @Test func aLocallyTrainedVersionIsUploadedOnceServedDriftsWhenChangedByHandAndIsRemovedWithItsConfigAndModel() async throws {
-        try await withMoto { moto in
+        try await MotoServer.with { moto in
             try await moto.put("models")
             let harness = try await SageMakerProject.make(endpoint: moto.endpoint, credentials: moto.credentialFiles(), cloudDeployment: 1)
             let driver = try SageMakerProject.driver(harness)

@@ -127,8 +127,18 @@ struct HealthEndpoint {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         try "ok\n".write(toFile: root + "/health", atomically: false, encoding: .utf8)
         port = try freePort()
-        pid = try Child.start(["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", root],
-                              log: work + "/health.log")
+        // A threaded server with a listen backlog for the controller's
+        // concurrent probes (http.server's default backlog of 5 drops
+        // connections that 10,000 separate serving processes would take).
+        let server = """
+        import functools, http.server, sys
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 1024
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args): pass
+        Server(("127.0.0.1", int(sys.argv[1])), functools.partial(Handler, directory=sys.argv[2])).serve_forever()
+        """
+        pid = try Child.start(["python3", "-c", server, "\(port)", root], log: work + "/health.log")
         let deadline = Measure.now() + 10
         while !Self.answers(port) {
             guard Measure.now() < deadline else { throw BenchFailure("the health endpoint did not start") }
