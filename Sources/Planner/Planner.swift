@@ -74,7 +74,8 @@ public struct Planner: Sendable {
         // Sorting the names, not the (name, state) pairs: a comparison of
         // pairs copies both, and a model's state holds dozens of references.
         let manifests = desired.manifests
-        for name in desired.models.keys.sorted() {
+        let names = desired.models.keys.sorted()
+        for name in names {
             let state = desired.models[name]!
             guard let lineage = state.lineage else {
                 warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
@@ -120,7 +121,8 @@ public struct Planner: Sendable {
                                       reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates", model: name, version: next))
             }
         }
-        for (name, state) in desired.models.sorted(by: { $0.key < $1.key }) where pendingVersion[name] == nil {
+        for name in names where pendingVersion[name] == nil {
+            guard let state = desired.models[name] else { continue }
             // Promotion follows a training; only one whose write-back failed
             // (an unreachable remote, say) is tried again. A version pinned
             // back by hand is not proposed again.

@@ -178,9 +178,10 @@ struct EndToEndTests {
         let repo = try await slowProject(marker: marker)
         let state = scratch("state")
         let runner = try await applyKilledDuringTraining(repo: repo, state: state)
-        // The machine "restarts": the run dies too, before writing anything.
-        kill(-runner.pid, SIGKILL)
-        kill(runner.pid, SIGKILL)
+        // The machine "restarts": the run dies too, before writing anything,
+        // and with it every step it started (they share its session, not its
+        // process group).
+        killSession(runner.pid)
         let (status, log) = try await run([gantryBinary, "apply", "--repo", repo, "--state-dir", state], in: repo)
         #expect(status == 0, "\(log)")
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "relaunched exactly once")
@@ -208,5 +209,17 @@ struct EndToEndTests {
         #expect(messages.count == lines.count, "every line is a JSON object")
         #expect(messages.contains { $0["msg"] == "reconciled" && $0["result"] == "applied" })
         #expect(messages.last?["msg"] == "controller stopped")
+    }
+}
+
+/// SIGKILL to every process in the session `leader` leads, as a machine
+/// going down would end them.
+func killSession(_ leader: Int32) {
+    guard leader > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+    for entry in entries {
+        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")  // state ppid pgrp session ...
+        if fields.count > 3, Int32(fields[3]) == leader { kill(pid, SIGKILL) }
     }
 }
