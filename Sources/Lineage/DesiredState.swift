@@ -20,6 +20,13 @@ public struct DesiredState: Sendable {
             self.problem = problem
             self.digest = lineage?.digest
         }
+
+        /// A lineage whose digest is known already (the commit is not part of it).
+        init(entry: Entry<ModelSpec>, lineage: Lineage, digest: String) {
+            self.entry = entry
+            self.lineage = lineage
+            self.digest = digest
+        }
     }
 
     public var revision: Revision
@@ -148,10 +155,7 @@ public struct DesiredState: Sendable {
            known.lineage.datasets == datasets, known.lineage.scheduleWindow == window {
             var lineage = known.lineage
             lineage.commit = revision.commit.id.hex
-            var state = ModelState(entry: model, lineage: nil, problem: nil)
-            state.lineage = lineage
-            state.digest = known.digest
-            return state
+            return ModelState(entry: model, lineage: lineage, digest: known.digest)
         }
         let lineage = Lineage(
             model: model.name, commit: revision.commit.id.hex, pipeline: pipeline.name,

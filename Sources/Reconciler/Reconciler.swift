@@ -39,13 +39,10 @@ public final class Reconciler: Sendable {
         var description: String
     }
 
-    /// The driver for target `name`; throws when Git does not declare it,
-    /// this build has no driver for its type, or it cannot be built.
+    /// The driver for target `name`; throws when Git does not declare it or
+    /// it cannot be built.
     func driver(_ name: String, _ manifests: ManifestSet) throws -> any TargetDriver {
-        guard let driver = try Drivers.make(target: name, in: manifests, workspace: workspace, store: store) else {
-            throw DriverError("this build has no driver for target \(name) (\(manifests.targetType(name)?.rawValue ?? "?"))")
-        }
-        return driver
+        try Drivers.make(target: name, in: manifests, workspace: workspace, store: store)
     }
 
     // MARK: - Plan

@@ -113,8 +113,8 @@ public protocol TargetDriver: Sendable {
 
 /// The drivers this build has, by target type.
 public enum Drivers {
-    /// What each type's driver can do in this build; a type not listed has
-    /// no driver yet, and plans say so instead of acting.
+    /// What each type's driver can do; plans warn instead of acting when a
+    /// Model trains on, or a Deployment serves from, a type that cannot.
     public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
         .local: [.train, .serve],
         .agent: [.train, .serve],
@@ -127,10 +127,10 @@ public enum Drivers {
         capabilities[type]?.contains(capability) ?? false
     }
 
-    /// The driver for a target, or nil when this build has none for its
-    /// type. Throws when the target is declared but unusable (a credential
-    /// that cannot be read), with the reason.
-    public static func make(_ context: DriverContext) throws -> (any TargetDriver)? {
+    /// The driver for a target. Throws when the target is declared but
+    /// unusable (no endpoint, a credential that cannot be read), with the
+    /// reason.
+    public static func make(_ context: DriverContext) throws -> any TargetDriver {
         switch context.spec.type {
         case .local: return LocalTarget(workspace: context.workspace, store: context.store)
         case .agent: return try AgentTarget(context)
@@ -142,7 +142,7 @@ public enum Drivers {
 
     /// The driver for the target `name` in `manifests` (`local` needs no
     /// manifest).
-    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, store: StateStore) throws -> (any TargetDriver)? {
+    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, store: StateStore) throws -> any TargetDriver {
         guard let spec = manifests.targets[name]?.spec ?? (name == ManifestSet.implicitLocalTarget ? TargetSpec(type: .local) : nil) else {
             throw DriverError("no Target named \(name)")
         }

@@ -115,8 +115,8 @@ struct MLflowFaultTests {
         let server = try FaultServer { _ in .json(body, status: status) }
         defer { server.stop() }
         let h = try Harness(try await TestProject(port: freePort()))
-        let driver = try #require(try Drivers.make(DriverContext(name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
-                                                                 workspace: h.workspace, store: h.store)))
+        let driver = try Drivers.make(DriverContext(name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
+                                                                 workspace: h.workspace, store: h.store))
         let record = DeploymentRecord(name: "\(model)-prod", model: model, version: 1, target: "registry",
                                       address: "models:/\(model)@\(model)-prod", backendPort: 0, specDigest: "", serveProcess: "",
                                       forwarderProcess: "", commit: "", updatedAt: Date())

@@ -35,7 +35,7 @@ struct Diff: AsyncParsableCommand {
         if let store, let record {
             do {
                 let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, store: store)
-                observed = await driver?.observe(record, spec: desired.spec)
+                observed = await driver.observe(record, spec: desired.spec)
             } catch {
                 observed = ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
             }
