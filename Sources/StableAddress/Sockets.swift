@@ -1,26 +1,62 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// Picks a loopback port nobody is listening on, for a new serving process to
 /// bind. The port is released before returning, so another process could in
 /// principle grab it first; the serving process's own bind is what decides.
+///
+/// Ports come from just below the kernel's ephemeral range, not from it: the
+/// kernel hands ephemeral ports to every outgoing connection and every
+/// `bind(port: 0)`, so a port picked there can be taken by the controller's
+/// own fetches and probes in the moment before the server binds it. Picks
+/// rotate through the range from a random start, so two picks in one process
+/// never repeat until the range wraps.
 ///
 /// ```swift
 /// let port = try freeLoopbackPort()
 /// let backend = Endpoint(host: "127.0.0.1", port: port)
 /// ```
 public func freeLoopbackPort() throws -> UInt16 {
-    let fd = try Sockets.tcpSocket()
-    defer { close(fd) }
-    var addr = try Sockets.address(Endpoint(host: "127.0.0.1", port: 0))
-    let rc = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    if let range = PortPicker.range {
+        for _ in 0..<64 {
+            let port = PortPicker.next(in: range)
+            if (try? Sockets.bindLoopback(port: port)) != nil { return port }
         }
     }
-    guard rc == 0 else { throw StableAddressError.system(operation: "bind 127.0.0.1:0", errno: errno) }
-    return try Sockets.localEndpoint(of: fd).port
+    return try Sockets.bindLoopback(port: 0)
+}
+
+/// The rotating cursor behind `freeLoopbackPort`.
+enum PortPicker {
+    /// Ports 20000 up to the first ephemeral port (32768 on Linux by default),
+    /// above Ray's default worker ports (10002-19999); nil when the ephemeral
+    /// range starts too low to leave room.
+    static let range: Range<UInt16>? = {
+        let low = ephemeralLow() ?? 32768
+        return low > 21_000 ? 20_000..<UInt16(min(low, 65_535)) : nil
+    }()
+    private static let cursor = Mutex<Int>(Int.random(in: 0..<65_536))
+
+    static func next(in range: Range<UInt16>) -> UInt16 {
+        let offset = cursor.withLock { c in
+            c += 1
+            return c
+        }
+        return range.lowerBound + UInt16(offset % range.count)
+    }
+
+    private static func ephemeralLow() -> Int? {
+        let fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[..<n], as: UTF8.self)
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
+    }
 }
 
 /// Thin wrappers over the BSD socket calls: every descriptor is close-on-exec
@@ -31,6 +67,21 @@ enum Sockets {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StableAddressError.system(operation: "socket", errno: errno) }
         return fd
+    }
+
+    /// Binds 127.0.0.1:`port` (0 lets the kernel choose), closes, and returns
+    /// the port bound; throws when it is taken.
+    static func bindLoopback(port: UInt16) throws -> UInt16 {
+        let fd = try tcpSocket()
+        defer { close(fd) }
+        var addr = try address(Endpoint(host: "127.0.0.1", port: port))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else { throw StableAddressError.system(operation: "bind 127.0.0.1:\(port)", errno: errno) }
+        return try localEndpoint(of: fd).port
     }
 
     static func address(_ e: Endpoint) throws -> sockaddr_in {

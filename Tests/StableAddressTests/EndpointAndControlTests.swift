@@ -38,6 +38,16 @@ import Testing
         close(fd)
         #expect(bound.port == port)
     }
+
+    /// Picks stay out of the kernel's ephemeral range, where an outgoing
+    /// connection could take the port before the server binds it, and do not
+    /// repeat within a process.
+    @Test func freeLoopbackPortsAvoidTheEphemeralRangeAndDoNotRepeat() throws {
+        let range = try #require(PortPicker.range)
+        let picks = try (0..<500).map { _ in try freeLoopbackPort() }
+        #expect(picks.allSatisfy { range.contains($0) })
+        #expect(Set(picks).count == picks.count)
+    }
 }
 
 @Suite struct ForwarderControlTests {

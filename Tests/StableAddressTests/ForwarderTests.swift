@@ -10,7 +10,10 @@ func startForwarder(backend: Endpoint?) throws -> (RunningForwarder, ForwarderCo
     let dir = makeTemporaryDirectory()
     let control = ForwarderControl(directory: dir)
     if let backend { try control.setBackend(backend) }
-    let forwarder = try Forwarder.start(listen: Endpoint(host: "127.0.0.1", port: 0), control: control)
+    // A picked port, not port 0: an ephemeral port may have just belonged to
+    // another test's backend, and that test's forwarder would still connect
+    // to it, adding connections this test never made.
+    let forwarder = try Forwarder.start(listen: Endpoint(host: "127.0.0.1", port: try freeLoopbackPort()), control: control)
     return (forwarder, control, dir)
 }
 
