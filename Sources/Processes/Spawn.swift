@@ -63,14 +63,32 @@ func spawnChild(_ spec: ProcessSpec, mode: SpawnMode) throws -> pid_t {
         envp.forEach { free($0) }
     }
 
+    guard let executable = executablePath(program, environment: spec.environment) else {
+        throw SpawnError(executable: program, code: ENOENT)
+    }
     var pid: pid_t = 0
-    let rc = program.contains("/")
-        ? posix_spawn(&pid, program, &actions, &attr, argv, envp)
-        : posix_spawnp(&pid, program, &actions, &attr, argv, envp)
+    let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
     guard rc == 0 else {
         throw SpawnError(executable: program, code: rc, path: culprit(of: spec))
     }
     return pid
+}
+
+/// `program` as given when it has a slash; else the first executable file
+/// of that name in the child's `PATH` (the controller's when the child has
+/// none), as `env` and shells find it. Relative `PATH` entries are skipped:
+/// they would be resolved in whatever directory the child starts in.
+func executablePath(_ program: String, environment: [String: String]) -> String? {
+    if program.contains("/") { return program }
+    let search = environment["PATH"] ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+    for directory in search.split(separator: ":") where directory.hasPrefix("/") {
+        let candidate = String(directory) + (directory.hasSuffix("/") ? "" : "/") + program
+        var info = stat()
+        if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
+            return candidate
+        }
+    }
+    return nil
 }
 
 /// posix_spawn reports one errno for the program, the directory and the log alike;

@@ -14,8 +14,8 @@ import Glibc
 /// )
 /// ```
 public struct ProcessSpec: Sendable {
-    /// `argv[0]` without a slash is looked up in the controller's `PATH`
-    /// (not the child's), matching `posix_spawnp`.
+    /// `argv[0]` without a slash is looked up in the child's `PATH` (the
+    /// controller's when `environment` has none), as `env` would.
     public var argv: [String]
     public var environment: [String: String]
     public var workingDirectory: String?
@@ -102,6 +102,9 @@ public struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let reason = String(cString: strerror(code))
         if let path { return "cannot start \(executable): \(path): \(reason)" }
+        if code == ENOENT, !executable.contains("/") {
+            return "cannot start \(executable): no executable of that name in the PATH it is given"
+        }
         return "cannot start \(executable): \(reason)"
     }
 }

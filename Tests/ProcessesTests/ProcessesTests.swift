@@ -77,6 +77,31 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
         #expect(lines == ["GANTRY_A=one", "GANTRY_B=two words = three"])
     }
 
+    /// A program is found in the PATH the child is given, as `env PATH=…
+    /// program` finds it, not only in the controller's; a name found nowhere
+    /// is an error naming it, and nothing starts.
+    @Test func aProgramIsLookedUpInTheChildsPath() async throws {
+        let dir = try scratchDirectory()
+        let bin = dir + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let tool = bin + "/gantry-test-tool"
+        try "#!/bin/sh\necho found in the PATH it was given\n".write(toFile: tool, atomically: true, encoding: .utf8)
+        chmod(tool, 0o755)
+        let log = dir + "/tool.log"
+        let result = try await run(ProcessSpec(argv: ["gantry-test-tool"], environment: ["PATH": "relative/bin:\(bin):/usr/bin:/bin"],
+                                               logPath: log), timeout: nil)
+        #expect(result.status == .exited(0))
+        #expect(contents(of: log) == "found in the PATH it was given\n")
+
+        do {
+            _ = try await run(ProcessSpec(argv: ["gantry-test-tool"], environment: ["PATH": "/usr/bin:/bin"], logPath: log), timeout: nil)
+            Issue.record("a program outside the child's PATH must not start")
+        } catch let error as SpawnError {
+            #expect(error.code == ENOENT)
+            #expect("\(error)".contains("gantry-test-tool"), "\(error)")
+        }
+    }
+
     @Test func workingDirectoryIsApplied() async throws {
         let dir = try scratchDirectory()
         let work = dir + "/work dir"
@@ -106,7 +131,9 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
                 _ = try ChildProcess.spawn(ProcessSpec(argv: [program, "-V"], environment: basicEnvironment))
             }
             #expect(error.code == ENOENT)
-            #expect(error.description == "cannot start \(program): No such file or directory")
+            #expect(error.description == (program.hasPrefix("/")
+                ? "cannot start \(program): No such file or directory"
+                : "cannot start \(program): no executable of that name in the PATH it is given"))
         }
     }
 
