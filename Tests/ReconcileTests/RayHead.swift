@@ -61,7 +61,19 @@ final class RayHead: @unchecked Sendable {
             try await head.waitReady()
             // Serve starts on the first PUT; this one puts its proxy on a
             // free port and deploys nothing.
-            try await head.putServe(#"{"http_options": {"host": "127.0.0.1", "port": \#(head.servePort)}, "applications": []}"#)
+            // Under load the dashboard can answer the Jobs API and then
+            // refuse connections for a few seconds (CI saw four refused
+            // tries in a row), so this first PUT gets a minute.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while true {
+                do {
+                    try await head.putServe(#"{"http_options": {"host": "127.0.0.1", "port": \#(head.servePort)}, "applications": []}"#)
+                    break
+                } catch {
+                    guard ContinuousClock.now < deadline, head.child.exitStatus == nil else { throw error }
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
         } catch {
             await head.stop()
             throw error
