@@ -249,9 +249,17 @@ public final class Reconciler: Sendable {
             guard let version = try store.version(deployment.spec.model, deployment.spec.version) else {
                 throw DriverError("\(deployment.spec.model)@\(deployment.spec.version) does not exist")
             }
+            var registry: RegistryModel?
+            if let source = deployment.spec.serve.registry {
+                // Published first, so the server finds the version there.
+                guard let mlflow = try self.driver(source, manifests) as? MLflowTarget else {
+                    throw DriverError("Deployment \(name): spec.serve.registry \(source) is not an mlflow target")
+                }
+                registry = try await mlflow.published(version)
+            }
             _ = try await driver.deploy(DeployRequest(deployment: deployment, version: version, revision: desired.revision,
                                                       current: try store.deployment(name),
-                                                      specDigest: Planner.specDigest(deployment.spec)))
+                                                      specDigest: Planner.specDigest(deployment.spec), registry: registry))
         case .promote:
             try promote(action, desired: desired)
         case .prune:

@@ -61,14 +61,33 @@ public struct DeployRequest: Sendable {
     public var revision: Revision
     public var current: DeploymentRecord?
     public var specDigest: String
+    /// Where the version is published, when the Deployment serves it from a
+    /// registry (`spec.serve.registry`).
+    public var registry: RegistryModel?
 
     public init(deployment: Entry<DeploymentSpec>, version: VersionRecord, revision: Revision,
-                current: DeploymentRecord?, specDigest: String) {
+                current: DeploymentRecord?, specDigest: String, registry: RegistryModel? = nil) {
         self.deployment = deployment
         self.version = version
         self.revision = revision
         self.current = current
         self.specDigest = specDigest
+        self.registry = registry
+    }
+}
+
+/// A version as an MLflow registry holds it, for a server that loads it from
+/// there.
+public struct RegistryModel: Sendable, Hashable, Codable {
+    /// `models:/churn/3`: the exact MLflow version, never an alias, so what
+    /// runs is what Git pins even if someone moves an alias.
+    public var uri: String
+    /// MLFLOW_TRACKING_URI and the registry's credentials, for the server.
+    public var environment: [String: String]
+
+    public init(uri: String, environment: [String: String]) {
+        self.uri = uri
+        self.environment = environment
     }
 }
 

@@ -242,6 +242,43 @@ import Testing
         #expect(problems.count == 1, "an mlflow target needs no serve command: \(problems.joined(separator: " / "))")
     }
 
+    /// `serve.registry` must name an mlflow Target and serves on local or
+    /// agent targets only; `${registry.uri}` needs it. Each problem names its
+    /// field and line.
+    @Test func servingFromARegistryNeedsAnMLflowTargetOnALocalOrAgentTarget() {
+        let targets = """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: registry }
+        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: cluster }
+        spec: { type: ray, endpoint: "http://127.0.0.1:8265" }
+        """
+        func problems(_ serve: String, target: String = "local") -> [String] {
+            Fixture.diagnostics(editing: "data.yaml") {
+                $0.replacingOccurrences(of: #"    command: [python3, serve.py, --model, "${artifact}", --port, "${port}"]"#, with: serve)
+                    .replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: \(target) }]")
+                    + "---\n" + targets
+            }
+        }
+        // Valid: the default command, or one of the user's using the URI.
+        #expect(problems("    registry: registry") == [])
+        #expect(problems("    registry: registry\n" + #"    command: [mlflow, models, serve, -m, "${registry.uri}", -p, "${port}"]"#) == [])
+
+        let notMLflow = problems("    registry: cluster")
+        #expect(notMLflow == [#"data.yaml:15:15: error: spec.serve.registry: target "cluster" is ray, not an mlflow registry"#], "\(notMLflow)")
+        let missing = problems("    registry: registy")
+        #expect(missing.count == 1 && missing[0].contains("spec.serve.registry") && missing[0].contains("registry"), "\(missing)")
+        let onRay = problems("    registry: registry\n    importPath: app:deployment", target: "cluster")
+        #expect(onRay.contains { $0.contains("spec.serve.registry: serving from a registry runs `mlflow models serve` on a local or agent target; target cluster is ray") },
+                "\(onRay)")
+        let uriAlone = problems(#"    command: [mlflow, models, serve, -m, "${registry.uri}"]"#)
+        #expect(uriAlone.count == 1 && uriAlone[0].contains("spec.serve.command[4]: ${registry.uri} needs spec.serve.registry"), "\(uriAlone)")
+    }
+
     func validate(_ text: String) -> [String] {
         let file = ManifestDecoder.decode(path: "t.yaml", bytes: Array(text.utf8))
         return ManifestSet.assemble([file]).diagnostics.map(\.description)

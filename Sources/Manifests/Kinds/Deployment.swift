@@ -27,12 +27,19 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
 }
 
 /// How a version is served. Which fields apply depends on the target's
-/// type: `command` on `local` and `agent` targets, `importPath` on `ray`,
-/// `image` on `sagemaker`; an `mlflow` target moves the registry alias named
-/// `alias` (the Deployment's name when omitted).
+/// type: `command` or `registry` on `local` and `agent` targets, `importPath`
+/// on `ray`, `image` on `sagemaker`; an `mlflow` target moves the registry
+/// alias named `alias` (the Deployment's name when omitted).
 public struct Serve: Sendable, Hashable, Codable {
-    /// May use `${artifact}`, `${port}`, `${host}`, `${version}`, `${model}`.
+    /// May use `${artifact}`, `${port}`, `${host}`, `${version}`, `${model}`,
+    /// and with `registry`, `${registry.uri}`.
     public var command: Command?
+    /// `local`, `agent`: an `mlflow` Target to serve the pinned version from.
+    /// The version is published there first, and the server loads it as
+    /// `models:/<model>/<MLflow version>` with MLFLOW_TRACKING_URI (and the
+    /// target's credentials) in its environment; `command` defaults to
+    /// ``Serve/registryCommand``.
+    public var registry: String?
     /// `ray`: the Serve application's `module:attribute`.
     public var importPath: String?
     /// `sagemaker`: the inference container image.
@@ -41,6 +48,15 @@ public struct Serve: Sendable, Hashable, Codable {
     public var alias: String?
     public var workingDir: String?
     public var env: [String: EnvValue]?
+
+    /// What serves a version from a registry when `command` is not given:
+    /// MLflow's own scoring server, in the environment it runs in.
+    public static let registryCommand = Command([
+        "mlflow", "models", "serve", "-m", "${registry.uri}", "--env-manager", "local", "-h", "${host}", "-p", "${port}",
+    ])
+
+    /// The command to run on a `local` or `agent` target.
+    public var effectiveCommand: Command? { command ?? (registry != nil ? Self.registryCommand : nil) }
 }
 
 public struct Placement: Sendable, Hashable, Codable {

@@ -127,13 +127,25 @@ struct References {
     /// The serve field a target of `type` needs.
     func checkServe(_ serve: Serve, on type: TargetSpec.TargetType, _ target: String, _ o: Origin) -> [Diagnostic] {
         let needed: (field: String, present: Bool)? = switch type {
-        case .local, .agent: ("command", serve.command != nil)
+        case .local, .agent: ("command", serve.effectiveCommand != nil)
         case .ray: ("importPath", serve.importPath != nil)
         case .sagemaker: ("image", serve.image != nil)
         case .mlflow: nil
         }
-        guard let needed, !needed.present else { return [] }
-        return [o.diagnostic("spec.serve", "missing required field \"\(needed.field)\" to serve on \(type.rawValue) target \(target)")]
+        var out: [Diagnostic] = []
+        if let needed, !needed.present {
+            out.append(o.diagnostic("spec.serve", "missing required field \"\(needed.field)\" to serve on \(type.rawValue) target \(target)"))
+        }
+        if let registry = serve.registry {
+            if type != .local && type != .agent {
+                out.append(o.diagnostic("spec.serve.registry", "serving from a registry runs `mlflow models serve` on a local or agent target; target \(target) is \(type.rawValue)"))
+            } else if let t = set.targets[registry], t.spec.type != .mlflow {
+                out.append(o.diagnostic("spec.serve.registry", "target \"\(registry)\" is \(t.spec.type.rawValue), not an mlflow registry"))
+            } else if set.targets[registry] == nil, !failed(.Target, registry) {
+                out.append(o.diagnostic("spec.serve.registry", missing(.Target, registry, among: targetNames)))
+            }
+        }
+        return out
     }
 
     func check(_ model: Entry<ModelSpec>, placeholders: [StepPlaceholder]) -> [Diagnostic] {

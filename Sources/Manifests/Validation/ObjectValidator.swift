@@ -139,9 +139,15 @@ enum ObjectValidator {
             if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
         }
         for (k, arg) in (spec.serve.command?.argv ?? []).enumerated() {
-            for p in Placeholder.all(in: arg) where p.name != nil || !servePlaceholders.contains(p.namespace) {
-                out.append(origin.diagnostic("spec.serve.command[\(k)]",
-                    "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}"))
+            for p in Placeholder.all(in: arg) {
+                if p.namespace == "registry", p.name == "uri" {
+                    if spec.serve.registry == nil {
+                        out.append(origin.diagnostic("spec.serve.command[\(k)]", "\(p.text) needs spec.serve.registry: the mlflow target to serve from"))
+                    }
+                } else if p.name != nil || !servePlaceholders.contains(p.namespace) {
+                    out.append(origin.diagnostic("spec.serve.command[\(k)]",
+                        "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}, ${registry.uri}"))
+                }
             }
         }
         out += checkEnv(spec.serve.env, at: "spec.serve.env", origin)

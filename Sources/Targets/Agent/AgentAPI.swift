@@ -65,6 +65,8 @@ public enum AgentAPI {
         public var version: VersionRecord
         public var artifact: Artifact
         public var project: Project
+        /// Set when the Deployment serves from an MLflow registry.
+        public var registry: RegistryModel?
     }
 
     /// `GET /v1/deployments/{name}`: what the node serves and what it sees.

@@ -31,7 +31,8 @@ extension AgentNode {
             do {
                 record = try await local.serve(LocalTarget.ServeRequest(
                     name: name, spec: request.spec, version: version, project: project, commit: request.project.commit,
-                    current: try store.deployment(name), specDigest: request.specDigest))
+                    current: try store.deployment(name), specDigest: request.specDigest,
+                    registry: request.registry))
             } catch {
                 throw Problem(.failed, "\(error)")
             }

@@ -167,7 +167,7 @@ public struct AgentTarget: TargetDriver {
         let answer: AgentAPI.DeploymentStatus = try await onAgent("deploy \(name)") {
             try await rollout.call("PUT", "/v1/deployments/\(name)", json: AgentAPI.DeploymentRequest(
                 spec: request.deployment.spec, specDigest: request.specDigest, version: request.version,
-                artifact: artifact, project: project))
+                artifact: artifact, project: project, registry: request.registry))
         }
         let detail = Detail(agent: endpoint, serveProcess: answer.record.serveProcess, forwarderProcess: answer.record.forwarderProcess,
                             backendPort: answer.record.backendPort)

@@ -194,7 +194,7 @@ public struct LocalTarget: TargetDriver {
         try await serve(ServeRequest(
             name: request.deployment.name, spec: request.deployment.spec, version: request.version,
             project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
-            current: request.current, specDigest: request.specDigest))
+            current: request.current, specDigest: request.specDigest, registry: request.registry))
     }
 
     /// A deploy with everything resolved to this machine: the project's
@@ -209,6 +209,7 @@ public struct LocalTarget: TargetDriver {
         var commit: String
         var current: DeploymentRecord?
         var specDigest: String
+        var registry: RegistryModel?
     }
 
     /// Starts the version, waits until it is healthy, switches the stable
@@ -225,10 +226,14 @@ public struct LocalTarget: TargetDriver {
         let port = Int(try freeLoopbackPort())
         let project = request.project
         let version = request.version
-        guard let command = spec.serve.command else { throw DriverError("deployment \(name) has no spec.serve.command") }
+        guard let command = spec.serve.effectiveCommand else { throw DriverError("deployment \(name) has no spec.serve.command") }
+        if spec.serve.registry != nil, request.registry == nil {
+            throw DriverError("deployment \(name) serves from registry \(spec.serve.registry!), but the version was not resolved there")
+        }
         let argv = command.argv.map { arg in
             Placeholder.expand(arg) { p in
                 switch p.namespace {
+                case "registry": return p.name == "uri" ? request.registry?.uri : nil
                 case "artifact": return version.artifactPath
                 case "port": return String(port)
                 case "host": return "127.0.0.1"
@@ -239,6 +244,7 @@ public struct LocalTarget: TargetDriver {
             }
         }
         var environment = Workspace.baseEnvironment()
+        for (k, v) in request.registry?.environment ?? [:] { environment[k] = v }
         for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
         let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
         let serve = try spawnDetached(ProcessSpec(

@@ -28,6 +28,10 @@ public struct MLflowTarget: TargetDriver {
     let name: String
     let endpoint: String
     let store: StateStore
+    /// What a server loading a model from this registry needs in its
+    /// environment: the tracking URI and credentials, as MLflow's client
+    /// reads them.
+    let serverEnvironment: [String: String]
     /// For deploys and stops: patient, as uploads can be large.
     let registry: MLflowRegistry
     /// For observations, which must come back within a few seconds.
@@ -47,13 +51,18 @@ public struct MLflowTarget: TargetDriver {
             }
         }
         let auth: HTTPAuth
+        var environment = ["MLFLOW_TRACKING_URI": endpoint]
         if let token = try secret("token") {
             auth = .bearer(token)
+            environment["MLFLOW_TRACKING_TOKEN"] = token
         } else if let user = try secret("username"), let password = try secret("password") {
             auth = .basic(user: user, password: password)
+            environment["MLFLOW_TRACKING_USERNAME"] = user
+            environment["MLFLOW_TRACKING_PASSWORD"] = password
         } else {
             auth = .none
         }
+        serverEnvironment = environment
         self.name = context.name
         self.endpoint = HTTPError.redact(endpoint)
         self.store = context.store
@@ -124,11 +133,7 @@ public struct MLflowTarget: TargetDriver {
         // Validation has checked the alias against MLflow's rules.
         let alias = request.deployment.spec.serve.alias ?? deployment
         let model = request.version.model
-        try await registry.ensureRegisteredModel(model)
-        let published = try await publishVersions(of: model)
-        guard let target = published[request.version.number] else {
-            throw DriverError("\(model)@v\(request.version.number) is not in Gantry's state, so it cannot be published to \(endpoint)")
-        }
+        let target = try await publish(request.version)
         try await registry.setAlias(alias, of: model, to: target)
         let handle = Handle(registeredModel: model, alias: alias, mlflowVersion: target)
         if let current = request.current, let old = Self.handle(current),
@@ -153,6 +158,22 @@ public struct MLflowTarget: TargetDriver {
     }
 
     // MARK: - Publishing
+
+    /// Publishes `version` (with any earlier versions the registry lacks)
+    /// and returns where a server loads it from: `models:/<model>/<number>`.
+    public func published(_ version: VersionRecord) async throws -> RegistryModel {
+        RegistryModel(uri: "models:/\(version.model)/\(try await publish(version))", environment: serverEnvironment)
+    }
+
+    /// The MLflow version number that holds `version`, published if needed.
+    func publish(_ version: VersionRecord) async throws -> String {
+        try await registry.ensureRegisteredModel(version.model)
+        let published = try await publishVersions(of: version.model)
+        guard let number = published[version.number] else {
+            throw DriverError("\(version.model)@v\(version.number) is not in Gantry's state, so it cannot be published to \(endpoint)")
+        }
+        return number
+    }
 
     /// Publishes every Gantry version of `model` the registry lacks, oldest
     /// first, and returns the MLflow version number of each Gantry number.
