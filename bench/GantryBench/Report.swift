@@ -108,9 +108,13 @@ enum Report {
             ### 2b. With 10,000 Deployments serving
 
             The full repository with every Deployment recorded as serving its
-            pinned version. Observing a Deployment checks its processes and
-            probes its health check over HTTP; one real endpoint on 127.0.0.1
-            stands in for all 10,000 serving processes.
+            pinned version. Observing a Deployment checks that its serving
+            process and forwarder run and, once per probe period (the health
+            check's `interval`, 30 s by default), probes its health check over
+            HTTP; one real endpoint on 127.0.0.1 (Python's threaded
+            `http.server`) stands in for all 10,000 serving processes. The
+            first plan probes every one; the measured plans follow it within
+            the period.
 
             \(table(d.series))
             \(facts(d))

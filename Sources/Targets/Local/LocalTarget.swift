@@ -172,7 +172,16 @@ public struct LocalTarget: TargetDriver {
                                       detail: "serving process for version \(record.version) is not running")
         }
         let path = spec?.healthCheck?.path ?? "/health"
-        let (healthy, detail) = await probe(port: record.backendPort, path: path, timeout: .seconds(2))
+        let key = HealthVerdicts.Key(deployment: record.name, pid: serve!.pid, startTime: serve!.startTime,
+                                     port: record.backendPort, path: path)
+        let period = spec?.healthCheck?.interval?.duration ?? HealthVerdicts.defaultPeriod
+        let healthy: Bool, detail: String
+        if let recent = HealthVerdicts.shared.healthy(key, within: period) {
+            (healthy, detail) = (true, recent)
+        } else {
+            (healthy, detail) = await probe(port: record.backendPort, path: path, timeout: .seconds(2))
+            HealthVerdicts.shared.record(key, healthy: healthy, detail: detail)
+        }
         return ObservedDeployment(name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
                                   detail: forwarding ? detail : "stable address \(record.address) is not forwarded to version \(record.version)")
     }
