@@ -5,14 +5,18 @@ import Source
 /// What Git says should exist, with each model's lineage computed: the
 /// planner's input from the desired side.
 public struct DesiredState: Sendable {
-    public struct ModelState: Sendable {
-        public var entry: Entry<ModelSpec>
+    /// A class, not a struct: the planner reads 10,000 of these per plan,
+    /// and copying a struct that holds dozens of references retains and
+    /// releases each of them; a state never changes once worked out.
+    public final class ModelState: Sendable {
+        public let entry: Entry<ModelSpec>
         /// Nil when an input could not be fingerprinted; `problem` says why.
-        public var lineage: Lineage?
-        public var problem: String?
+        public let lineage: Lineage?
+        public let problem: String?
         /// `lineage.digest`, computed once when the state is worked out (a
-        /// lineage's digest is a SHA-256 over its canonical JSON).
-        public var digest: String?
+        /// lineage's digest is a SHA-256 over its canonical JSON); nil
+        /// exactly when `lineage` is.
+        public let digest: String?
 
         public init(entry: Entry<ModelSpec>, lineage: Lineage?, problem: String?) {
             self.entry = entry
@@ -25,6 +29,7 @@ public struct DesiredState: Sendable {
         init(entry: Entry<ModelSpec>, lineage: Lineage, digest: String) {
             self.entry = entry
             self.lineage = lineage
+            self.problem = nil
             self.digest = digest
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Lineage
 import Manifests
 import State
@@ -40,13 +41,25 @@ public struct Planner: Sendable {
     /// The digest that decides whether a Deployment's serving process must be
     /// replaced although the version did not change.
     public static func specDigest(_ spec: DeploymentSpec) -> String {
-        struct Serving: Encodable {
-            var serve: Serve
-            var address: String?
-            var healthCheck: HealthCheck?
+        let serving = Serving(serve: spec.serve, address: spec.address, healthCheck: spec.healthCheck)
+        // Every plan compares every Deployment's digest; hashing the spec is
+        // far cheaper than its canonical JSON and SHA-256.
+        if let known = specDigests.withLock({ $0[serving] }) { return known }
+        let digest = "sha256:" + Digest.sha256(Digest.canonicalJSON(serving))
+        specDigests.withLock { known in
+            if known.count >= 100_000 { known.removeAll() }
+            known[serving] = digest
         }
-        return "sha256:" + Digest.sha256(Digest.canonicalJSON(Serving(serve: spec.serve, address: spec.address, healthCheck: spec.healthCheck)))
+        return digest
     }
+
+    private struct Serving: Encodable, Hashable {
+        var serve: Serve
+        var address: String?
+        var healthCheck: HealthCheck?
+    }
+
+    private static let specDigests = Mutex<[Serving: String]>([:])
 
     /// The versions Git pins for a model, over all its Deployments.
     func pins(_ model: String) -> [Int] {
@@ -75,13 +88,16 @@ public struct Planner: Sendable {
         // pairs copies both, and a model's state holds dozens of references.
         let manifests = desired.manifests
         let names = desired.models.keys.sorted()
+        let anySuspended = !observed.suspended.isEmpty
         for name in names {
             let state = desired.models[name]!
-            guard let lineage = state.lineage else {
+            // The digest, not the lineage, is checked: reading the optional
+            // lineage copies it, which retains each of its strings.
+            guard let digest = state.digest else {
                 warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
                 continue
             }
-            if let line = suspendedLine("Model/\(name)", wouldDo: "not retrained") {
+            if anySuspended, let line = suspendedLine("Model/\(name)", wouldDo: "not retrained") {
                 warnings.append(line)
                 continue
             }
@@ -95,13 +111,15 @@ public struct Planner: Sendable {
             // A version with the same digest has the same lineage on every
             // input; only other versions are decoded and compared input by
             // input (for triggers that are off).
-            let digest = state.digest ?? lineage.digest
-            if let match = versions.last(where: { v in
-                v.digest == digest || (memo.lineage(of: v).map { lineage.matches($0, triggers: triggers) } ?? false)
+            // An index, not the record: a copied record retains each of its
+            // strings.
+            if let match = versions.lastIndex(where: { v in
+                v.digest == digest || (memo.lineage(of: v).map { state.lineage!.matches($0, triggers: triggers) } ?? false)
             }) {
-                inSync.append("Model/\(name): v\(match.number) matches the current lineage")
+                inSync.append("Model/\(name): v\(versions[match].number) matches the current lineage")
                 continue
             }
+            let lineage = state.lineage!
             let next = (versions.map(\.number).max() ?? 0) + 1
             var reason: String
             if let latest = versions.last, let previous = memo.lineage(of: latest) {
@@ -139,7 +157,7 @@ public struct Planner: Sendable {
             let spec = deployment.spec
             let object = "Deployment/\(name)"
             let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
-            if let line = suspendedLine(object, wouldDo: "not deployed or repaired") {
+            if anySuspended, let line = suspendedLine(object, wouldDo: "not deployed or repaired") {
                 warnings.append(line)
                 continue
             }
