@@ -103,7 +103,7 @@ let package = Package(
             "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
-        .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests"]),
+        .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests", "StableAddress"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
             "Lineage", "Manifests", "Git", "YAML", "gantry",

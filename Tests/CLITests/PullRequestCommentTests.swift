@@ -1,5 +1,6 @@
 import Foundation
 import Processes
+import StableAddress
 import Testing
 
 /// A GitHub-compatible API on 127.0.0.1 that keeps comments in memory,
@@ -55,7 +56,7 @@ struct ForgeRequest: Decodable {
         let dir = NSTemporaryDirectory() + "gantry-forge-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try fakeForge.write(toFile: dir + "/forge.py", atomically: true, encoding: .utf8)
-        let port = Int.random(in: 20000..<40000)
+        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/forge.py", "\(port)", dir + "/requests.jsonl", prefix, authorization],
                                                        environment: ProcessInfo.processInfo.environment, logPath: dir + "/forge.log"))
         for _ in 0..<50 {  // until it listens

@@ -1,5 +1,6 @@
 import Foundation
 import Processes
+import StableAddress
 import Testing
 @testable import Source
 
@@ -85,7 +86,7 @@ private func makeRepo(count: Int) async throws -> String {
         let repo = try await makeRepo(count: 2)
         let served = tempDir("served")
         try await git(["clone", "-q", "--bare", repo, served + "/models.git"], in: served)
-        let port = Int.random(in: 20000..<40000)
+        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
         let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
         // Nothing serves yet: the fetch fails, and the remote it used is
         // dropped so that the next fetch starts from a fresh one.

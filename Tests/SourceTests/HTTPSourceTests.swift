@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Processes
+import StableAddress
 import Testing
 @testable import Source
 
@@ -52,7 +53,7 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
             let r = try await Processes.run(ProcessSpec(argv: argv, environment: env, workingDirectory: dir), timeout: .seconds(30))
             try #require(r.status.succeeded, "\(argv)")
         }
-        let port = Int.random(in: 20000..<40000)
+        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/server.py", dir, "\(port)", token],
                                                        environment: env, logPath: dir + "/server.log"))
         return ("http://127.0.0.1:\(port)/models.git", child)
