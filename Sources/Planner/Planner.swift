@@ -166,14 +166,15 @@ public struct Planner: Sendable {
                 continue
             }
             let versions = observed.versions[spec.model] ?? []
-            let pinned = versions.first { $0.number == spec.version }
+            // An index, not a copy of the record (see the models above).
+            let pinned = versions.firstIndex { $0.number == spec.version }
             if pinned == nil, pendingVersion[spec.model] != spec.version {
                 let latest = versions.map(\.number).max().map { "latest is v\($0)" } ?? "no versions yet"
                 warnings.append("\(object): pins \(spec.model)@\(spec.version), which does not exist (\(latest))")
                 continue
             }
-            if let pinned, !pinned.gatesPassed {
-                warnings.append("\(object): pinned \(spec.model)@\(spec.version) fails its gates (\(pinned.gateReport)); deploying because Git pins it")
+            if let pinned, !versions[pinned].gatesPassed {
+                warnings.append("\(object): pinned \(spec.model)@\(spec.version) fails its gates (\(versions[pinned].gateReport)); deploying because Git pins it")
             }
             let record = observed.deployments[name]
             let reason: String?

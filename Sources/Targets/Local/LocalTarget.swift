@@ -7,6 +7,7 @@ import Processes
 import Source
 import StableAddress
 import State
+import Synchronization
 
 /// The embedded default target: training runs and serving processes on this
 /// machine.
@@ -156,9 +157,20 @@ public struct LocalTarget: TargetDriver {
 
     // MARK: - Serving
 
+    /// The process a record names. Observing reads two per Deployment on
+    /// every plan, and a record's identities rarely change, so decoded ones
+    /// are remembered: a JSON decode costs far more than the lookup.
     static func identity(_ json: String) -> ProcessIdentity? {
-        try? JSONDecoder().decode(ProcessIdentity.self, from: Data(json.utf8))
+        if let known = decodedIdentities.withLock({ $0[json] }) { return known }
+        guard let identity = try? JSONDecoder().decode(ProcessIdentity.self, from: Data(json.utf8)) else { return nil }
+        decodedIdentities.withLock { known in
+            if known.count >= 100_000 { known.removeAll() }
+            known[json] = identity
+        }
+        return identity
     }
+
+    private static let decodedIdentities = Mutex<[String: ProcessIdentity]>([:])
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         let serve = Self.identity(record.serveProcess)
