@@ -2,6 +2,7 @@ import Foundation
 import HTTP
 import Testing
 @testable import State
+@testable import Targets
 
 /// Serving from the registry: a local Deployment with `serve.registry` runs
 /// `mlflow models serve` on the exact MLflow version that holds the pinned
@@ -114,6 +115,13 @@ extension MLflowTests {
         #expect(try await server.versions(of: model).map { $0.tag("gantry.version") } == ["1"])
         let record = try #require(try h.store.deployment("\(model)-prod"))
         #expect(record.target == target && record.version == 1)
+        if let node {
+            // The node keeps the request to observe it, without the
+            // registry's environment (its credentials).
+            let kept = try String(contentsOfFile: Workspace(root: node.directory, executable: gantryExecutable)
+                .deployment("\(model)-prod") + "/request.json", encoding: .utf8)
+            #expect(kept.contains("\"spec\"") && !kept.contains("MLFLOW_TRACKING_URI"), "\(kept)")
+        }
 
         // A retrain and a pin bump: the server is replaced by one loading v2.
         project.write("manifests/model.yaml", Self.modelManifest(model, quality: 0.95))

@@ -36,7 +36,11 @@ extension AgentNode {
             } catch {
                 throw Problem(.failed, "\(error)")
             }
-            try JobFiles.write(request, to: deploymentRequestFile(name))
+            // The registry's environment carries its credentials, and only
+            // the spec is read back: they are not written to disk.
+            var kept = request
+            kept.registry = nil
+            try JobFiles.write(kept, to: deploymentRequestFile(name))
             return AgentAPI.DeploymentStatus(record: record, observed: await local.observe(record, spec: request.spec))
         }
     }
