@@ -7,7 +7,7 @@ import Synchronization
 /// bind. The port is released before returning, so another process could in
 /// principle grab it first; the serving process's own bind is what decides.
 ///
-/// Ports come from just below the kernel's ephemeral range, not from it: the
+/// Ports come from 20000-29999, below the kernel's ephemeral range: the
 /// kernel hands ephemeral ports to every outgoing connection and every
 /// `bind(port: 0)`, so a port picked there can be taken by the controller's
 /// own fetches and probes in the moment before the server binds it. Picks
@@ -30,12 +30,13 @@ public func freeLoopbackPort() throws -> UInt16 {
 
 /// The rotating cursor behind `freeLoopbackPort`.
 enum PortPicker {
-    /// Ports 20000 up to the first ephemeral port (32768 on Linux by default),
-    /// above Ray's default worker ports (10002-19999); nil when the ephemeral
-    /// range starts too low to leave room.
+    /// Ports 20000-29999: above Ray's default worker ports (10002-19999),
+    /// below Kubernetes' NodePort range (30000-32767) and the kernel's
+    /// ephemeral range (32768 and up on Linux by default). Cut short when the
+    /// ephemeral range starts lower; nil when that leaves no room.
     static let range: Range<UInt16>? = {
-        let low = ephemeralLow() ?? 32768
-        return low > 21_000 ? 20_000..<UInt16(min(low, 65_535)) : nil
+        let top = min(30_000, ephemeralLow() ?? 32_768)
+        return top > 21_000 ? 20_000..<UInt16(top) : nil
     }()
     private static let cursor = Mutex<Int>(Int.random(in: 0..<65_536))
 
