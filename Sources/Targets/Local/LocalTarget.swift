@@ -179,12 +179,12 @@ public struct LocalTarget: TargetDriver {
         let control = ForwarderControl(directory: controlDirectory(record.name))
         let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: record.backendPort))
         let forwarding = (forwarder?.isRunning ?? false) && control.backend() == backend
-        guard serving else {
+        guard let serve, serving else {
             return ObservedDeployment(name: record.name, serving: false, forwarding: forwarding, healthy: nil,
                                       detail: "serving process for version \(record.version) is not running")
         }
         let path = spec?.healthCheck?.path ?? "/health"
-        let key = HealthVerdicts.Key(deployment: record.name, pid: serve!.pid, startTime: serve!.startTime,
+        let key = HealthVerdicts.Key(deployment: record.name, pid: serve.pid, startTime: serve.startTime,
                                      port: record.backendPort, path: path)
         let period = spec?.healthCheck?.interval?.duration ?? HealthVerdicts.defaultPeriod
         let healthy: Bool, detail: String
