@@ -111,6 +111,16 @@ public struct DriverContext: Sendable {
         self.workspace = workspace
         self.store = store
     }
+
+    /// `spec.credentials[key]` read now, nil when the Target does not set
+    /// it. An unreadable one is an error naming the target, the key and the
+    /// reference (never the secret): every driver reports it the same way.
+    public func credential(_ key: String) throws -> String? {
+        guard let reference = spec.credentials?[key] else { return nil }
+        do { return try reference.read() } catch {
+            throw DriverError("target \(name): credentials.\(key) (\(reference.redacted)): \(error)")
+        }
+    }
 }
 
 /// One kind of target: observes what runs there and applies actions. Each

@@ -329,7 +329,7 @@ struct MLflowTests {
             _ = try driver(h, endpoint: "http://127.0.0.1:1", credentials: ["token": SecretRef(env: "GANTRY_TEST_UNSET_MLFLOW_TOKEN")])
             Issue.record("a token that cannot be read must fail")
         } catch {
-            #expect("\(error)" == "Target registry: credentials.token (env:GANTRY_TEST_UNSET_MLFLOW_TOKEN): environment variable GANTRY_TEST_UNSET_MLFLOW_TOKEN is not set")
+            #expect("\(error)" == "target registry: credentials.token (env:GANTRY_TEST_UNSET_MLFLOW_TOKEN): environment variable GANTRY_TEST_UNSET_MLFLOW_TOKEN is not set")
         }
     }
 

@@ -105,7 +105,7 @@ struct RayFaultTests {
         #expect(refusal { _ = try Drivers.make(context(TargetSpec(type: .ray))) } == "target ray (ray) needs spec.endpoint, the Ray dashboard's URL such as http://127.0.0.1:8265")
         var spec = TargetSpec(type: .ray, endpoint: "http://127.0.0.1:1")
         spec.credentials = ["token": SecretRef(env: "GANTRY_TEST_UNSET_RAY_TOKEN")]
-        #expect(refusal { _ = try Drivers.make(context(spec)) } == "target ray (ray): credentials.token: environment variable GANTRY_TEST_UNSET_RAY_TOKEN is not set")
+        #expect(refusal { _ = try Drivers.make(context(spec)) } == "target ray: credentials.token (env:GANTRY_TEST_UNSET_RAY_TOKEN): environment variable GANTRY_TEST_UNSET_RAY_TOKEN is not set")
         spec.credentials = nil
         #expect(refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray) needs spec.storage, a directory the controller and every Ray worker see")
         spec.storage = "shared/gantry"

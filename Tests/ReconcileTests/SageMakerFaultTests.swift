@@ -351,7 +351,7 @@ struct SageMakerFaultTests {
         let error = #expect(throws: DriverError.self) {
             try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))
         }
-        #expect(error?.message == "target aws: credentials.accessKeyId: environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
+        #expect(error?.message == "target aws: credentials.accessKeyId (env:GANTRY_TEST_UNSET_KEY_ID): environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
         spec.credentials = ["accessKeyId": SecretRef(file: files.accessKeyId)]
         let half = #expect(throws: DriverError.self) {
             try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))

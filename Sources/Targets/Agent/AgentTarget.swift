@@ -44,12 +44,8 @@ public struct AgentTarget: TargetDriver {
         guard let endpoint = context.spec.endpoint, !endpoint.isEmpty else {
             throw DriverError("target \(context.name): an agent target needs spec.endpoint, such as http://gpu-node-1:7443")
         }
-        guard let reference = context.spec.credentials?["token"] else {
+        guard let token = try context.credential("token") else {
             throw DriverError("target \(context.name): an agent target needs credentials.token ({ env: NAME } or { file: PATH })")
-        }
-        let token: String
-        do { token = try reference.read() } catch {
-            throw DriverError("target \(context.name): credentials.token (\(reference.redacted)): \(error)")
         }
         name = context.name
         self.endpoint = endpoint

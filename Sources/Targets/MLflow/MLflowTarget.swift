@@ -44,18 +44,12 @@ public struct MLflowTarget: TargetDriver {
         guard let endpoint = spec.endpoint, !endpoint.isEmpty else {
             throw DriverError("Target \(context.name) (mlflow) needs spec.endpoint: the MLflow tracking server's URL, such as http://127.0.0.1:5000")
         }
-        func secret(_ key: String) throws -> String? {
-            guard let reference = spec.credentials?[key] else { return nil }
-            do { return try reference.read() } catch {
-                throw DriverError("Target \(context.name): credentials.\(key) (\(reference.redacted)): \(error)")
-            }
-        }
         let auth: HTTPAuth
         var environment = ["MLFLOW_TRACKING_URI": endpoint]
-        if let token = try secret("token") {
+        if let token = try context.credential("token") {
             auth = .bearer(token)
             environment["MLFLOW_TRACKING_TOKEN"] = token
-        } else if let user = try secret("username"), let password = try secret("password") {
+        } else if let user = try context.credential("username"), let password = try context.credential("password") {
             auth = .basic(user: user, password: password)
             environment["MLFLOW_TRACKING_USERNAME"] = user
             environment["MLFLOW_TRACKING_PASSWORD"] = password

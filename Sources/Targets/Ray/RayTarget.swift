@@ -36,12 +36,7 @@ public struct RayTarget: TargetDriver {
         guard let endpoint = context.spec.endpoint, !endpoint.isEmpty else {
             throw DriverError("target \(context.name) (ray) needs spec.endpoint, the Ray dashboard's URL such as http://127.0.0.1:8265")
         }
-        var auth = HTTPAuth.none
-        if let token = context.spec.credentials?["token"] {
-            do { auth = .bearer(try token.read()) } catch {
-                throw DriverError("target \(context.name) (ray): credentials.token: \(error)")
-            }
-        }
+        let auth = try context.credential("token").map { HTTPAuth.bearer($0) } ?? .none
         name = context.name
         spec = context.spec
         workspace = context.workspace

@@ -58,15 +58,10 @@ public struct SageMakerTarget: TargetDriver {
         let environment = ProcessInfo.processInfo.environment
         let accessKey: String, secret: String
         if accessKeyRef != nil || secretRef != nil {
-            guard let accessKeyRef, let secretRef else {
+            guard let key = try context.credential("accessKeyId"), let value = try context.credential("secretAccessKey") else {
                 throw DriverError("target \(name): spec.credentials needs both accessKeyId and secretAccessKey")
             }
-            do { accessKey = try accessKeyRef.read() } catch {
-                throw DriverError("target \(name): credentials.accessKeyId: \(error)")
-            }
-            do { secret = try secretRef.read() } catch {
-                throw DriverError("target \(name): credentials.secretAccessKey: \(error)")
-            }
+            (accessKey, secret) = (key, value)
         } else if let key = environment["AWS_ACCESS_KEY_ID"], !key.isEmpty,
                   let value = environment["AWS_SECRET_ACCESS_KEY"], !value.isEmpty {
             (accessKey, secret) = (key, value)
