@@ -16,6 +16,8 @@ final class ManifestCache: @unchecked Sendable {
     private var lastTree: ObjectID?
     private var lastResult: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)?
     private(set) var decodes = 0
+    /// How many loads assembled every file rather than the changed ones.
+    private(set) var assemblies = 0
 
     func assembled(tree: ObjectID?) -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
         lock.lock()
@@ -29,7 +31,7 @@ final class ManifestCache: @unchecked Sendable {
         var known: [Key: DecodedFile] = [:]
         var missing: [(key: Key, bytes: [UInt8])] = []
         lock.lock()
-        let cache = files
+        let cache = files, last = lastResult
         lock.unlock()
         for file in listing where DirectoryLoader.isManifestFile(file.path) && !isHidden(file.path) {
             let key = Key(path: file.path, blob: file.blob)
@@ -45,7 +47,18 @@ final class ManifestCache: @unchecked Sendable {
         lock.unlock()
         let decoded = keys.map { known[$0]! }
         let next = known
-        let (set, diagnostics) = ManifestSet.assemble(decoded)
+        // Against the last revision, usually a few files changed: their
+        // objects replace the old ones in the last set when that is sound
+        // (see `ManifestSet.replacing`), else every file is assembled.
+        let removed = cache.filter { next[$0.key] == nil }.map(\.value)
+        let added = missing.map { known[$0.key]! }
+        let (set, diagnostics) = last.flatMap { last in
+            last.diagnostics.isEmpty && last.count - removed.count + added.count == decoded.count
+                ? last.set.replacing(removed, with: added) : nil
+        } ?? {
+            lock.withLock { assemblies += 1 }
+            return ManifestSet.assemble(decoded)
+        }()
         let result = (set, diagnostics, decoded.count)
         lock.lock()
         files = next  // keep only what the latest revision uses

@@ -1,5 +1,6 @@
 /// "Did you mean" for names users type: the closest candidate by edit
-/// distance, when it is close enough to be a plausible typo.
+/// distance, when it is close enough to be a plausible typo; of equally
+/// close ones, the first in order.
 public enum Suggestion {
     public static func closest<S: Sequence>(to word: String, in candidates: S) -> String?
     where S.Element == String {
@@ -7,7 +8,11 @@ public enum Suggestion {
         var best: (String, Int)?
         for candidate in candidates {
             let d = distance(word.lowercased(), candidate.lowercased())
-            if d <= limit, d < (best?.1 ?? .max) { best = (candidate, d) }
+            // Ties go to the first name in order, so that the hint does not
+            // depend on the order a dictionary's keys come in.
+            guard d <= limit else { continue }
+            if let (name, distance) = best, d > distance || (d == distance && candidate >= name) { continue }
+            best = (candidate, d)
         }
         return best?.0
     }

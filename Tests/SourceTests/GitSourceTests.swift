@@ -82,6 +82,61 @@ private func makeRepo(count: Int) async throws -> String {
         #expect(changed.diagnostics.map(\.description) == ["models/m5.yaml:4:30: error: spec.target: no Target named \"gpu\""])
     }
 
+    /// Each revision after the first replaces the changed files' objects in
+    /// the last set where it can; what it gives must be what assembling
+    /// every file gives, diagnostics included.
+    @Test func aSetUpdatedFromTheChangedFilesEqualsOneAssembledFromEveryFile() async throws {
+        let repo = try await makeRepo(count: 6)
+        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        _ = try source.fetch()
+        let deployment = { (name: String, model: String) in
+            "apiVersion: gantry.dev/v1alpha1\nkind: Deployment\nmetadata: { name: \(name) }\nspec:\n  model: \(model)\n  version: 1\n"
+                + "  targets: [{ target: local }]\n  serve: { command: [python3, serve.py] }\n"
+        }
+        let steps: [(String, [String: String?])] = [
+            ("Add a deployment", ["deployments/d.yaml": deployment("d", "m1")]),
+            ("Edit one model", ["models/m2.yaml": model("m2").replacingOccurrences(of: "target: local", with: "target: local, params: { epochs: 3 }")]),
+            ("Point the deployment at a missing model", ["deployments/d.yaml": deployment("d", "m77")]),
+            ("Point it back", ["deployments/d.yaml": deployment("d", "m3")]),
+            ("Serve it otherwise", ["deployments/d.yaml": deployment("d", "m3").replacingOccurrences(of: "serve.py", with: "app.py")]),
+            ("Break a model's pipeline", ["models/m4.yaml": model("m4").replacingOccurrences(of: "pipeline: p", with: "pipeline: q")]),
+            ("Mend it", ["models/m4.yaml": model("m4")]),
+            ("Rename a model", ["models/m0.yaml": model("m10")]),
+            ("Two models in one file", ["models/m1.yaml": model("m1") + "---\n" + model("m11")]),
+            ("Delete a model", ["models/m5.yaml": nil]),
+            ("Change the pipeline", ["pipeline.yaml": pipeline.replacingOccurrences(of: "t.py", with: "train.py")]),
+            ("A duplicate name", ["models/m2.yaml": model("m3")]),
+            ("Tell them apart", ["models/m2.yaml": model("m2")]),
+        ]
+        for (message, files) in steps {
+            for (path, text) in files {
+                if let text {
+                    try FileManager.default.createDirectory(atPath: repo + "/ml/" + (path as NSString).deletingLastPathComponent,
+                                                            withIntermediateDirectories: true)
+                    try text.write(toFile: repo + "/ml/" + path, atomically: true, encoding: .utf8)
+                } else {
+                    try FileManager.default.removeItem(atPath: repo + "/ml/" + path)
+                }
+            }
+            try await git(["add", "-A"], in: repo)
+            try await git(["commit", "-qm", message], in: repo)
+            let updated = try source.fetch()
+            let full = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache")).fetch()
+            #expect(updated.diagnostics.map(\.description) == full.diagnostics.map(\.description), "\(message)")
+            #expect(updated.manifests.models.mapValues(\.spec) == full.manifests.models.mapValues(\.spec), "\(message)")
+            #expect(updated.manifests.models.mapValues(\.origin.file) == full.manifests.models.mapValues(\.origin.file), "\(message)")
+            #expect(updated.manifests.deployments.mapValues(\.spec) == full.manifests.deployments.mapValues(\.spec), "\(message)")
+            #expect(updated.manifests.pipelines.mapValues(\.spec) == full.manifests.pipelines.mapValues(\.spec), "\(message)")
+        }
+        let last = try source.fetch()
+        #expect(last.isValid, "\(last.diagnostics)")
+        // Edit, missing model, serve, broken pipeline: the four steps after a
+        // valid revision that change no name; every other step, and the
+        // first fetch, assembles every file.
+        #expect(source.cache.assemblies == 1 + steps.count - 4)
+        #expect(Set(last.manifests.models.keys) == ["m1", "m2", "m3", "m4", "m10", "m11"])
+    }
+
     @Test func aRemoteRepositoryIsFetchedOverGitProtocol() async throws {
         let repo = try await makeRepo(count: 2)
         let served = tempDir("served")

@@ -90,5 +90,9 @@ private func problems<T: Decodable>(_ type: T.Type, _ text: String) throws -> [D
         #expect(Suggestion.closest(to: "churn-train", in: ["churn-training", "fraud"]) == "churn-training")
         #expect(Suggestion.closest(to: "xyz", in: ["churn-training"]) == nil)
         #expect(Suggestion.distance("kitten", "sitting") == 3)
+        // Of equally close names, the first in order, whatever order they come in.
+        #expect(Suggestion.closest(to: "m77", in: ["m5", "m0", "m7"]) == "m7")
+        #expect(Suggestion.closest(to: "m9", in: ["m5", "m0"]) == "m0")
+        #expect(Suggestion.closest(to: "m9", in: ["m0", "m5"]) == "m0")
     }
 }

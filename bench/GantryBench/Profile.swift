@@ -39,3 +39,36 @@ enum ProfilePlan {
         }
     }
 }
+
+/// `profile-change`: pushes a one-line change and fetches and plans it,
+/// again and again, timing each stage in CPU time: the loop of scenario 1
+/// without its baselines, for a profiler.
+enum ProfileChange {
+    static func run(work: String, repository: String, rounds: Int) async throws {
+        let shape = RepositoryShape()
+        let remote = try Remote(work: work, name: "profile-change", source: repository)
+        let controller = try Controller(url: remote.url, state: work + "/state-profile-change", seed: work + "/state-change")
+        note("registered \(try await controller.registerMissingVersions()) versions")
+        for r in 0..<rounds {
+            let i = (r * 997 + 13) % shape.models
+            let model = shape.modelName(i), path = shape.modelFilePath(shape.file(ofModel: i))
+            try remote.push("Train \(model) for one more epoch") { clone in
+                try Generator.bumpEpochs(in: clone + "/" + path, model: model)
+            }
+            let c0 = Measure.cpu(), t0 = Measure.now()
+            try controller.source.update()
+            let c1 = Measure.cpu()
+            let revision = try controller.source.revision(at: nil)
+            let c2 = Measure.cpu()
+            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+            let c3 = Measure.cpu()
+            let observed = try await controller.reconciler.observe(desired)
+            let c4 = Measure.cpu()
+            let plan = Planner(desired: desired, observed: observed).plan()
+            let c5 = Measure.cpu(), t5 = Measure.now()
+            note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
+                 + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
+            try controller.register(plan.actions.filter { $0.kind == .train })
+        }
+    }
+}

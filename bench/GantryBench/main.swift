@@ -13,6 +13,7 @@ import Foundation
 //   gantry-bench webhook --work W --repo D --pushes N --out R
 //   gantry-bench register --url U --state S [--seed S2]
 //   gantry-bench profile-plan --url U --state S [--plans N] [--stages-every K]
+//   gantry-bench profile-change --work W --repo D [--rounds N]
 //   gantry-bench report --results R --environment E --command C --to FILE
 
 /// `--name value` pairs and bare flags after the verb.
@@ -87,6 +88,8 @@ do {
     case "profile-plan":
         try await ProfilePlan.run(url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5),
                                   stagesEvery: args.int("stages-every", default: 1))
+    case "profile-change":
+        try await ProfileChange.run(work: try args.string("work"), repository: try args.string("repo"), rounds: args.int("rounds", default: 10))
     case "report":
         try Report.write(results: try args.string("results"), environment: try args.string("environment"),
                          command: try args.string("command"), to: try args.string("to"))

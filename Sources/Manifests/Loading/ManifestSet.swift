@@ -59,6 +59,56 @@ public struct ManifestSet: Sendable {
     }
 }
 
+extension ManifestSet {
+    /// The set after `removed` files gave way to `added` ones, worked out
+    /// from `self` (a set assembled without a single diagnostic) instead of
+    /// from every file: a push that edits one file of a thousand checks one
+    /// file's objects. Nil when the change is one the whole set must be
+    /// assembled again for: a file that fails to decode, or a change to the
+    /// kinds and names the changed files declare, or to any object other
+    /// than Models and Deployments, which the references of every other
+    /// object can depend on. A Model's or Deployment's references are
+    /// checked afresh; no other object's can depend on them but by name,
+    /// and the names stay.
+    public func replacing(_ removed: [DecodedFile], with added: [DecodedFile]) -> (set: ManifestSet, diagnostics: [Diagnostic])? {
+        func names(_ files: [DecodedFile]) -> [String]? {
+            var out: [String] = []
+            for file in files {
+                guard file.parsed, file.undecodable.isEmpty else { return nil }
+                for m in file.manifests {
+                    guard m.kind == .Model || m.kind == .Deployment else { return nil }
+                    out.append("\(m.kind.rawValue)/\(m.name)")
+                }
+            }
+            return out.sorted()
+        }
+        guard let before = names(removed), let after = names(added), before == after,
+              Set(after).count == after.count else { return nil }
+        var set = self
+        var diagnostics = added.flatMap(\.diagnostics)
+        let references = References(set: set, undecodable: [:])
+        var placeholders: [String: [References.StepPlaceholder]] = [:]
+        for file in added {
+            for m in file.manifests {
+                switch m {
+                case .model(let e):
+                    set.models[e.name] = e
+                    if placeholders[e.spec.pipeline] == nil, let p = pipelines[e.spec.pipeline] {
+                        placeholders[e.spec.pipeline] = References.modelPlaceholders(of: p.spec)
+                    }
+                    diagnostics += references.check(e, placeholders: placeholders[e.spec.pipeline] ?? [])
+                case .deployment(let e):
+                    set.deployments[e.name] = e
+                    diagnostics += references.check(e)
+                default:
+                    return nil  // excluded above
+                }
+            }
+        }
+        return (set, diagnostics.sorted(by: Diagnostic.ordered))
+    }
+}
+
 /// Checks references between objects, with did-you-mean.
 struct References {
     let set: ManifestSet
@@ -108,18 +158,24 @@ struct References {
             out += check(model, placeholders: placeholders[pipeline] ?? [])
         }
         for deployment in set.deployments.values {
-            let o = deployment.origin, spec = deployment.spec
-            if set.models[spec.model] == nil, !failed(.Model, spec.model) {
-                out.append(o.diagnostic("spec.model", missing(.Model, spec.model, among: set.models.keys)))
-            }
-            for (i, placement) in spec.targets.enumerated() {
-                out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
-                if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
-            }
-            if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
-               let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name) {
-                out.append(o.diagnostic("spec.serve.alias", problem + (spec.serve.alias == nil ? " (the alias defaults to the Deployment's name)" : "")))
-            }
+            out += check(deployment)
+        }
+        return out
+    }
+
+    func check(_ deployment: Entry<DeploymentSpec>) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let o = deployment.origin, spec = deployment.spec
+        if set.models[spec.model] == nil, !failed(.Model, spec.model) {
+            out.append(o.diagnostic("spec.model", missing(.Model, spec.model, among: set.models.keys)))
+        }
+        for (i, placement) in spec.targets.enumerated() {
+            out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
+            if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
+        }
+        if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
+           let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name) {
+            out.append(o.diagnostic("spec.serve.alias", problem + (spec.serve.alias == nil ? " (the alias defaults to the Deployment's name)" : "")))
         }
         return out
     }
