@@ -7,7 +7,8 @@ extension DesiredState {
     /// the only other input is the data's fingerprints (with a failure's
     /// message, which becomes a model's problem), so equal keys mean equal
     /// states: a controller loop with nothing new reuses them instead of
-    /// computing 10,000 lineages again.
+    /// computing 10,000 lineages again. A new commit starts from the last
+    /// states and works out only the models whose inputs changed.
     final class Memo: @unchecked Sendable {
         struct Key: Equatable {
             var source: String
@@ -19,41 +20,18 @@ extension DesiredState {
 
         static let shared = Memo()
 
-        /// A model's last lineage and the spec it came from, kept across
-        /// commits.
-        struct Known {
-            var spec: ModelSpec
-            var lineage: Lineage
-            var digest: String
-        }
-
         private let lock = NSLock()
         private var last: (key: Key, models: [String: ModelState])?
-        private var known: [String: Known] = [:]
-
-        func lineages() -> [String: Known] {
-            lock.lock()
-            defer { lock.unlock() }
-            return known
-        }
 
         /// Drops everything remembered: the next computation starts cold.
         func forget() {
             lock.lock()
             last = nil
-            known = [:]
             lock.unlock()
         }
 
-        /// How many models of the last computation kept their lineage.
+        /// How many models of the last computation kept their state.
         private(set) var carried = 0
-
-        func remember(lineages: [String: Known], carried: Int = 0) {
-            lock.lock()
-            known = lineages
-            self.carried = carried
-            lock.unlock()
-        }
 
         func models(for key: Key) -> [String: ModelState]? {
             lock.lock()
@@ -62,9 +40,17 @@ extension DesiredState {
             return last.models
         }
 
-        func remember(_ models: [String: ModelState], for key: Key) {
+        /// The states of the last computation, whatever it was keyed by.
+        func lastModels() -> [String: ModelState] {
+            lock.lock()
+            defer { lock.unlock() }
+            return last?.models ?? [:]
+        }
+
+        func remember(_ models: [String: ModelState], for key: Key, carried: Int) {
             lock.lock()
             last = (key, models)
+            self.carried = carried
             lock.unlock()
         }
     }

@@ -11,6 +11,9 @@ public struct DesiredState: Sendable {
     public final class ModelState: Sendable {
         public let entry: Entry<ModelSpec>
         /// Nil when an input could not be fingerprinted; `problem` says why.
+        /// Its commit is the one it was worked out at: a state carried over
+        /// keeps an earlier commit that gave the same inputs.
+        /// `DesiredState.lineage(of:)` gives it with this revision's commit.
         public let lineage: Lineage?
         public let problem: String?
         /// `lineage.digest`, computed once when the state is worked out (a
@@ -25,13 +28,6 @@ public struct DesiredState: Sendable {
             self.digest = lineage?.digest
         }
 
-        /// A lineage whose digest is known already (the commit is not part of it).
-        init(entry: Entry<ModelSpec>, lineage: Lineage, digest: String) {
-            self.entry = entry
-            self.lineage = lineage
-            self.problem = nil
-            self.digest = digest
-        }
     }
 
     public var revision: Revision
@@ -74,28 +70,53 @@ public struct DesiredState: Sendable {
                                }
                            })
         if let models = memo.models(for: key) { return DesiredState(revision: revision, models: models) }
-        var models: [String: ModelState] = [:]
-        models.reserveCapacity(set.models.count)
+        // A new commit usually leaves most models alone: the last state of
+        // a model whose manifest entry is the very same object (the
+        // manifest cache keeps an unchanged file's objects) and whose
+        // pipeline, code tree, data and schedule period are as they were
+        // is this revision's state too. Only the others are worked out.
         let shared = PerPipeline(revision: revision)
-        // A new commit usually leaves most models' inputs alone: their
-        // lineage is the last one with the new commit, and the digest (which
-        // leaves the commit out) stays.
-        let previous = memo.lineages()
-        var lineages: [String: Memo.Known] = [:]
-        lineages.reserveCapacity(set.models.count)
+        let previous = memo.lastModels()
+        var models = previous
         var carried = 0
         for (name, model) in set.models {
-            let state = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now,
-                                   previous: previous[name])
-            if let lineage = state.lineage, let digest = state.digest {
-                lineages[name] = Memo.Known(spec: model.spec, lineage: lineage, digest: digest)
-                if previous[name]?.digest == digest { carried += 1 }
+            if let last = previous[name], last.entry === model,
+               carries(last, set: set, fingerprints: fingerprints, shared: shared, now: now) {
+                carried += 1
+                continue
             }
-            models[name] = state
+            models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now)
         }
-        memo.remember(models, for: key)
-        memo.remember(lineages: lineages, carried: carried)
+        if models.count != set.models.count {
+            models = models.filter { set.models[$0.key] != nil }
+        }
+        memo.remember(models, for: key, carried: carried)
         return DesiredState(revision: revision, models: models)
+    }
+
+    /// Whether `last`, a model's state worked out at an earlier revision
+    /// from the same manifest entry, holds for this revision.
+    static func carries(_ last: ModelState, set: ManifestSet, fingerprints: [String: Result<String, any Error>],
+                        shared: PerPipeline, now: Date) -> Bool {
+        guard let lineage = last.lineage, let pipeline = set.pipelines[lineage.pipeline] else { return false }
+        let codePath = pipeline.spec.codePath ?? "."
+        guard lineage.codePath == codePath, lineage.pipelineDigest == shared.digest(pipeline),
+              (try? shared.tree(codePath)) == lineage.codeTree else { return false }
+        let datasets = last.entry.spec.datasets ?? []
+        guard datasets.count == lineage.datasets.count else { return false }
+        for d in datasets {
+            guard case .success(let fingerprint)? = fingerprints[d], lineage.datasets[d] == fingerprint else { return false }
+        }
+        return lineage.scheduleWindow == last.entry.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) }
+    }
+
+    /// A model's lineage at this revision, its commit included (a state
+    /// carried over from an earlier commit keeps that commit in
+    /// `ModelState.lineage`).
+    public func lineage(of model: String) -> Lineage? {
+        guard var lineage = models[model]?.lineage else { return nil }
+        lineage.commit = revision.commit.id.hex
+        return lineage
     }
 
     /// What every model trained by one pipeline shares: the digest of its
@@ -125,8 +146,7 @@ public struct DesiredState: Sendable {
     }
 
     static func modelState(_ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
-                           fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date,
-                           previous: Memo.Known? = nil) -> ModelState {
+                           fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date) -> ModelState {
         guard let pipeline = set.pipelines[model.spec.pipeline] else {
             return ModelState(entry: model, lineage: nil, problem: "no pipeline \(model.spec.pipeline)")
         }
@@ -153,15 +173,6 @@ public struct DesiredState: Sendable {
         params.merge(model.spec.params ?? [:]) { $1 }
         let pipelineDigest = shared.digest(pipeline)
         let window = model.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) }
-        // The spec covers the model's own params and runtime; the pipeline's
-        // params are in its digest.
-        if let known = previous, known.spec == model.spec, known.lineage.pipeline == pipeline.name,
-           known.lineage.pipelineDigest == pipelineDigest, known.lineage.codeTree == codeTree, known.lineage.codePath == codePath,
-           known.lineage.datasets == datasets, known.lineage.scheduleWindow == window {
-            var lineage = known.lineage
-            lineage.commit = revision.commit.id.hex
-            return ModelState(entry: model, lineage: lineage, digest: known.digest)
-        }
         let lineage = Lineage(
             model: model.name, commit: revision.commit.id.hex, pipeline: pipeline.name,
             pipelineDigest: pipelineDigest,

@@ -119,7 +119,10 @@ public struct Planner: Sendable {
                 inSync.append("Model/\(name): v\(versions[match].number) matches the current lineage")
                 continue
             }
-            let lineage = state.lineage!
+            // At this revision's commit (a carried-over state keeps the
+            // commit it was worked out at).
+            var lineage = state.lineage!
+            lineage.commit = c.id.hex
             let next = (versions.map(\.number).max() ?? 0) + 1
             var reason: String
             if let latest = versions.last, let previous = memo.lineage(of: latest) {

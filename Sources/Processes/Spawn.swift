@@ -67,7 +67,17 @@ func spawnChild(_ spec: ProcessSpec, mode: SpawnMode) throws -> pid_t {
         throw SpawnError(executable: program, code: ENOENT)
     }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+    var rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+    // ETXTBSY: the program was written a moment ago and a child forked
+    // meanwhile by another thread still holds the writer's descriptor, until
+    // it execs (or closes descriptors, as this one does). Transient: tried
+    // again for up to a second.
+    var attempts = 0
+    while rc == ETXTBSY, attempts < 100 {
+        attempts += 1
+        usleep(10_000)
+        rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+    }
     guard rc == 0 else {
         throw SpawnError(executable: program, code: rc, path: culprit(of: spec))
     }

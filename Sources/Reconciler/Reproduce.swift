@@ -65,7 +65,7 @@ extension Reconciler {
         guard report.dataProblems.isEmpty else { return report }
 
         let desired = await DesiredState.compute(revision, fingerprinter: fingerprinter)
-        guard let state = desired.models[model], let lineage = state.lineage, let entry = revision.manifests.models[model],
+        guard let lineage = desired.lineage(of: model), let entry = revision.manifests.models[model],
               let pipeline = revision.manifests.pipelines[entry.spec.pipeline] else {
             throw ReproduceFailure(description: "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
         }

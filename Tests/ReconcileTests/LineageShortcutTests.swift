@@ -55,11 +55,11 @@ import Source
 @Suite struct LineageCarryOverTests {
     let memo = DesiredState.Memo()
 
-    func compute(_ revision: Revision) async -> [String: DesiredState.ModelState] {
-        await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: nil), now: Date(timeIntervalSince1970: 0), memo: memo).models
+    func compute(_ revision: Revision) async -> DesiredState {
+        await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: nil), now: Date(timeIntervalSince1970: 0), memo: memo)
     }
 
-    func fresh(_ revision: Revision) async -> [String: DesiredState.ModelState] {
+    func fresh(_ revision: Revision) async -> DesiredState {
         memo.forget()
         return await compute(revision)
     }
@@ -82,6 +82,10 @@ import Source
             ("Raise extra-2's quality", { project.write("manifests/more.yaml", (try! String(contentsOfFile: project.directory + "/manifests/more.yaml", encoding: .utf8)).replacingOccurrences(of: "quality: 0.2", with: "quality: 0.7")) }),
             ("New rows", { project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n") }),
             ("Docs", { project.write("README.md", "models\n") }),
+            ("Drop extra-3", { project.write("manifests/more.yaml", (1...2).map { i in
+                "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: extra-\(i) }\n"
+                    + "spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i == 2 ? 7 : i) } }\n"
+            }.joined(separator: "---\n")) }),
         ]
         var before = await compute(first)
         for (message, edit) in edits {
@@ -92,16 +96,18 @@ import Source
             let carriedOver = memo.carried
             let recomputed = await fresh(revision)
             #expect(memo.carried == 0, "computed from nothing")
-            #expect(carried.count == 4)
-            for (name, state) in recomputed {
-                #expect(carried[name]?.lineage == state.lineage, "\(message): \(name)")
-                #expect(carried[name]?.digest == state.lineage?.digest, "\(message): \(name)")
-                #expect(carried[name]?.lineage?.commit == revision.commit.id.hex)
+            #expect(carried.models.count == (message == "Drop extra-3" ? 3 : 4))
+            for (name, state) in recomputed.models {
+                #expect(carried.lineage(of: name) == recomputed.lineage(of: name), "\(message): \(name)")
+                #expect(carried.models[name]?.digest == state.lineage?.digest, "\(message): \(name)")
+                #expect(carried.lineage(of: name)?.commit == revision.commit.id.hex)
+                #expect(state.lineage?.commit == revision.commit.id.hex, "worked out afresh at this commit")
             }
-            let changed = Set(carried.keys.filter { carried[$0]?.digest != before[$0]?.digest })
+            let changed = Set(carried.models.keys.filter { carried.models[$0]?.digest != before.models[$0]?.digest })
             switch message {
-            case "Raise extra-2's quality": #expect(changed == ["extra-2"] && carriedOver == 3)
+            case "Raise extra-2's quality": #expect(changed == ["extra-2"] && carriedOver == 1, "the edited file's three models are worked out again")
             case "New rows": #expect(changed.count == 4 && carriedOver == 0)
+            case "Drop extra-3": #expect(changed.isEmpty && carriedOver == 1, "the rewritten file's models are worked out again")
             default: #expect(changed.isEmpty && carriedOver == 4)
             }
             before = carried

@@ -98,12 +98,18 @@ struct ActionTests {
 
     @Test func aGracefulShutdownLetsTheActionUnderWayFinishAndLeavesTheRest() async throws {
         let project = try await ServerProject()
-        project.write("src/train.py", "import time\ntime.sleep(1.5)\n" + (try String(contentsOfFile: project.directory + "/src/train.py", encoding: .utf8)))
-        try await project.push("Slow training")
+        // The training holds until the test has asked the controller to
+        // stop, however slow the machine: no race with a sleep.
+        let release = makeTemporaryDirectory("release") + "/go"
+        project.write("src/train.py", "import os, time\nfor _ in range(600):\n    if os.path.exists(\(String(reflecting: release))): break\n    time.sleep(0.1)\n"
+                      + (try String(contentsOfFile: project.directory + "/src/train.py", encoding: .utf8)))
+        try await project.push("Training that waits")
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitUntil("training started") { !(try controller.store.openIntents().isEmpty) }
         await controller.group.triggerGracefulShutdown()
+        try await controller.waitUntil("the loop knows it is stopping") { controller.loop.status.snapshot.stopping }
+        FileManager.default.createFile(atPath: release, contents: Data())
         _ = try? await controller.task?.value
         #expect(try controller.store.versions(of: "demo").count == 1, "the training under way finished")
         #expect(try controller.store.deployments().isEmpty, "the deploy after it waits for the next start")
