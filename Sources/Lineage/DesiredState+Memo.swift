@@ -20,38 +20,36 @@ extension DesiredState {
 
         static let shared = Memo()
 
+        /// The last computation: its key, its states, the sorted names and
+        /// what each pipeline gave.
+        struct Last {
+            var key: Key
+            var models: [String: ModelState]
+            var modelNames: [String]
+            var deploymentNames: [String]
+            var pipelines: [String: PipelineInputs]
+        }
+
         private let lock = NSLock()
-        private var last: (key: Key, models: [String: ModelState])?
+        private var lastComputed: Last?
 
         /// Drops everything remembered: the next computation starts cold.
         func forget() {
-            lock.lock()
-            last = nil
-            lock.unlock()
+            lock.withLock { lastComputed = nil }
         }
 
         /// How many models of the last computation kept their state.
         private(set) var carried = 0
 
-        func models(for key: Key) -> [String: ModelState]? {
-            lock.lock()
-            defer { lock.unlock() }
-            guard let last, last.key == key else { return nil }
-            return last.models
+        func last() -> Last? {
+            lock.withLock { lastComputed }
         }
 
-        /// The states of the last computation, whatever it was keyed by.
-        func lastModels() -> [String: ModelState] {
-            lock.lock()
-            defer { lock.unlock() }
-            return last?.models ?? [:]
-        }
-
-        func remember(_ models: [String: ModelState], for key: Key, carried: Int) {
-            lock.lock()
-            last = (key, models)
-            self.carried = carried
-            lock.unlock()
+        func remember(_ last: Last, carried: Int) {
+            lock.withLock {
+                lastComputed = last
+                self.carried = carried
+            }
         }
     }
 }

@@ -30,14 +30,25 @@ public struct DesiredState: Sendable {
 
     }
 
-    public var revision: Revision
-    public var models: [String: ModelState]
+    public let revision: Revision
+    public let models: [String: ModelState]
+    /// The models' and the Deployments' names, sorted: the order a plan
+    /// lists them in, kept from the last computation while the names stay.
+    public let modelNames: [String]
+    public let deploymentNames: [String]
 
     public var manifests: ManifestSet { revision.manifests }
 
     public init(revision: Revision, models: [String: ModelState]) {
+        self.init(revision: revision, models: models, modelNames: models.keys.sorted(),
+                  deploymentNames: revision.manifests.deployments.keys.sorted())
+    }
+
+    init(revision: Revision, models: [String: ModelState], modelNames: [String], deploymentNames: [String]) {
         self.revision = revision
         self.models = models
+        self.modelNames = modelNames
+        self.deploymentNames = deploymentNames
     }
 
     /// Computes lineages for every model of a valid revision. Reads data to
@@ -69,45 +80,76 @@ public struct DesiredState: Sendable {
                                case .failure(let error): return "failed \(error)"
                                }
                            })
-        if let models = memo.models(for: key) { return DesiredState(revision: revision, models: models) }
-        // A new commit usually leaves most models alone: the last state of
-        // a model whose manifest entry is the very same object (the
-        // manifest cache keeps an unchanged file's objects) and whose
-        // pipeline, code tree, data and schedule period are as they were
-        // is this revision's state too. Only the others are worked out.
-        let shared = PerPipeline(revision: revision)
-        let previous = memo.lastModels()
+        let last = memo.last()
+        if let last, last.key == key {
+            return DesiredState(revision: revision, models: last.models, modelNames: last.modelNames,
+                                deploymentNames: deploymentNames(of: set, last: last.deploymentNames))
+        }
+        // A new commit usually leaves most models alone. The last state of a
+        // model whose manifest entry is the very same object (the manifest
+        // cache keeps an unchanged file's objects) holds for this revision
+        // too, unless its pipeline's inputs, its data or its schedule period
+        // changed. Only the other models are worked out.
+        let shared = PerPipeline(revision: revision, last: last?.pipelines ?? [:])
+        var pipelines: [String: PipelineInputs] = [:]
+        var changedPipelines: Set<String> = []
+        for (name, pipeline) in set.pipelines {
+            let inputs = shared.inputs(pipeline)
+            pipelines[name] = inputs
+            if last?.pipelines[name] != inputs { changedPipelines.insert(name) }
+        }
+        for name in (last?.pipelines ?? [:]).keys where set.pipelines[name] == nil { changedPipelines.insert(name) }
+        let outcomes = key.fingerprints
+        let changedDatasets = Set(outcomes.keys.filter { last?.key.fingerprints[$0] != outcomes[$0] })
+            .union((last?.key.fingerprints.keys).map { Set($0).subtracting(outcomes.keys) } ?? [])
+        let previous = last?.models ?? [:]
         var models = previous
-        var carried = 0
+        var carried = 0, added = 0
         for (name, model) in set.models {
-            if let last = previous[name], last.entry === model,
-               carries(last, set: set, fingerprints: fingerprints, shared: shared, now: now) {
-                carried += 1
-                continue
+            if let before = previous[name] {
+                if before.entry === model, before.lineage != nil, !changedPipelines.contains(model.spec.pipeline),
+                   changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
+                   model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow {
+                    carried += 1
+                    continue
+                }
+            } else {
+                added += 1
             }
             models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now)
         }
+        var modelNames = last?.modelNames ?? []
         if models.count != set.models.count {
             models = models.filter { set.models[$0.key] != nil }
         }
-        memo.remember(models, for: key, carried: carried)
-        return DesiredState(revision: revision, models: models)
+        if added > 0 || models.count != previous.count || last == nil {
+            modelNames = models.keys.sorted()
+        }
+        let state = DesiredState(revision: revision, models: models, modelNames: modelNames,
+                                 deploymentNames: deploymentNames(of: set, last: last?.deploymentNames ?? []))
+        memo.remember(Memo.Last(key: key, models: models, modelNames: modelNames, deploymentNames: state.deploymentNames,
+                                pipelines: pipelines), carried: carried)
+        return state
     }
 
-    /// Whether `last`, a model's state worked out at an earlier revision
-    /// from the same manifest entry, holds for this revision.
-    static func carries(_ last: ModelState, set: ManifestSet, fingerprints: [String: Result<String, any Error>],
-                        shared: PerPipeline, now: Date) -> Bool {
-        guard let lineage = last.lineage, let pipeline = set.pipelines[lineage.pipeline] else { return false }
-        let codePath = pipeline.spec.codePath ?? "."
-        guard lineage.codePath == codePath, lineage.pipelineDigest == shared.digest(pipeline),
-              (try? shared.tree(codePath)) == lineage.codeTree else { return false }
-        let datasets = last.entry.spec.datasets ?? []
-        guard datasets.count == lineage.datasets.count else { return false }
-        for d in datasets {
-            guard case .success(let fingerprint)? = fingerprints[d], lineage.datasets[d] == fingerprint else { return false }
+    /// The Deployments' names sorted: the last ones while they are the same.
+    static func deploymentNames(of set: ManifestSet, last: [String]) -> [String] {
+        if last.count == set.deployments.count, last.allSatisfy({ set.deployments[$0] != nil }) { return last }
+        return set.deployments.keys.sorted()
+    }
+
+    /// What a model's lineage takes from its pipeline.
+    struct PipelineInputs: Equatable {
+        /// The pipeline entry the digest was worked out from.
+        var entry: Entry<PipelineSpec>
+        var digest: String
+        var codePath: String
+        /// Nil when the code path is absent or cannot be read.
+        var codeTree: String?
+
+        static func == (a: Self, b: Self) -> Bool {
+            a.digest == b.digest && a.codePath == b.codePath && a.codeTree == b.codeTree
         }
-        return lineage.scheduleWindow == last.entry.spec.triggers?.schedule.map { Int(now.timeIntervalSince1970 / $0.seconds) }
     }
 
     /// A model's lineage at this revision, its commit included (a state
@@ -124,16 +166,29 @@ public struct DesiredState: Sendable {
     /// handful of pipelines; each is worked out once per revision.
     final class PerPipeline {
         let revision: Revision
+        /// The last computation's inputs: a digest whose pipeline entry is
+        /// the same object is not worked out again.
+        let last: [String: PipelineInputs]
         private var digests: [String: String] = [:]
         private var trees: [String: Result<String?, any Error>] = [:]
 
-        init(revision: Revision) { self.revision = revision }
+        init(revision: Revision, last: [String: PipelineInputs] = [:]) {
+            self.revision = revision
+            self.last = last
+        }
 
         func digest(_ pipeline: Entry<PipelineSpec>) -> String {
             if let known = digests[pipeline.name] { return known }
-            let digest = "sha256:" + Digest.sha256(Digest.canonicalJSON(pipeline.spec))
+            let digest = last[pipeline.name].flatMap { $0.entry === pipeline ? $0.digest : nil }
+                ?? "sha256:" + Digest.sha256(Digest.canonicalJSON(pipeline.spec))
             digests[pipeline.name] = digest
             return digest
+        }
+
+        func inputs(_ pipeline: Entry<PipelineSpec>) -> PipelineInputs {
+            let codePath = pipeline.spec.codePath ?? "."
+            return PipelineInputs(entry: pipeline, digest: digest(pipeline), codePath: codePath,
+                                  codeTree: (try? tree(codePath)) ?? nil)
         }
 
         /// The hex id of the tree or blob at `codePath`, nil when absent.

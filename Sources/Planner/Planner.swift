@@ -84,10 +84,9 @@ public struct Planner: Sendable {
         var warnings: [String] = []
         var pendingVersion: [String: Int] = [:]
 
-        // Sorting the names, not the (name, state) pairs: a comparison of
-        // pairs copies both, and a model's state holds dozens of references.
+        // Sorted once by the desired state, and kept while the names stay.
         let manifests = desired.manifests
-        let names = desired.models.keys.sorted()
+        let names = desired.modelNames
         let anySuspended = !observed.suspended.isEmpty
         for name in names {
             let state = desired.models[name]!
@@ -155,7 +154,7 @@ public struct Planner: Sendable {
                                   model: name, version: latest.number))
         }
 
-        for name in manifests.deployments.keys.sorted() {
+        for name in desired.deploymentNames {
             let deployment = manifests.deployments[name]!
             let spec = deployment.spec
             let object = "Deployment/\(name)"

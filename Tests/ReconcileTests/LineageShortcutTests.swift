@@ -82,10 +82,13 @@ import Source
             ("Raise extra-2's quality", { project.write("manifests/more.yaml", (try! String(contentsOfFile: project.directory + "/manifests/more.yaml", encoding: .utf8)).replacingOccurrences(of: "quality: 0.2", with: "quality: 0.7")) }),
             ("New rows", { project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n") }),
             ("Docs", { project.write("README.md", "models\n") }),
+            ("Edit the training code", { project.write("src/train.py", TestProject.train + "\n# tuned\n") }),
+            ("Change the pipeline", { project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(of: "timeout: 1m", with: "timeout: 2m")) }),
             ("Drop extra-3", { project.write("manifests/more.yaml", (1...2).map { i in
                 "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: extra-\(i) }\n"
                     + "spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i == 2 ? 7 : i) } }\n"
             }.joined(separator: "---\n")) }),
+            ("Remove the pipeline", { try? FileManager.default.removeItem(atPath: project.directory + "/manifests/pipeline.yaml") }),
         ]
         var before = await compute(first)
         for (message, edit) in edits {
@@ -94,20 +97,28 @@ import Source
             let revision = try source.fetch()
             let carried = await compute(revision)
             let carriedOver = memo.carried
+            #expect(carried.modelNames == carried.models.keys.sorted(), "\(message)")
+            #expect(carried.deploymentNames == revision.manifests.deployments.keys.sorted(), "\(message)")
             let recomputed = await fresh(revision)
             #expect(memo.carried == 0, "computed from nothing")
-            #expect(carried.models.count == (message == "Drop extra-3" ? 3 : 4))
+            #expect(carried.models.count == (["Drop extra-3", "Remove the pipeline"].contains(message) ? 3 : 4))
             for (name, state) in recomputed.models {
                 #expect(carried.lineage(of: name) == recomputed.lineage(of: name), "\(message): \(name)")
                 #expect(carried.models[name]?.digest == state.lineage?.digest, "\(message): \(name)")
-                #expect(carried.lineage(of: name)?.commit == revision.commit.id.hex)
-                #expect(state.lineage?.commit == revision.commit.id.hex, "worked out afresh at this commit")
+                #expect(carried.models[name]?.problem == state.problem, "\(message): \(name)")
+                if state.lineage != nil {
+                    #expect(carried.lineage(of: name)?.commit == revision.commit.id.hex)
+                    #expect(state.lineage?.commit == revision.commit.id.hex, "worked out afresh at this commit")
+                }
             }
             let changed = Set(carried.models.keys.filter { carried.models[$0]?.digest != before.models[$0]?.digest })
             switch message {
             case "Raise extra-2's quality": #expect(changed == ["extra-2"] && carriedOver == 1, "the edited file's three models are worked out again")
             case "New rows": #expect(changed.count == 4 && carriedOver == 0)
+            case "Edit the training code", "Change the pipeline": #expect(changed.count == 4 && carriedOver == 0)
             case "Drop extra-3": #expect(changed.isEmpty && carriedOver == 1, "the rewritten file's models are worked out again")
+            case "Remove the pipeline":
+                #expect(carriedOver == 0 && carried.models.values.allSatisfy { $0.lineage == nil && $0.problem == "no pipeline demo-training" })
             default: #expect(changed.isEmpty && carriedOver == 4)
             }
             before = carried
