@@ -20,13 +20,12 @@ extension DesiredState {
 
         static let shared = Memo()
 
-        /// The last computation: its key, its states, the sorted names and
-        /// what each pipeline gave.
+        /// The last computation: its key, its states and what each
+        /// pipeline gave.
         struct Last {
             var key: Key
             var models: [String: ModelState]
-            var modelNames: [String]
-            var deploymentNames: [String]
+            var generation: UInt64
             var pipelines: [String: PipelineInputs]
         }
 

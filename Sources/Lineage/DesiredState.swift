@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Source
+import Synchronization
 
 /// What Git says should exist, with each model's lineage computed: the
 /// planner's input from the desired side.
@@ -32,24 +33,24 @@ public struct DesiredState: Sendable {
 
     public let revision: Revision
     public let models: [String: ModelState]
-    /// The models' and the Deployments' names, sorted: the order a plan
-    /// lists them in, kept from the last computation while the names stay.
-    public let modelNames: [String]
-    public let deploymentNames: [String]
+    /// Equal for two states exactly when one is the other given back by the
+    /// memo (the same snapshot, data and schedule periods): a planner may
+    /// reuse what it worked out from the first for the second.
+    public let generation: UInt64
 
     public var manifests: ManifestSet { revision.manifests }
 
     public init(revision: Revision, models: [String: ModelState]) {
-        self.init(revision: revision, models: models, modelNames: models.keys.sorted(),
-                  deploymentNames: revision.manifests.deployments.keys.sorted())
+        self.init(revision: revision, models: models, generation: Self.generations.add(1, ordering: .relaxed).newValue)
     }
 
-    init(revision: Revision, models: [String: ModelState], modelNames: [String], deploymentNames: [String]) {
+    init(revision: Revision, models: [String: ModelState], generation: UInt64) {
         self.revision = revision
         self.models = models
-        self.modelNames = modelNames
-        self.deploymentNames = deploymentNames
+        self.generation = generation
     }
+
+    private static let generations = Atomic<UInt64>(0)
 
     /// Computes lineages for every model of a valid revision. Reads data to
     /// fingerprint it; runs nothing.
@@ -81,10 +82,7 @@ public struct DesiredState: Sendable {
                                }
                            })
         let last = memo.last()
-        if let last, last.key == key {
-            return DesiredState(revision: revision, models: last.models, modelNames: last.modelNames,
-                                deploymentNames: deploymentNames(of: set, last: last.deploymentNames))
-        }
+        if let last, last.key == key { return DesiredState(revision: revision, models: last.models, generation: last.generation) }
         // A new commit usually leaves most models alone. The last state of a
         // model whose manifest entry is the very same object (the manifest
         // cache keeps an unchanged file's objects) holds for this revision
@@ -104,38 +102,23 @@ public struct DesiredState: Sendable {
             .union((last?.key.fingerprints.keys).map { Set($0).subtracting(outcomes.keys) } ?? [])
         let previous = last?.models ?? [:]
         var models = previous
-        var carried = 0, added = 0
+        var carried = 0
         for (name, model) in set.models {
-            if let before = previous[name] {
-                if before.entry === model, before.lineage != nil, !changedPipelines.contains(model.spec.pipeline),
-                   changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
-                   model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow {
-                    carried += 1
-                    continue
-                }
-            } else {
-                added += 1
+            if let before = previous[name], before.entry === model, before.lineage != nil,
+               !changedPipelines.contains(model.spec.pipeline),
+               changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
+               model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow {
+                carried += 1
+                continue
             }
             models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now)
         }
-        var modelNames = last?.modelNames ?? []
         if models.count != set.models.count {
             models = models.filter { set.models[$0.key] != nil }
         }
-        if added > 0 || models.count != previous.count || last == nil {
-            modelNames = models.keys.sorted()
-        }
-        let state = DesiredState(revision: revision, models: models, modelNames: modelNames,
-                                 deploymentNames: deploymentNames(of: set, last: last?.deploymentNames ?? []))
-        memo.remember(Memo.Last(key: key, models: models, modelNames: modelNames, deploymentNames: state.deploymentNames,
-                                pipelines: pipelines), carried: carried)
+        let state = DesiredState(revision: revision, models: models)
+        memo.remember(Memo.Last(key: key, models: models, generation: state.generation, pipelines: pipelines), carried: carried)
         return state
-    }
-
-    /// The Deployments' names sorted: the last ones while they are the same.
-    static func deploymentNames(of set: ManifestSet, last: [String]) -> [String] {
-        if last.count == set.deployments.count, last.allSatisfy({ set.deployments[$0] != nil }) { return last }
-        return set.deployments.keys.sorted()
     }
 
     /// What a model's lineage takes from its pipeline.

@@ -2,7 +2,9 @@ import Foundation
 import Testing
 @testable import Lineage
 @testable import Manifests
+@testable import Planner
 import Source
+import State
 
 /// Shortcuts the planner takes on every model of every reconcile must give
 /// the answers of the code they stand in for.
@@ -97,8 +99,8 @@ import Source
             let revision = try source.fetch()
             let carried = await compute(revision)
             let carriedOver = memo.carried
-            #expect(carried.modelNames == carried.models.keys.sorted(), "\(message)")
-            #expect(carried.deploymentNames == revision.manifests.deployments.keys.sorted(), "\(message)")
+            #expect(revision.manifests.names.models == carried.models.keys.sorted(), "\(message)")
+            #expect(revision.manifests.names.deployments == revision.manifests.deployments.keys.sorted(), "\(message)")
             let recomputed = await fresh(revision)
             #expect(memo.carried == 0, "computed from nothing")
             #expect(carried.models.count == (["Drop extra-3", "Remove the pipeline"].contains(message) ? 3 : 4))
@@ -123,5 +125,43 @@ import Source
             }
             before = carried
         }
+    }
+}
+
+/// The planner gives back its last plan for the same desired state and an
+/// equal observed state; any change to either is planned afresh.
+@Suite struct PlanMemoTests {
+    @Test func aRememberedPlanIsTheOneWorkedOutAndAChangedInputIsPlannedAgain() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        let revision = try h.source.fetch()
+        let memo = DesiredState.Memo(), now = Date()  // tests run side by side: a memo of its own
+        let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: h.store), now: now, memo: memo)
+        let observed = try await h.reconciler.observe(desired)
+        let first = Planner(desired: desired, observed: observed).plan()
+        #expect(first.actions.map(\.kind) == [.train, .deploy])
+
+        // The same commit again: the memo's desired state, the same plan.
+        let again = await DesiredState.compute(try h.source.fetch(), fingerprinter: Fingerprinter(store: h.store), now: now, memo: memo)
+        #expect(again.generation == desired.generation)
+        let remembered = Planner(desired: again, observed: try await h.reconciler.observe(again)).plan()
+        #expect(remembered.actions == first.actions && remembered.inSync == first.inSync)
+
+        // A version appears: no longer the same observed state.
+        var trained = observed
+        let lineage = try #require(first.actions.first?.lineage)
+        trained.versions["demo"] = [VersionRecord(model: "demo", number: 1, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
+                                                  artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
+                                                  gatesPassed: true, gateReport: "", createdAt: Date())]
+        let afterTraining = Planner(desired: desired, observed: trained).plan()
+        #expect(afterTraining.actions.map(\.kind) == [.deploy])
+        #expect(afterTraining.actions == Planner(desired: desired, observed: trained).workOut().actions)
+
+        // A desired state worked out apart (a new generation) is planned afresh.
+        let apart = DesiredState(revision: desired.revision, models: desired.models)
+        #expect(apart.generation != desired.generation)
+        #expect(Planner(desired: apart, observed: observed).plan().actions == first.actions)
+        #expect(Planner(desired: desired, observed: observed).plan().actions == first.actions)
+        await h.tearDown()
     }
 }

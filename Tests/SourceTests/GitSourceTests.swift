@@ -127,6 +127,9 @@ private func makeRepo(count: Int) async throws -> String {
             #expect(updated.manifests.models.mapValues(\.origin.file) == full.manifests.models.mapValues(\.origin.file), "\(message)")
             #expect(updated.manifests.deployments.mapValues(\.spec) == full.manifests.deployments.mapValues(\.spec), "\(message)")
             #expect(updated.manifests.pipelines.mapValues(\.spec) == full.manifests.pipelines.mapValues(\.spec), "\(message)")
+            #expect(updated.manifests.names.models == full.manifests.names.models, "\(message)")
+            #expect(updated.manifests.names.deployments == full.manifests.names.deployments, "\(message)")
+            #expect(full.manifests.names.models == full.manifests.models.keys.sorted())
         }
         let last = try source.fetch()
         #expect(last.isValid, "\(last.diagnostics)")

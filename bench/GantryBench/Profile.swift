@@ -68,6 +68,15 @@ enum ProfileChange {
             let c5 = Measure.cpu(), t5 = Measure.now()
             note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
                  + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
+            // GANTRY_PROFILE_REPEAT=N works out the desired state (now all
+            // remembered) and plans N times here, for a profiler.
+            let repeats = max(1, Int(ProcessInfo.processInfo.environment["GANTRY_PROFILE_REPEAT"] ?? "") ?? 1)
+            let c6 = Measure.cpu()
+            for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store)) }
+            let c7 = Measure.cpu()
+            for _ in 0..<repeats { _ = Planner(desired: desired, observed: observed).plan() }
+            let c8 = Measure.cpu()
+            note("  again, CPU: desired \(ms(c7 - c6)), planner \(ms(c8 - c7))")
             try controller.register(plan.actions.filter { $0.kind == .train })
         }
     }

@@ -5,11 +5,26 @@ import YAML
 ///     let loaded = ManifestSet.assemble(files)
 ///     if loaded.diagnostics.isEmpty { plan(loaded.set) }
 public struct ManifestSet: Sendable {
-    public var targets: [String: Entry<TargetSpec>] = [:]
-    public var datasets: [String: Entry<DatasetSpec>] = [:]
-    public var pipelines: [String: Entry<PipelineSpec>] = [:]
-    public var models: [String: Entry<ModelSpec>] = [:]
-    public var deployments: [String: Entry<DeploymentSpec>] = [:]
+    public internal(set) var targets: [String: Entry<TargetSpec>] = [:]
+    public internal(set) var datasets: [String: Entry<DatasetSpec>] = [:]
+    public internal(set) var pipelines: [String: Entry<PipelineSpec>] = [:]
+    public internal(set) var models: [String: Entry<ModelSpec>] = [:]
+    public internal(set) var deployments: [String: Entry<DeploymentSpec>] = [:]
+    /// The Models' and Deployments' names in order, the order a plan lists
+    /// them in: sorted once when the set is assembled, and shared by the
+    /// sets after it while the names stay.
+    public private(set) var names = SortedNames(models: [], deployments: [])
+
+    /// Sorted names, shared by reference.
+    public final class SortedNames: Sendable {
+        public let models: [String]
+        public let deployments: [String]
+
+        init(models: [String], deployments: [String]) {
+            self.models = models
+            self.deployments = deployments
+        }
+    }
 
     public init() {}
 
@@ -51,6 +66,7 @@ public struct ManifestSet: Sendable {
         // Objects that failed to decode, or files that are not YAML at all,
         // would make every reference to them look missing: report the cause,
         // not the cascade.
+        set.names = SortedNames(models: set.models.keys.sorted(), deployments: set.deployments.keys.sorted())
         let unknown = files.reduce(into: [Kind: Set<String>]()) { acc, f in acc.merge(f.undecodable) { $0.union($1) } }
         if files.allSatisfy(\.parsed) {
             diagnostics += References(set: set, undecodable: unknown).check()
@@ -69,7 +85,7 @@ extension ManifestSet {
     /// than Models and Deployments, which the references of every other
     /// object can depend on. A Model's or Deployment's references are
     /// checked afresh; no other object's can depend on them but by name,
-    /// and the names stay.
+    /// and the names (and so `names`) stay.
     public func replacing(_ removed: [DecodedFile], with added: [DecodedFile]) -> (set: ManifestSet, diagnostics: [Diagnostic])? {
         func names(_ files: [DecodedFile]) -> [String]? {
             var out: [String] = []
