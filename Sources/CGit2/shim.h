@@ -9,4 +9,7 @@ static inline int gantry_git_set_owner_validation(int enabled) {
 static inline int gantry_git_set_cache_max_size(long bytes) {
     return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)bytes);
 }
+static inline int gantry_git_set_cache_object_limit(git_object_t type, long bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, type, (size_t)bytes);
+}
 #endif

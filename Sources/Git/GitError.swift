@@ -30,6 +30,10 @@ enum Library {
         // Caches are per repository handle; keep the object cache modest for a
         // controller that lives for months.
         _ = gantry_git_set_cache_max_size(64 << 20)
+        // libgit2 caches no tree over 4 KiB by default: a directory of 200
+        // datasets or 1,000 manifest files would be inflated from the pack
+        // again for every path looked up in it, on every plan.
+        _ = gantry_git_set_cache_object_limit(GIT_OBJECT_TREE, 1 << 20)
         return true
     }()
 }

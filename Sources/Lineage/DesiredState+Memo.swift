@@ -26,6 +26,8 @@ extension DesiredState {
             var key: Key
             var models: [String: ModelState]
             var generation: UInt64
+            /// The generation of the manifest set the states are of.
+            var manifests: UInt64
             var pipelines: [String: PipelineInputs]
         }
 

@@ -71,9 +71,7 @@ public struct DesiredState: Sendable {
         // the data's fingerprints: when neither changed (a controller loop
         // with nothing new), the last result is the answer.
         // Scheduled models belong to a period of `now`; a new period is a new answer.
-        let windows = set.models.values.compactMap { m in
-            m.spec.triggers?.schedule.map { "\(m.name)=\(Int(now.timeIntervalSince1970 / $0.seconds))" }
-        }.sorted()
+        let windows = set.schedules.map { "\($0.key)=\(Int(now.timeIntervalSince1970 / $0.value.seconds))" }.sorted()
         let key = Memo.Key(source: revision.source, root: revision.root, commit: revision.commit.id.hex, windows: windows,
                            fingerprints: fingerprints.mapValues { result in
                                switch result {
@@ -103,7 +101,22 @@ public struct DesiredState: Sendable {
         let previous = last?.models ?? [:]
         var models = previous
         var carried = 0
-        for (name, model) in set.models {
+        // When this set is the last one with a few Models' entries replaced
+        // and nothing else changed, only those Models are visited: touching
+        // 10,000 entries scattered over the heap costs more than all the
+        // rest of the work.
+        let candidates: [(key: String, value: Entry<ModelSpec>)]
+        let onlyManifests = changedPipelines.isEmpty && changedDatasets.isEmpty && windows == last?.key.windows
+        if let last, onlyManifests, set.generation == last.manifests {
+            candidates = []  // the same set at another commit: a change outside the project
+            carried = set.models.count
+        } else if let last, onlyManifests, let replaced = set.replaced, replaced.base == last.manifests {
+            candidates = replaced.models.compactMap { name in set.models[name].map { (name, $0) } }
+            carried = set.models.count - candidates.count
+        } else {
+            candidates = Array(set.models)
+        }
+        for (name, model) in candidates {
             if let before = previous[name], before.entry === model, before.lineage != nil,
                !changedPipelines.contains(model.spec.pipeline),
                changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
@@ -117,7 +130,8 @@ public struct DesiredState: Sendable {
             models = models.filter { set.models[$0.key] != nil }
         }
         let state = DesiredState(revision: revision, models: models)
-        memo.remember(Memo.Last(key: key, models: models, generation: state.generation, pipelines: pipelines), carried: carried)
+        memo.remember(Memo.Last(key: key, models: models, generation: state.generation, manifests: set.generation,
+                                pipelines: pipelines), carried: carried)
         return state
     }
 

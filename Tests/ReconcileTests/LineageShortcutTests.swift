@@ -125,6 +125,23 @@ import State
             }
             before = carried
         }
+
+        // A revision fetched but never worked out: the next computation is
+        // not against the set it was updated from, and must still be right.
+        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: ""))
+        try await project.commit("The pipeline again")
+        _ = await compute(try source.fetch())
+        for quality in ["0.3", "0.4"] {
+            project.write("manifests/model.yaml", (try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8))
+                .replacingOccurrences(of: #"quality: [0-9.]+"#, with: "quality: \(quality)", options: .regularExpression))
+            try await project.commit("demo at quality \(quality)")
+            _ = try source.fetch()
+        }
+        let revision = try source.fetch()
+        let skipped = await compute(revision)
+        let recomputed = await fresh(revision)
+        #expect(skipped.models.mapValues(\.digest) == recomputed.models.mapValues(\.digest))
+        #expect(skipped.lineage(of: "demo")?.params["quality"] == .double(0.4))
     }
 }
 

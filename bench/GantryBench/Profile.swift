@@ -1,6 +1,7 @@
 import Foundation
 import Lineage
 import Planner
+import Source
 
 /// `profile-plan`: repeated fetch-and-plan against an existing state
 /// directory, for profilers (valgrind, perf) rather than for figures.
@@ -49,6 +50,7 @@ enum ProfileChange {
         let remote = try Remote(work: work, name: "profile-change", source: repository)
         let controller = try Controller(url: remote.url, state: work + "/state-profile-change", seed: work + "/state-change")
         note("registered \(try await controller.registerMissingVersions()) versions")
+        var previous: Revision?
         for r in 0..<rounds {
             let i = (r * 997 + 13) % shape.models
             let model = shape.modelName(i), path = shape.modelFilePath(shape.file(ofModel: i))
@@ -76,7 +78,23 @@ enum ProfileChange {
             let c7 = Measure.cpu()
             for _ in 0..<repeats { _ = Planner(desired: desired, observed: observed).plan() }
             let c8 = Measure.cpu()
-            note("  again, CPU: desired \(ms(c7 - c6)), planner \(ms(c8 - c7))")
+            // And against the last revision and this one in turns: each
+            // computation carries what it can from the other.
+            if let previous {
+                for _ in 0..<repeats {
+                    _ = await DesiredState.compute(previous, fingerprinter: Fingerprinter(store: controller.store))
+                    _ = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+                }
+            }
+            let c8b = Measure.cpu()
+            previous = revision
+            let fingerprinter = Fingerprinter(store: controller.store)
+            for (_, dataset) in revision.manifests.datasets { _ = try await fingerprinter.fingerprint(dataset, in: revision) }
+            let c9 = Measure.cpu()
+            let windows = revision.manifests.models.values.compactMap { m in m.spec.triggers?.schedule.map { "\(m.name)=\($0.seconds)" } }
+            let c10 = Measure.cpu()
+            note("  again, CPU: desired \(ms(c7 - c6)), planner \(ms(c8 - c7)); desired in turns with the last revision \(ms((c8b - c8) / Double(2 * repeats))); "
+                 + "fingerprints \(ms(c9 - c8b)), windows \(ms(c10 - c9)) (\(windows.count))")
             try controller.register(plan.actions.filter { $0.kind == .train })
         }
     }

@@ -1,3 +1,4 @@
+import Synchronization
 import YAML
 
 /// Every object of a project, by kind and name: the desired state's input.
@@ -14,6 +15,17 @@ public struct ManifestSet: Sendable {
     /// them in: sorted once when the set is assembled, and shared by the
     /// sets after it while the names stay.
     public private(set) var names = SortedNames(models: [], deployments: [])
+    /// Tells sets apart: every set assembled or updated gets its own.
+    public private(set) var generation: UInt64 = ManifestSet.nextGeneration()
+    /// For a set updated from another (`replacing`): that set's generation
+    /// and the Models whose entries were replaced. Every other Model's entry
+    /// is the other set's, and so are every other kind's.
+    public private(set) var replaced: (base: UInt64, models: Set<String>)?
+    /// The Models with `triggers.schedule`, and their periods.
+    public private(set) var schedules: [String: TimeSpan] = [:]
+
+    private static let generations = Atomic<UInt64>(0)
+    static func nextGeneration() -> UInt64 { generations.add(1, ordering: .relaxed).newValue }
 
     /// Sorted names, shared by reference.
     public final class SortedNames: Sendable {
@@ -67,6 +79,7 @@ public struct ManifestSet: Sendable {
         // would make every reference to them look missing: report the cause,
         // not the cascade.
         set.names = SortedNames(models: set.models.keys.sorted(), deployments: set.deployments.keys.sorted())
+        set.schedules = set.models.compactMapValues { $0.spec.triggers?.schedule }
         let unknown = files.reduce(into: [Kind: Set<String>]()) { acc, f in acc.merge(f.undecodable) { $0.union($1) } }
         if files.allSatisfy(\.parsed) {
             diagnostics += References(set: set, undecodable: unknown).check()
@@ -101,6 +114,8 @@ extension ManifestSet {
         guard let before = names(removed), let after = names(added), before == after,
               Set(after).count == after.count else { return nil }
         var set = self
+        set.generation = Self.nextGeneration()
+        var models: Set<String> = []
         var diagnostics = added.flatMap(\.diagnostics)
         let references = References(set: set, undecodable: [:])
         var placeholders: [String: [References.StepPlaceholder]] = [:]
@@ -109,6 +124,8 @@ extension ManifestSet {
                 switch m {
                 case .model(let e):
                     set.models[e.name] = e
+                    set.schedules[e.name] = e.spec.triggers?.schedule
+                    models.insert(e.name)
                     if placeholders[e.spec.pipeline] == nil, let p = pipelines[e.spec.pipeline] {
                         placeholders[e.spec.pipeline] = References.modelPlaceholders(of: p.spec)
                     }
@@ -121,6 +138,7 @@ extension ManifestSet {
                 }
             }
         }
+        set.replaced = (generation, models)
         return (set, diagnostics.sorted(by: Diagnostic.ordered))
     }
 }
