@@ -134,13 +134,18 @@ struct ReviewTests {
         project.write("src/train.py", "open('\(marker)', 'w').write('x')\n")
         try await project.commit("Innocent change")
 
-        let database = h.store.directory + "/state.db"
-        let before = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: database)))
+        // The database and its write-ahead log (readers touch only the
+        // shared-memory index beside them).
+        func database() throws -> [SHA256.Digest] {
+            try ["state.db", "state.db-wal"].map { h.store.directory + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+                .map { SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: $0))) }
+        }
+        let before = try database()
         let runs = try FileManager.default.contentsOfDirectory(atPath: h.workspace.root)
         let r = try await review(h)
         #expect(r.actions.map(\.kind) == [.train, .deploy], "the plan says what merging would do")
         #expect(!FileManager.default.fileExists(atPath: marker), "nothing from the head ran")
-        #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: database))) == before, "the state store is untouched")
+        #expect(try database() == before, "the state store is untouched")
         #expect(try FileManager.default.contentsOfDirectory(atPath: h.workspace.root) == runs)
         #expect(try h.store.versions(of: "demo").count == 1)
         await h.tearDown()

@@ -89,7 +89,10 @@ final class Controller {
         if fresh { try? FileManager.default.removeItem(atPath: state) }
         if let seed, FileManager.default.fileExists(atPath: seed + "/state.db"), !FileManager.default.fileExists(atPath: state + "/state.db") {
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: seed + "/state.db", toPath: state + "/state.db")
+            // The store logs ahead: what is not yet checkpointed is in the log.
+            for file in ["state.db", "state.db-wal"] where FileManager.default.fileExists(atPath: seed + "/" + file) {
+                try FileManager.default.copyItem(atPath: seed + "/" + file, toPath: state + "/" + file)
+            }
         }
         source = try GitSource(location: url, ref: "main", path: "", cacheDirectory: state + "/sources")
         store = try StateStore(directory: state)
