@@ -11,6 +11,9 @@ public final class StateStore: Sendable {
     let db: DatabaseQueue
     /// Only read and written inside `db` accesses, which the queue serialises.
     nonisolated(unsafe) let versionCache = Box<VersionCache?>(nil)
+    /// How many times this store wrote to the versions table; only touched
+    /// inside `db` accesses.
+    nonisolated(unsafe) let versionWrites = Box<Int>(0)
 
     public init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -167,13 +170,13 @@ public final class StateStore: Sendable {
 
     /// Every version, grouped by model and ordered by number: what each plan
     /// compares lineages against. Versions are read from SQLite only when
-    /// the database changed since the last call — by this connection
-    /// (`total_changes`) or by another process (`PRAGMA data_version`) — so
-    /// a controller's no-op reconcile does not decode 10,000 rows again.
+    /// the versions changed since the last call. This store's own writes to
+    /// the versions table update the cache in place (a reconcile that
+    /// registers one version does not decode 10,000 rows again); a commit
+    /// by another process (`PRAGMA data_version`) has them read afresh.
     public func versionsByModel() throws -> [String: [VersionRecord]] {
         try db.read { db in
-            let key = VersionCache.Key(dataVersion: try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0,
-                                       ownChanges: db.totalChangesCount)
+            let key = try versionCacheKey(db)
             if let cached = versionCache.value, cached.key == key { return cached.byModel }
             var byModel: [String: [VersionRecord]] = [:]
             for v in try VersionRecord.order(Column("model"), Column("number")).fetchAll(db) {
@@ -181,6 +184,37 @@ public final class StateStore: Sendable {
             }
             versionCache.value = VersionCache(key: key, byModel: byModel)
             return byModel
+        }
+    }
+
+    /// Where the versions table stands: other connections' commits, and
+    /// this store's own writes to the table.
+    private func versionCacheKey(_ db: Database) throws -> VersionCache.Key {
+        VersionCache.Key(dataVersion: try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0, ownWrites: versionWrites.value)
+    }
+
+    /// Runs `write`, which changes the versions table, and brings the cache
+    /// along with `update` when it was current before; else, or when the
+    /// transaction fails, the cache is dropped and the next read decodes
+    /// the table.
+    private func writeVersions<T>(_ write: (Database) throws -> T, update: (inout [String: [VersionRecord]], T) -> Void) throws -> T {
+        do {
+            return try db.write { db in
+                let current = try versionCacheKey(db) == versionCache.value?.key
+                let result = try write(db)
+                versionWrites.value += 1
+                if current, var cache = versionCache.value {
+                    update(&cache.byModel, result)
+                    cache.key = try versionCacheKey(db)
+                    versionCache.value = cache
+                } else {
+                    versionCache.value = nil
+                }
+                return result
+            }
+        } catch {
+            try? db.write { _ in versionCache.value = nil }
+            throw error
         }
     }
 
@@ -194,18 +228,23 @@ public final class StateStore: Sendable {
 
     /// Registers a version under the next free number, atomically.
     public func registerVersion(_ make: (Int) -> VersionRecord) throws -> VersionRecord {
-        try db.write { db in
+        try writeVersions({ db in
             let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM versions WHERE model = ?", arguments: [make(0).model]) ?? 0
             let record = make(last + 1)
             try record.insert(db)
-            return record
-        }
+            // As stored (dates to the database's precision): what a read gives.
+            return try VersionRecord.fetchOne(db, key: ["model": record.model, "number": record.number]) ?? record
+        }, update: { byModel, record in
+            byModel[record.model, default: []].append(record)  // the highest number: the order holds
+        })
     }
 
     public func setPromotion(_ model: String, _ number: Int, _ promotion: String) throws {
-        try db.write { db in
+        try writeVersions({ db in
             try db.execute(sql: "UPDATE versions SET promotion = ? WHERE model = ? AND number = ?", arguments: [promotion, model, number])
-        }
+        }, update: { byModel, _ in
+            if let i = byModel[model]?.firstIndex(where: { $0.number == number }) { byModel[model]![i].promotion = promotion }
+        })
     }
 
     // MARK: - Deployments
@@ -339,7 +378,7 @@ public final class StateStore: Sendable {
 struct VersionCache {
     struct Key: Equatable {
         var dataVersion: Int
-        var ownChanges: Int
+        var ownWrites: Int
     }
 
     var key: Key

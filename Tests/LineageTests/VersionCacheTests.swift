@@ -35,5 +35,20 @@ import Testing
         #expect(controller.versionCache.value?.byModel.count == 2)
         controller.versionCache.value?.byModel["marker"] = []
         #expect(try controller.versionsByModel()["marker"] != nil, "nothing changed: served from memory")
+
+        // This store's own writes to the versions table update the cache in
+        // place (the marker stays), and are what a fresh read gives.
+        _ = try controller.registerVersion { self.version("fraud", $0, digest: "sha256:4") }
+        try controller.setPromotion("churn", 1, "pushed gantry/churn-v1")
+        let updated = try controller.versionsByModel()
+        #expect(updated["marker"] != nil, "updated in place, not read again")
+        #expect(updated["fraud"]?.map(\.number) == [1, 2])
+        #expect(updated["churn"]?.first?.promotion == "pushed gantry/churn-v1")
+        let fresh = try StateStore(directory: directory).versionsByModel()
+        #expect(updated.filter { $0.key != "marker" } == fresh)
+
+        // Writes to other tables leave the cache alone.
+        try controller.save(FileHashRecord(path: "/x", size: 1, mtimeNanos: 1, inode: 1, digest: "sha256:x"))
+        #expect(try controller.versionsByModel()["marker"] != nil)
     }
 }

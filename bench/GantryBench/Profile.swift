@@ -96,6 +96,9 @@ enum ProfileChange {
             note("  again, CPU: desired \(ms(c7 - c6)), planner \(ms(c8 - c7)); desired in turns with the last revision \(ms((c8b - c8) / Double(2 * repeats))); "
                  + "fingerprints \(ms(c9 - c8b)), windows \(ms(c10 - c9)) (\(windows.count))")
             try controller.register(plan.actions.filter { $0.kind == .train })
+            let c11 = Measure.cpu()
+            _ = try controller.store.versionsByModel()
+            note("  CPU: versions read again after registering one \(ms(Measure.cpu() - c11))")
         }
     }
 }
