@@ -62,6 +62,16 @@ public struct DesiredState: Sendable {
     /// With a memo of its own (tests, which run side by side in one process).
     static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date, memo: Memo) async -> DesiredState {
         let set = revision.manifests
+        // Scheduled models belong to a period of `now`; a new period is a new answer.
+        let windows = set.schedules.map { "\($0.key)=\(Int(now.timeIntervalSince1970 / $0.value.seconds))" }.sorted()
+        // Data committed with the project is fingerprinted by its Git object
+        // id, a function of the commit: when every dataset is, the same commit
+        // in the same period has the last answer without a lookup.
+        let last = memo.last()
+        if let last, last.key.commit == revision.commit.id.hex, last.key.source == revision.source, last.key.root == revision.root,
+           last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false }) {
+            return DesiredState(revision: revision, models: last.models, generation: last.generation)
+        }
         var fingerprints: [String: Result<String, any Error>] = [:]
         for (name, dataset) in set.datasets.sorted(by: { $0.key < $1.key }) {
             do { fingerprints[name] = .success(try await fingerprinter.fingerprint(dataset, in: revision)) }
@@ -70,8 +80,6 @@ public struct DesiredState: Sendable {
         // The models' states are a function of the revision's snapshot and
         // the data's fingerprints: when neither changed (a controller loop
         // with nothing new), the last result is the answer.
-        // Scheduled models belong to a period of `now`; a new period is a new answer.
-        let windows = set.schedules.map { "\($0.key)=\(Int(now.timeIntervalSince1970 / $0.value.seconds))" }.sorted()
         let key = Memo.Key(source: revision.source, root: revision.root, commit: revision.commit.id.hex, windows: windows,
                            fingerprints: fingerprints.mapValues { result in
                                switch result {
@@ -79,7 +87,6 @@ public struct DesiredState: Sendable {
                                case .failure(let error): return "failed \(error)"
                                }
                            })
-        let last = memo.last()
         if let last, last.key == key { return DesiredState(revision: revision, models: last.models, generation: last.generation) }
         // A new commit usually leaves most models alone. The last state of a
         // model whose manifest entry is the very same object (the manifest

@@ -145,6 +145,37 @@ import State
     }
 }
 
+extension LineageCarryOverTests {
+    /// Data in Git is fingerprinted by the commit: the same commit needs no
+    /// lookup. Data outside Git can change under the same commit, and must be
+    /// fingerprinted on every computation.
+    @Test func theSameCommitReusesFingerprintsOfDataInGitButNotOfDataOutsideIt() async throws {
+        let project = try await TestProject(port: freePort())
+        let source = try GitSource(location: project.directory, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("src"))
+        let revision = try source.fetch()
+        let first = await compute(revision)
+        #expect(await compute(revision).generation == first.generation, "in Git: the last answer")
+
+        let outside = makeTemporaryDirectory("rows-outside") + "/rows.csv"
+        try "x,y\n1,2\n".write(toFile: outside, atomically: true, encoding: .utf8)
+        project.write("manifests/data.yaml", """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Dataset
+            metadata: { name: rows }
+            spec:
+              source: { path: \(outside) }
+            """)
+        try await project.commit("Data outside Git")
+        let moved = try source.fetch()
+        let before = await compute(moved)
+        try "x,y\n1,2\n5,6\n".write(toFile: outside, atomically: true, encoding: .utf8)
+        let after = await compute(moved)
+        #expect(after.generation != before.generation)
+        #expect(after.lineage(of: "demo")?.datasets["rows"] != before.lineage(of: "demo")?.datasets["rows"], "the new rows are seen at the same commit")
+        #expect(after.lineage(of: "demo")?.datasets["rows"] == (await fresh(moved)).lineage(of: "demo")?.datasets["rows"])
+    }
+}
+
 /// The planner gives back its last plan for the same desired state and an
 /// equal observed state; any change to either is planned afresh.
 @Suite struct PlanMemoTests {

@@ -7,8 +7,8 @@ import Planner
 /// rounds, so it cannot disturb them.
 enum Stages {
     static let desired = "stage: desired state (lineages)"
-    static let versions = "stage: StateStore.allVersions"
-    static let observe = "stage: Reconciler.observe (includes allVersions)"
+    static let versions = "stage: StateStore.allVersions (every version in order, as `gantry versions` reads them; not on the plan's path)"
+    static let observe = "stage: Reconciler.observe (versions from memory)"
     static let planner = "stage: Planner.plan"
 
     /// `before` runs ahead of each round (a push, for the changed-manifest
