@@ -213,7 +213,7 @@ public final class StateStore: Sendable {
                 return result
             }
         } catch {
-            try? db.write { _ in versionCache.value = nil }
+            db.inDatabase { _ in versionCache.value = nil }
             throw error
         }
     }

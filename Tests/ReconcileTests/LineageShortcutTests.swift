@@ -158,13 +158,7 @@ extension LineageCarryOverTests {
 
         let outside = makeTemporaryDirectory("rows-outside") + "/rows.csv"
         try "x,y\n1,2\n".write(toFile: outside, atomically: true, encoding: .utf8)
-        project.write("manifests/data.yaml", """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Dataset
-            metadata: { name: rows }
-            spec:
-              source: { path: \(outside) }
-            """)
+        project.writeRowsDataset(path: outside)
         try await project.commit("Data outside Git")
         let moved = try source.fetch()
         let before = await compute(moved)

@@ -54,13 +54,7 @@ final class TestProject: @unchecked Sendable {
         write("src/train.py", Self.train)
         write("src/serve.py", Self.serve)
         write("data/rows.csv", "x,y\n1,2\n3,4\n")
-        write("manifests/data.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Dataset
-        metadata: { name: rows }
-        spec:
-          source: { path: data/rows.csv }
-        """)
+        writeRowsDataset(path: "data/rows.csv")
         write("manifests/pipeline.yaml", Self.pipeline(extraStep: ""))
         write("manifests/model.yaml", """
         apiVersion: gantry.dev/v1alpha1
@@ -145,6 +139,18 @@ final class TestProject: @unchecked Sendable {
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
     s.serve_forever()
     """
+
+    /// The `rows` Dataset, reading `path`: relative to the project (data in
+    /// Git) or absolute (data outside it).
+    func writeRowsDataset(path: String) {
+        write("manifests/data.yaml", """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Dataset
+        metadata: { name: rows }
+        spec:
+          source: { path: \(path) }
+        """)
+    }
 
     func write(_ path: String, _ content: String) {
         let full = (directory as NSString).appendingPathComponent(path)

@@ -23,13 +23,7 @@ final class RemoteProject: @unchecked Sendable {
         data = makeTemporaryDirectory("gantry-data")
         try "x,y\n1,2\n".write(toFile: data + "/a.csv", atomically: true, encoding: .utf8)
         try "x,y\n3,4\n".write(toFile: data + "/b.csv", atomically: true, encoding: .utf8)
-        project.write("manifests/data.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Dataset
-        metadata: { name: rows }
-        spec:
-          source: { path: \(data) }
-        """)
+        project.writeRowsDataset(path: data)
         project.write("manifests/model.yaml", """
         apiVersion: gantry.dev/v1alpha1
         kind: Model

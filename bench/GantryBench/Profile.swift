@@ -70,35 +70,30 @@ enum ProfileChange {
             let c5 = Measure.cpu(), t5 = Measure.now()
             note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
                  + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
-            // GANTRY_PROFILE_REPEAT=N works out the desired state (now all
-            // remembered) and plans N times here, for a profiler.
+            // Again, each stage on its own, per call (GANTRY_PROFILE_REPEAT=N
+            // calls each N times, for a profiler): the desired state and plan
+            // now remembered; the desired state worked out against the last
+            // revision and this one in turns, each carrying what it can from
+            // the other; and the datasets' fingerprints.
             let repeats = max(1, Int(ProcessInfo.processInfo.environment["GANTRY_PROFILE_REPEAT"] ?? "") ?? 1)
+            let fingerprinter = Fingerprinter(store: controller.store)
             let c6 = Measure.cpu()
-            for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store)) }
+            for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: fingerprinter) }
             let c7 = Measure.cpu()
             for _ in 0..<repeats { _ = Planner(desired: desired, observed: observed).plan() }
             let c8 = Measure.cpu()
-            // And against the last revision and this one in turns: each
-            // computation carries what it can from the other.
-            if let previous {
-                for _ in 0..<repeats {
-                    _ = await DesiredState.compute(previous, fingerprinter: Fingerprinter(store: controller.store))
-                    _ = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
-                }
+            for _ in 0..<repeats {
+                _ = await DesiredState.compute(previous ?? revision, fingerprinter: fingerprinter)
+                _ = await DesiredState.compute(revision, fingerprinter: fingerprinter)
             }
-            let c8b = Measure.cpu()
-            previous = revision
-            let fingerprinter = Fingerprinter(store: controller.store)
-            for (_, dataset) in revision.manifests.datasets { _ = try await fingerprinter.fingerprint(dataset, in: revision) }
             let c9 = Measure.cpu()
-            let windows = revision.manifests.models.values.compactMap { m in m.spec.triggers?.schedule.map { "\(m.name)=\($0.seconds)" } }
+            for (_, dataset) in revision.manifests.datasets { _ = try await fingerprinter.fingerprint(dataset, in: revision) }
             let c10 = Measure.cpu()
-            note("  again, CPU: desired \(ms(c7 - c6)), planner \(ms(c8 - c7)); desired in turns with the last revision \(ms((c8b - c8) / Double(2 * repeats))); "
-                 + "fingerprints \(ms(c9 - c8b)), windows \(ms(c10 - c9)) (\(windows.count))")
+            let n = Double(repeats)
+            note("  again, CPU per call: desired \(ms((c7 - c6) / n)), planner \(ms((c8 - c7) / n)); "
+                 + "desired in turns with the last revision \(ms((c9 - c8) / (2 * n))); fingerprints \(ms(c10 - c9))")
+            previous = revision
             try controller.register(plan.actions.filter { $0.kind == .train })
-            let c11 = Measure.cpu()
-            _ = try controller.store.versionsByModel()
-            note("  CPU: versions read again after registering one \(ms(Measure.cpu() - c11))")
         }
     }
 }

@@ -100,7 +100,7 @@ extension ManifestSet {
     /// checked afresh; no other object's can depend on them but by name,
     /// and the names (and so `names`) stay.
     public func replacing(_ removed: [DecodedFile], with added: [DecodedFile]) -> (set: ManifestSet, diagnostics: [Diagnostic])? {
-        func names(_ files: [DecodedFile]) -> [String]? {
+        func declared(_ files: [DecodedFile]) -> [String]? {
             var out: [String] = []
             for file in files {
                 guard file.parsed, file.undecodable.isEmpty else { return nil }
@@ -111,7 +111,7 @@ extension ManifestSet {
             }
             return out.sorted()
         }
-        guard let before = names(removed), let after = names(added), before == after,
+        guard let before = declared(removed), let after = declared(added), before == after,
               Set(after).count == after.count else { return nil }
         var set = self
         set.generation = Self.nextGeneration()
