@@ -27,7 +27,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
-        .target(name: "Git", dependencies: ["CGit2"]),
+        .target(name: "CGitStream", dependencies: ["CGit2"]),
+        .target(name: "Git", dependencies: ["CGit2", "CGitStream"]),
         .target(name: "YAML", dependencies: ["CYAML"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
 
@@ -103,7 +104,7 @@ let package = Package(
             "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
-        .testTarget(name: "SourceTests", dependencies: ["Source", "Processes", "Manifests", "StableAddress"]),
+        .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
             "Lineage", "Manifests", "Git", "YAML", "gantry",

@@ -1,4 +1,5 @@
 import CGit2
+import CGitStream
 
 /// A libgit2 failure with libgit2's own message.
 public struct GitError: Error, Sendable, CustomStringConvertible {
@@ -34,6 +35,9 @@ enum Library {
         // datasets or 1,000 manifest files would be inflated from the pack
         // again for every path looked up in it, on every plan.
         _ = gantry_git_set_cache_object_limit(GIT_OBJECT_TREE, 1 << 20)
+        // Sockets with Nagle's algorithm off: with it on, a fetch's second
+        // small write waits up to 40 ms for the server's delayed ACK.
+        _ = gantry_git_register_nodelay_stream()
         return true
     }()
 }
