@@ -37,6 +37,19 @@ public struct DesiredState: Sendable {
     /// memo (the same snapshot, data and schedule periods): a planner may
     /// reuse what it worked out from the first for the second.
     public let generation: UInt64
+    /// How this state differs from an earlier one, when it was worked out
+    /// from it: a planner that kept what it made of that state revisits
+    /// only these objects (and those whose observed state changed).
+    public let delta: Delta?
+
+    /// This state is state `base` with exactly these Models' states and
+    /// these Deployments' entries replaced; every other object is the very
+    /// same, and so are the names. The commit may differ.
+    public struct Delta: Sendable {
+        public let base: UInt64
+        public let models: Set<String>
+        public let deployments: Set<String>
+    }
 
     public var manifests: ManifestSet { revision.manifests }
 
@@ -44,10 +57,11 @@ public struct DesiredState: Sendable {
         self.init(revision: revision, models: models, generation: Self.generations.add(1, ordering: .relaxed).newValue)
     }
 
-    init(revision: Revision, models: [String: ModelState], generation: UInt64) {
+    init(revision: Revision, models: [String: ModelState], generation: UInt64, delta: Delta? = nil) {
         self.revision = revision
         self.models = models
         self.generation = generation
+        self.delta = delta
     }
 
     private static let generations = Atomic<UInt64>(0)
@@ -114,15 +128,20 @@ public struct DesiredState: Sendable {
         // rest of the work.
         let candidates: [(key: String, value: Entry<ModelSpec>)]
         let onlyManifests = changedPipelines.isEmpty && changedDatasets.isEmpty && windows == last?.key.windows
+        // Set when only the candidates can differ from the last state.
+        var replacedDeployments: Set<String>?
         if let last, onlyManifests, set.generation == last.manifests {
             candidates = []  // the same set at another commit: a change outside the project
             carried = set.models.count
+            replacedDeployments = []
         } else if let last, onlyManifests, let replaced = set.replaced, replaced.base == last.manifests {
             candidates = replaced.models.compactMap { name in set.models[name].map { (name, $0) } }
             carried = set.models.count - candidates.count
+            replacedDeployments = replaced.deployments
         } else {
             candidates = Array(set.models)
         }
+        var worked: Set<String> = []
         for (name, model) in candidates {
             if let before = previous[name], before.entry === model, before.lineage != nil,
                !changedPipelines.contains(model.spec.pipeline),
@@ -132,11 +151,17 @@ public struct DesiredState: Sendable {
                 continue
             }
             models[name] = modelState(model, set: set, revision: revision, fingerprints: fingerprints, shared: shared, now: now)
+            worked.insert(name)
         }
         if models.count != set.models.count {
             models = models.filter { set.models[$0.key] != nil }
         }
-        let state = DesiredState(revision: revision, models: models)
+        var delta: Delta?
+        if let last, let replacedDeployments {
+            delta = Delta(base: last.generation, models: worked, deployments: replacedDeployments)
+        }
+        let state = DesiredState(revision: revision, models: models, generation: Self.generations.add(1, ordering: .relaxed).newValue,
+                                 delta: delta)
         memo.remember(Memo.Last(key: key, models: models, generation: state.generation, manifests: set.generation,
                                 pipelines: pipelines), carried: carried)
         return state

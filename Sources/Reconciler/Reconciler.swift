@@ -51,7 +51,7 @@ public final class Reconciler: Sendable {
     static let observeWidth = 32
 
     public func observe(_ desired: DesiredState) async throws -> ObservedState {
-        let versions = try store.versionsByModel()
+        let (versions, stamp) = try store.stampedVersionsByModel()
         var deployments: [String: DeploymentRecord] = [:]
         var observations: [String: ObservedDeployment] = [:]
         let records = try store.deployments()
@@ -89,7 +89,7 @@ public final class Reconciler: Sendable {
         let inFlight = Set(try store.openIntents().map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
         return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
-                             suspended: suspended)
+                             suspended: suspended, versionsStamp: stamp)
     }
 
     /// Desired state and the plan for `revision`. Reads data to fingerprint

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import GRDB
 
@@ -175,15 +176,22 @@ public final class StateStore: Sendable {
     /// registers one version does not decode 10,000 rows again); a commit
     /// by another process (`PRAGMA data_version`) has them read afresh.
     public func versionsByModel() throws -> [String: [VersionRecord]] {
+        try stampedVersionsByModel().byModel
+    }
+
+    /// The versions with their stamp, which tells a later read which
+    /// models' versions changed in between.
+    public func stampedVersionsByModel() throws -> (byModel: [String: [VersionRecord]], stamp: VersionsStamp) {
         try db.read { db in
             let key = try versionCacheKey(db)
-            if let cached = versionCache.value, cached.key == key { return cached.byModel }
+            if let cached = versionCache.value, cached.key == key { return (cached.byModel, cached.stamp) }
             var byModel: [String: [VersionRecord]] = [:]
             for v in try VersionRecord.order(Column("model"), Column("number")).fetchAll(db) {
                 byModel[v.model, default: []].append(v)
             }
-            versionCache.value = VersionCache(key: key, byModel: byModel)
-            return byModel
+            let cache = VersionCache(key: key, byModel: byModel, stamp: VersionsStamp())
+            versionCache.value = cache
+            return (byModel, cache.stamp)
         }
     }
 
@@ -197,14 +205,15 @@ public final class StateStore: Sendable {
     /// along with `update` when it was current before; else, or when the
     /// transaction fails, the cache is dropped and the next read decodes
     /// the table.
-    private func writeVersions<T>(_ write: (Database) throws -> T, update: (inout [String: [VersionRecord]], T) -> Void) throws -> T {
+    /// `update` returns the model whose versions it changed.
+    private func writeVersions<T>(_ write: (Database) throws -> T, update: (inout [String: [VersionRecord]], T) -> String) throws -> T {
         do {
             return try db.write { db in
                 let current = try versionCacheKey(db) == versionCache.value?.key
                 let result = try write(db)
                 versionWrites.value += 1
                 if current, var cache = versionCache.value {
-                    update(&cache.byModel, result)
+                    cache.stamp = cache.stamp.adding(update(&cache.byModel, result))
                     cache.key = try versionCacheKey(db)
                     versionCache.value = cache
                 } else {
@@ -236,6 +245,7 @@ public final class StateStore: Sendable {
             return try VersionRecord.fetchOne(db, key: ["model": record.model, "number": record.number]) ?? record
         }, update: { byModel, record in
             byModel[record.model, default: []].append(record)  // the highest number: the order holds
+            return record.model
         })
     }
 
@@ -244,6 +254,7 @@ public final class StateStore: Sendable {
             try db.execute(sql: "UPDATE versions SET promotion = ? WHERE model = ? AND number = ?", arguments: [promotion, model, number])
         }, update: { byModel, _ in
             if let i = byModel[model]?.firstIndex(where: { $0.number == number }) { byModel[model]![i].promotion = promotion }
+            return model
         })
     }
 
@@ -383,6 +394,56 @@ struct VersionCache {
 
     var key: Key
     var byModel: [String: [VersionRecord]]
+    var stamp: VersionsStamp
+}
+
+/// Where a store's versions stood when they were read. Two stamps of one
+/// store tell which models' versions changed between the reads, for as
+/// long as the store kept its cache up to date itself; a read of the whole
+/// table (another process's commit, say) starts a new log, and then they
+/// cannot tell.
+public struct VersionsStamp: Sendable, Equatable {
+    /// The models whose versions changed, in order, once per change;
+    /// append-only, shared by every stamp since the log began.
+    final class Log: Sendable {
+        let changes = Mutex<[String]>([])
+    }
+
+    let log: Log
+    /// How many changes of the log this stamp includes.
+    let count: Int
+
+    /// Past this many changes a new log starts, to bound it.
+    static let limit = 100_000
+
+    init() {
+        log = Log()
+        count = 0
+    }
+
+    private init(log: Log, count: Int) {
+        self.log = log
+        self.count = count
+    }
+
+    /// The stamp after a change to `model`'s versions; only the store's
+    /// latest stamp is ever extended.
+    func adding(_ model: String) -> VersionsStamp {
+        guard count < Self.limit else { return VersionsStamp() }
+        log.changes.withLock { $0.append(model) }
+        return VersionsStamp(log: log, count: count + 1)
+    }
+
+    /// The models whose versions differ between `earlier` and this stamp,
+    /// or nil when the stamps cannot tell (another log, or a later stamp).
+    public func changed(since earlier: VersionsStamp) -> Set<String>? {
+        guard earlier.log === log, earlier.count <= count else { return nil }
+        return log.changes.withLock { Set($0[earlier.count..<count]) }
+    }
+
+    public static func == (a: VersionsStamp, b: VersionsStamp) -> Bool {
+        a.log === b.log && a.count == b.count
+    }
 }
 
 final class Box<Value> {

@@ -70,12 +70,17 @@ enum ProfileChange {
             let c5 = Measure.cpu(), t5 = Measure.now()
             note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
                  + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
-            // Again, each stage on its own, per call (GANTRY_PROFILE_REPEAT=N
-            // calls each N times, for a profiler): the desired state and plan
-            // now remembered; the desired state worked out against the last
+            // With GANTRY_PROFILE_REPEAT=N, each stage again on its own, N
+            // times, for a profiler: the desired state and plan now
+            // remembered; the desired state worked out against the last
             // revision and this one in turns, each carrying what it can from
-            // the other; and the datasets' fingerprints.
-            let repeats = max(1, Int(ProcessInfo.processInfo.environment["GANTRY_PROFILE_REPEAT"] ?? "") ?? 1)
+            // the other; and the datasets' fingerprints. This leaves the
+            // memos at another state than the controller's: the next round
+            // is then planned from scratch.
+            guard let repeats = Int(ProcessInfo.processInfo.environment["GANTRY_PROFILE_REPEAT"] ?? ""), repeats > 0 else {
+                try controller.register(plan.actions.filter { $0.kind == .train })
+                continue
+            }
             let fingerprinter = Fingerprinter(store: controller.store)
             let c6 = Measure.cpu()
             for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: fingerprinter) }

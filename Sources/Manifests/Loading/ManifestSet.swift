@@ -18,9 +18,9 @@ public struct ManifestSet: Sendable {
     /// Tells sets apart: every set assembled or updated gets its own.
     public private(set) var generation: UInt64 = ManifestSet.nextGeneration()
     /// For a set updated from another (`replacing`): that set's generation
-    /// and the Models whose entries were replaced. Every other Model's entry
-    /// is the other set's, and so are every other kind's.
-    public private(set) var replaced: (base: UInt64, models: Set<String>)?
+    /// and the Models and Deployments whose entries were replaced. Every
+    /// other entry is the other set's, and the names are the same.
+    public private(set) var replaced: (base: UInt64, models: Set<String>, deployments: Set<String>)?
     /// The Models with `triggers.schedule`, and their periods.
     public private(set) var schedules: [String: TimeSpan] = [:]
 
@@ -115,7 +115,7 @@ extension ManifestSet {
               Set(after).count == after.count else { return nil }
         var set = self
         set.generation = Self.nextGeneration()
-        var models: Set<String> = []
+        var models: Set<String> = [], deployments: Set<String> = []
         var diagnostics = added.flatMap(\.diagnostics)
         let references = References(set: set, undecodable: [:])
         var placeholders: [String: [References.StepPlaceholder]] = [:]
@@ -132,13 +132,14 @@ extension ManifestSet {
                     diagnostics += references.check(e, placeholders: placeholders[e.spec.pipeline] ?? [])
                 case .deployment(let e):
                     set.deployments[e.name] = e
+                    deployments.insert(e.name)
                     diagnostics += references.check(e)
                 default:
                     return nil  // excluded above
                 }
             }
         }
-        set.replaced = (generation, models)
+        set.replaced = (generation, models, deployments)
         return (set, diagnostics.sorted(by: Diagnostic.ordered))
     }
 }
