@@ -18,6 +18,14 @@ public struct CommitInfo: Sendable, Hashable, Codable {
 }
 
 /// One entry of a recursive tree listing.
+/// A file that differs between two trees: nil for the side it is absent from.
+public struct TreeChange: Sendable, Hashable {
+    /// Path relative to the trees, with `/` separators.
+    public var path: String
+    public var old: ObjectID?
+    public var new: ObjectID?
+}
+
 public struct TreeFile: Sendable, Hashable {
     /// Path relative to the listed tree, with `/` separators.
     public var path: String

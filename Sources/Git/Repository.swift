@@ -141,6 +141,35 @@ public final class Repository: @unchecked Sendable {
         }
     }
 
+    /// The files that differ between two trees, with paths relative to
+    /// them: unchanged subtrees are skipped by id, not walked. A rename is
+    /// a removal and an addition; submodules are not files.
+    public func changedFiles(from old: ObjectID, to new: ObjectID) throws(GitError) -> [TreeChange] {
+        try withHandle { repo throws(GitError) in
+            let a = try Self.lookupTree(repo, old)
+            defer { git_tree_free(a) }
+            let b = try Self.lookupTree(repo, new)
+            defer { git_tree_free(b) }
+            var diff: OpaquePointer?
+            try check(git_diff_tree_to_tree(&diff, repo, a, b, nil), "compare trees \(old.short) and \(new.short)")
+            defer { git_diff_free(diff) }
+            func blob(_ file: git_diff_file) -> ObjectID? {
+                let mode = UInt32(file.mode)
+                guard mode != 0, mode != GIT_FILEMODE_COMMIT.rawValue, mode != GIT_FILEMODE_TREE.rawValue else { return nil }
+                var id = file.id
+                return ObjectID(&id)
+            }
+            var out: [TreeChange] = []
+            for i in 0..<git_diff_num_deltas(diff) {
+                guard let delta = git_diff_get_delta(diff, i)?.pointee else { continue }
+                let path = String(cString: (delta.new_file.path ?? delta.old_file.path)!)
+                let change = TreeChange(path: path, old: blob(delta.old_file), new: blob(delta.new_file))
+                if change.old != nil || change.new != nil { out.append(change) }
+            }
+            return out
+        }
+    }
+
     private static func walk(_ repo: OpaquePointer, _ id: ObjectID, prefix: String, into out: inout [TreeFile]) throws(GitError) {
         let tree = try lookupTree(repo, id)
         defer { git_tree_free(tree) }

@@ -83,6 +83,11 @@ public final class GitSource: Sendable {
         let loaded: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)
         if let hit = cache.assembled(tree: rootTree) {
             loaded = hit
+        } else if let rootTree, let base = cache.tree, let changes = try? repository.changedFiles(from: base, to: rootTree),
+                  let updated = try cache.update(from: base, to: rootTree, changes: changes, read: { try repository.blob($0) }) {
+            // Usually a few files changed since the last revision: only
+            // they are read and decoded, and their objects replace the old.
+            loaded = updated
         } else {
             let listing = rootTree == nil ? [] : try repository.files(inTree: commit.tree, under: path)
             loaded = try cache.load(tree: rootTree, listing: listing, read: { try repository.blob($0) })

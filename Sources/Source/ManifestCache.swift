@@ -18,6 +18,9 @@ final class ManifestCache: @unchecked Sendable {
     private(set) var decodes = 0
     /// How many loads assembled every file rather than the changed ones.
     private(set) var assemblies = 0
+    /// How many loads were updates from the changed files alone, the tree
+    /// not listed.
+    private(set) var updates = 0
 
     func assembled(tree: ObjectID?) -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
         lock.lock()
@@ -65,6 +68,71 @@ final class ManifestCache: @unchecked Sendable {
         lastTree = tree
         lastResult = result
         lock.unlock()
+        return result
+    }
+
+    /// The tree of the last load.
+    var tree: ObjectID? { lock.withLock { lastTree } }
+
+    /// Past this many changed files a load lists and assembles the tree
+    /// (decoding the new files on every core) rather than update the set.
+    static let updateLimit = 64
+
+    /// The last load brought forward to `tree` from the files that differ
+    /// from the last load's tree, `base`: only those are read and decoded.
+    /// Nil when the last load was not at `base`, or the changes cannot
+    /// simply replace objects of the last set (see `ManifestSet.replacing`);
+    /// then `load` has to list and assemble the tree.
+    func update(from base: ObjectID, to tree: ObjectID, changes: [TreeChange],
+                read: (ObjectID) throws -> [UInt8]) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
+        let relevant = changes.filter { DirectoryLoader.isManifestFile($0.path) && !isHidden($0.path) }
+        guard relevant.count <= Self.updateLimit else { return nil }
+        lock.lock()
+        guard lastTree == base, let last = lastResult else {
+            lock.unlock()
+            return nil
+        }
+        var next = files
+        files = [:]  // taken out, so that it is updated in place
+        lock.unlock()
+        var removed: [(key: Key, file: DecodedFile)] = [], added: [DecodedFile] = []
+        var known = true
+        for change in relevant {
+            if let old = change.old {
+                let key = Key(path: change.path, blob: old)
+                guard let file = next.removeValue(forKey: key) else {
+                    known = false
+                    break
+                }
+                removed.append((key, file))
+            }
+            if let new = change.new {
+                let file = ManifestDecoder.decode(path: change.path, bytes: try read(new))
+                next[Key(path: change.path, blob: new)] = file
+                added.append(file)
+            }
+        }
+        let count = last.count - removed.count + added.count
+        var result: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)?
+        if relevant.isEmpty {
+            result = last  // a change outside the manifests: the very same set
+        } else if known, last.diagnostics.isEmpty, let replaced = last.set.replacing(removed.map(\.file), with: added) {
+            result = (replaced.set, replaced.diagnostics, count)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        decodes += added.count
+        guard let result else {
+            // The old files back; the new ones stay, for the load of the
+            // whole tree that follows.
+            for (key, file) in removed { next[key] = file }
+            files = next
+            return nil
+        }
+        files = next
+        lastTree = tree
+        lastResult = result
+        updates += 1
         return result
     }
 

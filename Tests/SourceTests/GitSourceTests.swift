@@ -75,6 +75,13 @@ private func makeRepo(count: Int) async throws -> String {
         #expect(source.decodeCount == 21, "the project's tree id did not change: nothing decoded")
         #expect(outside.commit.subject == "Outside the project")
 
+        try "notes\n".write(toFile: repo + "/ml/NOTES.txt", atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: repo)
+        try await git(["commit", "-qm", "Notes beside the manifests"], in: repo)
+        let notes = try source.fetch()
+        #expect(source.decodeCount == 21, "no manifest changed: nothing decoded")
+        #expect(notes.manifests.generation == outside.manifests.generation, "the very same set")
+
         try model("m5").replacingOccurrences(of: "target: local", with: "target: gpu").write(toFile: repo + "/ml/models/m5.yaml", atomically: true, encoding: .utf8)
         try await git(["commit", "-qam", "Move m5"], in: repo)
         let changed = try source.fetch()
@@ -137,6 +144,7 @@ private func makeRepo(count: Int) async throws -> String {
         // valid revision that change no name; every other step, and the
         // first fetch, assembles every file.
         #expect(source.cache.assemblies == 1 + steps.count - 4)
+        #expect(source.cache.updates == 4, "those four from the changed files alone, the tree not listed")
         #expect(Set(last.manifests.models.keys) == ["m1", "m2", "m3", "m4", "m10", "m11"])
     }
 
