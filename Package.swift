@@ -24,13 +24,17 @@ let package = Package(
                        providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
                        providers: [.apt(["libyaml-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl's headers only (libcurl4-openssl-dev; pkg-config gives no
+        // flags for them on Debian): CCurlLoader loads the library on first
+        // use, so it is not linked, and pkg-config's -lcurl would link it.
+        .systemLibrary(name: "CCurl"),
 
         .target(name: "CGitStream", dependencies: ["CGit2"]),
         .target(name: "Git", dependencies: ["CGit2", "CGitStream"]),
         .target(name: "YAML", dependencies: ["CYAML"]),
-        .target(name: "HTTP", dependencies: ["CCurl"]),
+        // libcurl is loaded on first use, not when a process starts.
+        .target(name: "CCurlLoader", dependencies: ["CCurl"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "CCurlLoader"]),
 
         .target(name: "Manifests", dependencies: ["YAML"]),
 

@@ -1,4 +1,5 @@
 import CCurl
+import CCurlLoader
 
 /// How a request proves who sends it. The credentials go to libcurl and
 /// nowhere else: printing or dumping a request shows the scheme, never a
@@ -37,7 +38,7 @@ public enum HTTPAuth: Sendable, CustomStringConvertible, CustomDebugStringConver
         case .none:
             return headers
         case .bearer(let token):
-            return curl_slist_append(headers, "Authorization: Bearer \(token)")
+            return gantry_curl_slist_append(headers, "Authorization: Bearer \(token)")
         case .basic(let user, let password):
             // Separate options rather than CURLOPT_USERPWD, so a colon in
             // either part needs no escaping.

@@ -1,4 +1,5 @@
 import CCurl
+import CCurlLoader
 import Foundation
 
 /// An HTTP request.
@@ -78,9 +79,11 @@ public final class HTTPClient: @unchecked Sendable {
     private var idle: [UnsafeMutableRawPointer] = []
     private let queue = DispatchQueue(label: "gantry.http", attributes: .concurrent)
 
-    public init() { _ = Curl.initialised }
+    /// libcurl is loaded by the first request, not here: a process that
+    /// never speaks HTTP does not load it at all.
+    public init() {}
 
-    deinit { idle.forEach { curl_easy_cleanup($0) } }
+    deinit { idle.forEach { gantry_curl_easy_cleanup($0) } }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try await withCheckedThrowingContinuation { continuation in
@@ -92,11 +95,11 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// Performs a transfer on the calling thread.
     public func perform(_ request: HTTPRequest) throws -> HTTPResponse {
-        let handle = checkout()
+        let handle = try checkout(for: request.url)
         defer { checkin(handle) }
         let sink = ResponseSink()
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer { gantry_curl_slist_free_all(headerList) }
 
         gantry_curl_setopt_string(handle, CURLOPT_URL, request.url)
         gantry_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
@@ -117,11 +120,11 @@ public final class HTTPClient: @unchecked Sendable {
             }
         }
         for (name, value) in request.headers {
-            headerList = curl_slist_append(headerList, "\(name): \(value)")
+            headerList = gantry_curl_slist_append(headerList, "\(name): \(value)")
         }
         headerList = request.auth.apply(to: handle, headers: headerList)
         // Without this, curl waits for "100 Continue" on large bodies.
-        headerList = curl_slist_append(headerList, "Expect:")
+        headerList = gantry_curl_slist_append(headerList, "Expect:")
         gantry_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
 
         let box = Unmanaged.passRetained(sink)
@@ -141,30 +144,35 @@ public final class HTTPClient: @unchecked Sendable {
         })
         gantry_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, box.toOpaque())
 
-        let code = curl_easy_perform(handle)
+        let code = gantry_curl_easy_perform(handle)
         guard code == CURLE_OK else {
             throw HTTPError(url: HTTPError.redact(request.url), code: Int(code.rawValue),
-                            message: String(cString: curl_easy_strerror(code)))
+                            message: String(cString: gantry_curl_easy_strerror(code)))
         }
         var status = 0
         gantry_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return HTTPResponse(status: status, headers: sink.headers, body: sink.body)
     }
 
-    private func checkout() -> UnsafeMutableRawPointer {
+    private func checkout(for url: String) throws -> UnsafeMutableRawPointer {
+        _ = Curl.initialised
         lock.lock()
         defer { lock.unlock() }
         if let h = idle.popLast() {
-            curl_easy_reset(h)  // keeps the handle's live connections
+            gantry_curl_easy_reset(h)  // keeps the handle's live connections
             return h
         }
-        return curl_easy_init()
+        guard let h = gantry_curl_easy_init() else {
+            let why = gantry_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed"
+            throw HTTPError(url: HTTPError.redact(url), code: Int(CURLE_FAILED_INIT.rawValue), message: why)
+        }
+        return h
     }
 
     private func checkin(_ handle: UnsafeMutableRawPointer) {
         lock.lock()
         defer { lock.unlock() }
-        if idle.count < 8 { idle.append(handle) } else { curl_easy_cleanup(handle) }
+        if idle.count < 8 { idle.append(handle) } else { gantry_curl_easy_cleanup(handle) }
     }
 }
 

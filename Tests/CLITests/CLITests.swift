@@ -89,4 +89,39 @@ private func tempDir() -> String {
         let (_, completion) = try await gantry(["--generate-completion-script", "bash"])
         #expect(completion.contains("_gantry"))
     }
+
+    /// libcurl is loaded by the first HTTP request. Where it cannot be
+    /// loaded (here a broken file first on the library path), a command
+    /// that needs HTTP says so, and one that does not is unaffected.
+    @Test func withoutLibcurlOnlyHTTPFailsAndTheErrorNamesTheLibrary() async throws {
+        let repo = tempDir()
+        try FileManager.default.createDirectory(atPath: repo + "/gantry", withIntermediateDirectories: true)
+        try """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Dataset
+        metadata: { name: remote }
+        spec:
+          source: { url: "http://127.0.0.1:9/rows.csv" }
+        """.write(toFile: repo + "/gantry/data.yaml", atomically: true, encoding: .utf8)
+        let env = ["GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com", "GIT_COMMITTER_NAME": "Ada",
+                   "GIT_COMMITTER_EMAIL": "ada@example.com", "GIT_CONFIG_NOSYSTEM": "1"]
+        for argv in [["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "A remote dataset"]] {
+            let r = try await Processes.run(ProcessSpec(argv: argv, environment: ProcessInfo.processInfo.environment.merging(env) { $1 },
+                                                        workingDirectory: repo, logPath: repo + "/../git-\(getpid()).log"), timeout: .seconds(60))
+            #expect(r.status.succeeded)
+        }
+        let libraries = tempDir()
+        FileManager.default.createFile(atPath: libraries + "/libcurl.so.4", contents: Data("not a library".utf8))
+        let broken = ["LD_LIBRARY_PATH": libraries]
+        let status = ["data", "status", "--repo", repo, "--path", "gantry", "--state-dir", tempDir()]
+
+        let (failed, output) = try await gantry(status, env: broken)
+        #expect(failed == 1)
+        #expect(output.contains("remote: error:") && output.contains("cannot load libcurl.so.4"), "\(output)")
+        let (validated, _) = try await gantry(["validate", repo + "/gantry"], env: broken)
+        #expect(validated == 0)
+        // With libcurl the same request gets as far as the network.
+        let (_, reached) = try await gantry(status)
+        #expect(reached.contains("remote: error:") && !reached.contains("cannot load"), "\(reached)")
+    }
 }
