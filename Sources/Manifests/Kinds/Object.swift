@@ -46,22 +46,38 @@ public struct Object<Spec: Codable & Sendable & Hashable>: Sendable, Hashable, C
 }
 
 /// Where a document came from: its file (relative to the project root), its
-/// index in the file, and its node tree, used to turn a field path into a
-/// line and column.
+/// index in the file, and the file's text, parsed again to turn a field
+/// path into a line and column.
+///
+/// The text, not the node tree: marks are wanted only for problems, and a
+/// controller holding 10,000 objects would otherwise hold every document's
+/// nodes, several times the size of the text.
 public struct Origin: Sendable {
     public var file: String
     public var document: Int
-    public var root: Node
+    /// The whole file, shared by its documents.
+    public let text: SourceText
 
-    public init(file: String, document: Int, root: Node) {
+    public init(file: String, document: Int, text: SourceText) {
         self.file = file
         self.document = document
-        self.root = root
+        self.text = text
     }
 
     /// Line and column of a field, or of its nearest present parent.
     public func mark(of path: FieldPath, keyOnly: Bool = false) -> Mark {
-        root.resolve(path, keyOnly: keyOnly).node.mark
+        let documents = (try? YAMLParser.parse(text.bytes, file: file)) ?? []
+        guard let root = documents.first(where: { $0.index == document })?.root else { return Mark(line: 1, column: 1) }
+        return root.resolve(path, keyOnly: keyOnly).node.mark
+    }
+}
+
+/// The bytes of one manifest file.
+public final class SourceText: Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
     }
 }
 

@@ -69,9 +69,10 @@ public enum ManifestDecoder {
             out.diagnostics.append(Diagnostic(file: path, mark: Mark(line: 1, column: 1), field: FieldPath(), message: "\(error)"))
             return out
         }
+        let text = SourceText(bytes)
         for document in documents {
             guard let root = document.root else { continue }
-            let origin = Origin(file: path, document: document.index, root: root)
+            let origin = Origin(file: path, document: document.index, text: text)
             do {
                 if let manifest = try decode(root, origin: origin) {
                     out.diagnostics += ObjectValidator.check(manifest)
