@@ -37,7 +37,19 @@ final class RayHead: @unchecked Sendable {
         return ray
     }
 
+    /// A head that answers Serve's first PUT. On a loaded 2-core machine a
+    /// head's dashboard has answered the Jobs API and then refused every
+    /// connection for over a minute; such a head is stopped and a fresh
+    /// one started, once.
     static func start() async throws -> RayHead {
+        do {
+            return try await startOnce()
+        } catch {
+            return try await startOnce()
+        }
+    }
+
+    private static func startOnce() async throws -> RayHead {
         let ray = try ray()
         // Ray's sockets live under the temp dir, and a Unix socket path has
         // a short limit: keep it near the root.
