@@ -86,7 +86,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "gantry", dependencies: [
-            "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
+            "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
             "Controller", "Server", "Agent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

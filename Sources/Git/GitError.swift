@@ -1,5 +1,6 @@
 import CGit2
 import CGitStream
+import Foundation
 
 /// A libgit2 failure with libgit2's own message.
 public struct GitError: Error, Sendable, CustomStringConvertible {
@@ -21,6 +22,17 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
 @inline(__always)
 func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) {
     if code < 0 { throw GitError.last(operation(), code) }
+}
+
+/// libgit2's one-time set-up, started early.
+public enum GitLibrary {
+    /// Starts libgit2's initialisation on a thread of its own. It reads the
+    /// system's CA certificates (a few milliseconds); a command started
+    /// from a shell overlaps that with parsing its arguments and opening
+    /// its state, and its first Git call waits only for what is left.
+    public static func prepare() {
+        Thread.detachNewThread { _ = Library.initialised }
+    }
 }
 
 /// libgit2 is initialised once per process; `static let` runs this exactly

@@ -1,7 +1,24 @@
+import Git
 import ArgumentParser
 
 @main
 struct Gantry: AsyncParsableCommand {
+    /// ArgumentParser's own entry point, with libgit2 initialising on
+    /// another thread meanwhile.
+    static func main() async {
+        GitLibrary.prepare()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "gantry",
         abstract: "GitOps for machine-learning models: a Git repository declares models, pipelines and deployments; Gantry makes it so.",
