@@ -9,17 +9,7 @@ import State
 /// changed must be the plan worked out from scratch, whatever changed.
 @Suite struct IncrementalPlanTests {
     static func model(_ name: String, quality: Double) -> String {
-        """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: \(name) }
-        spec:
-          pipeline: demo-training
-          datasets: [rows]
-          target: local
-          params: { quality: \(quality) }
-          promotion: { policy: manual }
-        """
+        TestProject.model(name, quality: quality, extra: "  promotion: { policy: manual }")
     }
 
     static func deployment(_ name: String, model: String, version: Int) -> String {

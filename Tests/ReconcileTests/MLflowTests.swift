@@ -40,16 +40,7 @@ struct MLflowTests {
     }
 
     static func modelManifest(_ model: String, quality: Double) -> String {
-        """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: \(model) }
-        spec:
-          pipeline: demo-training
-          datasets: [rows]
-          target: local
-          params: { quality: \(quality) }
-        """
+        TestProject.model(model, quality: quality)
     }
 
     static func deploymentManifest(_ model: String, version: Int, alias: String? = nil) -> String {

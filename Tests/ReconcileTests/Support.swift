@@ -88,6 +88,22 @@ final class TestProject: @unchecked Sendable {
         """
     }
 
+    /// A Model trained by the project's pipeline on `rows`, with `extra`
+    /// lines added to its spec.
+    static func model(_ name: String, quality: Double, extra: String = "") -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: \(name) }
+        spec:
+          pipeline: demo-training
+          datasets: [rows]
+          target: local
+          params: { quality: \(quality) }
+        \(extra)
+        """
+    }
+
     static func pipeline(extraStep: String) -> String {
         """
         apiVersion: gantry.dev/v1alpha1
