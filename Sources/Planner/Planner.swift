@@ -207,15 +207,16 @@ public struct Planner: Sendable {
 
         var models = changed.models.union(versions)
         if worked.commit != last.commit { models.formUnion(last.trained) }
-        // Deployments pinning another model: both models' pins changed.
+        // A changed Deployment changes its model's pins (which decide
+        // promotions), and when it pins another model, that one's too.
         for name in changed.deployments {
             guard let i = Self.index(of: name, in: names.deployments) else { return nil }
             let before = worked.pinnedModel[i], after = manifests.deployments[name]!.spec.model
+            models.formUnion([before, after])
             guard before != after else { continue }
             worked.pinnedBy[before]?.removeAll { $0 == i }
             worked.pinnedBy[after, default: []].append(i)
             worked.pinnedModel[i] = after
-            models.formUnion([before, after])
         }
         var deployments = changed.deployments
         let recordsChanged = observed.deployments != last.observed.deployments

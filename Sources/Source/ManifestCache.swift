@@ -97,20 +97,27 @@ final class ManifestCache: @unchecked Sendable {
         lock.unlock()
         var removed: [(key: Key, file: DecodedFile)] = [], added: [DecodedFile] = []
         var known = true
-        for change in relevant {
-            if let old = change.old {
-                let key = Key(path: change.path, blob: old)
-                guard let file = next.removeValue(forKey: key) else {
-                    known = false
-                    break
+        do {
+            for change in relevant {
+                if let old = change.old {
+                    let key = Key(path: change.path, blob: old)
+                    guard let file = next.removeValue(forKey: key) else {
+                        known = false
+                        break
+                    }
+                    removed.append((key, file))
                 }
-                removed.append((key, file))
+                if let new = change.new {
+                    let file = ManifestDecoder.decode(path: change.path, bytes: try read(new))
+                    next[Key(path: change.path, blob: new)] = file
+                    added.append(file)
+                }
             }
-            if let new = change.new {
-                let file = ManifestDecoder.decode(path: change.path, bytes: try read(new))
-                next[Key(path: change.path, blob: new)] = file
-                added.append(file)
-            }
+        } catch {
+            // A blob that cannot be read: the cache as it was.
+            for (key, file) in removed { next[key] = file }
+            lock.withLock { files = next }
+            throw error
         }
         let count = last.count - removed.count + added.count
         var result: (set: ManifestSet, diagnostics: [Diagnostic], count: Int)?

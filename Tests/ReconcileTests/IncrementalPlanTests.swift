@@ -98,6 +98,13 @@ import State
         let retried = try await step("a failed promotion recorded")
         #expect(retried.actions.contains { $0.kind == .promote && $0.model == "m3" && $0.version == 2 })
 
+        // Git pins m3@2 by hand: nothing left to promote, although d3
+        // still serves the same model.
+        project.write("manifests/d3.yaml", Self.deployment("d3", model: "m3", version: 2))
+        try await project.commit("d3 serves m3@2")
+        let pinned = try await step("a Deployment pinned to another version of its model")
+        #expect(!pinned.actions.contains { $0.kind == .promote && $0.model == "m3" })
+
         // Deployment records: one serving a pinned version (observed not to
         // run), one that Git does not declare (pruned).
         for (name, model) in [("d2", "m2"), ("gone", "m1")] {
@@ -118,7 +125,7 @@ import State
         project.write("manifests/m4.yaml", Self.model("m4", quality: 0.5))
         try await project.commit("Add m4")
         try await step("a model added", incremental: false)
-        #expect(revisits == 6)
+        #expect(revisits == 7)
         await h.tearDown()
     }
 }
