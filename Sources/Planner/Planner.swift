@@ -218,16 +218,9 @@ public struct Planner: Sendable {
             worked.pinnedBy[after, default: []].append(i)
             worked.pinnedModel[i] = after
         }
-        var deployments = changed.deployments
-        let recordsChanged = observed.deployments != last.observed.deployments
-        if recordsChanged {
-            for (name, record) in observed.deployments where last.observed.deployments[name] != record { deployments.insert(name) }
-            for name in last.observed.deployments.keys where observed.deployments[name] == nil { deployments.insert(name) }
-        }
-        if observed.observations != last.observed.observations {
-            for (name, seen) in observed.observations where last.observed.observations[name] != seen { deployments.insert(name) }
-            for name in last.observed.observations.keys where observed.observations[name] == nil { deployments.insert(name) }
-        }
+        let records = Self.changedKeys(observed.deployments, last.observed.deployments)
+        var deployments = changed.deployments.union(records)
+            .union(Self.changedKeys(observed.observations, last.observed.observations))
         for name in models {
             guard let i = Self.index(of: name, in: names.models) else { continue }  // versions of a model Git no longer declares
             let outcome = modelOutcome(name)
@@ -240,7 +233,7 @@ public struct Planner: Sendable {
             let model = worked.pinnedModel[i]
             worked.deployments[i] = deploymentOutcome(name, pending: Self.index(of: model, in: names.models).flatMap { worked.models[$0].pending })
         }
-        if recordsChanged { worked.pruned = pruneOutcome() }
+        if !records.isEmpty { worked.pruned = pruneOutcome() }
         worked.plan = assemble(worked)
         return worked
     }
@@ -264,6 +257,14 @@ public struct Planner: Sendable {
         for o in worked.deployments where !o.warnings.isEmpty { warnings.append(contentsOf: o.warnings) }
         warnings.append(contentsOf: worked.pruned.warnings)
         return Plan(revision: planRevision, diagnostics: [], actions: actions, inSync: inSync, warnings: warnings)
+    }
+
+    /// The keys whose values differ between `a` and `b`, or that only one has.
+    static func changedKeys<Value: Equatable>(_ a: [String: Value], _ b: [String: Value]) -> Set<String> {
+        guard a != b else { return [] }
+        var keys = Set(a.compactMap { b[$0.key] != $0.value ? $0.key : nil })
+        for key in b.keys where a[key] == nil { keys.insert(key) }
+        return keys
     }
 
     /// The position of `name` in sorted `names`.
