@@ -10,19 +10,21 @@ import Foundation
 ///     let commit = try repo.resolve("main")
 ///     let files = try repo.files(inTree: commit.tree, under: "models")
 public final class Repository: @unchecked Sendable {
-    private let pointer: OpaquePointer
-    private let lock = NSLock()
+    /// Replaced only by `compactPacks`, with `lock` held.
+    var pointer: OpaquePointer
+    let lock = NSLock()
     public let path: String
-    /// Anonymous remotes by URL, made once and reused for every fetch and
-    /// push: libgit2 1.5 leaks about 20 KB (PCRE2 match data from the
-    /// `insteadOf` lookup) each time a remote is created, which a controller
-    /// fetching every few seconds turned into steady growth. Only touched
+    /// The repository's Git directory (`path` itself when bare).
+    public let gitDirectory: String
+    /// Anonymous remotes by URL, made once and reused for every fetch (see
+    /// `anonymousRemote` for what making one used to leak). Only touched
     /// with `lock` held.
-    private var remotes: [String: OpaquePointer] = [:]
+    var remotes: [String: OpaquePointer] = [:]
 
     private init(pointer: OpaquePointer, path: String) {
         self.pointer = pointer
         self.path = path
+        self.gitDirectory = String(cString: git_repository_path(pointer))
     }
 
     deinit {
@@ -65,9 +67,7 @@ public final class Repository: @unchecked Sendable {
         if let known = remotes[url] {
             remote = known
         } else {
-            var created: OpaquePointer?
-            try check(git_remote_create_anonymous(&created, pointer, url), "\(operation) \(url)")
-            remote = created!
+            remote = try Self.anonymousRemote(pointer, url, operation: operation)
             remotes[url] = remote
         }
         do {
@@ -77,6 +77,21 @@ public final class Repository: @unchecked Sendable {
             git_remote_free(remote)
             throw error
         }
+    }
+
+    /// A remote for `url` that is not in the configuration, made without
+    /// looking `url.*.insteadOf` up: in libgit2 1.5 that lookup leaks its
+    /// PCRE2 match data, 10 to 20 KB each time, which `compactPacks` (a new
+    /// handle, so new remotes) and every write-back push would pay. Gantry
+    /// fetches the URL it was given, as written.
+    static func anonymousRemote(_ repo: OpaquePointer, _ url: String, operation: String) throws(GitError) -> OpaquePointer {
+        var options = git_remote_create_options()
+        try check(git_remote_create_options_init(&options, UInt32(GIT_REMOTE_CREATE_OPTIONS_VERSION)), "remote options")
+        options.repository = repo
+        options.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF.rawValue
+        var created: OpaquePointer?
+        try check(git_remote_create_with_opts(&created, url, &options), "\(operation) \(url)")
+        return created!
     }
 
     public var isBare: Bool {

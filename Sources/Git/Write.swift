@@ -93,8 +93,7 @@ extension Repository {
         let state = Unmanaged.passRetained(CallbackState(credentials))
         defer { state.release() }
         try withHandle { repo throws(GitError) in
-            var remote: OpaquePointer?
-            try check(git_remote_create_anonymous(&remote, repo, url), "push \(url)")
+            let remote = try Self.anonymousRemote(repo, url, operation: "push")
             defer { git_remote_free(remote) }
             var options = git_push_options()
             try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "push options")
