@@ -104,6 +104,9 @@ public final class ControllerLoop: Service, Sendable {
         do {
             revision = try await onOwnThread { try source.fetch() }
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: true)
+            if let problem = source.takeCompactionProblem() {
+                logger.warning("the fetch cache's packs could not be compacted; fetching goes on", metadata: ["problem": "\(problem)"])
+            }
         } catch {
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: false)
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import Synchronization
 import Manifests
 
 /// A Git repository to follow: a local path or a URL, a ref, and the
@@ -24,6 +25,10 @@ public final class GitSource: Sendable {
     public let username: String
     let repository: Repository
     let cache = ManifestCache()
+    /// Past this many packs in a remote's cache, a fetch packs the newer
+    /// ones into one (see `Repository.compactPacks`).
+    public static let packLimit = 16
+    private let compaction = Mutex<String?>(nil)
 
     public init(location: String, ref: String?, path: String, cacheDirectory: String,
                 token: SecretRef? = nil, username: String = "x-access-token") throws {
@@ -73,6 +78,22 @@ public final class GitSource: Sendable {
         guard isRemote else { return }
         let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
         try repository.fetch(from: location, credentials: credentials)
+        // The fetch stands either way: a cache that could not be compacted
+        // only costs memory and lookups until the next try.
+        do {
+            try repository.compactPacks(above: Self.packLimit)
+        } catch {
+            compaction.withLock { $0 = "\(repository.path): \(error)" }
+        }
+    }
+
+    /// Why the last compaction of the fetch cache failed, once; nil when
+    /// it did not.
+    public func takeCompactionProblem() -> String? {
+        compaction.withLock { problem in
+            defer { problem = nil }
+            return problem
+        }
     }
 
     /// The revision of `revision` (a ref or commit id) without fetching, or

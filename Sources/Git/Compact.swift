@@ -1,0 +1,102 @@
+import CGit2
+import Foundation
+
+extension Repository {
+    /// The pack files in this repository's object store, by path: those
+    /// with an index, as libgit2 counts them (a pack without one is a write
+    /// that never finished).
+    public var packFiles: [String] {
+        let dir = packDirectory
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+        return names.filter { $0.hasSuffix(".pack") && names.contains(String($0.dropLast(".pack".count)) + ".idx") }
+            .sorted().map { dir + "/" + $0 }
+    }
+
+    var packDirectory: String { (gitDirectory as NSString).appendingPathComponent("objects/pack") }
+
+    /// When the store holds more than `limit` packs, packs the objects of
+    /// all but the largest into one, deletes those packs and reopens the
+    /// handle. Returns whether it did.
+    ///
+    /// Every fetch leaves a pack of its own, and libgit2 keeps each one
+    /// open, its index mapped, for the life of the handle, and searches them
+    /// in turn: a controller fetching each push for months would hold
+    /// thousands. Leaving the largest (usually the first clone's) alone
+    /// keeps the work to the objects fetched since, a few per push; once
+    /// those outgrow it, it is packed with them. Nothing is dropped, unlike
+    /// `git gc`: a revision pinned by commit id stays readable.
+    ///
+    ///     try cache.fetch(from: url)
+    ///     try cache.compactPacks(above: 16)
+    ///
+    /// `directory` is where the new pack is written; only tests name another.
+    /// When writing fails, the old packs stay and nothing changes.
+    @discardableResult
+    public func compactPacks(above limit: Int, writingTo directory: String? = nil) throws(GitError) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let packs = packFiles
+        guard packs.count > limit else { return false }
+        let size = { (pack: String) -> Int in
+            var info = stat()
+            return stat(pack, &info) == 0 ? Int(info.st_size) : 0
+        }
+        let largest = packs.max { size($0) < size($1) }!
+        let merged = packs.filter { $0 != largest }
+        let written = try Self.pack(objectsOf: merged, from: pointer, into: directory ?? packDirectory)
+        // libgit2 maps the old packs until the repository (and the remotes
+        // made from it) are freed.
+        remotes.values.forEach { git_remote_free($0) }
+        remotes = [:]
+        pointer = try Self.reopen(pointer, at: path)
+        for pack in merged where pack != written {
+            let base = String(pack.dropLast(".pack".count))
+            for suffix in [".pack", ".idx", ".rev", ".keep"] { unlink(base + suffix) }
+        }
+        return true
+    }
+
+    /// Writes the objects of `packs` into one new pack in `directory`,
+    /// reading them through `repo`; returns the new pack's path.
+    private static func pack(objectsOf packs: [String], from repo: OpaquePointer, into directory: String) throws(GitError) -> String {
+        // An object store of just those packs lists their objects.
+        var listing: OpaquePointer?
+        try check(git_odb_new(&listing), "list packs")
+        defer { git_odb_free(listing) }
+        for (i, pack) in packs.enumerated() {
+            let index = String(pack.dropLast(".pack".count)) + ".idx"
+            var backend: OpaquePointer?
+            try check(git_odb_backend_one_pack(&backend, index), "read \(index)")
+            try check(git_odb_add_backend(listing, backend, Int32(i + 1)), "read \(index)")
+        }
+        var ids: [git_oid] = []
+        let listed = withUnsafeMutablePointer(to: &ids) { out in
+            git_odb_foreach(listing, { id, payload in
+                payload!.assumingMemoryBound(to: [git_oid].self).pointee.append(id!.pointee)
+                return 0
+            }, out)
+        }
+        try check(listed, "list the objects of \(packs.count) packs")
+
+        var builder: OpaquePointer?
+        try check(git_packbuilder_new(&builder, repo), "start a pack")
+        defer { git_packbuilder_free(builder) }
+        for var id in ids {
+            try check(git_packbuilder_insert(builder, &id, nil), "add \(ObjectID(&id).short) to a pack")
+        }
+        try check(git_packbuilder_write(builder, directory, 0, nil, nil), "write a pack into \(directory)")
+        guard let name = git_packbuilder_name(builder) else {
+            throw GitError(operation: "write a pack into \(directory)", code: -1, message: "libgit2 named no pack")
+        }
+        return directory + "/pack-" + String(cString: name) + ".pack"
+    }
+
+    /// A fresh handle on the repository at `path`; the old one is freed
+    /// once the new one is open.
+    private static func reopen(_ old: OpaquePointer, at path: String) throws(GitError) -> OpaquePointer {
+        var fresh: OpaquePointer?
+        try check(git_repository_open_ext(&fresh, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil), "open \(path)")
+        git_repository_free(old)
+        return fresh!
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Git
+import Processes
+import Testing
+@testable import Source
+
+private func tempDir(_ prefix: String) -> String {
+    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@discardableResult
+private func git(_ args: [String], in directory: String) async throws -> RunResult {
+    var env = ProcessInfo.processInfo.environment
+    env["GIT_AUTHOR_NAME"] = "Grace Hopper"; env["GIT_AUTHOR_EMAIL"] = "grace@example.com"
+    env["GIT_COMMITTER_NAME"] = "Grace Hopper"; env["GIT_COMMITTER_EMAIL"] = "grace@example.com"
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["HOME"] = NSTemporaryDirectory()
+    let r = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory,
+                                                logPath: directory + "/../git-\(getpid()).log"), timeout: .seconds(60))
+    #expect(r.status.succeeded, "git \(args)")
+    return r
+}
+
+/// A developer's clone and the bare repository it pushes to, which a
+/// source follows over `file://`: every fetch leaves one pack in the
+/// source's cache, as it does over git://.
+private struct Upstream {
+    let clone: String
+    let bare: String
+    var url: String { "file://" + bare }
+
+    static func make() async throws -> Upstream {
+        let root = tempDir("upstream")
+        let clone = root + "/clone", bare = root + "/models.git"
+        try FileManager.default.createDirectory(atPath: clone + "/models", withIntermediateDirectories: true)
+        try await git(["init", "-q", "-b", "main"], in: clone)
+        try await git(["init", "-q", "--bare", bare], in: root)
+        // The first commit is the largest: its pack is the one left alone.
+        let notes = (0..<2000).map { _ in UUID().uuidString }.joined(separator: "\n")  // does not compress away
+        try notes.write(toFile: clone + "/NOTES.md", atomically: true, encoding: .utf8)
+        let upstream = Upstream(clone: clone, bare: bare)
+        try await upstream.commitModel(0)
+        return upstream
+    }
+
+    /// Commits and pushes a Model file `m<n>.yaml`; returns the commit id.
+    @discardableResult
+    func commitModel(_ n: Int) async throws -> String {
+        let text = "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: m\(n) }\nspec: { pipeline: p, target: local }\n"
+        try text.write(toFile: clone + "/models/m\(n).yaml", atomically: true, encoding: .utf8)
+        try await git(["add", "-A"], in: clone)
+        try await git(["commit", "-qm", "Add m\(n)"], in: clone)
+        try await git(["push", "-q", "--follow-tags", bare, "main"], in: clone)
+        return try Repository.open(at: clone).resolve("HEAD").id.hex
+    }
+}
+
+@Suite struct PackCompactionTests {
+    @Test func aCacheFetchedOncePerPushKeepsAFewPacksAndReadsEveryRevision() async throws {
+        let upstream = try await Upstream.make()
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        let first = try source.fetch()
+        let firstPack = try #require(source.repository.packFiles.first)
+        var commits = [first.commit.id.hex]
+        var mostPacks = 0
+        let last = GitSource.packLimit + 8
+        for n in 1...last {
+            // Last: once the cache holds an annotated tag, libgit2's local
+            // transport sends the whole history on every fetch.
+            if n == last { try await git(["tag", "-a", "reviewed", "-m", "Reviewed by Grace"], in: upstream.clone) }
+            commits.append(try await upstream.commitModel(n))
+            _ = try source.fetch()
+            mostPacks = max(mostPacks, source.repository.packFiles.count)
+        }
+        // One pack a fetch would make 25; the packs past the limit were
+        // merged into one, next to the first fetch's (the largest).
+        #expect(mostPacks == GitSource.packLimit)
+        let packs = source.repository.packFiles
+        #expect(packs.count < GitSource.packLimit)
+        #expect(packs.contains(firstPack))
+        #expect(source.takeCompactionProblem() == nil)
+        // Every commit fetched is still there, each with its models, and
+        // the annotated tag still names its commit.
+        for (n, commit) in commits.enumerated() {
+            let revision = try source.revision(at: commit)
+            #expect(revision.manifests.models.count == n + 1, "at \(commit)")
+        }
+        #expect(try source.repository.resolve("refs/tags/reviewed").id.hex == commits[last - 1])
+        // A revision taken before the handle was reopened still reads its tree.
+        #expect(try source.repository.entry(inTree: first.commit.tree, at: "models/m0.yaml") != nil)
+    }
+
+    @Test func aPackThatCannotBeWrittenLeavesEveryPackAndObjectInPlace() async throws {
+        let upstream = try await Upstream.make()
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        var commits = [try source.fetch().commit.id.hex]
+        for n in 1...3 {
+            commits.append(try await upstream.commitModel(n))
+            try source.update()
+        }
+        let repository = source.repository
+        let before = repository.packFiles
+        #expect(before.count == 4)
+
+        let nowhere = tempDir("gone") + "/no/such/directory"
+        #expect(throws: GitError.self) { try repository.compactPacks(above: 1, writingTo: nowhere) }
+        do { try repository.compactPacks(above: 1, writingTo: nowhere) } catch {
+            #expect(error.description.contains(nowhere), "\(error)")
+        }
+        #expect(repository.packFiles == before)
+        for commit in commits { #expect(try repository.resolve(commit).id.hex == commit) }
+
+        // Under the limit nothing happens; over it, three packs become one.
+        #expect(try repository.compactPacks(above: 4) == false)
+        #expect(try repository.compactPacks(above: 1))
+        #expect(repository.packFiles.count == 2)
+        for (n, commit) in commits.enumerated() {
+            #expect(try source.revision(at: commit).manifests.models.count == n + 1)
+        }
+    }
+}
