@@ -4,25 +4,6 @@ import Processes
 import Testing
 @testable import Source
 
-private func tempDir(_ prefix: String) -> String {
-    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-@discardableResult
-private func git(_ args: [String], in directory: String) async throws -> RunResult {
-    var env = ProcessInfo.processInfo.environment
-    env["GIT_AUTHOR_NAME"] = "Grace Hopper"; env["GIT_AUTHOR_EMAIL"] = "grace@example.com"
-    env["GIT_COMMITTER_NAME"] = "Grace Hopper"; env["GIT_COMMITTER_EMAIL"] = "grace@example.com"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["HOME"] = NSTemporaryDirectory()
-    let r = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory,
-                                                logPath: directory + "/../git-\(getpid()).log"), timeout: .seconds(60))
-    #expect(r.status.succeeded, "git \(args)")
-    return r
-}
-
 /// A developer's clone and the bare repository it pushes to, which a
 /// source follows over `file://`: every fetch leaves one pack in the
 /// source's cache, as it does over git://.
