@@ -28,6 +28,9 @@ let package = Package(
         // flags for them on Debian): CCurlLoader loads the library on first
         // use, so it is not linked, and pkg-config's -lcurl would link it.
         .systemLibrary(name: "CCurl"),
+        // glibc's <malloc.h>: the controller hands freed heap back between
+        // reconciles (ReleaseMemory.swift).
+        .systemLibrary(name: "CMalloc"),
 
         .target(name: "CGitStream", dependencies: ["CGit2"]),
         .target(name: "Git", dependencies: ["CGit2", "CGitStream"]),
@@ -61,7 +64,7 @@ let package = Package(
         // The long-running controller: the reconcile loop as a Service, the
         // state it shares with the HTTP server, metrics, notifications, logs.
         .target(name: "Controller", dependencies: [
-            "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "HTTP",
+            "CMalloc", "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "HTTP",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),

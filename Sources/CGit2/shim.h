@@ -1,7 +1,6 @@
 #ifndef GANTRY_CGIT2_SHIM_H
 #define GANTRY_CGIT2_SHIM_H
 #include <git2.h>
-#include <git2/sys/repository.h>
 
 /* git_libgit2_opts is variadic; Swift cannot call it directly. */
 static inline int gantry_git_set_owner_validation(int enabled) {

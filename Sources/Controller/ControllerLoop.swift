@@ -89,6 +89,7 @@ public final class ControllerLoop: Service, Sendable {
                 logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
             }
             status.update { $0.loops = loops }
+            releaseFreedMemory()
             if configuration.iterations > 0 && loops >= configuration.iterations { break }
             woken = await wakeup.wait(upTo: delay(failures: failures))
         }

@@ -15,8 +15,8 @@ extension Repository {
     var packDirectory: String { (gitDirectory as NSString).appendingPathComponent("objects/pack") }
 
     /// When the store holds more than `limit` packs, packs the objects of
-    /// all but the largest into one, deletes those packs and opens the
-    /// object store again. Returns whether it did.
+    /// all but the largest into one, deletes those packs and reopens the
+    /// handle. Returns whether it did.
     ///
     /// Every fetch leaves a pack of its own, and libgit2 keeps each one
     /// open, its index mapped, for the life of the handle, and searches them
@@ -44,14 +44,11 @@ extension Repository {
         let largest = packs.max { size($0) < size($1) }!
         let merged = packs.filter { $0 != largest }
         let written = try Self.pack(objectsOf: merged, from: pointer, into: directory ?? packDirectory)
-        // A fresh object store in place of the old unmaps the old packs,
-        // while the handle, its remotes and its cache of parsed trees stay:
-        // a reopened repository would start with an empty cache, and the
-        // next plan would inflate every tree it reads again.
-        var store: OpaquePointer?
-        try check(git_odb_open(&store, packDirectory + "/.."), "reopen the object store")
-        defer { git_odb_free(store) }
-        try check(git_repository_set_odb(pointer, store), "reopen the object store")
+        // libgit2 maps the old packs until the repository (and the remotes
+        // made from it) are freed.
+        remotes.values.forEach { git_remote_free($0) }
+        remotes = [:]
+        pointer = try Self.reopen(pointer, at: path)
         for pack in merged where pack != written {
             let base = String(pack.dropLast(".pack".count))
             for suffix in [".pack", ".idx", ".rev", ".keep"] { unlink(base + suffix) }
@@ -92,5 +89,14 @@ extension Repository {
             throw GitError(operation: "write a pack into \(directory)", code: -1, message: "libgit2 named no pack")
         }
         return directory + "/pack-" + String(cString: name) + ".pack"
+    }
+
+    /// A fresh handle on the repository at `path`; the old one is freed
+    /// once the new one is open.
+    private static func reopen(_ old: OpaquePointer, at path: String) throws(GitError) -> OpaquePointer {
+        var fresh: OpaquePointer?
+        try check(git_repository_open_ext(&fresh, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil), "open \(path)")
+        git_repository_free(old)
+        return fresh!
     }
 }

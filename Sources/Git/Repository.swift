@@ -10,7 +10,8 @@ import Foundation
 ///     let commit = try repo.resolve("main")
 ///     let files = try repo.files(inTree: commit.tree, under: "models")
 public final class Repository: @unchecked Sendable {
-    let pointer: OpaquePointer
+    /// Replaced only by `compactPacks`, with `lock` held.
+    var pointer: OpaquePointer
     let lock = NSLock()
     public let path: String
     /// The repository's Git directory (`path` itself when bare).
@@ -18,7 +19,7 @@ public final class Repository: @unchecked Sendable {
     /// Anonymous remotes by URL, made once and reused for every fetch (see
     /// `anonymousRemote` for what making one used to leak). Only touched
     /// with `lock` held.
-    private var remotes: [String: OpaquePointer] = [:]
+    var remotes: [String: OpaquePointer] = [:]
 
     private init(pointer: OpaquePointer, path: String) {
         self.pointer = pointer
