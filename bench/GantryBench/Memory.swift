@@ -1,3 +1,4 @@
+import Controller
 import Foundation
 import Planner
 
@@ -38,6 +39,8 @@ enum Memory {
                 throw BenchFailure("reconcile \(n) planned \(plan.actions.count) actions: \(plan.actions.prefix(3).map(\.summary))")
             }
             _ = desired
+            // As ControllerLoop does after every reconcile.
+            releaseFreedMemory()
             let t = Measure.now() - t0
             if n > 1 {
                 if pushed { afterPush.samples.append(t) } else { quiet.samples.append(t) }
