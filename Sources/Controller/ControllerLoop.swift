@@ -89,11 +89,23 @@ public final class ControllerLoop: Service, Sendable {
                 logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
             }
             status.update { $0.loops = loops }
-            releaseFreedMemory()
+            await maintain()
             if configuration.iterations > 0 && loops >= configuration.iterations { break }
             woken = await wakeup.wait(upTo: delay(failures: failures))
         }
         logger.info("reconcile loop stopped")
+    }
+
+    /// Upkeep between reconciles, off the path from a push to its action:
+    /// compacting the fetch cache's packs, then handing the heap freed
+    /// since back to the system.
+    func maintain() async {
+        let source = self.source
+        _ = try? await onOwnThread { source.compactCache() }
+        if let problem = source.takeCompactionProblem() {
+            logger.warning("the fetch cache's packs could not be compacted; fetching goes on", metadata: ["problem": "\(problem)"])
+        }
+        releaseFreedMemory()
     }
 
     /// One fetch, plan and (when needed) apply. Returns the commit seen and
@@ -103,11 +115,8 @@ public final class ControllerLoop: Service, Sendable {
         let source = self.source
         let revision: Revision
         do {
-            revision = try await onOwnThread { try source.fetch() }
+            revision = try await onOwnThread { try source.fetch(compacting: false) }
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: true)
-            if let problem = source.takeCompactionProblem() {
-                logger.warning("the fetch cache's packs could not be compacted; fetching goes on", metadata: ["problem": "\(problem)"])
-            }
         } catch {
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: false)
             throw error

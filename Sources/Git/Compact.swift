@@ -14,17 +14,20 @@ extension Repository {
 
     var packDirectory: String { (gitDirectory as NSString).appendingPathComponent("objects/pack") }
 
-    /// When the store holds more than `limit` packs, packs the objects of
-    /// all but the largest into one, deletes those packs and reopens the
-    /// handle. Returns whether it did.
+    /// When the store holds more than `limit` packs, packs the smaller
+    /// ones into one, deletes them and reopens the handle. Returns whether
+    /// it did.
     ///
     /// Every fetch leaves a pack of its own, and libgit2 keeps each one
     /// open, its index mapped, for the life of the handle, and searches them
     /// in turn: a controller fetching each push for months would hold
-    /// thousands. Leaving the largest (usually the first clone's) alone
-    /// keeps the work to the objects fetched since, a few per push; once
-    /// those outgrow it, it is packed with them. Nothing is dropped, unlike
-    /// `git gc`: a revision pinned by commit id stays readable.
+    /// thousands. Which packs are merged follows `git repack --geometric=2`
+    /// (see `packsToMerge`): the packs left alone grow at least twofold from
+    /// one to the next, so the first clone's pack is rewritten only once
+    /// the objects fetched since come to half its size, and the work each
+    /// time is the recent objects, not everything merged before. Nothing is
+    /// dropped, unlike `git gc`: a revision pinned by commit id stays
+    /// readable.
     ///
     ///     try cache.fetch(from: url)
     ///     try cache.compactPacks(above: 16)
@@ -41,8 +44,10 @@ extension Repository {
             var info = stat()
             return stat(pack, &info) == 0 ? Int(info.st_size) : 0
         }
-        let largest = packs.max { size($0) < size($1) }!
-        let merged = packs.filter { $0 != largest }
+        let bySize = packs.map { (path: $0, size: size($0)) }.sorted { $0.size < $1.size }
+        let count = Self.packsToMerge(sizes: bySize.map(\.size), limit: limit)
+        guard count >= 2 else { return false }
+        let merged = bySize.prefix(count).map(\.path)
         let written = try Self.pack(objectsOf: merged, from: pointer, into: directory ?? packDirectory)
         // libgit2 maps the old packs until the repository (and the remotes
         // made from it) are freed.
@@ -54,6 +59,30 @@ extension Repository {
             for suffix in [".pack", ".idx", ".rev", ".keep"] { unlink(base + suffix) }
         }
         return true
+    }
+
+    /// How many of the packs, `sizes` in ascending order, to merge: the
+    /// smallest `n`, chosen as `git repack --geometric=2` chooses them. The
+    /// packs from the top down that each are at least twice the next
+    /// smaller one stay; so does any of them at least twice the size of all
+    /// that are merged. When that would still leave more than `limit`, the
+    /// smallest packs are merged until half of `limit` remain.
+    ///
+    ///     Repository.packsToMerge(sizes: [1, 1, 1, 1000], limit: 2)  // 3
+    static func packsToMerge(sizes: [Int], limit: Int) -> Int {
+        let n = sizes.count
+        guard n >= 2 else { return 0 }
+        var split = n - 1
+        while split > 0 && sizes[split] >= 2 * sizes[split - 1] { split -= 1 }
+        if split > 0 { split += 1 }  // the larger of the pair that broke the progression goes too
+        if n - split + 1 > limit { split = max(split, n - max(limit / 2, 1) + 1) }
+        split = min(split, n)
+        var total = sizes.prefix(split).reduce(0, +)
+        while split < n && sizes[split] < 2 * total {
+            total += sizes[split]
+            split += 1
+        }
+        return split
     }
 
     /// Writes the objects of `packs` into one new pack in `directory`,
@@ -81,6 +110,7 @@ extension Repository {
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, repo), "start a pack")
         defer { git_packbuilder_free(builder) }
+        _ = git_packbuilder_set_threads(builder, 0)  // the delta search on every core
         for var id in ids {
             try check(git_packbuilder_insert(builder, &id, nil), "add \(ObjectID(&id).short) to a pack")
         }

@@ -25,8 +25,8 @@ public final class GitSource: Sendable {
     public let username: String
     let repository: Repository
     let cache = ManifestCache()
-    /// Past this many packs in a remote's cache, a fetch packs the newer
-    /// ones into one (see `Repository.compactPacks`).
+    /// Past this many packs in a remote's cache, `compactCache` packs the
+    /// newer ones into one (see `Repository.compactPacks`).
     public static let packLimit = 16
     private let compaction = Mutex<String?>(nil)
 
@@ -66,24 +66,37 @@ public final class GitSource: Sendable {
     }
 
     /// Fetches (for a remote), resolves the ref and decodes the manifests of
-    /// the revision.
-    public func fetch() throws -> Revision {
-        try update()
+    /// the revision. With `compacting`, the fetch cache's packs are then
+    /// compacted when there are too many; a controller passes false and
+    /// calls `compactCache` once its reconcile is done, so that the work is
+    /// never between a push and the action it leads to.
+    public func fetch(compacting: Bool = true) throws -> Revision {
+        try update(compacting: compacting)
         return try revision(at: nil)
     }
 
     /// Fetches a remote's branches and tags; a local repository is read in
     /// place and needs none.
-    public func update() throws {
+    public func update(compacting: Bool = true) throws {
         guard isRemote else { return }
         let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
         try repository.fetch(from: location, credentials: credentials)
-        // The fetch stands either way: a cache that could not be compacted
-        // only costs memory and lookups until the next try.
+        if compacting { compactCache() }
+    }
+
+    /// Packs the fetch cache's newer packs into one once there are more
+    /// than `packLimit` (see `Repository.compactPacks`); returns whether it
+    /// did. A failure is kept for `takeCompactionProblem`: a cache that
+    /// could not be compacted only costs memory and lookups until the next
+    /// try, so fetching goes on.
+    @discardableResult
+    public func compactCache() -> Bool {
+        guard isRemote else { return false }
         do {
-            try repository.compactPacks(above: Self.packLimit)
+            return try repository.compactPacks(above: Self.packLimit)
         } catch {
             compaction.withLock { $0 = "\(repository.path): \(error)" }
+            return false
         }
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Git
+@testable import Git
 import Processes
 import Testing
 @testable import Source
@@ -93,12 +93,53 @@ private struct Upstream {
         #expect(repository.packFiles == before)
         for commit in commits { #expect(try repository.resolve(commit).id.hex == commit) }
 
-        // Under the limit nothing happens; over it, three packs become one.
+        // Under the limit nothing happens; over it, the three small packs
+        // become one, next to the first fetch's.
         #expect(try repository.compactPacks(above: 4) == false)
-        #expect(try repository.compactPacks(above: 1))
+        #expect(try repository.compactPacks(above: 2))
         #expect(repository.packFiles.count == 2)
         for (n, commit) in commits.enumerated() {
             #expect(try source.revision(at: commit).manifests.models.count == n + 1)
         }
+    }
+
+    @Test func aFetchThatDoesNotCompactLeavesItToCompactCache() async throws {
+        let upstream = try await Upstream.make()
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        var commits = [try source.fetch(compacting: false).commit.id.hex]
+        for n in 1...GitSource.packLimit {
+            commits.append(try await upstream.commitModel(n))
+            _ = try source.fetch(compacting: false)
+        }
+        #expect(source.repository.packFiles.count == GitSource.packLimit + 1)
+        #expect(source.compactCache())
+        #expect(source.repository.packFiles.count == 2)
+        #expect(source.compactCache() == false)
+        for (n, commit) in commits.enumerated() {
+            #expect(try source.revision(at: commit).manifests.models.count == n + 1)
+        }
+    }
+
+    /// Sizes in ascending order, as `compactPacks` passes them.
+    @Test(arguments: [
+        // Equal small packs next to a clone's: the small ones.
+        ([10, 10, 10, 10, 5000], 3, 4),
+        // An earlier merge smaller than twice the new packs goes with them.
+        ([10, 10, 10, 10, 50, 5000], 3, 5),
+        // One at least twice their size stays.
+        ([10, 10, 10, 10, 80, 5000], 3, 4),
+        // Every pack smaller than twice what is merged below it goes too.
+        ([10, 10, 10, 10, 40, 100, 5000], 4, 6),
+        // A progression longer than the limit: the smallest, until half
+        // the limit remain.
+        ([1, 4, 16, 64, 256, 1024], 4, 5),
+        ([1, 4, 16, 64, 256, 1024, 4096, 16384], 6, 6),
+        // Merging those may roll up the rest of a twofold progression.
+        ([1, 2, 4, 8, 16, 32], 4, 6),
+        // All alike: every one.
+        ([7, 7, 7], 2, 3),
+    ])
+    func theSmallerPacksAreMergedAsAGeometricRepackWould(sizes: [Int], limit: Int, merged: Int) {
+        #expect(Repository.packsToMerge(sizes: sizes, limit: limit) == merged)
     }
 }

@@ -41,7 +41,7 @@ enum ChangeToPlan {
             case gantry:
                 let before = controller.source.decodeCount
                 let t0 = Measure.now()
-                let revision = try controller.source.fetch()
+                let revision = try controller.source.fetch(compacting: false)
                 let t1 = Measure.now()
                 let (_, plan) = try await controller.reconciler.plan(revision)
                 let t2 = Measure.now()
@@ -57,6 +57,7 @@ enum ChangeToPlan {
                 // As if the model had been retrained: the next push again
                 // finds every other model in sync.
                 try controller.register(plan.actions.filter { $0.kind == .train })
+                controller.maintain()  // after the reconcile, as the controller loop does
                 return t2 - t0
             default:
                 let t0 = Measure.now()

@@ -102,8 +102,15 @@ final class Controller {
     /// One controller loop's deciding half: fetch, desired state, observed
     /// state, plan.
     func fetchAndPlan() async throws -> (DesiredState, Plan) {
-        let revision = try source.fetch()
+        let revision = try source.fetch(compacting: false)
         return try await reconciler.plan(revision)
+    }
+
+    /// What a controller loop does once its reconcile is done: compact the
+    /// fetch cache's packs when there are too many.
+    func maintain() {
+        source.compactCache()
+        if let problem = source.takeCompactionProblem() { note("compacting the fetch cache failed: \(problem)") }
     }
 
     /// Registers a version for every model whose current lineage has none,

@@ -40,6 +40,7 @@ enum Memory {
             }
             _ = desired
             // As ControllerLoop does after every reconcile.
+            controller.maintain()
             releaseFreedMemory()
             let t = Measure.now() - t0
             if n > 1 {
