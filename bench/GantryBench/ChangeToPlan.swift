@@ -21,6 +21,8 @@ enum ChangeToPlan {
 
         var result = ScenarioResult(id: "change")
         var fetchDecode = Series("Gantry: fetch + decode"), planOnly = Series("Gantry: plan only")
+        // The fetch alone is libgit2 and git daemon: the network's share.
+        var fetchOnly = Series("Gantry: fetch only (libgit2 from git daemon)")
         var pushSeconds: [Double] = []
         var model = "", path = ""
         var lastPlan: Plan?
@@ -41,7 +43,9 @@ enum ChangeToPlan {
             case gantry:
                 let before = controller.source.decodeCount
                 let t0 = Measure.now()
-                let revision = try controller.source.fetch(compacting: false)
+                try controller.source.update(compacting: false)
+                let tf = Measure.now()
+                let revision = try controller.source.revision(at: nil)
                 let t1 = Measure.now()
                 let (_, plan) = try await controller.reconciler.plan(revision)
                 let t2 = Measure.now()
@@ -50,6 +54,7 @@ enum ChangeToPlan {
                 }
                 if measuring {
                     fetchDecode.samples.append(t1 - t0)
+                    fetchOnly.samples.append(tf - t0)
                     planOnly.samples.append(t2 - t1)
                     decodes.append(controller.source.decodeCount - before)
                 }
@@ -76,7 +81,7 @@ enum ChangeToPlan {
         measuring = true
         note("scenario 1: \(rounds) rounds")
         result.series = try await alternate(rounds: rounds, names, { r in try round(r + 2) }, contestant)
-        result.series += [fetchDecode, planOnly]
+        result.series += [fetchDecode, fetchOnly, planOnly]
         result.series += try await Stages.measure(controller, rounds: 5) { r in try round(rounds + 2 + r) }
         let plan = lastPlan!
         result.facts = [

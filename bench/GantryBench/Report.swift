@@ -74,7 +74,10 @@ enum Report {
         (`ManifestDecoder.decode` + `ManifestSet.assemble`) over every
         manifest, or over the changed files only. The baselines stop when
         the manifests are decoded and checked, before any planning, so the
-        ratios favour them.
+        ratios favour them. "Fetch only" is libgit2's fetch and `git daemon`
+        answering it (a fresh `git upload-pack` and `git pack-objects` per
+        fetch), before anything is decoded: the network's share, which
+        Gantry's total cannot go below.
 
         \(table(r.series))
         Ratios: git CLI + decode all / Gantry = \(ratio(vsAll)); git CLI + decode changed / Gantry = \(ratio(vsChanged)).
