@@ -96,16 +96,12 @@ public final class ControllerLoop: Service, Sendable {
         logger.info("reconcile loop stopped")
     }
 
-    /// Upkeep between reconciles, off the path from a push to its action:
-    /// compacting the fetch cache's packs, then handing the heap freed
-    /// since back to the system.
+    /// `upkeep(after:)` on a thread of its own, as the fetch runs.
     func maintain() async {
         let source = self.source
-        _ = try? await onOwnThread { source.compactCache() }
-        if let problem = source.takeCompactionProblem() {
+        if let problem = try? await onOwnThread({ upkeep(after: source) }) {
             logger.warning("the fetch cache's packs could not be compacted; fetching goes on", metadata: ["problem": "\(problem)"])
         }
-        releaseFreedMemory()
     }
 
     /// One fetch, plan and (when needed) apply. Returns the commit seen and

@@ -1,6 +1,18 @@
 #if canImport(Glibc)
 import CMalloc
 #endif
+import Source
+
+/// Upkeep between reconciles, off the path from a push to its action:
+/// compacting the fetch cache's packs when there are too many, then handing
+/// the heap freed since back to the system. Returns why compacting failed,
+/// if it did; fetching goes on either way.
+public func upkeep(after source: GitSource) -> String? {
+    source.compactCache()
+    let problem = source.takeCompactionProblem()
+    releaseFreedMemory()
+    return problem
+}
 
 /// Hands the heap pages that a reconcile freed back to the system.
 ///
@@ -12,7 +24,7 @@ import CMalloc
 /// between 32.3 and 32.7 MiB; `malloc_trim` walks every arena and releases
 /// the free pages inside it. Returns whether any memory was released.
 @discardableResult
-public func releaseFreedMemory() -> Bool {
+func releaseFreedMemory() -> Bool {
     #if canImport(Glibc)
     malloc_trim(0) == 1
     #else

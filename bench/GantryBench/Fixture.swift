@@ -1,3 +1,4 @@
+import Controller
 import Foundation
 import Glibc
 import Lineage
@@ -106,11 +107,9 @@ final class Controller {
         return try await reconciler.plan(revision)
     }
 
-    /// What a controller loop does once its reconcile is done: compact the
-    /// fetch cache's packs when there are too many.
+    /// What a controller loop does once its reconcile is done.
     func maintain() {
-        source.compactCache()
-        if let problem = source.takeCompactionProblem() { note("compacting the fetch cache failed: \(problem)") }
+        if let problem = upkeep(after: source) { note("compacting the fetch cache failed: \(problem)") }
     }
 
     /// Registers a version for every model whose current lineage has none,

@@ -1,4 +1,3 @@
-import Controller
 import Foundation
 import Planner
 
@@ -41,7 +40,6 @@ enum Memory {
             _ = desired
             // As ControllerLoop does after every reconcile.
             controller.maintain()
-            releaseFreedMemory()
             let t = Measure.now() - t0
             if n > 1 {
                 if pushed { afterPush.samples.append(t) } else { quiet.samples.append(t) }
