@@ -1,6 +1,7 @@
 import CGit2
 import CGitStream
 import Foundation
+import Synchronization
 
 /// A libgit2 failure with libgit2's own message.
 public struct GitError: Error, Sendable, CustomStringConvertible {
@@ -25,13 +26,36 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitErro
 }
 
 /// libgit2's one-time set-up, started early.
+///
+///     GitLibrary.prepare()      // first thing in main
+///     ...                       // parse arguments, run the command
+///     GitLibrary.settle()       // last thing before the process exits
 public enum GitLibrary {
+    private enum Stage: Int { case waiting, running, abandoned }
+    private static let stage = Atomic<Int>(Stage.waiting.rawValue)
+
     /// Starts libgit2's initialisation on a thread of its own. It reads the
-    /// system's CA certificates (a few milliseconds); a command started
-    /// from a shell overlaps that with parsing its arguments and opening
-    /// its state, and its first Git call waits only for what is left.
+    /// system's CA certificates and initialises OpenSSL for libssh2 (a few
+    /// milliseconds); a command started from a shell overlaps that with
+    /// parsing its arguments and opening its state, and its first Git call
+    /// waits only for what is left.
     public static func prepare() {
-        Thread.detachNewThread { _ = Library.initialised }
+        Thread.detachNewThread {
+            guard stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.running.rawValue, ordering: .acquiringAndReleasing).exchanged else { return }
+            _ = Library.initialised
+        }
+    }
+
+    /// Call before the process exits. An initialisation still running when
+    /// `exit` runs the libraries' exit handlers crashes: OpenSSL's handler
+    /// frees the locks that libssh2's initialisation is taking (one
+    /// `gantry --version` in thirty died of SIGSEGV that way). So one that
+    /// has not begun is called off, and one under way is waited for.
+    public static func settle() {
+        if stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.abandoned.rawValue, ordering: .acquiringAndReleasing).exchanged { return }
+        // Running or done: reading the value waits for the one-time
+        // initialiser to return, on whichever thread it runs.
+        _ = Library.initialised
     }
 }
 

@@ -4,7 +4,7 @@ import ArgumentParser
 @main
 struct Gantry: AsyncParsableCommand {
     /// ArgumentParser's own entry point, with libgit2 initialising on
-    /// another thread meanwhile.
+    /// another thread meanwhile; it is settled before the process exits.
     static func main() async {
         GitLibrary.prepare()
         do {
@@ -15,8 +15,10 @@ struct Gantry: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            GitLibrary.settle()
             exit(withError: error)
         }
+        GitLibrary.settle()
     }
 
     static let configuration = CommandConfiguration(
