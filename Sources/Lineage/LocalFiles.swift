@@ -7,9 +7,10 @@ import State
 /// when cold.
 ///
 /// Warm: every file's hash is remembered with its size, mtime and inode (as
-/// DVC's state database does); one query loads the remembered hashes under
-/// the directory, one stat per file decides which are still valid, and
-/// nothing is read. Cold: the files that must be read are hashed on every
+/// DVC's state database does); one stat per file (`DirectoryListing`)
+/// decides whether the directory's last fingerprint still holds, and then
+/// nothing is read; otherwise one query loads the remembered hashes under
+/// the directory and only the files whose stat changed are read. Cold: the files that must be read are hashed on every
 /// core. The result is the SHA-256 of the sorted `path\0sha256` lines.
 struct LocalFiles {
     struct File {
@@ -24,87 +25,23 @@ struct LocalFiles {
 
     /// Regular files under `root` (relative paths, in directory order),
     /// skipping hidden files and directories, with their stat identity.
-    ///
-    /// A directory's names are read first; then its entries are stat-ed
-    /// relative to the open directory (no path walk per file), split over
-    /// every core when there are many, since a warm check is mostly this.
     static func walk(_ root: String) -> [File] {
-        var out: [File] = []
-        func visit(_ directory: String, _ prefix: String) {
-            guard let dir = opendir(directory) else { return }
-            defer { closedir(dir) }
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                // Hidden entries (".", "..", ".git", dotfiles) are skipped by
-                // their first byte, before a String is made.
-                if entry.pointee.d_name.0 == 0x2E { continue }
-                names.append(withUnsafePointer(to: &entry.pointee.d_name) {
-                    String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-                })
-            }
-            let stats = statAll(names, in: dirfd(dir))
-            for (name, st) in zip(names, stats) {
-                guard let st else { continue }
-                let relative = prefix.isEmpty ? name : prefix + "/" + name
-                if (st.st_mode & S_IFMT) == S_IFDIR {
-                    visit(directory + "/" + name, relative)
-                } else if (st.st_mode & S_IFMT) == S_IFREG {
-                    out.append(File(relative: relative, size: Int64(st.st_size),
-                                    mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                    inode: Int64(st.st_ino)))
-                }
-            }
-        }
-        visit(root.hasSuffix("/") ? String(root.dropLast()) : root, "")
-        return out
-    }
-
-    /// `fstatat` of each name in the directory `fd`; nil where it failed
-    /// (a file removed in between). In parallel above a few hundred names.
-    static func statAll(_ names: [String], in fd: Int32) -> [stat?] {
-        guard !names.isEmpty else { return [] }
-        var stats: [stat?] = Array(repeating: nil, count: names.count)
-        let workers = names.count < 512 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let chunk = (names.count + workers - 1) / workers
-        stats.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let base = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                // Each worker writes its own contiguous slice.
-                for i in (w * chunk)..<min(names.count, (w + 1) * chunk) {
-                    var st = stat()
-                    if fstatat(fd, names[i], &st, 0) == 0 { base[i] = st }
-                }
-            }
-        }
-        return stats
+        DirectoryListing.scan(root).files
     }
 
     func fingerprint(directory path: String) throws -> String {
         let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let files = Self.walk(directory)
+        let listing = DirectoryListing.scan(directory)
         // When every file has the size, mtime and inode it had last time, in
         // the same order, the last fingerprint stands: nothing is looked up,
-        // read or sorted.
-        let signature = Self.signature(files)
+        // read or sorted, and no String is made per file.
+        let signature = listing.signature
         if let known = try store?.directoryFingerprint(directory), known.signature == signature {
             return known.fingerprint
         }
-        let fingerprint = try fingerprint(files, directory: directory)
+        let fingerprint = try fingerprint(listing.files, directory: directory)
         if cacheWrites { try store?.saveDirectoryFingerprint(directory, signature: signature, fingerprint: fingerprint) }
         return fingerprint
-    }
-
-    /// SHA-256 over each file's path and stat identity, in walk order.
-    static func signature(_ files: [File]) -> String {
-        var hasher = SHA256()
-        for f in files {
-            var stat = (f.size, f.mtimeNanos, f.inode)
-            withUnsafeBytes(of: &stat) { hasher.update(bufferPointer: $0) }
-            var name = f.relative
-            name.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            hasher.update(data: [0])
-        }
-        return hasher.finalize().hexString
     }
 
     func fingerprint(_ files: [File], directory: String) throws -> String {
@@ -184,5 +121,15 @@ extension Sequence where Element == UInt8 {
             out.append(digits[Int(b & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension DirectoryListing {
+    /// Every file, as `LocalFiles` hashes them.
+    var files: [LocalFiles.File] {
+        (0..<count).map { i in
+            LocalFiles.File(relative: relative(i), size: identities[i].size,
+                            mtimeNanos: identities[i].mtimeNanos, inode: identities[i].inode)
+        }
     }
 }
