@@ -29,7 +29,7 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitErro
 ///
 ///     GitLibrary.prepare()      // first thing in main
 ///     ...                       // parse arguments, run the command
-///     GitLibrary.settle()       // last thing before the process exits
+///     GitLibrary.exit(0)        // instead of exit(0)
 public enum GitLibrary {
     private enum Stage: Int { case waiting, running, abandoned }
     private static let stage = Atomic<Int>(Stage.waiting.rawValue)
@@ -46,16 +46,20 @@ public enum GitLibrary {
         }
     }
 
-    /// Call before the process exits. An initialisation still running when
+    /// Ends the process with `code`. An initialisation still running when
     /// `exit` runs the libraries' exit handlers crashes: OpenSSL's handler
     /// frees the locks that libssh2's initialisation is taking (one
     /// `gantry --version` in thirty died of SIGSEGV that way). So one that
-    /// has not begun is called off, and one under way is waited for.
-    public static func settle() {
-        if stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.abandoned.rawValue, ordering: .acquiringAndReleasing).exchanged { return }
-        // Running or done: reading the value waits for the one-time
-        // initialiser to return, on whichever thread it runs.
-        _ = Library.initialised
+    /// has not begun is called off, and while one is under way the process
+    /// flushes its output and ends without running exit handlers, rather
+    /// than wait milliseconds for an initialisation nothing will use.
+    public static func exit(_ code: Int32) -> Never {
+        let was = stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.abandoned.rawValue, ordering: .acquiringAndReleasing).original
+        if was == Stage.running.rawValue && !Library.isDone {
+            fflush(nil)
+            _exit(code)
+        }
+        Foundation.exit(code)
     }
 }
 
@@ -74,6 +78,11 @@ enum Library {
         // Sockets with Nagle's algorithm off: with it on, a fetch's second
         // small write waits up to 40 ms for the server's delayed ACK.
         _ = gantry_git_register_nodelay_stream()
+        done.store(true, ordering: .releasing)
         return true
     }()
+
+    private static let done = Atomic<Bool>(false)
+    /// Whether `initialised` has been worked out, without waiting for it.
+    static var isDone: Bool { done.load(ordering: .acquiring) }
 }

@@ -1,12 +1,15 @@
+import Foundation
 import Git
 import ArgumentParser
 
 @main
 struct Gantry: AsyncParsableCommand {
-    /// ArgumentParser's own entry point, with libgit2 initialising on
-    /// another thread meanwhile; it is settled before the process exits.
+    /// ArgumentParser's own entry point and its way of reporting errors,
+    /// with libgit2 initialising on another thread meanwhile, and the
+    /// process ended by `GitLibrary.exit`, which knows about that thread.
     static func main() async {
         GitLibrary.prepare()
+        var code: Int32 = 0
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {
@@ -15,10 +18,13 @@ struct Gantry: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            GitLibrary.settle()
-            exit(withError: error)
+            code = exitCode(for: error).rawValue
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code == 0 { print(message) } else { printError(message) }
+            }
         }
-        GitLibrary.settle()
+        GitLibrary.exit(code)
     }
 
     static let configuration = CommandConfiguration(
