@@ -17,6 +17,8 @@ struct GitCommandLine {
     let directory: String
     let strategy: Strategy
     private var decoded: [String: DecodedFile] = [:]
+    /// How long the last poll's `git fetch` took, in seconds.
+    private(set) var lastFetchSeconds = 0.0
 
     init(directory: String, strategy: Strategy) throws {
         self.directory = directory
@@ -35,7 +37,9 @@ struct GitCommandLine {
     /// One poll: fetch, diff, update the work tree, decode. Nothing is
     /// decoded when nothing changed.
     mutating func poll() throws -> Outcome {
+        let start = Measure.now()
         try Child.check(["git", "-C", directory, "fetch", "-q", "origin"])
+        lastFetchSeconds = Measure.now() - start
         let changed = try Child.check(["git", "-C", directory, "diff", "--name-only", "HEAD", "origin/main"])
             .split(separator: "\n").map(String.init)
         guard !changed.isEmpty else { return Outcome(changed: [], objects: 0, diagnostics: 0) }

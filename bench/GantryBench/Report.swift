@@ -77,7 +77,8 @@ enum Report {
         ratios favour them. "Fetch only" is libgit2's fetch and `git daemon`
         answering it (a fresh `git upload-pack` and `git pack-objects` per
         fetch), before anything is decoded: the network's share, which
-        Gantry's total cannot go below.
+        Gantry's total cannot go below; "git CLI: fetch only" is the
+        baselines' `git fetch` alone from the same daemon.
 
         \(table(r.series))
         Ratios: git CLI + decode all / Gantry = \(ratio(vsAll)); git CLI + decode changed / Gantry = \(ratio(vsChanged)).
