@@ -90,6 +90,17 @@ private func tempDir() -> String {
         #expect(completion.contains("_gantry"))
     }
 
+    /// `data status` opens an existing store before reading the revision,
+    /// but makes a new one only after: a repository that cannot be read
+    /// leaves no state directory behind.
+    @Test func dataStatusOnABadRepositoryLeavesNoStateBehind() async throws {
+        let state = tempDir() + "/state"
+        let (status, output) = try await gantry(["data", "status", "--repo", "/nonexistent/models", "--state-dir", state])
+        #expect(status == 1)
+        #expect(output.contains("/nonexistent/models: not a Git repository"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: state))
+    }
+
     /// libgit2 starts initialising on a thread of its own as the process
     /// starts. A command done before that finishes used to exit under it,
     /// and OpenSSL's exit handler pulled its locks away: one `--version` in

@@ -37,8 +37,12 @@ struct DataStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // An existing store opens while libgit2 finishes initialising on its
+        // own thread; a new one is made only once the revision has been read,
+        // so a bad repository leaves no state behind.
+        let existing = try state.existingStore()
         let revision = try source.source(state: state).fetch()
-        let store = try state.store()
+        let store = try existing ?? state.store()
         let fingerprinter = Fingerprinter(store: store)
         var latest: [String: VersionRecord] = [:]
         for v in try store.allVersions() { latest[v.model] = v }
