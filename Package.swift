@@ -20,8 +20,10 @@ let package = Package(
     targets: [
         // C libraries, bound through pkg-config. Only the Git, YAML and HTTP
         // modules import these.
-        .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
-                       providers: [.apt(["libgit2-dev"])]),
+        // libgit2's headers only (libgit2-dev; pkg-config gives no flags for
+        // them on Debian): CGit2Loader loads the library on first use, on a
+        // thread of its own, and pkg-config's -lgit2 would link it.
+        .systemLibrary(name: "CGit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
                        providers: [.apt(["libyaml-dev"])]),
         // libcurl's headers only (libcurl4-openssl-dev; pkg-config gives no
@@ -32,8 +34,9 @@ let package = Package(
         // reconciles (ReleaseMemory.swift).
         .systemLibrary(name: "CMalloc"),
 
-        .target(name: "CGitStream", dependencies: ["CGit2"]),
-        .target(name: "Git", dependencies: ["CGit2", "CGitStream"]),
+        .target(name: "CGitStream", dependencies: ["CGit2", "CGit2Loader"]),
+        .target(name: "CGit2Loader", dependencies: ["CGit2"]),
+        .target(name: "Git", dependencies: ["CGit2", "CGit2Loader", "CGitStream"]),
         .target(name: "YAML", dependencies: ["CYAML"]),
         // libcurl is loaded on first use, not when a process starts.
         .target(name: "CCurlLoader", dependencies: ["CCurl"]),

@@ -1,4 +1,5 @@
 import CGit2
+import CGit2Loader
 import CGitStream
 import Foundation
 import Synchronization
@@ -34,9 +35,10 @@ public enum GitLibrary {
     private enum Stage: Int { case waiting, running, abandoned }
     private static let stage = Atomic<Int>(Stage.waiting.rawValue)
 
-    /// Starts libgit2's initialisation on a thread of its own. It reads the
-    /// system's CA certificates and initialises OpenSSL for libssh2 (a few
-    /// milliseconds); a command started from a shell overlaps that with
+    /// Loads libgit2 and initialises it on a thread of its own: loading it
+    /// and the 18 libraries it needs, then reading the system's CA
+    /// certificates and initialising OpenSSL for libssh2, takes several
+    /// milliseconds; a command started from a shell overlaps that with
     /// parsing its arguments and opening its state, and its first Git call
     /// waits only for what is left.
     public static func prepare() {
@@ -44,6 +46,12 @@ public enum GitLibrary {
             guard stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.running.rawValue, ordering: .acquiringAndReleasing).exchanged else { return }
             _ = Library.initialised
         }
+    }
+
+    /// Waits for libgit2 to be loaded and initialised; throws why it
+    /// cannot be (the library missing, or not the version built against).
+    public static func ready() throws(GitError) {
+        try Library.ready()
     }
 
     /// Ends the process with `code`. An initialisation still running when
@@ -63,10 +71,13 @@ public enum GitLibrary {
     }
 }
 
-/// libgit2 is initialised once per process; `static let` runs this exactly
-/// once, thread-safely.
+/// libgit2 is loaded and initialised once per process; `static let` runs
+/// this exactly once, thread-safely.
 enum Library {
-    static let initialised: Bool = {
+    /// Why libgit2 cannot be used, or nil once it is ready.
+    static let initialised: String? = {
+        defer { done.store(true, ordering: .releasing) }
+        guard gantry_git2_load() == 1 else { return String(cString: gantry_git2_load_error()) }
         git_libgit2_init()
         // Caches are per repository handle; keep the object cache modest for a
         // controller that lives for months.
@@ -78,9 +89,13 @@ enum Library {
         // Sockets with Nagle's algorithm off: with it on, a fetch's second
         // small write waits up to 40 ms for the server's delayed ACK.
         _ = gantry_git_register_nodelay_stream()
-        done.store(true, ordering: .releasing)
-        return true
+        return nil
     }()
+
+    /// Waits for libgit2 to be ready; throws why it cannot be.
+    static func ready() throws(GitError) {
+        if let problem = initialised { throw GitError(operation: "load libgit2", code: -1, message: problem) }
+    }
 
     private static let done = Atomic<Bool>(false)
     /// Whether `initialised` has been worked out, without waiting for it.

@@ -38,6 +38,9 @@ public final class GitSource: Sendable {
         self.ref = ref
         self.path = path
         self.isRemote = Self.isURL(location)
+        // Before anything is made on disk, and so that a missing libgit2 is
+        // not reported as a path that is not a repository.
+        do { try GitLibrary.ready() } catch { throw Failure(message: error.description) }
         if isRemote {
             let dir = (cacheDirectory as NSString).appendingPathComponent(Self.cacheName(for: location))
             try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)

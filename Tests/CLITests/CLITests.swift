@@ -90,6 +90,26 @@ private func tempDir() -> String {
         #expect(completion.contains("_gantry"))
     }
 
+    /// libgit2 is loaded by the first Git operation, not when a process
+    /// starts. Where it cannot be loaded, a command that reads the
+    /// repository says so, naming the library, and changes nothing; one
+    /// that does not read it is unaffected.
+    @Test func withoutLibgit2OnlyGitFailsAndTheErrorNamesTheLibrary() async throws {
+        let libraries = tempDir()
+        FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8))
+        let broken = ["LD_LIBRARY_PATH": libraries]
+        let state = tempDir() + "/state"
+        let (planned, output) = try await gantry(["plan", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state], env: broken)
+        #expect(planned == 1)
+        #expect(output.contains("error: load libgit2: cannot load libgit2.so.1.5"), "\(output)")
+        #expect(!output.contains("not a Git repository"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/state.db"))
+        let (validated, _) = try await gantry(["validate", repositoryRoot + "/examples/quickstart"], env: broken)
+        #expect(validated == 0)
+        let (version, printed) = try await gantry(["--version"], env: broken)
+        #expect(version == 0 && printed == "0.1.0\n")
+    }
+
     /// `data status` opens an existing store before reading the revision,
     /// but makes a new one only after: a repository that cannot be read
     /// leaves no state directory behind.
