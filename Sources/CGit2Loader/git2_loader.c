@@ -2,6 +2,7 @@
  * not edit. Each function loads libgit2 on first use and calls the
  * library's own function of the same name. */
 #include "git2_loader.h"
+#include "../CGit2/shim.h"
 #include <git2/sys/stream.h>
 
 #include <dlfcn.h>
