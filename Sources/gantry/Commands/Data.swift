@@ -37,15 +37,16 @@ struct DataStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // An existing store opens while libgit2 finishes initialising on its
-        // own thread; a new one is made only once the revision has been read,
-        // so a bad repository leaves no state behind.
+        // An existing store opens, and its versions are read, while libgit2
+        // finishes initialising on its own thread; a new store is made only
+        // once the revision has been read, so a bad repository leaves no
+        // state behind (and a new store has no versions).
         let existing = try state.existingStore()
+        var latest: [String: VersionRecord] = [:]
+        for v in try existing?.allVersions() ?? [] { latest[v.model] = v }
         let revision = try source.source(state: state).fetch()
         let store = try existing ?? state.store()
         let fingerprinter = Fingerprinter(store: store)
-        var latest: [String: VersionRecord] = [:]
-        for v in try store.allVersions() { latest[v.model] = v }
         var rows: [Row] = []
         for (name, dataset) in revision.manifests.datasets.sorted(by: { $0.key < $1.key }) {
             let now: String
