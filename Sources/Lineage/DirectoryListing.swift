@@ -17,38 +17,43 @@ import Synchronization
 ///     listing.count        // 10000
 ///     listing.signature    // changes when any file's path, size, mtime or inode does
 struct DirectoryListing {
-    struct Identity {
+    struct Identity: Equatable {
         var size: Int64
         var mtimeNanos: Int64
         var inode: Int64
     }
 
-    /// Relative paths, each followed by a NUL, back to back.
-    private var paths: [UInt8] = []
-    /// Where each path starts in `paths`.
+    /// One record per file, back to back: its identity (three 64-bit
+    /// integers in the machine's byte order), its relative path, a NUL.
+    /// These bytes are exactly what the signature hashes.
+    private var records: [UInt8] = []
+    /// Where each record starts in `records`.
     private var starts: [Int] = []
-    private(set) var identities: [Identity] = []
+    private static let identitySize = MemoryLayout<(Int64, Int64, Int64)>.size
 
     var count: Int { starts.count }
 
-    /// The relative path of file `i`.
-    func relative(_ i: Int) -> String {
-        let end = (i + 1 < starts.count ? starts[i + 1] : paths.count) - 1
-        return String(decoding: paths[starts[i]..<end], as: UTF8.self)
+    /// The size, mtime and inode of file `i`.
+    func identity(_ i: Int) -> Identity {
+        records.withUnsafeBytes { bytes in
+            let base = bytes.baseAddress! + starts[i]
+            return Identity(size: base.loadUnaligned(as: Int64.self),
+                            mtimeNanos: (base + 8).loadUnaligned(as: Int64.self),
+                            inode: (base + 16).loadUnaligned(as: Int64.self))
+        }
     }
 
-    /// SHA-256 over each file's identity and relative path, in walk order.
+    /// The relative path of file `i`.
+    func relative(_ i: Int) -> String {
+        let end = (i + 1 < starts.count ? starts[i + 1] : records.count) - 1
+        return String(decoding: records[(starts[i] + Self.identitySize)..<end], as: UTF8.self)
+    }
+
+    /// SHA-256 over each file's identity and relative path, in walk order:
+    /// the records, in one pass.
     var signature: String {
         var hasher = SHA256()
-        paths.withUnsafeBytes { bytes in
-            for i in 0..<count {
-                var identity = (identities[i].size, identities[i].mtimeNanos, identities[i].inode)
-                withUnsafeBytes(of: &identity) { hasher.update(bufferPointer: $0) }
-                let end = i + 1 < count ? starts[i + 1] : bytes.count
-                // The path with its NUL: the separator between entries.
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[starts[i]..<end]))
-            }
-        }
+        records.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hasher.finalize().hexString
     }
 
@@ -66,22 +71,20 @@ struct DirectoryListing {
         let batches = NameBatch.readAndStat(dir)
         for batch in batches {
             for i in 0..<batch.count {
-                guard let st = batch.stats[i] else { continue }  // gone since it was read
-                let kind = st.st_mode & S_IFMT
-                if kind == S_IFDIR {
-                    var sub = prefix
-                    sub.append(contentsOf: batch.name(i))
+                let found = batch.found[i]
+                if found.kind == S_IFDIR {
                     let name = String(decoding: batch.name(i), as: UTF8.self)
-                    visit(directory + "/" + name, prefix: sub + [0x2F])
-                } else if kind == S_IFREG {
-                    starts.append(paths.count)
-                    paths.append(contentsOf: prefix)
-                    paths.append(contentsOf: batch.name(i))
-                    paths.append(0)
-                    identities.append(Identity(size: Int64(st.st_size),
-                                               mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                               inode: Int64(st.st_ino)))
+                    visit(directory + "/" + name, prefix: prefix + batch.name(i) + [0x2F])
+                } else if found.kind == S_IFREG {
+                    starts.append(records.count)
+                    var identity = (found.identity.size, found.identity.mtimeNanos, found.identity.inode)
+                    withUnsafeBytes(of: &identity) { records.append(contentsOf: $0) }
+                    records.append(contentsOf: prefix)
+                    records.append(contentsOf: batch.name(i))
+                    records.append(0)
                 }
+                // Anything else (gone since it was read, a socket, a
+                // device) is not data.
             }
         }
     }
@@ -97,7 +100,9 @@ private final class NameBatch: @unchecked Sendable {
 
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
-    fileprivate var stats: [stat?] = []
+    /// What `fstatat` found for each name: its kind (`S_IFMT` bits, 0 when
+    /// the name is gone) and identity.
+    fileprivate var found: [(kind: UInt32, identity: DirectoryListing.Identity)] = []
     private let claimed = Atomic<Bool>(false)
 
     var count: Int { ends.count }
@@ -124,13 +129,20 @@ private final class NameBatch: @unchecked Sendable {
     /// batch first. Returns whether this call did the work.
     func claimAndStat(in fd: Int32) -> Bool {
         guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return false }
-        stats = Array(repeating: nil, count: ends.count)
+        found.reserveCapacity(ends.count)
         bytes.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             var start = 0
+            var st = stat()
             for i in 0..<ends.count {
-                var st = stat()
-                if fstatat(fd, base + start, &st, 0) == 0 { stats[i] = st }
+                if fstatat(fd, base + start, &st, 0) == 0 {
+                    found.append((UInt32(st.st_mode) & UInt32(S_IFMT),
+                                  .init(size: Int64(st.st_size),
+                                        mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                        inode: Int64(st.st_ino))))
+                } else {
+                    found.append((0, .init(size: 0, mtimeNanos: 0, inode: 0)))
+                }
                 start = ends[i] + 1
             }
         }

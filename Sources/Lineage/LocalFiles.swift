@@ -128,8 +128,8 @@ extension DirectoryListing {
     /// Every file, as `LocalFiles` hashes them.
     var files: [LocalFiles.File] {
         (0..<count).map { i in
-            LocalFiles.File(relative: relative(i), size: identities[i].size,
-                            mtimeNanos: identities[i].mtimeNanos, inode: identities[i].inode)
+            let id = identity(i)
+            return LocalFiles.File(relative: relative(i), size: id.size, mtimeNanos: id.mtimeNanos, inode: id.inode)
         }
     }
 }

@@ -40,9 +40,9 @@ import Testing
         for (i, path) in paths.enumerated() where i % 97 == 0 || path.contains("deeper") || path == "link.csv" {
             var st = stat()
             #expect(stat(root + "/" + path, &st) == 0)
-            #expect(listing.identities[i].size == Int64(st.st_size), "\(path)")
-            #expect(listing.identities[i].inode == Int64(st.st_ino), "\(path)")
-            #expect(listing.identities[i].mtimeNanos == Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), "\(path)")
+            #expect(listing.identity(i).size == Int64(st.st_size), "\(path)")
+            #expect(listing.identity(i).inode == Int64(st.st_ino), "\(path)")
+            #expect(listing.identity(i).mtimeNanos == Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), "\(path)")
         }
         // Depth first: a subdirectory's files come together, its own
         // subdirectory's inside them.
@@ -58,7 +58,7 @@ import Testing
         let listing = DirectoryListing.scan(root)
         var hasher = SHA256()
         for i in 0..<listing.count {
-            var identity = (listing.identities[i].size, listing.identities[i].mtimeNanos, listing.identities[i].inode)
+            var identity = (listing.identity(i).size, listing.identity(i).mtimeNanos, listing.identity(i).inode)
             withUnsafeBytes(of: &identity) { hasher.update(bufferPointer: $0) }
             hasher.update(data: Array(listing.relative(i).utf8) + [0])
         }
