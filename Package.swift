@@ -31,7 +31,7 @@ let package = Package(
         // use, so it is not linked, and pkg-config's -lcurl would link it.
         .systemLibrary(name: "CCurl"),
         // glibc's <malloc.h>: the controller hands freed heap back between
-        // reconciles (ReleaseMemory.swift).
+        // reconciles (Controller/Upkeep.swift).
         .systemLibrary(name: "CMalloc"),
 
         .target(name: "CGitStream", dependencies: ["CGit2", "CGit2Loader"]),

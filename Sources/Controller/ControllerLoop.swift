@@ -96,7 +96,7 @@ public final class ControllerLoop: Service, Sendable {
         logger.info("reconcile loop stopped")
     }
 
-    /// `upkeep(after:)` on a thread of its own, as the fetch runs.
+    /// `upkeep(after:)`, on a thread of its own as fetches are.
     func maintain() async {
         let source = self.source
         if let problem = try? await onOwnThread({ upkeep(after: source) }) {

@@ -32,26 +32,27 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitErro
 ///     ...                       // parse arguments, run the command
 ///     GitLibrary.exit(0)        // instead of exit(0)
 public enum GitLibrary {
-    private enum Stage: Int { case waiting, running, abandoned }
+    private enum Stage: Int { case waiting, running, done, abandoned }
     private static let stage = Atomic<Int>(Stage.waiting.rawValue)
 
     /// Loads libgit2 and initialises it on a thread of its own: loading it
-    /// and the 18 libraries it needs, then reading the system's CA
-    /// certificates and initialising OpenSSL for libssh2, takes several
-    /// milliseconds; a command started from a shell overlaps that with
-    /// parsing its arguments and opening its state, and its first Git call
-    /// waits only for what is left.
+    /// and the 15 libraries it needs besides libc (`ldd`), then reading the
+    /// system's CA certificates and initialising OpenSSL for libssh2, takes
+    /// several milliseconds; a command started from a shell overlaps that
+    /// with parsing its arguments and opening its state, and its first Git
+    /// call waits only for what is left.
     public static func prepare() {
         Thread.detachNewThread {
             guard stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.running.rawValue, ordering: .acquiringAndReleasing).exchanged else { return }
-            _ = Library.initialised
+            _ = Library.failure
+            stage.store(Stage.done.rawValue, ordering: .releasing)
         }
     }
 
     /// Waits for libgit2 to be loaded and initialised; throws why it
     /// cannot be (the library missing, or not the version built against).
     public static func ready() throws(GitError) {
-        try Library.ready()
+        if let problem = Library.failure { throw GitError(operation: "load libgit2", code: -1, message: problem) }
     }
 
     /// Ends the process with `code`. An initialisation still running when
@@ -63,7 +64,7 @@ public enum GitLibrary {
     /// than wait milliseconds for an initialisation nothing will use.
     public static func exit(_ code: Int32) -> Never {
         let was = stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.abandoned.rawValue, ordering: .acquiringAndReleasing).original
-        if was == Stage.running.rawValue && !Library.isDone {
+        if was == Stage.running.rawValue {
             fflush(nil)
             _exit(code)
         }
@@ -74,9 +75,8 @@ public enum GitLibrary {
 /// libgit2 is loaded and initialised once per process; `static let` runs
 /// this exactly once, thread-safely.
 enum Library {
-    /// Why libgit2 cannot be used, or nil once it is ready.
-    static let initialised: String? = {
-        defer { done.store(true, ordering: .releasing) }
+    /// Why libgit2 cannot be used, or nil once it is loaded and initialised.
+    static let failure: String? = {
         guard gantry_git2_load() == 1 else { return String(cString: gantry_git2_load_error()) }
         git_libgit2_init()
         // Caches are per repository handle; keep the object cache modest for a
@@ -91,13 +91,4 @@ enum Library {
         _ = gantry_git_register_nodelay_stream()
         return nil
     }()
-
-    /// Waits for libgit2 to be ready; throws why it cannot be.
-    static func ready() throws(GitError) {
-        if let problem = initialised { throw GitError(operation: "load libgit2", code: -1, message: problem) }
-    }
-
-    private static let done = Atomic<Bool>(false)
-    /// Whether `initialised` has been worked out, without waiting for it.
-    static var isDone: Bool { done.load(ordering: .acquiring) }
 }

@@ -34,7 +34,7 @@ public final class Repository: @unchecked Sendable {
 
     /// Opens a repository at `path` (a work tree or a bare repository).
     public static func open(at path: String) throws(GitError) -> Repository {
-        try Library.ready()
+        try GitLibrary.ready()
         var pointer: OpaquePointer?
         try check(git_repository_open_ext(&pointer, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil), "open \(path)")
         return Repository(pointer: pointer!, path: path)
@@ -42,7 +42,7 @@ public final class Repository: @unchecked Sendable {
 
     /// Creates (or opens) a bare repository used as a fetch cache.
     public static func openOrInitBare(at path: String) throws(GitError) -> Repository {
-        try Library.ready()
+        try GitLibrary.ready()
         if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("HEAD")) {
             return try open(at: path)
         }

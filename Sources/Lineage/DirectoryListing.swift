@@ -17,7 +17,7 @@ import Synchronization
 ///     listing.count        // 10000
 ///     listing.signature    // changes when any file's path, size, mtime or inode does
 struct DirectoryListing {
-    struct Identity: Equatable {
+    struct Identity {
         var size: Int64
         var mtimeNanos: Int64
         var inode: Int64

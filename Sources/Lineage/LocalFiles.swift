@@ -10,8 +10,9 @@ import State
 /// DVC's state database does); one stat per file (`DirectoryListing`)
 /// decides whether the directory's last fingerprint still holds, and then
 /// nothing is read; otherwise one query loads the remembered hashes under
-/// the directory and only the files whose stat changed are read. Cold: the files that must be read are hashed on every
-/// core. The result is the SHA-256 of the sorted `path\0sha256` lines.
+/// the directory and only the files whose stat changed are read. Cold: the
+/// files that must be read are hashed on every core. The result is the
+/// SHA-256 of the sorted `path\0sha256` lines.
 struct LocalFiles {
     struct File {
         var relative: String
