@@ -32,10 +32,11 @@ public struct Fingerprinter: Sendable {
         self.http = http
     }
 
-    public func fingerprint(_ dataset: Entry<DatasetSpec>, in revision: Revision) async throws -> String {
+    public func fingerprint(_ dataset: Entry<DatasetSpec>, in revision: Revision?) async throws -> String {
         let source = dataset.spec.source
         if let path = source.path {
             if path.hasPrefix("/") { return try fingerprint(localPath: path, dataset: dataset.name) }
+            guard let revision else { throw Failure(dataset: dataset.name, message: "\(path) is in Git, and no revision was read") }
             guard let id = try revision.object(at: path) else {
                 throw Failure(dataset: dataset.name, message: "\(revision.repositoryPath(path)) is not in commit \(revision.commit.id.short); commit the data, or give an absolute path for data outside Git")
             }

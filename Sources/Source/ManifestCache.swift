@@ -36,7 +36,7 @@ final class ManifestCache: @unchecked Sendable {
         lock.lock()
         let cache = files, last = lastResult
         lock.unlock()
-        for file in listing where DirectoryLoader.isManifestFile(file.path) && !isHidden(file.path) {
+        for file in listing where Self.isManifest(file.path) {
             let key = Key(path: file.path, blob: file.blob)
             keys.append(key)
             if let cached = cache[key] { known[key] = cached } else { missing.append((key, try read(file.blob))) }
@@ -85,7 +85,7 @@ final class ManifestCache: @unchecked Sendable {
     /// then `load` has to list and assemble the tree.
     func update(from base: ObjectID, to tree: ObjectID, changes: [TreeChange],
                 read: (ObjectID) throws -> [UInt8]) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
-        let relevant = changes.filter { DirectoryLoader.isManifestFile($0.path) && !isHidden($0.path) }
+        let relevant = changes.filter { Self.isManifest($0.path) }
         guard relevant.count <= Self.updateLimit else { return nil }
         lock.lock()
         guard lastTree == base, let last = lastResult else {
@@ -143,7 +143,8 @@ final class ManifestCache: @unchecked Sendable {
         return result
     }
 
-    private func isHidden(_ path: String) -> Bool {
-        path.split(separator: "/").contains { $0.hasPrefix(".") }
+    /// A YAML file outside hidden directories: what a revision decodes.
+    static func isManifest(_ path: String) -> Bool {
+        DirectoryLoader.isManifestFile(path) && !path.split(separator: "/").contains { $0.hasPrefix(".") }
     }
 }

@@ -155,6 +155,13 @@ public final class StateStore: Sendable {
                 t.add(column: "detail", .text).notNull().defaults(to: "")
             }
         }
+        m.registerMigration("v6-manifest-snapshots") { db in
+            try db.create(table: "manifest_snapshots") { t in
+                t.primaryKey("source", .text)
+                t.column("commitID", .text).notNull()
+                t.column("files", .blob).notNull()
+            }
+        }
         return m
     }
 
@@ -376,6 +383,22 @@ public final class StateStore: Sendable {
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO directory_fingerprints (path, signature, fingerprint) VALUES (?, ?, ?)",
                            arguments: [path, signature, fingerprint])
+        }
+    }
+
+    /// The manifest files of `source` (a local repository, ref and path) as
+    /// last read at commit `commitID`, in `ManifestSnapshot`'s encoding.
+    public func manifestSnapshot(_ source: String) throws -> (commitID: String, files: [UInt8])? {
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT commitID, files FROM manifest_snapshots WHERE source = ?", arguments: [source])
+                .map { ($0[0], [UInt8]($0[1] as Data)) }
+        }
+    }
+
+    public func saveManifestSnapshot(_ source: String, commitID: String, files: [UInt8]) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO manifest_snapshots (source, commitID, files) VALUES (?, ?, ?)",
+                           arguments: [source, commitID, Data(files)])
         }
     }
 

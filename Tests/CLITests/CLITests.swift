@@ -121,6 +121,71 @@ private func tempDir() -> String {
         #expect(!FileManager.default.fileExists(atPath: state))
     }
 
+    /// Run again on a local repository whose ref has not moved, `data
+    /// status` answers from the manifests it kept last time and does not
+    /// load libgit2, so it works with libgit2 broken; once the branch moves
+    /// it reads Git again (failing without libgit2) and sees the new commit.
+    @Test func dataStatusOnAnUnmovedRefReadsNoGit() async throws {
+        let repo = tempDir(), data = tempDir()
+        try "a,b\n1,2\n".write(toFile: data + "/rows.csv", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: repo + "/gantry", withIntermediateDirectories: true)
+        func dataset(_ name: String, _ path: String) -> String {
+            "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: \(name) }\nspec:\n  source: { path: \"\(path)\" }\n"
+        }
+        try dataset("rows", data).write(toFile: repo + "/gantry/rows.yaml", atomically: true, encoding: .utf8)
+        let env = ["GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com", "GIT_COMMITTER_NAME": "Ada",
+                   "GIT_COMMITTER_EMAIL": "ada@example.com", "GIT_CONFIG_NOSYSTEM": "1"]
+        func commit(_ message: String) async throws {
+            for argv in [["git", "add", "-A"], ["git", "commit", "-qm", message]] {
+                let r = try await Processes.run(ProcessSpec(argv: argv, environment: ProcessInfo.processInfo.environment.merging(env) { $1 },
+                                                            workingDirectory: repo, logPath: repo + "/../git-\(getpid()).log"), timeout: .seconds(60))
+                #expect(r.status.succeeded)
+            }
+        }
+        _ = try await Processes.run(ProcessSpec(argv: ["git", "init", "-q", "-b", "main", repo], environment: ProcessInfo.processInfo.environment,
+                                                logPath: repo + "/../git-\(getpid()).log"), timeout: .seconds(60))
+        try await commit("One dataset")
+        let libraries = tempDir()
+        FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8))
+        let broken = ["LD_LIBRARY_PATH": libraries]
+        let status = ["data", "status", "-o", "json", "--repo", repo, "--path", "gantry", "--state-dir", tempDir() + "/state"]
+        func fingerprints(_ output: String) throws -> [String: String] {
+            let rows = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["dataset"] as! String, $0["fingerprint"] as? String ?? "") })
+        }
+
+        let (first, read) = try await gantry(status)
+        #expect(first == 0, "\(read)")
+        let (again, kept) = try await gantry(status, env: broken)
+        #expect(again == 0, "\(kept)")
+        let before = try fingerprints(read)
+        #expect(try fingerprints(kept) == before)
+        // The data is still fingerprinted afresh.
+        try "a,b\n1,3\n".write(toFile: data + "/rows.csv", atomically: true, encoding: .utf8)
+        let (_, changed) = try await gantry(status, env: broken)
+        #expect(try fingerprints(changed)["rows"] != before["rows"], "\(changed)")
+
+        try dataset("more", data).write(toFile: repo + "/gantry/more.yaml", atomically: true, encoding: .utf8)
+        try await commit("A second dataset")
+        let (moved, failure) = try await gantry(status, env: broken)
+        #expect(moved == 1)
+        #expect(failure.contains("load libgit2"), "\(failure)")
+        let (_, fetched) = try await gantry(status)
+        #expect(try fingerprints(fetched).keys.sorted() == ["more", "rows"], "\(fetched)")
+        let (_, keptAgain) = try await gantry(status, env: broken)
+        #expect(try fingerprints(keptAgain).keys.sorted() == ["more", "rows"], "\(keptAgain)")
+
+        // A Dataset kept in Git itself needs the revision, and so libgit2.
+        try "x\n".write(toFile: repo + "/gantry/inside.csv", atomically: true, encoding: .utf8)
+        try dataset("inside", "inside.csv").write(toFile: repo + "/gantry/inside.yaml", atomically: true, encoding: .utf8)
+        try await commit("A dataset in Git")
+        let (inGit, listed) = try await gantry(status)
+        let inside = try fingerprints(listed)["inside"] ?? ""
+        #expect(inGit == 0 && inside.hasPrefix("git:"), "\(listed)")
+        let (needsGit, _) = try await gantry(status, env: broken)
+        #expect(needsGit == 1)
+    }
+
     /// libgit2 starts initialising on a thread of its own as the process
     /// starts. A command done before that finishes used to exit under it,
     /// and OpenSSL's exit handler pulled its locks away: one `--version` in

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Git
 import Lineage
 import Manifests
+import Source
 import State
 
 struct DataCommand: AsyncParsableCommand {
@@ -37,24 +39,25 @@ struct DataStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // An existing store opens, and its versions are read, while libgit2
-        // finishes initialising on its own thread; a new store is made only
-        // once the revision has been read, so a bad repository leaves no
-        // state behind (and a new store has no versions).
+        // An existing store opens, and its versions are read, before Git is
+        // touched; a new store is made only once the revision has been
+        // read, so a bad repository leaves no state behind (and a new store
+        // has no versions).
         let existing = try state.existingStore()
         var latest: [String: VersionRecord] = [:]
         for v in try existing?.allVersions() ?? [] { latest[v.model] = v }
-        let revision = try source.source(state: state).fetch()
+        let (manifests, revision) = try readManifests(existing: existing)
         let store = try existing ?? state.store()
+        if let revision { try remember(revision, in: store) }
         let fingerprinter = Fingerprinter(store: store)
         var rows: [Row] = []
-        for (name, dataset) in revision.manifests.datasets.sorted(by: { $0.key < $1.key }) {
+        for (name, dataset) in manifests.datasets.sorted(by: { $0.key < $1.key }) {
             let now: String
             do { now = try await fingerprinter.fingerprint(dataset, in: revision) } catch {
                 rows.append(Row(dataset: name, fingerprint: nil, status: "error: \(error)"))
                 continue
             }
-            let users = revision.manifests.models.values.filter { ($0.spec.datasets ?? []).contains(name) }.map(\.name).sorted()
+            let users = manifests.models.values.filter { ($0.spec.datasets ?? []).contains(name) }.map(\.name).sorted()
             var changed: [String] = []
             var untrained: [String] = []
             for model in users {
@@ -71,6 +74,32 @@ struct DataStatus: AsyncParsableCommand {
         }
         if rows.contains(where: { $0.status.hasPrefix("error") }) { throw ExitCode(1) }
         if rows.contains(where: { $0.status.hasPrefix("changed") }) { throw ExitCode(2) }
+    }
+
+    /// The revision's manifests. Run again on a local repository whose ref
+    /// has not moved, they are the ones read last time (`ManifestSnapshot`)
+    /// and libgit2 is not even loaded; otherwise, or when a Dataset is kept
+    /// in Git itself, the revision is read, and returned too.
+    func readManifests(existing: StateStore?) throws -> (ManifestSet, Revision?) {
+        if let key = GitSource.snapshotKey(location: source.repo, ref: source.ref, path: source.path),
+           let saved = try existing?.manifestSnapshot(key),
+           let snapshot = ManifestSnapshot(commit: saved.commitID, encoded: saved.files),
+           snapshot.isCurrent(location: source.repo, ref: source.ref) {
+            let set = snapshot.manifests().set
+            if !set.datasets.values.contains(where: { !($0.spec.source.path?.hasPrefix("/") ?? true) }) { return (set, nil) }
+        }
+        let revision = try source.source(state: state).fetch()
+        return (revision.manifests, revision)
+    }
+
+    /// Keeps the revision's manifest files for the next run, when its ref
+    /// files alone lead to this very commit (and they are not kept yet).
+    func remember(_ revision: Revision, in store: StateStore) throws {
+        guard let key = GitSource.snapshotKey(location: source.repo, ref: source.ref, path: source.path),
+              LocalRefs.target(of: source.ref, in: source.repo) == revision.commit.id,
+              try store.manifestSnapshot(key)?.commitID != revision.commit.id.hex,
+              let snapshot = try revision.snapshot() else { return }
+        try store.saveManifestSnapshot(key, commitID: snapshot.commit.hex, files: snapshot.encoded())
     }
 }
 
