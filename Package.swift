@@ -47,13 +47,14 @@ let package = Package(
         // Child processes with a clean signal mask, in their own process group.
         // glibc's spawn extensions are not visible to Swift's Glibc module.
         .target(name: "CSpawnShim"),
+        .target(name: "CThreads"),
         .target(name: "Processes", dependencies: ["CSpawnShim"]),
         // The forwarder that owns a Deployment's stable address.
         .target(name: "StableAddress"),
 
         .target(name: "Source", dependencies: ["Git", "Manifests"]),
         .target(name: "Lineage", dependencies: [
-            "Manifests", "Source", "State", "HTTP",
+            "Manifests", "Source", "State", "HTTP", "CThreads",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Targets", dependencies: [

@@ -32,7 +32,7 @@ struct LocalFiles {
 
     func fingerprint(directory path: String) throws -> String {
         let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let listing = DirectoryListing.scan(directory)
+        let listing = DirectoryPrefetch.listing(of: directory)
         // When every file has the size, mtime and inode it had last time, in
         // the same order, the last fingerprint stands: nothing is looked up,
         // read or sorted, and no String is made per file.

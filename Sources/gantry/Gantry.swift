@@ -8,7 +8,14 @@ struct Gantry: AsyncParsableCommand {
     /// with libgit2 initialising on another thread meanwhile, and the
     /// process ended by `GitLibrary.exit`, which knows about that thread.
     static func main() async {
-        if !readsGitOnlyOnChange.contains(Array(CommandLine.arguments.dropFirst().prefix(2))) { GitLibrary.prepare() }
+        if DataStatus.isInvoked(by: CommandLine.arguments) {
+            // Run again on an unchanged local repository it reads no Git
+            // (`ManifestSnapshot`): its data's directories are listed
+            // meanwhile instead, and libgit2 loaded only if needed.
+            DataStatus.prefetch(arguments: CommandLine.arguments)
+        } else {
+            GitLibrary.prepare()
+        }
         var code: Int32 = 0
         do {
             var command = try parseAsRoot()
@@ -26,12 +33,6 @@ struct Gantry: AsyncParsableCommand {
         }
         GitLibrary.exit(code)
     }
-
-    /// Commands that, run again on an unchanged local repository, answer
-    /// from what they kept last time without reading Git: libgit2 is not
-    /// started for them up front (loading and initialising it is several
-    /// milliseconds of CPU), only by the first Git call if there is one.
-    static let readsGitOnlyOnChange = [["data", "status"]]
 
     static let configuration = CommandConfiguration(
         commandName: "gantry",

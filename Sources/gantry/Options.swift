@@ -54,8 +54,29 @@ struct StateOptions: ParsableArguments {
     @Option(name: .customLong("state-dir"), help: "The state directory (default: $GANTRY_STATE_DIR or .gantry).", completion: .directory)
     var stateDirectory: String?
 
-    var directory: String {
-        stateDirectory ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry"
+    var directory: String { Self.directory(given: stateDirectory) }
+
+    static func directory(given: String?) -> String {
+        given ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry"
+    }
+
+    /// The state directory `arguments` (a whole command line, unparsed)
+    /// name, read as ArgumentParser will read them (the last
+    /// `--state-dir`, in either form, before any `--`); for work started
+    /// before parsing, which a wrong answer only wastes.
+    static func directory(in arguments: [String]) -> String {
+        var given: String?
+        var i = 1
+        while i < arguments.count, arguments[i] != "--" {
+            if arguments[i] == "--state-dir", i + 1 < arguments.count {
+                given = arguments[i + 1]
+                i += 1
+            } else if arguments[i].hasPrefix("--state-dir=") {
+                given = String(arguments[i].dropFirst("--state-dir=".count))
+            }
+            i += 1
+        }
+        return directory(given: given)
     }
 
     var workspace: Workspace { Workspace(root: directory) }

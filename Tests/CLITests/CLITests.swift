@@ -148,7 +148,8 @@ private func tempDir() -> String {
         let libraries = tempDir()
         FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8))
         let broken = ["LD_LIBRARY_PATH": libraries]
-        let status = ["data", "status", "-o", "json", "--repo", repo, "--path", "gantry", "--state-dir", tempDir() + "/state"]
+        let state = tempDir() + "/state"
+        let status = ["data", "status", "-o", "json", "--repo", repo, "--path", "gantry", "--state-dir=" + state]
         func fingerprints(_ output: String) throws -> [String: String] {
             let rows = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
             return Dictionary(uniqueKeysWithValues: rows.map { ($0["dataset"] as! String, $0["fingerprint"] as? String ?? "") })
@@ -156,6 +157,8 @@ private func tempDir() -> String {
 
         let (first, read) = try await gantry(status)
         #expect(first == 0, "\(read)")
+        // The next run lists the data's directory as it starts (`DirectoryPrefetch`).
+        #expect((try? String(contentsOfFile: state + "/data-status-listed", encoding: .utf8)) == data + "\n")
         let (again, kept) = try await gantry(status, env: broken)
         #expect(again == 0, "\(kept)")
         let before = try fingerprints(read)

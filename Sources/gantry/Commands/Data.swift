@@ -69,11 +69,38 @@ struct DataStatus: AsyncParsableCommand {
                 : users.isEmpty ? "not used by any model" : "up to date"
             rows.append(Row(dataset: name, fingerprint: now, status: status))
         }
+        try rememberListed(in: store)
         if format.output == .json { try printJSON(rows) } else {
             for r in rows { print("\(r.dataset): \(r.status)") }
         }
         if rows.contains(where: { $0.status.hasPrefix("error") }) { throw ExitCode(1) }
         if rows.contains(where: { $0.status.hasPrefix("changed") }) { throw ExitCode(2) }
+    }
+
+    /// The file naming the directories the last run listed, one a line.
+    static func listedFile(in stateDirectory: String) -> String { stateDirectory + "/data-status-listed" }
+
+    /// Whether the process's `arguments` run this command.
+    static func isInvoked(by arguments: [String]) -> Bool { Array(arguments.dropFirst().prefix(2)) == ["data", "status"] }
+
+    /// Started as the process starts, before the arguments are parsed: the
+    /// directories the last run on the same state directory listed are
+    /// listed again meanwhile (`DirectoryPrefetch`); run again on unchanged
+    /// Datasets, that is the whole of the data's part in the command.
+    static func prefetch(arguments: [String]) {
+        let file = listedFile(in: StateOptions.directory(in: arguments))
+        DirectoryPrefetch.start {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return [] }
+            return text.split(separator: "\n").map(String.init)
+        }
+    }
+
+    /// Names this run's directories for the next, when they differ from
+    /// the ones predicted.
+    func rememberListed(in store: StateStore) throws {
+        let listed = DirectoryPrefetch.listed
+        guard listed != DirectoryPrefetch.predicted else { return }
+        try listed.map { $0 + "\n" }.joined().write(toFile: Self.listedFile(in: store.directory), atomically: true, encoding: .utf8)
     }
 
     /// The revision's manifests. Run again on a local repository whose ref
