@@ -68,47 +68,54 @@ struct DirectoryListing {
     private mutating func visit(_ directory: String, prefix: [UInt8]) {
         guard let dir = opendir(directory) else { return }
         defer { closedir(dir) }
-        let batches = NameBatch.readAndStat(dir)
-        for batch in batches {
-            for i in 0..<batch.count {
-                let found = batch.found[i]
-                if found.kind == S_IFDIR {
-                    let name = String(decoding: batch.name(i), as: UTF8.self)
-                    visit(directory + "/" + name, prefix: prefix + batch.name(i) + [0x2F])
-                } else if found.kind == S_IFREG {
-                    starts.append(records.count)
-                    var identity = (found.identity.size, found.identity.mtimeNanos, found.identity.inode)
-                    withUnsafeBytes(of: &identity) { records.append(contentsOf: $0) }
-                    records.append(contentsOf: prefix)
-                    records.append(contentsOf: batch.name(i))
-                    records.append(0)
+        for batch in NameBatch.readAndStat(dir, prefix: prefix) {
+            for piece in batch.pieces {
+                switch piece {
+                case .files(let segment, let offsets):
+                    // Made on the thread that stat-ed the batch: here only
+                    // copied, and the offsets moved to where they land.
+                    let base = records.count
+                    starts.append(contentsOf: offsets.lazy.map { $0 + base })
+                    records.append(contentsOf: segment)
+                case .directory(let i):
+                    let name = batch.name(i)
+                    visit(directory + "/" + String(decoding: name, as: UTF8.self), prefix: prefix + name + [0x2F])
                 }
-                // Anything else (gone since it was read, a socket, a
-                // device) is not data.
             }
         }
     }
 }
 
-/// Up to `capacity` names read from one directory, and their `fstatat`
-/// results once some thread has taken the batch (`claim`) and stat-ed it.
-/// A batch is written by the reading thread until it is handed over, then
-/// by the one thread whose claim succeeded, and read by the reading thread
-/// only after every batch is done (`Progress`): never two at once.
+/// Up to `capacity` names read from one directory, and what `fstatat`
+/// found for them once some thread has taken the batch (`claim`) and
+/// stat-ed it: the records of its regular files, cut where a
+/// subdirectory's files belong. A batch is written by the reading thread
+/// until it is handed over, then by the one thread whose claim succeeded,
+/// and read by the reading thread only after every batch is done
+/// (`Progress`): never two at once.
 private final class NameBatch: @unchecked Sendable {
     static let capacity = 512
 
+    enum Piece {
+        /// Consecutive regular files: their records (see
+        /// `DirectoryListing.records`) and where each starts.
+        case files([UInt8], [Int])
+        /// The subdirectory named by name `i`.
+        case directory(Int)
+    }
+
+    /// The relative path of the batch's directory, "" or ending in "/".
+    private let prefix: [UInt8]
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
-    /// What `fstatat` found for each name: its kind (`S_IFMT` bits, 0 when
-    /// the name is gone) and identity.
-    fileprivate var found: [(kind: UInt32, identity: DirectoryListing.Identity)] = []
+    fileprivate var pieces: [Piece] = []
     private let claimed = Atomic<Bool>(false)
 
     var count: Int { ends.count }
     var isFull: Bool { ends.count == Self.capacity }
 
-    init() {
+    init(prefix: [UInt8]) {
+        self.prefix = prefix
         bytes.reserveCapacity(Self.capacity * 24)
         ends.reserveCapacity(Self.capacity)
     }
@@ -125,27 +132,38 @@ private final class NameBatch: @unchecked Sendable {
         bytes[(i == 0 ? 0 : ends[i - 1] + 1)..<ends[i]]
     }
 
-    /// Stats every name relative to `fd`, unless another thread took the
-    /// batch first. Returns whether this call did the work.
+    /// Stats every name relative to `fd` and makes the batch's pieces,
+    /// unless another thread took the batch first. Returns whether this
+    /// call did the work. A name gone since it was read, a socket or a
+    /// device is not data, and is left out.
     func claimAndStat(in fd: Int32) -> Bool {
         guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return false }
-        found.reserveCapacity(ends.count)
+        var records: [UInt8] = [], starts: [Int] = []
+        records.reserveCapacity(bytes.count + ends.count * (24 + prefix.count))
+        starts.reserveCapacity(ends.count)
         bytes.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             var start = 0
             var st = stat()
             for i in 0..<ends.count {
-                if fstatat(fd, base + start, &st, 0) == 0 {
-                    found.append((UInt32(st.st_mode) & UInt32(S_IFMT),
-                                  .init(size: Int64(st.st_size),
-                                        mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                        inode: Int64(st.st_ino))))
-                } else {
-                    found.append((0, .init(size: 0, mtimeNanos: 0, inode: 0)))
+                defer { start = ends[i] + 1 }
+                guard fstatat(fd, base + start, &st, 0) == 0 else { continue }
+                let kind = UInt32(st.st_mode) & UInt32(S_IFMT)
+                if kind == UInt32(S_IFREG) {
+                    starts.append(records.count)
+                    var identity = (Int64(st.st_size), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), Int64(st.st_ino))
+                    withUnsafeBytes(of: &identity) { records.append(contentsOf: $0) }
+                    records.append(contentsOf: prefix)
+                    records.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: ends[i] - start + 1))  // with its NUL
+                } else if kind == UInt32(S_IFDIR) {
+                    if !starts.isEmpty { pieces.append(.files(records, starts)) }
+                    records = []
+                    starts = []
+                    pieces.append(.directory(i))
                 }
-                start = ends[i] + 1
             }
         }
+        if !starts.isEmpty { pieces.append(.files(records, starts)) }
         return true
     }
 
@@ -153,11 +171,11 @@ private final class NameBatch: @unchecked Sendable {
     /// full batch goes to another thread to be stat-ed while reading goes
     /// on, and once the directory is read this thread stats whatever is
     /// still untaken. Returns when every batch is stat-ed.
-    static func readAndStat(_ dir: OpaquePointer) -> [NameBatch] {
+    static func readAndStat(_ dir: OpaquePointer, prefix: [UInt8]) -> [NameBatch] {
         let fd = dirfd(dir)
         let progress = Progress()
         var batches: [NameBatch] = []
-        var current = NameBatch()
+        var current = NameBatch(prefix: prefix)
         func handOver(_ batch: NameBatch) {
             batches.append(batch)
             progress.add()
@@ -173,7 +191,7 @@ private final class NameBatch: @unchecked Sendable {
             }
             if current.isFull {
                 handOver(current)
-                current = NameBatch()
+                current = NameBatch(prefix: prefix)
             }
         }
         // A directory of one batch or less is stat-ed here, with no thread
