@@ -20,48 +20,56 @@ public final class ControllerMetrics: @unchecked Sendable {
     static let reconcileBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900].map { .milliseconds(Int64($0 * 1000)) }
     static let fetchBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .milliseconds(Int64($0 * 1000)) }
 
+    /// `gantry_<name>_<unit>` (no unit: `gantry_<name>`), with its help line.
+    static func name(_ name: String, unit: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gantry", metricName: name, unitName: unit, helpText: help)
+    }
+
+    static var reconciles: MetricNameDescriptor { name("reconciles", unit: "total", help: "Reconcile loops by result.") }
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String = "") {
         self.registry = registry
-        registry.makeGauge(name: "gantry_build_info", labels: [("version", version)], help: "The running gantry build.").set(to: 1)
+        registry.makeGauge(descriptor: Self.name("build", unit: "info", help: "The running gantry build."), labels: [("version", version)]).set(to: 1)
         for result in ["applied", "nothing-to-do", "failed", "invalid", "interrupted", "error"] {
-            _ = registry.makeCounter(name: "gantry_reconciles_total", labels: [("result", result)],
-                                     help: "Reconcile loops by result.")
+            _ = registry.makeCounter(descriptor: Self.reconciles, labels: [("result", result)])
         }
         for kind in ["Model", "Deployment"] { outOfSync(kind).set(to: 0) }
     }
 
     public func reconciled(after duration: Duration, result: String) {
-        registry.makeDurationHistogram(name: "gantry_reconcile_duration_seconds", labels: [("result", result)],
-                                       buckets: Self.reconcileBuckets, help: "Time from fetch to the end of apply, by result.")
+        registry.makeDurationHistogram(
+            descriptor: Self.name("reconcile_duration", unit: "seconds", help: "Time from fetch to the end of apply, by result."),
+            labels: [("result", result)], buckets: Self.reconcileBuckets)
             .record(duration)
-        registry.makeCounter(name: "gantry_reconciles_total", labels: [("result", result)], help: "Reconcile loops by result.").increment()
+        registry.makeCounter(descriptor: Self.reconciles, labels: [("result", result)]).increment()
     }
 
     public func fetched(after duration: Duration, succeeded: Bool) {
-        registry.makeDurationHistogram(name: "gantry_git_fetch_duration_seconds", labels: [("result", succeeded ? "success" : "error")],
-                                       buckets: Self.fetchBuckets, help: "Time to fetch the followed Git repository and read its manifests.")
+        registry.makeDurationHistogram(
+            descriptor: Self.name("git_fetch_duration", unit: "seconds", help: "Time to fetch the followed Git repository and read its manifests."),
+            labels: [("result", succeeded ? "success" : "error")], buckets: Self.fetchBuckets)
             .record(duration)
     }
 
     /// `result` is succeeded, failed or skipped.
     public func action(kind: String, result: String) {
-        registry.makeCounter(name: "gantry_actions_total", labels: [("kind", kind), ("result", result)],
-                             help: "Plan actions executed, by kind and result.").increment()
+        registry.makeCounter(descriptor: Self.name("actions", unit: "total", help: "Plan actions executed, by kind and result."),
+                             labels: [("kind", kind), ("result", result)]).increment()
     }
 
     public func webhook(provider: String, result: String) {
-        registry.makeCounter(name: "gantry_webhook_deliveries_total", labels: [("provider", provider), ("result", result)],
-                             help: "Webhook deliveries received, by provider and what became of them.").increment()
+        registry.makeCounter(descriptor: Self.name("webhook_deliveries", unit: "total", help: "Webhook deliveries received, by provider and what became of them."),
+                             labels: [("provider", provider), ("result", result)]).increment()
     }
 
     public func apiRequest(method: String, status: Int) {
-        registry.makeCounter(name: "gantry_http_requests_total", labels: [("method", method), ("code", "\(status)")],
-                             help: "HTTP requests served, by method and status code.").increment()
+        registry.makeCounter(descriptor: Self.name("http_requests", unit: "total", help: "HTTP requests served, by method and status code."),
+                             labels: [("method", method), ("code", "\(status)")]).increment()
     }
 
     func outOfSync(_ kind: String) -> Gauge {
-        registry.makeGauge(name: "gantry_objects_out_of_sync", labels: [("kind", kind)],
-                           help: "Objects whose pending plan has an action, by kind.")
+        registry.makeGauge(descriptor: Self.name("objects_out_of_sync", unit: "", help: "Objects whose pending plan has an action, by kind."),
+                           labels: [("kind", kind)])
     }
 
     /// Records the pending plan's out-of-sync counts and what serves now.
@@ -79,9 +87,8 @@ public final class ControllerMetrics: @unchecked Sendable {
         for d in deployments {
             let key = [d.name, d.model, "\(d.version)", d.target]
             now[key] = served[key] ?? registry.makeGauge(
-                name: "gantry_served_version_info",
-                labels: [("deployment", d.name), ("model", d.model), ("version", "\(d.version)"), ("target", d.target)],
-                help: "The model version each Deployment serves; the value is always 1.")
+                descriptor: Self.name("served_version", unit: "info", help: "The model version each Deployment serves; the value is always 1."),
+                labels: [("deployment", d.name), ("model", d.model), ("version", "\(d.version)"), ("target", d.target)])
             now[key]?.set(to: 1)
         }
         for (key, gauge) in served where now[key] == nil { registry.unregisterGauge(gauge) }

@@ -12,7 +12,7 @@ public struct ObjectID: Sendable, Hashable, Codable, CustomStringConvertible, Co
     init(_ oid: UnsafePointer<git_oid>) {
         var buffer = [CChar](repeating: 0, count: 41)
         git_oid_tostr(&buffer, 41, oid)
-        hex = String(cString: buffer)
+        hex = String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     var oid: git_oid {

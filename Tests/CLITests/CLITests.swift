@@ -96,7 +96,7 @@ private func tempDir() -> String {
     /// that does not read it is unaffected.
     @Test func withoutLibgit2OnlyGitFailsAndTheErrorNamesTheLibrary() async throws {
         let libraries = tempDir()
-        FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8))
+        #expect(FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8)))
         let broken = ["LD_LIBRARY_PATH": libraries]
         let state = tempDir() + "/state"
         let (planned, output) = try await gantry(["plan", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state], env: broken)
@@ -146,7 +146,7 @@ private func tempDir() -> String {
                                                 logPath: repo + "/../git-\(getpid()).log"), timeout: .seconds(60))
         try await commit("One dataset")
         let libraries = tempDir()
-        FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8))
+        #expect(FileManager.default.createFile(atPath: libraries + "/libgit2.so.1.5", contents: Data("not a library".utf8)))
         let broken = ["LD_LIBRARY_PATH": libraries]
         let state = tempDir() + "/state"
         let status = ["data", "status", "-o", "json", "--repo", repo, "--path", "gantry", "--state-dir=" + state]
@@ -229,7 +229,7 @@ private func tempDir() -> String {
             #expect(r.status.succeeded)
         }
         let libraries = tempDir()
-        FileManager.default.createFile(atPath: libraries + "/libcurl.so.4", contents: Data("not a library".utf8))
+        #expect(FileManager.default.createFile(atPath: libraries + "/libcurl.so.4", contents: Data("not a library".utf8)))
         let broken = ["LD_LIBRARY_PATH": libraries]
         let status = ["data", "status", "--repo", repo, "--path", "gantry", "--state-dir", tempDir()]
 

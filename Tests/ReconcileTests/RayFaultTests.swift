@@ -28,7 +28,7 @@ struct RayFaultTests {
 
     func observe(_ endpoint: String) async throws -> ObservedDeployment {
         let h = try await harness(endpoint)
-        return await try RayProject.driver(h, try await RayProject.desired(h)).observe(Self.record, spec: nil)
+        return try await RayProject.driver(h, try await RayProject.desired(h)).observe(Self.record, spec: nil)
     }
 
     @Test func aDashboardThatAnswers500HangsOrIsGoneIsAnObservationNotACrash() async throws {

@@ -70,7 +70,7 @@ extension AgentNode {
     /// directory as a tar.
     func offer(_ path: String, digest: String, scratch: String) async throws -> AgentAPI.Artifact {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         let name = (path as NSString).lastPathComponent
         guard isDirectory.boolValue else {
             try publish(path, digest: digest)
