@@ -10,9 +10,11 @@ public struct ObjectID: Sendable, Hashable, Codable, CustomStringConvertible, Co
     }
 
     init(_ oid: UnsafePointer<git_oid>) {
-        var buffer = [CChar](repeating: 0, count: 41)
-        git_oid_tostr(&buffer, 41, oid)
-        hex = String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // git_oid_tostr writes the 40 digits and a NUL into the string's own storage.
+        hex = String(unsafeUninitializedCapacity: 41) { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { _ = git_oid_tostr($0.baseAddress, 41, oid) }
+            return 40
+        }
     }
 
     var oid: git_oid {
