@@ -3,6 +3,7 @@ import HTTP
 import Processes
 import StableAddress
 import State
+import Synchronization
 import Testing
 
 /// The gantry binary built next to the test bundle.
@@ -41,6 +42,13 @@ private func predict(port: Int) async throws -> HTTPResponse {
                                                         headers: [("Content-Type", "application/json")], body: Array(body.utf8), timeout: .seconds(5)))
 }
 
+/// Answered and failed requests, counted by one task and read by another.
+private final class Tally: Sendable {
+    private let counts = Mutex((ok: 0, failed: 0))
+    func count(ok: Bool) { counts.withLock { if ok { $0.ok += 1 } else { $0.failed += 1 } } }
+    var now: (ok: Int, failed: Int) { counts.withLock { $0 } }
+}
+
 struct DriverFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
@@ -77,20 +85,26 @@ struct EndToEndTests {
         #expect(plan.contains("train Model/churn -> v2: param epochs changed (300 -> 400) since v1"))
         #expect(plan.contains("deploy Deployment/churn-prod churn@v1 -> v2: pinned 2, serving 1"))
 
-        let load = Task.detached { () -> (Int, Int) in
-            var ok = 0, failed = 0
+        // Predictions run throughout the rollout and on until the new server
+        // has answered a few, however slowly a loaded machine answers them.
+        let tally = Tally()
+        let load = Task.detached {
             while !Task.isCancelled {
-                if let r = try? await predict(port: port), r.status == 200 { ok += 1 } else { failed += 1 }
+                let r = try? await predict(port: port)
+                tally.count(ok: r?.status == 200)
             }
-            return (ok, failed)
         }
         let (second, secondLog) = try await gantry(["apply", "--repo", repo])
-        try await Task.sleep(for: .milliseconds(300))
+        let duringRollout = tally.now
+        let deadline = ContinuousClock.now + .seconds(60)
+        while tally.now.ok < duringRollout.ok + 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         load.cancel()
-        let (ok, failed) = await load.value
+        await load.value
+        let (ok, failed) = tally.now
         #expect(second == 0, "\(secondLog)")
         #expect(failed == 0, "\(failed) of \(ok + failed) predictions failed during the rollout")
-        #expect(ok > 5)
+        #expect(duringRollout.ok > 0, "no prediction was answered while the rollout ran")
+        #expect(ok >= duringRollout.ok + 3, "the new version answered \(ok - duringRollout.ok) predictions after the rollout")
 
         let store = try StateStore(directory: state)
         let versions = try store.versions(of: "churn")
