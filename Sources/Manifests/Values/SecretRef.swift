@@ -75,6 +75,10 @@ public enum EnvValue: Sendable, Hashable, Codable {
             }
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self = .secret(try c.decode(SecretRef.self, forKey: .secret))
+        } else if decoder.yamlNode == nil, let c = try? decoder.container(keyedBy: CodingKeys.self) {
+            // JSON (a job file, an agent's request) carries what `encode`
+            // wrote: `{"secret": {"env": …}}` for a reference.
+            self = .secret(try c.decode(SecretRef.self, forKey: .secret))
         } else {
             self = .literal(try decoder.singleValueContainer().decode(String.self))
         }

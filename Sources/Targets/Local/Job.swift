@@ -60,7 +60,17 @@ enum JobFiles {
     }
 
     static func read<T: Decodable>(_ type: T.Type, from path: String) -> T? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(T.self, from: data)
+        try? load(type, from: path)
+    }
+
+    /// Like `read`, with the reason when the file is missing or does not
+    /// decode, for an error that says which.
+    static func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DriverError("cannot read \(path)") }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw DriverError("\(path) does not decode: \(error)")
+        }
     }
 }

@@ -10,8 +10,11 @@ import Processes
 ///     let result = await JobRunner.run(runDirectory: "/var/lib/gantry/runs/churn-1a2b")
 public enum JobRunner {
     public static func run(runDirectory: String) async -> JobResult {
-        guard let job = JobFiles.read(Job.self, from: JobFiles.job(runDirectory)) else {
-            return finish(JobResult(succeeded: false, error: "cannot read \(JobFiles.job(runDirectory))", steps: []), runDirectory)
+        let job: Job
+        do {
+            job = try JobFiles.load(Job.self, from: JobFiles.job(runDirectory))
+        } catch {
+            return finish(JobResult(succeeded: false, error: "\(error)", steps: []), runDirectory)
         }
         var results: [JobResult.StepResult] = []
         let cache = job.cacheDirectory.map { StepCache(directory: $0) }

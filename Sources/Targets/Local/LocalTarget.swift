@@ -88,10 +88,10 @@ public struct LocalTarget: TargetDriver {
         if let m = ref {
             let path = stepOutput(runDirectory, m)
             guard let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                  let object = try? JSONDecoder().decode([String: MetricReading].self, from: data) else {
                 throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
             }
-            for (k, v) in object { if let n = v as? NSNumber, !(v is Bool) { metrics[k] = n.doubleValue } }
+            metrics = object.compactMapValues(\.value)
         }
         return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
                                steps: result.steps.map { "\($0.name) \($0.status)" })
@@ -116,7 +116,7 @@ public struct LocalTarget: TargetDriver {
                 let step = steps[name]!
                 let argv: [String]
                 if let notebook = step.notebook {
-                    argv = NotebookStep.argv(notebook, python: NotebookStep.python(), project: project, outputs: outputs(name),
+                    argv = NotebookStep.argv(notebook, python: NotebookStep.python(notebook), project: project, outputs: outputs(name),
                                              params: request.lineage.params,
                                              datasets: request.datasets.compactMapValues { datasetPath($0, project: project) })
                 } else if let command = step.command {
@@ -377,5 +377,17 @@ enum Sessions {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 3, Int32(fields[3]) == leader { Glibc.kill(pid, SIGKILL) }
         }
+    }
+}
+
+/// One value of a metrics file: a number counts, whatever it is (0 and 1
+/// included); text, booleans, lists and objects are left out. Decoded by
+/// JSON type rather than through NSNumber, which on Linux cannot tell 1
+/// from true.
+struct MetricReading: Decodable {
+    var value: Double?
+
+    init(from decoder: any Decoder) throws {
+        value = try? decoder.singleValueContainer().decode(Double.self)
     }
 }

@@ -9,8 +9,8 @@ import Manifests
 /// A step's key is its definition (argv before expansion, env, working
 /// directory), the params and dataset fingerprints its arguments use, its
 /// declared `inputs` (their Git object ids), or the whole training code tree
-/// when it declares none, and, added by the runner, the output digests of
-/// the steps it depends on.
+/// when it declares none, the schedule period of a scheduled retrain, and,
+/// added by the runner, the output digests of the steps it depends on.
 struct StepCache: Sendable {
     let directory: String
 
@@ -25,8 +25,13 @@ struct StepCache: Sendable {
             var datasets: [String: String] = [:]
             var inputs: [String: String] = [:]
             var outputs: [String]?
+            /// A scheduled retrain exists to pick up what the steps fetch
+            /// themselves, which no fingerprint sees: each period misses
+            /// the cache of the one before.
+            var scheduleWindow: Int?
         }
-        var key = Key(argv: step.command?.argv, notebook: step.notebook, env: step.env, workingDir: step.workingDir, outputs: step.outputs)
+        var key = Key(argv: step.command?.argv, notebook: step.notebook, env: step.env, workingDir: step.workingDir,
+                      outputs: step.outputs, scheduleWindow: request.lineage.scheduleWindow)
         for arg in step.command?.argv ?? [] {
             for p in Placeholder.all(in: arg) {
                 guard let n = p.name else { continue }
