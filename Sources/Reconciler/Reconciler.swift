@@ -113,7 +113,9 @@ public final class Reconciler: Sendable {
             ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now)
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
-        return Assessment(desired: desired, observed: observed, plan: Planner(desired: desired, observed: observed).plan())
+        var plan = Planner(desired: desired, observed: observed).plan()
+        plan.warnings += readinessWarnings(plan, desired.manifests, versions: observed.versions)
+        return Assessment(desired: desired, observed: observed, plan: plan)
     }
 
     // MARK: - Apply

@@ -110,7 +110,7 @@ import Testing
         #expect(g.count == 1)
         #expect(g[0].contains("spec.promotion.gates[0]: invalid gate"))
         let t = Fixture.diagnostics(editing: "pipeline.yaml") { $0.replacingOccurrences(of: "timeout: 10m", with: "timeout: ten") }
-        #expect(t == ["pipeline.yaml:15:16: error: spec.steps[1].timeout: invalid duration \"ten\"; write a number with a unit: 500ms, 30s, 10m, 2h, 1d"])
+        #expect(t == ["pipeline.yaml:15:16: error: spec.steps[1].timeout: invalid duration \"ten\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d"])
     }
 
     @Test func otherToolsYAMLIsIgnoredButAWrongVersionIsNot() {

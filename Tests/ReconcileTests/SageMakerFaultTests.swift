@@ -99,6 +99,15 @@ struct SageMakerFaultTests {
         }
         #expect(error?.message == "endpoint demo-cloud rolled back to \(old): image pull failed for serve:1")
         #expect(try harness.store.deployment("demo-cloud") == nil, "a failed deploy records nothing")
+        // ...and leaves nothing behind that no record names: the endpoint
+        // kept the old pair, so the new one is deleted.
+        let made = try #require(SageMakerScript.actions(rolledBack.requests).isEmpty ? nil : rolledBack.requests.first {
+            $0.headers["x-amz-target"] == "SageMaker.CreateModel" })
+        let newPair = try #require((try JSONSerialization.jsonObject(with: Data(made.body)) as? [String: Any])?["ModelName"] as? String)
+        #expect(SageMakerScript.actions(rolledBack.requests).suffix(3) == ["DescribeEndpoint", "DeleteEndpointConfig", "DeleteModel"])
+        for deleted in rolledBack.requests where ["SageMaker.DeleteEndpointConfig", "SageMaker.DeleteModel"].contains(deleted.headers["x-amz-target"] ?? "") {
+            #expect(String(decoding: deleted.body, as: UTF8.self).contains(newPair))
+        }
 
         let failed = try FaultServer(SageMakerScript { action, call, script in
             switch action {
@@ -113,7 +122,8 @@ struct SageMakerFaultTests {
             try await SageMakerProject.driver(second).deploy(try deployRequest(second, version: 2, current: nil))
         }
         #expect(failure?.message == "endpoint demo-cloud is Failed: capacity")
-        #expect(SageMakerScript.actions(failed.requests) == ["CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint"])
+        #expect(SageMakerScript.actions(failed.requests) == ["CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint",
+                                                             "DescribeEndpoint"], "the failed endpoint uses the new pair, which is kept for the next try")
     }
 
     @Test func aFailedEndpointIsReplacedSinceSageMakerCannotUpdateIt() async throws {
@@ -183,6 +193,33 @@ struct SageMakerFaultTests {
         let secret = await #expect(throws: DriverError.self) { try await driver.deploy(try deployRequest(harness, version: 1, current: nil)) }
         #expect(secret?.message.hasPrefix("deployment demo-cloud: spec.serve.env holds a secret reference") == true)
         #expect(SageMakerScript.actions(server.requests).isEmpty, "SageMaker was never called")
+    }
+
+    @Test func thePlanWarnsBeforeTrainingWhenTheDeployCouldNotSucceed() async throws {
+        // Credentials that cannot be read: the deploy would fail after the
+        // training, so the plan says so before anything runs.
+        let missing = makeTemporaryDirectory("no-credentials")
+        let unusable = try await SageMakerProject.make(endpoint: "http://127.0.0.1:9", credentials: (missing + "/id", missing + "/secret"),
+                                                       cloudDeployment: 1)
+        let plan = try await unusable.plan()
+        #expect(plan.actions.map(\.kind) == [.train, .deploy])
+        #expect(plan.warnings == ["Deployment/demo-cloud: deploy on target aws will fail: target aws: credentials.accessKeyId (file:\(missing)/id): cannot read secret file \(missing)/id"])
+
+        // A version whose artifact is a directory cannot be an endpoint's
+        // model data.
+        let server = try FaultServer { _ in .json("{}") }
+        let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 1)
+        let directory = makeTemporaryDirectory("artifact")
+        _ = try harness.store.registerVersion { number in
+            var v = self.version(number)
+            v.artifactPath = directory
+            return v
+        }
+        let deploy = try await harness.plan()
+        #expect(deploy.actions.contains { $0.kind == .deploy && $0.version == 1 })
+        #expect(deploy.warnings.contains("Deployment/demo-cloud: deploy on sagemaker target aws will fail: the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz"),
+                "\(deploy.warnings)")
+        #expect(server.requests.isEmpty, "planning calls nothing")
     }
 
     @Test func aCompletedJobWithoutArtifactsOrALineageWhoseJobsAllFailedIsReported() async throws {

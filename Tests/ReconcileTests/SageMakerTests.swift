@@ -66,21 +66,32 @@ struct SageMakerTests {
             #expect(job == "gantry-cloud-" + request.lineage.digest.dropFirst("sha256:".count).prefix(12))
             try await moto.startRecording()
 
-            let first = try await driver.train(request, intentKey: "train:cloud:\(request.lineage.digest)")
-            #expect(first.artifactPath == "s3://models/gantry/cloud/\(job)/output/model.tar.gz")
-            #expect(first.artifactDigest == "sagemaker-job:arn:aws:sagemaker:us-east-1:123456789012:training-job/\(job)",
-                    "moto writes no artifact, so the job's identity stands in")
-            #expect(first.metrics == ["train:progress": 100])
-            #expect(first.steps == ["training job \(job) Completed"])
+            // moto completes the job without writing its artifact: nothing
+            // that could be deployed, so no version either.
+            let key = "gantry/cloud/\(job)/output/model.tar.gz"
+            let missing = await #expect(throws: DriverError.self) {
+                try await driver.train(request, intentKey: "train:cloud:\(request.lineage.digest)")
+            }
+            #expect(missing?.message == "training job \(job) completed, but its model artifact is not in S3: no object \(key) in bucket models (s3://models/\(key))")
             let intent = try #require(try harness.store.intent("train:cloud:\(request.lineage.digest)"))
             #expect(intent.detail.contains(job))
+
+            // Once the artifact is in the bucket, the completed job is
+            // adopted and the artifact's ETag identifies it.
+            try await moto.put("models/\(key)", "weights")
+            let first = try await driver.train(request, intentKey: "train:cloud:\(request.lineage.digest)")
+            #expect(first.artifactPath == "s3://models/\(key)")
+            #expect(first.artifactDigest == "s3etag:" + md5("weights"))
+            #expect(first.metrics == ["train:progress": 100])
+            #expect(first.steps == ["training job \(job) adopted, Completed"])
 
             let second = try await driver.train(request, intentKey: "train:cloud:\(request.lineage.digest)")
             #expect(second.steps == ["training job \(job) adopted, Completed"])
             #expect(second.artifactPath == first.artifactPath)
             let actions = try await recording(moto).compactMap(\.action)
             #expect(actions.filter { $0 == "CreateTrainingJob" }.count == 1, "\(actions)")
-            #expect(actions == ["DescribeTrainingJob", "CreateTrainingJob", "DescribeTrainingJob", "DescribeTrainingJob", "DescribeTrainingJob"])
+            #expect(actions == ["DescribeTrainingJob", "CreateTrainingJob", "DescribeTrainingJob"]
+                    + Array(repeating: "DescribeTrainingJob", count: 4))
             for call in try await recording(moto) where call.action != nil {
                 #expect(call.header("Authorization")?.contains("Credential=\(MotoServer.accessKey)/") == true)
                 #expect(call.header("Authorization")?.contains("/us-east-1/sagemaker/aws4_request") == true)
@@ -98,15 +109,10 @@ struct SageMakerTests {
             #expect(channel["ChannelName"] as? String == "events")
             let source = (channel["DataSource"] as? [String: Any])?["S3DataSource"] as? [String: Any]
             #expect(source?["S3Uri"] as? String == "s3://data/events/")
-
-            // Once the artifact is in the bucket, its ETag identifies it.
-            try await moto.put("models/gantry/cloud/\(job)/output/model.tar.gz", "weights")
-            let third = try await driver.train(request, intentKey: "train:cloud:\(request.lineage.digest)")
-            #expect(third.artifactDigest == "s3etag:" + md5("weights"))
         }
     }
 
-    @Test func aDatasetOutsideS3FailsTheTrainingBeforeAnyJobIsMade() async throws {
+    @Test func aDatasetOutsideS3IsAValidationErrorAndNothingReachesSageMaker() async throws {
         try await MotoServer.with { moto in
             let files = moto.credentialFiles()
             let local = """
@@ -117,12 +123,13 @@ struct SageMakerTests {
               source: { path: data/rows.csv }
             """
             let harness = try await SageMakerProject.make(endpoint: moto.endpoint, credentials: files, cloudModel: true, datasets: local)
-            let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
             try await moto.startRecording()
-            let error = await #expect(throws: DriverError.self) {
-                try await SageMakerProject.driver(harness).train(request, intentKey: "k")
-            }
-            #expect(error?.message == "dataset events is not in S3: a sagemaker training job reads its datasets from S3 (spec.source.s3)")
+            let (plan, report) = try await harness.apply()
+            #expect(report.result == "invalid")
+            #expect(plan.actions.isEmpty)
+            #expect(plan.diagnostics.map(\.description).contains {
+                $0.contains(": error: spec.datasets[0]: dataset \"events\" is read from a path; a sagemaker training job (target aws) reads its datasets from S3 (spec.source.s3)")
+            }, "\(plan.diagnostics)")
             #expect(try await recording(moto).isEmpty)
         }
     }
@@ -200,6 +207,38 @@ struct SageMakerTests {
             #expect(await isMissing(driver, "DescribeModel", .model(handles.model)))
             let gone = await driver.observe(record, spec: nil)
             #expect(!gone.serving && gone.detail == "endpoint demo-cloud does not exist")
+        }
+    }
+
+    @Test func anUpdateThePeerDoesNotImplementSaysWhichActionAndLeavesOnlyThePairInUse() async throws {
+        try await MotoServer.with { moto in
+            try await moto.put("models")
+            let harness = try await SageMakerProject.make(endpoint: moto.endpoint, credentials: moto.credentialFiles(), cloudDeployment: 1)
+            let driver = try SageMakerProject.driver(harness)
+            let (_, first) = try await harness.apply()
+            #expect(first.ok, "\(first.failed.map(\.error))")
+            let record = try #require(try harness.store.deployment("demo-cloud"))
+            let inUse = try #require(SageMakerTarget.handles(record))
+
+            // Another health timeout is another serve spec, so another model
+            // and config; moto has no UpdateEndpoint to switch the endpoint.
+            harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 1, healthTimeout: "30s"))
+            try await harness.project.commit("Wait longer for the endpoint")
+            let (plan, second) = try await harness.apply()
+            #expect(plan.actions.map(\.kind) == [.deploy])
+            let error = try #require(second.failed.first?.error)
+            #expect(error.hasSuffix("SageMaker UpdateEndpoint: the API at \(moto.endpoint) answered HTTP 500 with an HTML error page, "
+                + "not a SageMaker error: it does not implement UpdateEndpoint (moto, for one, lacks UpdateEndpoint and StopTrainingJob)"), "\(error)")
+
+            func names(_ action: String, _ list: String, _ field: String) async throws -> [String] {
+                let answer = try SageMakerProject.object(try await driver.api.send(action, [String: String](), idempotent: true))
+                return ((answer[list] as? [[String: Any]]) ?? []).compactMap { $0[field] as? String }
+            }
+            #expect(try await names("ListModels", "Models", "ModelName") == [inUse.model], "the new model was deleted")
+            #expect(try await names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName") == [inUse.endpointConfig],
+                    "the new config was deleted")
+            let kept = try #require(try harness.store.deployment("demo-cloud"))
+            #expect(kept.specDigest == record.specDigest && kept.detail == record.detail, "the record still names what serves")
         }
     }
 }

@@ -227,6 +227,16 @@ struct References {
         if let needed, !needed.present {
             out.append(o.diagnostic("spec.serve", "missing required field \"\(needed.field)\" to serve on \(type.rawValue) target \(target)"))
         }
+        if type == .sagemaker {
+            // SageMaker shows a model's environment to anyone who may
+            // describe it.
+            for (name, value) in (serve.env ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if case .secret = value {
+                    out.append(o.diagnostic("spec.serve.env.\(name)",
+                        "a secret cannot be given to a SageMaker model (SageMaker shows its environment to anyone who can describe it; target \(target)); give the container its secret through its execution role"))
+                }
+            }
+        }
         if let registry = serve.registry {
             if type != .local && type != .agent {
                 out.append(o.diagnostic("spec.serve.registry", "serving from a registry runs `mlflow models serve` on a local or agent target; target \(target) is \(type.rawValue)"))
@@ -246,6 +256,14 @@ struct References {
             out.append(o.diagnostic("spec.datasets[\(i)]", missing(.Dataset, d, among: set.datasets.keys)))
         }
         out += checkTarget(spec.target, for: .train, at: "spec.target", o)
+        if set.targetType(spec.target) == .sagemaker {
+            for (i, d) in (spec.datasets ?? []).enumerated() {
+                guard let dataset = set.datasets[d], dataset.spec.source.s3 == nil else { continue }
+                let source = dataset.spec.source.path != nil ? "a path" : "a URL"
+                out.append(o.diagnostic("spec.datasets[\(i)]",
+                    "dataset \"\(d)\" is read from \(source); a sagemaker training job (target \(spec.target)) reads its datasets from S3 (spec.source.s3)"))
+            }
+        }
         guard let pipeline = set.pipelines[spec.pipeline] else {
             if failed(.Pipeline, spec.pipeline) { return out }
             out.append(o.diagnostic("spec.pipeline", missing(.Pipeline, spec.pipeline, among: set.pipelines.keys)))

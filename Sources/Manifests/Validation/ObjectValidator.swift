@@ -111,8 +111,15 @@ enum ObjectValidator {
         return out
     }
 
+    /// The shortest `triggers.schedule`: each period is a whole training.
+    static let shortestSchedule = TimeSpan(seconds: 60)
+
     static func check(_ spec: ModelSpec, _ origin: Origin) -> [Diagnostic] {
         var out: [Diagnostic] = []
+        if let every = spec.triggers?.schedule, every.seconds < shortestSchedule.seconds {
+            out.append(origin.diagnostic("spec.triggers.schedule",
+                "a schedule of \(every) would retrain more often than once a minute; the shortest is \(shortestSchedule)"))
+        }
         for (i, gate) in (spec.promotion?.gates ?? []).enumerated() where MetricGate(parsing: gate) == nil {
             out.append(origin.diagnostic("spec.promotion.gates[\(i)]",
                 "invalid gate \"\(gate)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))

@@ -7,6 +7,9 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public init(seconds: Double) { self.seconds = seconds }
 
+    /// The longest span a manifest may write: ten years of days.
+    public static let longest = TimeSpan(seconds: 3650 * 86400)
+
     public init?(parsing text: String) {
         var total = 0.0
         var number = ""
@@ -31,7 +34,9 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
             number = ""
             sawUnit = true
         }
-        guard number.isEmpty, sawUnit, total > 0 else { return nil }
+        // Above ten years a span is a typo, and far above it no clock can
+        // count it (milliseconds overflow Int64).
+        guard number.isEmpty, sawUnit, total > 0, total <= Self.longest.seconds else { return nil }
         self.seconds = total
     }
 
@@ -40,7 +45,7 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
         let text = try container.decode(String.self)
         guard let parsed = TimeSpan(parsing: text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "invalid duration \"\(text)\"; write a number with a unit: 500ms, 30s, 10m, 2h, 1d")
+                in: container, debugDescription: "invalid duration \"\(text)\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d")
         }
         self = parsed
     }

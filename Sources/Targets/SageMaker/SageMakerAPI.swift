@@ -36,6 +36,13 @@ struct SageMakerAPI: Sendable {
         _ = try await send(action, body, idempotent: idempotent)
     }
 
+    /// A 501, or a 5xx whose body is an HTML page rather than SageMaker's
+    /// JSON.
+    static func lacksAction(_ error: HTTPStatusError) -> Bool {
+        let body = error.excerpt.prefix(64).lowercased()
+        return error.status == 501 || (error.status >= 500 && (body.hasPrefix("<!doctype html") || body.hasPrefix("<html")))
+    }
+
     /// Answers that say what is wrong with the call, decoded into a
     /// ``SageMakerError``; 429 is left to the client's retries.
     static let clientErrors = Set(400..<500).subtracting([429])
@@ -49,6 +56,12 @@ struct SageMakerAPI: Sendable {
             response = try await rest.send("POST", "/", body: bytes, contentType: "application/x-amz-json-1.1",
                                            headers: [("X-Amz-Target", "SageMaker.\(action)")],
                                            idempotent: idempotent, accept: Self.clientErrors)
+        } catch let error as HTTPStatusError where Self.lacksAction(error) {
+            // SageMaker answers its own failures in JSON. A web framework's
+            // HTML error page is an imitation of the API (a local stack,
+            // moto) that has no handler for this action.
+            throw DriverError("SageMaker \(action): the API at \(rest.baseURL) answered HTTP \(error.status) with an HTML error page, "
+                + "not a SageMaker error: it does not implement \(action) (moto, for one, lacks UpdateEndpoint and StopTrainingJob)")
         } catch {
             throw DriverError("SageMaker \(action): \(error)")
         }

@@ -45,8 +45,14 @@ extension SageMakerTarget {
 
         let timeout = request.deployment.spec.healthCheck?.timeout ?? Self.defaultServingTimeout
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000))
-        try await point(endpoint, at: resource, deadline: deadline, timeout: timeout)
-        let serving = try await waitInService(endpoint, config: resource, deadline: deadline, timeout: timeout)
+        let serving: EndpointDescription
+        do {
+            try await point(endpoint, at: resource, deadline: deadline, timeout: timeout)
+            serving = try await waitInService(endpoint, config: resource, deadline: deadline, timeout: timeout)
+        } catch {
+            await discard(resource, unlessUsedBy: endpoint, keeping: request.current.flatMap(Self.handles))
+            throw error
+        }
 
         let record = DeploymentRecord(
             name: deployment, model: version.model, version: version.number, target: name,
@@ -61,6 +67,19 @@ extension SageMakerTarget {
             try? await delete("DeleteModel", .model(previous.model))
         }
         return record
+    }
+
+    /// Deletes the model and config made for a deploy that failed, so that
+    /// no resource is left that no record names (and `destroy` would not
+    /// find). Kept when the endpoint uses them after all (an update still
+    /// under way at the deadline) or when the previous record names them.
+    func discard(_ resource: String, unlessUsedBy endpoint: String, keeping previous: Handles?) async {
+        guard previous?.model != resource else { return }
+        let seen: EndpointDescription?
+        do { seen = try await describeEndpoint(endpoint) } catch { return }  // cannot tell: keep them
+        if seen?.EndpointConfigName == resource { return }
+        try? await delete("DeleteEndpointConfig", .endpointConfig(resource))
+        try? await delete("DeleteModel", .model(resource))
     }
 
     /// Literal environment values for the container. A secret is refused:

@@ -119,15 +119,19 @@ extension SageMakerTarget {
         guard let artifact = job.ModelArtifacts?.S3ModelArtifacts, let location = S3URI(artifact) else {
             throw DriverError("training job \(name) completed without ModelArtifacts.S3ModelArtifacts")
         }
-        // The artifact's own ETag identifies its bytes. When the object
-        // cannot be seen (another account's bucket, a store that keeps no
-        // output), the job's identity stands in: one job writes one artifact.
-        let digest: String
-        if let etag = try? await bucket(location.bucket).etagIfPresent(of: location.key) {
-            digest = "s3etag:" + etag
-        } else {
-            digest = "sagemaker-job:" + (job.TrainingJobArn ?? name)
+        // The artifact's own ETag identifies its bytes. A job that reports
+        // an artifact the bucket does not hold has nothing to deploy: no
+        // stand-in digest, or an endpoint would point at a missing object.
+        let etag: String?
+        do {
+            etag = try await bucket(location.bucket).etagIfPresent(of: location.key)
+        } catch {
+            throw DriverError("training job \(name) completed, but its model artifact \(artifact) cannot be checked: \(error)")
         }
+        guard let etag else {
+            throw DriverError("training job \(name) completed, but its model artifact is not in S3: no object \(location.key) in bucket \(location.bucket) (\(artifact))")
+        }
+        let digest = "s3etag:" + etag
         var metrics: [String: Double] = [:]
         for metric in job.FinalMetricDataList ?? [] { metrics[metric.MetricName] = metric.Value }
         return TrainingOutcome(artifactPath: artifact, artifactDigest: digest, metrics: metrics,

@@ -1,0 +1,57 @@
+import Testing
+@testable import Manifests
+
+/// Problems that used to show only at apply, after a training had run:
+/// each is now a validation error at the line of the field at fault.
+@Suite struct CloudChecksTests {
+    static let sagemaker = """
+    apiVersion: gantry.dev/v1alpha1
+    kind: Target
+    metadata: { name: aws }
+    spec:
+      type: sagemaker
+      endpoint: https://api.sagemaker.eu-west-1.amazonaws.com
+      region: eu-west-1
+      roleArn: arn:aws:iam::123456789012:role/gantry
+      bucket: models
+
+    """
+
+    func diagnostics(_ edit: (inout [String: String]) -> Void) -> [String] {
+        var files = Fixture.files
+        files["aws.yaml"] = Self.sagemaker
+        edit(&files)
+        return Fixture.diagnostics(files)
+    }
+
+    @Test func aModelTrainingOnSageMakerWithAPathDatasetIsAnErrorAtTheDataset() {
+        let d = diagnostics { $0["models/churn.yaml"] = $0["models/churn.yaml"]!.replacingOccurrences(of: "target: local", with: "target: aws") }
+        #expect(d == ["models/churn.yaml:7:14: error: spec.datasets[0]: dataset \"churn-data\" is read from a path; a sagemaker training job (target aws) reads its datasets from S3 (spec.source.s3)"])
+    }
+
+    @Test func aSecretInServeEnvOnSageMakerIsAnErrorAtTheVariable() {
+        let d = diagnostics {
+            $0["data.yaml"] = $0["data.yaml"]!
+                .replacingOccurrences(of: "    command: [python3, serve.py, --model, \"${artifact}\", --port, \"${port}\"]",
+                                      with: "    image: serve:1\n    env: { MODE: fast, API_KEY: { secret: { env: API_KEY } } }")
+                .replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: aws }]")
+                .replacingOccurrences(of: "  address: 127.0.0.1:8700\n", with: "")
+        }
+        #expect(d.count == 1, "\(d)")
+        #expect(d.first?.hasPrefix("data.yaml:15:33: error: spec.serve.env.API_KEY: a secret cannot be given to a SageMaker model") == true, "\(d)")
+    }
+
+    @Test func aScheduleShorterThanAMinuteIsAnError() {
+        let d = Fixture.diagnostics(editing: "models/churn.yaml") { $0 + "  triggers: { schedule: 500ms }\n" }
+        #expect(d == ["models/churn.yaml:12:25: error: spec.triggers.schedule: a schedule of 500ms would retrain more often than once a minute; the shortest is 1m"])
+        #expect(Fixture.diagnostics(editing: "models/churn.yaml") { $0 + "  triggers: { schedule: 1m }\n" } == [])
+    }
+
+    @Test func aDurationBeyondTenYearsIsAnErrorNotACrash() {
+        for huge in ["999999999999999999999999999d", "3651d", "1e400s"] {
+            let d = Fixture.diagnostics(editing: "pipeline.yaml") { $0.replacingOccurrences(of: "timeout: 10m", with: "timeout: \(huge)") }
+            #expect(d == ["pipeline.yaml:15:16: error: spec.steps[1].timeout: invalid duration \"\(huge)\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d"])
+        }
+        #expect(TimeSpan(parsing: "3650d")?.duration == .seconds(3650 * 86400))
+    }
+}
