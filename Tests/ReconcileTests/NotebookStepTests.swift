@@ -9,6 +9,7 @@ import Testing
 struct NotebookStepTests {
     /// The demo project trained by a notebook instead of train.py.
     func notebookProject(_ cells: [String]) async throws -> TestProject {
+        let python = try await Peers.papermillPython()
         let project = try await TestProject(port: freePort())
         project.remove("manifests/deployment.yaml")
         project.write("src/notebooks/train.ipynb", Self.notebook(cells))
@@ -21,7 +22,7 @@ struct NotebookStepTests {
           params: { quality: 0.5, learning-rate: 0.1, note: "42", shuffle: true }
           steps:
             - name: train
-              notebook: { path: src/notebooks/train.ipynb }
+              notebook: { path: src/notebooks/train.ipynb, python: "\(python)" }
               outputs: [model.json, metrics.json]
               timeout: 2m
           artifact: { step: train, path: model.json }
@@ -61,7 +62,6 @@ struct NotebookStepTests {
     """
 
     @Test func aNotebookStepTrainsWithTheModelsParamsAndKeepsTheExecutedNotebook() async throws {
-        _ = try await Peers.papermillPython()
         let project = try await notebookProject([Self.train])
         let h = try Harness(project)
 
@@ -91,7 +91,6 @@ struct NotebookStepTests {
     }
 
     @Test func aFailingCellFailsTheStepNamingItAndItsLog() async throws {
-        _ = try await Peers.papermillPython()
         let project = try await notebookProject(["raise ValueError('no rows to learn from')"])
         let h = try Harness(project)
 

@@ -34,10 +34,12 @@ enum Peers {
 }
 
 extension Peers {
-    /// The python a notebook step runs papermill with (the local target's
-    /// own choice), checked to have papermill.
+    /// The python with papermill and a kernel that the tests name in
+    /// their Pipelines (`notebook.python`): `GANTRY_PAPERMILL_PYTHON`, else
+    /// the peers venv's, checked to have papermill.
     static func papermillPython() async throws -> String {
-        let python = NotebookStep.python()
+        let given = environment["GANTRY_PAPERMILL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+        let python = given ?? venv + "/bin/python"
         let log = makeTemporaryDirectory("papermill-check") + "/out"
         let result = try? await Processes.run(ProcessSpec(argv: [python, "-c", "import papermill, ipykernel"], environment: environment,
                                                           logPath: log), timeout: .seconds(60))

@@ -46,6 +46,9 @@ public struct Step: Sendable, Hashable, Codable {
 public struct Notebook: Sendable, Hashable, Codable {
     public var path: String
     public var kernel: String?
+    /// The interpreter that runs papermill: a command on `PATH` or an
+    /// absolute path (a virtualenv's `bin/python`); `python3` when unset.
+    public var python: String?
 }
 
 public struct OutputRef: Sendable, Hashable, Codable {

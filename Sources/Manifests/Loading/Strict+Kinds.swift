@@ -226,16 +226,17 @@ extension Step {
 
 extension Notebook {
     init?(strict n: Node) {
-        var path: String?, kernel: String?
+        var path: String?, kernel: String?, python: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "path": return Strict.set(&path, v, Strict.string)
             case "kernel": return Strict.setOptional(&kernel, v, Strict.string)
+            case "python": return Strict.setOptional(&python, v, Strict.string)
             default: return false
             }
         }
         guard ok, let path else { return nil }
-        self.init(path: path, kernel: kernel)
+        self.init(path: path, kernel: kernel, python: python)
     }
 }
 

@@ -7,27 +7,17 @@ import Manifests
 /// notebook, with every cell's output, is written to the step's outputs, so
 /// it stays with the run.
 ///
-///     let argv = NotebookStep.argv(notebook, python: NotebookStep.python(), project: checkout,
+///     let argv = NotebookStep.argv(notebook, python: NotebookStep.python(notebook), project: checkout,
 ///                                  outputs: outputDirectory, params: lineage.params, datasets: ["churn-data": path])
 ///     // [python3, -m, papermill, …/explore.ipynb, …/outputs/explore.executed.ipynb, -k, python3, …, -p, epochs, 300, …]
 enum NotebookStep {
     static let defaultKernel = "python3"
 
-    /// The interpreter that runs papermill: `GANTRY_PAPERMILL_PYTHON`, else
-    /// the python of the peers venv (`GANTRY_PEERS_VENV`, by default
-    /// `~/.cache/gantry-peers/venv`, made by `scripts/peers`) when it exists,
-    /// else `python3` from PATH.
-    static func python(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let python = environment["GANTRY_PAPERMILL_PYTHON"], !python.isEmpty { return python }
-        let venvPython = (peersVenv(environment: environment) as NSString).appendingPathComponent("bin/python")
-        if FileManager.default.isExecutableFile(atPath: venvPython) { return venvPython }
+    /// The interpreter that runs papermill: the one the Pipeline names
+    /// (`notebook.python`), else `python3` from the step's `PATH`.
+    static func python(_ notebook: Notebook) -> String {
+        if let python = notebook.python, !python.isEmpty { return python }
         return "python3"
-    }
-
-    static func peersVenv(environment: [String: String]) -> String {
-        if let venv = environment["GANTRY_PEERS_VENV"], !venv.isEmpty { return venv }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return (home as NSString).appendingPathComponent(".cache/gantry-peers/venv")
     }
 
     /// `explore.ipynb` is executed into `explore.executed.ipynb`.
