@@ -20,6 +20,7 @@ static struct {
     int (*git_blob_lookup)(git_blob **blob, git_repository *repo, const git_oid *id);
     const void * (*git_blob_rawcontent)(const git_blob *blob);
     git_object_size_t (*git_blob_rawsize)(const git_blob *blob);
+    void (*git_buf_dispose)(git_buf *buffer);
     int (*git_checkout_options_init)(git_checkout_options *opts, unsigned int version);
     int (*git_checkout_tree)(git_repository *repo, const git_object *treeish, const git_checkout_options *opts);
     const git_signature * (*git_commit_author)(const git_commit *commit);
@@ -31,6 +32,9 @@ static struct {
     const git_oid * (*git_commit_parent_id)(const git_commit *commit, unsigned int n);
     unsigned int (*git_commit_parentcount)(const git_commit *commit);
     const git_oid * (*git_commit_tree_id)(const git_commit *commit);
+    void (*git_config_free)(git_config *cfg);
+    int (*git_config_get_string_buf)(git_buf *out, const git_config *cfg, const char *name);
+    int (*git_config_open_default)(git_config **out);
     int (*git_credential_userpass_plaintext_new)(git_credential **out, const char *username, const char *password);
     void (*git_diff_free)(git_diff *diff);
     const git_diff_delta * (*git_diff_get_delta)(const git_diff *diff, size_t idx);
@@ -58,6 +62,7 @@ static struct {
     int (*git_packbuilder_write)(git_packbuilder *pb, const char *path, unsigned int mode, git_indexer_progress_cb progress_cb, void *progress_cb_payload);
     int (*git_push_options_init)(git_push_options *opts, unsigned int version);
     int (*git_reference_create)(git_reference **out, git_repository *repo, const char *name, const git_oid *id, int force, const char *log_message);
+    int (*git_reference_dwim)(git_reference **out, git_repository *repo, const char *shorthand);
     void (*git_reference_free)(git_reference *ref);
     int (*git_remote_create_options_init)(git_remote_create_options *opts, unsigned int version);
     int (*git_remote_create_with_opts)(git_remote **out, const char *url, const git_remote_create_options *opts);
@@ -120,6 +125,7 @@ static void load(void) {
     BIND(git_blob_lookup);
     BIND(git_blob_rawcontent);
     BIND(git_blob_rawsize);
+    BIND(git_buf_dispose);
     BIND(git_checkout_options_init);
     BIND(git_checkout_tree);
     BIND(git_commit_author);
@@ -131,6 +137,9 @@ static void load(void) {
     BIND(git_commit_parent_id);
     BIND(git_commit_parentcount);
     BIND(git_commit_tree_id);
+    BIND(git_config_free);
+    BIND(git_config_get_string_buf);
+    BIND(git_config_open_default);
     BIND(git_credential_userpass_plaintext_new);
     BIND(git_diff_free);
     BIND(git_diff_get_delta);
@@ -158,6 +167,7 @@ static void load(void) {
     BIND(git_packbuilder_write);
     BIND(git_push_options_init);
     BIND(git_reference_create);
+    BIND(git_reference_dwim);
     BIND(git_reference_free);
     BIND(git_remote_create_options_init);
     BIND(git_remote_create_with_opts);
@@ -255,6 +265,11 @@ git_object_size_t git_blob_rawsize(const git_blob *blob) {
     return api.git_blob_rawsize(blob);
 }
 
+void git_buf_dispose(git_buf *buffer) {
+    require();
+    api.git_buf_dispose(buffer);
+}
+
 int git_checkout_options_init(git_checkout_options *opts, unsigned int version) {
     require();
     return api.git_checkout_options_init(opts, version);
@@ -308,6 +323,21 @@ unsigned int git_commit_parentcount(const git_commit *commit) {
 const git_oid * git_commit_tree_id(const git_commit *commit) {
     require();
     return api.git_commit_tree_id(commit);
+}
+
+void git_config_free(git_config *cfg) {
+    require();
+    api.git_config_free(cfg);
+}
+
+int git_config_get_string_buf(git_buf *out, const git_config *cfg, const char *name) {
+    require();
+    return api.git_config_get_string_buf(out, cfg, name);
+}
+
+int git_config_open_default(git_config **out) {
+    require();
+    return api.git_config_open_default(out);
 }
 
 int git_credential_userpass_plaintext_new(git_credential **out, const char *username, const char *password) {
@@ -443,6 +473,11 @@ int git_push_options_init(git_push_options *opts, unsigned int version) {
 int git_reference_create(git_reference **out, git_repository *repo, const char *name, const git_oid *id, int force, const char *log_message) {
     require();
     return api.git_reference_create(out, repo, name, id, force, log_message);
+}
+
+int git_reference_dwim(git_reference **out, git_repository *repo, const char *shorthand) {
+    require();
+    return api.git_reference_dwim(out, repo, shorthand);
 }
 
 void git_reference_free(git_reference *ref) {

@@ -66,6 +66,7 @@ public final class ControllerLoop: Service, Sendable {
         logger.info("controller started", metadata: ["source": "\(source.name)", "interval": "\(configuration.interval)",
                                                      "state": "\(reconciler.workspace.root)"])
         var lastCommit = ""
+        var warned: Set<String> = []
         var loops = 0
         var failures = 0
         var woken: Wakeup.Request?
@@ -78,8 +79,9 @@ public final class ControllerLoop: Service, Sendable {
                 status.update { $0.lastWakeup = .init(reason: woken.reason, at: Date(), latencySeconds: latency.seconds) }
             }
             do {
-                let (commit, ok) = try await reconcileOnce(lastCommit: lastCommit)
+                let (commit, ok, warnings) = try await reconcileOnce(lastCommit: lastCommit)
                 lastCommit = commit
+                warned = Self.announce(warnings, after: warned, to: logger)
                 failures = ok ? 0 : failures + 1
                 status.update { $0.lastError = nil }
             } catch {
@@ -104,9 +106,19 @@ public final class ControllerLoop: Service, Sendable {
         }
     }
 
-    /// One fetch, plan and (when needed) apply. Returns the commit seen and
-    /// whether every action succeeded.
-    func reconcileOnce(lastCommit: String) async throws -> (String, Bool) {
+    /// Logs each warning once, when it first appears (a deleted S3 object
+    /// is worth one line, not one a loop), and says when one is gone.
+    /// Returns the warnings now standing.
+    static func announce(_ warnings: [String], after previous: Set<String>, to logger: Logger) -> Set<String> {
+        let now = Set(warnings)
+        for w in warnings where !previous.contains(w) { logger.warning("\(w)") }
+        for w in previous.subtracting(now).sorted() { logger.info("warning cleared", metadata: ["warning": "\(w)"]) }
+        return now
+    }
+
+    /// One fetch, plan and (when needed) apply. Returns the commit seen,
+    /// whether every action succeeded, and the plan's warnings.
+    func reconcileOnce(lastCommit: String) async throws -> (String, Bool, [String]) {
         let started = ContinuousClock.now
         let source = self.source
         let revision: Revision
@@ -150,8 +162,7 @@ public final class ControllerLoop: Service, Sendable {
         } else {
             metrics?.reconciled(after: ContinuousClock.now - started, result: "nothing-to-do")
         }
-        for w in plan.warnings { logger.warning("\(w)") }
-        return (commit.id.hex, ok)
+        return (commit.id.hex, ok, plan.warnings)
     }
 
     func record(_ assessment: Reconciler.Assessment) {

@@ -111,3 +111,27 @@ extension Repository {
         return .pushed
     }
 }
+
+extension Signature {
+    /// The person Git knows on this machine: `user.name` and `user.email`
+    /// from the global and system configuration (as `git commit` reads
+    /// them), or nil when either is unset. For commits a person asks for,
+    /// so that history names them rather than a tool.
+    ///
+    ///     let who = try Signature.configured() ?? Signature(name: "Gantry", email: "gantry@localhost")
+    public static func configured() throws(GitError) -> Signature? {
+        try GitLibrary.ready()
+        var config: OpaquePointer?
+        guard git_config_open_default(&config) == 0, let config else { return nil }
+        defer { git_config_free(config) }
+        func read(_ key: String) -> String? {
+            var buffer = git_buf()
+            defer { git_buf_dispose(&buffer) }
+            guard git_config_get_string_buf(&buffer, config, key) == 0, let text = buffer.ptr else { return nil }
+            let value = String(cString: text).trimmingCharacters(in: .whitespaces)
+            return value.isEmpty ? nil : value
+        }
+        guard let name = read("user.name"), let email = read("user.email") else { return nil }
+        return Signature(name: name, email: email)
+    }
+}

@@ -10,8 +10,9 @@ import State
 ///   is already a content hash, so nothing is read.
 /// - An absolute path is hashed by content; each file's hash is remembered
 ///   with its size, mtime and inode, so unchanged files are not read again.
-/// - A URL is fingerprinted by a HEAD request: its digest, ETag or
-///   Last-Modified header.
+/// - A URL is fingerprinted by a HEAD request: its ETag or digest header;
+///   a server that gives only Last-Modified has the content hashed, once
+///   per Last-Modified and length (so `touch` alone changes nothing).
 /// - An S3 object or prefix by its ETags (S3Fingerprint.swift).
 ///
 ///     let fp = try await Fingerprinter(store: store).fingerprint(dataset, in: revision)
@@ -80,11 +81,46 @@ public struct Fingerprinter: Sendable {
         guard (200..<300).contains(response.status) else {
             throw Failure(dataset: dataset, message: "HEAD \(HTTPError.redact(url)) answered \(response.status)")
         }
-        if let digest = response.headers["digest"] ?? response.headers["x-checksum-sha256"] { return "digest:\(digest)" }
+        // An ETag names the content; so does a digest header. Last-Modified
+        // names only a moment, which `touch` moves: with nothing better the
+        // content itself is hashed, once per Last-Modified and length.
         if let etag = response.headers["etag"] { return "etag:\(etag)" }
+        if let digest = response.headers["repr-digest"] ?? response.headers["digest"] ?? response.headers["x-checksum-sha256"] {
+            return "digest:\(digest)"
+        }
         if let modified = response.headers["last-modified"] {
-            return "modified:\(modified);size:\(response.headers["content-length"] ?? "?")"
+            return try await contentDigest(url: url, dataset: dataset, modified: modified,
+                                           length: response.headers["content-length"].flatMap { Int64($0) })
         }
         throw Failure(dataset: dataset, message: "\(HTTPError.redact(url)) gives no ETag, Last-Modified or digest header to fingerprint")
+    }
+
+    /// Objects larger than this are not downloaded to be hashed; their
+    /// Last-Modified and length stand in.
+    static let largestHashedDownload: Int64 = 256 << 20
+
+    /// `sha256:<hex>` of the body at `url`, remembered under a digest of the
+    /// URL (never the URL itself, which may carry a token) with the
+    /// Last-Modified and length it was read at.
+    func contentDigest(url: String, dataset: String, modified: String, length: Int64?) async throws -> String {
+        let stamp = "modified:\(modified);size:\(length.map(String.init) ?? "?")"
+        guard let length, length <= Self.largestHashedDownload else { return stamp }
+        let key = "url:" + Digest.sha256(Array(url.utf8))
+        let moment = Int64(Digest.sha256(Array(modified.utf8)).prefix(15), radix: 16) ?? 0
+        if let known = try store?.fileHash(key), known.size == length, known.mtimeNanos == moment {
+            return known.digest
+        }
+        let response: HTTPResponse
+        do {
+            response = try await http.send(HTTPRequest(url: url, timeout: .seconds(300)))
+        } catch {
+            throw Failure(dataset: dataset, message: "\(error)")
+        }
+        guard (200..<300).contains(response.status) else {
+            throw Failure(dataset: dataset, message: "GET \(HTTPError.redact(url)) answered \(response.status)")
+        }
+        let digest = "sha256:" + Digest.sha256(response.body)
+        if cacheWrites { try store?.save(FileHashRecord(path: key, size: length, mtimeNanos: moment, inode: 0, digest: digest)) }
+        return digest
     }
 }

@@ -104,8 +104,15 @@ public struct Lineage: Codable, Sendable, Hashable {
         return runtime == other.runtime
     }
 
+    /// A fingerprint as a reason shows it: a content hash shortened to 12
+    /// hex digits, which tells two apart; anything else (an ETag, a
+    /// Last-Modified time and length) in full, since a prefix of a date
+    /// tells nothing.
     static func short(_ fingerprint: String) -> String {
         guard let colon = fingerprint.firstIndex(of: ":") else { return String(fingerprint.prefix(12)) }
-        return String(fingerprint[...colon] + fingerprint[fingerprint.index(after: colon)...].prefix(12))
+        let kind = fingerprint[..<colon], value = fingerprint[fingerprint.index(after: colon)...]
+        let hashed: Set<Substring> = ["sha256", "git", "s3etag", "s3"]
+        if hashed.contains(kind) || value.allSatisfy(\.isHexDigit) { return String(kind) + ":" + value.prefix(12) }
+        return value.count > 120 ? String(fingerprint.prefix(120)) + "…" : fingerprint
     }
 }

@@ -392,7 +392,9 @@ public struct Planner: Sendable {
             } else if seen?.serving != true {
                 reason = "\(seen?.detail ?? "not observed") (drift)"
             } else if seen?.forwarding != true {
-                reason = "stable address \(record.address) is not forwarded (drift)"
+                // Each driver says what it saw: an alias moved by hand, an
+                // address forwarded elsewhere, an endpoint on another config.
+                reason = "\(seen?.detail ?? "stable address \(record.address) is not forwarded") (drift)"
             } else if seen?.healthy == false {
                 reason = "\(seen?.detail ?? "unhealthy") (drift)"
             } else {

@@ -206,7 +206,7 @@ struct MLflowTests {
         #expect(!seen.forwarding)
         #expect(seen.detail == "alias churn-drift-prod points at MLflow version 1 (gantry v1); Git pins v2 (moved outside Gantry)")
         #expect(assessment.plan.actions.map(\.kind) == [.deploy])
-        #expect(assessment.plan.actions.first?.reason.hasSuffix("(drift)") == true, "\(assessment.plan.text)")
+        #expect(assessment.plan.actions.first?.reason == seen.detail + " (drift)", "the plan says what moved: \(assessment.plan.text)")
 
         #expect(try await h.apply().report.ok)
         #expect(try await server.alias("churn-drift-prod", of: "churn-drift") == "2")

@@ -186,18 +186,40 @@ struct RollbackCommandTests {
         try await h.apply()  // deploys v2
         #expect(try h.store.deployment("demo-prod")?.version == 2)
 
+        // The person asking is whoever Git knows on this machine.
+        let home = makeTemporaryDirectory("home")
+        try "[user]\n\tname = Grace Hopper\n\temail = grace@example.com\n".write(toFile: home + "/.gitconfig", atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = home
+        environment["XDG_CONFIG_HOME"] = home + "/.config"
+        environment["GIT_CONFIG_NOSYSTEM"] = "1"
         let log = makeTemporaryDirectory("rollback") + "/out"
         let r = try await Processes.run(ProcessSpec(
             argv: [gantryExecutable, "rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
-            environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
+            environment: environment, logPath: log), timeout: .seconds(60))
         let out = try String(contentsOfFile: log, encoding: .utf8)
         #expect(r.status == .exited(0), "\(out)")
         let pushed = try await remote.remote()
         #expect(pushed.subject == "gantry: roll back demo-prod to demo@v1 (from v2)")
         #expect(pushed.file == remote.project.deployment(version: 1))
+        let body = try await git(["--git-dir", remote.served + "/models.git", "log", "-1", "--format=%b", "main"], in: remote.served)
+        #expect(body.trimmingCharacters(in: .newlines) == "Requested by Grace Hopper <grace@example.com>: v2 misbehaves")
         let (plan, _) = try await h.apply()
         #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v2 -> v1: pinned 1, serving 2"])
-        #expect(try h.store.auditLog().contains { $0.action == "rollback" || $0.detail.contains("v2 misbehaves") })
+        let audit = try #require(try h.store.auditLog().first { $0.action == "rollback" })
+        #expect(audit.actor == "Grace Hopper <grace@example.com>")
+        #expect(audit.detail.contains("v2 misbehaves"), "\(audit.detail)")
+
+        // --author names someone else.
+        try await h.apply()
+        let again = try await Processes.run(ProcessSpec(
+            argv: [gantryExecutable, "rollback", "demo-prod", "--to", "2", "--author", "Ada Lovelace <ada@example.com>",
+                   "--repo", remote.url, "--state-dir", h.workspace.root],
+            environment: environment, logPath: log), timeout: .seconds(60))
+        let againOutput = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(again.status == .exited(0), "\(againOutput)")
+        let second = try await git(["--git-dir", remote.served + "/models.git", "log", "-1", "--format=%b", "main"], in: remote.served)
+        #expect(second.trimmingCharacters(in: .newlines) == "Requested by Ada Lovelace <ada@example.com>")
         await h.tearDown()
         await remote.stop()
     }

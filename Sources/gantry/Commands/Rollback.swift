@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Git
 import Reconciler
 
 struct Rollback: AsyncParsableCommand {
@@ -25,13 +26,23 @@ struct Rollback: AsyncParsableCommand {
     @Argument(help: "The Deployment.") var deployment: String
     @Option(help: "The version to pin (default: the newest older than the pinned one).") var to: Int?
     @Option(help: "Why, for the commit message and the audit log.") var reason: String = ""
+    @Option(help: "Who asks, \"Name <email>\", for the commit message and the audit log (default: Git's user.name and user.email).")
+    var author: String?
+
+    /// The person asking: `--author`, else Git's identity on this machine,
+    /// else the login name.
+    func requester() -> String {
+        if let author, !author.trimmingCharacters(in: .whitespaces).isEmpty { return author }
+        if let who = try? Signature.configured() { return "\(who.name) <\(who.email)>" }
+        return ProcessInfo.processInfo.environment["USER"].map { "\($0) (cli)" } ?? "cli"
+    }
 
     func run() async throws {
         let git = try source.source(state: state)
         let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git, author: source.author)
         let result: RollbackResult
         do {
-            result = try reconciler.rollback(deployment: deployment, to: to, actor: "cli", reason: reason)
+            result = try reconciler.rollback(deployment: deployment, to: to, actor: requester(), reason: reason)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
