@@ -123,6 +123,32 @@ struct EndToEndTests {
         let (_, lineage) = try await gantry(["lineage", "churn@2"])
         #expect(lineage.contains("param       epochs = 400"))
         #expect(lineage.contains("parent      v1: param epochs changed (300 -> 400)"))
+
+        // What happened, as the read commands tell it.
+        let (historyStatus, history) = try await gantry(["history"])
+        #expect(historyStatus == 0, "\(history)")
+        let rows = history.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.map { $0[3] } == ["applied", "applied", "applied"], "newest first, each applied: \(history)")
+        #expect(rows.map { $0[4] } == ["1", "2", "2"], "actions of each reconcile, newest first: \(history)")
+        #expect(history.contains("Ada <ada@example.com>: Roll back to v1") && history.contains("Ada <ada@example.com>: Quickstart"), "\(history)")
+
+        let (versionsStatus, versionsText) = try await gantry(["versions", "churn"])
+        #expect(versionsStatus == 0)
+        let versionRows = versionsText.split(separator: "\n").dropFirst()
+        #expect(versionRows.map { $0.split(separator: " ").first } == ["v1", "v2"], "\(versionsText)")
+        #expect(versionRows.allSatisfy { $0.contains(" pass ") && $0.contains("accuracy=") }, "\(versionsText)")
+        let (_, versionsJSON) = try await gantry(["versions", "churn", "-o", "json"])
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(versionsJSON.utf8)) as? [[String: Any]])
+        #expect(listed.map { $0["number"] as? Int } == [1, 2])
+
+        let (inSync, diff) = try await gantry(["diff", "churn-prod", "--repo", repo])
+        #expect(inSync == 0, "serving what Git pins: \(diff)")
+        #expect(diff.contains("  version") && !diff.contains("! "), "\(diff)")
+        try edit(repo + "/manifests/deployment.yaml") { $0.replacingOccurrences(of: "version: 1", with: "version: 2") }
+        _ = try await run(["git", "commit", "-qam", "Pin v2 again"], in: repo)
+        let (drifted, drift) = try await gantry(["diff", "churn-prod", "--repo", repo])
+        #expect(drifted == 2, "Git pins another version than serves: \(drift)")
+        #expect(drift.split(separator: "\n").contains { $0.hasPrefix("! version") && $0.contains("2") && $0.contains("1") }, "\(drift)")
         _ = try await run([gantryBinary, "destroy", "--state-dir", state], in: repo)
     }
 

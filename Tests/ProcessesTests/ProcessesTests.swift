@@ -186,10 +186,11 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func terminateEscalatesToSigkill() async throws {
+        let ready = try scratchDirectory() + "/ready"
         let child = try ChildProcess.spawn(
-            ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 30"], environment: basicEnvironment))
-        // Give the shell a chance to install its trap, else SIGTERM would be enough.
-        try await Task.sleep(for: .milliseconds(300))
+            ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; echo > \"$0\"; sleep 30", ready], environment: basicEnvironment))
+        // The shell says when its trap is installed; before that SIGTERM alone would do.
+        #expect(await eventually { FileManager.default.fileExists(atPath: ready) })
         #expect(await child.terminate(grace: .milliseconds(300)) == .signaled(SIGKILL))
     }
 
@@ -231,11 +232,15 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func stopEscalatesWhenSigtermIsIgnored() async throws {
-        let identity = try spawnDetached(
-            ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 30"], environment: basicEnvironment))
-        try await Task.sleep(for: .milliseconds(300))
+        // The shell notes each SIGTERM and carries on, so once it is gone
+        // only the SIGKILL after the grace period can have ended it.
+        let dir = try scratchDirectory()
+        let script = "trap 'echo term >> \"$0/terms\"' TERM; echo > \"$0/ready\"; while :; do sleep 0.05; done"
+        let identity = try spawnDetached(ProcessSpec(argv: ["/bin/sh", "-c", script, dir], environment: basicEnvironment))
+        #expect(await eventually { FileManager.default.fileExists(atPath: dir + "/ready") })
         #expect(await stop(identity, grace: .milliseconds(300)))
         #expect(!identity.isRunning)
+        #expect(contents(of: dir + "/terms").contains("term"), "SIGTERM came first and was survived")
     }
 
     @Test func stopOfAnExitedProcessSucceeds() async throws {

@@ -172,6 +172,41 @@ struct AgentTests {
         }
     }
 
+    @Test func aRunInFlightWhenItsAgentRestartsIsAdoptedNotStartedTwice() async throws {
+        try await withNodes(["node-a"]) { nodes in
+            let a = nodes[0]
+            let project = try await project(nodes: [(a.name, a.endpoint)], train: "node-a", serve: "node-a")
+            let marker = makeTemporaryDirectory("marker") + "/runs"
+            let started = makeTemporaryDirectory("started") + "/started"
+            project.write("src/train.py", "import time\nopen(\"\(started)\", \"w\").write(\"x\")\ntime.sleep(2)\n" + TestProject.train)
+            project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(
+                of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
+            try await project.commit("Slow but fine")
+            let harness = try Harness(project)
+            let (desired, plan) = try await harness.reconciler.plan(try harness.source.fetch())
+
+            // The controller launches the run and goes away while it trains;
+            // the node's agent restarts meanwhile. The run itself goes on.
+            let first = Task { try await harness.reconciler.apply(plan, desired: desired, actor: "first") }
+            try await eventually("the step started") { FileManager.default.fileExists(atPath: started) }
+            first.cancel()
+            _ = try? await first.value
+            await a.stop()
+            let back = try await NodeAgent.start("node-a", port: a.port, directory: a.directory)
+            do {
+                let (_, report) = try await harness.apply()
+                #expect(report.ok, "\(report.failed.map(\.error))")
+                #expect(try harness.store.versions(of: "demo").map(\.number) == [1])
+                #expect(try String(contentsOfFile: marker, encoding: .utf8) == "trained\n", "the step ran exactly once")
+                #expect(try await harness.get().contains(#""version": "1""#))
+            } catch {
+                await back.stopServing(); await back.stop()
+                throw error
+            }
+            await back.stopServing(); await back.stop()
+        }
+    }
+
     @Test func aNodeAnswering500IsRetriedWithBackoffAndTheErrorSaysSo() async throws {
         try await withNodes(["node-a"]) { nodes in
             let a = nodes[0]

@@ -10,13 +10,6 @@ import Manifests
 /// submission is adopted.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct RayFaultTests {
-    final class Flag: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = false
-        func set() { lock.withLock { value = true } }
-        var isSet: Bool { lock.withLock { value } }
-    }
-
     static let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", backendPort: 0,
                                          specDigest: "", serveProcess: "", forwarderProcess: "", commit: "", updatedAt: Date(),
                                          detail: #"{"application":"demo-prod","artifact":"/x","package":"gcs://p.zip"}"#)

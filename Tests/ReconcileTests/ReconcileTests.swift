@@ -82,30 +82,35 @@ struct ReconcileTests {
         let plan = try await h.plan()
         #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1"])
 
-        // Requests keep flowing to the stable address through the switch.
+        // Requests keep flowing to the stable address through the switch:
+        // the load runs until the old version has answered before the switch
+        // and the new one three times after it, whatever the machine's speed.
         let port = project.port
-        let load = Task.detached { () -> (ok: Int, failed: Int, versions: Set<String>) in
-            var ok = 0, failed = 0
-            var seen = Set<String>()
-            let deadline = Date().addingTimeInterval(4)
-            while Date() < deadline {
+        let switched = Flag()
+        let load = Task.detached { () -> (failed: Int, before: [String], after: [String]) in
+            var failed = 0
+            var before: [String] = [], after: [String] = []
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, after.filter({ $0 == "2" }).count < 3 {
+                let done = switched.isSet
                 do {
                     let response = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(5)))
-                    if response.status == 200 {
-                        ok += 1
-                        if let v = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], let s = v["version"] as? String { seen.insert(s) }
+                    let version = (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["version"] as? String
+                    if response.status == 200, let version {
+                        if done { after.append(version) } else { before.append(version) }
                     } else { failed += 1 }
                 } catch { failed += 1 }
             }
-            return (ok, failed, seen)
+            return (failed, before, after)
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await eventually { try await h.get().contains(#""version": "1""#) }
         let (_, report) = try await h.apply()
+        switched.set()
         let result = await load.value
         #expect(report.result == "applied")
         #expect(result.failed == 0, "\(result.failed) requests failed during the switch")
-        #expect(result.ok > 10)
-        #expect(result.versions == ["1", "2"])
+        #expect(result.before.contains("1"), "the old version answered before the switch")
+        #expect(result.after.suffix(3) == ["2", "2", "2"], "the new version answers after it: \(result.after)")
         #expect(try await h.get().contains(#""version": "2""#))
         await h.tearDown()
     }
@@ -185,11 +190,14 @@ struct ReconcileTests {
     @Test func aStepOverItsTimeoutIsStopped() async throws {
         let project = try await TestProject(port: freePort())
         project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(of: "timeout: 1m", with: "timeout: 1s"))
-        project.write("src/train.py", "import time\ntime.sleep(60)\n")
+        let pidFile = makeTemporaryDirectory("pid") + "/train.pid"
+        project.write("src/train.py", "import os, time\nopen(\"\(pidFile)\", \"w\").write(str(os.getpid()))\ntime.sleep(60)\n")
         try await project.commit("Slow training")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
         #expect(report.failed.first?.error.contains("step train timed out after 1s") == true)
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8)))
+        try await eventually(seconds: 10, "the timed-out step's process is gone") { kill(pid, 0) != 0 }
     }
 
     @Test func aTrainingInterruptedMidRunIsAdoptedNotStartedTwice() async throws {

@@ -222,6 +222,26 @@ final class Harness: @unchecked Sendable {
     }
 }
 
+/// A flag one task sets and another reads.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// Waits until `condition` holds (an error counts as not yet), polling every
+/// 50 ms; throws after `seconds`, so a test waits on the event it needs
+/// instead of sleeping a guessed time.
+func eventually(seconds: Double = 30, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if (try? await condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw DriverError("\(what) did not hold within \(seconds) s")
+}
+
 func freePort() -> Int {
     Int(try! StableAddressPort.free())
 }
