@@ -25,3 +25,14 @@ public struct DecodingFailure: Error, Sendable {
 /// A string-valued enum whose invalid values are reported with the list of
 /// valid ones and a did-you-mean.
 public protocol StringEnum: RawRepresentable, CaseIterable, Sendable, Decodable where RawValue == String {}
+
+extension String {
+    /// The text as an error message quotes it: at most 80 characters, so
+    /// that a 10 MB value is not echoed whole into a log or a pull-request
+    /// comment.
+    ///
+    ///     "name \"\(name.clipped)\" is longer than 63 characters"
+    public var clipped: String {
+        utf8.count <= 80 ? self : String(prefix(77)) + "..."
+    }
+}

@@ -86,7 +86,8 @@ public struct Node: Sendable {
         case .sequence: return "a sequence"
         case .scalar(let s, let style):
             if isNull { return "null" }
-            return style.isQuoted ? "string \"\(s)\"" : "\"\(s)\""
+            if let tag, tag.hasPrefix("tag:yaml.org,2002:") { return "\(tag.dropFirst(18)) \"\(s.clipped)\" (tagged !!\(tag.dropFirst(18)))" }
+            return style.isQuoted ? "string \"\(s.clipped)\"" : "\"\(s.clipped)\""
         }
     }
 }

@@ -4,10 +4,16 @@
 public enum Suggestion {
     public static func closest<S: Sequence>(to word: String, in candidates: S) -> String?
     where S.Element == String {
+        // No name a person types is this long; a distance over it would
+        // cost its length squared.
+        guard word.utf8.count <= 256 else { return nil }
         let limit = max(2, word.count / 3)
+        let lowered = word.lowercased()
         var best: (String, Int)?
         for candidate in candidates {
-            let d = distance(word.lowercased(), candidate.lowercased())
+            // The distance is at least the difference in length.
+            guard abs(candidate.count - word.count) <= limit else { continue }
+            let d = distance(lowered, candidate.lowercased())
             // Ties go to the first name in order, so that the hint does not
             // depend on the order a dictionary's keys come in.
             guard d <= limit else { continue }

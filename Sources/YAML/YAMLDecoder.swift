@@ -82,15 +82,23 @@ final class DecodingContext {
         return s
     }
 
+    /// Whether the node carries no tag or YAML's own tag for `kind`: a
+    /// value written `!!str 1` is text, whatever it looks like.
+    func untagged(_ node: Node, or kind: String) -> Bool {
+        node.tag == nil || node.tag == "tag:yaml.org,2002:" + kind
+    }
+
     func integer<I: FixedWidthInteger>(_ type: I.Type, _ node: Node, _ place: Place) throws -> I {
-        guard case .scalar(let s, .plain) = node.kind, let v = I(s) else {
+        guard untagged(node, or: "int"), case .scalar(let s, .plain) = node.kind, let v = I(s) else {
             throw mismatch("an integer", node, place)
         }
         return v
     }
 
     func double(_ node: Node, _ place: Place) throws -> Double {
-        guard case .scalar(let s, .plain) = node.kind else { throw mismatch("a number", node, place) }
+        guard untagged(node, or: "float") || untagged(node, or: "int"), case .scalar(let s, .plain) = node.kind else {
+            throw mismatch("a number", node, place)
+        }
         switch s {
         case ".inf", ".Inf", ".INF", "+.inf": return .infinity
         case "-.inf", "-.Inf", "-.INF": return -.infinity
@@ -102,7 +110,7 @@ final class DecodingContext {
     }
 
     func bool(_ node: Node, _ place: Place) throws -> Bool {
-        if case .scalar(let s, .plain) = node.kind {
+        if untagged(node, or: "bool"), case .scalar(let s, .plain) = node.kind {
             switch s {
             case "true", "True", "TRUE": return true
             case "false", "False", "FALSE": return false
@@ -118,7 +126,7 @@ final class DecodingContext {
         let allowed = E.allCases.map(\.rawValue)
         throw DecodingProblem(
             path: place.path, mark: node.mark,
-            message: "unknown value \"\(s)\"\(Suggestion.hint(for: s, in: allowed)); expected one of: \(allowed.joined(separator: ", "))")
+            message: "unknown value \"\(s.clipped)\"\(Suggestion.hint(for: s, in: allowed)); expected one of: \(allowed.joined(separator: ", "))")
     }
 }
 
@@ -220,7 +228,7 @@ final class NodeDecoder: Decoder {
             let key = pair.key.scalar ?? pair.key.kindDescription
             context.problems.append(DecodingProblem(
                 path: path.appending(key), mark: pair.key.mark,
-                message: "unknown field \"\(key)\"\(Suggestion.hint(for: key, in: askedFor))"))
+                message: "unknown field \"\(key.clipped)\"\(Suggestion.hint(for: key, in: askedFor))"))
         }
     }
 }
@@ -262,7 +270,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let unused = pairs.indices.filter { !decoder.isUsed($0) }.compactMap { pairs[$0].key.scalar }
         if let typo = Suggestion.closest(to: key, in: unused), let pair = pairs.first(where: { $0.key.scalar == typo }) {
             return DecodingProblem(path: decoder.path.appending(typo), mark: pair.key.mark,
-                                   message: "unknown field \"\(typo)\" (did you mean \"\(key)\"?)")
+                                   message: "unknown field \"\(typo.clipped)\" (did you mean \"\(key)\"?)")
         }
         return DecodingProblem(path: decoder.path.appending(key), mark: decoder.node.mark,
                                message: "missing required field \"\(key)\"")

@@ -46,10 +46,33 @@ import Testing
                 walker.skipDescendants()
                 continue
             }
-            if DirectoryLoader.isManifestFile(relative) { expected.append(relative) }
+            // A directory named like a manifest is not one.
+            if DirectoryLoader.isManifestFile(relative), walker.fileAttributes?[.type] as? FileAttributeType != .typeDirectory {
+                expected.append(relative)
+            }
         }
         #expect(try DirectoryLoader.manifestFiles(under: root) == expected.sorted())
-        #expect(expected.contains("a/b/y.yaml"))
+        #expect(expected.contains("a/b/y.yaml") && expected.contains("linked.yaml") && !expected.contains("d.yaml"))
+    }
+
+    @Test func aManifestLinkedFromOutsideTheDirectoryIsReportedAndNeverRead() throws {
+        let root = NSTemporaryDirectory() + "links-\(UUID().uuidString.prefix(8))"
+        let elsewhere = NSTemporaryDirectory() + "elsewhere-\(UUID().uuidString.prefix(8))"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: root); try? fm.removeItem(atPath: elsewhere) }
+        // A file whose text would show up in a YAML error if it were read.
+        try "machine-secret: [unclosed\n".write(toFile: elsewhere + "/secret.yaml", atomically: false, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: root + "/stolen.yaml", withDestinationPath: elsewhere + "/secret.yaml")
+        try fm.createSymbolicLink(atPath: root + "/device.yaml", withDestinationPath: "/dev/zero")
+        try fm.createSymbolicLink(atPath: root + "/relative.yaml", withDestinationPath: "../" + (elsewhere as NSString).lastPathComponent + "/secret.yaml")
+        let (set, diagnostics, files) = try DirectoryLoader.load(root)
+        #expect(set.count == 0 && files == 3)
+        #expect(diagnostics.map(\.description) == ["device.yaml", "relative.yaml", "stolen.yaml"].map {
+            "\($0):1:1: error: a symbolic link that leaves the directory (or names no regular file); not read"
+        })
+        #expect(!diagnostics.map(\.description).joined().contains("machine-secret"))
     }
 
     @Test func parallelMapKeepsTheOrder() {

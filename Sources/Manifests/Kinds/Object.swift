@@ -1,3 +1,4 @@
+import Synchronization
 import YAML
 
 /// The API group and version every Gantry manifest declares.
@@ -66,8 +67,7 @@ public struct Origin: Sendable {
 
     /// Line and column of a field, or of its nearest present parent.
     public func mark(of path: FieldPath, keyOnly: Bool = false) -> Mark {
-        let documents = (try? YAMLParser.parse(text.bytes, file: file)) ?? []
-        guard let root = documents.first(where: { $0.index == document })?.root else { return Mark(line: 1, column: 1) }
+        guard let root = text.documents(file: file).first(where: { $0.index == document })?.root else { return Mark(line: 1, column: 1) }
         return root.resolve(path, keyOnly: keyOnly).node.mark
     }
 }
@@ -75,9 +75,22 @@ public struct Origin: Sendable {
 /// The bytes of one manifest file.
 public final class SourceText: Sendable {
     public let bytes: [UInt8]
+    /// The file's documents, parsed again on the first question about a
+    /// position and kept: 1,000 diagnostics in one file parse it once, not
+    /// 1,000 times. Files without diagnostics never pay for it.
+    private let parsed = Mutex<[Document]?>(nil)
 
     public init(_ bytes: [UInt8]) {
         self.bytes = bytes
+    }
+
+    func documents(file: String) -> [Document] {
+        parsed.withLock { cached in
+            if let cached { return cached }
+            let documents = (try? YAMLParser.parse(bytes, file: file)) ?? []
+            cached = documents
+            return documents
+        }
     }
 }
 

@@ -101,7 +101,7 @@ public enum ManifestDecoder {
         let ours = apiVersion?.hasPrefix("gantry.dev/") ?? false
         if !ours {
             if let apiVersion, apiVersion.lowercased().contains("gantry"), let node = root["apiVersion"] {
-                throw failure(node, [.key("apiVersion")], "unknown API group in \"\(apiVersion)\"; expected \(manifestAPIVersion)")
+                throw failure(node, [.key("apiVersion")], "unknown API group in \"\(apiVersion.clipped)\"; expected \(manifestAPIVersion)")
             }
             if apiVersion == nil, let k = kindText, Kind(rawValue: k) != nil {
                 throw failure(root, [.key("apiVersion")], "missing required field \"apiVersion\"; expected \(manifestAPIVersion)")
@@ -109,14 +109,14 @@ public enum ManifestDecoder {
             return nil
         }
         if apiVersion != manifestAPIVersion, let node = root["apiVersion"] {
-            throw failure(node, [.key("apiVersion")], "unsupported apiVersion \"\(apiVersion!)\"; expected \(manifestAPIVersion)")
+            throw failure(node, [.key("apiVersion")], "unsupported apiVersion \"\(apiVersion!.clipped)\"; expected \(manifestAPIVersion)")
         }
         guard let kindText, let kind = Kind(rawValue: kindText) else {
             let node = root["kind"] ?? root
             let known = Kind.allCases.map(\.rawValue)
             let hint = kindText.map { Suggestion.hint(for: $0, in: known) } ?? ""
             throw failure(node, [.key("kind")],
-                          (kindText.map { "unknown kind \"\($0)\"\(hint)" } ?? "missing required field \"kind\"")
+                          (kindText.map { "unknown kind \"\($0.clipped)\"\(hint)" } ?? "missing required field \"kind\"")
                           + "; expected one of: \(known.joined(separator: ", "))")
         }
         switch kind {

@@ -59,7 +59,7 @@ public struct ManifestSet: Sendable {
             if let first = table[e.name] {
                 let at = first.origin.mark(of: FieldPath(parsing: "metadata.name"))
                 diagnostics.append(e.origin.diagnostic("metadata.name",
-                    "duplicate \(e.object.kind.rawValue) \"\(e.name)\" (first defined at \(first.origin.file):\(at))"))
+                    "duplicate \(e.object.kind.rawValue) \"\(e.name.clipped)\" (first defined at \(first.origin.file):\(at))"))
             } else {
                 table[e.name] = e
             }
@@ -156,7 +156,7 @@ struct References {
     }
 
     func missing(_ kind: Kind, _ name: String, among names: some Sequence<String>) -> String {
-        "no \(kind.rawValue) named \"\(name)\"\(Suggestion.hint(for: name, in: names))"
+        "no \(kind.rawValue) named \"\(name.clipped)\"\(Suggestion.hint(for: name, in: names))"
     }
 
     var targetNames: [String] { Array(set.targets.keys) + (set.targets[ManifestSet.implicitLocalTarget] == nil ? [ManifestSet.implicitLocalTarget] : []) }
@@ -241,7 +241,7 @@ struct References {
             if type != .local && type != .agent {
                 out.append(o.diagnostic("spec.serve.registry", "serving from a registry runs `mlflow models serve` on a local or agent target; target \(target) is \(type.rawValue)"))
             } else if let t = set.targets[registry], t.spec.type != .mlflow {
-                out.append(o.diagnostic("spec.serve.registry", "target \"\(registry)\" is \(t.spec.type.rawValue), not an mlflow registry"))
+                out.append(o.diagnostic("spec.serve.registry", "target \"\(registry.clipped)\" is \(t.spec.type.rawValue), not an mlflow registry"))
             } else if set.targets[registry] == nil, !failed(.Target, registry) {
                 out.append(o.diagnostic("spec.serve.registry", missing(.Target, registry, among: targetNames)))
             }
@@ -261,7 +261,7 @@ struct References {
                 guard let dataset = set.datasets[d], dataset.spec.source.s3 == nil else { continue }
                 let source = dataset.spec.source.path != nil ? "a path" : "a URL"
                 out.append(o.diagnostic("spec.datasets[\(i)]",
-                    "dataset \"\(d)\" is read from \(source); a sagemaker training job (target \(spec.target)) reads its datasets from S3 (spec.source.s3)"))
+                    "dataset \"\(d.clipped)\" is read from \(source); a sagemaker training job (target \(spec.target)) reads its datasets from S3 (spec.source.s3)"))
             }
         }
         guard let pipeline = set.pipelines[spec.pipeline] else {
@@ -288,7 +288,7 @@ struct References {
 
     func checkTarget(_ name: String, for capability: TargetSpec.Capability, at field: @autoclosure () -> String, _ o: Origin) -> [Diagnostic] {
         if let t = set.targets[name] {
-            return t.spec.can(capability) ? [] : [o.diagnostic(field(), "target \"\(name)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
+            return t.spec.can(capability) ? [] : [o.diagnostic(field(), "target \"\(name.clipped)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
         }
         if name == ManifestSet.implicitLocalTarget || failed(.Target, name) { return [] }
         return [o.diagnostic(field(), missing(.Target, name, among: targetNames))]

@@ -1,12 +1,14 @@
+import YAML
+
 /// Object names follow DNS-1123 labels, as in Kubernetes, so they can become
 /// hostnames, branch names and file names without escaping.
 enum Names {
     static func problem(with name: String) -> String? {
         if name.isEmpty { return "a name must not be empty" }
-        if name.utf8.count > 63 { return "name \"\(name)\" is longer than 63 characters" }
+        if name.utf8.count > 63 { return "name \"\(name.clipped)\" is longer than 63 characters" }
         let valid = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
         if !valid || name.hasPrefix("-") || name.hasSuffix("-") {
-            return "invalid name \"\(name)\": use lowercase letters, digits and '-', starting and ending with a letter or digit"
+            return "invalid name \"\(name.clipped)\": use lowercase letters, digits and '-', starting and ending with a letter or digit"
         }
         return nil
     }
@@ -68,6 +70,13 @@ public struct Placeholder: Sendable, Hashable {
             rest = rest[rest.index(after: close)...]
         }
         return out
+    }
+
+    /// The text from a `${` that no `}` closes, or nil: `"${outputs"` is a
+    /// typo, not a literal to pass on.
+    public static func unterminated(in text: String) -> Substring? {
+        guard let open = text.range(of: "${", options: .backwards) else { return nil }
+        return text[open.upperBound...].contains("}") ? nil : text[open.lowerBound...]
     }
 
     public var text: String { name.map { "${\(namespace).\($0)}" } ?? "${\(namespace)}" }

@@ -26,7 +26,7 @@ enum ObjectValidator {
             if spec.endpoint != nil { out.append(origin.diagnostic("spec.endpoint", "a local target has no endpoint")) }
         default:
             if let endpoint = spec.endpoint {
-                if !isHTTPURL(endpoint) { out.append(origin.diagnostic("spec.endpoint", "expected an http:// or https:// URL, found \"\(endpoint)\"")) }
+                if !isHTTPURL(endpoint) { out.append(origin.diagnostic("spec.endpoint", "expected an http:// or https:// URL, found \"\(endpoint.clipped)\"")) }
             } else {
                 out.append(origin.diagnostic("spec.endpoint", "missing required field \"endpoint\" for a \(spec.type.rawValue) target"))
             }
@@ -55,7 +55,10 @@ enum ObjectValidator {
             return [origin.diagnostic("spec.source", "a source needs exactly one of \"path\", \"url\" or \"s3\"")]
         }
         if let url = s.url, !isHTTPURL(url) {
-            return [origin.diagnostic("spec.source.url", "expected an http:// or https:// URL, found \"\(url)\"")]
+            return [origin.diagnostic("spec.source.url", "expected an http:// or https:// URL, found \"\(url.clipped)\"")]
+        }
+        if let path = s.path, let problem = ProjectPath.problem(path, base: "the project", absoluteAllowed: true) {
+            return [origin.diagnostic("spec.source.path", problem)]
         }
         return []
     }
@@ -68,7 +71,7 @@ enum ObjectValidator {
             let at = "spec.steps[\(i)]"
             if let problem = Names.problem(with: step.name) { out.append(origin.diagnostic("\(at).name", problem)) }
             if let first = seen[step.name] {
-                out.append(origin.diagnostic("\(at).name", "duplicate step \"\(step.name)\" (first at spec.steps[\(first)])"))
+                out.append(origin.diagnostic("\(at).name", "duplicate step \"\(step.name.clipped)\" (first at spec.steps[\(first)])"))
             } else {
                 seen[step.name] = i
             }
@@ -77,15 +80,26 @@ enum ObjectValidator {
             }
             if let t = step.timeout, t.seconds < 1 { out.append(origin.diagnostic("\(at).timeout", "a timeout must be at least 1s")) }
             out += checkEnv(step.env, at: "\(at).env", origin)
+            var paths: [(String, String, String)] = []  // field, path, base
+            if let dir = step.workingDir { paths.append(("\(at).workingDir", dir, "the project")) }
+            if let notebook = step.notebook { paths.append(("\(at).notebook.path", notebook.path, "the project")) }
+            for (k, input) in (step.inputs ?? []).enumerated() { paths.append(("\(at).inputs[\(k)]", input, "the project")) }
+            for (k, output) in (step.outputs ?? []).enumerated() { paths.append(("\(at).outputs[\(k)]", output, "the step's outputs")) }
+            for (field, path, base) in paths {
+                if let problem = ProjectPath.problem(path, base: base) { out.append(origin.diagnostic(field, problem)) }
+            }
         }
         let names = spec.steps.map(\.name)
         for (i, step) in spec.steps.enumerated() {
             for (j, dep) in (step.dependsOn ?? []).enumerated() where !names.contains(dep) {
                 out.append(origin.diagnostic("spec.steps[\(i)].dependsOn[\(j)]",
-                    "no step named \"\(dep)\"\(Suggestion.hint(for: dep, in: names))"))
+                    "no step named \"\(dep.clipped)\"\(Suggestion.hint(for: dep, in: names))"))
             }
             let ancestors = StepGraph(spec.steps).ancestors(of: step.name)
             for (k, arg) in (step.command?.argv ?? []).enumerated() {
+                if let open = Placeholder.unterminated(in: arg) {
+                    out.append(origin.diagnostic("spec.steps[\(i)].command[\(k)]", "\"\(String(open).clipped)\" has no closing }"))
+                }
                 for p in Placeholder.all(in: arg) {
                     let field = "spec.steps[\(i)].command[\(k)]"
                     switch (p.namespace, p.name) {
@@ -105,8 +119,14 @@ enum ObjectValidator {
         }
         for (field, ref) in [("spec.artifact", spec.artifact), ("spec.metrics", spec.metrics)] {
             if let ref, !names.contains(ref.step) {
-                out.append(origin.diagnostic("\(field).step", "no step named \"\(ref.step)\"\(Suggestion.hint(for: ref.step, in: names))"))
+                out.append(origin.diagnostic("\(field).step", "no step named \"\(ref.step.clipped)\"\(Suggestion.hint(for: ref.step, in: names))"))
             }
+            if let ref, let problem = ProjectPath.problem(ref.path, base: "the step's outputs") {
+                out.append(origin.diagnostic("\(field).path", problem))
+            }
+        }
+        if let code = spec.codePath, let problem = ProjectPath.problem(code, base: "the project") {
+            out.append(origin.diagnostic("spec.codePath", problem))
         }
         return out
     }
@@ -122,12 +142,12 @@ enum ObjectValidator {
         }
         for (i, gate) in (spec.promotion?.gates ?? []).enumerated() where MetricGate(parsing: gate) == nil {
             out.append(origin.diagnostic("spec.promotion.gates[\(i)]",
-                "invalid gate \"\(gate)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))
+                "invalid gate \"\(gate.clipped)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))
         }
         // Lists are short: a scan is cheaper than building a set per object.
         let datasets = spec.datasets ?? []
         for (i, d) in datasets.enumerated() where datasets[..<i].contains(d) {
-            out.append(origin.diagnostic("spec.datasets[\(i)]", "dataset \"\(d)\" is listed twice"))
+            out.append(origin.diagnostic("spec.datasets[\(i)]", "dataset \"\(d.clipped)\" is listed twice"))
         }
         return out
     }
@@ -136,16 +156,19 @@ enum ObjectValidator {
         var out: [Diagnostic] = []
         if spec.version < 1 { out.append(origin.diagnostic("spec.version", "versions are numbered from 1")) }
         if let address = spec.address, HostPort(parsing: address) == nil {
-            out.append(origin.diagnostic("spec.address", "expected HOST:PORT such as 127.0.0.1:8700, found \"\(address)\""))
+            out.append(origin.diagnostic("spec.address", "expected HOST:PORT such as 127.0.0.1:8700, found \"\(address.clipped)\""))
         }
         if spec.targets.isEmpty { out.append(origin.diagnostic("spec.targets", "a deployment needs at least one target")) }
         for (i, p) in spec.targets.enumerated() {
             if spec.targets[..<i].contains(where: { $0.target == p.target }) {
-                out.append(origin.diagnostic("spec.targets[\(i)].target", "target \"\(p.target)\" is listed twice"))
+                out.append(origin.diagnostic("spec.targets[\(i)].target", "target \"\(p.target.clipped)\" is listed twice"))
             }
             if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
         }
         for (k, arg) in (spec.serve.command?.argv ?? []).enumerated() {
+            if let open = Placeholder.unterminated(in: arg) {
+                out.append(origin.diagnostic("spec.serve.command[\(k)]", "\"\(String(open).clipped)\" has no closing }"))
+            }
             for p in Placeholder.all(in: arg) {
                 if p.namespace == "registry", p.name == "uri" {
                     if spec.serve.registry == nil {
@@ -158,6 +181,9 @@ enum ObjectValidator {
             }
         }
         out += checkEnv(spec.serve.env, at: "spec.serve.env", origin)
+        if let dir = spec.serve.workingDir, let problem = ProjectPath.problem(dir, base: "the project") {
+            out.append(origin.diagnostic("spec.serve.workingDir", problem))
+        }
         if let path = spec.healthCheck?.path, !path.hasPrefix("/") {
             out.append(origin.diagnostic("spec.healthCheck.path", "a health check path starts with /"))
         }
@@ -186,12 +212,23 @@ enum ObjectValidator {
     static func checkEnv(_ env: [String: EnvValue]?, at field: String, _ origin: Origin) -> [Diagnostic] {
         var out: [Diagnostic] = []
         for (name, value) in env ?? [:] {
+            if !isEnvironmentName(name) {
+                out.append(origin.diagnostic("\(field).\(name)",
+                    "invalid environment variable name \"\(name.clipped)\"; use letters, digits and '_', not starting with a digit"))
+                continue
+            }
             if case .literal = value, EnvValue.looksSecret(name) {
                 out.append(origin.diagnostic("\(field).\(name)",
                     "\(name) looks like a secret written inline; reference it: { secret: { env: \(name) } }"))
             }
         }
         return out.sorted(by: Diagnostic.ordered)
+    }
+
+    /// A name every shell and `execve` environment takes: `[A-Za-z_][A-Za-z0-9_]*`.
+    static func isEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
     }
 
     static func isHTTPURL(_ s: String) -> Bool {

@@ -12,7 +12,7 @@ public enum RegistryAlias {
         let allowed = alias.utf8.allSatisfy { byte in
             (byte >= 97 && byte <= 122) || (byte >= 65 && byte <= 90) || (byte >= 48 && byte <= 57) || byte == 95 || byte == 45
         }
-        if !allowed { return "invalid alias \"\(alias)\": MLflow allows only letters, digits, '_' and '-'" }
+        if !allowed { return "invalid alias \"\(alias.clipped)\": MLflow allows only letters, digits, '_' and '-'" }
         let lower = alias.lowercased()
         if lower == "latest" || (lower.count > 1 && lower.hasPrefix("v") && lower.dropFirst().allSatisfy(\.isNumber)) {
             return "alias \"\(alias)\" is reserved by MLflow (\"latest\" and version names such as \"v3\" are); choose another"

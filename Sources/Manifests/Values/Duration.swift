@@ -45,7 +45,7 @@ public struct TimeSpan: Sendable, Hashable, Codable, CustomStringConvertible {
         let text = try container.decode(String.self)
         guard let parsed = TimeSpan(parsing: text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "invalid duration \"\(text)\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d")
+                in: container, debugDescription: "invalid duration \"\(text.clipped)\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d")
         }
         self = parsed
     }

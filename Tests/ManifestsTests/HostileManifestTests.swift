@@ -1,0 +1,72 @@
+import Testing
+@testable import Manifests
+
+/// Manifests written to make Gantry misbehave: each is refused at the
+/// field at fault, with the offending text shortened.
+@Suite struct HostileManifestTests {
+    @Test func pathsThatLeaveTheProjectAreErrorsWhereverAPathIsWritten() {
+        let d = Fixture.diagnostics(editing: "pipeline.yaml") {
+            $0.replacingOccurrences(of: "codePath: src", with: "codePath: ../../..")
+              .replacingOccurrences(of: "  - name: prepare\n", with: "  - name: prepare\n      workingDir: /etc\n      inputs: [src/../../x]\n      outputs: [../../../../tmp/out]\n")
+              .replacingOccurrences(of: "artifact: { step: train, path: model.json }", with: "artifact: { step: train, path: ../../../../etc/passwd }")
+              .replacingOccurrences(of: "metrics: { step: train, path: metrics.json }", with: "metrics: { step: train, path: /proc/self/environ }")
+        }
+        #expect(d == [
+            "pipeline.yaml:6:13: error: spec.codePath: \"../../..\" leaves the project (..)",
+            "pipeline.yaml:11:19: error: spec.steps[0].workingDir: \"/etc\" is absolute; write it relative to the project",
+            "pipeline.yaml:12:16: error: spec.steps[0].inputs[0]: \"src/../../x\" leaves the project (..)",
+            "pipeline.yaml:13:17: error: spec.steps[0].outputs[0]: \"../../../../tmp/out\" leaves the step's outputs (..)",
+            "pipeline.yaml:19:34: error: spec.artifact.path: \"../../../../etc/passwd\" leaves the step's outputs (..)",
+            "pipeline.yaml:20:33: error: spec.metrics.path: \"/proc/self/environ\" is absolute; write it relative to the step's outputs",
+        ], "\(d)")
+        let data = Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "path: data/churn.csv", with: "path: ../../home") }
+        #expect(data == ["data.yaml:5:19: error: spec.source.path: \"../../home\" leaves the project (..)"])
+        #expect(Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "path: data/churn.csv", with: "path: /srv/data") } == [],
+                "an absolute dataset path is documented: data outside Git")
+        let serve = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "    command: [python3, serve.py", with: "    workingDir: a/../../b\n    command: [python3, serve.py")
+        }
+        #expect(serve == ["data.yaml:15:17: error: spec.serve.workingDir: \"a/../../b\" leaves the project (..)"])
+    }
+
+    @Test func environmentNamesThatNoProcessCanHaveAreErrors() {
+        let d = Fixture.diagnostics(editing: "pipeline.yaml") {
+            $0.replacingOccurrences(of: "      timeout: 10m\n", with: "      timeout: 10m\n      env: { \"A=B\": x, \"\": y, 9LIVES: z, GOOD_1: w }\n")
+        }
+        #expect(d.count == 3, "\(d)")
+        for name in ["A=B", "", "9LIVES"] {
+            #expect(d.contains { $0.hasSuffix("invalid environment variable name \"\(name)\"; use letters, digits and '_', not starting with a digit") })
+        }
+    }
+
+    @Test func aNumberTaggedAsTextIsNotANumber() {
+        let d = Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "version: 1", with: "version: !!str 1") }
+        #expect(d == ["data.yaml:12:12: error: spec.version: expected an integer, found str \"1\" (tagged !!str)"])
+    }
+
+    @Test func anUnterminatedPlaceholderIsATypoNotALiteral() {
+        let d = Fixture.diagnostics(editing: "pipeline.yaml") { $0.replacingOccurrences(of: "\"${outputs}\"]\n  - name: train", with: "\"${outputs\"]\n  - name: train") }
+        let fixed = Fixture.diagnostics(editing: "pipeline.yaml") {
+            $0.replacingOccurrences(of: "--out, \"${outputs}\"]\n    - name: train", with: "--out, \"${outputs\"]\n    - name: train")
+        }
+        #expect(d.isEmpty || d == fixed)
+        #expect(fixed == ["pipeline.yaml:11:76: error: spec.steps[0].command[5]: \"${outputs\" has no closing }"], "\(fixed)")
+    }
+
+    @Test func aHugeNameIsShortenedInItsErrorAndCostsNoQuadraticTime() {
+        let name = String(repeating: "a", count: 1_000_000)
+        let d = Fixture.diagnostics(editing: "models/churn.yaml") {
+            $0.replacingOccurrences(of: "pipeline: churn-training", with: "pipeline: \(name)")
+              .replacingOccurrences(of: "  name: churn\n", with: "  name: \(name)\n")
+        }
+        #expect(d.allSatisfy { $0.utf8.count < 400 }, "errors quote at most 80 characters of a value: \(d.map { $0.prefix(300) })")
+        #expect(d.contains { $0.contains("metadata.name: name \"\(String(repeating: "a", count: 77))...\" is longer than 63 characters") })
+    }
+
+    @Test func aThousandObjectsOfOneNameAreEachReportedAgainstTheFirst() {
+        let doc = "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: same }\nspec:\n  source: { path: data.csv }\n"
+        let d = Fixture.diagnostics(["same.yaml": Array(repeating: doc, count: 1000).joined(separator: "---\n")])
+        #expect(d.count == 999)
+        #expect(d.last == "same.yaml:5997:19: error: metadata.name: duplicate Dataset \"same\" (first defined at same.yaml:3:19)")
+    }
+}
