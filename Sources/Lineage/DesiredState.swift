@@ -86,11 +86,7 @@ public struct DesiredState: Sendable {
            last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false }) {
             return DesiredState(revision: revision, models: last.models, generation: last.generation)
         }
-        var fingerprints: [String: Result<String, any Error>] = [:]
-        for (name, dataset) in set.datasets.sorted(by: { $0.key < $1.key }) {
-            do { fingerprints[name] = .success(try await fingerprinter.fingerprint(dataset, in: revision)) }
-            catch { fingerprints[name] = .failure(error) }
-        }
+        let fingerprints = await fingerprintAll(set.datasets, fingerprinter: fingerprinter, revision: revision)
         // The models' states are a function of the revision's snapshot and
         // the data's fingerprints: when neither changed (a controller loop
         // with nothing new), the last result is the answer.
@@ -229,19 +225,56 @@ public struct DesiredState: Sendable {
         }
     }
 
+    /// How many datasets are fingerprinted at once: an unresponsive URL
+    /// costs its own timeout, not the sum over every dataset after it.
+    static let fingerprintWidth = 8
+
+    static func fingerprintAll(_ datasets: [String: Entry<DatasetSpec>], fingerprinter: Fingerprinter,
+                               revision: Revision) async -> [String: Result<String, any Error>] {
+        var fingerprints: [String: Result<String, any Error>] = [:]
+        // Data in Git is a lookup in the commit: no need for a task each.
+        var remote: [(String, Entry<DatasetSpec>)] = []
+        for (name, dataset) in datasets {
+            if let path = dataset.spec.source.path, !path.hasPrefix("/") {
+                do { fingerprints[name] = .success(try await fingerprinter.fingerprint(dataset, in: revision)) }
+                catch { fingerprints[name] = .failure(error) }
+            } else {
+                remote.append((name, dataset))
+            }
+        }
+        await withTaskGroup(of: (String, Result<String, any Error>).self) { group in
+            var pending = remote.sorted { $0.0 < $1.0 }[...]
+            func startNext() {
+                guard let (name, dataset) = pending.popFirst() else { return }
+                group.addTask {
+                    do { return (name, .success(try await fingerprinter.fingerprint(dataset, in: revision))) }
+                    catch { return (name, .failure(error)) }
+                }
+            }
+            for _ in 0..<Self.fingerprintWidth { startNext() }
+            for await (name, result) in group {
+                fingerprints[name] = result
+                startNext()
+            }
+        }
+        return fingerprints
+    }
+
     static func modelState(_ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
                            fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date) -> ModelState {
         guard let pipeline = set.pipelines[model.spec.pipeline] else {
             return ModelState(entry: model, lineage: nil, problem: "no pipeline \(model.spec.pipeline)")
         }
         var datasets: [String: String] = [:]
+        var problems: [String] = []  // every dataset that failed, not just the first
         for d in model.spec.datasets ?? [] {
             switch fingerprints[d] {
             case .success(let fp)?: datasets[d] = fp
-            case .failure(let e)?: return ModelState(entry: model, lineage: nil, problem: "\(e)")
-            case nil: return ModelState(entry: model, lineage: nil, problem: "no dataset \(d)")
+            case .failure(let e)?: problems.append("\(e)")
+            case nil: problems.append("no dataset \(d)")
             }
         }
+        if !problems.isEmpty { return ModelState(entry: model, lineage: nil, problem: problems.joined(separator: "; ")) }
         let codePath = pipeline.spec.codePath ?? "."
         let codeTree: String
         do {

@@ -54,13 +54,20 @@ public struct Fingerprinter: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw Failure(dataset: dataset, message: "\(path): no such file or directory")
         }
-        if !isDirectory.boolValue { return "sha256:" + (try hash(file: path)) }
+        if !isDirectory.boolValue {
+            do { return "sha256:" + (try hash(file: path)) } catch let failure as Failure {
+                throw Failure(dataset: dataset, message: failure.message)
+            }
+        }
         return try LocalFiles(store: store, cacheWrites: cacheWrites).fingerprint(directory: path)
     }
 
     func hash(file path: String) throws -> String {
         var st = stat()
         guard stat(path, &st) == 0 else { throw Failure(dataset: path, message: "\(path): cannot stat") }
+        guard UInt32(st.st_mode) & UInt32(S_IFMT) == UInt32(S_IFREG) else {
+            throw Failure(dataset: path, message: "\(path) is not a regular file (a device, FIFO or socket is not data)")
+        }
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         if let known = try store?.fileHash(path), known.size == Int64(st.st_size), known.mtimeNanos == mtime,
            known.inode == Int64(st.st_ino) {
@@ -74,7 +81,7 @@ public struct Fingerprinter: Sendable {
     func fingerprint(url: String, dataset: String) async throws -> String {
         let response: HTTPResponse
         do {
-            response = try await http.send(HTTPRequest(method: "HEAD", url: url, timeout: .seconds(30)))
+            response = try await http.send(HTTPRequest(method: "HEAD", url: url, timeout: .seconds(10)))
         } catch {
             throw Failure(dataset: dataset, message: "\(error)")
         }

@@ -83,10 +83,10 @@ public struct LocalTarget: TargetDriver {
     /// workspace, its metrics read.
     func collect(_ result: JobResult, runDirectory: String, artifact: OutputRef, metrics ref: OutputRef?) throws -> TrainingOutcome {
         guard result.succeeded else { throw DriverError(result.error ?? "training failed") }
-        let stored = try ArtifactStore(workspace: workspace).store(stepOutput(runDirectory, artifact))
+        let stored = try ArtifactStore(workspace: workspace).store(try insideOutputs(runDirectory, artifact, "artifact"))
         var metrics: [String: Double] = [:]
         if let m = ref {
-            let path = stepOutput(runDirectory, m)
+            let path = try insideOutputs(runDirectory, m, "metrics")
             guard let data = FileManager.default.contents(atPath: path),
                   let object = try? JSONDecoder().decode([String: MetricReading].self, from: data) else {
                 throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
@@ -95,6 +95,25 @@ public struct LocalTarget: TargetDriver {
         }
         return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
                                steps: result.steps.map { "\($0.name) \($0.status)" })
+    }
+
+    /// The file `ref` names, once it is known to lie in its step's output
+    /// directory: a step's symbolic link to a file elsewhere (the host's
+    /// /etc/passwd) is not registered as a model or read as metrics.
+    func insideOutputs(_ runDirectory: String, _ ref: OutputRef, _ what: String) throws -> String {
+        let path = stepOutput(runDirectory, ref)
+        let outputs = (runDirectory as NSString).appendingPathComponent("steps/\(ref.step)/outputs")
+        guard let real = Self.resolved(path), let base = Self.resolved(outputs) else { return path }  // missing: reported by the reader
+        guard real == base || real.hasPrefix(base + "/") else {
+            throw DriverError("the \(what) \(ref.step)/\(ref.path) leads out of the step's outputs (to \(real)); it is not read")
+        }
+        return path
+    }
+
+    static func resolved(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
     }
 
     func stepOutput(_ runDirectory: String, _ ref: OutputRef) -> String {
