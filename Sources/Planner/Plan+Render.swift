@@ -34,7 +34,7 @@ extension Plan {
         if !isValid {
             out += "**Invalid revision**: nothing will be applied.\n\n| file | line | field | error |\n|---|---|---|---|\n"
             for d in diagnostics {
-                out += "| `\(d.file)` | \(d.line):\(d.column) | `\(d.field)` | \(Self.markdownEscape(d.message)) |\n"
+                out += "| \(Self.markdownCode(d.file)) | \(d.line):\(d.column) | \(Self.markdownCode(d.field)) | \(Self.markdownEscape(d.message)) |\n"
             }
             return out
         }
@@ -57,14 +57,48 @@ extension Plan {
         var out = "| action | object | version | reason |\n|---|---|---|---|\n"
         for a in actions {
             let version = a.kind == .deploy ? "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version ?? 0)" : (a.version.map { "v\($0)" } ?? "")
-            out += "| \(a.kind.rawValue) | `\(a.object)` | \(version) | \(markdownEscape(a.reason)) |\n"
+            out += "| \(a.kind.rawValue) | \(Self.markdownCode(a.object)) | \(version) | \(markdownEscape(a.reason)) |\n"
         }
         return out
     }
 
     /// Text safe in a markdown table cell.
+    /// `s` as a code span in a table cell, whatever it holds: the fence is
+    /// one backtick longer than any run inside (CommonMark), so a backtick
+    /// in a command argument cannot close the span and let the rest render
+    /// as markdown (links, @mentions). Inside a span nothing else is
+    /// interpreted; only the table's `|` and line breaks need care.
+    public static func markdownCode(_ s: String) -> String {
+        let text = s.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "|", with: "\\|")
+        var longest = 0, run = 0
+        for c in text.unicodeScalars {
+            run = c == "`" ? run + 1 : 0
+            longest = max(longest, run)
+        }
+        let fence = String(repeating: "`", count: longest + 1)
+        let pad = text.hasPrefix("`") || text.hasSuffix("`") || text.isEmpty ? " " : ""
+        return fence + pad + text + pad + fence
+    }
+
+    /// Free text (a reason, a commit subject, an author) in a table cell
+    /// of a pull-request comment: it renders as the same text, never as
+    /// markup. Markdown's punctuation is escaped, HTML is made entities,
+    /// and `@` gets a zero-width space after it so that no one is mentioned
+    /// by a manifest or a commit message.
     public static func markdownEscape(_ s: String) -> String {
-        s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
-            .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s.unicodeScalars {
+            switch c {
+            case "\n", "\r": out += " "
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            case "@": out += "@\u{200B}"
+            case "\\", "`", "*", "_", "[", "]", "(", ")", "|", "~", "#", "!": out += "\\" + String(c)
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 }

@@ -62,7 +62,7 @@ extension Review {
         out += "**\(summary)**. Head: _\(md(head.subject))_ by \(md(head.author)).\n"
         if !diagnostics.isEmpty {
             out += "\n#### Validation errors\n\nMerging this would apply nothing until these are fixed.\n\n| file | line | field | error |\n|---|---|---|---|\n"
-            for d in diagnostics { out += "| `\(d.file)` | \(d.line):\(d.column) | `\(d.field)` | \(md(d.message)) |\n" }
+            for d in diagnostics { out += "| \(code(d.file)) | \(d.line):\(d.column) | \(code(d.field)) | \(md(d.message)) |\n" }
         }
         if !actions.isEmpty {
             out += "\n#### What merging would do\n\n" + Plan.markdownTable(actions)
@@ -70,7 +70,7 @@ extension Review {
         if !pinChanges.isEmpty {
             out += "\n#### Pinned versions\n\n| deployment | model | from | to | metrics (from → to) | gates |\n|---|---|---|---|---|---|\n"
             for p in pinChanges {
-                out += "| `\(p.deployment)` | `\(p.model)` | \(p.from.map { "v\($0)" } ?? "new") | v\(p.to)\(p.toMetrics == nil ? " (not trained yet)" : "") | \(md(Self.metrics(p.fromMetrics, p.toMetrics))) | \(md(p.toGates ?? "")) |\n"
+                out += "| \(code(p.deployment)) | \(code(p.model)) | \(p.from.map { "v\($0)" } ?? "new") | v\(p.to)\(p.toMetrics == nil ? " (not trained yet)" : "") | \(md(Self.metrics(p.fromMetrics, p.toMetrics))) | \(md(p.toGates ?? "")) |\n"
             }
             for p in pinChanges { if let l = p.toLineage { out += "\n" + lineageDetails(p, l) } }
         }
@@ -90,7 +90,7 @@ extension Review {
                 out += "</summary>\n\n"
                 if !o.fields.isEmpty {
                     out += "| field | base | head |\n|---|---|---|\n"
-                    for f in o.fields { out += "| `\(f.field)` | \(cell(f.before)) | \(cell(f.after)) |\n" }
+                    for f in o.fields { out += "| \(code(f.field)) | \(cell(f.before)) | \(cell(f.after)) |\n" }
                 }
                 out += "\n</details>\n"
             }
@@ -103,9 +103,9 @@ extension Review {
 
     func lineageDetails(_ p: PinChange, _ l: Lineage) -> String {
         var rows = "| input | value |\n|---|---|\n"
-        rows += "| commit | `\(l.commit.prefix(12))` |\n| code | `\(l.codePath)` tree `\(l.codeTree.prefix(12))` |\n"
-        for (k, v) in l.datasets.sorted(by: { $0.key < $1.key }) { rows += "| dataset `\(k)` | `\(v)` |\n" }
-        for (k, v) in l.params.sorted(by: { $0.key < $1.key }) { rows += "| param `\(k)` | `\(v)` |\n" }
+        rows += "| commit | `\(l.commit.prefix(12))` |\n| code | \(code(l.codePath)) tree `\(l.codeTree.prefix(12))` |\n"
+        for (k, v) in l.datasets.sorted(by: { $0.key < $1.key }) { rows += "| dataset \(code(k)) | \(code(v)) |\n" }
+        for (k, v) in l.params.sorted(by: { $0.key < $1.key }) { rows += "| param \(code(k)) | \(code("\(v)")) |\n" }
         return "<details><summary>Lineage of <code>\(p.model)@v\(p.to)</code></summary>\n\n\(rows)\n</details>\n"
     }
 
@@ -119,7 +119,8 @@ extension Review {
         }.joined(separator: "; ")
     }
 
-    func cell(_ s: String?) -> String { s.map { "`\(md($0))`" } ?? "_unset_" }
+    func cell(_ s: String?) -> String { s.map(code) ?? "_unset_" }
+    func code(_ s: String) -> String { Plan.markdownCode(s) }
 
     func md(_ s: String) -> String { Plan.markdownEscape(s) }
 }
