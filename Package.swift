@@ -76,8 +76,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The HTTP API, webhooks, dashboard and /metrics over the controller.
+        // How Gantry's HTTP servers listen: connection limits (and TLS).
+        .target(name: "Listener", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .target(name: "Server", dependencies: [
-            "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML",
+            "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML", "Listener",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -87,7 +91,7 @@ let package = Package(
         // The on-prem node agent (`gantry agent`): the HTTP face of the
         // agent target's node side.
         .target(name: "Agent", dependencies: [
-            "Targets", "Lineage",
+            "Targets", "Lineage", "Listener",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -118,7 +122,7 @@ let package = Package(
         .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
-            "Lineage", "Manifests", "Git", "YAML", "gantry",
+            "Lineage", "Manifests", "Git", "YAML", "Listener", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Listener
 import Logging
 import Targets
 
@@ -33,9 +34,10 @@ public struct AgentServer: Sendable {
         return router
     }
 
-    public func application(host: String, port: Int, logger: Logger,
+    public func application(host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "gantry-agent"),
+        Application(router: router(), server: limits.http1(),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "gantry-agent"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                     logger: logger)
     }

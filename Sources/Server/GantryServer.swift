@@ -1,6 +1,7 @@
 import Controller
 import Foundation
 import Hummingbird
+import Listener
 import Logging
 import Reconciler
 import State
@@ -35,6 +36,8 @@ public struct GantryServer: Sendable {
     let webhookSecret: String?
     let source: FollowedSource
     let notifier: Notifier?
+    /// Webhook deliveries handled lately: a replay starts nothing.
+    let deliveries = RecentDeliveries()
 
     var store: StateStore { reconciler.store }
 
@@ -72,9 +75,10 @@ public struct GantryServer: Sendable {
         return router
     }
 
-    public func application(host: String, port: Int, logger: Logger,
+    public func application(host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
+        Application(router: router(), server: limits.http1(),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                     logger: logger)
     }
@@ -93,9 +97,11 @@ struct Authentication: RouterMiddleware {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { offered = String(parts[1]).trimmingCharacters(in: .whitespaces) }
             else { context.rejectedCredential = true }
-        } else if request.method == .get, let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty {
-            // The cookie is honoured for reading pages only, so a page on
-            // another site cannot make a browser act with it.
+        } else if request.method == .get, !Self.isAPI(request.uri.path),
+                  let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty {
+            // The cookie is honoured for reading the dashboard's pages only:
+            // a page on another site cannot make a browser act with it, and
+            // the API answers bearer tokens alone, as documented.
             offered = cookie
         }
         if let offered {
@@ -103,6 +109,10 @@ struct Authentication: RouterMiddleware {
             context.rejectedCredential = context.caller == nil
         }
         return try await next(request, context)
+    }
+
+    static func isAPI(_ path: String) -> Bool {
+        path == "/api" || path.hasPrefix("/api/") || path == "/metrics"
     }
 }
 

@@ -73,6 +73,19 @@ private func tempDir() -> String {
         #expect(markdown.contains("| train | `Model/churn` | v1 | no version yet |"))
     }
 
+    @Test func aNotificationURLIsNamedNotWrittenOnTheCommandLine() async throws {
+        let state = tempDir()
+        let (status, output) = try await gantry(["controller", "--repo", repositoryRoot, "--path", "examples/quickstart", "--state-dir", state,
+                                                 "--iterations", "1", "--notify-slack", "https://hooks.slack.com/services/T000/B000/XXXX"])
+        #expect(status == 64, "\(output)")
+        #expect(output.contains("--notify-slack takes env:NAME or file:PATH, naming where the URL is kept; a URL on the command line shows in ps"))
+        let (unset, unsetOutput) = try await gantry(["controller", "--repo", repositoryRoot, "--state-dir", state, "--iterations", "1",
+                                                     "--notify", "env:GANTRY_TEST_NO_SUCH_HOOK"])
+        #expect(unset == 64)
+        #expect(unsetOutput.contains("--notify env:GANTRY_TEST_NO_SUCH_HOOK: environment variable GANTRY_TEST_NO_SUCH_HOOK is not set"), "\(unsetOutput)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/state.db"), "nothing started")
+    }
+
     @Test func helpShowsAnExampleForEveryVerb() async throws {
         for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "rollback", "destroy"] {
             let (status, output) = try await gantry([verb, "--help"])

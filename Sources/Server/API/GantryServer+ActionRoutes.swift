@@ -17,6 +17,29 @@ extension GantryServer {
         var reason: String?
     }
 
+    /// The request's JSON body, nil when there is none. A body that is not
+    /// the JSON the call takes is refused (400) before anything changes:
+    /// a malformed request never acts as if it had said nothing.
+    func optionalBody<T: Decodable>(_ type: T.Type, of request: Request) async throws -> T? {
+        let bytes = Array(buffer: try await request.body.collect(upTo: 64 << 10))
+        guard bytes.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch {
+            throw APIError(.badRequest, "the body is not the JSON this call takes: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .dataCorrupted(let c)?:
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return (path.isEmpty ? "" : "\(path): ") + c.debugDescription
+        case .keyNotFound(let key, _)?: return "missing \(key.stringValue)"
+        default: return "\(error)"
+        }
+    }
+
     func addActionRoutes(_ router: Router<APIContext>) {
         let api = router.group("api/v1")
         api.post("refresh") { _, context in
@@ -29,7 +52,7 @@ extension GantryServer {
             api.post("\(path)/:name/suspend") { request, context in
                 let caller = try mutating(context)
                 let object = try existing(kind, try context.parameters.require("name"))
-                let reason = (try? await request.decode(as: ReasonBody.self, context: context))?.reason ?? ""
+                let reason = try await optionalBody(ReasonBody.self, of: request)?.reason ?? ""
                 try store.suspend(SuspensionRecord(object: object, actor: caller.name, reason: reason, createdAt: Date()))
                 try audit(caller, "suspend", object: object, detail: reason, result: "succeeded")
                 wakeup.request("\(object) suspended by \(caller.name)")
@@ -47,7 +70,7 @@ extension GantryServer {
         api.post("deployments/:name/rollback") { request, context in
             let caller = try mutating(context)
             let name = try context.parameters.require("name")
-            let body = (try? await request.decode(as: RollbackBody.self, context: context)) ?? RollbackBody()
+            let body = try await optionalBody(RollbackBody.self, of: request) ?? RollbackBody()
             let reconciler = self.reconciler
             let result: RollbackResult
             do {

@@ -25,6 +25,11 @@ extension GantryServer {
                     context.logger.warning("webhook refused: bad or missing signature", metadata: ["provider": "\(provider.rawValue)"])
                     throw APIError(.unauthorized, "the signature does not match")
                 }
+                guard deliveries.firstTime(provider: provider.rawValue, id: provider.deliveryID(headers: request.headers), body: body) else {
+                    metrics.webhook(provider: provider.rawValue, result: "replayed")
+                    context.logger.warning("webhook delivery seen before; ignored", metadata: ["provider": "\(provider.rawValue)"])
+                    return JSON(WebhookAnswer(refresh: false, message: "this delivery was received before; it starts nothing again"))
+                }
                 let event = provider.event(headers: request.headers)
                 guard provider.isPush(event) else {
                     metrics.webhook(provider: provider.rawValue, result: "ignored")

@@ -36,6 +36,16 @@ public enum WebhookProvider: String, Sendable, CaseIterable {
         }
     }
 
+    /// The provider's id of this delivery, which a redelivery repeats.
+    func deliveryID(headers: HTTPFields) -> String? {
+        switch self {
+        case .github: return header(headers, "X-GitHub-Delivery")
+        case .gitlab: return header(headers, "X-Gitlab-Event-UUID")
+        case .gitea: return header(headers, "X-Gitea-Delivery") ?? header(headers, "X-GitHub-Delivery")
+        case .generic: return header(headers, "X-Gantry-Delivery")
+        }
+    }
+
     func isPush(_ event: String?) -> Bool {
         guard let event = event?.lowercased() else { return false }
         return event == "push" || event == "push hook"

@@ -49,11 +49,32 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .customLong("webhook-secret-env"), help: "The environment variable holding the webhook secret.")
     var webhookSecretEnv: String?
 
-    @Option(help: "POST generic JSON notifications (sync failure, retrain, promotion, rollback) to this URL; repeatable.")
+    @Option(help: ArgumentHelp("POST generic JSON notifications (sync failure, retrain, promotion, rollback) to a URL read from env:NAME or file:PATH; repeatable.",
+                               discussion: "A webhook URL is a secret; on the command line it would show in ps, so it is named, not given."))
     var notify: [String] = []
 
-    @Option(name: .customLong("notify-slack"), help: "POST Slack-compatible notifications to this incoming-webhook URL; repeatable.")
+    @Option(name: .customLong("notify-slack"), help: "POST Slack-compatible notifications to an incoming-webhook URL read from env:NAME or file:PATH; repeatable.")
     var notifySlack: [String] = []
+
+    /// The URL a `--notify` value names: `env:NAME` or `file:PATH`. A URL
+    /// written out is refused, because every user of the machine can read
+    /// a process's arguments.
+    static func receiverURL(_ reference: String, flag: String) throws -> String {
+        let ref: SecretRef
+        if reference.hasPrefix("env:") {
+            ref = SecretRef(env: String(reference.dropFirst(4)))
+        } else if reference.hasPrefix("file:") {
+            ref = SecretRef(file: String(reference.dropFirst(5)))
+        } else {
+            throw ValidationError("\(flag) takes env:NAME or file:PATH, naming where the URL is kept; a URL on the command line shows in ps")
+        }
+        let url: String
+        do { url = try ref.read() } catch { throw ValidationError("\(flag) \(reference): \(error)") }
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            throw ValidationError("\(flag) \(reference): the value is not an http(s) URL")
+        }
+        return url
+    }
 
     func run() async throws {
         guard let period = TimeSpan(parsing: interval) else {
@@ -74,7 +95,9 @@ struct ControllerCommand: AsyncParsableCommand {
             printError("warning: no --tokens file; every API call and dashboard page will answer 401")
         }
         let json = logFormat == .json
-        let redactor = Redactor(secrets: [secret].compactMap { $0 } + notify + notifySlack)
+        let generic = try notify.map { try Self.receiverURL($0, flag: "--notify") }
+        let slack = try notifySlack.map { try Self.receiverURL($0, flag: "--notify-slack") }
+        let redactor = Redactor(secrets: [secret].compactMap { $0 } + generic + slack)
         LoggingSystem.bootstrap { label in LogLines(label: label, json: json, redactor: redactor) }
         let logger = Logger(label: "gantry.controller")
 
@@ -82,7 +105,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git,
                                     author: source.author, log: { logger.info("\($0)") })
         let metrics = ControllerMetrics(version: GantryVersion.current)
-        let notifier = Notifier(receivers: notify.map { .init(url: $0, format: .generic) } + notifySlack.map { .init(url: $0, format: .slack) },
+        let notifier = Notifier(receivers: generic.map { .init(url: $0, format: .generic) } + slack.map { .init(url: $0, format: .slack) },
                                 logger: logger)
         let loop = ControllerLoop(source: git, reconciler: reconciler, status: ControllerStatus(source: git.name), metrics: metrics,
                                   notifier: notifier, configuration: .init(interval: period.duration, iterations: iterations), logger: logger)
