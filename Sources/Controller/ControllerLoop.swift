@@ -65,6 +65,9 @@ public final class ControllerLoop: Service, Sendable {
     func loop() async {
         logger.info("controller started", metadata: ["source": "\(source.name)", "interval": "\(configuration.interval)",
                                                      "state": "\(reconciler.workspace.root)"])
+        if let closed = try? reconciler.closeAbandonedReconciles(), closed > 0 {
+            logger.warning("reconciles left running by a process that is gone are recorded as interrupted", metadata: ["count": "\(closed)"])
+        }
         var lastCommit = ""
         var warned: Set<String> = []
         var loops = 0

@@ -130,6 +130,23 @@ public final class Reconciler: Sendable {
         public var ok: Bool { failed.isEmpty && result != "invalid" }
     }
 
+    /// This process as a reconcile's owner: `pid:start-time`, which a
+    /// reused pid does not match.
+    static let me: String = ProcessIdentity.of(pid: getpid()).map { "\($0.pid):\($0.startTime)" } ?? ""
+
+    /// Records as `interrupted` each reconcile left `running` by a process
+    /// that is gone (killed mid-apply). A controller does so as it starts.
+    @discardableResult
+    public func closeAbandonedReconciles() throws -> Int {
+        try store.closeAbandonedReconciles(alive: Self.isAlive)
+    }
+
+    static func isAlive(_ owner: String) -> Bool {
+        let parts = owner.split(separator: ":")
+        guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { return false }
+        return ProcessIdentity(pid: pid, startTime: start).isRunning
+    }
+
     /// Executes exactly `plan`, in order, recording the reconcile, an audit
     /// entry per action and each new version. When `stopRequested` turns
     /// true, the action under way finishes and the rest wait for the next
@@ -137,8 +154,11 @@ public final class Reconciler: Sendable {
     public func apply(_ plan: Plan, desired: DesiredState, actor: String,
                       stopRequested: @Sendable () -> Bool = { false }) async throws -> Report {
         let c = desired.revision.commit
-        var reconcile = try store.begin(ReconcileRecord(startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
-                                                        author: c.author, subject: c.subject))
+        try closeAbandonedReconciles()
+        var record = ReconcileRecord(startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
+                                     author: c.author, subject: c.subject)
+        record.owner = Self.me
+        var reconcile = try store.begin(record)
         var report = Report(reconcileID: reconcile.id, result: "running")
         try await resumeInterrupted(plan)
         if !plan.isValid {

@@ -95,10 +95,14 @@ public struct ReconcileRecord: Codable, Sendable, Hashable, FetchableRecord, Mut
     public var commit: String
     public var author: String
     public var subject: String
-    /// `applied`, `nothing-to-do`, `invalid`, `failed`, `running`.
+    /// `applied`, `nothing-to-do`, `invalid`, `failed`, `running`, and
+    /// `interrupted` for one whose process ended before it could finish.
     public var result: String
     public var error: String
     public var actions: Int
+    /// The process running it, `pid:start-time`, so that a reconcile whose
+    /// process was killed is told from one under way.
+    public var owner: String = ""
 
     public init(startedAt: Date, source: String, commit: String, author: String, subject: String) {
         self.startedAt = startedAt

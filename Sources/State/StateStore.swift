@@ -162,6 +162,11 @@ public final class StateStore: Sendable {
                 t.column("files", .blob).notNull()
             }
         }
+        m.registerMigration("v7-reconcile-owner") { db in
+            try db.alter(table: "reconciles") { t in
+                t.add(column: "owner", .text).notNull().defaults(to: "")
+            }
+        }
         return m
     }
 
@@ -290,6 +295,25 @@ public final class StateStore: Sendable {
             var r = reconcile
             try r.insert(db)
             return r
+        }
+    }
+
+    /// Closes every reconcile still `running` whose owner is not `alive`
+    /// (its process was killed, or the machine restarted): it is recorded
+    /// as `interrupted`, so history never shows a reconcile running for
+    /// ever. Returns how many were closed.
+    @discardableResult
+    public func closeAbandonedReconciles(alive: (String) -> Bool) throws -> Int {
+        try db.write { db in
+            var closed = 0
+            for var r in try ReconcileRecord.filter(Column("result") == "running").fetchAll(db) where !alive(r.owner) {
+                r.result = "interrupted"
+                r.finishedAt = Date()
+                r.error = (r.error.isEmpty ? "" : r.error + "\n") + "its process ended before the reconcile finished; what it did is in the audit log"
+                try r.update(db)
+                closed += 1
+            }
+            return closed
         }
     }
 

@@ -303,6 +303,12 @@ public struct LocalTarget: TargetDriver {
             try await control.waitUntilServing(backend, timeout: .seconds(10))
         } catch {
             _ = await Processes.stop(serve, grace: .seconds(5))
+            // A forwarder this deploy started is named by no record: left
+            // running, it would hold the address where neither status nor
+            // destroy sees it.
+            if request.current.flatMap({ Self.identity($0.forwarderProcess) }) != forwarder {
+                _ = await Processes.stop(forwarder, grace: .seconds(2))
+            }
             try? store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
                                          status: "failed", createdAt: now, updatedAt: Date()))
             throw error

@@ -1,0 +1,53 @@
+import Foundation
+import Processes
+@testable import StableAddress
+import Testing
+@testable import Reconciler
+@testable import State
+@testable import Targets
+
+/// Nothing outlives what recorded it: no reconcile stays `running` after
+/// its process died, and no forwarder holds an address no record names.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct LeftBehindTests {
+    @Test func aReconcileWhoseProcessWasKilledIsRecordedAsInterrupted() async throws {
+        let project = try await TestProject(port: freePort())
+        project.remove("manifests/deployment.yaml")
+        try await project.commit("Train only")
+        let h = try Harness(project)
+        // One left by a killed process (pid 1 never has that start time),
+        // one by this very process, still under way.
+        var killed = ReconcileRecord(startedAt: Date(), source: "s", commit: "c1", author: "a", subject: "killed mid-apply")
+        killed.owner = "1:1"
+        killed = try h.store.begin(killed)
+        var live = ReconcileRecord(startedAt: Date(), source: "s", commit: "c2", author: "a", subject: "under way")
+        live.owner = Reconciler.me
+        live = try h.store.begin(live)
+
+        let (_, report) = try await h.apply()
+        #expect(report.ok)
+        let byID = Dictionary(uniqueKeysWithValues: try h.store.reconciles().map { ($0.id!, $0) })
+        #expect(byID[killed.id!]?.result == "interrupted")
+        #expect(byID[killed.id!]?.finishedAt != nil)
+        #expect(byID[killed.id!]?.error.contains("its process ended before the reconcile finished") == true)
+        #expect(byID[live.id!]?.result == "running", "a reconcile whose process lives is left alone")
+        #expect(byID[report.reconcileID!]?.owner == Reconciler.me)
+        await h.tearDown()
+    }
+
+    @Test func aFirstDeployWhoseServerExitsAtOnceLeavesTheAddressFree() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/deployment.yaml", project.deployment(version: 1)
+            .replacingOccurrences(of: #"command: [python3, serve.py, --model, "${artifact}", --port, "${port}", --version, "${version}"]"#,
+                                  with: #"command: [python3, -c, "raise SystemExit('no GPU here')"]"#))
+        try await project.commit("A server that cannot start")
+        let h = try Harness(project)
+        let (_, report) = try await h.apply()
+        #expect(report.failed.map(\.action.kind) == [.deploy])
+        #expect(try h.store.deployment("demo-prod") == nil)
+        // Whoever binds the address next gets it: no forwarder kept it.
+        let (fd, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(project.port)))
+        close(fd)
+        await h.tearDown()
+    }
+}
