@@ -86,11 +86,21 @@ public final class ControllerLoop: Service, Sendable {
                 lastCommit = commit
                 warned = Self.announce(warnings, after: warned, to: logger)
                 failures = ok ? 0 : failures + 1
-                status.update { $0.lastError = nil }
+                if status.snapshot.degradedSince != nil { logger.info("reconciling again after a failure") }
+                status.update {
+                    $0.lastError = nil
+                    $0.degradedSince = nil
+                }
+                metrics?.degraded(false)
             } catch {
                 failures += 1
                 metrics?.reconciled(after: .zero, result: "error")
-                status.update { $0.lastError = "\(error)" }
+                metrics?.degraded(true)
+                status.update {
+                    $0.lastError = "\(error)"
+                    $0.lastResult = "error"
+                    $0.degradedSince = $0.degradedSince ?? Date()
+                }
                 logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
             }
             status.update { $0.loops = loops }

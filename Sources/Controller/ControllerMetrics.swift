@@ -57,6 +57,13 @@ public final class ControllerMetrics: @unchecked Sendable {
                              labels: [("kind", kind), ("result", result)]).increment()
     }
 
+    /// 1 while reconcile loops fail (the controller is degraded), else 0.
+    public func degraded(_ on: Bool) {
+        registry.makeGauge(descriptor: Self.name("controller_degraded", unit: "",
+                                                 help: "1 while reconcile loops fail (Git or the state directory unusable); what serves keeps serving."))
+            .set(to: on ? 1 : 0)
+    }
+
     public func webhook(provider: String, result: String) {
         registry.makeCounter(descriptor: Self.name("webhook_deliveries", unit: "total", help: "Webhook deliveries received, by provider and what became of them."),
                              labels: [("provider", provider), ("result", result)]).increment()

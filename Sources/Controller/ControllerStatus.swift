@@ -23,6 +23,10 @@ public final class ControllerStatus: @unchecked Sendable {
         public var lastResult: String?
         /// The last loop's error, cleared by a loop that succeeds.
         public var lastError: String?
+        /// Since when loops fail (Git unreachable, a corrupt pack, a state
+        /// directory that cannot be written); nil while they succeed.
+        /// What already serves keeps serving meanwhile.
+        public var degradedSince: Date?
         public var loops: Int = 0
         /// A loop has fetched and planned at least once.
         public var ready = false
@@ -32,6 +36,10 @@ public final class ControllerStatus: @unchecked Sendable {
         public var lastWakeup: WakeupRecord?
 
         public var plan: Plan? { assessment?.plan }
+
+        /// What readiness and status say: `ok`, `degraded` (loops fail) or
+        /// `stopping`.
+        public var health: String { stopping ? "stopping" : degradedSince != nil ? "degraded" : "ok" }
     }
 
     public struct WakeupRecord: Sendable, Codable {

@@ -61,6 +61,11 @@ public struct GantryServer: Sendable {
         router.get("/readyz") { _, _ in
             let s = status.snapshot
             if s.stopping { throw APIError(.serviceUnavailable, "stopping") }
+            if let since = s.degradedSince {
+                // What serves keeps serving; the controller cannot follow Git
+                // or record what it does until this clears.
+                throw APIError(.serviceUnavailable, "degraded since \(since.ISO8601Format()): \(s.lastError ?? "reconciles fail")")
+            }
             guard s.ready else { throw APIError(.serviceUnavailable, "no reconcile has fetched and planned yet") }
             return "ready\n"
         }

@@ -13,6 +13,7 @@ extension GantryServer {
         return StatusView(source: s.source, startedAt: s.startedAt, ready: s.ready, stopping: s.stopping, loops: s.loops,
                           revision: s.plan?.revision, revisionValid: s.plan?.isValid, lastFetchAt: s.lastFetchAt,
                           assessedAt: s.assessedAt, lastResult: s.lastResult, lastError: s.lastError,
+                          health: s.health, degradedSince: s.degradedSince,
                           pendingActions: s.plan?.actions.count ?? 0, lastWakeup: s.lastWakeup)
     }
 

@@ -56,6 +56,9 @@ struct StatusView: Codable, Sendable {
     var assessedAt: Date?
     var lastResult: String?
     var lastError: String?
+    /// `ok`, `degraded` (reconcile loops fail; what serves keeps serving) or `stopping`.
+    var health: String
+    var degradedSince: Date?
     var pendingActions: Int
     var lastWakeup: ControllerStatus.WakeupRecord?
 }

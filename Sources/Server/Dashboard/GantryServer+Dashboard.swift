@@ -54,6 +54,7 @@ extension GantryServer {
         var out = "<h1>Overview</h1>\n<section><div class=\"grid\">"
         out += stat("Source", "<code>\(s.source.html)</code>")
         out += stat("Revision", s.revision.map { "<code>\($0.commit.prefix(12))</code> <span class=\"muted\">\($0.subject.html)</span>" } ?? "–")
+        out += stat("Controller", Page.badge(s.health) + (s.degradedSince.map { " since " + Page.time($0) } ?? ""))
         out += stat("Last reconcile", (s.lastResult.map(Page.badge) ?? "–") + " " + Page.time(s.assessedAt))
         out += stat("Pending actions", "\(s.pendingActions)")
         out += "</div>" + (s.lastError.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "") + "</section>\n"

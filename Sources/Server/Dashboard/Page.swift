@@ -60,9 +60,9 @@ enum Page {
     th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{font-size:.8rem;color:var(--muted);font-weight:600}
     code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}.muted{color:var(--muted)}
     .badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.78rem;font-weight:600;border:1px solid}
-    .b-synced,.b-healthy,.b-applied,.b-succeeded,.b-nothing-to-do{color:var(--ok)}
+    .b-synced,.b-healthy,.b-applied,.b-succeeded,.b-nothing-to-do,.b-ok{color:var(--ok)}
     .b-outofsync,.b-warning,.b-suspended,.b-running,.b-interrupted{color:var(--warn)}
-    .b-degraded,.b-missing,.b-failed,.b-invalid{color:var(--bad)}.b-unknown{color:var(--muted)}
+    .b-degraded,.b-missing,.b-failed,.b-invalid,.b-error,.b-stopping{color:var(--bad)}.b-unknown{color:var(--muted)}
     ul.plan{padding-left:1.2rem;margin:.3rem 0}svg{max-width:100%;height:auto;display:block}
     .charts{display:flex;flex-wrap:wrap;gap:1rem}
     form.login{display:flex;flex-wrap:wrap;gap:.5rem}form.login input{flex:1 1 240px;padding:.45rem;font:inherit}
