@@ -79,6 +79,7 @@ let package = Package(
         // How Gantry's HTTP servers listen: connection limits (and TLS).
         .target(name: "Listener", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
         ]),
         .target(name: "Server", dependencies: [
             "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML", "Listener",
@@ -98,7 +99,7 @@ let package = Package(
 
         .executableTarget(name: "gantry", dependencies: [
             "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
-            "Controller", "Server", "Agent",
+            "Controller", "Server", "Agent", "Listener",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -114,6 +115,9 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
+        // What several test targets share: helpers and fixtures, never
+        // shipped in the gantry binary.
+        .target(name: "GantryTestSupport", dependencies: ["Processes"], path: "Tests/GantryTestSupport"),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
         .testTarget(name: "LineageTests", dependencies: [
             "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
@@ -129,6 +133,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ReconcileTests", dependencies: [
+            "GantryTestSupport",
             "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -13,10 +13,13 @@ public struct HTTPRequest: Sendable {
     public var timeout: Duration
     public var connectTimeout: Duration
     public var auth: HTTPAuth
+    /// For https: the CA to trust and a client certificate to present.
+    public var tls: TLSClientFiles?
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
                 body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5),
-                auth: HTTPAuth = .none) {
+                auth: HTTPAuth = .none, tls: TLSClientFiles? = nil) {
+        self.tls = tls
         self.method = method
         self.url = url
         self.headers = headers
@@ -24,6 +27,24 @@ public struct HTTPRequest: Sendable {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.auth = auth
+    }
+}
+
+/// What an https client trusts and shows, as PEM files: `caFile` replaces
+/// the system's trust store (a private CA that signed an agent's
+/// certificate); a client certificate and its key prove who is calling
+/// (mutual TLS).
+///
+///     HTTPRequest(url: "https://gpu-node-1:7443/v1/info", tls: TLSClientFiles(caFile: "/etc/gantry/ca.pem"))
+public struct TLSClientFiles: Sendable, Hashable {
+    public var caFile: String?
+    public var certificateFile: String?
+    public var keyFile: String?
+
+    public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
     }
 }
 
@@ -106,6 +127,11 @@ public final class HTTPClient: @unchecked Sendable {
         gantry_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
         gantry_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
         gantry_curl_setopt_string(handle, CURLOPT_USERAGENT, "gantry")
+        if let tls = request.tls {
+            if let ca = tls.caFile { gantry_curl_setopt_string(handle, CURLOPT_CAINFO, ca) }
+            if let certificate = tls.certificateFile { gantry_curl_setopt_string(handle, CURLOPT_SSLCERT, certificate) }
+            if let key = tls.keyFile { gantry_curl_setopt_string(handle, CURLOPT_SSLKEY, key) }
+        }
         switch request.method {
         case "GET": gantry_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
         case "HEAD": gantry_curl_setopt_long(handle, CURLOPT_NOBODY, 1)

@@ -31,6 +31,8 @@ public struct RESTClient: Sendable {
     public var headers: [(name: String, value: String)]
     /// Strings masked in every error excerpt, besides the auth's own.
     public var secrets: [String]
+    /// For an https base URL: a CA to trust and a client certificate.
+    public var tls: TLSClientFiles?
     let http: HTTPClient
 
     public init(baseURL: String, auth: HTTPAuth = .none, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30),
@@ -71,7 +73,7 @@ public struct RESTClient: Sendable {
         var all = headers + extra
         if let contentType { all.append(("Content-Type", contentType)) }
         let request = HTTPRequest(method: method, url: url(path, query: query), headers: all, body: body,
-                                  timeout: timeout, connectTimeout: connectTimeout, auth: auth)
+                                  timeout: timeout, connectTimeout: connectTimeout, auth: auth, tls: tls)
         var attempt = 1
         while true {
             do {

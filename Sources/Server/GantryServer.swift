@@ -81,8 +81,9 @@ public struct GantryServer: Sendable {
     }
 
     public func application(host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
-                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(), server: limits.http1(),
+                            tls: TLSFiles? = nil,
+                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+        Application(router: router(), server: try limits.server(tls: tls),
                     configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                     logger: logger)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Listener
 import Git
 import Manifests
 import Source
@@ -94,3 +95,29 @@ struct FormatOptions: ParsableArguments {
 }
 
 func printStandardError(_ message: String) { printError(message) }
+
+/// TLS for a listener (`controller --listen`, `agent`): a certificate and
+/// key, and for mutual TLS the CA whose certificates clients must show.
+struct TLSOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert"), help: "Serve https with this PEM certificate chain (with --tls-key).", completion: .file())
+    var certificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.", completion: .file())
+    var key: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "Require clients to present a certificate signed by this PEM CA (mutual TLS).",
+            completion: .file())
+    var clientCA: String?
+
+    func files() throws -> TLSFiles? {
+        switch (certificate, key) {
+        case (nil, nil):
+            if clientCA != nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+            return nil
+        case (let certificate?, let key?):
+            return TLSFiles(certificateChain: certificate, privateKey: key, clientCA: clientCA)
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+}

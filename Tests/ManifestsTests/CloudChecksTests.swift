@@ -54,4 +54,34 @@ import Testing
         }
         #expect(TimeSpan(parsing: "3650d")?.duration == .seconds(3650 * 86400))
     }
+
+    @Test func mutualTLSFieldsAreCheckedTogether() {
+        func target(_ body: String) -> [String] {
+            var files = Fixture.files
+            files["node.yaml"] = "apiVersion: gantry.dev/v1alpha1\nkind: Target\nmetadata: { name: node }\nspec:\n" + body
+            return Fixture.diagnostics(files)
+        }
+        #expect(target("""
+          type: agent
+          endpoint: https://node:7443
+          caFile: /etc/gantry/ca.pem
+          credentials: { token: { file: /t }, clientCertificate: { file: /c.pem }, clientKey: { file: /c.key } }
+
+        """) == [])
+        #expect(target("""
+          type: agent
+          endpoint: http://node:7443
+          caFile: ca.pem
+          credentials: { token: { file: /t }, clientCertificate: { env: CLIENT_PEM } }
+
+        """) == [
+            "node.yaml:6:13: error: spec.endpoint: caFile and a client certificate need an https:// endpoint, found \"http://node:7443\"",
+            "node.yaml:7:11: error: spec.caFile: \"ca.pem\" is not absolute; caFile names a file on the machine that runs Gantry",
+            "node.yaml:8:16: error: spec.credentials: clientCertificate and clientKey go together: mutual TLS needs both",
+            "node.yaml:8:58: error: spec.credentials.clientCertificate: a client certificate or key is read by libcurl from a file: write { file: /path/to/pem }",
+        ])
+        #expect(target("  type: ray\n  endpoint: https://ray:8265\n  caFile: /ca.pem\n").contains {
+            $0.contains("spec.caFile: \"caFile\" applies to agent targets, not ray")
+        })
+    }
 }

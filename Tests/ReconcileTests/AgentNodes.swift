@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import GantryTestSupport
 import Processes
 @testable import Lineage
 @testable import State
@@ -14,30 +15,40 @@ final class NodeAgent: @unchecked Sendable {
     let port: Int
     let directory: String
     let child: ChildProcess
-    var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// Set when the agent serves https: what a client trusts and shows.
+    let tls: TLSClientFiles?
+    var endpoint: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
-    private init(name: String, port: Int, directory: String, child: ChildProcess) {
+    private init(name: String, port: Int, directory: String, child: ChildProcess, tls: TLSClientFiles?) {
         self.name = name
         self.port = port
         self.directory = directory
         self.child = child
+        self.tls = tls
     }
 
     /// Starts an agent; with `directory` and `port` of an earlier one, the
     /// same node comes back.
-    static func start(_ name: String, port: Int = freePort(), directory: String? = nil) async throws -> NodeAgent {
+    static func start(_ name: String, port: Int = freePort(), directory: String? = nil,
+                      certificates: TestCertificates? = nil) async throws -> NodeAgent {
         let home = directory.map { ($0 as NSString).deletingLastPathComponent } ?? makeTemporaryDirectory("gantry-node-\(name)")
         let directory = directory ?? home + "/agent"
         let tokens = home + "/tokens"
         try ("# the test token\nsha256:" + Digest.sha256(token) + "\n").write(toFile: tokens, atomically: true, encoding: .utf8)
         let log = home + "/\(name)-agent.log"
+        // With certificates: https, and clients must show one the CA signed.
+        let tlsArguments = certificates.map {
+            ["--tls-cert", $0.serverCertificate, "--tls-key", $0.serverKey, "--tls-client-ca", $0.ca]
+        } ?? []
         let child = try ChildProcess.spawn(ProcessSpec(
-            argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory],
+            argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory] + tlsArguments,
             environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: log))
-        let agent = NodeAgent(name: name, port: port, directory: directory, child: child)
+        let tls = certificates.map { TLSClientFiles(caFile: $0.ca, certificateFile: $0.clientCertificate, keyFile: $0.clientKey) }
+        let agent = NodeAgent(name: name, port: port, directory: directory, child: child, tls: tls)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, child.exitStatus == nil {
-            if let r = try? await HTTPClient.shared.send(HTTPRequest(url: agent.endpoint + "/v1/health", timeout: .seconds(1))), r.status == 200 {
+            if let r = try? await HTTPClient.shared.send(HTTPRequest(url: agent.endpoint + "/v1/health", timeout: .seconds(1), tls: tls)),
+               r.status == 200 {
                 return agent
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -50,7 +61,9 @@ final class NodeAgent: @unchecked Sendable {
 
     /// The agent's API as the test calls it.
     func client(token: String? = NodeAgent.token) -> RESTClient {
-        RESTClient(baseURL: endpoint, auth: token.map { .bearer($0) } ?? .none, retry: .none)
+        var client = RESTClient(baseURL: endpoint, auth: token.map { .bearer($0) } ?? .none, retry: .none)
+        client.tls = tls
+        return client
     }
 
     /// Stops whatever this node serves, through its own files, whether the
@@ -63,14 +76,16 @@ final class NodeAgent: @unchecked Sendable {
 
     /// A Target manifest naming this node.
     func target(tokenFile: String) -> String {
-        """
+        let tlsLines = tls.map { "\n  caFile: \($0.caFile!)" } ?? ""
+        let client = tls.map { ", clientCertificate: { file: \($0.certificateFile!) }, clientKey: { file: \($0.keyFile!) }" } ?? ""
+        return """
         apiVersion: gantry.dev/v1alpha1
         kind: Target
         metadata: { name: \(name) }
         spec:
           type: agent
           endpoint: \(endpoint)
-          credentials: { token: { file: \(tokenFile) } }
+          credentials: { token: { file: \(tokenFile) }\(client) }\(tlsLines)
         ---
 
         """

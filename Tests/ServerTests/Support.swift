@@ -195,7 +195,7 @@ final class LiveController: @unchecked Sendable {
                                   source: .init(location: project.url, ref: "main"), notifier: notifier)
         var quiet = Logger(label: "server")
         quiet.logLevel = .error
-        group = ServiceGroup(services: [loop, server.application(host: "127.0.0.1", port: port, logger: quiet)], logger: quiet)
+        group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: quiet)], logger: quiet)
         let group = self.group
         task = Task { try await group.run() }
         try await waitUntil("the server answers") { (try? await self.get("/healthz").status) == 200 }

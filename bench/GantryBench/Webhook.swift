@@ -60,7 +60,7 @@ enum WebhookScenario {
         let server = GantryServer(reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: ControllerMetrics(),
                                   tokens: try TokenFile(entries: []), webhookSecret: secret,
                                   source: .init(location: remote.url, ref: "main"))
-        let group = ServiceGroup(services: [loop, server.application(host: "127.0.0.1", port: port, logger: logger)], logger: logger)
+        let group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: logger)], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
         let status = loop.status

@@ -38,6 +38,10 @@ public struct TargetSpec: Sendable, Hashable, Codable {
     /// `ray`: a directory the controller and every Ray worker see (a shared
     /// file system), where training jobs leave their outputs.
     public var storage: String?
+    /// `agent` over https: a PEM file of the CA that signed the agent's
+    /// certificate (an absolute path on the machine that runs Gantry),
+    /// trusted instead of the system's CAs.
+    public var caFile: String?
 
     public init(type: TargetType, endpoint: String? = nil) {
         self.type = type

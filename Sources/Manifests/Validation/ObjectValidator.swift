@@ -34,6 +34,21 @@ enum ObjectValidator {
         if spec.type == .sagemaker, spec.region == nil {
             out.append(origin.diagnostic("spec.region", "missing required field \"region\" for a sagemaker target"))
         }
+        if let ca = spec.caFile, !ca.hasPrefix("/") {
+            out.append(origin.diagnostic("spec.caFile", "\"\(ca.clipped)\" is not absolute; caFile names a file on the machine that runs Gantry"))
+        }
+        if spec.type == .agent {
+            let certificate = spec.credentials?["clientCertificate"], key = spec.credentials?["clientKey"]
+            if (certificate == nil) != (key == nil) {
+                out.append(origin.diagnostic("spec.credentials", "clientCertificate and clientKey go together: mutual TLS needs both"))
+            }
+            for (name, ref) in [("clientCertificate", certificate), ("clientKey", key)] where ref?.file == nil && ref != nil {
+                out.append(origin.diagnostic("spec.credentials.\(name)", "a client certificate or key is read by libcurl from a file: write { file: /path/to/pem }"))
+            }
+            if (certificate != nil || spec.caFile != nil), let endpoint = spec.endpoint, !endpoint.hasPrefix("https://") {
+                out.append(origin.diagnostic("spec.endpoint", "caFile and a client certificate need an https:// endpoint, found \"\(endpoint.clipped)\""))
+            }
+        }
         if let caps = spec.capabilities, caps.isEmpty {
             out.append(origin.diagnostic("spec.capabilities", "a target needs at least one capability (train, serve)"))
         }
@@ -41,6 +56,7 @@ enum ObjectValidator {
             ("roleArn", spec.roleArn != nil, .sagemaker), ("bucket", spec.bucket != nil, .sagemaker),
             ("image", spec.image != nil, .sagemaker), ("instanceType", spec.instanceType != nil, .sagemaker),
             ("region", spec.region != nil, .sagemaker), ("storage", spec.storage != nil, .ray),
+            ("caFile", spec.caFile != nil, .agent),
         ]
         for f in only where f.set && spec.type != f.type {
             out.append(origin.diagnostic("spec.\(f.field)", "\"\(f.field)\" applies to \(f.type.rawValue) targets, not \(spec.type.rawValue)"))

@@ -51,9 +51,20 @@ public struct AgentTarget: TargetDriver {
         self.endpoint = endpoint
         workspace = context.workspace
         store = context.store
-        client = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: retry, timeout: timeout)
-        observer = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
-                              timeout: observeTimeout, connectTimeout: observeTimeout)
+        // Over https, the agent's certificate is checked against caFile (or
+        // the system's CAs) and, with mutual TLS, this controller shows its
+        // own certificate; both files are read by libcurl.
+        let certificate = context.spec.credentials?["clientCertificate"]?.file
+        let key = context.spec.credentials?["clientKey"]?.file
+        let tls = context.spec.caFile != nil || certificate != nil
+            ? TLSClientFiles(caFile: context.spec.caFile, certificateFile: certificate, keyFile: key) : nil
+        var client = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: retry, timeout: timeout)
+        client.tls = tls
+        self.client = client
+        var observer = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
+                                  timeout: observeTimeout, connectTimeout: observeTimeout)
+        observer.tls = tls
+        self.observer = observer
         self.pollInterval = pollInterval
     }
 

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Listener
 import Logging
 import ServiceLifecycle
 import State
@@ -22,6 +23,8 @@ struct AgentCommand: AsyncParsableCommand {
         Examples:
           printf 'sha256:%s\\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" > /etc/gantry/agent-tokens
           gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens --dir /var/lib/gantry-agent
+          gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens \\
+            --tls-cert /etc/gantry/agent.pem --tls-key /etc/gantry/agent.key --tls-client-ca /etc/gantry/ca.pem
         """)
 
     @Option(help: "The address to serve on, HOST:PORT.")
@@ -32,6 +35,8 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(help: "The agent's workspace and state directory.", completion: .directory)
     var dir: String = "/var/lib/gantry-agent"
+
+    @OptionGroup var tls: TLSOptions
 
     func run() async throws {
         let address = try ControllerCommand.parseAddress(listen)
@@ -44,10 +49,19 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Logger(label: "gantry.agent")
         var serverLogger = Logger(label: "gantry.agent.http")
         serverLogger.logLevel = .notice
-        let app = AgentServer(node: node, tokens: tokens, version: GantryVersion.current)
-            .application(host: address.host, port: address.port, logger: serverLogger) { port in
-                logger.info("agent serving on http://\(address.host):\(port), workspace \(workspace.root)")
-            }
+        let tlsFiles = try tls.files()
+        do { try tlsFiles?.check() } catch { throw ValidationError("\(error)") }
+        let scheme = tlsFiles == nil ? "http" : "https"
+        let app: any Service
+        do {
+            app = try AgentServer(node: node, tokens: tokens, version: GantryVersion.current)
+                .application(host: address.host, port: address.port, logger: serverLogger, tls: tlsFiles) { port in
+                    let mutual = tlsFiles?.clientCA != nil ? ", clients must show a certificate" : ""
+                    logger.info("agent serving on \(scheme)://\(address.host):\(port), workspace \(workspace.root)\(mutual)")
+                }
+        } catch {
+            throw ValidationError("\(error)")
+        }
         var groupLogger = Logger(label: "gantry.lifecycle")
         groupLogger.logLevel = .warning
         try await ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],

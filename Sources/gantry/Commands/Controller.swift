@@ -1,6 +1,7 @@
 import ArgumentParser
 import Controller
 import Foundation
+import Listener
 import Logging
 import Manifests
 import Reconciler
@@ -43,6 +44,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Serve the API, webhooks, dashboard and metrics on HOST:PORT, such as 127.0.0.1:8080.")
     var listen: String?
 
+    @OptionGroup var tls: TLSOptions
+
     @Option(help: "The API tokens: a YAML or JSON list of {name, role, sha256} (see docs/api.md).", completion: .file())
     var tokens: String?
 
@@ -81,6 +84,9 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ValidationError("invalid --interval \(interval); write 30s, 5m, 1h")
         }
         let address = try listen.map(Self.parseAddress)
+        let tlsFiles = try tls.files()
+        if tlsFiles != nil, address == nil { throw ValidationError("--tls-cert serves the API over https: it needs --listen") }
+        do { try tlsFiles?.check() } catch { throw ValidationError("\(error)") }
         let secret = try webhookSecretEnv.map { name -> String in
             guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
                 throw ValidationError("--webhook-secret-env \(name): the variable is not set")
@@ -118,8 +124,10 @@ struct ControllerCommand: AsyncParsableCommand {
                                       source: .init(location: git.location, ref: git.ref), notifier: notifier)
             var serverLogger = Logger(label: "gantry.server")
             serverLogger.logLevel = .notice
-            services.append(.init(service: server.application(host: address.host, port: address.port, logger: serverLogger) { port in
-                logger.info("serving", metadata: ["address": "http://\(address.host):\(port)"])
+            let scheme = tlsFiles == nil ? "http" : "https"
+            services.append(.init(service: try server.application(host: address.host, port: address.port, logger: serverLogger,
+                                                                  tls: tlsFiles) { port in
+                logger.info("serving", metadata: ["address": "\(scheme)://\(address.host):\(port)"])
             }))
         }
         var groupLogger = Logger(label: "gantry.lifecycle")
