@@ -87,6 +87,7 @@ public struct Node: Sendable {
         case .scalar(let s, let style):
             if isNull { return "null" }
             if let tag, tag.hasPrefix("tag:yaml.org,2002:") { return "\(tag.dropFirst(18)) \"\(s.clipped)\" (tagged !!\(tag.dropFirst(18)))" }
+            if let tag { return "\"\(s.clipped)\" (tagged \(tag.clipped))" }
             return style.isQuoted ? "string \"\(s.clipped)\"" : "\"\(s.clipped)\""
         }
     }

@@ -47,7 +47,7 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
             switch c {
             case .key(let k):
                 if !out.isEmpty { out += "." }
-                out += k
+                out += k.clipped  // a key is the user's text: shown shortened
             case .index(let i):
                 out += "[\(i)]"
             }
