@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "gantry", targets: ["gantry"]),
+        // For fuzz/ (the libFuzzer target): the decoder and validator alone.
+        .library(name: "GantryManifests", targets: ["Manifests"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
