@@ -1,0 +1,184 @@
+import Foundation
+import HTTP
+import Processes
+@testable import StableAddress
+import State
+import Testing
+
+/// The crash-consistency harness: `gantry apply` SIGKILLed at random points
+/// of training, deploying and recording, then run to the end. However often
+/// it dies, each lineage is trained exactly once (counted by the training
+/// itself), no version is lost or duplicated, no reconcile stays `running`,
+/// the served model answers with the pinned version, and `destroy` leaves no
+/// process and no bound address behind.
+///
+/// 10 kills by default (CI); `GANTRY_CRASH_KILLS=100` for the long run,
+/// `GANTRY_CRASH_SEED` to replay a sequence of kill points.
+@Suite(.serialized, .timeLimit(.minutes(30)))
+struct CrashConsistencyTests {
+    /// A deterministic generator, so a failing sequence can be replayed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    func project(marker: String, port: Int) async throws -> String {
+        let repo = NSTemporaryDirectory() + "gantry-crash-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: repo + "/src", withIntermediateDirectories: true)
+        try """
+        import json, os, sys, time
+        out, quality = sys.argv[1], sys.argv[2]
+        open(os.environ["MARKER"], "a").write(quality + "\\n")   # one line per launch
+        time.sleep(0.4)
+        json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
+        json.dump({"accuracy": 1}, open(os.path.join(out, "metrics.json"), "w"))
+        """.write(toFile: repo + "/src/train.py", atomically: true, encoding: .utf8)
+        try """
+        import json, signal, sys, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        model = json.load(open(sys.argv[1]))
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps(model).encode()
+                self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+            def log_message(self, *a): pass
+        s = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H)
+        s.daemon_threads = True
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+        s.serve_forever()
+        """.write(toFile: repo + "/src/serve.py", atomically: true, encoding: .utf8)
+        try manifests(quality: 0, version: 1, marker: marker, port: port).write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
+        _ = try await git(["init", "-q", "-b", "main"], in: repo)
+        _ = try await git(["add", "-A"], in: repo)
+        _ = try await git(["commit", "-qm", "quality 0"], in: repo)
+        return repo
+    }
+
+    func manifests(quality: Int, version: Int, marker: String, port: Int) -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Pipeline
+        metadata: { name: crash }
+        spec:
+          codePath: src
+          steps:
+            - name: train
+              command: [python3, train.py, "${outputs}", "${params.quality}"]
+              env: { MARKER: "\(marker)" }
+          artifact: { step: train, path: model.json }
+          metrics: { step: train, path: metrics.json }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: crash }
+        spec: { pipeline: crash, target: local, params: { quality: \(quality) } }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: crash-prod }
+        spec:
+          model: crash
+          version: \(version)
+          address: 127.0.0.1:\(port)
+          serve: { command: [python3, serve.py, "${artifact}", "${port}"], workingDir: src }
+          targets: [{ target: local }]
+          healthCheck: { path: /, timeout: 20s, interval: 100ms }
+        """
+    }
+
+    @discardableResult
+    func git(_ args: [String], in directory: String) async throws -> String {
+        let log = NSTemporaryDirectory() + "gantry-crash-git-\(UUID().uuidString.prefix(8))"
+        var env = ProcessInfo.processInfo.environment
+        for k in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] { env[k] = "Ada" }
+        for k in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] { env[k] = "ada@example.com" }
+        let r = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory, logPath: log),
+                                        timeout: .seconds(60))
+        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard r.status.succeeded else { throw DriverFailure("git \(args): \(out)") }
+        return out
+    }
+
+    func apply(_ repo: String, _ state: String) async throws -> (Int32, String) {
+        let log = NSTemporaryDirectory() + "gantry-crash-apply-\(UUID().uuidString.prefix(8))"
+        let r = try await Processes.run(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
+                                                    environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(120))
+        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if case .exited(let code) = r.status { return (code, out) }
+        return (-1, out)
+    }
+
+    @Test func applyKilledAtRandomPointsLosesNothingAndRepeatsNothing() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let kills = Int(environment["GANTRY_CRASH_KILLS"] ?? "") ?? 10
+        let seed = UInt64(environment["GANTRY_CRASH_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970)
+        var random = SplitMix(state: seed)
+        let marker = NSTemporaryDirectory() + "gantry-crash-marker-\(UUID().uuidString.prefix(8))"
+        let port = Int(try freeLoopbackPort())
+        let repo = try await project(marker: marker, port: port)
+        let state = NSTemporaryDirectory() + "gantry-crash-state-\(UUID().uuidString.prefix(8))"
+        defer { Task { _ = try? await Processes.run(ProcessSpec(argv: [gantryBinary, "destroy", "--state-dir", state],
+                                                                environment: environment), timeout: .seconds(60)) } }
+        print("crash harness: \(kills) kills, GANTRY_CRASH_SEED=\(seed)")
+
+        for round in 1...kills {
+            // Each round changes the params (a new lineage, a retrain) and
+            // pins the version it produces, so a full apply trains, deploys
+            // and switches.
+            try manifests(quality: round, version: round, marker: marker, port: port)
+                .write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
+            try await git(["commit", "-qam", "quality \(round)"], in: repo)
+            let log = NSTemporaryDirectory() + "gantry-crash-killed-\(UUID().uuidString.prefix(8))"
+            let killed = try ChildProcess.spawn(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
+                                                            environment: environment, logPath: log))
+            let after = Int.random(in: 0...2500, using: &random)
+            try await Task.sleep(for: .milliseconds(after))
+            kill(killed.pid, SIGKILL)
+            _ = await killed.wait()
+
+            let (status, output) = try await apply(repo, state)
+            #expect(status == 0, "round \(round) (killed after \(after) ms, seed \(seed)): \(output)")
+            let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(5))).text
+            #expect(served.contains(#""quality": "\#(round)""#), "round \(round): serving \(served)")
+        }
+
+        // Every lineage (quality 0 to kills) trained exactly once.
+        let launches = try String(contentsOfFile: marker, encoding: .utf8).split(separator: "\n").map(String.init)
+        let counts = Dictionary(launches.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(counts == Dictionary(uniqueKeysWithValues: (1...kills).map { ("\($0)", 1) }),
+                "launches per lineage: \(counts.sorted { $0.key < $1.key })")
+        let store = try StateStore(directory: state)
+        let versions = try store.versions(of: "crash")
+        #expect(versions.map(\.number) == Array(1...versions.count), "no gap, no duplicate")
+        #expect(Set(versions.map(\.digest)).count == versions.count, "one version per lineage")
+        #expect(versions.count == kills)
+        #expect(try store.reconciles(limit: 1000).allSatisfy { $0.result != "running" }, "no reconcile left running")
+        #expect(try store.openIntents().isEmpty, "no launch left open")
+
+        let destroyed = try await Processes.run(ProcessSpec(argv: [gantryBinary, "destroy", "--state-dir", state], environment: environment),
+                                                timeout: .seconds(60))
+        #expect(destroyed.status.succeeded)
+        let (fd, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(port)))
+        close(fd)
+        #expect(orphans(of: state).isEmpty, "processes left behind: \(orphans(of: state))")
+    }
+
+    /// Processes still running from this state directory (runners, model
+    /// servers, forwarders), by their command lines and working directories.
+    func orphans(of state: String) -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
+        return pids.compactMap { pid in
+            guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let command = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+            guard command.contains(state) || cwd.hasPrefix(state) else { return nil }
+            return "\(pid): \(command)"
+        }
+    }
+}
