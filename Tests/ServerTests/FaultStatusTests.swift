@@ -38,4 +38,64 @@ struct FaultStatusTests {
         #expect(try await controller.get("/metrics").text.contains("gantry_controller_degraded 0"))
         await controller.stop()
     }
+
+    /// Runs `mount` (as root), failing the test with its output.
+    func mount(_ arguments: [String]) async throws {
+        _ = try await run(["mount"] + arguments, in: NSTemporaryDirectory())
+    }
+
+    @Test func aStateDirectoryThatFillsUpDegradesAndNothingIsLost() async throws {
+        // The state directory on a small file system of its own, which the
+        // test can fill.
+        let state = makeTemporaryDirectory("gantry-tmpfs-state")
+        try await mount(["-t", "tmpfs", "-o", "size=64m", "tmpfs", state])
+        defer { _ = try? FileManager.default.removeItem(atPath: state + "/filler") }
+        let project = try await ServerProject()
+        let controller = try await LiveController(project, stateDirectory: state)
+        do {
+            try await controller.waitForFirstReconcile()
+            var quality = 0.8
+            func change(_ why: String, expecting status: Int = 202) async throws -> HTTP.HTTPResponse {
+                let next = quality + 0.05
+                project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                    .replacingOccurrences(of: "quality: \(quality)", with: "quality: \(next)"))
+                quality = next
+                try await project.push(why)
+                let answer = try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator)
+                #expect(answer.status == status, "\(answer.text)")
+                return answer
+            }
+            // Filled to ENOSPC while a change waits to be trained. (Made
+            // read-only it cannot be: Linux refuses to remount a file system
+            // read-only while SQLite holds files open on it for writing.)
+            let filler = FileManager.default.createFile(atPath: state + "/filler", contents: nil)
+                ? FileHandle(forWritingAtPath: state + "/filler") : nil
+            let chunk = Data(repeating: 0, count: 1 << 20)
+            while (try? filler?.write(contentsOf: chunk)) != nil {}
+            try? filler?.close()
+            // The refresh wakes the loop, but its audit entry cannot be written.
+            let refused = try await change("A change while the state directory is full", expecting: 503)
+            #expect(refused.text.contains("the audit log cannot be written"), "\(refused.text)")
+            try await controller.waitUntil("degraded by a full state directory") { controller.loop.status.snapshot.health == "degraded" }
+            #expect(try await controller.get("/readyz").status == 503)
+            let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(project.port)/"))
+            #expect(served.status == 200, "what serves keeps serving while the state directory is full")
+
+            try FileManager.default.removeItem(atPath: state + "/filler")
+            #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+            try await controller.waitUntil("recovered once there is room again") {
+                controller.loop.status.snapshot.health == "ok" && controller.loop.status.snapshot.plan?.hasChanges == false
+            }
+            // Nothing lost: the change trained once there was room, once.
+            let versions = try controller.store.versions(of: "demo")
+            #expect(versions.map(\.number) == [1, 2], "\(versions.map(\.number))")
+            #expect(try controller.store.reconciles(limit: 100).allSatisfy { $0.result != "running" })
+        } catch {
+            await controller.stop()
+            _ = try? await run(["umount", "-l", state], in: NSTemporaryDirectory())
+            throw error
+        }
+        await controller.stop()
+        _ = try? await run(["umount", "-l", state], in: NSTemporaryDirectory())
+    }
 }

@@ -179,9 +179,10 @@ final class LiveController: @unchecked Sendable {
     var task: Task<Void, any Error>?
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(_ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = []) async throws {
+    init(_ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = [],
+         stateDirectory: String? = nil) async throws {
         self.project = project
-        workspace = Workspace(root: makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
+        workspace = Workspace(root: stateDirectory ?? makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
         store = try StateStore(directory: workspace.root)
         let source = try GitSource(location: project.url, ref: "main", path: "", cacheDirectory: workspace.sources)
         var logger = Logger(label: "test")

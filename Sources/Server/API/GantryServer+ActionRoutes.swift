@@ -122,7 +122,12 @@ extension GantryServer {
     }
 
     func audit(_ caller: TokenEntry, _ action: String, object: String, detail: String, result: String) throws {
-        try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: caller.name, action: action, object: object,
-                                    detail: detail.isEmpty ? "via the API" : "via the API: \(detail)", result: result))
+        do {
+            try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: caller.name, action: action, object: object,
+                                        detail: detail.isEmpty ? "via the API" : "via the API: \(detail)", result: result))
+        } catch {
+            // A full or read-only state directory: say so, rather than a bare 500.
+            throw APIError(.serviceUnavailable, "the audit log cannot be written (\(error)); the state directory must be writable again")
+        }
     }
 }
