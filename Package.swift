@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "LineageTests", dependencies: [
             "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "CLITests", dependencies: ["Processes", "HTTP", "State", "StableAddress", "gantry"]),
+        .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",

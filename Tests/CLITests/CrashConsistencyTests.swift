@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Processes
 @testable import StableAddress
@@ -90,19 +91,6 @@ struct CrashConsistencyTests {
           targets: [{ target: local }]
           healthCheck: { path: /, timeout: 20s, interval: 100ms }
         """
-    }
-
-    @discardableResult
-    func git(_ args: [String], in directory: String) async throws -> String {
-        let log = NSTemporaryDirectory() + "gantry-crash-git-\(UUID().uuidString.prefix(8))"
-        var env = ProcessInfo.processInfo.environment
-        for k in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] { env[k] = "Ada" }
-        for k in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] { env[k] = "ada@example.com" }
-        let r = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory, logPath: log),
-                                        timeout: .seconds(60))
-        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        guard r.status.succeeded else { throw DriverFailure("git \(args): \(out)") }
-        return out
     }
 
     func apply(_ repo: String, _ state: String) async throws -> (Int32, String) {

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Processes
 import Testing
@@ -21,23 +22,11 @@ func makeTemporaryDirectory(_ prefix: String = "gantry-test") -> String {
     return path
 }
 
-/// Runs git with a fixed identity; fails the test on a non-zero exit.
+/// Runs git with a fixed identity (GantryTestSupport's); fails the test
+/// on a non-zero exit.
 @discardableResult
 func git(_ args: [String], in directory: String, author: String = "Ada Lovelace", email: String = "ada@example.com") async throws -> String {
-    let log = makeTemporaryDirectory("git-log") + "/out"
-    var env = ProcessInfo.processInfo.environment
-    env["GIT_AUTHOR_NAME"] = author
-    env["GIT_AUTHOR_EMAIL"] = email
-    env["GIT_COMMITTER_NAME"] = author
-    env["GIT_COMMITTER_EMAIL"] = email
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["HOME"] = NSTemporaryDirectory()
-    let result = try await Processes.run(ProcessSpec(argv: ["git"] + args, environment: env, workingDirectory: directory, logPath: log), timeout: .seconds(60))
-    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    guard result.status.succeeded else {
-        throw DriverError("git \(args.joined(separator: " ")) failed: \(output)")
-    }
-    return output
+    try await GantryTestSupport.git(args, in: directory, author: author, email: email)
 }
 
 /// A small but real ML project in a Git repository: a training script that
