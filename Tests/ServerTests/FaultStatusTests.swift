@@ -39,6 +39,50 @@ struct FaultStatusTests {
         await controller.stop()
     }
 
+    @Test func aForcePushIsFollowedAndACorruptRepositoryDegradesUntilItIsRepaired() async throws {
+        let project = try await ServerProject()
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        let first = try await run(["git", "rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // A commit, seen; then history rewritten back past it: Git is the
+        // truth, so the controller follows the rewritten branch.
+        project.write("manifests/note.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: note }\nspec:\n  source: { path: src }\n")
+        try await project.push("A dataset")
+        #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+        try await controller.waitUntil("the new commit is planned") { controller.loop.status.snapshot.plan?.revision.commit.hasPrefix(String(first.prefix(12))) == false }
+        try await run(["git", "push", "-q", "--force", "origin", "\(first):main"], in: project.directory)
+        #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+        try await controller.waitUntil("the force-pushed tip is followed") { controller.loop.status.snapshot.plan?.revision.commit == first }
+        #expect(controller.loop.status.snapshot.health == "ok")
+
+        // A commit whose objects are corrupt on the server.
+        try await run(["git", "reset", "-q", "--hard", first], in: project.directory)
+        project.write("manifests/other.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: other }\nspec:\n  source: { path: src }\n")
+        try await project.commit("Another dataset")
+        try await run(["git", "push", "-q", "--force", "origin", "HEAD:main"], in: project.directory)
+        let backup = project.bare + ".backup"
+        try FileManager.default.copyItem(atPath: project.bare, toPath: backup)
+        let objects = project.bare + "/objects"
+        for directory in try FileManager.default.contentsOfDirectory(atPath: objects) where directory.count == 2 {
+            for file in try FileManager.default.contentsOfDirectory(atPath: objects + "/" + directory) {
+                try? FileManager.default.removeItem(atPath: objects + "/" + directory + "/" + file)
+                try Data("not a git object".utf8).write(to: URL(fileURLWithPath: objects + "/" + directory + "/" + file))
+            }
+        }
+        #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+        try await controller.waitUntil("a corrupt repository degrades the controller") { controller.loop.status.snapshot.health == "degraded" }
+        #expect(try await controller.get("/readyz").status == 503)
+        try FileManager.default.removeItem(atPath: project.bare)
+        try FileManager.default.moveItem(atPath: backup, toPath: project.bare)
+        #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+        try await controller.waitUntil("repaired, the new commit is followed") {
+            controller.loop.status.snapshot.health == "ok" && controller.loop.status.snapshot.plan?.revision.commit != first
+        }
+        await controller.stop()
+    }
+
     /// Runs `mount` (as root), failing the test with its output.
     func mount(_ arguments: [String]) async throws {
         _ = try await run(["mount"] + arguments, in: NSTemporaryDirectory())
