@@ -90,6 +90,9 @@ public final class ControllerLoop: Service, Sendable {
                 status.update {
                     $0.lastError = nil
                     $0.degradedSince = nil
+                    // A loop that applied something said so; one that had
+                    // nothing to do clears the failure's result too.
+                    if $0.lastResult == "error" { $0.lastResult = "nothing-to-do" }
                 }
                 metrics?.degraded(false)
             } catch {

@@ -15,6 +15,9 @@ public struct HTTPRequest: Sendable {
     public var auth: HTTPAuth
     /// For https: the CA to trust and a client certificate to present.
     public var tls: TLSClientFiles?
+    /// A body longer than this aborts the transfer with an error, whatever
+    /// the server said its length would be.
+    public var maximumBodyBytes: Int?
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
                 body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5),
@@ -128,7 +131,12 @@ public final class HTTPClient: @unchecked Sendable {
         gantry_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
         gantry_curl_setopt_string(handle, CURLOPT_USERAGENT, "gantry")
         if let tls = request.tls {
-            if let ca = tls.caFile { gantry_curl_setopt_string(handle, CURLOPT_CAINFO, ca) }
+            if let ca = tls.caFile {
+                // Instead of the system's CAs, not besides them: libcurl's
+                // built-in CA directory would otherwise be trusted too.
+                gantry_curl_setopt_string(handle, CURLOPT_CAINFO, ca)
+                gantry_curl_setopt_string(handle, CURLOPT_CAPATH, nil)
+            }
             if let certificate = tls.certificateFile { gantry_curl_setopt_string(handle, CURLOPT_SSLCERT, certificate) }
             if let key = tls.keyFile { gantry_curl_setopt_string(handle, CURLOPT_SSLKEY, key) }
         }
@@ -153,11 +161,13 @@ public final class HTTPClient: @unchecked Sendable {
         headerList = gantry_curl_slist_append(headerList, "Expect:")
         gantry_curl_setopt_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList))
 
+        sink.limit = request.maximumBodyBytes
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
         gantry_curl_setopt_write_function(handle, { data, size, count, user in
             let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
+            if let limit = sink.limit, sink.body.count + n > limit { return 0 }  // libcurl ends the transfer: a write error
             if n > 0, let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
             return n
         })
@@ -204,6 +214,7 @@ public final class HTTPClient: @unchecked Sendable {
 
 final class ResponseSink {
     var body: [UInt8] = []
+    var limit: Int?
     var headers: [String: String] = [:]
 
     func header(_ line: String) {

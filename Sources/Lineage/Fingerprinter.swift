@@ -119,7 +119,9 @@ public struct Fingerprinter: Sendable {
         }
         let response: HTTPResponse
         do {
-            response = try await http.send(HTTPRequest(url: url, timeout: .seconds(300)))
+            var request = HTTPRequest(url: url, timeout: .seconds(300))
+            request.maximumBodyBytes = Int(Self.largestHashedDownload)  // whatever the HEAD claimed
+            response = try await http.send(request)
         } catch {
             throw Failure(dataset: dataset, message: "\(error)")
         }

@@ -69,7 +69,9 @@ extension Plan {
     /// as markdown (links, @mentions). Inside a span nothing else is
     /// interpreted; only the table's `|` and line breaks need care.
     public static func markdownCode(_ s: String) -> String {
-        let text = s.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "|", with: "\\|")
+        // CR is a line ending to CommonMark too: either would end the row.
+        let text = s.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
+            .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "|", with: "\\|")
         var longest = 0, run = 0
         for c in text.unicodeScalars {
             run = c == "`" ? run + 1 : 0

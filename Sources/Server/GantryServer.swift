@@ -117,8 +117,11 @@ struct Authentication: RouterMiddleware {
         return try await next(request, context)
     }
 
+    /// Judged on the path as the router reads it: empty segments dropped,
+    /// so `//api/v1/status` is the API too.
     static func isAPI(_ path: String) -> Bool {
-        path == "/api" || path.hasPrefix("/api/") || path == "/metrics"
+        let first = path.split(separator: "/", omittingEmptySubsequences: true).first
+        return first == "api" || first == "metrics"
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Manifests
 import Processes
 import Testing
@@ -51,5 +52,14 @@ struct HTTPDatasetTests {
         #expect(Lineage.short(#"etag:"5f3a-61c2b9e4d1a80""#) == #"etag:"5f3a-61c2b9e4d1a80""#)
         let stamp = "modified:Mon, 07 Dec 2026 10:15:00 GMT;size:2048"
         #expect(Lineage.short(stamp) == stamp)
+    }
+
+    @Test func aBodyLongerThanTheLimitEndsTheTransfer() async throws {
+        let server = try FaultServer { _ in .status(200, String(repeating: "x", count: 100_000)) }
+        var request = HTTPRequest(url: server.endpoint + "/data.csv")
+        request.maximumBodyBytes = 1000
+        await #expect(throws: HTTPError.self) { try await HTTPClient.shared.send(request) }
+        request.maximumBodyBytes = 200_000
+        #expect(try await HTTPClient.shared.send(request).body.count == 100_000)
     }
 }

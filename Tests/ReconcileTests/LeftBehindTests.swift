@@ -50,4 +50,17 @@ struct LeftBehindTests {
         close(fd)
         await h.tearDown()
     }
+
+    @Test func aFirstDeployThatFailsBeforeItsServerStartsLeavesTheAddressFree() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("manifests/deployment.yaml", project.deployment(version: 1)
+            .replacingOccurrences(of: "    workingDir: src\n", with: "    workingDir: src\n    env: { API_TOKEN: { secret: { env: GANTRY_TEST_NEVER_SET } } }\n"))
+        try await project.commit("A secret nobody set")
+        let h = try Harness(project)
+        let (_, report) = try await h.apply()
+        #expect(report.failed.first?.error.contains("environment variable GANTRY_TEST_NEVER_SET is not set") == true, "\(report.failed.map(\.error))")
+        let (fd, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(project.port)))
+        close(fd)
+        await h.tearDown()
+    }
 }

@@ -162,6 +162,7 @@ struct SageMakerFaultTests {
             $0.headers["x-amz-target"] == "SageMaker.UpdateEndpoint" } : nil)
         let new = try #require((try JSONSerialization.jsonObject(with: Data(config.body)) as? [String: String])?["EndpointConfigName"])
         #expect(error?.message == "endpoint demo-cloud was not InService with \(new) within 1s (last: Updating with \(old))")
+        #expect(!SageMakerScript.actions(server.requests).contains("DeleteModel"), "an update under way may be moving to the new pair: kept")
     }
 
     @Test func anArtifactThatCannotReachS3OrASecretInTheContainerEnvironmentFailsTheDeployBeforeSageMakerIsCalled() async throws {

@@ -15,7 +15,7 @@ struct APIHardeningTests {
         try await controller.waitForFirstReconcile()
         let cookie = [("Cookie", "gantry_token=\(Tokens.admin)")]
         #expect(try await controller.send("GET", "/", headers: cookie).status == 200, "the dashboard reads with the cookie")
-        for path in ["/api/v1/status", "/api/v1/objects", "/api/v1/audit"] {
+        for path in ["/api/v1/status", "/api/v1/objects", "/api/v1/audit", "//api/v1/status", "/./api/v1/status"] {
             #expect(try await controller.send("GET", path, headers: cookie).status == 401, "\(path) answered a cookie")
             #expect(try await controller.get(path, token: Tokens.admin).status == 200)
         }
@@ -39,6 +39,15 @@ struct APIHardeningTests {
         #expect(refreshes == 1)
         let metrics = try await controller.get("/metrics").text
         #expect(metrics.contains(#"gantry_webhook_deliveries_total{provider="github",result="replayed"} 19"#), "\(metrics)")
+        // A generic push that names no commit may repeat its body: it is
+        // known by its delivery id instead.
+        let generic = WebhookTests.payload(.generic, url: project.url).replacingOccurrences(of: #", "after": "abc123""#, with: "")
+        for delivery in ["g-1", "g-2"] {
+            let r = try await controller.send("POST", "/hooks/generic", body: generic,
+                                              headers: WebhookTests.headers(.generic, body: generic, secret: LiveController.webhookSecret)
+                                                  + [("X-Gantry-Delivery", delivery)])
+            #expect(r.text.contains(#""refresh":true"#), "\(delivery): \(r.text)")
+        }
         // A new push (another body) is heard.
         let next = body.replacingOccurrences(of: "abc123", with: "def456")
         let r = try await controller.send("POST", "/hooks/github", body: next,

@@ -36,6 +36,7 @@ struct FaultStatusTests {
         try await controller.waitUntil("the controller recovered") { controller.loop.status.snapshot.health == "ok" }
         #expect(try await controller.get("/readyz").status == 200)
         #expect(try await controller.get("/metrics").text.contains("gantry_controller_degraded 0"))
+        #expect(controller.loop.status.snapshot.lastResult != "error", "the failure's result is cleared too")
         await controller.stop()
     }
 

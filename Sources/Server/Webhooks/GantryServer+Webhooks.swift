@@ -25,7 +25,11 @@ extension GantryServer {
                     context.logger.warning("webhook refused: bad or missing signature", metadata: ["provider": "\(provider.rawValue)"])
                     throw APIError(.unauthorized, "the signature does not match")
                 }
-                guard deliveries.firstTime(provider: provider.rawValue, id: provider.deliveryID(headers: request.headers), body: body) else {
+                // A forge's push names the commit it announces, so the same
+                // body twice is a replay; a generic push may carry no commit.
+                let unique = provider != .generic || !(PushEvent(json: body)?.after.isEmpty ?? true)
+                guard deliveries.firstTime(provider: provider.rawValue, id: provider.deliveryID(headers: request.headers), body: body,
+                                           bodyIsUnique: unique) else {
                     metrics.webhook(provider: provider.rawValue, result: "replayed")
                     context.logger.warning("webhook delivery seen before; ignored", metadata: ["provider": "\(provider.rawValue)"])
                     return JSON(WebhookAnswer(refresh: false, message: "this delivery was received before; it starts nothing again"))

@@ -20,9 +20,13 @@ final class RecentDeliveries: Sendable {
     init(capacity: Int = 4096) { self.capacity = capacity }
 
     /// Records the delivery; false when its body or its id was seen before.
-    func firstTime(provider: String, id: String?, body: [UInt8]) -> Bool {
-        let keys = ["\(provider) body:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()]
+    /// `bodyIsUnique` says whether a body names what it announces (a
+    /// forge's push names its commit); a body that may legitimately repeat
+    /// (a generic push without `after`) is known by its id alone.
+    func firstTime(provider: String, id: String?, body: [UInt8], bodyIsUnique: Bool = true) -> Bool {
+        let keys = (bodyIsUnique ? ["\(provider) body:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()] : [])
             + (id.map { $0.isEmpty ? [] : ["\(provider) id:" + $0] } ?? [])
+        guard !keys.isEmpty else { return true }
         return seen.withLock { seen in
             guard !keys.contains(where: seen.set.contains) else { return false }
             for key in keys {

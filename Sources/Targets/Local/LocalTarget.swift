@@ -263,6 +263,22 @@ public struct LocalTarget: TargetDriver {
         guard let address else { throw DriverError("deployment \(name) needs spec.address on the local target") }
 
         let forwarder = try await ensureForwarder(name: name, address: address, current: request.current)
+        do {
+            return try await serve(request, through: forwarder, at: address, directory: directory)
+        } catch {
+            // On a first deploy the forwarder is named by no record: left
+            // running, it would hold the address where neither status nor
+            // destroy sees it. (A later deploy keeps it: it still forwards to
+            // the version that serves.)
+            if request.current == nil { _ = await Processes.stop(forwarder, grace: .seconds(2)) }
+            throw error
+        }
+    }
+
+    /// The rest of a deploy, once the stable address is forwarded.
+    func serve(_ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String) async throws -> DeploymentRecord {
+        let spec = request.spec
+        let name = request.name
         let port = Int(try freeLoopbackPort())
         let project = request.project
         let version = request.version
@@ -303,12 +319,6 @@ public struct LocalTarget: TargetDriver {
             try await control.waitUntilServing(backend, timeout: .seconds(10))
         } catch {
             _ = await Processes.stop(serve, grace: .seconds(5))
-            // A forwarder this deploy started is named by no record: left
-            // running, it would hold the address where neither status nor
-            // destroy sees it.
-            if request.current.flatMap({ Self.identity($0.forwarderProcess) }) != forwarder {
-                _ = await Processes.stop(forwarder, grace: .seconds(2))
-            }
             try? store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
                                          status: "failed", createdAt: now, updatedAt: Date()))
             throw error

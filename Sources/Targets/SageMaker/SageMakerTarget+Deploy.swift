@@ -78,6 +78,9 @@ extension SageMakerTarget {
         let seen: EndpointDescription?
         do { seen = try await describeEndpoint(endpoint) } catch { return }  // cannot tell: keep them
         if seen?.EndpointConfigName == resource { return }
+        // An update still under way may be moving to this pair (SageMaker
+        // shows it as pending, not yet as the endpoint's config).
+        if let status = seen?.EndpointStatus, Self.settling.contains(status) { return }
         try? await delete("DeleteEndpointConfig", .endpointConfig(resource))
         try? await delete("DeleteModel", .model(resource))
     }
