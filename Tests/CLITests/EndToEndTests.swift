@@ -87,19 +87,29 @@ struct EndToEndTests {
 
         // Predictions run throughout the rollout and on until the new server
         // has answered a few, however slowly a loaded machine answers them.
+        // The load runs on a thread of its own with blocking requests: other
+        // suites running beside this one may keep the two-thread concurrency
+        // pool busy, and a task there could go unscheduled for the whole
+        // rollout.
         let tally = Tally()
-        let load = Task.detached {
-            while !Task.isCancelled {
-                let r = try? await predict(port: port)
+        let stop = Atomic<Bool>(false)
+        let loadEnded = Atomic<Bool>(false)
+        let body = #"{"instances": [{"tenure_months": 2, "monthly_charges": 99.5, "support_calls": 4, "contract_annual": 0}]}"#
+        Thread.detachNewThread {
+            while !stop.load(ordering: .relaxed) {
+                let r = try? HTTPClient.shared.perform(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/predict",
+                                                                    headers: [("Content-Type", "application/json")],
+                                                                    body: Array(body.utf8), timeout: .seconds(5)))
                 tally.count(ok: r?.status == 200)
             }
+            loadEnded.store(true, ordering: .relaxed)
         }
         let (second, secondLog) = try await gantry(["apply", "--repo", repo])
         let duringRollout = tally.now
         let deadline = ContinuousClock.now + .seconds(60)
         while tally.now.ok < duringRollout.ok + 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        load.cancel()
-        await load.value
+        stop.store(true, ordering: .relaxed)
+        while !loadEnded.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
         let (ok, failed) = tally.now
         #expect(second == 0, "\(secondLog)")
         #expect(failed == 0, "\(failed) of \(ok + failed) predictions failed during the rollout")

@@ -69,4 +69,23 @@ import Testing
         #expect(d.count == 999)
         #expect(d.last == "same.yaml:5997:19: error: metadata.name: duplicate Dataset \"same\" (first defined at same.yaml:3:19)")
     }
+
+    @Test func whatGantryDoesNotActOnYetIsAnErrorNotASilentNoOp() {
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "targets: [{ target: local }]",
+                                    with: "targets: [{ target: local, replicas: 3 }, { target: other }]\n  strategy: { type: canary, steps: [10, 100], pause: 1m }\n  autoRollback: true")
+        }
+        for expected in ["spec.targets[1]: serving one Deployment on several targets is not implemented yet",
+                         "spec.targets[0].replicas: replicas on local targets are not implemented yet",
+                         "spec.strategy.type: canary rollouts are not implemented yet",
+                         "spec.strategy.pause: pauses between rollout steps are not implemented yet",
+                         "spec.autoRollback: automatic rollback is not implemented yet"] {
+            #expect(d.contains { $0.contains(expected) }, "\(expected) in \(d)")
+        }
+        // What Gantry does is accepted: all at once, no rollback, one server.
+        #expect(Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "targets: [{ target: local }]",
+                                    with: "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false")
+        } == [])
+    }
 }

@@ -203,6 +203,23 @@ enum ObjectValidator {
         if let path = spec.healthCheck?.path, !path.hasPrefix("/") {
             out.append(origin.diagnostic("spec.healthCheck.path", "a health check path starts with /"))
         }
+        // What Gantry does not act on yet is an error, never a silent no-op:
+        // a Deployment serves one version on one target, all at once.
+        if spec.targets.count > 1 {
+            out.append(origin.diagnostic("spec.targets[1]",
+                "serving one Deployment on several targets is not implemented yet: Gantry would serve on the first only; list one target per Deployment"))
+        }
+        if let strategy = spec.strategy, strategy.type != .allAtOnce {
+            out.append(origin.diagnostic("spec.strategy.type",
+                "\(strategy.type.rawValue) rollouts are not implemented yet: Gantry deploys all at once; remove spec.strategy or write type: all-at-once"))
+        }
+        if spec.strategy?.pause != nil {
+            out.append(origin.diagnostic("spec.strategy.pause", "pauses between rollout steps are not implemented yet: Gantry deploys all at once"))
+        }
+        if spec.autoRollback == true {
+            out.append(origin.diagnostic("spec.autoRollback",
+                "automatic rollback is not implemented yet: a failed deploy keeps the version that served; roll back with `gantry rollback`"))
+        }
         if let strategy = spec.strategy {
             switch strategy.type {
             case .canary:
