@@ -63,4 +63,26 @@ struct LeftBehindTests {
         close(fd)
         await h.tearDown()
     }
+
+    @Test func aForwarderLeftByADeployKilledBeforeItsRecordIsAdopted() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        // What a deploy killed between starting the forwarder and saving its
+        // record leaves: a forwarder on the address that no record names.
+        let local = LocalTarget(workspace: h.workspace, store: h.store)
+        let control = ForwarderControl(directory: local.controlDirectory("demo-prod"))
+        try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
+        let orphan = try spawnDetached(ProcessSpec(
+            argv: [h.workspace.executable, "forward", "--listen", "127.0.0.1:\(project.port)", "--control", control.directory],
+            environment: ProcessInfo.processInfo.environment, workingDirectory: control.directory, logPath: control.directory + "/orphan.log"))
+        try await eventually("the orphan forwarder listens") { control.status()?.pid == orphan.pid }
+
+        let (_, report) = try await h.apply()
+        #expect(report.ok, "\(report.failed.map(\.error))")
+        #expect(try await h.get().contains(#""version": "1""#))
+        let record = try #require(try h.store.deployment("demo-prod"))
+        #expect(LocalTarget.identity(record.forwarderProcess) == orphan, "the forwarder holding the address was adopted")
+        await h.tearDown()
+        #expect(!orphan.isRunning, "and is stopped with the deployment")
+    }
 }

@@ -341,6 +341,17 @@ public struct LocalTarget: TargetDriver {
         return record
     }
 
+    /// The forwarder running for `control` (its status names it, and its
+    /// command line names the control directory, so a reused pid is not
+    /// mistaken for it), with the address it holds.
+    static func unrecordedForwarder(_ control: ForwarderControl) -> (ProcessIdentity, Endpoint)? {
+        guard let status = control.status(), let identity = ProcessIdentity.of(pid: status.pid), identity.isRunning,
+              let raw = FileManager.default.contents(atPath: "/proc/\(status.pid)/cmdline") else { return nil }
+        let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard arguments.contains("forward"), arguments.contains(control.directory) else { return nil }
+        return (identity, status.listen)
+    }
+
     func ensureForwarder(name: String, address: Endpoint, current: DeploymentRecord?) async throws -> ProcessIdentity {
         let control = ForwarderControl(directory: controlDirectory(name))
         if let current, let running = Self.identity(current.forwarderProcess), running.isRunning,
@@ -349,6 +360,12 @@ public struct LocalTarget: TargetDriver {
         }
         if let current, let stale = Self.identity(current.forwarderProcess), stale.isRunning {
             _ = await Processes.stop(stale, grace: .seconds(5))  // the address changed
+        }
+        // A deploy killed before it saved its record leaves a forwarder no
+        // record names: adopted when it holds this address, else stopped.
+        if let (orphan, listening) = Self.unrecordedForwarder(control), current.flatMap({ Self.identity($0.forwarderProcess) }) != orphan {
+            if listening == address { return orphan }
+            _ = await Processes.stop(orphan, grace: .seconds(5))
         }
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
         if let current { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort))) }
