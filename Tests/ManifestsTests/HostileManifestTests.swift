@@ -45,15 +45,13 @@ import Testing
     }
 
     @Test func anUnterminatedPlaceholderIsATypoNotALiteral() {
-        let d = Fixture.diagnostics(editing: "pipeline.yaml") { $0.replacingOccurrences(of: "\"${outputs}\"]\n  - name: train", with: "\"${outputs\"]\n  - name: train") }
         let fixed = Fixture.diagnostics(editing: "pipeline.yaml") {
             $0.replacingOccurrences(of: "--out, \"${outputs}\"]\n    - name: train", with: "--out, \"${outputs\"]\n    - name: train")
         }
-        #expect(d.isEmpty || d == fixed)
         #expect(fixed == ["pipeline.yaml:11:76: error: spec.steps[0].command[5]: \"${outputs\" has no closing }"], "\(fixed)")
     }
 
-    @Test func aHugeNameIsShortenedInItsErrorAndCostsNoQuadraticTime() {
+    @Test func aHugeNameIsShortenedInItsError() {
         let name = String(repeating: "a", count: 1_000_000)
         let d = Fixture.diagnostics(editing: "models/churn.yaml") {
             $0.replacingOccurrences(of: "pipeline: churn-training", with: "pipeline: \(name)")

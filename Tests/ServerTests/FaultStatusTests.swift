@@ -100,7 +100,7 @@ struct FaultStatusTests {
         do {
             try await controller.waitForFirstReconcile()
             var quality = 0.8
-            func change(_ why: String, expecting status: Int = 202) async throws -> HTTP.HTTPResponse {
+            func change(_ why: String, expecting status: Int) async throws -> HTTP.HTTPResponse {
                 let next = quality + 0.05
                 project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
                     .replacingOccurrences(of: "quality: \(quality)", with: "quality: \(next)"))
