@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         // What several test targets share: helpers and fixtures, never
         // shipped in the gantry binary.
-        .target(name: "GantryTestSupport", dependencies: ["Processes"], path: "Tests/GantryTestSupport"),
+        .target(name: "GantryTestSupport", dependencies: ["Processes", "Manifests", "State", "Targets"], path: "Tests/GantryTestSupport"),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
         .testTarget(name: "LineageTests", dependencies: [
             "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),

@@ -162,14 +162,14 @@ public final class ControllerLoop: Service, Sendable {
             let report = try await reconciler.apply(plan, desired: assessment.desired, actor: configuration.actor,
                                                     stopRequested: { status.snapshot.stopping })
             let seconds = ContinuousClock.now - started
-            logger.info("reconciled", metadata: ["reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result)",
+            logger.info("reconciled", metadata: ["reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result.rawValue)",
                                                  "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
                                                  "seconds": "\(String(format: "%.3f", seconds.seconds))"])
-            metrics?.reconciled(after: seconds, result: report.result)
+            metrics?.reconciled(after: seconds, result: report.result.rawValue)
             for a in report.succeeded { metrics?.action(kind: a.kind.rawValue, result: "succeeded") }
             for f in report.failed { metrics?.action(kind: f.action.kind.rawValue, result: "failed") }
             for s in report.skipped { metrics?.action(kind: s.action.kind.rawValue, result: "skipped") }
-            self.status.update { $0.lastResult = report.result }
+            self.status.update { $0.lastResult = report.result.rawValue }
             await notify(report, plan: plan)
             ok = report.failed.isEmpty
             // What is pending now, not what was just done.
@@ -195,7 +195,7 @@ public final class ControllerLoop: Service, Sendable {
     func notify(_ report: Reconciler.Report, plan: Plan) async {
         guard let notifier, !notifier.receivers.isEmpty else { return }
         let source = plan.revision.source, commit = plan.revision.commit
-        if !report.failed.isEmpty || report.result == "invalid" {
+        if !report.failed.isEmpty || report.result == .invalid {
             let lines = report.failed.map { "\($0.action.summary): \($0.error)" } + plan.diagnostics.map(\.description)
             await notifier.send(.init(event: .syncFailed, object: report.failed.first?.action.object ?? source,
                                       message: lines.prefix(10).joined(separator: "\n"), source: source, commit: commit))
@@ -204,14 +204,14 @@ public final class ControllerLoop: Service, Sendable {
             switch action.kind {
             case .train:
                 await notifier.send(.init(event: .retrained, object: action.object,
-                                          message: "trained v\(action.version ?? 0): \(action.reason)", source: source, commit: commit))
+                                          message: "trained v\(action.version): \(action.reason)", source: source, commit: commit))
             case .promote:
-                let outcome = (try? reconciler.store.version(action.model ?? "", action.version ?? 0))?.promotion ?? ""
+                let outcome = (try? reconciler.store.version(action.model, action.version))?.promotion ?? ""
                 await notifier.send(.init(event: .promoted, object: action.object,
-                                          message: "v\(action.version ?? 0): \(outcome)", source: source, commit: commit))
-            case .deploy where (action.fromVersion ?? 0) > (action.version ?? 0):
+                                          message: "v\(action.version): \(outcome)", source: source, commit: commit))
+            case .deploy where (action.fromVersion ?? 0) > action.version:
                 await notifier.send(.init(event: .rolledBack, object: action.object,
-                                          message: "now serves \(action.model ?? "")@v\(action.version ?? 0) (was v\(action.fromVersion ?? 0))",
+                                          message: "now serves \(action.model)@v\(action.version) (was v\(action.fromVersion ?? 0))",
                                           source: source, commit: commit))
             default:
                 break

@@ -56,7 +56,7 @@ extension Plan {
     public static func markdownTable(_ actions: [Action]) -> String {
         var out = "| action | object | version | reason |\n|---|---|---|---|\n"
         for a in actions {
-            let version = a.kind == .deploy ? "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version ?? 0)" : (a.version.map { "v\($0)" } ?? "")
+            let version = "\(a.fromVersion.map { "v\($0) → " } ?? "")v\(a.version)"
             out += "| \(a.kind.rawValue) | \(Self.markdownCode(a.object)) | \(version) | \(markdownEscape(a.reason)) |\n"
         }
         return out

@@ -7,8 +7,8 @@ import Manifests
 ///
 ///     let plan = Planner(desired: desired, observed: observed).plan()
 ///     print(plan.text)
-public struct Plan: Codable, Sendable {
-    public struct Revision: Codable, Sendable, Hashable {
+public struct Plan: Encodable, Sendable {
+    public struct Revision: Encodable, Sendable, Hashable {
         public var source: String
         public var commit: String
         public var author: String
@@ -30,6 +30,9 @@ public struct Plan: Codable, Sendable {
     public var inSync: [String]
     /// What blocks an object without being an action ("pins churn@5, which does not exist").
     public var warnings: [String]
+    /// Objects an operator suspended, left alone by this plan (each has its
+    /// warning too).
+    public var suspended: Set<String> = []
 
     public var isValid: Bool { diagnostics.isEmpty }
     public var hasChanges: Bool { !actions.isEmpty }
@@ -43,8 +46,12 @@ public struct Plan: Codable, Sendable {
     }
 }
 
-/// One step of a plan.
-public struct Action: Codable, Sendable, Hashable {
+/// One step of a plan: what to do, typed, and why in words.
+///
+///     switch action.step {
+///     case .train(let model, let version, let target, let lineage): …
+///     }
+public struct Action: Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, Comparable {
         /// Train a model whose current lineage has no version.
         case train
@@ -66,46 +73,116 @@ public struct Action: Codable, Sendable, Hashable {
         public static func < (a: Kind, b: Kind) -> Bool { a.order < b.order }
     }
 
-    public var kind: Kind
-    /// `Model/churn`, `Deployment/churn-prod`.
-    public var object: String
-    public var reason: String
-    public var model: String?
-    /// For train, the number the new version will get; for deploy, the
-    /// version to serve.
-    public var version: Int?
-    /// For deploy, the version served now.
-    public var fromVersion: Int?
-    public var deployment: String?
-    public var target: String?
-    /// For train, the lineage to train from.
-    public var lineage: Lineage?
+    /// What the action does, with exactly the values it needs.
+    public enum Step: Sendable, Hashable {
+        /// Train `model` from `lineage` on `target`; the version it gets is `version`.
+        case train(model: String, version: Int, target: String, lineage: Lineage)
+        /// Write the pin bump to `model`@`version` back to Git.
+        case promote(model: String, version: Int)
+        /// Bring `deployment` on `target` to `model`@`version`, from `fromVersion` (nil: nothing serves).
+        case deploy(deployment: String, model: String, version: Int, fromVersion: Int?, target: String)
+        /// Stop `deployment`, which serves `model`@`version` on `target`.
+        case prune(deployment: String, model: String, version: Int, target: String)
+    }
 
-    public init(kind: Kind, object: String, reason: String, model: String? = nil, version: Int? = nil,
-                fromVersion: Int? = nil, deployment: String? = nil, target: String? = nil, lineage: Lineage? = nil) {
-        self.kind = kind
-        self.object = object
+    public var step: Step
+    public var reason: String
+
+    public init(_ step: Step, reason: String) {
+        self.step = step
         self.reason = reason
-        self.model = model
-        self.version = version
-        self.fromVersion = fromVersion
-        self.deployment = deployment
-        self.target = target
-        self.lineage = lineage
+    }
+
+    public var kind: Kind {
+        switch step {
+        case .train: return .train
+        case .promote: return .promote
+        case .deploy: return .deploy
+        case .prune: return .prune
+        }
+    }
+
+    /// `Model/churn`, `Deployment/churn-prod`.
+    public var object: String {
+        switch step {
+        case .train(let model, _, _, _), .promote(let model, _): return "Model/\(model)"
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _): return "Deployment/\(deployment)"
+        }
+    }
+
+    /// The model the action is about (a Deployment's: the one it serves).
+    public var model: String {
+        switch step {
+        case .train(let model, _, _, _), .promote(let model, _), .deploy(_, let model, _, _, _), .prune(_, let model, _, _): return model
+        }
+    }
+
+    /// For train, the number the new version will get; for deploy, the
+    /// version to serve; for prune, the version served.
+    public var version: Int {
+        switch step {
+        case .train(_, let version, _, _), .promote(_, let version), .deploy(_, _, let version, _, _), .prune(_, _, let version, _):
+            return version
+        }
+    }
+
+    /// For deploy, the version served now.
+    public var fromVersion: Int? {
+        if case .deploy(_, _, _, let from, _) = step { return from }
+        return nil
+    }
+
+    public var deployment: String? {
+        switch step {
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _): return deployment
+        case .train, .promote: return nil
+        }
+    }
+
+    /// The target the action runs on; a promotion runs on Git.
+    public var target: String? {
+        switch step {
+        case .train(_, _, let target, _), .deploy(_, _, _, _, let target), .prune(_, _, _, let target): return target
+        case .promote: return nil
+        }
+    }
+
+    /// For train, the lineage to train from.
+    public var lineage: Lineage? {
+        if case .train(_, _, _, let lineage) = step { return lineage }
+        return nil
     }
 
     /// One line: `train Model/churn -> v2: dataset churn-data changed`.
     public var summary: String {
-        switch kind {
-        case .train:
-            return "train \(object) -> v\(version ?? 0): \(reason)"
-        case .deploy:
-            let from = fromVersion.map { "v\($0) -> " } ?? ""
-            return "deploy \(object) \(model ?? "")@\(from)v\(version ?? 0): \(reason)"
-        case .promote:
-            return "promote \(object) v\(version ?? 0): \(reason)"
+        switch step {
+        case .train(_, let version, _, _):
+            return "train \(object) -> v\(version): \(reason)"
+        case .deploy(_, let model, let version, let from, _):
+            return "deploy \(object) \(model)@\(from.map { "v\($0) -> " } ?? "")v\(version): \(reason)"
+        case .promote(_, let version):
+            return "promote \(object) v\(version): \(reason)"
         case .prune:
             return "prune \(object): \(reason)"
         }
+    }
+}
+
+/// In JSON (`plan -o json`), flat: kind, object, reason and the values of
+/// its step.
+extension Action: Encodable {
+    enum CodingKeys: String, CodingKey { case kind, object, reason, model, version, fromVersion, deployment, target, lineage }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(object, forKey: .object)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(model, forKey: .model)
+        try c.encode(version, forKey: .version)
+        try c.encodeIfPresent(fromVersion, forKey: .fromVersion)
+        try c.encodeIfPresent(deployment, forKey: .deployment)
+        try c.encodeIfPresent(target, forKey: .target)
+        try c.encodeIfPresent(lineage, forKey: .lineage)
     }
 }

@@ -1,86 +1,36 @@
 import Foundation
-import Synchronization
 import Lineage
 import Manifests
 import State
 import Targets
 
-/// Observed state: what the state store and the drivers report.
-public struct ObservedState: Sendable, Equatable {
-    /// Setting these drops `versionsStamp`: it stands for what was read.
-    public var versions: [String: [VersionRecord]] { didSet { versionsStamp = nil } }
-    public var deployments: [String: DeploymentRecord]
-    public var observations: [String: ObservedDeployment]
-    /// Keys of launches in flight (open intents).
-    public var inFlight: Set<String>
-    /// Objects an operator suspended (`Deployment/churn-prod`), by object.
-    public var suspended: [String: SuspensionRecord]
-    /// Where the store's versions stood when `versions` was read, when they
-    /// were read from a store: two stamps tell which models' versions
-    /// changed in between without comparing 10,000 lists.
-    public var versionsStamp: VersionsStamp?
-
-    public init(versions: [String: [VersionRecord]], deployments: [String: DeploymentRecord],
-                observations: [String: ObservedDeployment], inFlight: Set<String>,
-                suspended: [String: SuspensionRecord] = [:], versionsStamp: VersionsStamp? = nil) {
-        self.versions = versions
-        self.deployments = deployments
-        self.observations = observations
-        self.inFlight = inFlight
-        self.suspended = suspended
-        self.versionsStamp = versionsStamp
-    }
-
-    /// Equal stamps stand for equal versions; without stamps the versions
-    /// themselves are compared.
-    public static func == (a: ObservedState, b: ObservedState) -> Bool {
-        let sameVersions = a.versionsStamp != nil && a.versionsStamp == b.versionsStamp
-        return (sameVersions || a.versions == b.versions) && a.deployments == b.deployments && a.observations == b.observations
-            && a.inFlight == b.inFlight && a.suspended == b.suspended
-    }
-
-    /// The models whose versions may differ from `earlier`'s: nil when the
-    /// stamps cannot tell.
-    func versionsChanged(since earlier: ObservedState) -> Set<String>? {
-        guard let now = versionsStamp, let then = earlier.versionsStamp else { return nil }
-        return now.changed(since: then)
-    }
-}
-
-/// Diffs desired against observed state. Pure: no I/O, no clock.
+/// The rules: what each object needs, from desired against observed
+/// state. Pure: no I/O, no clock; what it remembers between plans (decoded
+/// lineages, spec digests) is the `memo` it is handed. A controller keeps
+/// an `IncrementalPlanner`, which revisits only what changed.
+///
+///     let plan = Planner(desired: desired, observed: observed).plan()
 public struct Planner: Sendable {
     public let desired: DesiredState
     public let observed: ObservedState
+    let memo: PlanMemo
 
-    public init(desired: DesiredState, observed: ObservedState) {
+    public init(desired: DesiredState, observed: ObservedState, memo: PlanMemo = PlanMemo()) {
         self.desired = desired
         self.observed = observed
+        self.memo = memo
     }
+
+    /// The plan from scratch, visiting every object.
+    public func plan() -> Plan { workOutAll().plan }
 
     public static func trainKey(model: String, digest: String) -> String { "train:\(model):\(digest)" }
 
     /// The digest that decides whether a Deployment's serving process must be
     /// replaced although the version did not change.
     public static func specDigest(_ spec: DeploymentSpec) -> String {
-        let serving = Serving(serve: spec.serve, address: spec.address, healthCheck: spec.healthCheck)
-        // Every plan compares every Deployment's digest; hashing the spec is
-        // far cheaper than its canonical JSON and SHA-256.
-        if let known = specDigests.withLock({ $0[serving] }) { return known }
-        let digest = "sha256:" + Digest.sha256(Digest.canonicalJSON(serving))
-        specDigests.withLock { known in
-            if known.count >= 100_000 { known.removeAll() }
-            known[serving] = digest
-        }
-        return digest
+        "sha256:" + Digest.sha256(Digest.canonicalJSON(PlanMemo.Serving(spec)))
     }
-
-    private struct Serving: Encodable, Hashable {
-        var serve: Serve
-        var address: String?
-        var healthCheck: HealthCheck?
-    }
-
-    private static let specDigests = Mutex<[Serving: String]>([:])
 
     /// The versions Git pins for a model, over all its Deployments.
     func pins(_ model: String) -> [Int] {
@@ -94,34 +44,6 @@ public struct Planner: Sendable {
         return "\(object): suspended by \(s.actor)\(why); left alone until resumed, \(wouldDo)"
     }
 
-    /// The last plan, with what it was worked out from and what it made
-    /// of each object. The planner is a function of its inputs: a
-    /// controller loop with nothing new (the same desired state, and
-    /// observed state equal to the last) gets the same plan back; one whose
-    /// desired state was worked out from the last one, or whose observed
-    /// state moved on, revisits only the objects whose inputs changed
-    /// instead of 20,000 objects.
-    private static let last = Mutex<Worked?>(nil)
-
-    public func plan() -> Plan {
-        let generation = desired.generation
-        // Taken out of the memo while in use, so that its lists are updated
-        // in place; two plans at once only cost the second one speed.
-        let (previous, same): (Worked?, Bool) = Self.last.withLock { last in
-            guard let worked = last else { return (nil, false) }
-            if worked.generation == generation && worked.observed == observed { return (worked, true) }
-            last = nil
-            return (worked, false)
-        }
-        if let previous, same { return previous.plan }
-        let worked = previous.flatMap { revisit($0) } ?? workOutAll()
-        Self.last.withLock { $0 = worked }
-        return worked.plan
-    }
-
-    /// The plan from scratch, visiting every object.
-    func workOut() -> Plan { workOutAll().plan }
-
     /// What the planner made of one object.
     struct Outcome {
         var actions: [Action] = []
@@ -129,152 +51,13 @@ public struct Planner: Sendable {
         var inSync: String?
         /// For a model: the version its train action will produce.
         var pending: Int?
+        /// Objects left alone because an operator suspended them.
+        var suspended: [String] = []
     }
 
-    /// A plan with what it was worked out from and each object's outcome.
-    struct Worked {
-        var generation: UInt64
-        var commit: String
-        var valid: Bool
-        var names: ManifestSet.SortedNames
-        var observed: ObservedState
-        /// In the order of `names.models` and `names.deployments`.
-        var models: [Outcome]
-        var deployments: [Outcome]
-        var pruned = Outcome()
-        /// The model each Deployment pins, in the order of `names.deployments`,
-        /// and the Deployments pinning each model, by index.
-        var pinnedModel: [String]
-        var pinnedBy: [String: [Int]]
-        /// Models with a train action: it carries the commit.
-        var trained: Set<String>
-        var plan: Plan
-    }
-
-    private var planRevision: Plan.Revision {
+    var planRevision: Plan.Revision {
         let c = desired.revision.commit
         return Plan.Revision(source: desired.revision.source, commit: c.id.hex, author: c.author, subject: c.subject)
-    }
-
-    func workOutAll() -> Worked {
-        let manifests = desired.manifests
-        var worked = Worked(generation: desired.generation, commit: desired.revision.commit.id.hex, valid: desired.revision.isValid,
-                            names: manifests.names, observed: observed, models: [], deployments: [], pinnedModel: [], pinnedBy: [:],
-                            trained: [], plan: Plan(revision: planRevision, diagnostics: desired.revision.diagnostics, actions: [],
-                                                    inSync: [], warnings: []))
-        guard worked.valid else { return worked }
-        let names = manifests.names
-        worked.models.reserveCapacity(names.models.count)
-        for name in names.models {
-            let outcome = modelOutcome(name)
-            if outcome.pending != nil { worked.trained.insert(name) }
-            worked.models.append(outcome)
-        }
-        worked.deployments.reserveCapacity(names.deployments.count)
-        worked.pinnedModel.reserveCapacity(names.deployments.count)
-        for (i, name) in names.deployments.enumerated() {
-            let model = manifests.deployments[name]!.spec.model
-            worked.pinnedModel.append(model)
-            worked.pinnedBy[model, default: []].append(i)
-            worked.deployments.append(deploymentOutcome(name, pending: Self.index(of: model, in: names.models).flatMap { worked.models[$0].pending }))
-        }
-        worked.pruned = pruneOutcome()
-        worked.plan = assemble(worked)
-        return worked
-    }
-
-    /// The last plan brought up to date by revisiting only the objects
-    /// whose inputs changed; nil when that cannot be told.
-    func revisit(_ last: Worked) -> Worked? {
-        let manifests = desired.manifests
-        // The objects whose desired state changed.
-        let changed: (models: Set<String>, deployments: Set<String>)
-        if desired.generation == last.generation {
-            changed = ([], [])
-        } else if let delta = desired.delta, delta.base == last.generation {
-            changed = (delta.models, delta.deployments)
-        } else {
-            return nil
-        }
-        guard last.valid, desired.revision.isValid, manifests.names === last.names,
-              observed.suspended == last.observed.suspended, observed.inFlight == last.observed.inFlight,
-              let versions = observed.versionsChanged(since: last.observed) else { return nil }
-        let names = manifests.names
-        var worked = last
-        worked.generation = desired.generation
-        worked.commit = desired.revision.commit.id.hex
-        worked.observed = observed
-
-        var models = changed.models.union(versions)
-        if worked.commit != last.commit { models.formUnion(last.trained) }
-        // A changed Deployment changes its model's pins (which decide
-        // promotions), and when it pins another model, that one's too.
-        for name in changed.deployments {
-            guard let i = Self.index(of: name, in: names.deployments) else { return nil }
-            let before = worked.pinnedModel[i], after = manifests.deployments[name]!.spec.model
-            models.formUnion([before, after])
-            guard before != after else { continue }
-            worked.pinnedBy[before]?.removeAll { $0 == i }
-            worked.pinnedBy[after, default: []].append(i)
-            worked.pinnedModel[i] = after
-        }
-        let records = Self.changedKeys(observed.deployments, last.observed.deployments)
-        var deployments = changed.deployments.union(records)
-            .union(Self.changedKeys(observed.observations, last.observed.observations))
-        for name in models {
-            guard let i = Self.index(of: name, in: names.models) else { continue }  // versions of a model Git no longer declares
-            let outcome = modelOutcome(name)
-            if outcome.pending != nil { worked.trained.insert(name) } else { worked.trained.remove(name) }
-            worked.models[i] = outcome
-            deployments.formUnion((worked.pinnedBy[name] ?? []).map { names.deployments[$0] })
-        }
-        for name in deployments {
-            guard let i = Self.index(of: name, in: names.deployments) else { continue }  // a record Git no longer declares
-            let model = worked.pinnedModel[i]
-            worked.deployments[i] = deploymentOutcome(name, pending: Self.index(of: model, in: names.models).flatMap { worked.models[$0].pending })
-        }
-        if !records.isEmpty { worked.pruned = pruneOutcome() }
-        worked.plan = assemble(worked)
-        return worked
-    }
-
-    /// The plan in its order: trains, promotions (after a training, then
-    /// retries), deploys and prunes, each in the order of the names; then
-    /// what is in sync, and the warnings, in the order of the objects.
-    func assemble(_ worked: Worked) -> Plan {
-        var actions: [Action] = []
-        var inSync: [String] = []
-        var warnings: [String] = []
-        for o in worked.models where o.pending != nil { actions.append(o.actions[0]) }
-        for o in worked.models where o.pending != nil && o.actions.count > 1 { actions.append(contentsOf: o.actions.dropFirst()) }
-        for o in worked.models where o.pending == nil && !o.actions.isEmpty { actions.append(contentsOf: o.actions) }
-        for o in worked.deployments where !o.actions.isEmpty { actions.append(contentsOf: o.actions) }
-        actions.append(contentsOf: worked.pruned.actions)
-        inSync.reserveCapacity(worked.models.count + worked.deployments.count)
-        for o in worked.models { if let line = o.inSync { inSync.append(line) } }
-        for o in worked.deployments { if let line = o.inSync { inSync.append(line) } }
-        for o in worked.models where !o.warnings.isEmpty { warnings.append(contentsOf: o.warnings) }
-        for o in worked.deployments where !o.warnings.isEmpty { warnings.append(contentsOf: o.warnings) }
-        warnings.append(contentsOf: worked.pruned.warnings)
-        return Plan(revision: planRevision, diagnostics: [], actions: actions, inSync: inSync, warnings: warnings)
-    }
-
-    /// The keys whose values differ between `a` and `b`, or that only one has.
-    static func changedKeys<Value: Equatable>(_ a: [String: Value], _ b: [String: Value]) -> Set<String> {
-        guard a != b else { return [] }
-        var keys = Set(a.compactMap { b[$0.key] != $0.value ? $0.key : nil })
-        for key in b.keys where a[key] == nil { keys.insert(key) }
-        return keys
-    }
-
-    /// The position of `name` in sorted `names`.
-    static func index(of name: String, in names: [String]) -> Int? {
-        var low = 0, high = names.count
-        while low < high {
-            let mid = (low + high) / 2
-            if names[mid] < name { low = mid + 1 } else { high = mid }
-        }
-        return low < names.count && names[low] == name ? low : nil
     }
 
     /// A model's train and promote actions, or why it is in sync or left alone.
@@ -295,6 +78,7 @@ public struct Planner: Sendable {
         }
         if !observed.suspended.isEmpty, let line = suspendedLine("Model/\(name)", wouldDo: "not retrained") {
             outcome.warnings.append(line)
+            outcome.suspended.append("Model/\(name)")
             return outcome
         }
         let manifests = desired.manifests
@@ -304,8 +88,7 @@ public struct Planner: Sendable {
         }
         let versions = observed.versions[name] ?? []
         let triggers = state.entry.spec.triggers
-        let memo = LineageMemo.shared
-        // A version with the same digest has the same lineage on every
+                // A version with the same digest has the same lineage on every
         // input; only other versions are decoded and compared input by
         // input (for triggers that are off).
         // An index, not the record: a copied record retains each of its
@@ -332,11 +115,10 @@ public struct Planner: Sendable {
             reason += " (a run of this lineage is in flight and will be adopted)"
         }
         outcome.pending = next
-        outcome.actions.append(Action(kind: .train, object: "Model/\(name)", reason: reason, model: name, version: next,
-                                      target: state.entry.spec.target, lineage: lineage))
+        outcome.actions.append(Action(.train(model: name, version: next, target: state.entry.spec.target, lineage: lineage), reason: reason))
         if let policy = state.entry.spec.promotion?.policy, pins(name).contains(where: { $0 < next }) {
-            outcome.actions.append(Action(kind: .promote, object: "Model/\(name)",
-                                          reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates", model: name, version: next))
+            outcome.actions.append(Action(.promote(model: name, version: next),
+                                          reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates"))
         }
         return outcome
     }
@@ -348,9 +130,8 @@ public struct Planner: Sendable {
         guard let state = desired.models[name], observed.suspended["Model/\(name)"] == nil,
               let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
               latest.gatesPassed, latest.promotion.hasPrefix("failed"), pins(name).contains(where: { $0 < latest.number }) else { return nil }
-        return Action(kind: .promote, object: "Model/\(name)",
-                      reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))",
-                      model: name, version: latest.number)
+        return Action(.promote(model: name, version: latest.number),
+                      reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))")
     }
 
     /// A Deployment's deploy action, or why it is in sync or left alone.
@@ -364,6 +145,7 @@ public struct Planner: Sendable {
         let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
         if !observed.suspended.isEmpty, let line = suspendedLine(object, wouldDo: "not deployed or repaired") {
             outcome.warnings.append(line)
+            outcome.suspended.append(object)
             return outcome
         }
         if let type = manifests.targetType(target), !Drivers.supports(type, .serve) {
@@ -387,7 +169,7 @@ public struct Planner: Sendable {
             let seen = observed.observations[name]
             if record.version != spec.version {
                 reason = "pinned \(spec.version), serving \(record.version)"
-            } else if record.specDigest != Self.specDigest(spec) {
+            } else if record.specDigest != memo.specDigest(spec) {
                 reason = "serve spec changed"
             } else if seen?.serving != true {
                 reason = "\(seen?.detail ?? "not observed") (drift)"
@@ -404,8 +186,8 @@ public struct Planner: Sendable {
             reason = "not deployed; pinned \(spec.version)" + (pinned == nil ? ", produced by the train above" : "")
         }
         if let reason {
-            outcome.actions.append(Action(kind: .deploy, object: object, reason: reason, model: spec.model, version: spec.version,
-                                          fromVersion: record?.version, deployment: name, target: target))
+            outcome.actions.append(Action(.deploy(deployment: name, model: spec.model, version: spec.version, fromVersion: record?.version,
+                                                  target: target), reason: reason))
         } else {
             outcome.inSync = "\(object): serves \(spec.model)@\(spec.version) at \(record?.address ?? "?")"
         }
@@ -419,11 +201,11 @@ public struct Planner: Sendable {
         for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where manifests.deployments[name] == nil {
             if let line = suspendedLine("Deployment/\(name)", wouldDo: "not pruned although Git no longer declares it") {
                 outcome.warnings.append(line)
+                outcome.suspended.append("Deployment/\(name)")
                 continue
             }
-            outcome.actions.append(Action(kind: .prune, object: "Deployment/\(name)",
-                                          reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)",
-                                          model: record.model, version: record.version, deployment: name, target: record.target))
+            outcome.actions.append(Action(.prune(deployment: name, model: record.model, version: record.version, target: record.target),
+                                          reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)"))
         }
         return outcome
     }

@@ -28,7 +28,7 @@ extension Reconciler {
             if let problem = usable[target] ?? nil {
                 out.append("\(action.object): \(action.kind.rawValue) on target \(target) will fail: \(problem)")
             }
-            if action.kind == .deploy, manifests.targetType(target) == .sagemaker, let model = action.model,
+            if action.kind == .deploy, manifests.targetType(target) == .sagemaker, case let model = action.model,
                let version = versions[model]?.first(where: { $0.number == action.version }),
                Self.isLocalDirectory(version.artifactPath) {
                 out.append("\(action.object): deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version.number) is a directory (\(version.artifactPath)); SageMaker loads one file, such as a model.tar.gz")

@@ -76,11 +76,12 @@ extension Reconciler {
         let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: revision, datasets: datasets)
         let key = "reproduce:\(model):\(number):\(stamp)"
         let outcome: TrainingOutcome
+        let launch = try journal.begin(.train, key: key, object: "Model/\(model)", target: ManifestSet.implicitLocalTarget)
         do {
-            outcome = try await LocalTarget(workspace: scratch, store: store).train(request, intentKey: key)
-            try closeIntent(key, status: "done")
+            outcome = try await LocalTarget(workspace: scratch).train(request, launch: launch)
+            try journal.close(key, .done)
         } catch {
-            try closeIntent(key, status: "failed")
+            try journal.close(key, .failed)
             throw error
         }
         report.reproducedArtifact = outcome.artifactDigest

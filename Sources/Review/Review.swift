@@ -15,7 +15,7 @@ import State
 ///
 ///     let review = try await Review.compute(base: base, head: head, reconciler: reconciler)
 ///     print(review.markdown)
-public struct Review: Codable, Sendable {
+public struct Review: Encodable, Sendable {
     public enum Result: String, Codable, Sendable {
         case invalid, changes, nothing
     }

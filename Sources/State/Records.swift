@@ -144,28 +144,46 @@ public struct AuditRecord: Codable, Sendable, Hashable, FetchableRecord, Mutable
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
+/// What a launch starts.
+public enum LaunchKind: String, Codable, Sendable {
+    case train
+    case deploy
+}
+
+/// Where a launch stands: `running` until the reconciler closes it.
+public enum LaunchStatus: String, Codable, Sendable {
+    case running
+    case done
+    case failed
+}
+
 /// Written before a launch and closed after it, so that a controller killed
 /// in between finds the launch on restart instead of starting a second copy.
+/// Only the reconciler's launch journal writes these.
 public struct IntentRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "intents"
 
     /// What is being done, uniquely: `train:churn:<digest>`.
     public var key: String
-    public var kind: String
+    public var kind: LaunchKind
     public var object: String
-    /// JSON the executor needs to adopt the launch (run directory, process).
+    /// JSON the launch's driver recorded to adopt or clean it up (run
+    /// directory, process, job id); empty until the driver started it.
     public var detail: String
-    /// `running`, `done`, `failed`.
-    public var status: String
+    public var status: LaunchStatus
+    /// The Target the launch runs on; empty in records older than the column.
+    public var target: String
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(key: String, kind: String, object: String, detail: String, status: String, createdAt: Date, updatedAt: Date) {
+    public init(key: String, kind: LaunchKind, object: String, detail: String, status: LaunchStatus, target: String,
+                createdAt: Date, updatedAt: Date) {
         self.key = key
         self.kind = kind
         self.object = object
         self.detail = detail
         self.status = status
+        self.target = target
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
@@ -208,4 +226,11 @@ public struct FileHashRecord: Codable, Sendable, Hashable, FetchableRecord, Pers
         self.inode = inode
         self.digest = digest
     }
+}
+
+/// Read access to the registered versions, all a driver may see of the
+/// state store.
+public protocol VersionCatalog: Sendable {
+    func version(_ model: String, _ number: Int) throws -> VersionRecord?
+    func versions(of model: String) throws -> [VersionRecord]
 }

@@ -7,7 +7,7 @@ import GRDB
 ///
 ///     let store = try StateStore(directory: ".gantry")
 ///     let versions = try store.versions(of: "churn")
-public final class StateStore: Sendable {
+public final class StateStore: VersionCatalog, Sendable {
     public let directory: String
     let db: DatabaseQueue
     /// Only read and written inside `db` accesses, which the queue serialises.
@@ -165,6 +165,11 @@ public final class StateStore: Sendable {
         m.registerMigration("v7-reconcile-owner") { db in
             try db.alter(table: "reconciles") { t in
                 t.add(column: "owner", .text).notNull().defaults(to: "")
+            }
+        }
+        m.registerMigration("v8-intent-target") { db in
+            try db.alter(table: "intents") { t in
+                t.add(column: "target", .text).notNull().defaults(to: "")
             }
         }
         return m
@@ -339,7 +344,7 @@ public final class StateStore: Sendable {
     // MARK: - Intents
 
     public func openIntents() throws -> [IntentRecord] {
-        try db.read { try IntentRecord.filter(Column("status") == "running").order(Column("createdAt")).fetchAll($0) }
+        try db.read { try IntentRecord.filter(Column("status") == LaunchStatus.running.rawValue).order(Column("createdAt")).fetchAll($0) }
     }
 
     public func intent(_ key: String) throws -> IntentRecord? {

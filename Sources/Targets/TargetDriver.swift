@@ -52,6 +52,13 @@ public struct TrainingOutcome: Sendable, Codable {
     public var metrics: [String: Double]
     /// Each step with how it ended: "prepare cached", "train succeeded".
     public var steps: [String]
+
+    public init(artifactPath: String, artifactDigest: String, metrics: [String: Double], steps: [String]) {
+        self.artifactPath = artifactPath
+        self.artifactDigest = artifactDigest
+        self.metrics = metrics
+        self.steps = steps
+    }
 }
 
 /// A Deployment to bring to a version.
@@ -98,18 +105,19 @@ public struct DriverError: Error, CustomStringConvertible, Sendable {
 }
 
 /// What a driver is built from: the Target's name and spec as Git declares
-/// them, and the controller's own workspace and state.
+/// them, the controller's workspace, and read access to the versions (a
+/// driver never writes the state store: it returns what to record).
 public struct DriverContext: Sendable {
     public var name: String
     public var spec: TargetSpec
     public var workspace: Workspace
-    public var store: StateStore
+    public var versions: any VersionCatalog
 
-    public init(name: String, spec: TargetSpec, workspace: Workspace, store: StateStore) {
+    public init(name: String, spec: TargetSpec, workspace: Workspace, versions: any VersionCatalog) {
         self.name = name
         self.spec = spec
         self.workspace = workspace
-        self.store = store
+        self.versions = versions
     }
 
     /// `spec.credentials[key]` read now, nil when the Target does not set
@@ -123,21 +131,97 @@ public struct DriverContext: Sendable {
     }
 }
 
+/// Builds the driver for a target; `Drivers.make` in a controller, a fake in
+/// tests.
+public typealias DriverFactory = @Sendable (DriverContext) throws -> any TargetDriver
+
+/// A launch the reconciler's journal recorded before handing it to a
+/// driver. The driver says what it started (`started`), so that a
+/// controller killed while it runs can adopt it or clean it up; an
+/// earlier controller's record comes back as `adopted`.
+public struct Launch: Sendable {
+    /// `train:churn:<digest>`, `deploy:churn-prod:3`.
+    public var key: String
+    /// What the driver recorded for this launch in an earlier, interrupted
+    /// attempt; nil for a fresh launch.
+    public var adopted: String?
+    let record: @Sendable (String) throws -> Void
+
+    public init(key: String, adopted: String?, record: @escaping @Sendable (String) throws -> Void) {
+        self.key = key
+        self.adopted = adopted
+        self.record = record
+    }
+
+    /// Records `detail` (JSON naming the run, process or job) before the
+    /// driver waits for it.
+    public func started(_ detail: String) throws { try record(detail) }
+
+    /// A launch whose progress is kept nowhere (a reproduction, a test).
+    public static func untracked(_ key: String) -> Launch { Launch(key: key, adopted: nil, record: { _ in }) }
+}
+
+/// A launch left open by a controller that stopped while it ran, and that
+/// the current plan does not adopt.
+public struct OpenLaunch: Sendable {
+    public var key: String
+    public var kind: LaunchKind
+    public var object: String
+    /// What the driver recorded with `Launch.started`, or "".
+    public var detail: String
+    /// The Deployment's record now, for a deploy.
+    public var current: DeploymentRecord?
+
+    public init(key: String, kind: LaunchKind, object: String, detail: String, current: DeploymentRecord?) {
+        self.key = key
+        self.kind = kind
+        self.object = object
+        self.detail = detail
+        self.current = current
+    }
+}
+
+/// What recovery made of an open launch.
+public enum Recovery: Sendable, Equatable {
+    /// Still running; the launch stays open and a later plan adopts it.
+    case stillRunning
+    /// Cleaned up (what it started is stopped, or was never started).
+    case cleanedUp(String)
+}
+
+/// A target that can publish versions to a model registry, where other
+/// targets' servers load them from (`spec.serve.registry`).
+public protocol ModelRegistry: Sendable {
+    /// Publishes `version` (and what it needs) and returns where a server
+    /// loads it from.
+    func published(_ version: VersionRecord) async throws -> RegistryModel
+}
+
 /// One kind of target: observes what runs there and applies actions. Each
 /// driver lives in its own folder; adding one is that folder plus one line
-/// in `Drivers.make` and in `Drivers.capabilities`.
+/// in `Drivers.make` and in `Drivers.capabilities`. Drivers return what to
+/// record; the reconciler writes the state store.
 public protocol TargetDriver: Sendable {
     /// What runs for `record` now. Never throws: a peer that cannot be
     /// reached is an observation ("serving: false, detail: connection
     /// refused"), and must come back within a few seconds.
     func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment
-    /// Trains and waits for the outcome. A launch interrupted earlier (an
-    /// open intent for the same lineage) is adopted, never started twice.
-    func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome
+    /// Trains and waits for the outcome. A launch interrupted earlier
+    /// (`launch.adopted`) is adopted, never started twice.
+    func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome
     /// Brings the deployment to the request's version and returns the record
     /// to keep; `detail` holds what the driver needs to find it again.
-    func deploy(_ request: DeployRequest) async throws -> DeploymentRecord
+    func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord
     func stop(_ record: DeploymentRecord) async throws
+    /// Cleans up after a launch a stopped controller left open and no plan
+    /// adopts; the default has nothing to clean up.
+    func recover(_ launch: OpenLaunch) async -> Recovery
+}
+
+extension TargetDriver {
+    public func recover(_ launch: OpenLaunch) async -> Recovery {
+        .cleanedUp("closed an interrupted \(launch.kind.rawValue) of \(launch.object)")
+    }
 }
 
 /// The drivers this build has, by target type.
@@ -161,7 +245,7 @@ public enum Drivers {
     /// reason.
     public static func make(_ context: DriverContext) throws -> any TargetDriver {
         switch context.spec.type {
-        case .local: return LocalTarget(workspace: context.workspace, store: context.store)
+        case .local: return LocalTarget(workspace: context.workspace)
         case .agent: return try AgentTarget(context)
         case .mlflow: return try MLflowTarget(context)
         case .ray: return try RayTarget(context)
@@ -169,12 +253,14 @@ public enum Drivers {
         }
     }
 
+
     /// The driver for the target `name` in `manifests` (`local` needs no
-    /// manifest).
-    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, store: StateStore) throws -> any TargetDriver {
+    /// manifest), built by `factory`.
+    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, versions: any VersionCatalog,
+                            factory: DriverFactory = Drivers.make) throws -> any TargetDriver {
         guard let spec = manifests.targets[name]?.spec ?? (name == ManifestSet.implicitLocalTarget ? TargetSpec(type: .local) : nil) else {
             throw DriverError("no Target named \(name)")
         }
-        return try make(DriverContext(name: name, spec: spec, workspace: workspace, store: store))
+        return try factory(DriverContext(name: name, spec: spec, workspace: workspace, versions: versions))
     }
 }

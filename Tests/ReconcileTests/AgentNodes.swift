@@ -70,7 +70,7 @@ final class NodeAgent: @unchecked Sendable {
     /// agent still runs or not.
     func stopServing() async {
         guard let store = try? StateStore(directory: directory) else { return }
-        let local = LocalTarget(workspace: Workspace(root: directory, executable: gantryExecutable), store: store)
+        let local = LocalTarget(workspace: Workspace(root: directory, executable: gantryExecutable))
         for record in (try? store.deployments()) ?? [] { try? await local.stop(record) }
     }
 

@@ -84,7 +84,7 @@ struct AgentTests {
             #expect(try await b.client().send("GET", "/v1/deployments/demo-prod/log").status == 200)
 
             #expect(try await harness.plan().actions.isEmpty, "a second apply has nothing to do")
-            #expect(try await harness.apply().report.result == "nothing-to-do")
+            #expect(try await harness.apply().report.result == .nothingToDo)
 
             // The serving process dies on node B: observed as drift, repaired.
             let serve = try #require(LocalTarget.identity(served.record.serveProcess))
@@ -232,7 +232,7 @@ struct AgentTests {
         var spec = TargetSpec(type: .agent, endpoint: endpoint)
         spec.credentials = ["token": SecretRef(file: tokenFile)]
         let workspace = Workspace(root: makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
-        return try AgentTarget(DriverContext(name: "node-b", spec: spec, workspace: workspace, store: store),
+        return try AgentTarget(DriverContext(name: "node-b", spec: spec, workspace: workspace, versions: store),
                                timeout: .seconds(1), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(50)),
                                observeTimeout: .seconds(1))
     }

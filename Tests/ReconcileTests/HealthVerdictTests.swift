@@ -39,7 +39,7 @@ import Testing
         let server = try FaultServer { _ in .status(status.load(ordering: .relaxed), "status") }
         defer { server.stop() }
         let state = makeTemporaryDirectory("health-verdicts")
-        let driver = LocalTarget(workspace: Workspace(root: state, executable: gantryExecutable), store: try StateStore(directory: state))
+        let driver = LocalTarget(workspace: Workspace(root: state, executable: gantryExecutable))
         let me = try #require(ProcessIdentity.of(pid: getpid()))
         // Unique per run: verdicts are kept process-wide.
         let name = "verdicts-\(UUID().uuidString.prefix(8))"

@@ -69,7 +69,7 @@ struct LeftBehindTests {
         let h = try Harness(project)
         // What a deploy killed between starting the forwarder and saving its
         // record leaves: a forwarder on the address that no record names.
-        let local = LocalTarget(workspace: h.workspace, store: h.store)
+        let local = LocalTarget(workspace: h.workspace)
         let control = ForwarderControl(directory: local.controlDirectory("demo-prod"))
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
         let orphan = try spawnDetached(ProcessSpec(

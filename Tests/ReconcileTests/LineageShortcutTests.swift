@@ -180,13 +180,14 @@ extension LineageCarryOverTests {
         let memo = DesiredState.Memo(), now = Date()  // tests run side by side: a memo of its own
         let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: h.store), now: now, memo: memo)
         let observed = try await h.reconciler.observe(desired)
-        let first = Planner(desired: desired, observed: observed).plan()
+        let planner = IncrementalPlanner()
+        let first = planner.plan(desired: desired, observed: observed)
         #expect(first.actions.map(\.kind) == [.train, .deploy])
 
         // The same commit again: the memo's desired state, the same plan.
         let again = await DesiredState.compute(try h.source.fetch(), fingerprinter: Fingerprinter(store: h.store), now: now, memo: memo)
         #expect(again.generation == desired.generation)
-        let remembered = Planner(desired: again, observed: try await h.reconciler.observe(again)).plan()
+        let remembered = planner.plan(desired: again, observed: try await h.reconciler.observe(again))
         #expect(remembered.actions == first.actions && remembered.inSync == first.inSync)
 
         // A version appears: no longer the same observed state.
@@ -195,15 +196,15 @@ extension LineageCarryOverTests {
         trained.versions["demo"] = [VersionRecord(model: "demo", number: 1, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
                                                   artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
                                                   gatesPassed: true, gateReport: "", createdAt: Date())]
-        let afterTraining = Planner(desired: desired, observed: trained).plan()
+        let afterTraining = planner.plan(desired: desired, observed: trained)
         #expect(afterTraining.actions.map(\.kind) == [.deploy])
-        #expect(afterTraining.actions == Planner(desired: desired, observed: trained).workOut().actions)
+        #expect(afterTraining.actions == Planner(desired: desired, observed: trained).plan().actions, "the same as from scratch")
 
         // A desired state worked out apart (a new generation) is planned afresh.
         let apart = DesiredState(revision: desired.revision, models: desired.models)
         #expect(apart.generation != desired.generation)
-        #expect(Planner(desired: apart, observed: observed).plan().actions == first.actions)
-        #expect(Planner(desired: desired, observed: observed).plan().actions == first.actions)
+        #expect(planner.plan(desired: apart, observed: observed).actions == first.actions)
+        #expect(planner.plan(desired: desired, observed: observed).actions == first.actions)
         await h.tearDown()
     }
 }

@@ -116,7 +116,7 @@ struct MLflowFaultTests {
         defer { server.stop() }
         let h = try Harness(try await TestProject(port: freePort()))
         let driver = try Drivers.make(DriverContext(name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
-                                                                 workspace: h.workspace, store: h.store))
+                                                                 workspace: h.workspace, versions: h.store))
         let record = DeploymentRecord(name: "\(model)-prod", model: model, version: 1, target: "registry",
                                       address: "models:/\(model)@\(model)-prod", backendPort: 0, specDigest: "", serveProcess: "",
                                       forwarderProcess: "", commit: "", updatedAt: Date())

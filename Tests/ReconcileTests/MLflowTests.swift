@@ -77,7 +77,7 @@ struct MLflowTests {
     func driver(_ h: Harness, endpoint: String, credentials: [String: SecretRef]? = nil) throws -> any TargetDriver {
         var spec = TargetSpec(type: .mlflow, endpoint: endpoint)
         spec.credentials = credentials
-        return try Drivers.make(DriverContext(name: "registry", spec: spec, workspace: h.workspace, store: h.store))
+        return try Drivers.make(DriverContext(name: "registry", spec: spec, workspace: h.workspace, versions: h.store))
     }
 
     // MARK: - Publishing and the alias, through the reconciler
@@ -345,7 +345,7 @@ struct MLflowTests {
                                                        codeTree: "", datasets: [:], params: [:], runtime: [:]),
                                       revision: revision, datasets: [:])
         do {
-            _ = try await (try driver(h, endpoint: "http://127.0.0.1:1")).train(request, intentKey: "train:demo:x")
+            _ = try await (try driver(h, endpoint: "http://127.0.0.1:1")).train(request, launch: .untracked("train:demo:x"))
             Issue.record("an MLflow registry must refuse to train")
         } catch {
             #expect("\(error)".hasPrefix("target registry is an MLflow Model Registry"), "\(error)")

@@ -66,7 +66,7 @@ struct NotebookStepTests {
         let h = try Harness(project)
 
         let (_, report) = try await h.apply()
-        #expect(report.result == "applied", "\(report.failed.map(\.error))")
+        #expect(report.result == .applied, "\(report.failed.map(\.error))")
         let version = try #require(try h.store.versions(of: "demo").first)
         #expect(version.number == 1)
         #expect(version.metricValues == ["accuracy": 0.9, "rows": 2])
@@ -95,7 +95,7 @@ struct NotebookStepTests {
         let h = try Harness(project)
 
         let (_, report) = try await h.apply()
-        #expect(report.result == "failed")
+        #expect(report.result == .failed)
         let error = try #require(report.failed.first?.error)
         #expect(error.hasPrefix("step train exited with code 1; log: "), "\(error)")
         #expect(error.contains("/steps/train.log"))

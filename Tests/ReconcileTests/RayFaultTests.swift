@@ -66,7 +66,7 @@ struct RayFaultTests {
         try #"{"quality": 0.9}"#.write(toFile: outputs + "/model.json", atomically: true, encoding: .utf8)
         try #"{"accuracy": 0.9}"#.write(toFile: outputs + "/metrics.json", atomically: true, encoding: .utf8)
 
-        let outcome = try await RayProject.driver(h, desired).train(request, intentKey: "train:demo:dup")
+        let outcome = try await RayProject.driver(h, desired).train(request, launch: .untracked("train:demo:dup"))
         #expect(outcome.metrics == ["accuracy": 0.9])
         #expect(server.requests.filter { $0.method == "POST" }.count == 1)
         let body = try #require(server.requests.first { $0.method == "POST" }?.text)
@@ -80,7 +80,7 @@ struct RayFaultTests {
         let h = try await harness(server.endpoint)
         let desired = try await RayProject.desired(h)
         let error = await #expect(throws: HTTPStatusError.self) {
-            try await RayProject.driver(h, desired).train(try RayProject.trainingRequest(desired), intentKey: "train:demo:503")
+            try await RayProject.driver(h, desired).train(try RayProject.trainingRequest(desired), launch: .untracked("train:demo:503"))
         }
         #expect(error?.status == 503)
         #expect(server.requests.count == RetryPolicy.standard.attempts, "an idempotent GET is retried")
@@ -88,7 +88,7 @@ struct RayFaultTests {
 
     @Test func aTargetWithoutEndpointOrAbsoluteStorageOrWithAnUnreadableTokenIsRefusedWithTheReason() async throws {
         let h = try await harness("http://127.0.0.1:1")
-        func context(_ spec: TargetSpec) -> DriverContext { DriverContext(name: "ray", spec: spec, workspace: h.workspace, store: h.store) }
+        func context(_ spec: TargetSpec) -> DriverContext { DriverContext(name: "ray", spec: spec, workspace: h.workspace, versions: h.store) }
         /// What `body` throws, in words; nil when it does not.
         func refusal(_ body: () throws -> Void) -> String? {
             do { try body() } catch { return "\(error)" }
@@ -116,7 +116,7 @@ struct RayFaultTests {
         try await h.project.commit("Add a notebook step")
         var desired = try await RayProject.desired(h)
         let ray = try RayProject.driver(h, desired)
-        let error = await #expect(throws: DriverError.self) { try await ray.train(try RayProject.trainingRequest(desired), intentKey: "train:nb") }
+        let error = await #expect(throws: DriverError.self) { try await ray.train(try RayProject.trainingRequest(desired), launch: .untracked("train:nb")) }
         #expect(error?.message == "step report is a notebook; the ray target runs command steps only")
 
         for (serve, problem) in [
@@ -139,7 +139,7 @@ struct RayFaultTests {
             try await h.project.commit("Change how demo is served")
             desired = try await RayProject.desired(h)
             let error = await #expect(throws: DriverError.self) {
-                try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+                try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
             }
             #expect(error?.message == problem)
         }
@@ -159,7 +159,7 @@ struct RayFaultTests {
         try await h.project.commit("Wait one second")
         let desired = try await RayProject.desired(h)
         let error = await #expect(throws: DriverError.self) {
-            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         }
         #expect(error?.message == "Serve application demo-prod was not RUNNING within 1s: DEPLOYING: waiting for replicas")
         #expect(try h.store.deployment("demo-prod") == nil, "no record for what does not run")
@@ -176,7 +176,7 @@ struct RayFaultTests {
         let h = try await harness(server.endpoint)
         let desired = try await RayProject.desired(h)
         let error = await #expect(throws: DriverError.self) {
-            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         }
         #expect(error?.description.contains("Serve application theirs") == true, "\(error.map { "\($0)" } ?? "")")
         #expect(error?.description.contains("imperative") == true)

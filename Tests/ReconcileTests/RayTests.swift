@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Lineage
 import Manifests
@@ -82,7 +83,7 @@ enum RayProject {
     }
 
     static func driver(_ h: Harness, _ desired: DesiredState) throws -> RayTarget {
-        var driver = try #require(try Drivers.make(target: "ray", in: desired.manifests, workspace: h.workspace, store: h.store) as? RayTarget)
+        var driver = try #require(try Drivers.make(target: "ray", in: desired.manifests, workspace: h.workspace, versions: h.store) as? RayTarget)
         driver.pollInterval = .milliseconds(200)
         return driver
     }
@@ -123,7 +124,8 @@ struct RayTests {
         let ray = try RayProject.driver(h, desired)
         let request = try RayProject.trainingRequest(desired)
 
-        let outcome = try await ray.train(request, intentKey: "train:demo:ray-test")
+        let recorder = LaunchRecorder("train:demo:ray-test")
+        let outcome = try await ray.train(request, launch: recorder.launch)
         #expect(outcome.metrics == ["accuracy": 0.9])
         #expect(outcome.steps == ["train succeeded"])
         #expect(outcome.artifactPath.hasPrefix(h.workspace.root + "/artifacts/"), "stored by digest in the workspace")
@@ -131,9 +133,9 @@ struct RayTests {
         #expect(model?["quality"] as? Double == 0.9)
         let submission = RayTarget.submissionID(model: "demo", digest: request.lineage.digest)
         #expect(FileManager.default.fileExists(atPath: "\(storage)/\(submission)/steps/train/outputs/model.json"))
-        #expect(try h.store.intent("train:demo:ray-test")?.detail.contains(submission) == true)
+        #expect(recorder.detail?.contains(submission) == true, "the launch names the submission before the driver waits")
 
-        let again = try await ray.train(request, intentKey: "train:demo:ray-test")
+        let again = try await ray.train(request, launch: .untracked("train:demo:ray-test"))
         #expect(again.artifactDigest == outcome.artifactDigest)
         let jobs = try await head.jobs().filter { $0.submission_id?.hasPrefix("gantry-demo-") == true }
         #expect(jobs.map(\.submission_id) == [submission], "the second train adopted the first job")
@@ -163,7 +165,7 @@ struct RayTests {
         let request = try RayProject.trainingRequest(desired)
         let submission = RayTarget.submissionID(model: "demo", digest: request.lineage.digest)
 
-        let error = await #expect(throws: DriverError.self) { try await ray.train(request, intentKey: "train:demo:fails") }
+        let error = await #expect(throws: DriverError.self) { try await ray.train(request, launch: .untracked("train:demo:fails")) }
         let message = error?.description ?? ""
         #expect(message.hasPrefix("ray job \(submission) FAILED"), "\(message)")
         #expect(message.contains("gantry: step train exited with status 3"), "\(message)")
@@ -175,7 +177,7 @@ struct RayTests {
         #expect(argv?[1] == "\(storage)/\(submission)/steps/args/outputs")
         #expect(argv?.last?.hasPrefix("/") == true && argv?.last?.hasSuffix("/data/rows.csv") == true, "the dataset inside the unpacked project")
 
-        await #expect(throws: DriverError.self) { try await ray.train(request, intentKey: "train:demo:fails") }
+        await #expect(throws: DriverError.self) { try await ray.train(request, launch: .untracked("train:demo:fails")) }
         let jobs = try await head.jobs().filter { $0.submission_id?.hasPrefix(submission) == true }
         #expect(Set(jobs.compactMap(\.submission_id)) == [submission, submission + "-2"], "a failed job is tried again, not adopted")
     }
@@ -218,18 +220,18 @@ struct RayTests {
             #expect(raw.contains(#""loud": true"#) && raw.contains(#""ratio": 0.25"#))
         }
 
-        let v1 = try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+        let v1 = try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         #expect(v1.address == "http://127.0.0.1:\(head.servePort)/demo-prod")
         let detail = try #require(RayTarget.detail(v1))
         #expect(detail.application == "demo-prod" && detail.package.hasPrefix("gcs://gantry-"))
         #expect(detail.artifact.hasPrefix(storage + "/artifacts/"), "replicas read the artifact from the shared storage")
-        #expect(try h.store.deployment("demo-prod")?.version == 1)
+        #expect(v1.version == 1 && v1.model == "demo")
         #expect(try await head.serve("/demo-prod").text == #"{"model":"demo","version":1,"quality":0.5}"#)
         let observed = await ray.observe(v1, spec: nil)
         #expect(observed.serving && observed.forwarding && observed.healthy == true, "\(observed.detail)")
         try await foreignIsUntouched()
 
-        let v2 = try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(2, quality: 0.75), current: v1))
+        let v2 = try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(2, quality: 0.75), current: v1), launch: .untracked("deploy"))
         #expect(try await head.serve("/demo-prod").text == #"{"model":"demo","version":2,"quality":0.75}"#)
         #expect(await ray.observe(v2, spec: nil).forwarding)
         let stale = await ray.observe(v1, spec: nil)
@@ -253,7 +255,7 @@ struct RayTests {
         let ray = try RayProject.driver(h, desired)
 
         let error = await #expect(throws: DriverError.self) {
-            try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)))
+            try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         }
         #expect(error?.description.hasPrefix("Serve application demo-prod is DEPLOY_FAILED: ") == true, "\(error.map { "\($0)" } ?? "")")
         #expect(error?.description.contains("no_such_module") == true)
@@ -271,7 +273,7 @@ struct RayTests {
         #expect(plan.actions.map(\.kind) == [.train, .deploy], "\(plan.text)")
 
         let (_, report) = try await h.apply()
-        #expect(report.result == "applied", "\(report.failed.map { "\($0.error)" })")
+        #expect(report.result == .applied, "\(report.failed.map { "\($0.error)" })")
         #expect(try h.store.versions(of: "demo").map(\.metricValues) == [["accuracy": 0.9]])
         let record = try #require(try h.store.deployment("demo-prod"))
         #expect(record.target == "ray" && record.version == 1)

@@ -19,7 +19,7 @@ struct ReconcileTests {
         #expect(try h.store.versions(of: "demo").isEmpty, "planning trains nothing")
 
         let (_, report) = try await h.apply()
-        #expect(report.result == "applied")
+        #expect(report.result == .applied)
         let versions = try h.store.versions(of: "demo")
         #expect(versions.map(\.number) == [1])
         #expect(versions[0].metricValues == ["accuracy": 0.9])
@@ -36,7 +36,7 @@ struct ReconcileTests {
         #expect(decoded == 4)
         let (again, second) = try await h.apply()
         #expect(again.actions.isEmpty, "a second reconcile has nothing to do: \(again.actions.map(\.summary))")
-        #expect(second.result == "nothing-to-do")
+        #expect(second.result == .nothingToDo)
         #expect(h.source.decodeCount == decoded, "an unchanged revision is not decoded again")
         await h.tearDown()
     }
@@ -107,7 +107,7 @@ struct ReconcileTests {
         let (_, report) = try await h.apply()
         switched.set()
         let result = await load.value
-        #expect(report.result == "applied")
+        #expect(report.result == .applied)
         #expect(result.failed == 0, "\(result.failed) requests failed during the switch")
         #expect(result.before.contains("1"), "the old version answered before the switch")
         #expect(result.after.suffix(3) == ["2", "2", "2"], "the new version answers after it: \(result.after)")
@@ -146,7 +146,7 @@ struct ReconcileTests {
         #expect(plan.diagnostics.map(\.description) == [
             "manifests/deployment.yaml:5:10: error: spec.model: no Model named \"dmeo\" (did you mean \"demo\"?)",
         ])
-        #expect(report.result == "invalid")
+        #expect(report.result == .invalid)
         #expect(try await h.get().contains(#""version": "1""#))
         let source = try #require(try h.store.sources().first)
         #expect(source.lastGoodCommit != source.lastSeenCommit)
@@ -177,7 +177,7 @@ struct ReconcileTests {
         try await project.commit("Break training")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
-        #expect(report.result == "failed")
+        #expect(report.result == .failed)
         #expect(report.failed.count == 1)
         let error = try #require(report.failed.first?.error)
         #expect(error.contains("step train exited with code 3"))

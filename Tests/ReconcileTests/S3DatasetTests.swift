@@ -153,7 +153,7 @@ struct S3DatasetTests {
             let h = try Harness(project)
 
             let (_, report) = try await h.apply()
-            #expect(report.result == "applied", "\(report.failed.map(\.error))")
+            #expect(report.result == .applied, "\(report.failed.map(\.error))")
             let v1 = try #require(try h.store.versions(of: "demo").first)
             let model = try String(contentsOfFile: v1.artifactPath, encoding: .utf8)
             #expect(model.contains(#""data": "s3://ml-data/events/""#), "the step is handed the dataset's URI: \(model)")

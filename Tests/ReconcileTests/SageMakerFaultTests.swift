@@ -55,7 +55,7 @@ struct SageMakerFaultTests {
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 2)
         let driver = try SageMakerProject.driver(harness)
 
-        let deployed = try await driver.deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)))
+        let deployed = try await driver.deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
 
         #expect(SageMakerScript.actions(server.requests) == [
             "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DescribeEndpoint",
@@ -80,7 +80,7 @@ struct SageMakerFaultTests {
             #expect(request.headers["authorization"]?.contains("/us-east-1/sagemaker/aws4_request") == true)
         }
         #expect(deployed.version == 2 && SageMakerTarget.handles(deployed)?.endpointConfig == new)
-        #expect(try harness.store.deployment("demo-cloud")?.version == 2)
+        #expect(try harness.store.deployment("demo-cloud") == nil, "a driver returns its record; the reconciler keeps it")
     }
 
     @Test func anUpdateSageMakerRollsBackOrAFailedEndpointFailsTheDeployWithSageMakersReason() async throws {
@@ -95,7 +95,7 @@ struct SageMakerFaultTests {
         }.respond)
         let harness = try await SageMakerProject.make(endpoint: rolledBack.endpoint, credentials: files, cloudDeployment: 2)
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)))
+            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
         }
         #expect(error?.message == "endpoint demo-cloud rolled back to \(old): image pull failed for serve:1")
         #expect(try harness.store.deployment("demo-cloud") == nil, "a failed deploy records nothing")
@@ -119,7 +119,7 @@ struct SageMakerFaultTests {
         }.respond)
         let second = try await SageMakerProject.make(endpoint: failed.endpoint, credentials: files, cloudDeployment: 2)
         let failure = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(second).deploy(try deployRequest(second, version: 2, current: nil))
+            try await SageMakerProject.driver(second).deploy(try deployRequest(second, version: 2, current: nil), launch: .untracked("deploy"))
         }
         #expect(failure?.message == "endpoint demo-cloud is Failed: capacity")
         #expect(SageMakerScript.actions(failed.requests) == ["CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint",
@@ -139,7 +139,7 @@ struct SageMakerFaultTests {
         }
         let server = try FaultServer(script.respond)
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 2)
-        let deployed = try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: nil))
+        let deployed = try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: nil), launch: .untracked("deploy"))
         #expect(SageMakerScript.actions(server.requests) == [
             "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "DeleteEndpoint", "DescribeEndpoint", "CreateEndpoint",
             "DescribeEndpoint",
@@ -156,7 +156,7 @@ struct SageMakerFaultTests {
         harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 2, healthTimeout: "1s"))
         try await harness.project.commit("Impatient")
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)))
+            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
         }
         let config = try #require(SageMakerScript.actions(server.requests).contains("UpdateEndpoint") ? server.requests.first {
             $0.headers["x-amz-target"] == "SageMaker.UpdateEndpoint" } : nil)
@@ -180,7 +180,7 @@ struct SageMakerFaultTests {
             local.artifactDigest = "sha256:abc123"
             let request = DeployRequest(deployment: try deployRequest(harness, version: 1, current: nil).deployment, version: local,
                                         revision: try harness.source.fetch(), current: nil, specDigest: "sha256:spec")
-            let error = await #expect(throws: DriverError.self) { try await driver.deploy(request) }
+            let error = await #expect(throws: DriverError.self) { try await driver.deploy(request, launch: .untracked("deploy")) }
             failures.append(error?.message ?? "")
         }
         #expect(failures == [
@@ -191,7 +191,7 @@ struct SageMakerFaultTests {
 
         harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 1, env: "{ API_TOKEN: { secret: { env: API_TOKEN } } }"))
         try await harness.project.commit("A secret for the container")
-        let secret = await #expect(throws: DriverError.self) { try await driver.deploy(try deployRequest(harness, version: 1, current: nil)) }
+        let secret = await #expect(throws: DriverError.self) { try await driver.deploy(try deployRequest(harness, version: 1, current: nil), launch: .untracked("deploy")) }
         #expect(secret?.message.hasPrefix("deployment demo-cloud: spec.serve.env holds a secret reference") == true)
         #expect(SageMakerScript.actions(server.requests).isEmpty, "SageMaker was never called")
     }
@@ -231,10 +231,10 @@ struct SageMakerFaultTests {
         let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
         let driver = try SageMakerProject.driver(harness)
         let job = SageMakerNames.trainingJob(model: "cloud", digest: request.lineage.digest)
-        let empty = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        let empty = await #expect(throws: DriverError.self) { try await driver.train(request, launch: .untracked("k")) }
         #expect(empty?.message == "training job \(job) completed without ModelArtifacts.S3ModelArtifacts")
 
-        let exhausted = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        let exhausted = await #expect(throws: DriverError.self) { try await driver.train(request, launch: .untracked("k")) }
         #expect(exhausted?.message.hasPrefix("20 training jobs of cloud for lineage sha256:") == true, "\(exhausted?.message ?? "")")
         #expect(SageMakerScript.actions(server.requests).count == 2 + SageMakerTarget.maximumAttempts)
         #expect(!SageMakerScript.actions(server.requests).contains("CreateTrainingJob"))
@@ -245,8 +245,8 @@ struct SageMakerFaultTests {
         let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
         var spec = try #require(try harness.source.fetch().manifests.targets["aws"]?.spec)
         spec.roleArn = nil
-        let driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, store: harness.store))
-        let error = await #expect(throws: DriverError.self) { try await driver.train(request, intentKey: "k") }
+        let driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, versions: harness.store))
+        let error = await #expect(throws: DriverError.self) { try await driver.train(request, launch: .untracked("k")) }
         #expect(error?.message == "target aws: spec.roleArn is required to train on sagemaker")
     }
 
@@ -266,7 +266,7 @@ struct SageMakerFaultTests {
         let job = SageMakerNames.trainingJob(model: "cloud", digest: request.lineage.digest)
 
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).train(request, intentKey: "train:cloud")
+            try await SageMakerProject.driver(harness).train(request, launch: .untracked("train:cloud"))
         }
         #expect(error?.message == "training job \(job) ran past its deadline of 1s (InProgress); it was stopped")
         #expect(script.sent("StopTrainingJob").first as? [String: String] == ["TrainingJobName": job])
@@ -294,7 +294,7 @@ struct SageMakerFaultTests {
         #expect(retry.hasSuffix("-r2"))
 
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).train(request, intentKey: "train:cloud")
+            try await SageMakerProject.driver(harness).train(request, launch: .untracked("train:cloud"))
         }
         #expect(error?.message == "training job \(retry) failed: AlgorithmError: out of memory")
         #expect(script.sent("CreateTrainingJob").map { $0["TrainingJobName"] as? String } == [retry])
@@ -336,7 +336,7 @@ struct SageMakerFaultTests {
         let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
         let quick = RetryPolicy(attempts: 3, initialDelay: .milliseconds(10), maxDelay: .milliseconds(20))
         let refused = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness, retry: quick).train(request, intentKey: "k")
+            try await SageMakerProject.driver(harness, retry: quick).train(request, launch: .untracked("k"))
         }
         #expect(refused?.message.hasPrefix("SageMaker DescribeTrainingJob: \(closed)/: POST ") == true, "\(refused?.message ?? "")")
         #expect(refused?.message.hasSuffix("(after 3 tries)") == true)
@@ -348,7 +348,7 @@ struct SageMakerFaultTests {
         let slowRequest = try await SageMakerProject.trainingRequest(slow, model: "cloud")
         let timedOut = await #expect(throws: DriverError.self) {
             try await SageMakerProject.driver(slow, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
-                                              timeout: .milliseconds(300)).train(slowRequest, intentKey: "k")
+                                              timeout: .milliseconds(300)).train(slowRequest, launch: .untracked("k"))
         }
         #expect(timedOut?.message.contains("Timeout was reached") == true && timedOut?.message.hasSuffix("(after 2 tries)") == true,
                 "\(timedOut?.message ?? "")")
@@ -387,12 +387,12 @@ struct SageMakerFaultTests {
         spec.credentials = ["accessKeyId": SecretRef(env: "GANTRY_TEST_UNSET_KEY_ID"), "secretAccessKey": SecretRef(file: files.secretAccessKey)]
         let state = makeTemporaryDirectory("sagemaker-state")
         let error = #expect(throws: DriverError.self) {
-            try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))
+            try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), versions: try StateStore(directory: state)))
         }
         #expect(error?.message == "target aws: credentials.accessKeyId (env:GANTRY_TEST_UNSET_KEY_ID): environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
         spec.credentials = ["accessKeyId": SecretRef(file: files.accessKeyId)]
         let half = #expect(throws: DriverError.self) {
-            try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), store: try StateStore(directory: state)))
+            try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), versions: try StateStore(directory: state)))
         }
         #expect(half?.message == "target aws: spec.credentials needs both accessKeyId and secretAccessKey")
     }

@@ -108,7 +108,7 @@ enum SageMakerProject {
     static func driver(_ harness: Harness, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30)) throws -> SageMakerTarget {
         let revision = try harness.source.fetch()
         let spec = try #require(revision.manifests.targets["aws"]?.spec)
-        var driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, store: harness.store),
+        var driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, versions: harness.store),
                                          retry: retry, timeout: timeout)
         driver.firstPoll = .milliseconds(10)
         driver.longestPoll = .milliseconds(50)

@@ -202,7 +202,7 @@ final class Harness: @unchecked Sendable {
 
     /// Stops every process this harness started.
     func tearDown() async {
-        let driver = LocalTarget(workspace: workspace, store: store)
+        let driver = LocalTarget(workspace: workspace)
         for record in (try? store.deployments()) ?? [] { try? await driver.stop(record) }
     }
 

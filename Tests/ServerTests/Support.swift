@@ -240,7 +240,7 @@ final class LiveController: @unchecked Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task?.value
-        let driver = LocalTarget(workspace: workspace, store: store)
+        let driver = LocalTarget(workspace: workspace)
         for record in (try? store.deployments()) ?? [] { try? await driver.stop(record) }
     }
 }

@@ -128,7 +128,8 @@ final class Controller {
     func register(_ trains: [Action]) throws -> Int {
         var registered = 0
         for action in trains {
-            guard let lineage = action.lineage, let model = action.model else { continue }
+            guard let lineage = action.lineage else { continue }
+            let model = action.model
             _ = try store.registerVersion { number in
                 VersionRecord(model: model, number: number, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
                               artifactPath: "/nonexistent/\(model)", artifactDigest: "sha256:" + String(repeating: "0", count: 64),

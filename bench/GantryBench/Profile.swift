@@ -34,7 +34,7 @@ enum ProfilePlan {
             let c4 = Measure.cpu()
             let observed = try await controller.reconciler.observe(desired)
             let c5 = Measure.cpu()
-            _ = Planner(desired: desired, observed: observed).plan()
+            _ = controller.reconciler.planner.plan(desired: desired, observed: observed)
             let c6 = Measure.cpu()
             note("  CPU: desired state \(ms(c3 - c2)), StateStore.allVersions \(ms(c4 - c3)) (\(versions.count) rows), observe \(ms(c5 - c4)), planner \(ms(c6 - c5))")
         }
@@ -66,7 +66,7 @@ enum ProfileChange {
             let c3 = Measure.cpu()
             let observed = try await controller.reconciler.observe(desired)
             let c4 = Measure.cpu()
-            let plan = Planner(desired: desired, observed: observed).plan()
+            let plan = controller.reconciler.planner.plan(desired: desired, observed: observed)
             let c5 = Measure.cpu(), t5 = Measure.now()
             note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
                  + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
@@ -85,7 +85,7 @@ enum ProfileChange {
             let c6 = Measure.cpu()
             for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: fingerprinter) }
             let c7 = Measure.cpu()
-            for _ in 0..<repeats { _ = Planner(desired: desired, observed: observed).plan() }
+            for _ in 0..<repeats { _ = controller.reconciler.planner.plan(desired: desired, observed: observed) }
             let c8 = Measure.cpu()
             for _ in 0..<repeats {
                 _ = await DesiredState.compute(previous ?? revision, fingerprinter: fingerprinter)

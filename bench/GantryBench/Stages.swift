@@ -25,7 +25,7 @@ enum Stages {
             let t2 = Measure.now()
             let observed = try await controller.reconciler.observe(state)
             let t3 = Measure.now()
-            _ = Planner(desired: state, observed: observed).plan()
+            _ = controller.reconciler.planner.plan(desired: state, observed: observed)
             let t4 = Measure.now()
             for (i, t) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].enumerated() { out[i].samples.append(t) }
         }

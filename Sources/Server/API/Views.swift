@@ -20,7 +20,7 @@ public struct SyncState: Codable, Sendable, Equatable {
         let actions = plan.actions.filter { $0.object == object }
         if !actions.isEmpty { return SyncState(status: "OutOfSync", detail: actions.map(\.summary).joined(separator: "; ")) }
         if let w = plan.warnings.first(where: { $0.hasPrefix(prefix) }) {
-            return SyncState(status: w.contains(": suspended by ") ? "Suspended" : "Warning", detail: String(w.dropFirst(prefix.count + 1)))
+            return SyncState(status: plan.suspended.contains(object) ? "Suspended" : "Warning", detail: String(w.dropFirst(prefix.count + 1)))
         }
         if let s = plan.inSync.first(where: { $0.hasPrefix(prefix) }) {
             return SyncState(status: "Synced", detail: String(s.dropFirst(prefix.count + 1)))
@@ -44,7 +44,7 @@ public struct HealthState: Codable, Sendable, Equatable {
     }
 }
 
-struct StatusView: Codable, Sendable {
+struct StatusView: Encodable, Sendable {
     var source: String
     var startedAt: Date
     var ready: Bool
@@ -140,7 +140,7 @@ struct AuditView: Codable, Sendable {
     var entries: [AuditRecord]
 }
 
-struct PlanView: Codable, Sendable {
+struct PlanView: Encodable, Sendable {
     var assessedAt: Date?
     var plan: Plan?
     var text: String?

@@ -32,7 +32,8 @@ extension AgentNode {
                 record = try await local.serve(LocalTarget.ServeRequest(
                     name: name, spec: request.spec, version: version, project: project, commit: request.project.commit,
                     current: try store.deployment(name), specDigest: request.specDigest,
-                    registry: request.registry))
+                    registry: request.registry), launch: .untracked("deploy:\(name):\(version.number)"))
+                try store.save(record)
             } catch {
                 throw Problem(.failed, "\(error)")
             }

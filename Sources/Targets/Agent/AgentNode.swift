@@ -20,7 +20,7 @@ public final class AgentNode: Sendable {
     public init(workspace: Workspace, store: StateStore) {
         self.workspace = workspace
         self.store = store
-        local = LocalTarget(workspace: workspace, store: store)
+        local = LocalTarget(workspace: workspace)
     }
 
     /// A request the node refuses, with the status the API answers.

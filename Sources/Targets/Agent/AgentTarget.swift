@@ -17,13 +17,12 @@ import State
 /// by digest like a local one. A deployment's record keeps the node's
 /// answer in `detail`.
 ///
-///     let driver = try AgentTarget(DriverContext(name: "gpu-node-1", spec: spec, workspace: workspace, store: store))
-///     let outcome = try await driver.train(request, intentKey: key)
+///     let driver = try AgentTarget(DriverContext(name: "gpu-node-1", spec: spec, workspace: workspace, versions: store))
+///     let outcome = try await driver.train(request, launch: launch)
 public struct AgentTarget: TargetDriver {
     let name: String
     let endpoint: String
     let workspace: Workspace
-    let store: StateStore
     /// Actions: retried with backoff, long enough for a rollout.
     let client: RESTClient
     /// Observation: a short timeout and one retry, so an unreachable node
@@ -50,7 +49,6 @@ public struct AgentTarget: TargetDriver {
         name = context.name
         self.endpoint = endpoint
         workspace = context.workspace
-        store = context.store
         // Over https, the agent's certificate is checked against caFile (or
         // the system's CAs) and, with mutual TLS, this controller shows its
         // own certificate; both files are read by libcurl.
@@ -79,18 +77,15 @@ public struct AgentTarget: TargetDriver {
 
     // MARK: - Training
 
-    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+    public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
         let info: AgentAPI.Info = try await onAgent("info") { try await client.get("/v1/info") }
         let node = Workspace(root: info.workspace, executable: "gantry")
         let runDirectory = node.run(model: request.model.name, digest: request.lineage.digest)
         let id = (runDirectory as NSString).lastPathComponent
         let project = try await ship(request.revision)
-        let job = try LocalTarget(workspace: workspace, store: store).makeJob(
+        let job = try LocalTarget(workspace: workspace).makeJob(
             request, runDirectory: runDirectory, project: Self.projectPath(in: node, project), cacheDirectory: node.stepCache)
-        let now = Date()
-        try store.save(IntentRecord(key: intentKey, kind: "train", object: "Model/\(request.model.name)",
-                                    detail: Digest.canonicalJSON(["agent": name, "run": id]), status: "running",
-                                    createdAt: now, updatedAt: now))
+        try launch.started(Digest.canonicalJSON(["agent": name, "run": id]))
         let spec = request.pipeline.spec
         var status: AgentAPI.RunStatus = try await onAgent("start run \(id)") {
             try await client.call("PUT", "/v1/runs/\(id)", json: AgentAPI.RunRequest(
@@ -164,7 +159,7 @@ public struct AgentTarget: TargetDriver {
 
     // MARK: - Serving
 
-    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+    public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         let name = request.deployment.name
         let project = try await ship(request.revision)
         let artifact = try await ship(artifact: request.version)
@@ -183,7 +178,6 @@ public struct AgentTarget: TargetDriver {
             address: answer.record.address, backendPort: answer.record.backendPort, specDigest: request.specDigest,
             serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(detail))
-        try store.save(record)
         return record
     }
 

@@ -20,12 +20,10 @@ import Synchronization
 /// switched to, and only then is the old one drained and stopped.
 public struct LocalTarget: TargetDriver {
     let workspace: Workspace
-    let store: StateStore
     let http = HTTPClient.shared
 
-    public init(workspace: Workspace, store: StateStore) {
+    public init(workspace: Workspace) {
         self.workspace = workspace
-        self.store = store
     }
 
     // MARK: - Training
@@ -35,18 +33,15 @@ public struct LocalTarget: TargetDriver {
         var runner: ProcessIdentity
     }
 
-    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+    public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
         let runDirectory = workspace.run(model: request.model.name, digest: request.lineage.digest)
-        if let open = try store.intent(intentKey), open.status == "running",
-           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)),
-           detail.runner.isRunning || FileManager.default.fileExists(atPath: JobFiles.result(detail.runDirectory)) {
-            // Adopt the run an earlier controller started: still running, or
-            // finished while nobody was waiting. One that died without a
-            // result is launched again below.
-            return try await finishTraining(request, runDirectory: detail.runDirectory, runner: detail.runner)
-        }
-        if let open = try store.intent(intentKey), open.status == "running",
-           let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(open.detail.utf8)) {
+        if let adopted = launch.adopted, let detail = try? JSONDecoder().decode(TrainIntent.self, from: Data(adopted.utf8)) {
+            if detail.runner.isRunning || FileManager.default.fileExists(atPath: JobFiles.result(detail.runDirectory)) {
+                // Adopt the run an earlier controller started: still running,
+                // or finished while nobody was waiting. One that died without
+                // a result is launched again below.
+                return try await finishTraining(request, runDirectory: detail.runDirectory, runner: detail.runner)
+            }
             // The runner died (machine restart, OOM kill); make sure none of
             // its steps lives on before the run is launched again.
             Sessions.kill(leader: detail.runner.pid)
@@ -60,10 +55,7 @@ public struct LocalTarget: TargetDriver {
             argv: [workspace.executable, "run-job", runDirectory],
             environment: ProcessInfo.processInfo.environment,
             workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
-        let detail = Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner))
-        let now = Date()
-        try store.save(IntentRecord(key: intentKey, kind: "train", object: "Model/\(request.model.name)", detail: detail,
-                                    status: "running", createdAt: now, updatedAt: now))
+        try launch.started(Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner)))
         return try await finishTraining(request, runDirectory: runDirectory, runner: runner)
     }
 
@@ -230,11 +222,33 @@ public struct LocalTarget: TargetDriver {
         (workspace.deployment(name) as NSString).appendingPathComponent("forwarder")
     }
 
-    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+    public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         try await serve(ServeRequest(
             name: request.deployment.name, spec: request.deployment.spec, version: request.version,
             project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
-            current: request.current, specDigest: request.specDigest, registry: request.registry))
+            current: request.current, specDigest: request.specDigest, registry: request.registry), launch: launch)
+    }
+
+    struct DeployIntent: Codable {
+        var serve: ProcessIdentity
+    }
+
+    /// A training whose runner still runs stays open (the next plan of its
+    /// lineage adopts it); a deploy's new serving process that no record
+    /// names is stopped.
+    public func recover(_ launch: OpenLaunch) async -> Recovery {
+        let detail = Data(launch.detail.utf8)
+        switch launch.kind {
+        case .train:
+            if let intent = try? JSONDecoder().decode(TrainIntent.self, from: detail), intent.runner.isRunning { return .stillRunning }
+            return .cleanedUp("closed an interrupted training of \(launch.object)")
+        case .deploy:
+            if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail),
+               launch.current.flatMap({ Self.identity($0.serveProcess) }) != intent.serve {
+                _ = await Processes.stop(intent.serve, grace: .seconds(5))
+            }
+            return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
+        }
     }
 
     /// A deploy with everything resolved to this machine: the project's
@@ -254,7 +268,7 @@ public struct LocalTarget: TargetDriver {
 
     /// Starts the version, waits until it is healthy, switches the stable
     /// address to it, then drains and stops the old one.
-    func serve(_ request: ServeRequest) async throws -> DeploymentRecord {
+    func serve(_ request: ServeRequest, launch: Launch) async throws -> DeploymentRecord {
         let spec = request.spec
         let name = request.name
         let directory = workspace.deployment(name)
@@ -264,7 +278,7 @@ public struct LocalTarget: TargetDriver {
 
         let forwarder = try await ensureForwarder(name: name, address: address, current: request.current)
         do {
-            return try await serve(request, through: forwarder, at: address, directory: directory)
+            return try await serve(request, through: forwarder, at: address, directory: directory, launch: launch)
         } catch {
             // On a first deploy the forwarder is named by no record: left
             // running, it would hold the address where neither status nor
@@ -276,7 +290,8 @@ public struct LocalTarget: TargetDriver {
     }
 
     /// The rest of a deploy, once the stable address is forwarded.
-    func serve(_ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String) async throws -> DeploymentRecord {
+    func serve(_ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String,
+               launch: Launch) async throws -> DeploymentRecord {
         let spec = request.spec
         let name = request.name
         let port = Int(try freeLoopbackPort())
@@ -307,11 +322,8 @@ public struct LocalTarget: TargetDriver {
             argv: argv, environment: environment,
             workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
             logPath: logPath))
-        let now = Date()
-        let intentKey = "deploy:\(name):\(version.number)"
-        try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)",
-                                    detail: Digest.canonicalJSON(["serve": serve]), status: "running", createdAt: now, updatedAt: now))
         do {
+            try launch.started(Digest.canonicalJSON(DeployIntent(serve: serve)))
             try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
             let control = ForwarderControl(directory: controlDirectory(name))
             let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
@@ -319,8 +331,6 @@ public struct LocalTarget: TargetDriver {
             try await control.waitUntilServing(backend, timeout: .seconds(10))
         } catch {
             _ = await Processes.stop(serve, grace: .seconds(5))
-            try? store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
-                                         status: "failed", createdAt: now, updatedAt: Date()))
             throw error
         }
         // The new version answers on the stable address; let requests still
@@ -335,9 +345,6 @@ public struct LocalTarget: TargetDriver {
             address: address.description, backendPort: port, specDigest: request.specDigest,
             serveProcess: Digest.canonicalJSON(serve), forwarderProcess: Digest.canonicalJSON(forwarder),
             commit: request.commit, updatedAt: Date())
-        try store.save(record)
-        try store.save(IntentRecord(key: intentKey, kind: "deploy", object: "Deployment/\(name)", detail: "",
-                                    status: "done", createdAt: now, updatedAt: Date()))
         return record
     }
 

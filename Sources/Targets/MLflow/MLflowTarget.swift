@@ -21,13 +21,13 @@ import State
 /// `gantry.version` and `gantry.lineage` tags (and its run by its model and
 /// lineage tags) before anything is created, so a retry after a crash never
 /// makes a duplicate. Training is not something a registry does.
-public struct MLflowTarget: TargetDriver {
+public struct MLflowTarget: TargetDriver, ModelRegistry {
     /// The experiment that holds the runs versions are registered from.
     static let experiment = "gantry"
 
     let name: String
     let endpoint: String
-    let store: StateStore
+    let versions: any VersionCatalog
     /// What a server loading a model from this registry needs in its
     /// environment: the tracking URI and credentials, as MLflow's client
     /// reads them.
@@ -59,7 +59,7 @@ public struct MLflowTarget: TargetDriver {
         serverEnvironment = environment
         self.name = context.name
         self.endpoint = HTTPError.redact(endpoint)
-        self.store = context.store
+        self.versions = context.versions
         registry = MLflowRegistry(client: RESTClient(baseURL: endpoint, auth: auth, timeout: .seconds(120)))
         observer = MLflowRegistry(client: RESTClient(
             baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(200), maxDelay: .seconds(1)),
@@ -78,7 +78,7 @@ public struct MLflowTarget: TargetDriver {
         try? JSONDecoder().decode(Handle.self, from: Data(record.detail.utf8))
     }
 
-    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+    public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
         throw DriverError("target \(name) is an MLflow Model Registry: versions are published and aliased there, not trained; "
                           + "train Model \(request.model.name) on a local, agent or ray target and deploy it to \(name)")
     }
@@ -106,7 +106,7 @@ public struct MLflowTarget: TargetDriver {
             let gantry = version.tag(PublishedVersion.versionTag)
             let points = "alias \(handle.alias) points at MLflow version \(version.version) ("
                 + (gantry.map { "gantry v\($0)" } ?? "not published by Gantry") + ")"
-            let expected = try? store.version(record.model, record.version)?.digest
+            let expected = try? versions.version(record.model, record.version)?.digest
             let ours = gantry == "\(record.version)"
                 && (expected == nil || version.tag(PublishedVersion.lineageTag) == expected)
             guard ours else {
@@ -122,7 +122,7 @@ public struct MLflowTarget: TargetDriver {
 
     // MARK: - Deploy and stop
 
-    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+    public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         let deployment = request.deployment.name
         // Validation has checked the alias against MLflow's rules.
         let alias = request.deployment.spec.serve.alias ?? deployment
@@ -141,7 +141,6 @@ public struct MLflowTarget: TargetDriver {
             address: "models:/\(model)@\(alias)", backendPort: 0, specDigest: request.specDigest,
             serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handle))
-        try store.save(record)
         return record
     }
 
@@ -177,7 +176,7 @@ public struct MLflowTarget: TargetDriver {
         let existing = try await registry.versions(of: model).filter { $0.status != "FAILED_REGISTRATION" }
         var experiment: String?
         var numbers: [Int: String] = [:]
-        for record in try store.versions(of: model).sorted(by: { $0.number < $1.number }) {
+        for record in try versions.versions(of: model).sorted(by: { $0.number < $1.number }) {
             let version = PublishedVersion(record)
             if let found = existing.first(where: version.isPublished) {
                 numbers[record.number] = found.version

@@ -29,7 +29,7 @@ extension RayTarget {
         ((storage as NSString).appendingPathComponent(submission) as NSString).appendingPathComponent("steps/\(step)/outputs")
     }
 
-    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+    public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
         let storage = try storage()
         let model = request.model.name
         // A lineage whose job failed or was stopped is tried again under the
@@ -43,10 +43,7 @@ extension RayTarget {
         if try await job(submission) == nil {
             try await submit(request, submission: submission, storage: storage)
         }
-        let now = Date()
-        try store.save(IntentRecord(key: intentKey, kind: "train", object: "Model/\(model)",
-                                    detail: Digest.canonicalJSON(["target": name, "submission_id": submission]),
-                                    status: "running", createdAt: now, updatedAt: now))
+        try launch.started(Digest.canonicalJSON(["target": name, "submission_id": submission]))
         let info = try await waitForJob(submission)
         guard info.status == "SUCCEEDED" else {
             // Ray's message carries up to 20,000 characters of log after its
@@ -60,7 +57,7 @@ extension RayTarget {
         let result = JobResult(succeeded: true, error: nil, steps: request.pipeline.spec.steps.map {
             JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
         })
-        return try LocalTarget(workspace: workspace, store: store).collect(
+        return try LocalTarget(workspace: workspace).collect(
             result, runDirectory: (written as NSString).appendingPathComponent(submission),
             artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
     }

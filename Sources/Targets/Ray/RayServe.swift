@@ -14,7 +14,7 @@ struct RayServeDetail: Codable, Sendable {
 extension RayTarget {
     static let applicationsPath = "/api/serve/applications/"
 
-    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+    public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         let spec = request.deployment.spec
         let name = request.deployment.name
         let version = request.version
@@ -54,7 +54,6 @@ extension RayTarget {
             address: address ?? "/\(name)", backendPort: 0, specDigest: request.specDigest,
             serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(RayServeDetail(application: name, package: package, artifact: artifact)))
-        try store.save(record)
         return record
     }
 

@@ -21,7 +21,6 @@ public struct RayTarget: TargetDriver {
     let name: String
     let spec: TargetSpec
     let workspace: Workspace
-    let store: StateStore
     /// Calls that change or wait for the cluster.
     let dashboard: RESTClient
     /// Calls made while observing: short, so a plan never waits long on an
@@ -40,7 +39,6 @@ public struct RayTarget: TargetDriver {
         name = context.name
         spec = context.spec
         workspace = context.workspace
-        store = context.store
         dashboard = RESTClient(baseURL: endpoint, auth: auth, timeout: .seconds(60))
         observer = RESTClient(baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
                               timeout: .seconds(3), connectTimeout: .seconds(2))

@@ -12,7 +12,7 @@ extension SageMakerTarget {
     /// Endpoint states that change by themselves; a deploy waits them out.
     static let settling: Set<String> = ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"]
 
-    public func deploy(_ request: DeployRequest) async throws -> DeploymentRecord {
+    public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         let deployment = request.deployment.name
         let serve = request.deployment.spec.serve
         let version = request.version
@@ -59,7 +59,6 @@ extension SageMakerTarget {
             address: serving.EndpointArn ?? endpoint, backendPort: 0, specDigest: request.specDigest,
             serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handles))
-        try store.save(record)
         // The endpoint no longer uses the previous pair. Failing to delete
         // it leaves a config that costs nothing; the deploy stands.
         if let previous = request.current.flatMap(Self.handles), previous.model != resource {

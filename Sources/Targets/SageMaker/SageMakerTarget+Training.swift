@@ -12,7 +12,7 @@ extension SageMakerTarget {
     /// Failed or stopped jobs of one lineage tried again before giving up.
     static let maximumAttempts = 20
 
-    public func train(_ request: TrainingRequest, intentKey: String) async throws -> TrainingOutcome {
+    public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
         let image = try required(spec.image, "image", for: "train")
         let role = try required(spec.roleArn, "roleArn", for: "train")
         let bucket = try required(spec.bucket, "bucket", for: "train")
@@ -26,10 +26,10 @@ extension SageMakerTarget {
             let job = SageMakerNames.trainingJob(model: model, digest: request.lineage.digest, attempt: attempt)
             if let existing = try await describeTrainingJob(job) {
                 if existing.TrainingJobStatus == "Failed" || existing.TrainingJobStatus == "Stopped" { continue }
-                try recordIntent(intentKey, model: model, job: job)
+                try recordIntent(launch, job: job)
                 return try await outcome(of: job, timeout: timeout, adopted: true)
             }
-            try recordIntent(intentKey, model: model, job: job)
+            try recordIntent(launch, job: job)
             let create = CreateTrainingJob(
                 TrainingJobName: job,
                 AlgorithmSpecification: .init(TrainingImage: image),
@@ -79,11 +79,8 @@ extension SageMakerTarget {
 
     /// Names the job in an intent, so a plan shows the run in flight and a
     /// restarted controller knows what it adopts.
-    func recordIntent(_ key: String, model: String, job: String) throws {
-        let now = Date()
-        try store.save(IntentRecord(key: key, kind: "train", object: "Model/\(model)",
-                                    detail: Digest.canonicalJSON(["trainingJob": job, "target": name]),
-                                    status: "running", createdAt: now, updatedAt: now))
+    func recordIntent(_ launch: Launch, job: String) throws {
+        try launch.started(Digest.canonicalJSON(["trainingJob": job, "target": name]))
     }
 
     /// Waits for the job to end. One still running at the deadline is

@@ -25,7 +25,6 @@ import State
 public struct SageMakerTarget: TargetDriver {
     let name: String
     let spec: TargetSpec
-    let store: StateStore
     let api: SageMakerAPI
     /// The same API with short timeouts and fewer tries: an observation
     /// must come back within a few seconds even when SageMaker does not.
@@ -50,7 +49,6 @@ public struct SageMakerTarget: TargetDriver {
     public init(_ context: DriverContext, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30)) throws {
         name = context.name
         spec = context.spec
-        store = context.store
         guard let endpoint = spec.endpoint else { throw DriverError("target \(name): spec.endpoint is required for sagemaker") }
         let region = spec.region ?? "us-east-1"
         let accessKeyRef = spec.credentials?["accessKeyId"]

@@ -38,8 +38,8 @@ struct Apply: AsyncParsableCommand {
         print(plan.text)
         let report = try await reconciler.apply(plan, desired: desired, actor: "cli")
         switch report.result {
-        case "invalid": print("Nothing applied: the revision is invalid.")
-        case "nothing-to-do": print("Nothing to do.")
+        case .invalid: print("Nothing applied: the revision is invalid.")
+        case .nothingToDo: print("Nothing to do.")
         default:
             print("Applied \(report.succeeded.count) of \(plan.actions.count) actions" +
                   (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))

@@ -34,7 +34,7 @@ struct Diff: AsyncParsableCommand {
         var observed: ObservedDeployment?
         if let store, let record {
             do {
-                let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, store: store)
+                let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, versions: store)
                 observed = await driver.observe(record, spec: desired.spec)
             } catch {
                 observed = ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")

@@ -1,0 +1,24 @@
+import Lineage
+import Planner
+
+/// Carries out one kind of action. Each lives in a file of its own; the
+/// selector below picks the one for an action's step.
+protocol ActionExecutor: Sendable {
+    func run(_ reconciler: Reconciler, desired: DesiredState) async throws
+}
+
+extension Reconciler {
+    /// The executor for `action`, holding its step's values.
+    func executor(for action: Action) -> any ActionExecutor {
+        switch action.step {
+        case .train(let model, _, let target, let lineage):
+            return TrainExecutor(model: model, target: target, lineage: lineage)
+        case .promote(let model, let version):
+            return PromoteExecutor(model: model, version: version)
+        case .deploy(let deployment, let model, let version, _, let target):
+            return DeployExecutor(deployment: deployment, model: model, version: version, target: target)
+        case .prune(let deployment, _, _, _):
+            return PruneExecutor(deployment: deployment)
+        }
+    }
+}

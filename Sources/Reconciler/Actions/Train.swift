@@ -1,0 +1,54 @@
+import Foundation
+import Lineage
+import Manifests
+import Planner
+import State
+import Targets
+
+/// Trains a model on its target and registers the version; a launch an
+/// earlier controller left running is adopted by its driver.
+struct TrainExecutor: ActionExecutor {
+    var model: String
+    var target: String
+    var lineage: Lineage
+
+    func run(_ r: Reconciler, desired: DesiredState) async throws {
+        let manifests = desired.manifests
+        guard let entry = manifests.models[model], let pipeline = manifests.pipelines[entry.spec.pipeline] else {
+            throw DriverError("Model \(model) or its pipeline is not declared at this revision")
+        }
+        let driver = try r.driver(target, manifests)
+        let datasets = manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
+        let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
+        let launch = try r.journal.begin(.train, key: Planner.trainKey(model: model, digest: lineage.digest),
+                                         object: "Model/\(model)", target: target)
+        do {
+            let outcome = try await driver.train(request, launch: launch)
+            r.log("  steps: \(outcome.steps.joined(separator: ", "))")
+            let version = try r.register(model: entry, lineage: lineage, outcome: outcome)
+            try r.journal.close(launch.key, .done)
+            r.log("  registered \(model)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))
+        } catch is CancellationError {
+            throw CancellationError()  // the run goes on; the next controller adopts it
+        } catch {
+            try r.journal.close(launch.key, .failed)
+            throw error
+        }
+    }
+}
+
+extension Reconciler {
+    /// Records a version. If an earlier controller registered this lineage
+    /// already (killed between registering and closing its launch), that
+    /// version is returned rather than a duplicate made.
+    func register(model: Entry<ModelSpec>, lineage: Lineage, outcome: TrainingOutcome) throws -> VersionRecord {
+        if let existing = try store.version(model.name, digest: lineage.digest) { return existing }
+        let (passed, report) = Gates.evaluate(model.spec.promotion?.gates ?? [], metrics: outcome.metrics)
+        return try store.registerVersion { number in
+            VersionRecord(model: model.name, number: number, digest: lineage.digest, lineage: lineage.json,
+                          metrics: Digest.canonicalJSON(outcome.metrics), artifactPath: outcome.artifactPath,
+                          artifactDigest: outcome.artifactDigest, commit: lineage.commit, gatesPassed: passed,
+                          gateReport: report, createdAt: Date())
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Lineage
+import Planner
+import State
+import Targets
+
+extension Reconciler {
+    /// How many deployments are observed at the same time.
+    static let observeWidth = 32
+
+    /// What the store records and what each Deployment's driver sees now.
+    public func observe(_ desired: DesiredState) async throws -> ObservedState {
+        let (versions, stamp) = try store.stampedVersionsByModel()
+        var deployments: [String: DeploymentRecord] = [:]
+        var observations: [String: ObservedDeployment] = [:]
+        let records = try store.deployments()
+        for record in records { deployments[record.name] = record }
+        // Deployments are observed concurrently, at most `observeWidth` at a
+        // time: a slow or unreachable target costs its own timeout, not the
+        // sum over all deployments, and 10,000 deployments do not open
+        // 10,000 connections at once.
+        let manifests = desired.manifests
+        // One driver per target, built once (a driver may read credentials).
+        var drivers: [String: Result<any TargetDriver, any Error>] = [:]
+        for target in Set(records.map(\.target)) {
+            drivers[target] = Result { try driver(target, manifests) }
+        }
+        await withTaskGroup(of: ObservedDeployment.self) { group in
+            var pending = records[...]
+            func startNext() {
+                guard let record = pending.popFirst() else { return }
+                let spec = manifests.deployments[record.name]?.spec
+                let driver = drivers[record.target]!
+                group.addTask {
+                    switch driver {
+                    case .success(let driver): return await driver.observe(record, spec: spec)
+                    case .failure(let error):
+                        return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+                    }
+                }
+            }
+            for _ in 0..<Self.observeWidth { startNext() }
+            for await seen in group {
+                observations[seen.name] = seen
+                startNext()
+            }
+        }
+        let inFlight = Set(try journal.open().map(\.key))
+        let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
+        return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
+                             suspended: suspended, versionsStamp: stamp)
+    }
+}

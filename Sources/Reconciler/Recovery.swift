@@ -1,0 +1,33 @@
+import Foundation
+import Manifests
+import Planner
+import State
+import Targets
+
+extension Reconciler {
+    /// Cleans up launches a killed controller left open that this plan will
+    /// not adopt: each one's driver stops what it started (a serving process
+    /// no record names) or says it still runs; the rest are closed as failed.
+    func recover(_ plan: Plan, _ manifests: ManifestSet) async throws {
+        let adopted = Set(plan.actions.compactMap { action -> String? in
+            guard case .train(let model, _, _, let lineage) = action.step else { return nil }
+            return Planner.trainKey(model: model, digest: lineage.digest)
+        })
+        for intent in try journal.open() where !adopted.contains(intent.key) {
+            // Records from before the target column ran on the local target.
+            let target = intent.target.isEmpty ? ManifestSet.implicitLocalTarget : intent.target
+            let deployment = intent.kind == .deploy ? intent.object.split(separator: "/").last.map(String.init) : nil
+            let current = try deployment.flatMap { try store.deployment($0) }
+            let recovery: Recovery
+            do {
+                recovery = await try driver(target, manifests).recover(
+                    OpenLaunch(key: intent.key, kind: intent.kind, object: intent.object, detail: intent.detail, current: current))
+            } catch {
+                recovery = .cleanedUp("closed an interrupted \(intent.kind.rawValue) of \(intent.object) (target \(target): \(error))")
+            }
+            guard case .cleanedUp(let what) = recovery else { continue }
+            try journal.close(intent.key, .failed)
+            log(what)
+        }
+    }
+}
