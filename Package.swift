@@ -122,7 +122,7 @@ let package = Package(
         .target(name: "GantryTestSupport", dependencies: ["Processes", "Manifests", "State", "Targets"], path: "Tests/GantryTestSupport"),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
         .testTarget(name: "LineageTests", dependencies: [
-            "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
+            "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),

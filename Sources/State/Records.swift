@@ -54,21 +54,17 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     public var version: Int
     public var target: String
     public var address: String
-    public var backendPort: Int
     /// Digest of the Deployment's serve spec when deployed; a change redeploys.
     public var specDigest: String
-    /// JSON identities of the serving process and the address forwarder.
-    public var serveProcess: String
-    public var forwarderProcess: String
     public var commit: String
     public var updatedAt: Date
-    /// What a remote driver needs to find the deployment again, as JSON of
-    /// its own (an endpoint name, an application name); empty for `local`.
+    /// What the target's driver needs to find the deployment again, as JSON
+    /// of its own: processes and a port, an endpoint, an application.
+    /// Opaque to everything but that driver.
     public var detail: String
 
-    public init(name: String, model: String, version: Int, target: String, address: String, backendPort: Int,
-                specDigest: String, serveProcess: String, forwarderProcess: String, commit: String, updatedAt: Date,
-                detail: String = "") {
+    public init(name: String, model: String, version: Int, target: String, address: String,
+                specDigest: String, commit: String, updatedAt: Date, detail: String = "") {
         self.detail = detail
         self.specDigest = specDigest
         self.name = name
@@ -76,9 +72,6 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         self.version = version
         self.target = target
         self.address = address
-        self.backendPort = backendPort
-        self.serveProcess = serveProcess
-        self.forwarderProcess = forwarderProcess
         self.commit = commit
         self.updatedAt = updatedAt
     }

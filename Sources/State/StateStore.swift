@@ -172,6 +172,21 @@ public final class StateStore: VersionCatalog, Sendable {
                 t.add(column: "target", .text).notNull().defaults(to: "")
             }
         }
+        // The local driver's columns move into its opaque `detail` (the
+        // shape of LocalServing, keys sorted as Digest.canonicalJSON sorts
+        // them); no other driver used them.
+        m.registerMigration("v9-driver-detail") { db in
+            try db.execute(sql: """
+                UPDATE deployments SET detail = json_object('backendPort', backendPort, 'forwarder', json(forwarderProcess),
+                                                            'serve', json(serveProcess))
+                WHERE serveProcess != '' AND detail = ''
+                """)
+            try db.alter(table: "deployments") { t in
+                t.drop(column: "backendPort")
+                t.drop(column: "serveProcess")
+                t.drop(column: "forwarderProcess")
+            }
+        }
         return m
     }
 

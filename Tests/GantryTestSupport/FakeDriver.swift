@@ -120,8 +120,8 @@ public final class FakeDriver: TargetDriver {
         state.withLock { $0.serving[name] = request.version.number }
         return DeploymentRecord(name: name, model: request.version.model, version: request.version.number,
                                 target: request.deployment.spec.targets.first?.target ?? "local",
-                                address: request.deployment.spec.address ?? "fake", backendPort: 0, specDigest: request.specDigest,
-                                serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date())
+                                address: request.deployment.spec.address ?? "fake", specDigest: request.specDigest,
+                                commit: request.revision.commit.id.hex, updatedAt: Date(), detail: "{\"server\":\(number)}")
     }
 
     public func stop(_ record: DeploymentRecord) async throws {

@@ -87,7 +87,7 @@ struct AgentTests {
             #expect(try await harness.apply().report.result == .nothingToDo)
 
             // The serving process dies on node B: observed as drift, repaired.
-            let serve = try #require(LocalTarget.identity(served.record.serveProcess))
+            let serve = try #require(LocalServing.of(served.record)?.serve)
             kill(serve.pid, SIGKILL)
             while serve.isRunning { try await Task.sleep(for: .milliseconds(20)) }
             let drift = try await harness.plan()
@@ -96,7 +96,7 @@ struct AgentTests {
             let repaired = try await harness.apply().report
             #expect(repaired.ok, "\(repaired.failed.map(\.error))")
             #expect(try await harness.get().contains(#""version": "1""#))
-            #expect(try await status(b, "demo-prod").record.serveProcess != served.record.serveProcess)
+            #expect(LocalServing.of(try await status(b, "demo-prod").record)?.serve != LocalServing.of(served.record)?.serve)
             #expect(try await harness.plan().actions.isEmpty)
 
             // Removed from Git: pruned on the node.
@@ -238,8 +238,8 @@ struct AgentTests {
     }
 
     func record(version: Int = 1) -> DeploymentRecord {
-        DeploymentRecord(name: "demo-prod", model: "demo", version: version, target: "node-b", address: "127.0.0.1:8700", backendPort: 9000,
-                         specDigest: "sha256:x", serveProcess: "", forwarderProcess: "", commit: "c", updatedAt: Date(timeIntervalSince1970: 0))
+        DeploymentRecord(name: "demo-prod", model: "demo", version: version, target: "node-b", address: "127.0.0.1:8700", 
+                         specDigest: "sha256:x", commit: "c", updatedAt: Date(timeIntervalSince1970: 0))
     }
 
     @Test func aNodeThatFailsTwiceAndThenAnswersIsObservedAsServing() async throws {

@@ -12,9 +12,8 @@ import Testing
 /// check's interval, and probes a failing one on every plan.
 @Suite struct HealthVerdictTests {
     func record(_ name: String, port: Int, process: ProcessIdentity) -> DeploymentRecord {
-        let identity = Digest.canonicalJSON(process)
-        return DeploymentRecord(name: name, model: "demo", version: 1, target: "local", address: "127.0.0.1:1", backendPort: port,
-                                specDigest: "", serveProcess: identity, forwarderProcess: identity, commit: "", updatedAt: Date())
+        DeploymentRecord(name: name, model: "demo", version: 1, target: "local", address: "127.0.0.1:1", specDigest: "", commit: "",
+                         updatedAt: Date(), detail: LocalServing(backendPort: port, serve: process, forwarder: process).json)
     }
 
     func spec(interval: String) throws -> DeploymentSpec {

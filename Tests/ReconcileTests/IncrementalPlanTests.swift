@@ -109,8 +109,7 @@ import State
         // run), one that Git does not declare (pruned).
         for (name, model) in [("d2", "m2"), ("gone", "m1")] {
             try h.store.save(DeploymentRecord(name: name, model: model, version: 1, target: "local", address: "127.0.0.1:1",
-                                              backendPort: 1, specDigest: "sha256:00", serveProcess: "", forwarderProcess: "",
-                                              commit: "c", updatedAt: Date()))
+                                              specDigest: "sha256:00", commit: "c", updatedAt: Date()))
         }
         try await step("deployment records saved")
 

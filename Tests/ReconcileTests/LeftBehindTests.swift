@@ -81,7 +81,7 @@ struct LeftBehindTests {
         #expect(report.ok, "\(report.failed.map(\.error))")
         #expect(try await h.get().contains(#""version": "1""#))
         let record = try #require(try h.store.deployment("demo-prod"))
-        #expect(LocalTarget.identity(record.forwarderProcess) == orphan, "the forwarder holding the address was adopted")
+        #expect(LocalServing.of(record)?.forwarder == orphan, "the forwarder holding the address was adopted")
         await h.tearDown()
         #expect(!orphan.isRunning, "and is stopped with the deployment")
     }

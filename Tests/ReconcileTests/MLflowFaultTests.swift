@@ -118,8 +118,8 @@ struct MLflowFaultTests {
         let driver = try Drivers.make(DriverContext(name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
                                                                  workspace: h.workspace, versions: h.store))
         let record = DeploymentRecord(name: "\(model)-prod", model: model, version: 1, target: "registry",
-                                      address: "models:/\(model)@\(model)-prod", backendPort: 0, specDigest: "", serveProcess: "",
-                                      forwarderProcess: "", commit: "", updatedAt: Date())
+                                      address: "models:/\(model)@\(model)-prod",  specDigest: "",
+                                      commit: "", updatedAt: Date())
         let seen = await driver.observe(record, spec: nil)
         #expect(seen.serving == serving)
         #expect(!seen.forwarding || model == "failed")

@@ -282,8 +282,8 @@ struct MLflowTests {
         let h = try Harness(project)
         let endpoint = "http://127.0.0.1:\(freePort())"
         let record = DeploymentRecord(name: "churn-prod", model: "churn", version: 1, target: "registry",
-                                      address: "models:/churn@churn-prod", backendPort: 0, specDigest: "", serveProcess: "",
-                                      forwarderProcess: "", commit: "", updatedAt: Date())
+                                      address: "models:/churn@churn-prod",  specDigest: "",
+                                      commit: "", updatedAt: Date())
         let seen = await (try driver(h, endpoint: endpoint)).observe(record, spec: nil)
         #expect(!seen.serving && !seen.forwarding)
         #expect(seen.healthy == nil)
@@ -300,8 +300,8 @@ struct MLflowTests {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
         let record = DeploymentRecord(name: "churn-prod", model: "churn", version: 1, target: "registry",
-                                      address: "models:/churn@churn-prod", backendPort: 0, specDigest: "", serveProcess: "",
-                                      forwarderProcess: "", commit: "", updatedAt: Date())
+                                      address: "models:/churn@churn-prod",  specDigest: "",
+                                      commit: "", updatedAt: Date())
         let driver = try driver(h, endpoint: peer.endpoint, credentials: ["token": SecretRef(file: file)])
         let seen = await driver.observe(record, spec: nil)
         #expect(!seen.serving)

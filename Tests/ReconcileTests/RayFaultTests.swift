@@ -10,8 +10,8 @@ import Manifests
 /// submission is adopted.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct RayFaultTests {
-    static let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", backendPort: 0,
-                                         specDigest: "", serveProcess: "", forwarderProcess: "", commit: "", updatedAt: Date(),
+    static let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", 
+                                         specDigest: "", commit: "", updatedAt: Date(),
                                          detail: #"{"application":"demo-prod","artifact":"/x","package":"gcs://p.zip"}"#)
 
     /// A Harness whose project's ray Target points at `endpoint`.

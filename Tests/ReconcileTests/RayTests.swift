@@ -259,8 +259,8 @@ struct RayTests {
         }
         #expect(error?.description.hasPrefix("Serve application demo-prod is DEPLOY_FAILED: ") == true, "\(error.map { "\($0)" } ?? "")")
         #expect(error?.description.contains("no_such_module") == true)
-        let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", backendPort: 0,
-                                      specDigest: "", serveProcess: "", forwarderProcess: "", commit: "", updatedAt: Date())
+        let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", 
+                                      specDigest: "", commit: "", updatedAt: Date())
         let observed = await ray.observe(record, spec: nil)
         #expect(observed.serving && observed.healthy == false && observed.detail.hasPrefix("Serve application demo-prod is DEPLOY_FAILED"))
         try await ray.stop(record)

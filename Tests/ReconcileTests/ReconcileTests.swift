@@ -120,7 +120,7 @@ struct ReconcileTests {
         let h = try Harness(project)
         try await h.apply()
         let record = try #require(try h.store.deployment("demo-prod"))
-        let identity = try #require(LocalTarget.identity(record.serveProcess))
+        let identity = try #require(LocalServing.of(record)?.serve)
         kill(identity.pid, SIGKILL)
         while identity.isRunning { try await Task.sleep(for: .milliseconds(20)) }
 
@@ -167,8 +167,8 @@ struct ReconcileTests {
         #expect(plan.actions.map(\.kind) == [.prune])
         try await h.apply()
         #expect(try h.store.deployment("demo-prod") == nil)
-        #expect(LocalTarget.identity(record.serveProcess)?.isRunning == false)
-        #expect(LocalTarget.identity(record.forwarderProcess)?.isRunning == false)
+        #expect(LocalServing.of(record)?.serve.isRunning == false)
+        #expect(LocalServing.of(record)?.forwarder.isRunning == false)
     }
 
     @Test func aFailingStepRegistersNoVersionAndSkipsTheDeploy() async throws {

@@ -26,7 +26,7 @@ struct SageMakerFaultTests {
         let handles = SageMakerTarget.Handles(endpoint: "demo-cloud", endpointConfig: config, model: config,
                                               modelData: "s3://models/demo/v\(version)/model.tar.gz")
         return DeploymentRecord(name: "demo-cloud", model: "demo", version: version, target: "aws", address: "demo-cloud",
-                                backendPort: 0, specDigest: "sha256:spec", serveProcess: "", forwarderProcess: "", commit: "c",
+                                 specDigest: "sha256:spec", commit: "c",
                                 updatedAt: Date(), detail: Digest.canonicalJSON(handles))
     }
 

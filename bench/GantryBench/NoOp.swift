@@ -4,6 +4,8 @@ import Manifests
 import Planner
 import Source
 import State
+import Targets
+import Processes
 
 /// Scenario 2: a reconcile when nothing changed, every model already at a
 /// version matching its lineage.
@@ -77,7 +79,8 @@ enum NoOp {
         let server = try HealthEndpoint(work: work)
         defer { server.stop() }
         let revision = try controller.source.fetch()
-        let identity = "{\"pid\":\(server.pid),\"startTime\":\(try startTime(of: server.pid))}"
+        let identity = ProcessIdentity(pid: server.pid, startTime: try startTime(of: server.pid))
+        let serving = LocalServing(backendPort: server.port, serve: identity, forwarder: identity).json
         for (name, deployment) in revision.manifests.deployments {
             let spec = deployment.spec
             let control = state + "/deployments/\(name)/forwarder"
@@ -85,8 +88,7 @@ enum NoOp {
             try "127.0.0.1:\(server.port)\n".write(toFile: control + "/backend", atomically: false, encoding: .utf8)
             try controller.store.save(DeploymentRecord(
                 name: name, model: spec.model, version: spec.version, target: "local", address: spec.address ?? "",
-                backendPort: server.port, specDigest: Planner.specDigest(spec), serveProcess: identity,
-                forwarderProcess: identity, commit: revision.commit.id.hex, updatedAt: Date()))
+                specDigest: Planner.specDigest(spec), commit: revision.commit.id.hex, updatedAt: Date(), detail: serving))
         }
         // The first plan probes every Deployment's health; the plans after
         // it, within the probe period (30 s by default), trust those answers

@@ -96,7 +96,8 @@ extension AgentNode {
     public func deploymentLog(_ name: String) throws -> String? {
         guard AgentAPI.isSafeName(name), let record = try store.deployment(name) else { return nil }
         let directory = workspace.deployment(name) as NSString
-        return logText([directory.appendingPathComponent("v\(record.version)-\(record.backendPort).log"),
+        let port = LocalServing.of(record)?.backendPort ?? 0
+        return logText([directory.appendingPathComponent("v\(record.version)-\(port).log"),
                         directory.appendingPathComponent("forwarder.log")])
     }
 }

@@ -171,12 +171,12 @@ public struct AgentTarget: TargetDriver {
                 spec: request.deployment.spec, specDigest: request.specDigest, version: request.version,
                 artifact: artifact, project: project, registry: request.registry))
         }
-        let detail = Detail(agent: endpoint, serveProcess: answer.record.serveProcess, forwarderProcess: answer.record.forwarderProcess,
-                            backendPort: answer.record.backendPort)
+        let node = LocalServing.of(answer.record)
+        let detail = Detail(agent: endpoint, serveProcess: node.map { Digest.canonicalJSON($0.serve) } ?? "",
+                            forwarderProcess: node.map { Digest.canonicalJSON($0.forwarder) } ?? "", backendPort: node?.backendPort ?? 0)
         let record = DeploymentRecord(
             name: name, model: request.version.model, version: request.version.number, target: self.name,
-            address: answer.record.address, backendPort: answer.record.backendPort, specDigest: request.specDigest,
-            serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
+            address: answer.record.address, specDigest: request.specDigest, commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(detail))
         return record
     }

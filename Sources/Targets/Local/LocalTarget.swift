@@ -168,41 +168,26 @@ public struct LocalTarget: TargetDriver {
 
     // MARK: - Serving
 
-    /// The process a record names. Observing reads two per Deployment on
-    /// every plan, and a record's identities rarely change, so decoded ones
-    /// are remembered: a JSON decode costs far more than the lookup.
-    static func identity(_ json: String) -> ProcessIdentity? {
-        if let known = decodedIdentities.withLock({ $0[json] }) { return known }
-        guard let identity = try? JSONDecoder().decode(ProcessIdentity.self, from: Data(json.utf8)) else { return nil }
-        decodedIdentities.withLock { known in
-            if known.count >= 100_000 { known.removeAll() }
-            known[json] = identity
-        }
-        return identity
-    }
-
-    private static let decodedIdentities = Mutex<[String: ProcessIdentity]>([:])
-
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
-        let serve = Self.identity(record.serveProcess)
-        let forwarder = Self.identity(record.forwarderProcess)
-        let serving = serve?.isRunning ?? false
+        let local = LocalServing.of(record)
+        let port = local?.backendPort ?? 0
+        let serving = local?.serve.isRunning ?? false
         let control = ForwarderControl(directory: controlDirectory(record.name))
-        let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: record.backendPort))
-        let forwarding = (forwarder?.isRunning ?? false) && control.backend() == backend
-        guard let serve, serving else {
+        let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: port))
+        let forwarding = (local?.forwarder.isRunning ?? false) && control.backend() == backend
+        guard let serve = local?.serve, serving else {
             return ObservedDeployment(name: record.name, serving: false, forwarding: forwarding, healthy: nil,
                                       detail: "serving process for version \(record.version) is not running")
         }
         let path = spec?.healthCheck?.path ?? "/health"
         let key = HealthVerdicts.Key(deployment: record.name, pid: serve.pid, startTime: serve.startTime,
-                                     port: record.backendPort, path: path)
+                                     port: port, path: path)
         let period = spec?.healthCheck?.interval?.duration ?? HealthVerdicts.defaultPeriod
         let healthy: Bool, detail: String
         if let recent = HealthVerdicts.shared.healthy(key, within: period) {
             (healthy, detail) = (true, recent)
         } else {
-            (healthy, detail) = await probe(port: record.backendPort, path: path, timeout: .seconds(2))
+            (healthy, detail) = await probe(port: port, path: path, timeout: .seconds(2))
             HealthVerdicts.shared.record(key, healthy: healthy, detail: detail)
         }
         return ObservedDeployment(name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
@@ -244,7 +229,7 @@ public struct LocalTarget: TargetDriver {
             return .cleanedUp("closed an interrupted training of \(launch.object)")
         case .deploy:
             if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail),
-               launch.current.flatMap({ Self.identity($0.serveProcess) }) != intent.serve {
+               launch.current.flatMap(LocalServing.of)?.serve != intent.serve {
                 _ = await Processes.stop(intent.serve, grace: .seconds(5))
             }
             return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
@@ -335,16 +320,15 @@ public struct LocalTarget: TargetDriver {
         }
         // The new version answers on the stable address; let requests still
         // in flight on the old one finish, then stop it.
-        if let current = request.current, let old = Self.identity(current.serveProcess), old != serve {
+        if let old = request.current.flatMap(LocalServing.of), old.serve != serve {
             let control = ForwarderControl(directory: controlDirectory(name))
-            _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort)), timeout: .seconds(10))
-            _ = await Processes.stop(old, grace: .seconds(10))
+            _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort)), timeout: .seconds(10))
+            _ = await Processes.stop(old.serve, grace: .seconds(10))
         }
         let record = DeploymentRecord(
             name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? "local",
-            address: address.description, backendPort: port, specDigest: request.specDigest,
-            serveProcess: Digest.canonicalJSON(serve), forwarderProcess: Digest.canonicalJSON(forwarder),
-            commit: request.commit, updatedAt: Date())
+            address: address.description, specDigest: request.specDigest, commit: request.commit, updatedAt: Date(),
+            detail: LocalServing(backendPort: port, serve: serve, forwarder: forwarder).json)
         return record
     }
 
@@ -361,21 +345,22 @@ public struct LocalTarget: TargetDriver {
 
     func ensureForwarder(name: String, address: Endpoint, current: DeploymentRecord?) async throws -> ProcessIdentity {
         let control = ForwarderControl(directory: controlDirectory(name))
-        if let current, let running = Self.identity(current.forwarderProcess), running.isRunning,
+        let recorded = current.flatMap(LocalServing.of)
+        if let running = recorded?.forwarder, running.isRunning,
            control.status()?.listen == address {
             return running
         }
-        if let current, let stale = Self.identity(current.forwarderProcess), stale.isRunning {
+        if let stale = recorded?.forwarder, stale.isRunning {
             _ = await Processes.stop(stale, grace: .seconds(5))  // the address changed
         }
         // A deploy killed before it saved its record leaves a forwarder no
         // record names: adopted when it holds this address, else stopped.
-        if let (orphan, listening) = Self.unrecordedForwarder(control), current.flatMap({ Self.identity($0.forwarderProcess) }) != orphan {
+        if let (orphan, listening) = Self.unrecordedForwarder(control), recorded?.forwarder != orphan {
             if listening == address { return orphan }
             _ = await Processes.stop(orphan, grace: .seconds(5))
         }
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
-        if let current { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: current.backendPort))) }
+        if let recorded { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: recorded.backendPort))) }
         let log = (workspace.deployment(name) as NSString).appendingPathComponent("forwarder.log")
         let forwarder = try spawnDetached(ProcessSpec(
             argv: [workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
@@ -410,16 +395,20 @@ public struct LocalTarget: TargetDriver {
     }
 
     public func stop(_ record: DeploymentRecord) async throws {
-        if let serve = Self.identity(record.serveProcess) { _ = await Processes.stop(serve, grace: .seconds(10)) }
-        if let forwarder = Self.identity(record.forwarderProcess) { _ = await Processes.stop(forwarder, grace: .seconds(5)) }
+        if let local = LocalServing.of(record) {
+            _ = await Processes.stop(local.serve, grace: .seconds(10))
+            _ = await Processes.stop(local.forwarder, grace: .seconds(5))
+        }
         try? FileManager.default.removeItem(atPath: controlDirectory(record.name))
     }
 }
 
-/// Liveness of a process recorded as JSON in the state store.
+/// Liveness of what a local deployment record names.
 public enum LocalProcess {
-    public static func isRunning(_ identityJSON: String) -> Bool {
-        LocalTarget.identity(identityJSON)?.isRunning ?? false
+    /// Whether the serving process `record` names is running; false for a
+    /// record of another driver.
+    public static func isServing(_ record: DeploymentRecord) -> Bool {
+        LocalServing.of(record)?.serve.isRunning ?? false
     }
 }
 

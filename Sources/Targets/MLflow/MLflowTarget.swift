@@ -138,8 +138,8 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
         }
         let record = DeploymentRecord(
             name: deployment, model: model, version: request.version.number, target: name,
-            address: "models:/\(model)@\(alias)", backendPort: 0, specDigest: request.specDigest,
-            serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
+            address: "models:/\(model)@\(alias)", specDigest: request.specDigest,
+            commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handle))
         return record
     }

@@ -51,8 +51,8 @@ extension RayTarget {
 
         let record = DeploymentRecord(
             name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? self.name,
-            address: address ?? "/\(name)", backendPort: 0, specDigest: request.specDigest,
-            serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
+            address: address ?? "/\(name)", specDigest: request.specDigest,
+            commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(RayServeDetail(application: name, package: package, artifact: artifact)))
         return record
     }

@@ -56,8 +56,8 @@ extension SageMakerTarget {
 
         let record = DeploymentRecord(
             name: deployment, model: version.model, version: version.number, target: name,
-            address: serving.EndpointArn ?? endpoint, backendPort: 0, specDigest: request.specDigest,
-            serveProcess: "", forwarderProcess: "", commit: request.revision.commit.id.hex, updatedAt: Date(),
+            address: serving.EndpointArn ?? endpoint, specDigest: request.specDigest,
+            commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handles))
         // The endpoint no longer uses the previous pair. Failing to delete
         // it leaves a config that costs nothing; the deploy stands.

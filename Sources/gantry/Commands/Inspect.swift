@@ -38,8 +38,8 @@ struct Status: AsyncParsableCommand {
         for d in report.deployments {
             // A process on this machine is checked here; one on a remote
             // target is what the controller observes (`gantry diff`).
-            let alive = d.serveProcess.isEmpty && !d.detail.isEmpty ? "on \(d.target)"
-                : LocalProcess.isRunning(d.serveProcess) ? "running" : "stopped"
+            let alive = LocalServing.of(d).map { $0.serve.isRunning ? "running" : "stopped" }
+                ?? (d.detail.isEmpty ? "stopped" : "on \(d.target)")
             print(d.name.padding(14), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10), d.updatedAt.short)
         }
         if report.deployments.isEmpty { print("(none)") }
