@@ -55,7 +55,7 @@ extension AgentNode {
         let steps = result.steps.map { "\($0.name) \($0.status)" }
         let status: AgentAPI.RunStatus
         do {
-            let outcome = try local.collect(result, runDirectory: directory, artifact: request.artifact, metrics: request.metrics)
+            let outcome = try RunFiles(workspace: workspace).collect(result, runDirectory: directory, artifact: request.artifact, metrics: request.metrics)
             status = AgentAPI.RunStatus(state: "succeeded", error: nil, steps: steps,
                                         artifact: try await offer(outcome.artifactPath, digest: outcome.artifactDigest, scratch: directory),
                                         metrics: outcome.metrics)

@@ -83,7 +83,7 @@ public struct AgentTarget: TargetDriver {
         let runDirectory = node.run(model: request.model.name, digest: request.lineage.digest)
         let id = (runDirectory as NSString).lastPathComponent
         let project = try await ship(request.revision)
-        let job = try LocalTarget(workspace: workspace).makeJob(
+        let job = try RunFiles(workspace: workspace).makeJob(
             request, runDirectory: runDirectory, project: Self.projectPath(in: node, project), cacheDirectory: node.stepCache)
         try launch.started(Digest.canonicalJSON(["agent": name, "run": id]))
         let spec = request.pipeline.spec

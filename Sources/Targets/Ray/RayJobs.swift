@@ -57,7 +57,7 @@ extension RayTarget {
         let result = JobResult(succeeded: true, error: nil, steps: request.pipeline.spec.steps.map {
             JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
         })
-        return try LocalTarget(workspace: workspace).collect(
+        return try RunFiles(workspace: workspace).collect(
             result, runDirectory: (written as NSString).appendingPathComponent(submission),
             artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
     }
