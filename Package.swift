@@ -55,12 +55,16 @@ let package = Package(
         .target(name: "StableAddress"),
 
         .target(name: "Source", dependencies: ["Git", "Manifests"]),
+        // An S3-compatible bucket over the REST API (SigV4 through libcurl).
+        .target(name: "S3", dependencies: ["HTTP", "Manifests", .product(name: "Crypto", package: "swift-crypto")]),
+        // Listing and statting directory trees fast, in parallel.
+        .target(name: "FileTree", dependencies: ["CThreads", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Lineage", dependencies: [
-            "Manifests", "Source", "State", "HTTP", "CThreads",
+            "Manifests", "Source", "State", "HTTP", "S3", "FileTree",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Targets", dependencies: [
-            "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP",
+            "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP", "S3",
         ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
         .target(name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
@@ -100,7 +104,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "gantry", dependencies: [
-            "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "Targets", "Planner", "Reconciler", "Review", "Forge",
+            "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "FileTree", "Targets", "Planner", "Reconciler", "Review", "Forge",
             "Controller", "Server", "Agent", "Listener",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -122,7 +126,8 @@ let package = Package(
         .target(name: "GantryTestSupport", dependencies: ["Processes", "Manifests", "State", "Targets"], path: "Tests/GantryTestSupport"),
         .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
         .testTarget(name: "LineageTests", dependencies: [
-            "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+            "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
@@ -136,7 +141,7 @@ let package = Package(
         ]),
         .testTarget(name: "ReconcileTests", dependencies: [
             "GantryTestSupport",
-            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage", "gantry",
+            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage", "S3", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

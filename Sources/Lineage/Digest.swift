@@ -1,4 +1,5 @@
 import Crypto
+import FileTree
 import Foundation
 
 /// SHA-256 helpers: content addresses for artifacts, lineage and data.

@@ -1,5 +1,6 @@
 import Crypto
 import Dispatch
+import FileTree
 import Foundation
 import State
 
@@ -108,20 +109,6 @@ struct LocalFiles {
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         return hasher.finalize().hexString
-    }
-}
-
-extension Sequence where Element == UInt8 {
-    /// Lowercase hex, without the cost of a format string per byte.
-    var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for b in self {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FileTree
 @testable import Lineage
 
 /// `DirectoryPrefetch` is one plan per process; these tests run one after

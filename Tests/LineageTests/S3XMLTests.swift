@@ -1,5 +1,5 @@
 import Testing
-@testable import Lineage
+@testable import S3
 
 /// The XML reader behind S3's list and error answers.
 @Suite struct S3XMLTests {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 @testable import Lineage
+@testable import S3
 import Processes
 @testable import Targets
 

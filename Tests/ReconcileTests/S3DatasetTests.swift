@@ -4,6 +4,7 @@ import HTTP
 import Manifests
 import Testing
 @testable import Lineage
+@testable import S3
 @testable import Reconciler
 @testable import State
 

@@ -1,6 +1,7 @@
 import Foundation
 import Lineage
 import Manifests
+import S3
 import State
 
 /// Serving on a SageMaker endpoint named after the Deployment. Each version

@@ -2,6 +2,7 @@ import Foundation
 import HTTP
 import Lineage
 import Manifests
+import S3
 import State
 
 /// Amazon SageMaker: training jobs, models, endpoint configs and endpoints

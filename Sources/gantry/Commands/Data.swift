@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileTree
 import Foundation
 import Git
 import Lineage

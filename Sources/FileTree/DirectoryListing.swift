@@ -16,11 +16,11 @@ import Synchronization
 ///     let listing = DirectoryListing.scan("/srv/data/churn")
 ///     listing.count        // 10000
 ///     listing.signature    // changes when any file's path, size, mtime or inode does
-struct DirectoryListing {
-    struct Identity {
-        var size: Int64
-        var mtimeNanos: Int64
-        var inode: Int64
+public struct DirectoryListing: Sendable {
+    public struct Identity: Sendable {
+        public var size: Int64
+        public var mtimeNanos: Int64
+        public var inode: Int64
     }
 
     /// One record per file, back to back: its identity (three 64-bit
@@ -31,10 +31,10 @@ struct DirectoryListing {
     private var starts: [Int] = []
     private static let identitySize = MemoryLayout<(Int64, Int64, Int64)>.size
 
-    var count: Int { starts.count }
+    public var count: Int { starts.count }
 
     /// The size, mtime and inode of file `i`.
-    func identity(_ i: Int) -> Identity {
+    public func identity(_ i: Int) -> Identity {
         records.withUnsafeBytes { bytes in
             let base = bytes.baseAddress! + starts[i]
             return Identity(size: base.loadUnaligned(as: Int64.self),
@@ -44,14 +44,14 @@ struct DirectoryListing {
     }
 
     /// The relative path of file `i`.
-    func relative(_ i: Int) -> String {
+    public func relative(_ i: Int) -> String {
         let end = (i + 1 < starts.count ? starts[i + 1] : records.count) - 1
         return String(decoding: records[(starts[i] + Self.identitySize)..<end], as: UTF8.self)
     }
 
     /// SHA-256 over each file's identity and relative path, in walk order:
     /// the records, in one pass.
-    var signature: String {
+    public var signature: String {
         var hasher = SHA256()
         records.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return hasher.finalize().hexString
@@ -59,7 +59,7 @@ struct DirectoryListing {
 
     /// Lists `root` and every directory under it, depth first in directory
     /// order.
-    static func scan(_ root: String) -> DirectoryListing {
+    public static func scan(_ root: String) -> DirectoryListing {
         var listing = DirectoryListing()
         listing.visit(root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root, prefix: [])
         return listing
@@ -230,5 +230,19 @@ private final class Progress: @unchecked Sendable {
         condition.lock()
         while pending > 0 { condition.wait() }
         condition.unlock()
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lowercase hex, without the cost of a format string per byte.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in self {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTP
 
@@ -20,7 +21,7 @@ extension S3Bucket {
     @discardableResult
     public func put(key: String, body: [UInt8], contentType: String = "application/octet-stream") async throws(Failure) -> String {
         let request = HTTPRequest(method: "PUT", url: url(key: key),
-                                  headers: [("Content-Type", contentType), ("x-amz-content-sha256", Digest.sha256(body))],
+                                  headers: [("Content-Type", contentType), ("x-amz-content-sha256", SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())],
                                   body: body, timeout: .seconds(300), auth: auth)
         let response: HTTPResponse
         do {

@@ -77,7 +77,7 @@ public enum DirectoryPrefetch {
 
     /// `directory`'s listing: the prefetched one when it was predicted (and
     /// not taken before), waiting for it to finish; else listed now.
-    static func listing(of directory: String) -> DirectoryListing {
+    public static func listing(of directory: String) -> DirectoryListing {
         let started = state.withLock { state in
             state.listed.append(directory)
             return state.plan

@@ -19,10 +19,10 @@ public struct S3Bucket: Sendable {
         public var description: String { message }
     }
 
-    struct Object: Sendable, Hashable {
-        var key: String
-        var etag: String
-        var size: Int64
+    public struct Object: Sendable, Hashable {
+        public var key: String
+        public var etag: String
+        public var size: Int64
     }
 
     static let defaultRegion = "us-east-1"
@@ -79,7 +79,7 @@ public struct S3Bucket: Sendable {
     /// Every object whose key starts with `prefix`, page after page
     /// (ListObjectsV2 with continuation tokens). `pageSize` is the store's
     /// own (1000 on AWS) unless given.
-    func objects(prefix: String, pageSize: Int? = nil) async throws(Failure) -> [Object] {
+    public func objects(prefix: String, pageSize: Int? = nil) async throws(Failure) -> [Object] {
         var objects: [Object] = []
         var token: String?
         while true {
