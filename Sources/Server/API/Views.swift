@@ -10,37 +10,45 @@ import Targets
 /// `Synced`, `OutOfSync` (an action is pending), `Suspended`, `Warning`
 /// (blocked without an action), or `Unknown` (no valid plan yet).
 public struct SyncState: Codable, Sendable, Equatable {
-    public var status: String
+    public enum Status: String, Codable, Sendable {
+        case synced = "Synced", outOfSync = "OutOfSync", suspended = "Suspended", warning = "Warning", unknown = "Unknown"
+    }
+
+    public var status: Status
     public var detail: String
 
     static func of(_ object: String, in plan: Plan?) -> SyncState {
-        guard let plan else { return SyncState(status: "Unknown", detail: "no plan yet") }
-        guard plan.isValid else { return SyncState(status: "Unknown", detail: "the latest revision is invalid; the last good one keeps running") }
+        guard let plan else { return SyncState(status: .unknown, detail: "no plan yet") }
+        guard plan.isValid else { return SyncState(status: .unknown, detail: "the latest revision is invalid; the last good one keeps running") }
         let prefix = object + ":"
         let actions = plan.actions.filter { $0.object == object }
-        if !actions.isEmpty { return SyncState(status: "OutOfSync", detail: actions.map(\.summary).joined(separator: "; ")) }
+        if !actions.isEmpty { return SyncState(status: .outOfSync, detail: actions.map(\.summary).joined(separator: "; ")) }
         if let w = plan.warnings.first(where: { $0.hasPrefix(prefix) }) {
-            return SyncState(status: plan.suspended.contains(object) ? "Suspended" : "Warning", detail: String(w.dropFirst(prefix.count + 1)))
+            return SyncState(status: plan.suspended.contains(object) ? .suspended : .warning, detail: String(w.dropFirst(prefix.count + 1)))
         }
         if let s = plan.inSync.first(where: { $0.hasPrefix(prefix) }) {
-            return SyncState(status: "Synced", detail: String(s.dropFirst(prefix.count + 1)))
+            return SyncState(status: .synced, detail: String(s.dropFirst(prefix.count + 1)))
         }
-        return SyncState(status: "Unknown", detail: "")
+        return SyncState(status: .unknown, detail: "")
     }
 }
 
 /// Health of what serves: `Healthy`, `Degraded` (the check fails),
 /// `Missing` (nothing serves), `Unknown` (not observed yet).
 public struct HealthState: Codable, Sendable, Equatable {
-    public var status: String
+    public enum Status: String, Codable, Sendable {
+        case healthy = "Healthy", degraded = "Degraded", missing = "Missing", unknown = "Unknown"
+    }
+
+    public var status: Status
     public var detail: String
 
     static func of(_ observed: ObservedDeployment?, deployed: Bool) -> HealthState {
-        guard deployed else { return HealthState(status: "Missing", detail: "not deployed") }
-        guard let observed else { return HealthState(status: "Unknown", detail: "not observed yet") }
-        if !observed.serving { return HealthState(status: "Missing", detail: observed.detail) }
-        if observed.healthy == true && observed.forwarding { return HealthState(status: "Healthy", detail: observed.detail) }
-        return HealthState(status: "Degraded", detail: observed.forwarding ? observed.detail : "stable address not forwarded")
+        guard deployed else { return HealthState(status: .missing, detail: "not deployed") }
+        guard let observed else { return HealthState(status: .unknown, detail: "not observed yet") }
+        if !observed.serving { return HealthState(status: .missing, detail: observed.detail) }
+        if observed.healthy == true && observed.forwarding { return HealthState(status: .healthy, detail: observed.detail) }
+        return HealthState(status: .degraded, detail: observed.forwarding ? observed.detail : "stable address not forwarded")
     }
 }
 

@@ -63,8 +63,8 @@ extension GantryServer {
         out += Page.table(["deployment", "model", "pinned", "serving", "target", "sync", "health", "address"], deployments.map { d in
             [d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–",
              d.servedVersion.map { "v\($0)" } ?? "–", d.target.html,
-             Page.badge(d.sync.status) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
-             Page.badge(d.health.status) + " <span class=\"muted\">\(d.health.detail.html)</span>", "<code>\((d.address ?? "–").html)</code>"]
+             Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
+             Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>", "<code>\((d.address ?? "–").html)</code>"]
         }, empty: "No Deployments.") + "</section>\n"
 
         let drifted = deployments.filter(\.drifted)
@@ -76,7 +76,7 @@ extension GantryServer {
         out += "<section id=\"models\"><h2>Models</h2>"
         out += Page.table(["model", "latest", "versions", "sync", "metrics of the latest"], models.map { m in
             ["<a href=\"/models/\(m.name.html)\">\(m.name.html)</a>", m.latestVersion.map { "v\($0)" } ?? "–", "\(m.versions.count)",
-             Page.badge(m.sync.status) + " <span class=\"muted\">\(m.sync.detail.html)</span>",
+             Page.badge(m.sync.status.rawValue) + " <span class=\"muted\">\(m.sync.detail.html)</span>",
              (m.versions.last?.metrics ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " ")]
         }, empty: "No Models.") + "</section>\n"
 
@@ -109,7 +109,7 @@ extension GantryServer {
         guard let model = try modelViews().first(where: { $0.name == name }) else { return nil }
         var lineages: [Int: Lineage] = [:]
         for v in try store.versions(of: name) { lineages[v.number] = Lineage.decode(v.lineage) }
-        var out = "<h1>Model \(name.html) " + Page.badge(model.sync.status) + "</h1>"
+        var out = "<h1>Model \(name.html) " + Page.badge(model.sync.status.rawValue) + "</h1>"
         out += "<section id=\"metrics\"><h2>Metrics by version</h2>" + Charts.metrics(model.versions) + "</section>"
         out += "<section id=\"lineage\"><h2>Lineage</h2><div class=\"scroll\">" + Charts.lineage(model.versions, lineages: lineages) + "</div></section>"
         out += "<section id=\"versions\"><h2>Versions</h2>"
