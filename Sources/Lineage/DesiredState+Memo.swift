@@ -9,7 +9,7 @@ extension DesiredState {
     /// states: a controller loop with nothing new reuses them instead of
     /// computing 10,000 lineages again. A new commit starts from the last
     /// states and works out only the models whose inputs changed.
-    final class Memo: @unchecked Sendable {
+    public final class Memo: @unchecked Sendable {
         struct Key: Equatable {
             var source: String
             var root: String
@@ -18,7 +18,7 @@ extension DesiredState {
             var fingerprints: [String: String]
         }
 
-        static let shared = Memo()
+        public init() {}
 
         /// The last computation: its key, its states and what each
         /// pipeline gave.

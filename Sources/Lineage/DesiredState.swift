@@ -69,12 +69,11 @@ public struct DesiredState: Sendable {
     /// Computes lineages for every model of a valid revision. Reads data to
     /// fingerprint it; runs nothing.
     /// `now` places models with a `triggers.schedule` in their period.
-    public static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date()) async -> DesiredState {
-        await compute(revision, fingerprinter: fingerprinter, now: now, memo: .shared)
-    }
-
-    /// With a memo of its own (tests, which run side by side in one process).
-    static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date, memo: Memo) async -> DesiredState {
+    /// What `memo` remembers from the last computation is carried over where
+    /// its inputs did not change; a controller keeps one memo for its life
+    /// (its reconciler's), a one-off computation gets a fresh one.
+    public static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date(),
+                               memo: Memo = Memo()) async -> DesiredState {
         let set = revision.manifests
         // Scheduled models belong to a period of `now`; a new period is a new answer.
         let windows = set.schedules.map { "\($0.key)=\(Int(now.timeIntervalSince1970 / $0.value.seconds))" }.sorted()

@@ -28,6 +28,9 @@ public final class Reconciler: Sendable {
     let journal: LaunchJournal
     /// The planner, with what it remembers from one plan to the next.
     public let planner: IncrementalPlanner
+    /// The last desired state's model states, carried over where their
+    /// inputs did not change.
+    public let desiredMemo = DesiredState.Memo()
 
     public init(store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
                 author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
@@ -76,7 +79,8 @@ public final class Reconciler: Sendable {
 
     public func assess(_ revision: Revision, readOnly: Bool = false, now: Date = Date()) async throws -> Assessment {
         let desired = revision.isValid
-            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now)
+            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now,
+                                        memo: desiredMemo)
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
         var plan = planner.plan(desired: desired, observed: observed)

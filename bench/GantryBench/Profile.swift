@@ -28,7 +28,7 @@ enum ProfilePlan {
             // The same plan again, stage by stage, in CPU time: on a busy
             // machine wall time says more about the neighbours.
             let c2 = Measure.cpu()
-            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store), memo: controller.reconciler.desiredMemo)
             let c3 = Measure.cpu()
             let versions = try controller.store.allVersions()
             let c4 = Measure.cpu()
@@ -62,7 +62,7 @@ enum ProfileChange {
             let c1 = Measure.cpu()
             let revision = try controller.source.revision(at: nil)
             let c2 = Measure.cpu()
-            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+            let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store), memo: controller.reconciler.desiredMemo)
             let c3 = Measure.cpu()
             let observed = try await controller.reconciler.observe(desired)
             let c4 = Measure.cpu()
@@ -83,13 +83,13 @@ enum ProfileChange {
             }
             let fingerprinter = Fingerprinter(store: controller.store)
             let c6 = Measure.cpu()
-            for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: fingerprinter) }
+            for _ in 0..<repeats { _ = await DesiredState.compute(revision, fingerprinter: fingerprinter, memo: controller.reconciler.desiredMemo) }
             let c7 = Measure.cpu()
             for _ in 0..<repeats { _ = controller.reconciler.planner.plan(desired: desired, observed: observed) }
             let c8 = Measure.cpu()
             for _ in 0..<repeats {
-                _ = await DesiredState.compute(previous ?? revision, fingerprinter: fingerprinter)
-                _ = await DesiredState.compute(revision, fingerprinter: fingerprinter)
+                _ = await DesiredState.compute(previous ?? revision, fingerprinter: fingerprinter, memo: controller.reconciler.desiredMemo)
+                _ = await DesiredState.compute(revision, fingerprinter: fingerprinter, memo: controller.reconciler.desiredMemo)
             }
             let c9 = Measure.cpu()
             for (_, dataset) in revision.manifests.datasets { _ = try await fingerprinter.fingerprint(dataset, in: revision) }

@@ -19,7 +19,7 @@ enum Stages {
             try before(r)
             let revision = try controller.source.fetch()
             let t0 = Measure.now()
-            let state = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store))
+            let state = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: controller.store), memo: controller.reconciler.desiredMemo)
             let t1 = Measure.now()
             _ = try controller.store.allVersions()
             let t2 = Measure.now()
