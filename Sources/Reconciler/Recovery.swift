@@ -20,7 +20,7 @@ extension Reconciler {
             let current = try deployment.flatMap { try store.deployment($0) }
             let recovery: Recovery
             do {
-                recovery = await try driver(target, manifests).recover(
+                recovery = try await driver(target, manifests).recover(
                     OpenLaunch(key: intent.key, kind: intent.kind, object: intent.object, detail: intent.detail, current: current))
             } catch {
                 recovery = .cleanedUp("closed an interrupted \(intent.kind.rawValue) of \(intent.object) (target \(target): \(error))")
