@@ -67,7 +67,7 @@ extension Planner {
         var worked = Worked(generation: desired.generation, commit: desired.revision.commit.id.hex, valid: desired.revision.isValid,
                             names: manifests.names, observed: observed, models: [], deployments: [], pinnedModel: [], pinnedBy: [:],
                             trained: [], plan: Plan(revision: planRevision, diagnostics: desired.revision.diagnostics, actions: [],
-                                                    inSync: [], warnings: []))
+                                                    synced: [], blocked: []))
         guard worked.valid else { return worked }
         let names = manifests.names
         worked.models.reserveCapacity(names.models.count)
@@ -149,8 +149,8 @@ extension Planner {
     /// what is in sync, and the warnings, in the order of the objects.
     func assemble(_ worked: Worked) -> Plan {
         var actions: [Action] = []
-        var inSync: [String] = []
-        var warnings: [String] = []
+        var inSync: [Note] = []
+        var warnings: [Note] = []
         for o in worked.models where o.pending != nil { actions.append(o.actions[0]) }
         for o in worked.models where o.pending != nil && o.actions.count > 1 { actions.append(contentsOf: o.actions.dropFirst()) }
         for o in worked.models where o.pending == nil && !o.actions.isEmpty { actions.append(contentsOf: o.actions) }
@@ -162,13 +162,7 @@ extension Planner {
         for o in worked.models where !o.warnings.isEmpty { warnings.append(contentsOf: o.warnings) }
         for o in worked.deployments where !o.warnings.isEmpty { warnings.append(contentsOf: o.warnings) }
         warnings.append(contentsOf: worked.pruned.warnings)
-        var plan = Plan(revision: planRevision, diagnostics: [], actions: actions, inSync: inSync, warnings: warnings)
-        if !observed.suspended.isEmpty {
-            for o in worked.models where !o.suspended.isEmpty { plan.suspended.formUnion(o.suspended) }
-            for o in worked.deployments where !o.suspended.isEmpty { plan.suspended.formUnion(o.suspended) }
-            plan.suspended.formUnion(worked.pruned.suspended)
-        }
-        return plan
+        return Plan(revision: planRevision, diagnostics: [], actions: actions, synced: inSync, blocked: warnings)
     }
 
     /// The keys whose values differ between `a` and `b`, or that only one has.

@@ -1,7 +1,41 @@
 import Foundation
 import Manifests
 
+extension Note {
+    /// One line: `Deployment/churn-prod: serves churn@3 at 127.0.0.1:8080`.
+    public var text: String { "\(object): \(detail)" }
+
+    /// The line without the object.
+    public var detail: String {
+        switch state {
+        case .lineageMatches(let version):
+            return "v\(version) matches the current lineage"
+        case .serves(let model, let version, let address):
+            return "serves \(model)@\(version) at \(address)"
+        case .noLineage(let problem):
+            return "cannot compute lineage: \(problem)"
+        case .suspended(let actor, let reason, let leftUndone):
+            return "suspended by \(actor)\(reason.isEmpty ? "" : " (\(reason))"); left alone until resumed, \(leftUndone)"
+        case .unsupportedTarget(let capability, let target, let type):
+            return "target \(target) is of a type this build cannot \(capability == .train ? "train on" : "serve on") (\(type))"
+        case .missingVersion(let model, let version, let latest):
+            return "pins \(model)@\(version), which does not exist (\(latest.map { "latest is v\($0)" } ?? "no versions yet"))"
+        case .pinnedFailsGates(let model, let version, let report):
+            return "pinned \(model)@\(version) fails its gates (\(report)); deploying because Git pins it"
+        case .targetUnusable(let action, let target, let problem):
+            return "\(action.rawValue) on target \(target) will fail: \(problem)"
+        case .directoryArtifact(let target, let model, let version, let path):
+            return "deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version) is a directory (\(path)); SageMaker loads one file, such as a model.tar.gz"
+        }
+    }
+}
+
 extension Plan {
+    /// Objects already as Git says, in words.
+    public var inSync: [String] { synced.map(\.text) }
+    /// What blocks an object without being an action, in words.
+    public var warnings: [String] { blocked.map(\.text) }
+
     /// The plan for a terminal.
     public var text: String {
         var out = "Revision \(revision.commit.prefix(12)) by \(revision.author): \(revision.subject)\n"

@@ -26,23 +26,77 @@ public struct Plan: Encodable, Sendable {
     /// Manifest problems; an invalid revision has no actions at all.
     public var diagnostics: [Diagnostic]
     public var actions: [Action]
-    /// Objects already as Git says, in words.
-    public var inSync: [String]
-    /// What blocks an object without being an action ("pins churn@5, which does not exist").
-    public var warnings: [String]
-    /// Objects an operator suspended, left alone by this plan (each has its
-    /// warning too).
-    public var suspended: Set<String> = []
+    /// Objects already as Git says (`Plan+Render` words them: `inSync`).
+    public var synced: [Note]
+    /// What blocks an object without being an action, such as a pin of a
+    /// version that does not exist (`Plan+Render` words them: `warnings`).
+    public var blocked: [Note]
 
     public var isValid: Bool { diagnostics.isEmpty }
     public var hasChanges: Bool { !actions.isEmpty }
 
-    public init(revision: Revision, diagnostics: [Diagnostic], actions: [Action], inSync: [String], warnings: [String]) {
+    public init(revision: Revision, diagnostics: [Diagnostic], actions: [Action], synced: [Note], blocked: [Note]) {
         self.revision = revision
         self.diagnostics = diagnostics
         self.actions = actions
-        self.inSync = inSync
-        self.warnings = warnings
+        self.synced = synced
+        self.blocked = blocked
+    }
+
+    /// Whether an operator suspended `object`, so this plan leaves it alone.
+    public func isSuspended(_ object: String) -> Bool {
+        blocked.contains { note in
+            if note.object == object, case .suspended = note.state { return true }
+            return false
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case revision, diagnostics, actions, inSync, warnings }
+
+    /// In JSON, the notes as the words `text` prints.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(revision, forKey: .revision)
+        try c.encode(diagnostics, forKey: .diagnostics)
+        try c.encode(actions, forKey: .actions)
+        try c.encode(inSync, forKey: .inSync)
+        try c.encode(warnings, forKey: .warnings)
+    }
+}
+
+/// What a plan says about one object besides its actions: that it is as
+/// Git says, or what leaves it alone. Typed; `Plan+Render` words it.
+public struct Note: Sendable, Hashable {
+    public enum Capability: String, Sendable, Hashable { case train, serve }
+
+    public enum State: Sendable, Hashable {
+        /// A Model whose current lineage has version `version`.
+        case lineageMatches(version: Int)
+        /// A Deployment serving `model`@`version` at `address`.
+        case serves(model: String, version: Int, address: String)
+        /// A Model whose lineage cannot be worked out.
+        case noLineage(problem: String)
+        /// Suspended by `actor` (for `reason`); `leftUndone` says what waits.
+        case suspended(actor: String, reason: String, leftUndone: String)
+        /// Its target is of a type this build cannot train on or serve on.
+        case unsupportedTarget(Capability, target: String, type: String)
+        /// A Deployment pinning a version that does not exist.
+        case missingVersion(model: String, version: Int, latest: Int?)
+        /// A Deployment pinning a version that fails its gates (deployed anyway).
+        case pinnedFailsGates(model: String, version: Int, report: String)
+        /// An action that will fail on its target: the target cannot be used.
+        case targetUnusable(action: Action.Kind, target: String, problem: String)
+        /// A SageMaker deploy of a version whose artifact is a directory.
+        case directoryArtifact(target: String, model: String, version: Int, path: String)
+    }
+
+    /// `Model/churn`, `Deployment/churn-prod`.
+    public var object: String
+    public var state: State
+
+    public init(_ object: String, _ state: State) {
+        self.object = object
+        self.state = state
     }
 }
 

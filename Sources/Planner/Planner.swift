@@ -38,21 +38,18 @@ public struct Planner: Sendable {
     }
 
     /// The warning a suspended object gets instead of its actions, or nil.
-    func suspendedLine(_ object: String, wouldDo: String) -> String? {
+    func suspendedNote(_ object: String, wouldDo: String) -> Note? {
         guard let s = observed.suspended[object] else { return nil }
-        let why = s.reason.isEmpty ? "" : " (\(s.reason))"
-        return "\(object): suspended by \(s.actor)\(why); left alone until resumed, \(wouldDo)"
+        return Note(object, .suspended(actor: s.actor, reason: s.reason, leftUndone: wouldDo))
     }
 
     /// What the planner made of one object.
     struct Outcome {
         var actions: [Action] = []
-        var warnings: [String] = []
-        var inSync: String?
+        var warnings: [Note] = []
+        var inSync: Note?
         /// For a model: the version its train action will produce.
         var pending: Int?
-        /// Objects left alone because an operator suspended them.
-        var suspended: [String] = []
     }
 
     var planRevision: Plan.Revision {
@@ -73,17 +70,16 @@ public struct Planner: Sendable {
         // The digest, not the lineage, is checked: reading the optional
         // lineage copies it, which retains each of its strings.
         guard let digest = state.digest else {
-            outcome.warnings.append("Model/\(name): cannot compute lineage: \(state.problem ?? "unknown problem")")
+            outcome.warnings.append(Note("Model/\(name)", .noLineage(problem: state.problem ?? "unknown problem")))
             return outcome
         }
-        if !observed.suspended.isEmpty, let line = suspendedLine("Model/\(name)", wouldDo: "not retrained") {
-            outcome.warnings.append(line)
-            outcome.suspended.append("Model/\(name)")
+        if !observed.suspended.isEmpty, let note = suspendedNote("Model/\(name)", wouldDo: "not retrained") {
+            outcome.warnings.append(note)
             return outcome
         }
         let manifests = desired.manifests
         if let type = manifests.targetType(state.entry.spec.target), !Drivers.supports(type, .train) {
-            outcome.warnings.append("Model/\(name): target \(state.entry.spec.target) is of a type this build cannot train on (\(type.rawValue))")
+            outcome.warnings.append(Note("Model/\(name)", .unsupportedTarget(.train, target: state.entry.spec.target, type: type.rawValue)))
             return outcome
         }
         let versions = observed.versions[name] ?? []
@@ -96,7 +92,7 @@ public struct Planner: Sendable {
         if let match = versions.lastIndex(where: { v in
             v.digest == digest || (memo.lineage(of: v).map { state.lineage!.matches($0, triggers: triggers) } ?? false)
         }) {
-            outcome.inSync = "Model/\(name): v\(versions[match].number) matches the current lineage"
+            outcome.inSync = Note("Model/\(name)", .lineageMatches(version: versions[match].number))
             return outcome
         }
         // At this revision's commit (a carried-over state keeps the
@@ -143,25 +139,23 @@ public struct Planner: Sendable {
         let spec = deployment.spec
         let object = "Deployment/\(name)"
         let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
-        if !observed.suspended.isEmpty, let line = suspendedLine(object, wouldDo: "not deployed or repaired") {
-            outcome.warnings.append(line)
-            outcome.suspended.append(object)
+        if !observed.suspended.isEmpty, let note = suspendedNote(object, wouldDo: "not deployed or repaired") {
+            outcome.warnings.append(note)
             return outcome
         }
         if let type = manifests.targetType(target), !Drivers.supports(type, .serve) {
-            outcome.warnings.append("\(object): target \(target) is of a type this build cannot serve on (\(type.rawValue))")
+            outcome.warnings.append(Note(object, .unsupportedTarget(.serve, target: target, type: type.rawValue)))
             return outcome
         }
         let versions = observed.versions[spec.model] ?? []
         // An index, not a copy of the record (see the models above).
         let pinned = versions.firstIndex { $0.number == spec.version }
         if pinned == nil, pending != spec.version {
-            let latest = versions.map(\.number).max().map { "latest is v\($0)" } ?? "no versions yet"
-            outcome.warnings.append("\(object): pins \(spec.model)@\(spec.version), which does not exist (\(latest))")
+            outcome.warnings.append(Note(object, .missingVersion(model: spec.model, version: spec.version, latest: versions.map(\.number).max())))
             return outcome
         }
         if let pinned, !versions[pinned].gatesPassed {
-            outcome.warnings.append("\(object): pinned \(spec.model)@\(spec.version) fails its gates (\(versions[pinned].gateReport)); deploying because Git pins it")
+            outcome.warnings.append(Note(object, .pinnedFailsGates(model: spec.model, version: spec.version, report: versions[pinned].gateReport)))
         }
         let record = observed.deployments[name]
         let reason: String?
@@ -189,7 +183,7 @@ public struct Planner: Sendable {
             outcome.actions.append(Action(.deploy(deployment: name, model: spec.model, version: spec.version, fromVersion: record?.version,
                                                   target: target), reason: reason))
         } else {
-            outcome.inSync = "\(object): serves \(spec.model)@\(spec.version) at \(record?.address ?? "?")"
+            outcome.inSync = Note(object, .serves(model: spec.model, version: spec.version, address: record?.address ?? "?"))
         }
         return outcome
     }
@@ -199,9 +193,8 @@ public struct Planner: Sendable {
         var outcome = Outcome()
         let manifests = desired.manifests
         for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where manifests.deployments[name] == nil {
-            if let line = suspendedLine("Deployment/\(name)", wouldDo: "not pruned although Git no longer declares it") {
-                outcome.warnings.append(line)
-                outcome.suspended.append("Deployment/\(name)")
+            if let note = suspendedNote("Deployment/\(name)", wouldDo: "not pruned although Git no longer declares it") {
+                outcome.warnings.append(note)
                 continue
             }
             outcome.actions.append(Action(.prune(deployment: name, model: record.model, version: record.version, target: record.target),

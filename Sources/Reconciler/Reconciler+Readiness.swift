@@ -11,9 +11,9 @@ extension Reconciler {
     /// endpoint cannot load. Without these, a training would run for hours
     /// and only the deploy after it would fail.
     ///
-    ///     plan.warnings += readinessWarnings(plan, desired.manifests, versions: observed.versions)
-    func readinessWarnings(_ plan: Plan, _ manifests: ManifestSet, versions: [String: [VersionRecord]]) -> [String] {
-        var out: [String] = []
+    ///     plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions)
+    func readinessWarnings(_ plan: Plan, _ manifests: ManifestSet, versions: [String: [VersionRecord]]) -> [Note] {
+        var out: [Note] = []
         var usable: [String: String?] = [:]  // target -> the reason it cannot be used
         for action in plan.actions where action.kind == .train || action.kind == .deploy {
             guard let target = action.target else { continue }
@@ -26,12 +26,12 @@ extension Reconciler {
                 }
             }
             if let problem = usable[target] ?? nil {
-                out.append("\(action.object): \(action.kind.rawValue) on target \(target) will fail: \(problem)")
+                out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
             }
             if action.kind == .deploy, manifests.targetType(target) == .sagemaker, case let model = action.model,
                let version = versions[model]?.first(where: { $0.number == action.version }),
                Self.isLocalDirectory(version.artifactPath) {
-                out.append("\(action.object): deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version.number) is a directory (\(version.artifactPath)); SageMaker loads one file, such as a model.tar.gz")
+                out.append(Note(action.object, .directoryArtifact(target: target, model: model, version: version.number, path: version.artifactPath)))
             }
         }
         return out

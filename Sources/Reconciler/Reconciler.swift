@@ -84,7 +84,7 @@ public final class Reconciler: Sendable {
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
         var plan = planner.plan(desired: desired, observed: observed)
-        plan.warnings += readinessWarnings(plan, desired.manifests, versions: observed.versions)
+        plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions)
         return Assessment(desired: desired, observed: observed, plan: plan)
     }
 }

@@ -20,14 +20,14 @@ public struct SyncState: Codable, Sendable, Equatable {
     static func of(_ object: String, in plan: Plan?) -> SyncState {
         guard let plan else { return SyncState(status: .unknown, detail: "no plan yet") }
         guard plan.isValid else { return SyncState(status: .unknown, detail: "the latest revision is invalid; the last good one keeps running") }
-        let prefix = object + ":"
         let actions = plan.actions.filter { $0.object == object }
         if !actions.isEmpty { return SyncState(status: .outOfSync, detail: actions.map(\.summary).joined(separator: "; ")) }
-        if let w = plan.warnings.first(where: { $0.hasPrefix(prefix) }) {
-            return SyncState(status: plan.suspended.contains(object) ? .suspended : .warning, detail: String(w.dropFirst(prefix.count + 1)))
+        if let note = plan.blocked.first(where: { $0.object == object }) {
+            if case .suspended = note.state { return SyncState(status: .suspended, detail: note.detail) }
+            return SyncState(status: .warning, detail: note.detail)
         }
-        if let s = plan.inSync.first(where: { $0.hasPrefix(prefix) }) {
-            return SyncState(status: .synced, detail: String(s.dropFirst(prefix.count + 1)))
+        if let note = plan.synced.first(where: { $0.object == object }) {
+            return SyncState(status: .synced, detail: note.detail)
         }
         return SyncState(status: .unknown, detail: "")
     }
