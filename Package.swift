@@ -126,7 +126,7 @@ let package = Package(
             "GantryTestSupport", "Lineage", "State", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
-        .testTarget(name: "SourceTests", dependencies: ["GantryTestSupport", "Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
+        .testTarget(name: "SourceTests", dependencies: ["GantryTestSupport", "Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests"]),
         .testTarget(name: "ServerTests", dependencies: [
             "GantryTestSupport",
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",

@@ -1,7 +1,7 @@
 import Foundation
+import GantryTestSupport
 import Manifests
 import Processes
-import StableAddress
 import Testing
 @testable import Source
 
@@ -40,22 +40,18 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 @Suite(.serialized) struct HTTPSourceTests {
     func start(token: String) async throws -> (url: String, stop: ChildProcess) {
-        let dir = NSTemporaryDirectory() + "gantry-http-\(UUID().uuidString.prefix(8))"
+        let dir = makeTemporaryDirectory("gantry-http")
         try FileManager.default.createDirectory(atPath: dir + "/work/ml", withIntermediateDirectories: true)
         try "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: d }\nspec: { source: { url: https://example.com/d.csv } }\n"
             .write(toFile: dir + "/work/ml/d.yaml", atomically: true, encoding: .utf8)
         try server.write(toFile: dir + "/server.py", atomically: true, encoding: .utf8)
-        var env = ProcessInfo.processInfo.environment
-        env["GIT_AUTHOR_NAME"] = "A"; env["GIT_AUTHOR_EMAIL"] = "a@example.com"
-        env["GIT_COMMITTER_NAME"] = "A"; env["GIT_COMMITTER_EMAIL"] = "a@example.com"
-        for argv in [["git", "init", "-q", "-b", "main", "work"], ["git", "-C", "work", "add", "-A"],
-                     ["git", "-C", "work", "commit", "-qm", "Data"], ["git", "clone", "-q", "--bare", "work", "models.git"]] {
-            let r = try await Processes.run(ProcessSpec(argv: argv, environment: env, workingDirectory: dir), timeout: .seconds(30))
-            try #require(r.status.succeeded, "\(argv)")
+        for arguments in [["init", "-q", "-b", "main", "work"], ["-C", "work", "add", "-A"],
+                          ["-C", "work", "commit", "-qm", "Data"], ["clone", "-q", "--bare", "work", "models.git"]] {
+            try await git(arguments, in: dir, author: "A", email: "a@example.com")
         }
-        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
+        let port = freePort()
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/server.py", dir, "\(port)", token],
-                                                       environment: env, logPath: dir + "/server.log"))
+                                                       environment: ProcessInfo.processInfo.environment, logPath: dir + "/server.log"))
         return ("http://127.0.0.1:\(port)/models.git", child)
     }
 
