@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import HTTP
 import Server
 import Testing
@@ -68,7 +69,7 @@ struct WebhookTests {
             let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body,
                                               headers: Self.headers(provider, body: body, secret: LiveController.webhookSecret))
             #expect(r.status == 202, "\(provider): \(r.text)")
-            try await controller.waitUntil("the \(provider) push started a reconcile", timeout: .seconds(10)) {
+            try await eventually("the \(provider) push started a reconcile", timeout: .seconds(10)) {
                 status.snapshot.loops > loops
             }
             let wakeup = try #require(status.snapshot.lastWakeup)
@@ -93,7 +94,7 @@ struct WebhookTests {
         let body = Self.payload(.github, url: project.url)
         _ = try await controller.send("POST", "/hooks/github", body: body,
                                       headers: Self.headers(.github, body: body, secret: LiveController.webhookSecret))
-        try await controller.waitUntil("v2 was trained", timeout: .seconds(30)) { try controller.store.versions(of: "demo").count == 2 }
+        try await eventually("v2 was trained", timeout: .seconds(30)) { try controller.store.versions(of: "demo").count == 2 }
         await controller.stop()
     }
 
