@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Glibc
 import HTTP
 import Manifests
@@ -188,7 +189,7 @@ struct AgentTests {
             // The controller launches the run and goes away while it trains;
             // the node's agent restarts meanwhile. The run itself goes on.
             let first = Task { try await harness.reconciler.apply(plan, desired: desired, actor: "first") }
-            try await eventually("the step started") { FileManager.default.fileExists(atPath: started) }
+            try await eventually("the step started", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: started) }
             first.cancel()
             _ = try? await first.value
             await a.stop()

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Testing
 @testable import Planner
@@ -103,7 +104,7 @@ struct ReconcileTests {
             }
             return (failed, before, after)
         }
-        try await eventually { try await h.get().contains(#""version": "1""#) }
+        try await eventually("version 1 answers", timeout: .seconds(30)) { try await h.get().contains(#""version": "1""#) }
         let (_, report) = try await h.apply()
         switched.set()
         let result = await load.value
@@ -197,7 +198,7 @@ struct ReconcileTests {
         let (_, report) = try await h.apply()
         #expect(report.failed.first?.error.contains("step train timed out after 1s") == true)
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8)))
-        try await eventually(seconds: 10, "the timed-out step's process is gone") { kill(pid, 0) != 0 }
+        try await eventually("the timed-out step's process is gone", timeout: .seconds(10)) { kill(pid, 0) != 0 }
     }
 
     @Test func aTrainingInterruptedMidRunIsAdoptedNotStartedTwice() async throws {
