@@ -225,8 +225,8 @@ struct EndToEndTests {
         let controller = try ChildProcess.spawn(ProcessSpec(
             argv: [gantryExecutable, "controller", "--repo", repo, "--interval", "1s", "--log-format", "json", "--state-dir", state],
             environment: ProcessInfo.processInfo.environment, logPath: log))
-        while (try? StateStore.existing(directory: state)?.versions(of: "slow").count) != 1 {
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("the controller trained v1", timeout: .seconds(120)) {
+            try StateStore.existing(directory: state)?.versions(of: "slow").count == 1
         }
         kill(controller.pid, SIGTERM)
         let status = await controller.wait()

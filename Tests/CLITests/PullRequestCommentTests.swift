@@ -58,10 +58,8 @@ struct ForgeRequest: Decodable {
         let port = freePort()
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/forge.py", "\(port)", dir + "/requests.jsonl", prefix, authorization],
                                                        environment: ProcessInfo.processInfo.environment, logPath: dir + "/forge.log"))
-        for _ in 0..<50 {  // until it listens
-            if (try? String(contentsOfFile: dir + "/forge.log", encoding: .utf8)) != nil,
-               (try? Socket.canConnect(port: port)) == true { break }
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("the forge listens") {
+            try FileManager.default.fileExists(atPath: dir + "/forge.log") && Socket.canConnect(port: port)
         }
         return ("http://127.0.0.1:\(port)\(prefix)", dir + "/requests.jsonl", child)
     }

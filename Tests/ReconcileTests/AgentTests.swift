@@ -90,7 +90,7 @@ struct AgentTests {
             // The serving process dies on node B: observed as drift, repaired.
             let serve = try #require(LocalTarget.identity(served.record.serveProcess))
             kill(serve.pid, SIGKILL)
-            while serve.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            try await eventually("the killed server is gone") { !serve.isRunning }
             let drift = try await harness.plan()
             #expect(drift.actions.map(\.kind) == [.deploy])
             #expect(drift.actions.first?.reason.contains("drift") == true)

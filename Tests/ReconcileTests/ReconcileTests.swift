@@ -123,7 +123,7 @@ struct ReconcileTests {
         let record = try #require(try h.store.deployment("demo-prod"))
         let identity = try #require(LocalTarget.identity(record.serveProcess))
         kill(identity.pid, SIGKILL)
-        while identity.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually("the killed server is gone") { !identity.isRunning }
 
         let plan = try await h.plan()
         #expect(plan.actions.count == 1)
@@ -213,7 +213,7 @@ struct ReconcileTests {
 
         // The first controller launches the run and is killed while it waits.
         let first = Task { try await h.reconciler.apply(plan, desired: desired, actor: "first") }
-        while try h.store.openIntents().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually("the run is launched") { try !h.store.openIntents().isEmpty }
         first.cancel()
         _ = try? await first.value
         #expect(try h.store.versions(of: "demo").isEmpty)

@@ -45,10 +45,7 @@ final class RemoteProject: @unchecked Sendable {
                    "--port=\(port)", "--reuseaddr", served],
             environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         url = "git://127.0.0.1:\(port)/models.git"
-        for _ in 0..<50 {
-            if (try? await git(["ls-remote", url], in: served)) != nil { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await eventually("the daemon serves the repository") { try await git(["ls-remote", url], in: served); return true }
     }
 
     func harness() throws -> Harness { try Harness(project, location: url) }

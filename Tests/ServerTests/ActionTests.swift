@@ -30,9 +30,8 @@ final class NotificationInbox: @unchecked Sendable {
         logger.logLevel = .error
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         task = Task { try await app.runService() }
-        for _ in 0..<100 {
-            if (try? await HTTPClient.shared.send(HTTP.HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/ping", body: []))) != nil { break }
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventually("the inbox answers") {
+            (try? await HTTPClient.shared.send(HTTP.HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/ping", body: []))) != nil
         }
     }
 

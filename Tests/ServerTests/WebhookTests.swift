@@ -44,7 +44,7 @@ struct WebhookTests {
                 let loops = status.snapshot.loops
                 let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body, headers: headers)
                 #expect(r.status == 401, "\(provider) forged: \(r.text)")
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .milliseconds(300))  // no event marks a wakeup that did not happen: give one time to show
                 #expect(status.snapshot.loops == loops, "a forged \(provider) push started a reconcile")
             }
             // Tampered: a correct signature over another body.
@@ -59,7 +59,7 @@ struct WebhookTests {
                 let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: other,
                                                   headers: Self.headers(provider, body: other, secret: LiveController.webhookSecret))
                 #expect(r.status == 202 && r.text.contains(#""refresh":false"#), "\(provider): \(r.text)")
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(200))  // as above: nothing to wait for but time
                 #expect(status.snapshot.loops == loops)
             }
 

@@ -148,9 +148,9 @@ private func makeRepo(count: Int) async throws -> String {
             environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         defer { Task { _ = await daemon.terminate(grace: .seconds(2)) } }
         var revision: Revision?
-        for _ in 0..<50 where revision == nil {  // the daemon needs a moment to listen
-            revision = try? source.fetch()
-            if revision == nil { try await Task.sleep(for: .milliseconds(100)) }
+        try await eventually("the daemon listens", timeout: .seconds(5)) {
+            revision = try source.fetch()
+            return true
         }
         let fetched = try #require(revision)
         #expect(fetched.manifests.models.count == 2)

@@ -61,9 +61,9 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
         let source = try GitSource(location: url, ref: "main", path: "ml", cacheDirectory: NSTemporaryDirectory() + "c-\(UUID())",
                                    token: SecretRef(env: "GANTRY_TEST_GIT_TOKEN"))
         var revision: Revision?
-        for _ in 0..<50 where revision == nil {
-            revision = try? source.fetch()
-            if revision == nil { try await Task.sleep(for: .milliseconds(100)) }
+        try await eventually("the server answers", timeout: .seconds(5)) {
+            revision = try source.fetch()
+            return true
         }
         #expect(try #require(revision).manifests.datasets.keys.sorted() == ["d"])
         _ = await child.terminate(grace: .seconds(2))
@@ -71,15 +71,14 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
     @Test func aWrongOrMissingTokenFailsClearlyWithoutShowingTheToken() async throws {
         let (url, child) = try await start(token: "right-token")
-        try await Task.sleep(for: .milliseconds(500))
         setenv("GANTRY_TEST_WRONG_TOKEN", "wrong-token-value", 1)
         let wrong = try GitSource(location: url, ref: "main", path: "", cacheDirectory: NSTemporaryDirectory() + "c-\(UUID())",
                                   token: SecretRef(env: "GANTRY_TEST_WRONG_TOKEN"))
         var message = ""
-        for _ in 0..<100 {  // the server may take seconds to start on a busy machine
+        // The server may take seconds to start on a busy machine.
+        try await eventually("the server answers the wrong token", timeout: .seconds(10)) {
             do { _ = try wrong.fetch() } catch { message = "\(error)" }
-            if message.contains("rejected") { break }
-            try await Task.sleep(for: .milliseconds(100))
+            return message.contains("rejected")
         }
         #expect(message.contains("the server rejected the credentials for user x-access-token"), "\(message)")
         #expect(!message.contains("wrong-token-value"))
