@@ -119,19 +119,23 @@ let package = Package(
         ], path: "bench/GantryBench"),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
-        .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
-        .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
-        // What several test targets share: helpers and fixtures, never
-        // shipped in the gantry binary.
-        .target(name: "GantryTestSupport", dependencies: ["Processes", "Manifests", "State", "Targets"], path: "Tests/GantryTestSupport"),
-        .testTarget(name: "StableAddressTests", dependencies: ["StableAddress", "gantry"]),
+        .testTarget(name: "ManifestsTests", dependencies: ["GantryTestSupport", "Manifests"]),
+        .testTarget(name: "ProcessesTests", dependencies: ["GantryTestSupport", "Processes"]),
+        // What the test targets share: helpers, fixtures and the fake
+        // driver, never shipped in the gantry binary. StableAddress for its
+        // port picker, so the tests' ports come from the same rotation as
+        // the forwarder's.
+        .target(name: "GantryTestSupport", dependencies: ["Processes", "StableAddress", "Manifests", "State", "Targets"],
+                path: "Tests/GantryTestSupport"),
+        .testTarget(name: "StableAddressTests", dependencies: ["GantryTestSupport", "StableAddress", "gantry"]),
         .testTarget(name: "LineageTests", dependencies: [
-            "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
+            "GantryTestSupport", "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
-        .testTarget(name: "SourceTests", dependencies: ["Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests", "StableAddress"]),
+        .testTarget(name: "SourceTests", dependencies: ["GantryTestSupport", "Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests"]),
         .testTarget(name: "ServerTests", dependencies: [
+            "GantryTestSupport",
             "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
             "Lineage", "Manifests", "Git", "YAML", "Listener", "gantry",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -30,17 +30,16 @@ struct CrashConsistencyTests {
     }
 
     func project(marker: String, port: Int) async throws -> String {
-        let repo = NSTemporaryDirectory() + "gantry-crash-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: repo + "/src", withIntermediateDirectories: true)
-        try """
+        let project = try await ProjectRepository("gantry-crash")
+        project.write("src/train.py", """
         import json, os, sys, time
         out, quality = sys.argv[1], sys.argv[2]
         open(os.environ["MARKER"], "a").write(quality + "\\n")   # one line per launch
         time.sleep(0.4)
         json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
         json.dump({"accuracy": 1}, open(os.path.join(out, "metrics.json"), "w"))
-        """.write(toFile: repo + "/src/train.py", atomically: true, encoding: .utf8)
-        try """
+        """)
+        project.write("src/serve.py", """
         import json, signal, sys, threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         model = json.load(open(sys.argv[1]))
@@ -53,12 +52,10 @@ struct CrashConsistencyTests {
         s.daemon_threads = True
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
         s.serve_forever()
-        """.write(toFile: repo + "/src/serve.py", atomically: true, encoding: .utf8)
-        try manifests(quality: 0, version: 1, marker: marker, port: port).write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
-        _ = try await git(["init", "-q", "-b", "main"], in: repo)
-        _ = try await git(["add", "-A"], in: repo)
-        _ = try await git(["commit", "-qm", "quality 0"], in: repo)
-        return repo
+        """)
+        project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port))
+        try await project.commit("quality 0")
+        return project.directory
     }
 
     func manifests(quality: Int, version: Int, marker: String, port: Int) -> String {
@@ -93,13 +90,8 @@ struct CrashConsistencyTests {
         """
     }
 
-    func apply(_ repo: String, _ state: String) async throws -> (Int32, String) {
-        let log = NSTemporaryDirectory() + "gantry-crash-apply-\(UUID().uuidString.prefix(8))"
-        let r = try await Processes.run(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
-                                                    environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(120))
-        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        if case .exited(let code) = r.status { return (code, out) }
-        return (-1, out)
+    func apply(_ repo: String, _ state: String) async throws -> CommandResult {
+        try await gantry(["apply", "--repo", repo, "--state-dir", state], timeout: .seconds(120))
     }
 
     @Test func applyKilledAtRandomPointsLosesNothingAndRepeatsNothing() async throws {
@@ -108,11 +100,10 @@ struct CrashConsistencyTests {
         let seed = UInt64(environment["GANTRY_CRASH_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970)
         var random = SplitMix(state: seed)
         let marker = NSTemporaryDirectory() + "gantry-crash-marker-\(UUID().uuidString.prefix(8))"
-        let port = Int(try freeLoopbackPort())
+        let port = freePort()
         let repo = try await project(marker: marker, port: port)
         let state = NSTemporaryDirectory() + "gantry-crash-state-\(UUID().uuidString.prefix(8))"
-        defer { Task { _ = try? await Processes.run(ProcessSpec(argv: [gantryBinary, "destroy", "--state-dir", state],
-                                                                environment: environment), timeout: .seconds(60)) } }
+        defer { Task { _ = try? await gantry(["destroy", "--state-dir", state], timeout: .seconds(60)) } }
         print("crash harness: \(kills) kills, GANTRY_CRASH_SEED=\(seed)")
 
         for round in 1...kills {
@@ -123,15 +114,15 @@ struct CrashConsistencyTests {
                 .write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
             try await git(["commit", "-qam", "quality \(round)"], in: repo)
             let log = NSTemporaryDirectory() + "gantry-crash-killed-\(UUID().uuidString.prefix(8))"
-            let killed = try ChildProcess.spawn(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
+            let killed = try ChildProcess.spawn(ProcessSpec(argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
                                                             environment: environment, logPath: log))
             let after = Int.random(in: 0...2500, using: &random)
             try await Task.sleep(for: .milliseconds(after))
             kill(killed.pid, SIGKILL)
             _ = await killed.wait()
 
-            let (status, output) = try await apply(repo, state)
-            #expect(status == 0, "round \(round) (killed after \(after) ms, seed \(seed)): \(output)")
+            let applied = try await apply(repo, state)
+            #expect(applied.code == 0, "round \(round) (killed after \(after) ms, seed \(seed)): \(applied.output)")
             let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(5))).text
             #expect(served.contains(#""quality": "\#(round)""#), "round \(round): serving \(served)")
         }
@@ -149,8 +140,7 @@ struct CrashConsistencyTests {
         #expect(try store.reconciles(limit: 1000).allSatisfy { $0.result != "running" }, "no reconcile left running")
         #expect(try store.openIntents().isEmpty, "no launch left open")
 
-        let destroyed = try await Processes.run(ProcessSpec(argv: [gantryBinary, "destroy", "--state-dir", state], environment: environment),
-                                                timeout: .seconds(60))
+        let destroyed = try await gantry(["destroy", "--state-dir", state], timeout: .seconds(60))
         #expect(destroyed.status.succeeded)
         let (fd, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(port)))
         close(fd)

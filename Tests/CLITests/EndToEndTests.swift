@@ -1,35 +1,17 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Processes
-import StableAddress
 import State
 import Synchronization
 import Testing
 
-/// The gantry binary built next to the test bundle.
-let gantryBinary: String = {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (me as NSString).deletingLastPathComponent + "/gantry"
-}()
+private func scratch(_ name: String) -> String { makeTemporaryDirectory("gantry-e2e-\(name)") }
 
-private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-private func scratch(_ name: String) -> String {
-    let path = NSTemporaryDirectory() + "gantry-e2e-\(name)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-private func run(_ argv: [String], in directory: String) async throws -> (Int32, String) {
-    let log = scratch("log") + "/out"
-    var env = ProcessInfo.processInfo.environment
-    env["GIT_AUTHOR_NAME"] = "Ada"; env["GIT_AUTHOR_EMAIL"] = "ada@example.com"
-    env["GIT_COMMITTER_NAME"] = "Ada"; env["GIT_COMMITTER_EMAIL"] = "ada@example.com"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    let r = try await Processes.run(ProcessSpec(argv: argv, environment: env, workingDirectory: directory, logPath: log), timeout: .seconds(300))
-    let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    if case .exited(let code) = r.status { return (code, out) }
-    return (-1, out)
+/// Runs gantry as Ada would from a shell in `repo`: her Git identity is the
+/// one its write-backs and her own commits carry.
+private func gantryAsAda(_ arguments: [String], in repo: String) async throws -> CommandResult {
+    try await gantry(arguments, in: repo, environment: gitEnvironment(author: "Ada"), timeout: .seconds(300))
 }
 
 private func edit(_ path: String, _ change: (String) -> String) throws {
@@ -49,29 +31,24 @@ private final class Tally: Sendable {
     var now: (ok: Int, failed: Int) { counts.withLock { $0 } }
 }
 
-struct DriverFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct EndToEndTests {
     /// The quickstart as a user lives it, through the CLI.
     @Test func quickstartTrainsServesRetrainsSwitchesAndPinsBack() async throws {
         let repo = scratch("repo")
         try FileManager.default.removeItem(atPath: repo)
-        try FileManager.default.copyItem(atPath: root + "/examples/quickstart", toPath: repo)
-        let port = Int(try freeLoopbackPort())
+        try FileManager.default.copyItem(atPath: packageRoot + "/examples/quickstart", toPath: repo)
+        let port = freePort()
         try edit(repo + "/manifests/deployment.yaml") { $0.replacingOccurrences(of: "127.0.0.1:8700", with: "127.0.0.1:\(port)") }
-        _ = try await run(["git", "init", "-q", "-b", "main"], in: repo)
-        _ = try await run(["git", "add", "-A"], in: repo)
-        _ = try await run(["git", "commit", "-qm", "Quickstart"], in: repo)
+        try await git(["init", "-q", "-b", "main"], in: repo, author: "Ada")
+        try await git(["add", "-A"], in: repo, author: "Ada")
+        try await git(["commit", "-qm", "Quickstart"], in: repo, author: "Ada")
         let state = scratch("state")
-        let gantry = { (args: [String]) in try await run([gantryBinary] + args + ["--state-dir", state], in: repo) }
-        defer { Task { _ = try? await run([gantryBinary, "destroy", "--state-dir", state], in: repo) } }
+        let gantry = { (args: [String]) in try await gantryAsAda(args + ["--state-dir", state], in: repo) }
+        defer { Task { _ = try? await gantryAsAda(["destroy", "--state-dir", state], in: repo) } }
 
-        let (applied, log) = try await gantry(["apply", "--repo", repo])
-        #expect(applied == 0, "\(log)")
+        let applied = try await gantry(["apply", "--repo", repo])
+        #expect(applied.code == 0, "\(applied.output)")
         let first = try await predict(port: port)
         #expect(first.status == 200)
         #expect(first.text.contains("churn_probability"))
@@ -79,11 +56,11 @@ struct EndToEndTests {
         // A params change and the pin to the version it will produce.
         try edit(repo + "/manifests/model.yaml") { $0.replacingOccurrences(of: "epochs: 300", with: "epochs: 400") }
         try edit(repo + "/manifests/deployment.yaml") { $0.replacingOccurrences(of: "version: 1", with: "version: 2") }
-        _ = try await run(["git", "commit", "-qam", "Train longer and ship it"], in: repo)
-        let (planned, plan) = try await gantry(["plan", "--repo", repo])
-        #expect(planned == 2)
-        #expect(plan.contains("train Model/churn -> v2: param epochs changed (300 -> 400) since v1"))
-        #expect(plan.contains("deploy Deployment/churn-prod churn@v1 -> v2: pinned 2, serving 1"))
+        try await git(["commit", "-qam", "Train longer and ship it"], in: repo, author: "Ada")
+        let planned = try await gantry(["plan", "--repo", repo])
+        #expect(planned.code == 2)
+        #expect(planned.output.contains("train Model/churn -> v2: param epochs changed (300 -> 400) since v1"))
+        #expect(planned.output.contains("deploy Deployment/churn-prod churn@v1 -> v2: pinned 2, serving 1"))
 
         // Predictions run throughout the rollout and on until the new server
         // has answered a few, however slowly a loaded machine answers them.
@@ -104,14 +81,14 @@ struct EndToEndTests {
             }
             loadEnded.store(true, ordering: .relaxed)
         }
-        let (second, secondLog) = try await gantry(["apply", "--repo", repo])
+        let second = try await gantry(["apply", "--repo", repo])
         let duringRollout = tally.now
         let deadline = ContinuousClock.now + .seconds(60)
         while tally.now.ok < duringRollout.ok + 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         stop.store(true, ordering: .relaxed)
         while !loadEnded.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
         let (ok, failed) = tally.now
-        #expect(second == 0, "\(secondLog)")
+        #expect(second.code == 0, "\(second.output)")
         #expect(failed == 0, "\(failed) of \(ok + failed) predictions failed during the rollout")
         #expect(duringRollout.ok > 0, "no prediction was answered while the rollout ran")
         #expect(ok >= duringRollout.ok + 3, "the new version answered \(ok - duringRollout.ok) predictions after the rollout")
@@ -124,42 +101,42 @@ struct EndToEndTests {
 
         // Pinning back to v1 serves it again without training anything.
         try edit(repo + "/manifests/deployment.yaml") { $0.replacingOccurrences(of: "version: 2", with: "version: 1") }
-        _ = try await run(["git", "commit", "-qam", "Roll back to v1"], in: repo)
-        let (_, back) = try await gantry(["apply", "--repo", repo])
+        try await git(["commit", "-qam", "Roll back to v1"], in: repo, author: "Ada")
+        let back = try await gantry(["apply", "--repo", repo]).output
         #expect(back.contains("1 action:\n  deploy Deployment/churn-prod churn@v2 -> v1: pinned 1, serving 2"))
         #expect(try store.versions(of: "churn").count == 2)
         let healthBack = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/health")).text
         #expect(healthBack.contains(String(versions[0].artifactDigest.dropFirst(7).prefix(12))))
-        let (_, lineage) = try await gantry(["lineage", "churn@2"])
+        let lineage = try await gantry(["lineage", "churn@2"]).output
         #expect(lineage.contains("param       epochs = 400"))
         #expect(lineage.contains("parent      v1: param epochs changed (300 -> 400)"))
 
         // What happened, as the read commands tell it.
-        let (historyStatus, history) = try await gantry(["history"])
-        #expect(historyStatus == 0, "\(history)")
-        let rows = history.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true) }
-        #expect(rows.map { $0[3] } == ["applied", "applied", "applied"], "newest first, each applied: \(history)")
-        #expect(rows.map { $0[4] } == ["1", "2", "2"], "actions of each reconcile, newest first: \(history)")
-        #expect(history.contains("Ada <ada@example.com>: Roll back to v1") && history.contains("Ada <ada@example.com>: Quickstart"), "\(history)")
+        let history = try await gantry(["history"])
+        #expect(history.code == 0, "\(history.output)")
+        let rows = history.output.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.map { $0[3] } == ["applied", "applied", "applied"], "newest first, each applied: \(history.output)")
+        #expect(rows.map { $0[4] } == ["1", "2", "2"], "actions of each reconcile, newest first: \(history.output)")
+        #expect(history.output.contains("Ada <ada@example.com>: Roll back to v1") && history.output.contains("Ada <ada@example.com>: Quickstart"), "\(history.output)")
 
-        let (versionsStatus, versionsText) = try await gantry(["versions", "churn"])
-        #expect(versionsStatus == 0)
-        let versionRows = versionsText.split(separator: "\n").dropFirst()
-        #expect(versionRows.map { $0.split(separator: " ").first } == ["v1", "v2"], "\(versionsText)")
-        #expect(versionRows.allSatisfy { $0.contains(" pass ") && $0.contains("accuracy=") }, "\(versionsText)")
-        let (_, versionsJSON) = try await gantry(["versions", "churn", "-o", "json"])
+        let versionList = try await gantry(["versions", "churn"])
+        #expect(versionList.code == 0)
+        let versionRows = versionList.output.split(separator: "\n").dropFirst()
+        #expect(versionRows.map { $0.split(separator: " ").first } == ["v1", "v2"], "\(versionList.output)")
+        #expect(versionRows.allSatisfy { $0.contains(" pass ") && $0.contains("accuracy=") }, "\(versionList.output)")
+        let versionsJSON = try await gantry(["versions", "churn", "-o", "json"]).output
         let listed = try #require(try JSONSerialization.jsonObject(with: Data(versionsJSON.utf8)) as? [[String: Any]])
         #expect(listed.map { $0["number"] as? Int } == [1, 2])
 
-        let (inSync, diff) = try await gantry(["diff", "churn-prod", "--repo", repo])
-        #expect(inSync == 0, "serving what Git pins: \(diff)")
-        #expect(diff.contains("  version") && !diff.contains("! "), "\(diff)")
+        let inSync = try await gantry(["diff", "churn-prod", "--repo", repo])
+        #expect(inSync.code == 0, "serving what Git pins: \(inSync.output)")
+        #expect(inSync.output.contains("  version") && !inSync.output.contains("! "), "\(inSync.output)")
         try edit(repo + "/manifests/deployment.yaml") { $0.replacingOccurrences(of: "version: 1", with: "version: 2") }
-        _ = try await run(["git", "commit", "-qam", "Pin v2 again"], in: repo)
-        let (drifted, drift) = try await gantry(["diff", "churn-prod", "--repo", repo])
-        #expect(drifted == 2, "Git pins another version than serves: \(drift)")
-        #expect(drift.split(separator: "\n").contains { $0.hasPrefix("! version") && $0.contains("2") && $0.contains("1") }, "\(drift)")
-        _ = try await run([gantryBinary, "destroy", "--state-dir", state], in: repo)
+        try await git(["commit", "-qam", "Pin v2 again"], in: repo, author: "Ada")
+        let drifted = try await gantry(["diff", "churn-prod", "--repo", repo])
+        #expect(drifted.code == 2, "Git pins another version than serves: \(drifted.output)")
+        #expect(drifted.output.split(separator: "\n").contains { $0.hasPrefix("! version") && $0.contains("2") && $0.contains("1") }, "\(drifted.output)")
+        _ = try await gantry(["destroy"])
     }
 
     /// A project whose training takes a while and counts its runs.
@@ -181,9 +158,9 @@ struct EndToEndTests {
         spec: { pipeline: slow, target: local }
         """
         try pipeline.write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
-        _ = try await run(["git", "init", "-q", "-b", "main"], in: repo)
-        _ = try await run(["git", "add", "-A"], in: repo)
-        _ = try await run(["git", "commit", "-qm", "Slow model"], in: repo)
+        try await git(["init", "-q", "-b", "main"], in: repo, author: "Ada")
+        try await git(["add", "-A"], in: repo, author: "Ada")
+        try await git(["commit", "-qm", "Slow model"], in: repo, author: "Ada")
         return repo
     }
 
@@ -191,13 +168,13 @@ struct EndToEndTests {
     /// and SIGKILLs it. Returns the runner's process identity.
     func applyKilledDuringTraining(repo: String, state: String) async throws -> ProcessIdentity {
         let log = scratch("k") + "/log"
-        let apply = try ChildProcess.spawn(ProcessSpec(argv: [gantryBinary, "apply", "--repo", repo, "--state-dir", state],
+        let apply = try ChildProcess.spawn(ProcessSpec(argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
                                                        environment: ProcessInfo.processInfo.environment, logPath: log))
         var runner: ProcessIdentity?
         while runner == nil {
             try await Task.sleep(for: .milliseconds(20))
             if let status = apply.exitStatus {
-                throw DriverFailure("apply ended (\(status)) before its training was seen: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                throw TestFailure("apply ended (\(status)) before its training was seen: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             }
             if let store = try? StateStore.existing(directory: state), let intent = try? store.openIntents().first {
                 struct Detail: Decodable { var runner: ProcessIdentity }
@@ -216,9 +193,9 @@ struct EndToEndTests {
         let runner = try await applyKilledDuringTraining(repo: repo, state: state)
         #expect(runner.isRunning, "the training outlives the controller")
 
-        let (status, log) = try await run([gantryBinary, "apply", "--repo", repo, "--state-dir", state], in: repo)
-        #expect(status == 0, "\(log)")
-        #expect(log.contains("in flight and will be adopted"))
+        let applied = try await gantryAsAda(["apply", "--repo", repo, "--state-dir", state], in: repo)
+        #expect(applied.code == 0, "\(applied.output)")
+        #expect(applied.output.contains("in flight and will be adopted"))
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "trained exactly once")
         #expect(try StateStore(directory: state).versions(of: "slow").map(\.number) == [1])
     }
@@ -232,11 +209,11 @@ struct EndToEndTests {
         // and with it every step it started (they share its session, not its
         // process group).
         killSession(runner.pid)
-        let (status, log) = try await run([gantryBinary, "apply", "--repo", repo, "--state-dir", state], in: repo)
-        #expect(status == 0, "\(log)")
+        let applied = try await gantryAsAda(["apply", "--repo", repo, "--state-dir", state], in: repo)
+        #expect(applied.code == 0, "\(applied.output)")
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "relaunched exactly once")
         #expect(try StateStore(directory: state).versions(of: "slow").map(\.number) == [1])
-        let (_, again) = try await run([gantryBinary, "plan", "--repo", repo, "--state-dir", state], in: repo)
+        let again = try await gantryAsAda(["plan", "--repo", repo, "--state-dir", state], in: repo).output
         #expect(again.contains("No changes"))
     }
 
@@ -246,10 +223,10 @@ struct EndToEndTests {
         let state = scratch("state")
         let log = scratch("ctl") + "/log"
         let controller = try ChildProcess.spawn(ProcessSpec(
-            argv: [gantryBinary, "controller", "--repo", repo, "--interval", "1s", "--log-format", "json", "--state-dir", state],
+            argv: [gantryExecutable, "controller", "--repo", repo, "--interval", "1s", "--log-format", "json", "--state-dir", state],
             environment: ProcessInfo.processInfo.environment, logPath: log))
-        while (try? StateStore.existing(directory: state)?.versions(of: "slow").count) != 1 {
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("the controller trained v1", timeout: .seconds(120)) {
+            try StateStore.existing(directory: state)?.versions(of: "slow").count == 1
         }
         kill(controller.pid, SIGTERM)
         let status = await controller.wait()

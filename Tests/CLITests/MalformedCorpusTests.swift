@@ -1,15 +1,9 @@
 import Foundation
+import GantryTestSupport
 import Processes
 import Testing
 
-private let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Corpus/malformed").path
-
-/// The built gantry, for each case in a directory of its own.
-private let binary: String = {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (me as NSString).deletingLastPathComponent + "/gantry"
-}()
+private let corpus = packageRoot + "/Tests/Corpus/malformed"
 
 /// What one run of `gantry validate` under the bounds did.
 private struct Outcome {
@@ -21,18 +15,9 @@ private struct Outcome {
 /// and a 20-second deadline: a case that crashes, hangs or allocates
 /// without bound shows as a signal or a timeout instead of an exit of 1.
 private func validate(_ directory: String) async throws -> Outcome {
-    let log = directory + ".log"
-    let result = try await Processes.run(ProcessSpec(
-        argv: ["prlimit", "--as=1073741824", binary, "validate", directory],
-        environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()], logPath: log), timeout: .seconds(20))
-    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    return Outcome(status: result.timedOut ? .signaled(SIGKILL) : result.status, output: output)
-}
-
-private func scratch(_ name: String) -> String {
-    let path = NSTemporaryDirectory() + "gantry-corpus-\(name)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    let result = try await runCommand(["prlimit", "--as=1073741824", gantryExecutable, "validate", directory],
+                                      environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()], timeout: .seconds(20))
+    return Outcome(status: result.timedOut ? .signaled(SIGKILL) : result.status, output: result.output)
 }
 
 /// Tests/Corpus/malformed (made by Tests/Corpus/generate.py): every case
@@ -47,7 +32,7 @@ struct MalformedCorpusTests {
             let bytes = try #require(FileManager.default.contents(atPath: corpus + "/" + name))
             let header = String(decoding: bytes.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
             let expected = try #require(header.hasPrefix("# expect: ") ? String(header.dropFirst(10)) : nil, "\(name) names its expected error")
-            let directory = scratch("case")
+            let directory = makeTemporaryDirectory("gantry-corpus-case")
             try bytes.write(to: URL(fileURLWithPath: directory + "/case.yaml"))
             let outcome = try await validate(directory)
             #expect(outcome.status == .exited(1), "\(name): \(outcome.status) \(outcome.output.prefix(300))")
@@ -70,7 +55,7 @@ struct MalformedCorpusTests {
                                               count: 1000).joined(separator: "---\n"), "999 errors"),
         ]
         for (what, text, expected) in cases {
-            let directory = scratch("big")
+            let directory = makeTemporaryDirectory("gantry-corpus-big")
             try text.write(toFile: directory + "/case.yaml", atomically: true, encoding: .utf8)
             let outcome = try await validate(directory)
             #expect(outcome.status == .exited(1), "\(what): \(outcome.status)")
@@ -82,8 +67,8 @@ struct MalformedCorpusTests {
     /// What a work tree can hold besides files: links out of it, a FIFO,
     /// a device. None is read; none blocks.
     @Test func specialFilesInTheTreeAreNeitherReadNorWaitedOn() async throws {
-        let directory = scratch("special")
-        let outside = scratch("outside")
+        let directory = makeTemporaryDirectory("gantry-corpus-special")
+        let outside = makeTemporaryDirectory("gantry-corpus-outside")
         try "secret-content: [unclosed\n".write(toFile: outside + "/secret.yaml", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: directory + "/stolen.yaml", withDestinationPath: outside + "/secret.yaml")
         try FileManager.default.createSymbolicLink(atPath: directory + "/zero.yaml", withDestinationPath: "/dev/zero")

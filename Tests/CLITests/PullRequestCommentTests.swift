@@ -1,6 +1,6 @@
 import Foundation
+import GantryTestSupport
 import Processes
-import StableAddress
 import Testing
 
 /// A GitHub-compatible API on 127.0.0.1 that keeps comments in memory,
@@ -53,16 +53,13 @@ struct ForgeRequest: Decodable {
 
 @Suite(.serialized) struct PullRequestCommentTests {
     func startForge(prefix: String, authorization: String) async throws -> (api: String, log: String, stop: ChildProcess) {
-        let dir = NSTemporaryDirectory() + "gantry-forge-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("gantry-forge")
         try fakeForge.write(toFile: dir + "/forge.py", atomically: true, encoding: .utf8)
-        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
+        let port = freePort()
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/forge.py", "\(port)", dir + "/requests.jsonl", prefix, authorization],
                                                        environment: ProcessInfo.processInfo.environment, logPath: dir + "/forge.log"))
-        for _ in 0..<50 {  // until it listens
-            if (try? String(contentsOfFile: dir + "/forge.log", encoding: .utf8)) != nil,
-               (try? Socket.canConnect(port: port)) == true { break }
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("the forge listens") {
+            try FileManager.default.fileExists(atPath: dir + "/forge.log") && Socket.canConnect(port: port)
         }
         return ("http://127.0.0.1:\(port)\(prefix)", dir + "/requests.jsonl", child)
     }
@@ -81,14 +78,14 @@ struct ForgeRequest: Decodable {
 
     @Test func aGitHubCommentIsCreatedOnceThenUpdatedInPlaceWithACommitStatus() async throws {
         let (api, log, forge) = try await startForge(prefix: "", authorization: "Bearer gh-token")
-        let env = ["GITHUB_TOKEN": "gh-token"]
-        let (first, out1) = try await gantryCLI(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "changes")], env: env)
-        #expect(first == 0, "\(out1)")
-        #expect(out1.contains("created comment 101 on org/models#42"))
-        let (second, out2) = try await gantryCLI(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "invalid")], env: env)
-        #expect(second == 0, "\(out2)")
-        #expect(out2.contains("updated comment 101 on org/models#42"))
-        #expect(out2.contains("set gantry/plan to failure on abc123"))
+        let env = testEnvironment(["GITHUB_TOKEN": "gh-token"])
+        let first = try await gantry(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "changes")], environment: env, timeout: .seconds(60))
+        #expect(first.code == 0, "\(first.output)")
+        #expect(first.output.contains("created comment 101 on org/models#42"))
+        let second = try await gantry(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "invalid")], environment: env, timeout: .seconds(60))
+        #expect(second.code == 0, "\(second.output)")
+        #expect(second.output.contains("updated comment 101 on org/models#42"))
+        #expect(second.output.contains("set gantry/plan to failure on abc123"))
 
         let seen = try requests(log)
         #expect(seen.map { "\($0.method) \($0.path)" } == [
@@ -116,9 +113,9 @@ struct ForgeRequest: Decodable {
 
     @Test func giteaUsesItsAPIPrefixAndTokenScheme() async throws {
         let (api, log, forge) = try await startForge(prefix: "/api/v1", authorization: "token gt-token")
-        let (status, out) = try await gantryCLI(["pr", "comment", "--provider", "gitea", "--api-url", api, "--token-env", "MY_GITEA",
-                                                 "--repo", "org/models", "--pr", "42", try report(result: "nothing")], env: ["MY_GITEA": "gt-token"])
-        #expect(status == 0, "\(out)")
+        let result = try await gantry(["pr", "comment", "--provider", "gitea", "--api-url", api, "--token-env", "MY_GITEA",
+                                       "--repo", "org/models", "--pr", "42", try report(result: "nothing")], environment: testEnvironment(["MY_GITEA": "gt-token"]), timeout: .seconds(60))
+        #expect(result.code == 0, "\(result.output)")
         let seen = try requests(log)
         #expect(seen.first?.path == "/api/v1/repos/org/models/issues/42/comments?limit=50&page=1")
         #expect(seen.allSatisfy { $0.headers["authorization"] == "token gt-token" })
@@ -127,23 +124,13 @@ struct ForgeRequest: Decodable {
 
     @Test func aRejectedTokenFailsWithTheStatusAndNeverShowsTheToken() async throws {
         let (api, _, forge) = try await startForge(prefix: "", authorization: "Bearer right")
-        let (status, out) = try await gantryCLI(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "changes")],
-                                                env: ["GITHUB_TOKEN": "wrong-secret-value"])
-        #expect(status == 1)
-        #expect(out.contains("answered 401"))
-        #expect(!out.contains("wrong-secret-value"))
+        let result = try await gantry(["pr", "comment", "--api-url", api, "--repo", "org/models", "--pr", "42", try report(result: "changes")],
+                                      environment: testEnvironment(["GITHUB_TOKEN": "wrong-secret-value"]), timeout: .seconds(60))
+        #expect(result.code == 1)
+        #expect(result.output.contains("answered 401"))
+        #expect(!result.output.contains("wrong-secret-value"))
         _ = await forge.terminate(grace: .seconds(2))
     }
-}
-
-/// Runs the built gantry binary.
-func gantryCLI(_ args: [String], env extra: [String: String] = [:]) async throws -> (Int32, String) {
-    let log = NSTemporaryDirectory() + "gantry-cli-\(UUID().uuidString.prefix(8)).log"
-    let env = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-    let result = try await Processes.run(ProcessSpec(argv: [gantryBinary] + args, environment: env, logPath: log), timeout: .seconds(60))
-    let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    if case .exited(let code) = result.status { return (code, out) }
-    return (-1, out)
 }
 
 enum Socket {

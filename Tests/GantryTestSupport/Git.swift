@@ -1,5 +1,14 @@
 import Foundation
-import Processes
+
+/// The test process's environment with a fixed Git identity and no system
+/// Git configuration, for anything that commits (git itself, or gantry
+/// writing back).
+///
+///     let result = try await gantry(["rollback", "demo-prod"], environment: gitEnvironment(author: "Ada"))
+public func gitEnvironment(author: String = "Ada Lovelace", email: String = "ada@example.com") -> [String: String] {
+    testEnvironment(["GIT_AUTHOR_NAME": author, "GIT_COMMITTER_NAME": author,
+                     "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email, "GIT_CONFIG_NOSYSTEM": "1"])
+}
 
 /// Runs git in `directory` with a fixed identity and no system or user
 /// configuration, as every test that builds a repository needs; throws with
@@ -9,20 +18,7 @@ import Processes
 @discardableResult
 public func git(_ arguments: [String], in directory: String, author: String = "Ada Lovelace",
                 email: String = "ada@example.com") async throws -> String {
-    let log = NSTemporaryDirectory() + "gantry-git-\(UUID().uuidString.prefix(8)).log"
-    defer { try? FileManager.default.removeItem(atPath: log) }
-    var environment = ProcessInfo.processInfo.environment
-    for key in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] { environment[key] = author }
-    for key in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] { environment[key] = email }
-    environment["GIT_CONFIG_NOSYSTEM"] = "1"
+    var environment = gitEnvironment(author: author, email: email)
     environment["HOME"] = NSTemporaryDirectory()
-    let result = try await Processes.run(ProcessSpec(argv: ["git"] + arguments, environment: environment,
-                                                     workingDirectory: directory, logPath: log), timeout: .seconds(60))
-    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    guard result.status.succeeded else { throw GitFailure(description: "git \(arguments.joined(separator: " ")) failed: \(output)") }
-    return output
-}
-
-public struct GitFailure: Error, CustomStringConvertible {
-    public var description: String
+    return try await runCommand(["git"] + arguments, in: directory, environment: environment, timeout: .seconds(60)).checked()
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Processes
 
 /// A private CA with a server certificate for 127.0.0.1 and two client
 /// certificates, one signed by the CA and one by a stranger, made with the
@@ -16,10 +15,6 @@ public struct TestCertificates: Sendable {
     public var clientKey: String { directory + "/client.key" }
     public var strangerCertificate: String { directory + "/stranger.pem" }
     public var strangerKey: String { directory + "/stranger.key" }
-
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
 
     public static func make() async throws -> TestCertificates {
         let directory = NSTemporaryDirectory() + "gantry-certs-\(UUID().uuidString.prefix(8))"
@@ -40,11 +35,6 @@ public struct TestCertificates: Sendable {
     }
 
     static func openssl(_ arguments: [String], in directory: String) async throws {
-        let log = directory + "/openssl.log"
-        let result = try await Processes.run(ProcessSpec(argv: ["openssl"] + arguments, environment: ProcessInfo.processInfo.environment,
-                                                         workingDirectory: directory, logPath: log), timeout: .seconds(60))
-        guard result.status.succeeded else {
-            throw Failure(description: "openssl \(arguments.joined(separator: " ")) failed: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        }
+        try await runCommand(["openssl"] + arguments, in: directory, timeout: .seconds(60)).checked()
     }
 }

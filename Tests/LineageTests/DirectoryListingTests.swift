@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import FileTree
 @testable import Lineage
@@ -8,7 +9,7 @@ import Testing
     /// A tree big enough that its directories are read in several batches
     /// and stat-ed on several threads.
     private func tree() throws -> (root: String, files: Set<String>) {
-        let root = NSTemporaryDirectory() + "gantry-listing-\(UUID().uuidString.prefix(8))"
+        let root = makeTemporaryDirectory("gantry-listing")
         let fm = FileManager.default
         for dir in ["", "/part-b", "/part-b/deeper", "/.cache"] {
             try fm.createDirectory(atPath: root + dir, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import FileTree
 @testable import Lineage
@@ -7,8 +8,7 @@ import Testing
 /// another and each starts its own, on directories of its own.
 @Suite(.serialized) struct DirectoryPrefetchTests {
     private func directory(files: Int) throws -> String {
-        let root = NSTemporaryDirectory() + "gantry-prefetch-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = makeTemporaryDirectory("gantry-prefetch")
         for i in 0..<files { try "\(i)\n".write(toFile: root + "/f\(i).csv", atomically: false, encoding: .utf8) }
         return root
     }

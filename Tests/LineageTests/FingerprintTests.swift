@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Lineage
 @testable import State
 
 private func directory() -> String {
-    let path = NSTemporaryDirectory() + "gantry-fp-\(UUID().uuidString.prefix(8))"
+    let path = makeTemporaryDirectory("gantry-fp")
     try! FileManager.default.createDirectory(atPath: path + "/sub", withIntermediateDirectories: true)
     return path
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Manifests
 
@@ -6,7 +7,7 @@ import Testing
     /// The committed schemas are what the code generates; run
     /// `gantry schema --out manifests/schema` after changing a manifest type.
     @Test func committedSchemasMatchTheSwiftTypes() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: packageRoot)
         for file in try SchemaGenerator.files() {
             let committed = try String(contentsOf: root.appendingPathComponent("manifests/schema/\(file.name)"), encoding: .utf8)
             #expect(committed == file.contents, "manifests/schema/\(file.name) is stale: run `gantry schema --out manifests/schema`")

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Manifests
 
@@ -27,7 +28,7 @@ import Testing
     }
 
     @Test func theDirectoryWalkFindsWhatFoundationsEnumeratorFinds() throws {
-        let root = NSTemporaryDirectory() + "walk-\(UUID().uuidString.prefix(8))"
+        let root = makeTemporaryDirectory("walk")
         let fm = FileManager.default
         for dir in ["a/b", ".hidden/c", "d.yaml", "e/.git", "f"] {
             try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
@@ -56,11 +57,9 @@ import Testing
     }
 
     @Test func aManifestLinkedFromOutsideTheDirectoryIsReportedAndNeverRead() throws {
-        let root = NSTemporaryDirectory() + "links-\(UUID().uuidString.prefix(8))"
-        let elsewhere = NSTemporaryDirectory() + "elsewhere-\(UUID().uuidString.prefix(8))"
+        let root = makeTemporaryDirectory("links")
+        let elsewhere = makeTemporaryDirectory("elsewhere")
         let fm = FileManager.default
-        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-        try fm.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: root); try? fm.removeItem(atPath: elsewhere) }
         // A file whose text would show up in a YAML error if it were read.
         try "machine-secret: [unclosed\n".write(toFile: elsewhere + "/secret.yaml", atomically: false, encoding: .utf8)

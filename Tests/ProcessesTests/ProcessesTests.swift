@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Glibc
 import Testing
 @testable import Processes
@@ -6,24 +7,8 @@ import Testing
 private let python = "/usr/bin/python3"
 private let basicEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
 
-private func scratchDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory
-        .appendingPathComponent("processes-tests-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 private func contents(of path: String) -> String {
     (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-}
-
-/// Polls without blocking a concurrency thread; the limit only bounds a failing test.
-private func eventually(_ condition: () -> Bool) async -> Bool {
-    for _ in 0..<300 {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return condition()
 }
 
 /// Spawns with SIGTERM blocked and ignored here: both are inherited across exec,
@@ -54,7 +39,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func argvReachesChildUnchanged() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let log = dir + "/argv.log"
         let arguments = ["two words", "it's \"quoted\"", "$HOME", "*", "", "back\\slash", "semi;colon | pipe"]
         let script = "import json, sys; print(json.dumps(sys.argv[1:]))"
@@ -67,7 +52,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func environmentIsExactlyTheGivenOne() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let log = dir + "/env.log"
         let environment = ["GANTRY_A": "one", "GANTRY_B": "two words = three"]
         // "env" has no slash, so this also exercises the PATH lookup.
@@ -81,7 +66,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     /// program` finds it, not only in the controller's; a name found nowhere
     /// is an error naming it, and nothing starts.
     @Test func aProgramIsLookedUpInTheChildsPath() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let bin = dir + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         let tool = bin + "/gantry-test-tool"
@@ -103,7 +88,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func workingDirectoryIsApplied() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let work = dir + "/work dir"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let log = dir + "/pwd.log"
@@ -116,7 +101,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func stdoutAndStderrAreAppendedToLog() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let log = dir + "/out.log"
         try "earlier\n".write(toFile: log, atomically: true, encoding: .utf8)
         let spec = ProcessSpec(argv: ["/bin/sh", "-c", "echo out; echo err >&2"], environment: [:], logPath: log)
@@ -152,12 +137,12 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func cancellationKillsChild() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let pidFile = dir + "/pid"
         let spec = ProcessSpec(argv: ["/bin/sh", "-c", "echo $$ > \"$1.tmp\" && mv \"$1.tmp\" \"$1\" && exec sleep 30",
                                       "sh", pidFile], environment: basicEnvironment)
         let task = Task { try await run(spec, timeout: nil) }
-        #expect(await eventually { !contents(of: pidFile).isEmpty })
+        try await eventually("the shell wrote its pid", timeout: .seconds(15)) { !contents(of: pidFile).isEmpty }
         let pid = try #require(Int32(contents(of: pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
@@ -186,16 +171,16 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     }
 
     @Test func terminateEscalatesToSigkill() async throws {
-        let ready = try scratchDirectory() + "/ready"
+        let ready = makeTemporaryDirectory("processes-tests") + "/ready"
         let child = try ChildProcess.spawn(
             ProcessSpec(argv: ["/bin/sh", "-c", "trap '' TERM; echo > \"$0\"; sleep 30", ready], environment: basicEnvironment))
         // The shell says when its trap is installed; before that SIGTERM alone would do.
-        #expect(await eventually { FileManager.default.fileExists(atPath: ready) })
+        try await eventually("the shell installed its trap", timeout: .seconds(15)) { FileManager.default.fileExists(atPath: ready) }
         #expect(await child.terminate(grace: .milliseconds(300)) == .signaled(SIGKILL))
     }
 
     @Test func terminateReachesGrandchildren() async throws {
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let pidFile = dir + "/grandchild.pid"
         let script = """
             import os, subprocess, sys
@@ -206,14 +191,14 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
             """
         let child = try ChildProcess.spawn(
             ProcessSpec(argv: [python, "-c", script, pidFile], environment: basicEnvironment))
-        #expect(await eventually { !contents(of: pidFile).isEmpty })
+        try await eventually("the child wrote its child's pid", timeout: .seconds(15)) { !contents(of: pidFile).isEmpty }
         let grandchildPid = try #require(Int32(contents(of: pidFile)))
         let grandchild = try #require(ProcessIdentity.of(pid: grandchildPid))
         #expect(grandchild.isRunning)
 
         #expect(await child.terminate(grace: .seconds(20)) == .signaled(SIGTERM))
         // The orphan is reaped by whoever adopts it; until then it may linger as a zombie.
-        #expect(await eventually { !grandchild.isRunning })
+        try await eventually("the orphaned grandchild is gone", timeout: .seconds(15)) { !grandchild.isRunning }
     }
 }
 
@@ -234,10 +219,11 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     @Test func stopEscalatesWhenSigtermIsIgnored() async throws {
         // The shell notes each SIGTERM and carries on, so once it is gone
         // only the SIGKILL after the grace period can have ended it.
-        let dir = try scratchDirectory()
+        let dir = makeTemporaryDirectory("processes-tests")
         let script = "trap 'echo term >> \"$0/terms\"' TERM; echo > \"$0/ready\"; while :; do sleep 0.05; done"
         let identity = try spawnDetached(ProcessSpec(argv: ["/bin/sh", "-c", script, dir], environment: basicEnvironment))
-        #expect(await eventually { FileManager.default.fileExists(atPath: dir + "/ready") })
+        defer { if identity.isRunning { kill(-identity.pid, SIGKILL) } }  // if the wait below gives up
+        try await eventually("the shell installed its trap", timeout: .seconds(15)) { FileManager.default.fileExists(atPath: dir + "/ready") }
         #expect(await stop(identity, grace: .milliseconds(300)))
         #expect(!identity.isRunning)
         #expect(contents(of: dir + "/terms").contains("term"), "SIGTERM came first and was survived")
@@ -245,7 +231,7 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
 
     @Test func stopOfAnExitedProcessSucceeds() async throws {
         let identity = try spawnDetached(ProcessSpec(argv: ["true"], environment: [:]))
-        #expect(await eventually { !identity.isRunning })
+        try await eventually("the process exited", timeout: .seconds(15)) { !identity.isRunning }
         #expect(await stop(identity, grace: .seconds(1)))
         #expect(ProcessIdentity.of(pid: identity.pid) == nil)
     }

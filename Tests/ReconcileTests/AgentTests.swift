@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Glibc
 import HTTP
 import Manifests
@@ -89,7 +90,7 @@ struct AgentTests {
             // The serving process dies on node B: observed as drift, repaired.
             let serve = try #require(LocalServing.of(served.record)?.serve)
             kill(serve.pid, SIGKILL)
-            while serve.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            try await eventually("the killed server is gone") { !serve.isRunning }
             let drift = try await harness.plan()
             #expect(drift.actions.map(\.kind) == [.deploy])
             #expect(drift.actions.first?.reason.contains("drift") == true)
@@ -188,7 +189,7 @@ struct AgentTests {
             // The controller launches the run and goes away while it trains;
             // the node's agent restarts meanwhile. The run itself goes on.
             let first = Task { try await harness.reconciler.apply(plan, desired: desired, actor: "first") }
-            try await eventually("the step started") { FileManager.default.fileExists(atPath: started) }
+            try await eventually("the step started", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: started) }
             first.cancel()
             _ = try? await first.value
             await a.stop()

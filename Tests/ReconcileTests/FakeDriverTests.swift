@@ -169,7 +169,7 @@ import Testing
         let (desired, plan) = try await reconciler.plan(try rig.source.fetch())
         let launchKey = try key(plan)
         let task = Task { try await reconciler.apply(plan, desired: desired, actor: "test") }
-        try await eventually(seconds: 10, "the launch is recorded") {
+        try await eventually("the launch is recorded", timeout: .seconds(10)) {
             guard let intent = try rig.launch(launchKey) else { return false }
             return intent.status == .running && detail(intent.detail)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Manifests
 import Processes
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Manifests
 import Processes
@@ -29,7 +30,7 @@ struct HTTPDatasetTests {
         }
 
         var first = ""
-        try await eventually("the server answers") { first = try await fingerprinter.fingerprint(url: url, dataset: "rows"); return true }
+        try await eventually("the server answers", timeout: .seconds(30)) { first = try await fingerprinter.fingerprint(url: url, dataset: "rows"); return true }
         #expect(first == "sha256:" + Digest.sha256("x,y\n1,2\n"), "the content is hashed: the server gives no ETag")
         let downloads = try gets()
         #expect(try await fingerprinter.fingerprint(url: url, dataset: "rows") == first)

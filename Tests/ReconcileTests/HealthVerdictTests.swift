@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Glibc
 import Manifests
 import Synchronization
@@ -58,7 +59,7 @@ import Testing
         // With a short interval the server is asked again; a failing answer
         // is not kept, so the next plan asks once more and sees recovery.
         let short = try spec(interval: "10ms")
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: .milliseconds(20))  // a verdict's age is what expires it: no event but the clock
         seen = await driver.observe(deployment, spec: short)
         #expect(seen.healthy == false)
         status.store(200, ordering: .relaxed)

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Reconciler
 @testable import State

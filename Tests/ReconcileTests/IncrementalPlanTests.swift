@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Lineage
 @testable import Planner

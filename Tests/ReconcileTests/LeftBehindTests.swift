@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Processes
 @testable import StableAddress
 import Testing
@@ -75,7 +76,7 @@ struct LeftBehindTests {
         let orphan = try spawnDetached(ProcessSpec(
             argv: [h.workspace.executable, "forward", "--listen", "127.0.0.1:\(project.port)", "--control", control.directory],
             environment: ProcessInfo.processInfo.environment, workingDirectory: control.directory, logPath: control.directory + "/orphan.log"))
-        try await eventually("the orphan forwarder listens") { control.status()?.pid == orphan.pid }
+        try await eventually("the orphan forwarder listens", timeout: .seconds(30)) { control.status()?.pid == orphan.pid }
 
         let (_, report) = try await h.apply()
         #expect(report.ok, "\(report.failed.map(\.error))")

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Testing
 @testable import State

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 @testable import Lineage
 @testable import S3
@@ -41,10 +42,8 @@ extension Peers {
     static func papermillPython() async throws -> String {
         let given = environment["GANTRY_PAPERMILL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
         let python = given ?? venv + "/bin/python"
-        let log = makeTemporaryDirectory("papermill-check") + "/out"
-        let result = try? await Processes.run(ProcessSpec(argv: [python, "-c", "import papermill, ipykernel"], environment: environment,
-                                                          logPath: log), timeout: .seconds(60))
-        guard result?.status.succeeded == true else {
+        let probe = try? await runCommand([python, "-c", "import papermill, ipykernel"], environment: environment, timeout: .seconds(60))
+        guard probe?.status.succeeded == true else {
             throw PeerError(description: "\(python) cannot import papermill and ipykernel: \(howToInstall), or set GANTRY_PAPERMILL_PYTHON to a python that has them")
         }
         return python

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Processes
 import Testing
@@ -115,9 +116,7 @@ final class RayHead: @unchecked Sendable {
     /// seconds; then the head's own process goes.
     func stop() async {
         if let ray = try? Self.ray() {
-            _ = try? await Processes.run(ProcessSpec(argv: [ray, "stop", "--force"], environment: environment,
-                                                     workingDirectory: temporaryDirectory, logPath: temporaryDirectory + "/stop.log"),
-                                         timeout: .seconds(60))
+            _ = try? await runCommand([ray, "stop", "--force"], in: temporaryDirectory, environment: environment, timeout: .seconds(60))
         }
         _ = await child.terminate(grace: .seconds(5))
         try? FileManager.default.removeItem(atPath: temporaryDirectory)

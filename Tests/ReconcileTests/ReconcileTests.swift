@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Testing
 @testable import Planner
@@ -103,7 +104,7 @@ struct ReconcileTests {
             }
             return (failed, before, after)
         }
-        try await eventually { try await h.get().contains(#""version": "1""#) }
+        try await eventually("version 1 answers", timeout: .seconds(30)) { try await h.get().contains(#""version": "1""#) }
         let (_, report) = try await h.apply()
         switched.set()
         let result = await load.value
@@ -122,7 +123,7 @@ struct ReconcileTests {
         let record = try #require(try h.store.deployment("demo-prod"))
         let identity = try #require(LocalServing.of(record)?.serve)
         kill(identity.pid, SIGKILL)
-        while identity.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually("the killed server is gone") { !identity.isRunning }
 
         let plan = try await h.plan()
         #expect(plan.actions.count == 1)
@@ -197,7 +198,7 @@ struct ReconcileTests {
         let (_, report) = try await h.apply()
         #expect(report.failed.first?.error.contains("step train timed out after 1s") == true)
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8)))
-        try await eventually(seconds: 10, "the timed-out step's process is gone") { kill(pid, 0) != 0 }
+        try await eventually("the timed-out step's process is gone", timeout: .seconds(10)) { kill(pid, 0) != 0 }
     }
 
     @Test func aTrainingInterruptedMidRunIsAdoptedNotStartedTwice() async throws {
@@ -212,7 +213,7 @@ struct ReconcileTests {
 
         // The first controller launches the run and is killed while it waits.
         let first = Task { try await h.reconciler.apply(plan, desired: desired, actor: "first") }
-        while try h.store.openIntents().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually("the run is launched") { try !h.store.openIntents().isEmpty }
         first.cancel()
         _ = try? await first.value
         #expect(try h.store.versions(of: "demo").isEmpty)

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Processes
 import Testing
 @testable import Reconciler
@@ -18,12 +19,9 @@ struct ReproduceTests {
         #expect(try h.store.versions(of: "demo").count == 1, "reproducing registers nothing")
         #expect(try h.store.openIntents().isEmpty)
 
-        let log = makeTemporaryDirectory("repro") + "/out"
-        let cli = try await Processes.run(ProcessSpec(argv: [gantryExecutable, "reproduce", "demo@1", "--repo", remote.url, "--state-dir", h.workspace.root],
-                                                      environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
-        let out = try String(contentsOfFile: log, encoding: .utf8)
-        #expect(cli.status == .exited(0), "\(out)")
-        #expect(out.contains("reproduced exactly"))
+        let cli = try await gantry(["reproduce", "demo@1", "--repo", remote.url, "--state-dir", h.workspace.root], timeout: .seconds(60))
+        #expect(cli.status == .exited(0), "\(cli.output)")
+        #expect(cli.output.contains("reproduced exactly"))
         await h.tearDown()
         await remote.stop()
     }
@@ -52,10 +50,8 @@ struct ReproduceTests {
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct DataStatusTests {
     func dataStatus(_ h: Harness, _ remote: RemoteProject) async throws -> (Processes.ExitStatus, String) {
-        let log = makeTemporaryDirectory("data-status") + "/out"
-        let r = try await Processes.run(ProcessSpec(argv: [gantryExecutable, "data", "status", "--repo", remote.url, "--state-dir", h.workspace.root],
-                                                    environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(60))
-        return (r.status, try String(contentsOfFile: log, encoding: .utf8))
+        let r = try await gantry(["data", "status", "--repo", remote.url, "--state-dir", h.workspace.root], timeout: .seconds(60))
+        return (r.status, r.output)
     }
 
     @Test func dataStatusNamesTheDatasetThatChangedSinceTheLastVersion() async throws {

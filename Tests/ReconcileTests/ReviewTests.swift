@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import Planner
 @testable import Reconciler

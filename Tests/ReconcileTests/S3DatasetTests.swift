@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GantryTestSupport
 import HTTP
 import Manifests
 import Testing

@@ -9,37 +9,15 @@ import Testing
 @testable import State
 @testable import Targets
 
-/// The gantry executable built next to the test bundle: the job runner and
-/// the address forwarder are re-runs of it.
-let gantryExecutable: String = {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (me as NSString).deletingLastPathComponent + "/gantry"
-}()
-
-func makeTemporaryDirectory(_ prefix: String = "gantry-test") -> String {
-    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// Runs git with a fixed identity (GantryTestSupport's); fails the test
-/// on a non-zero exit.
-@discardableResult
-func git(_ args: [String], in directory: String, author: String = "Ada Lovelace", email: String = "ada@example.com") async throws -> String {
-    try await GantryTestSupport.git(args, in: directory, author: author, email: email)
-}
-
 /// A small but real ML project in a Git repository: a training script that
 /// writes a model and metrics (standard library only), a serving script, a
 /// dataset, and manifests that tie them together on the local target.
-final class TestProject: @unchecked Sendable {
-    let directory: String
+final class TestProject: ProjectRepository, @unchecked Sendable {
     let port: Int
 
     init(port: Int) async throws {
-        directory = makeTemporaryDirectory("gantry-project")
         self.port = port
-        try await git(["init", "-q", "-b", "main"], in: directory)
+        try await super.init("gantry-project")
         write("src/train.py", Self.train)
         write("src/serve.py", Self.serve)
         write("data/rows.csv", "x,y\n1,2\n3,4\n")
@@ -156,21 +134,6 @@ final class TestProject: @unchecked Sendable {
           source: { path: \(path) }
         """)
     }
-
-    func write(_ path: String, _ content: String) {
-        let full = (directory as NSString).appendingPathComponent(path)
-        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try! content.write(toFile: full, atomically: true, encoding: .utf8)
-    }
-
-    func remove(_ path: String) {
-        try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(path))
-    }
-
-    func commit(_ message: String, author: String = "Ada Lovelace") async throws {
-        try await git(["add", "-A"], in: directory)
-        try await git(["commit", "-q", "-m", message], in: directory, author: author)
-    }
 }
 
 /// A reconciler with its own state directory over a project's repository.
@@ -217,25 +180,4 @@ final class Flag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
-}
-
-/// Waits until `condition` holds (an error counts as not yet), polling every
-/// 50 ms; throws after `seconds`, so a test waits on the event it needs
-/// instead of sleeping a guessed time.
-func eventually(seconds: Double = 30, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if (try? await condition()) == true { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw DriverError("\(what) did not hold within \(seconds) s")
-}
-
-func freePort() -> Int {
-    Int(try! StableAddressPort.free())
-}
-
-import StableAddress
-enum StableAddressPort {
-    static func free() throws -> UInt16 { try freeLoopbackPort() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Processes
 import Testing
 @testable import Git
@@ -44,10 +45,7 @@ final class RemoteProject: @unchecked Sendable {
                    "--port=\(port)", "--reuseaddr", served],
             environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         url = "git://127.0.0.1:\(port)/models.git"
-        for _ in 0..<50 {
-            if (try? await git(["ls-remote", url], in: served)) != nil { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await eventually("the daemon serves the repository") { try await git(["ls-remote", url], in: served); return true }
     }
 
     func harness() throws -> Harness { try Harness(project, location: url) }
@@ -127,7 +125,7 @@ struct WriteBackTests {
         #expect(v2.promotion == "blocked: accuracy 0.9 fails accuracy >= 0.95")
         #expect(try await remote.remote().subject == "Data outside Git")
 
-        let (_, status) = try await gantryStatus(h)
+        let status = try await gantry(["status", "--state-dir", h.workspace.root], timeout: .seconds(30)).output
         #expect(status.contains("gates: accuracy 0.9 fails accuracy >= 0.95; never promoted"))
         await h.tearDown()
         await remote.stop()
@@ -165,16 +163,6 @@ struct WriteBackTests {
     }
 }
 
-/// `gantry status` for a harness's state directory.
-func gantryStatus(_ h: Harness) async throws -> (Int32, String) {
-    let log = makeTemporaryDirectory("status") + "/out"
-    let r = try await Processes.run(ProcessSpec(argv: [gantryExecutable, "status", "--state-dir", h.workspace.root],
-                                                environment: ProcessInfo.processInfo.environment, logPath: log), timeout: .seconds(30))
-    let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    if case .exited(let c) = r.status { return (c, out) }
-    return (-1, out)
-}
-
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct RollbackCommandTests {
     @Test func rollbackCommitsTheOlderPinAndTheNextReconcileServesIt() async throws {
@@ -193,12 +181,9 @@ struct RollbackCommandTests {
         environment["HOME"] = home
         environment["XDG_CONFIG_HOME"] = home + "/.config"
         environment["GIT_CONFIG_NOSYSTEM"] = "1"
-        let log = makeTemporaryDirectory("rollback") + "/out"
-        let r = try await Processes.run(ProcessSpec(
-            argv: [gantryExecutable, "rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
-            environment: environment, logPath: log), timeout: .seconds(60))
-        let out = try String(contentsOfFile: log, encoding: .utf8)
-        #expect(r.status == .exited(0), "\(out)")
+        let r = try await gantry(["rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
+                                 environment: environment, timeout: .seconds(60))
+        #expect(r.status == .exited(0), "\(r.output)")
         let pushed = try await remote.remote()
         #expect(pushed.subject == "gantry: roll back demo-prod to demo@v1 (from v2)")
         #expect(pushed.file == remote.project.deployment(version: 1))
@@ -212,12 +197,10 @@ struct RollbackCommandTests {
 
         // --author names someone else.
         try await h.apply()
-        let again = try await Processes.run(ProcessSpec(
-            argv: [gantryExecutable, "rollback", "demo-prod", "--to", "2", "--author", "Ada Lovelace <ada@example.com>",
-                   "--repo", remote.url, "--state-dir", h.workspace.root],
-            environment: environment, logPath: log), timeout: .seconds(60))
-        let againOutput = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(again.status == .exited(0), "\(againOutput)")
+        let again = try await gantry(["rollback", "demo-prod", "--to", "2", "--author", "Ada Lovelace <ada@example.com>",
+                                      "--repo", remote.url, "--state-dir", h.workspace.root],
+                                     environment: environment, timeout: .seconds(60))
+        #expect(again.status == .exited(0), "\(again.output)")
         let second = try await git(["--git-dir", remote.served + "/models.git", "log", "-1", "--format=%b", "main"], in: remote.served)
         #expect(second.trimmingCharacters(in: .newlines) == "Requested by Ada Lovelace <ada@example.com>")
         await h.tearDown()

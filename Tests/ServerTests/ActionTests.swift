@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import HTTP
 import Hummingbird
 import Logging
@@ -29,9 +30,8 @@ final class NotificationInbox: @unchecked Sendable {
         logger.logLevel = .error
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         task = Task { try await app.runService() }
-        for _ in 0..<100 {
-            if (try? await HTTPClient.shared.send(HTTP.HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/ping", body: []))) != nil { break }
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventually("the inbox answers") {
+            (try? await HTTPClient.shared.send(HTTP.HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/ping", body: []))) != nil
         }
     }
 
@@ -58,7 +58,7 @@ struct ActionTests {
         project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
         try await project.push("Ship v2")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("v2 serves") { try controller.store.deployment("demo-prod")?.version == 2 }
+        try await eventually("v2 serves") { try controller.store.deployment("demo-prod")?.version == 2 }
         #expect(inbox.received.contains { $0.contains(#""event":"retrained""#) && $0.contains("Model/demo") })
         #expect(inbox.received.contains { $0.hasPrefix(#"{"text":"#) && $0.contains("Retrained") })
 
@@ -66,7 +66,7 @@ struct ActionTests {
         let suspend = try await controller.send("POST", "/api/v1/deployments/demo-prod/suspend", token: Tokens.operator,
                                                 body: #"{"reason": "load test"}"#)
         #expect(suspend.status == 200, "\(suspend.text)")
-        try await controller.waitUntil("the plan shows the suspension") {
+        try await eventually("the plan shows the suspension") {
             controller.loop.status.snapshot.plan?.warnings.contains { $0.hasPrefix("Deployment/demo-prod: suspended by olivia (load test)") } == true
         }
         let objects = try await controller.json("/api/v1/deployments/demo-prod") as! [String: Any]
@@ -81,8 +81,8 @@ struct ActionTests {
         let answer = try JSONSerialization.jsonObject(with: Data(rollback.body)) as! [String: Any]
         let result = answer["rollback"] as! [String: Any]
         #expect(result["fromVersion"] as? Int == 2 && result["toVersion"] as? Int == 1 && result["applied"] as? Bool == true)
-        try await controller.waitUntil("v1 serves again") { try controller.store.deployment("demo-prod")?.version == 1 }
-        let log = try await run(["git", "--git-dir", project.bare, "log", "-1", "--format=%s%n%b", "main"], in: project.directory)
+        try await eventually("v1 serves again") { try controller.store.deployment("demo-prod")?.version == 1 }
+        let log = try await git(["--git-dir", project.bare, "log", "-1", "--format=%s%n%b", "main"], in: project.directory)
         #expect(log.contains("gantry: roll back demo-prod to demo@v1 (from v2)"))
         #expect(log.contains("Requested by olivia: v2 answers slowly"))
         #expect(try controller.store.auditLog().contains { $0.action == "rollback" && $0.actor == "olivia" && $0.result.hasPrefix("succeeded") })
@@ -106,9 +106,9 @@ struct ActionTests {
         try await project.push("Training that waits")
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
-        try await controller.waitUntil("training started") { !(try controller.store.openIntents().isEmpty) }
+        try await eventually("training started") { !(try controller.store.openIntents().isEmpty) }
         await controller.group.triggerGracefulShutdown()
-        try await controller.waitUntil("the loop knows it is stopping") { controller.loop.status.snapshot.stopping }
+        try await eventually("the loop knows it is stopping") { controller.loop.status.snapshot.stopping }
         #expect(FileManager.default.createFile(atPath: release, contents: Data()))
         _ = try? await controller.task?.value
         #expect(try controller.store.versions(of: "demo").count == 1, "the training under way finished")

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import HTTP
 import Hummingbird
 import Listener
@@ -46,31 +47,21 @@ struct ConnectionLimitTests {
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
-        try await eventually { try await HTTPClient.shared.send(HTTP.HTTPRequest(url: "http://127.0.0.1:\(port)/ping")).status == 200 }
+        try await eventually("the server answers", timeout: .seconds(20)) { try await HTTPClient.shared.send(HTTP.HTTPRequest(url: "http://127.0.0.1:\(port)/ping")).status == 200 }
 
         let silent = try (0..<20).map { _ in try SilentConnection(port: port) }
         defer { silent.forEach { $0.close() } }
         // Twelve or thirteen are over the cap (the client's pooled
         // keep-alive connection from the first request may hold a place):
         // closed as they arrive, while the others wait for their timeout.
-        try await eventually(seconds: 5) { silent.filter(\.closedByServer).count >= 12 }
+        try await eventually("those over the cap are closed", timeout: .seconds(5)) { silent.filter(\.closedByServer).count >= 12 }
         let refused = silent.filter(\.closedByServer).count
         #expect((12...13).contains(refused), "\(refused) closed at once; the first ones are held until their head timeout")
         // The rest sent no request head in time.
-        try await eventually(seconds: 10) { silent.allSatisfy(\.closedByServer) }
-        try await eventually { limits.openConnections == 0 }
+        try await eventually("every silent connection is closed", timeout: .seconds(10)) { silent.allSatisfy(\.closedByServer) }
+        try await eventually("no connection is open", timeout: .seconds(20)) { limits.openConnections == 0 }
         // Someone who speaks HTTP is served as before.
         #expect(try await HTTPClient.shared.send(HTTP.HTTPRequest(url: "http://127.0.0.1:\(port)/ping")).text == "pong\n")
         await group.triggerGracefulShutdown()
     }
-}
-
-/// Polls `condition` until it holds; throws after `seconds`.
-func eventually(seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if (try? await condition()) == true { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw TestFailure("a condition did not hold within \(seconds) s")
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Logging
 import Reconciler
 import State
@@ -31,7 +32,7 @@ struct ControllerUpkeepTests {
         }
         #expect(mostPacks == GitSource.packLimit)
         #expect(source.repository.packFiles.count < GitSource.packLimit)
-        let head = try await run(["git", "rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        let head = try await git(["rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(loop.status.snapshot.assessment?.plan.revision.commit == head)
         #expect(source.takeCompactionProblem() == nil)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Processes
 import Testing
 
@@ -33,7 +34,7 @@ struct DashboardTests {
         if let token { argv += ["--header", "Authorization: Bearer \(token)"] }
         if let screenshot { argv += ["--screenshot", screenshot] }
         if mobile { argv.append("--mobile") }
-        let output = try await run(argv, in: packageRoot, timeout: .seconds(90))
+        let output = try await runCommand(argv, in: packageRoot, timeout: .seconds(90)).checked()
         guard let line = output.split(separator: "\n").last, let load = try? JSONDecoder().decode(PageLoad.self, from: Data(line.utf8)) else {
             throw TestFailure("browser-check printed no result: \(output.suffix(2000))")
         }
@@ -50,7 +51,7 @@ struct DashboardTests {
             .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         try await project.push("Better quality")
         controller.loop.wakeup.request("test")
-        try await controller.waitUntil("v2 was trained") { try controller.store.versions(of: "demo").count == 2 }
+        try await eventually("v2 was trained") { try controller.store.versions(of: "demo").count == 2 }
         try await controller.waitForFirstReconcile()
 
         let screenshots = makeTemporaryDirectory("gantry-screens")

@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import HTTP
 import Testing
 
@@ -17,7 +18,7 @@ struct FaultStatusTests {
         let hidden = project.bare + ".away"
         try FileManager.default.moveItem(atPath: project.bare, toPath: hidden)
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("the controller says it is degraded") { controller.loop.status.snapshot.health == "degraded" }
+        try await eventually("the controller says it is degraded") { controller.loop.status.snapshot.health == "degraded" }
         let ready = try await controller.get("/readyz")
         #expect(ready.status == 503)
         #expect(ready.text.contains("degraded since "), "\(ready.text)")
@@ -33,7 +34,7 @@ struct FaultStatusTests {
         // Back: the next loop clears it all.
         try FileManager.default.moveItem(atPath: hidden, toPath: project.bare)
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("the controller recovered") { controller.loop.status.snapshot.health == "ok" }
+        try await eventually("the controller recovered") { controller.loop.status.snapshot.health == "ok" }
         #expect(try await controller.get("/readyz").status == 200)
         #expect(try await controller.get("/metrics").text.contains("gantry_controller_degraded 0"))
         #expect(controller.loop.status.snapshot.lastResult != "error", "the failure's result is cleared too")
@@ -45,24 +46,24 @@ struct FaultStatusTests {
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }
         try await controller.waitForFirstReconcile()
-        let first = try await run(["git", "rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        let first = try await git(["rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
 
         // A commit, seen; then history rewritten back past it: Git is the
         // truth, so the controller follows the rewritten branch.
         project.write("manifests/note.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: note }\nspec:\n  source: { path: src }\n")
         try await project.push("A dataset")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("the new commit is planned") { controller.loop.status.snapshot.plan?.revision.commit.hasPrefix(String(first.prefix(12))) == false }
-        try await run(["git", "push", "-q", "--force", "origin", "\(first):main"], in: project.directory)
+        try await eventually("the new commit is planned") { controller.loop.status.snapshot.plan?.revision.commit.hasPrefix(String(first.prefix(12))) == false }
+        try await git(["push", "-q", "--force", "origin", "\(first):main"], in: project.directory)
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("the force-pushed tip is followed") { controller.loop.status.snapshot.plan?.revision.commit == first }
+        try await eventually("the force-pushed tip is followed") { controller.loop.status.snapshot.plan?.revision.commit == first }
         #expect(controller.loop.status.snapshot.health == "ok")
 
         // A commit whose objects are corrupt on the server.
-        try await run(["git", "reset", "-q", "--hard", first], in: project.directory)
+        try await git(["reset", "-q", "--hard", first], in: project.directory)
         project.write("manifests/other.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: other }\nspec:\n  source: { path: src }\n")
         try await project.commit("Another dataset")
-        try await run(["git", "push", "-q", "--force", "origin", "HEAD:main"], in: project.directory)
+        try await git(["push", "-q", "--force", "origin", "HEAD:main"], in: project.directory)
         let backup = project.bare + ".backup"
         try FileManager.default.copyItem(atPath: project.bare, toPath: backup)
         let objects = project.bare + "/objects"
@@ -73,12 +74,12 @@ struct FaultStatusTests {
             }
         }
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("a corrupt repository degrades the controller") { controller.loop.status.snapshot.health == "degraded" }
+        try await eventually("a corrupt repository degrades the controller") { controller.loop.status.snapshot.health == "degraded" }
         #expect(try await controller.get("/readyz").status == 503)
         try FileManager.default.removeItem(atPath: project.bare)
         try FileManager.default.moveItem(atPath: backup, toPath: project.bare)
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("repaired, the new commit is followed") {
+        try await eventually("repaired, the new commit is followed") {
             controller.loop.status.snapshot.health == "ok" && controller.loop.status.snapshot.plan?.revision.commit != first
         }
         await controller.stop()
@@ -86,7 +87,7 @@ struct FaultStatusTests {
 
     /// Runs `mount` (as root), failing the test with its output.
     func mount(_ arguments: [String]) async throws {
-        _ = try await run(["mount"] + arguments, in: NSTemporaryDirectory())
+        try await runCommand(["mount"] + arguments, in: NSTemporaryDirectory(), timeout: .seconds(60)).checked()
     }
 
     @Test func aStateDirectoryThatFillsUpDegradesAndNothingIsLost() async throws {
@@ -121,14 +122,14 @@ struct FaultStatusTests {
             // The refresh wakes the loop, but its audit entry cannot be written.
             let refused = try await change("A change while the state directory is full", expecting: 503)
             #expect(refused.text.contains("the audit log cannot be written"), "\(refused.text)")
-            try await controller.waitUntil("degraded by a full state directory") { controller.loop.status.snapshot.health == "degraded" }
+            try await eventually("degraded by a full state directory") { controller.loop.status.snapshot.health == "degraded" }
             #expect(try await controller.get("/readyz").status == 503)
             let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(project.port)/"))
             #expect(served.status == 200, "what serves keeps serving while the state directory is full")
 
             try FileManager.default.removeItem(atPath: state + "/filler")
             #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-            try await controller.waitUntil("recovered once there is room again") {
+            try await eventually("recovered once there is room again") {
                 controller.loop.status.snapshot.health == "ok" && controller.loop.status.snapshot.plan?.hasChanges == false
             }
             // Nothing lost: the change trained once there was room, once.
@@ -137,10 +138,10 @@ struct FaultStatusTests {
             #expect(try controller.store.reconciles(limit: 100).allSatisfy { $0.result != "running" })
         } catch {
             await controller.stop()
-            _ = try? await run(["umount", "-l", state], in: NSTemporaryDirectory())
+            _ = try? await runCommand(["umount", "-l", state], in: NSTemporaryDirectory(), timeout: .seconds(60))
             throw error
         }
         await controller.stop()
-        _ = try? await run(["umount", "-l", state], in: NSTemporaryDirectory())
+        _ = try? await runCommand(["umount", "-l", state], in: NSTemporaryDirectory(), timeout: .seconds(60))
     }
 }

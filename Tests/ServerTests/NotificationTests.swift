@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(5)))
@@ -25,7 +26,7 @@ struct NotificationTests {
             .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         try await project.push("Better quality")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("v2 is promoted") {
+        try await eventually("v2 is promoted") {
             inbox.received.contains { $0.contains(#""event":"promoted""#) }
         }
         let promoted = try #require(inbox.received.first { $0.contains(#""event":"promoted""#) })
@@ -40,7 +41,7 @@ struct NotificationTests {
             .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
         try await project.push("Broken training")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
-        try await controller.waitUntil("the failure is announced") {
+        try await eventually("the failure is announced") {
             inbox.received.contains { $0.contains(#""event":"sync-failed""#) }
         }
         let failed = try #require(inbox.received.first { $0.contains(#""event":"sync-failed""#) })

@@ -1,4 +1,5 @@
 import Foundation
+import GantryTestSupport
 import Server
 import Testing
 import YAML

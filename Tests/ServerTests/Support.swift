@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import HTTP
 import Logging
 import Processes
@@ -12,57 +13,19 @@ import State
 import Targets
 import Testing
 
-/// The gantry executable built next to the test bundle: the job runner and
-/// the address forwarder are re-runs of it.
-let gantryExecutable: String = {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return (me as NSString).deletingLastPathComponent + "/gantry"
-}()
-
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-
-func makeTemporaryDirectory(_ prefix: String = "gantry-test") -> String {
-    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-/// Runs a command with a fixed Git identity; fails the test on a non-zero exit.
-@discardableResult
-func run(_ argv: [String], in directory: String, timeout: Duration = .seconds(60)) async throws -> String {
-    let log = makeTemporaryDirectory("cmd-log") + "/out"
-    var env = ProcessInfo.processInfo.environment
-    for key in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] { env[key] = "Ada Lovelace" }
-    for key in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] { env[key] = "ada@example.com" }
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    let result = try await Processes.run(ProcessSpec(argv: argv, environment: env, workingDirectory: directory, logPath: log), timeout: timeout)
-    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    guard result.status.succeeded else { throw TestFailure("\(argv.joined(separator: " ")) failed: \(output)") }
-    return output
-}
-
-func freePort() -> Int { Int(try! freeLoopbackPort()) }
-
 /// A small real project: a training script that writes a model and its
 /// metrics, a serving script, and manifests. Commits go to a work tree and
 /// are pushed to a bare repository that the controller follows by URL, so
 /// write-backs (rollbacks) land on its tracked branch.
-final class ServerProject: @unchecked Sendable {
-    let directory: String
+final class ServerProject: ProjectRepository, @unchecked Sendable {
     let bare: String
     let port: Int
     var url: String { "file://" + bare }
 
     init(deployment: Bool = true) async throws {
-        directory = makeTemporaryDirectory("gantry-project")
         bare = makeTemporaryDirectory("gantry-bare") + "/models.git"
         port = freePort()
-        try await run(["git", "init", "-q", "-b", "main"], in: directory)
+        try await super.init("gantry-project")
         write("src/train.py", """
         import json, os, sys
         out, quality = sys.argv[1], float(sys.argv[2])
@@ -109,8 +72,8 @@ final class ServerProject: @unchecked Sendable {
         """)
         if deployment { write("manifests/deployment.yaml", deploymentManifest(version: 1)) }
         try await commit("Add the demo model")
-        try await run(["git", "clone", "-q", "--bare", directory, bare], in: directory)
-        try await run(["git", "remote", "add", "origin", bare], in: directory)
+        try await git(["clone", "-q", "--bare", directory, bare], in: directory)
+        try await git(["remote", "add", "origin", bare], in: directory)
     }
 
     func deploymentManifest(version: Int) -> String {
@@ -130,22 +93,11 @@ final class ServerProject: @unchecked Sendable {
         """
     }
 
-    func write(_ path: String, _ content: String) {
-        let full = (directory as NSString).appendingPathComponent(path)
-        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try! content.write(toFile: full, atomically: true, encoding: .utf8)
-    }
-
-    func commit(_ message: String) async throws {
-        try await run(["git", "add", "-A"], in: directory)
-        try await run(["git", "commit", "-q", "-m", message], in: directory)
-    }
-
     /// Commits and pushes to the followed repository.
     func push(_ message: String) async throws {
         try await commit(message)
-        try await run(["git", "pull", "-q", "--rebase", "origin", "main"], in: directory)
-        try await run(["git", "push", "-q", "origin", "HEAD:main"], in: directory)
+        try await git(["pull", "-q", "--rebase", "origin", "main"], in: directory)
+        try await git(["push", "-q", "origin", "HEAD:main"], in: directory)
     }
 }
 
@@ -199,21 +151,12 @@ final class LiveController: @unchecked Sendable {
         group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: quiet)], logger: quiet)
         let group = self.group
         task = Task { try await group.run() }
-        try await waitUntil("the server answers") { (try? await self.get("/healthz").status) == 200 }
-    }
-
-    func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestFailure("timed out waiting until \(what)")
+        try await eventually("the server answers") { (try? await self.get("/healthz").status) == 200 }
     }
 
     /// Waits for the first reconcile to have trained and deployed.
     func waitForFirstReconcile() async throws {
-        try await waitUntil("the first reconcile applied") {
+        try await eventually("the first reconcile applied") {
             loop.status.snapshot.ready && loop.status.snapshot.lastResult != nil && loop.status.snapshot.plan?.hasChanges == false
         }
     }

@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import HTTP
 import Server
 import Testing
@@ -43,7 +44,7 @@ struct WebhookTests {
                 let loops = status.snapshot.loops
                 let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body, headers: headers)
                 #expect(r.status == 401, "\(provider) forged: \(r.text)")
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .milliseconds(300))  // no event marks a wakeup that did not happen: give one time to show
                 #expect(status.snapshot.loops == loops, "a forged \(provider) push started a reconcile")
             }
             // Tampered: a correct signature over another body.
@@ -58,7 +59,7 @@ struct WebhookTests {
                 let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: other,
                                                   headers: Self.headers(provider, body: other, secret: LiveController.webhookSecret))
                 #expect(r.status == 202 && r.text.contains(#""refresh":false"#), "\(provider): \(r.text)")
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(200))  // as above: nothing to wait for but time
                 #expect(status.snapshot.loops == loops)
             }
 
@@ -68,7 +69,7 @@ struct WebhookTests {
             let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body,
                                               headers: Self.headers(provider, body: body, secret: LiveController.webhookSecret))
             #expect(r.status == 202, "\(provider): \(r.text)")
-            try await controller.waitUntil("the \(provider) push started a reconcile", timeout: .seconds(10)) {
+            try await eventually("the \(provider) push started a reconcile", timeout: .seconds(10)) {
                 status.snapshot.loops > loops
             }
             let wakeup = try #require(status.snapshot.lastWakeup)
@@ -93,7 +94,7 @@ struct WebhookTests {
         let body = Self.payload(.github, url: project.url)
         _ = try await controller.send("POST", "/hooks/github", body: body,
                                       headers: Self.headers(.github, body: body, secret: LiveController.webhookSecret))
-        try await controller.waitUntil("v2 was trained", timeout: .seconds(30)) { try controller.store.versions(of: "demo").count == 2 }
+        try await eventually("v2 was trained", timeout: .seconds(30)) { try controller.store.versions(of: "demo").count == 2 }
         await controller.stop()
     }
 

@@ -1,6 +1,6 @@
 import Foundation
+import GantryTestSupport
 import Processes
-import StableAddress
 import Testing
 @testable import Source
 
@@ -19,21 +19,21 @@ spec:
 
 /// A repository with a project under `ml/` holding `count` model files.
 private func makeRepo(count: Int) async throws -> String {
-    let repo = tempDir("repo") + "/work"
+    let repo = makeTemporaryDirectory("repo") + "/work"
     try FileManager.default.createDirectory(atPath: repo + "/ml/models", withIntermediateDirectories: true)
     try await git(["init", "-q", "-b", "main"], in: repo)
     try pipeline.write(toFile: repo + "/ml/pipeline.yaml", atomically: true, encoding: .utf8)
     for i in 0..<count { try model("m\(i)").write(toFile: repo + "/ml/models/m\(i).yaml", atomically: true, encoding: .utf8) }
     try "outside the project\n".write(toFile: repo + "/README.md", atomically: true, encoding: .utf8)
     try await git(["add", "-A"], in: repo)
-    try await git(["commit", "-q", "-m", "Initial models"], in: repo)
+    try await git(["commit", "-q", "-m", "Initial models"], in: repo, author: "Grace Hopper", email: "grace@example.com")
     return repo
 }
 
 @Suite struct GitSourceTests {
     @Test func aRevisionIsASnapshotWithCommitAuthorAndManifests() async throws {
         let repo = try await makeRepo(count: 3)
-        let source = try GitSource(location: repo, ref: nil, path: "ml", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: repo, ref: nil, path: "ml", cacheDirectory: makeTemporaryDirectory("cache"))
         let revision = try source.fetch()
         #expect(revision.isValid, "\(revision.diagnostics)")
         #expect(revision.manifests.models.count == 3)
@@ -46,7 +46,7 @@ private func makeRepo(count: Int) async throws -> String {
 
     @Test func oneChangedFileIsDecodedAgainAndAnUnchangedTreeIsNotDecodedAtAll() async throws {
         let repo = try await makeRepo(count: 20)
-        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: makeTemporaryDirectory("cache"))
         _ = try source.fetch()
         #expect(source.decodeCount == 21)
 
@@ -75,7 +75,7 @@ private func makeRepo(count: Int) async throws -> String {
     /// every file gives, diagnostics included.
     @Test func aSetUpdatedFromTheChangedFilesEqualsOneAssembledFromEveryFile() async throws {
         let repo = try await makeRepo(count: 6)
-        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: makeTemporaryDirectory("cache"))
         _ = try source.fetch()
         let deployment = { (name: String, model: String) in
             "apiVersion: gantry.dev/v1alpha1\nkind: Deployment\nmetadata: { name: \(name) }\nspec:\n  model: \(model)\n  version: 1\n"
@@ -109,7 +109,7 @@ private func makeRepo(count: Int) async throws -> String {
             try await git(["add", "-A"], in: repo)
             try await git(["commit", "-qm", message], in: repo)
             let updated = try source.fetch()
-            let full = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: tempDir("cache")).fetch()
+            let full = try GitSource(location: repo, ref: "main", path: "ml", cacheDirectory: makeTemporaryDirectory("cache")).fetch()
             #expect(updated.diagnostics.map(\.description) == full.diagnostics.map(\.description), "\(message)")
             #expect(updated.manifests.models.mapValues(\.spec) == full.manifests.models.mapValues(\.spec), "\(message)")
             #expect(updated.manifests.models.mapValues(\.origin.file) == full.manifests.models.mapValues(\.origin.file), "\(message)")
@@ -131,10 +131,10 @@ private func makeRepo(count: Int) async throws -> String {
 
     @Test func aRemoteRepositoryIsFetchedOverGitProtocol() async throws {
         let repo = try await makeRepo(count: 2)
-        let served = tempDir("served")
+        let served = makeTemporaryDirectory("served")
         try await git(["clone", "-q", "--bare", repo, served + "/models.git"], in: served)
-        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
-        let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: tempDir("cache"))
+        let port = freePort()
+        let source = try GitSource(location: "git://127.0.0.1:\(port)/models.git", ref: "main", path: "ml", cacheDirectory: makeTemporaryDirectory("cache"))
         // Nothing serves yet: the fetch fails, and the remote it used is
         // dropped so that the next fetch starts from a fresh one.
         // The socket is Gantry's own stream (Nagle off), which names the
@@ -148,9 +148,9 @@ private func makeRepo(count: Int) async throws -> String {
             environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         defer { Task { _ = await daemon.terminate(grace: .seconds(2)) } }
         var revision: Revision?
-        for _ in 0..<50 where revision == nil {  // the daemon needs a moment to listen
-            revision = try? source.fetch()
-            if revision == nil { try await Task.sleep(for: .milliseconds(100)) }
+        try await eventually("the daemon listens", timeout: .seconds(5)) {
+            revision = try source.fetch()
+            return true
         }
         let fetched = try #require(revision)
         #expect(fetched.manifests.models.count == 2)
@@ -169,9 +169,9 @@ private func makeRepo(count: Int) async throws -> String {
 
     @Test func anUnknownRefIsAClearError() async throws {
         let repo = try await makeRepo(count: 1)
-        let source = try GitSource(location: repo, ref: "no-such-branch", path: "", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: repo, ref: "no-such-branch", path: "", cacheDirectory: makeTemporaryDirectory("cache"))
         #expect(throws: GitSource.Failure.self) { try source.fetch() }
         do { _ = try source.fetch() } catch { #expect("\(error)".contains("cannot resolve \"no-such-branch\"")) }
-        #expect(throws: GitSource.Failure.self) { try GitSource(location: tempDir("empty"), ref: nil, path: "", cacheDirectory: tempDir("c")) }
+        #expect(throws: GitSource.Failure.self) { try GitSource(location: makeTemporaryDirectory("empty"), ref: nil, path: "", cacheDirectory: makeTemporaryDirectory("c")) }
     }
 }

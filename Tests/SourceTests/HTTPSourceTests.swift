@@ -1,7 +1,7 @@
 import Foundation
+import GantryTestSupport
 import Manifests
 import Processes
-import StableAddress
 import Testing
 @testable import Source
 
@@ -40,22 +40,18 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 @Suite(.serialized) struct HTTPSourceTests {
     func start(token: String) async throws -> (url: String, stop: ChildProcess) {
-        let dir = NSTemporaryDirectory() + "gantry-http-\(UUID().uuidString.prefix(8))"
+        let dir = makeTemporaryDirectory("gantry-http")
         try FileManager.default.createDirectory(atPath: dir + "/work/ml", withIntermediateDirectories: true)
         try "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: d }\nspec: { source: { url: https://example.com/d.csv } }\n"
             .write(toFile: dir + "/work/ml/d.yaml", atomically: true, encoding: .utf8)
         try server.write(toFile: dir + "/server.py", atomically: true, encoding: .utf8)
-        var env = ProcessInfo.processInfo.environment
-        env["GIT_AUTHOR_NAME"] = "A"; env["GIT_AUTHOR_EMAIL"] = "a@example.com"
-        env["GIT_COMMITTER_NAME"] = "A"; env["GIT_COMMITTER_EMAIL"] = "a@example.com"
-        for argv in [["git", "init", "-q", "-b", "main", "work"], ["git", "-C", "work", "add", "-A"],
-                     ["git", "-C", "work", "commit", "-qm", "Data"], ["git", "clone", "-q", "--bare", "work", "models.git"]] {
-            let r = try await Processes.run(ProcessSpec(argv: argv, environment: env, workingDirectory: dir), timeout: .seconds(30))
-            try #require(r.status.succeeded, "\(argv)")
+        for arguments in [["init", "-q", "-b", "main", "work"], ["-C", "work", "add", "-A"],
+                          ["-C", "work", "commit", "-qm", "Data"], ["clone", "-q", "--bare", "work", "models.git"]] {
+            try await git(arguments, in: dir, author: "A", email: "a@example.com")
         }
-        let port = Int(try freeLoopbackPort())  // never twice in a process, unlike a random pick
+        let port = freePort()
         let child = try ChildProcess.spawn(ProcessSpec(argv: ["python3", dir + "/server.py", dir, "\(port)", token],
-                                                       environment: env, logPath: dir + "/server.log"))
+                                                       environment: ProcessInfo.processInfo.environment, logPath: dir + "/server.log"))
         return ("http://127.0.0.1:\(port)/models.git", child)
     }
 
@@ -65,9 +61,9 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
         let source = try GitSource(location: url, ref: "main", path: "ml", cacheDirectory: NSTemporaryDirectory() + "c-\(UUID())",
                                    token: SecretRef(env: "GANTRY_TEST_GIT_TOKEN"))
         var revision: Revision?
-        for _ in 0..<50 where revision == nil {
-            revision = try? source.fetch()
-            if revision == nil { try await Task.sleep(for: .milliseconds(100)) }
+        try await eventually("the server answers", timeout: .seconds(5)) {
+            revision = try source.fetch()
+            return true
         }
         #expect(try #require(revision).manifests.datasets.keys.sorted() == ["d"])
         _ = await child.terminate(grace: .seconds(2))
@@ -75,15 +71,14 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
     @Test func aWrongOrMissingTokenFailsClearlyWithoutShowingTheToken() async throws {
         let (url, child) = try await start(token: "right-token")
-        try await Task.sleep(for: .milliseconds(500))
         setenv("GANTRY_TEST_WRONG_TOKEN", "wrong-token-value", 1)
         let wrong = try GitSource(location: url, ref: "main", path: "", cacheDirectory: NSTemporaryDirectory() + "c-\(UUID())",
                                   token: SecretRef(env: "GANTRY_TEST_WRONG_TOKEN"))
         var message = ""
-        for _ in 0..<100 {  // the server may take seconds to start on a busy machine
+        // The server may take seconds to start on a busy machine.
+        try await eventually("the server answers the wrong token", timeout: .seconds(10)) {
             do { _ = try wrong.fetch() } catch { message = "\(error)" }
-            if message.contains("rejected") { break }
-            try await Task.sleep(for: .milliseconds(100))
+            return message.contains("rejected")
         }
         #expect(message.contains("the server rejected the credentials for user x-access-token"), "\(message)")
         #expect(!message.contains("wrong-token-value"))

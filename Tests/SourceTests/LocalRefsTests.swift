@@ -1,6 +1,6 @@
 import Foundation
+import GantryTestSupport
 import Git
-import Processes
 import Testing
 
 /// `LocalRefs` reads refs from Git's files; `git rev-parse` is the oracle:
@@ -8,15 +8,13 @@ import Testing
 /// must say nil rather than guess.
 @Suite struct LocalRefsTests {
     private func revParse(_ ref: String, in repo: String) async throws -> ObjectID? {
-        let log = tempDir("rev-parse") + "/out"
-        let r = try await Processes.run(ProcessSpec(argv: ["git", "rev-parse", "--verify", "--quiet", ref], environment: ProcessInfo.processInfo.environment, workingDirectory: repo, logPath: log),
-                                        timeout: .seconds(60))
-        guard r.status.succeeded, let out = try? String(contentsOfFile: log, encoding: .utf8) else { return nil }
-        return ObjectID(hex: out.trimmingCharacters(in: .whitespacesAndNewlines))
+        let parsed = try await runCommand(["git", "rev-parse", "--verify", "--quiet", ref], in: repo, timeout: .seconds(60))
+        guard parsed.status.succeeded else { return nil }
+        return ObjectID(hex: parsed.output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private func repository() async throws -> String {
-        let repo = tempDir("local-refs")
+        let repo = makeTemporaryDirectory("local-refs")
         try await git(["init", "-q", "-b", "main"], in: repo)
         for n in 1...3 {
             try "\(n)\n".write(toFile: repo + "/file", atomically: true, encoding: .utf8)
@@ -58,7 +56,7 @@ import Testing
         // A full id is itself; a bare repository reads the same.
         let id = try #require(try await revParse("main", in: repo))
         #expect(LocalRefs.target(of: id.hex, in: repo) == id)
-        let bare = tempDir("local-refs-bare")
+        let bare = makeTemporaryDirectory("local-refs-bare")
         try await git(["clone", "-q", "--bare", repo, bare + "/r.git"], in: bare)
         #expect(LocalRefs.target(of: "main", in: bare + "/r.git") == id)
     }
@@ -70,16 +68,16 @@ import Testing
             #expect(LocalRefs.target(of: expression, in: repo) == nil, "\(expression)")
         }
         // A linked worktree's `.git` is a file pointing elsewhere.
-        let worktree = tempDir("local-refs-worktree") + "/w"
+        let worktree = makeTemporaryDirectory("local-refs-worktree") + "/w"
         try await git(["worktree", "add", "-q", worktree, "feature"], in: repo)
         #expect(LocalRefs.target(of: nil, in: worktree) == nil)
         // Replace refs change what a commit id reads as.
         try await git(["replace", "main", "feature"], in: repo)
         #expect(LocalRefs.target(of: "main", in: repo) == nil)
         // An unborn branch, and a directory that is no repository.
-        let empty = tempDir("local-refs-empty")
+        let empty = makeTemporaryDirectory("local-refs-empty")
         try await git(["init", "-q", "-b", "main"], in: empty)
         #expect(LocalRefs.target(of: nil, in: empty) == nil)
-        #expect(LocalRefs.target(of: nil, in: tempDir("local-refs-none")) == nil)
+        #expect(LocalRefs.target(of: nil, in: makeTemporaryDirectory("local-refs-none")) == nil)
     }
 }

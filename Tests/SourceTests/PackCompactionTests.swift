@@ -1,6 +1,6 @@
 import Foundation
+import GantryTestSupport
 @testable import Git
-import Processes
 import Testing
 @testable import Source
 
@@ -13,7 +13,7 @@ private struct Upstream {
     var url: String { "file://" + bare }
 
     static func make() async throws -> Upstream {
-        let root = tempDir("upstream")
+        let root = makeTemporaryDirectory("upstream")
         let clone = root + "/clone", bare = root + "/models.git"
         try FileManager.default.createDirectory(atPath: clone + "/models", withIntermediateDirectories: true)
         try await git(["init", "-q", "-b", "main"], in: clone)
@@ -41,7 +41,7 @@ private struct Upstream {
 @Suite struct PackCompactionTests {
     @Test func aCacheFetchedOncePerPushKeepsAFewPacksAndReadsEveryRevision() async throws {
         let upstream = try await Upstream.make()
-        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("cache"))
         let first = try source.fetch()
         let firstPack = try #require(source.repository.packFiles.first)
         var commits = [first.commit.id.hex]
@@ -75,7 +75,7 @@ private struct Upstream {
 
     @Test func aPackThatCannotBeWrittenLeavesEveryPackAndObjectInPlace() async throws {
         let upstream = try await Upstream.make()
-        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("cache"))
         var commits = [try source.fetch().commit.id.hex]
         for n in 1...3 {
             commits.append(try await upstream.commitModel(n))
@@ -85,7 +85,7 @@ private struct Upstream {
         let before = repository.packFiles
         #expect(before.count == 4)
 
-        let nowhere = tempDir("gone") + "/no/such/directory"
+        let nowhere = makeTemporaryDirectory("gone") + "/no/such/directory"
         #expect(throws: GitError.self) { try repository.compactPacks(above: 1, writingTo: nowhere) }
         do { try repository.compactPacks(above: 1, writingTo: nowhere) } catch {
             #expect(error.description.contains(nowhere), "\(error)")
@@ -105,7 +105,7 @@ private struct Upstream {
 
     @Test func aFetchThatDoesNotCompactLeavesItToCompactCache() async throws {
         let upstream = try await Upstream.make()
-        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: tempDir("cache"))
+        let source = try GitSource(location: upstream.url, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("cache"))
         var commits = [try source.fetch(compacting: false).commit.id.hex]
         for n in 1...GitSource.packLimit {
             commits.append(try await upstream.commitModel(n))

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import StableAddress
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import StableAddress
 
@@ -84,7 +85,7 @@ struct ForwarderTests {
         defer { client.close() }
         let (_, end) = await blocking { client.readToEnd() }
         #expect(end == .eof || end == .reset)
-        #expect(await eventually { control.status()?.accepted == 1 })
+        try await eventually("the forwarder counted the connection", timeout: .seconds(10)) { control.status()?.accepted == 1 }
     }
 
     @Test func bindingAnAddressInUseNamesIt() throws {
@@ -141,7 +142,9 @@ struct ForwarderTests {
             return snapshot.map { $0.readLine() }
         }
         #expect(replies == (0..<count).map { "b:n\($0)" })
-        #expect(await eventually { control.status()?.openConnections(to: backend.endpoint) == count })
+        try await eventually("every connection is counted open", timeout: .seconds(10)) {
+            control.status()?.openConnections(to: backend.endpoint) == count
+        }
         #expect(control.status()?.accepted == count)
 
         clients.forEach { $0.close() }

@@ -2,17 +2,9 @@
 import Glibc
 #endif
 import Foundation
+import GantryTestSupport
 import Testing
 @testable import StableAddress
-
-/// The gantry executable built next to the test bundle; its hidden
-/// `forward` verb calls `Forwarder.run`.
-private func forwarderExecutable() -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    return (me as NSString).deletingLastPathComponent + "/gantry"
-}
 
 /// glibc 2.34+ has it, but only under _GNU_SOURCE, which Swift's Glibc module
 /// does not define; look it up at run time instead.
@@ -73,7 +65,7 @@ private final class Child: Sendable {
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct RunProcessTests {
     @Test func runServesSurvivesSIGHUPAndExitsCleanlyOnSIGTERM() async throws {
-        let path = forwarderExecutable()
+        let path = gantryExecutable  // its hidden `forward` verb calls `Forwarder.run`
         try #require(FileManager.default.isExecutableFile(atPath: path), "missing \(path)")
         let a = try TestBackend(.taggedLines("A"))
         let b = try TestBackend(.taggedLines("B"))
@@ -85,7 +77,12 @@ struct RunProcessTests {
         let listen = Endpoint(host: "127.0.0.1", port: try freeLoopbackPort())
 
         let child = try Child(path, ["forward", "--listen", listen.description, "--control", control.directory], stderrPath: dir + "/stderr")
-        #expect(await eventually { control.status()?.pid == child.pid })
+        do {
+            try await eventually("the forwarder reports its pid", timeout: .seconds(10)) { control.status()?.pid == child.pid }
+        } catch {
+            await child.kill()
+            throw error
+        }
         let exchange = { @Sendable (line: String) async -> String? in
             await blocking {
                 guard let c = try? TestClient(listen) else { return nil }
@@ -110,7 +107,7 @@ struct RunProcessTests {
     }
 
     @Test func runReportsAddressInUseAndExitsNonZero() async throws {
-        let path = forwarderExecutable()
+        let path = gantryExecutable
         try #require(FileManager.default.isExecutableFile(atPath: path), "missing \(path)")
         let (holder, _, dir) = try startForwarder(backend: nil)
         defer { holder.stop(); removeDirectory(dir) }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GantryTestSupport
 import Synchronization
 import Testing
 @testable import StableAddress
@@ -73,7 +74,7 @@ struct SwitchTests {
         defer { old.close() }
         #expect(old.send("x\n"))
         #expect(await blocking { old.readLine() } == "A:x")
-        #expect(await eventually { control.status()?.openConnections(to: a.endpoint) == 1 })
+        try await eventually("the old connection is counted open", timeout: .seconds(10)) { control.status()?.openConnections(to: a.endpoint) == 1 }
 
         try control.setBackend(b.endpoint)
         try await control.waitUntilServing(b.endpoint, timeout: .seconds(10))
@@ -105,6 +106,7 @@ struct SwitchTests {
         defer { forwarder.stop(); removeDirectory(dir) }
 
         let traffic = Traffic()
+        defer { traffic.done.store(true, ordering: .releasing) }  // the clients stop should the test end early
         let target = forwarder.endpoint
         // Several clients at once, so connections are mid-flight at the
         // moment of the switch and while A is being drained.
@@ -128,14 +130,14 @@ struct SwitchTests {
             }
         }
 
-        #expect(await eventually(seconds: 20) { traffic.tally.withLock { $0.fromA >= 200 } })
+        try await eventually("A answered 200 requests", timeout: .seconds(20)) { traffic.tally.withLock { $0.fromA >= 200 } }
         try control.setBackend(b.endpoint)
         try await control.waitUntilServing(b.endpoint, timeout: .seconds(10))
         #expect(await control.drain(a.endpoint, timeout: .seconds(10)) == 0)
         let fromAAtDrain = traffic.tally.withLock { $0.fromA }
         a.stop()
         let fromBAtStop = traffic.tally.withLock { $0.fromB }
-        #expect(await eventually(seconds: 20) { traffic.tally.withLock { $0.fromB >= fromBAtStop + 200 } })
+        try await eventually("B answered 200 more", timeout: .seconds(20)) { traffic.tally.withLock { $0.fromB >= fromBAtStop + 200 } }
         traffic.done.store(true, ordering: .releasing)
         for worker in workers { await worker.value }
 

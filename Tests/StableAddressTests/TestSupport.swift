@@ -17,22 +17,6 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// Polls `condition` until it holds or `seconds` pass; returns whether it held.
-func eventually(seconds: Double = 10, _ condition: @Sendable () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
-
-func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/stableaddress-test-XXXXXX".utf8CString)
-    guard let result = mkdtemp(&template) else { fatalError("mkdtemp failed") }
-    return String(cString: result)
-}
-
 func removeDirectory(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)
 }
