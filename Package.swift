@@ -26,8 +26,9 @@ let package = Package(
         // them on Debian): CGit2Loader loads the library on first use, on a
         // thread of its own, and pkg-config's -lgit2 would link it.
         .systemLibrary(name: "CGit2", providers: [.apt(["libgit2-dev"])]),
-        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1",
-                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(
+            name: "CYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
         // libcurl's headers only (libcurl4-openssl-dev; pkg-config gives no
         // flags for them on Debian): CCurlLoader loads the library on first
         // use, so it is not linked, and pkg-config's -lcurl would link it.
@@ -59,13 +60,17 @@ let package = Package(
         .target(name: "S3", dependencies: ["HTTP", "Manifests", .product(name: "Crypto", package: "swift-crypto")]),
         // Listing and statting directory trees fast, in parallel.
         .target(name: "FileTree", dependencies: ["CThreads", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Lineage", dependencies: [
-            "Manifests", "Source", "State", "HTTP", "S3", "FileTree",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
-        .target(name: "Targets", dependencies: [
-            "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP", "S3",
-        ]),
+        .target(
+            name: "Lineage",
+            dependencies: [
+                "Manifests", "Source", "State", "HTTP", "S3", "FileTree",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "Targets",
+            dependencies: [
+                "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP", "S3",
+            ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
         .target(name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
         .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
@@ -73,50 +78,62 @@ let package = Package(
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The long-running controller: the reconcile loop as a Service, the
         // state it shares with the HTTP server, metrics, notifications, logs.
-        .target(name: "Controller", dependencies: [
-            "CMalloc", "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "HTTP",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "Controller",
+            dependencies: [
+                "CMalloc", "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "HTTP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The HTTP API, webhooks, dashboard and /metrics over the controller.
         // How Gantry's HTTP servers listen: connection limits (and TLS).
-        .target(name: "Listener", dependencies: [
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
-        ]),
-        .target(name: "Server", dependencies: [
-            "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML", "Listener",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "Listener",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Controller", "Manifests", "Lineage", "State", "Planner", "Reconciler", "Source", "Targets", "YAML", "Listener",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The on-prem node agent (`gantry agent`): the HTTP face of the
         // agent target's node side.
-        .target(name: "Agent", dependencies: [
-            "Targets", "Lineage", "Listener",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Targets", "Lineage", "Listener",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
-        .executableTarget(name: "gantry", dependencies: [
-            "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "FileTree", "Targets", "Planner", "Reconciler", "Review", "Forge",
-            "Controller", "Server", "Agent", "Listener",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .executableTarget(
+            name: "gantry",
+            dependencies: [
+                "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "FileTree", "Targets", "Planner", "Reconciler", "Review", "Forge",
+                "Controller", "Server", "Agent", "Listener",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
 
         // Benchmarks: bench/run drives this in a release build.
-        .executableTarget(name: "gantry-bench", dependencies: [
-            "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "Controller", "Server", "HTTP",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], path: "bench/GantryBench"),
+        .executableTarget(
+            name: "gantry-bench",
+            dependencies: [
+                "YAML", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Reconciler", "Controller", "Server", "HTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], path: "bench/GantryBench"),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "ManifestsTests", dependencies: ["GantryTestSupport", "Manifests"]),
@@ -125,28 +142,36 @@ let package = Package(
         // driver, never shipped in the gantry binary. StableAddress for its
         // port picker, so the tests' ports come from the same rotation as
         // the forwarder's.
-        .target(name: "GantryTestSupport", dependencies: ["Processes", "StableAddress", "Manifests", "State", "Targets"],
-                path: "Tests/GantryTestSupport"),
+        .target(
+            name: "GantryTestSupport", dependencies: ["Processes", "StableAddress", "Manifests", "State", "Targets"],
+            path: "Tests/GantryTestSupport"),
         .testTarget(name: "StableAddressTests", dependencies: ["GantryTestSupport", "StableAddress", "gantry"]),
-        .testTarget(name: "LineageTests", dependencies: [
-            "GantryTestSupport", "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .testTarget(
+            name: "LineageTests",
+            dependencies: [
+                "GantryTestSupport", "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
         .testTarget(name: "SourceTests", dependencies: ["GantryTestSupport", "Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests"]),
-        .testTarget(name: "ServerTests", dependencies: [
-            "GantryTestSupport",
-            "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
-            "Lineage", "Manifests", "Git", "YAML", "Listener", "gantry",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .testTarget(name: "ReconcileTests", dependencies: [
-            "GantryTestSupport",
-            "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage", "S3", "gantry",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "GantryTestSupport",
+                "Server", "Controller", "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP",
+                "Lineage", "Manifests", "Git", "YAML", "Listener", "gantry",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(
+            name: "ReconcileTests",
+            dependencies: [
+                "GantryTestSupport",
+                "Reconciler", "Planner", "Targets", "State", "Source", "Processes", "StableAddress", "HTTP", "Review", "Forge", "Git", "Manifests", "Lineage",
+                "S3", "gantry",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
     ]
 )

@@ -7,11 +7,13 @@ import PackageDescription
 let package = Package(
     name: "gantry-fuzz",
     dependencies: [
-        .package(name: "gantry", path: ".."),
+        .package(name: "gantry", path: "..")
     ],
     targets: [
-        .executableTarget(name: "ManifestFuzzer", dependencies: [
-            .product(name: "GantryManifests", package: "gantry"),
-        ], path: "ManifestFuzzer"),
+        .executableTarget(
+            name: "ManifestFuzzer",
+            dependencies: [
+                .product(name: "GantryManifests", package: "gantry")
+            ], path: "ManifestFuzzer")
     ]
 )

@@ -19,8 +19,9 @@ extension AgentServer {
             guard node.hasBlob(digest), let data = FileManager.default.contents(atPath: node.blobPath(digest)) else {
                 throw AgentError(.notFound, "no blob \(digest)")
             }
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         // The body is written to a file as it arrives, then kept only if
         // its digest is the one in the path.
@@ -30,7 +31,8 @@ extension AgentServer {
             do {
                 let incoming = try node.incomingBlobPath()
                 guard FileManager.default.createFile(atPath: incoming, contents: nil),
-                      let file = FileHandle(forWritingAtPath: incoming) else {
+                    let file = FileHandle(forWritingAtPath: incoming)
+                else {
                     throw AgentError(.internalServerError, "cannot write \(incoming)")
                 }
                 do {

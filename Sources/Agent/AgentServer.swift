@@ -34,13 +34,16 @@ public struct AgentServer: Sendable {
         return router
     }
 
-    public func application(host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
-                            tls: TLSFiles? = nil,
-                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        Application(router: router(), server: try limits.server(tls: tls),
-                    configuration: .init(address: .hostname(host, port: port), serverName: "gantry-agent"),
-                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-                    logger: logger)
+    public func application(
+        host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
+        tls: TLSFiles? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: router(), server: try limits.server(tls: tls),
+            configuration: .init(address: .hostname(host, port: port), serverName: "gantry-agent"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
     }
 }
 
@@ -55,7 +58,8 @@ struct BearerToken: RouterMiddleware {
         guard let header = request.headers[.authorization] else { throw AgentError(.unauthorized, "a bearer token is required") }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
-              tokens.accepts(String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+            tokens.accepts(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        else {
             throw AgentError(.unauthorized, "unknown token")
         }
         return try await next(request, context)
@@ -108,8 +112,9 @@ struct AgentJSON<Value: Encodable & Sendable>: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }
 

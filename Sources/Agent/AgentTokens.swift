@@ -27,12 +27,14 @@ public struct AgentTokens: Sendable {
         }
         var hashes: [String] = []
         for (index, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
+            let line =
+                raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
                 .trimmingCharacters(in: .whitespaces) ?? ""
             if line.isEmpty { continue }
             // Never echo the line: it may be a token pasted by mistake.
             guard isHash(line) else {
-                throw Problem(description: "\(path):\(index + 1): expected sha256:<64 lowercase hex digits>, the hash of a token (printf %s \"$TOKEN\" | sha256sum)")
+                throw Problem(
+                    description: "\(path):\(index + 1): expected sha256:<64 lowercase hex digits>, the hash of a token (printf %s \"$TOKEN\" | sha256sum)")
             }
             hashes.append(line)
         }

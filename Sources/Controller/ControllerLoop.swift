@@ -41,8 +41,10 @@ public final class ControllerLoop: Service, Sendable {
     let configuration: Configuration
     let logger: Logger
 
-    public init(source: GitSource, reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup = Wakeup(),
-                metrics: ControllerMetrics? = nil, notifier: Notifier? = nil, configuration: Configuration, logger: Logger) {
+    public init(
+        source: GitSource, reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup = Wakeup(),
+        metrics: ControllerMetrics? = nil, notifier: Notifier? = nil, configuration: Configuration, logger: Logger
+    ) {
         self.source = source
         self.reconciler = reconciler
         self.status = status
@@ -63,8 +65,12 @@ public final class ControllerLoop: Service, Sendable {
     }
 
     func loop() async {
-        logger.info("controller started", metadata: ["source": "\(source.name)", "interval": "\(configuration.interval)",
-                                                     "state": "\(reconciler.workspace.root)"])
+        logger.info(
+            "controller started",
+            metadata: [
+                "source": "\(source.name)", "interval": "\(configuration.interval)",
+                "state": "\(reconciler.workspace.root)",
+            ])
         if let closed = try? reconciler.closeAbandonedReconciles(), closed > 0 {
             logger.warning("reconciles left running by a process that is gone are recorded as interrupted", metadata: ["count": "\(closed)"])
         }
@@ -77,8 +83,12 @@ public final class ControllerLoop: Service, Sendable {
             loops += 1
             if let woken {
                 let latency = ContinuousClock.now - woken.requestedAt
-                logger.info("refresh requested", metadata: ["reason": "\(woken.reason)",
-                                                            "latency_ms": "\(String(format: "%.1f", latency.seconds * 1000))"])
+                logger.info(
+                    "refresh requested",
+                    metadata: [
+                        "reason": "\(woken.reason)",
+                        "latency_ms": "\(String(format: "%.1f", latency.seconds * 1000))",
+                    ])
                 status.update { $0.lastWakeup = .init(reason: woken.reason, at: Date(), latencySeconds: latency.seconds) }
             }
             do {
@@ -159,12 +169,17 @@ public final class ControllerLoop: Service, Sendable {
                 logger.error("invalid revision; the last good one keeps running", metadata: ["commit": "\(commit.id.short)", "diagnostic": "\(d)"])
             }
             let status = self.status
-            let report = try await reconciler.apply(plan, desired: assessment.desired, actor: configuration.actor,
-                                                    stopRequested: { status.snapshot.stopping })
+            let report = try await reconciler.apply(
+                plan, desired: assessment.desired, actor: configuration.actor,
+                stopRequested: { status.snapshot.stopping })
             let seconds = ContinuousClock.now - started
-            logger.info("reconciled", metadata: ["reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result.rawValue)",
-                                                 "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
-                                                 "seconds": "\(String(format: "%.3f", seconds.seconds))"])
+            logger.info(
+                "reconciled",
+                metadata: [
+                    "reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result.rawValue)",
+                    "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
+                    "seconds": "\(String(format: "%.3f", seconds.seconds))",
+                ])
             metrics?.reconciled(after: seconds, result: report.result.rawValue)
             for a in report.succeeded { metrics?.action(kind: a.kind.rawValue, result: "succeeded") }
             for f in report.failed { metrics?.action(kind: f.action.kind.rawValue, result: "failed") }
@@ -194,25 +209,34 @@ public final class ControllerLoop: Service, Sendable {
 
     func notify(_ report: Reconciler.Report, plan: Plan) async {
         guard let notifier, !notifier.receivers.isEmpty else { return }
-        let source = plan.revision.source, commit = plan.revision.commit
+        let source = plan.revision.source
+        let commit = plan.revision.commit
         if !report.failed.isEmpty || report.result == .invalid {
             let lines = report.failed.map { "\($0.action.summary): \($0.error)" } + plan.diagnostics.map(\.description)
-            await notifier.send(.init(event: .syncFailed, object: report.failed.first?.action.object ?? source,
-                                      message: lines.prefix(10).joined(separator: "\n"), source: source, commit: commit))
+            await notifier.send(
+                .init(
+                    event: .syncFailed, object: report.failed.first?.action.object ?? source,
+                    message: lines.prefix(10).joined(separator: "\n"), source: source, commit: commit))
         }
         for action in report.succeeded {
             switch action.kind {
             case .train:
-                await notifier.send(.init(event: .retrained, object: action.object,
-                                          message: "trained v\(action.version): \(action.reason)", source: source, commit: commit))
+                await notifier.send(
+                    .init(
+                        event: .retrained, object: action.object,
+                        message: "trained v\(action.version): \(action.reason)", source: source, commit: commit))
             case .promote:
                 let outcome = (try? reconciler.store.version(action.model, action.version))?.promotion ?? ""
-                await notifier.send(.init(event: .promoted, object: action.object,
-                                          message: "v\(action.version): \(outcome)", source: source, commit: commit))
+                await notifier.send(
+                    .init(
+                        event: .promoted, object: action.object,
+                        message: "v\(action.version): \(outcome)", source: source, commit: commit))
             case .deploy where (action.fromVersion ?? 0) > action.version:
-                await notifier.send(.init(event: .rolledBack, object: action.object,
-                                          message: "now serves \(action.model)@v\(action.version) (was v\(action.fromVersion ?? 0))",
-                                          source: source, commit: commit))
+                await notifier.send(
+                    .init(
+                        event: .rolledBack, object: action.object,
+                        message: "now serves \(action.model)@v\(action.version) (was v\(action.fromVersion ?? 0))",
+                        source: source, commit: commit))
             default:
                 break
             }

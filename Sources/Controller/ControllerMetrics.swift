@@ -39,44 +39,56 @@ public final class ControllerMetrics: @unchecked Sendable {
     public func reconciled(after duration: Duration, result: String) {
         registry.makeDurationHistogram(
             descriptor: Self.name("reconcile_duration", unit: "seconds", help: "Time from fetch to the end of apply, by result."),
-            labels: [("result", result)], buckets: Self.reconcileBuckets)
-            .record(duration)
+            labels: [("result", result)], buckets: Self.reconcileBuckets
+        )
+        .record(duration)
         registry.makeCounter(descriptor: Self.reconciles, labels: [("result", result)]).increment()
     }
 
     public func fetched(after duration: Duration, succeeded: Bool) {
         registry.makeDurationHistogram(
             descriptor: Self.name("git_fetch_duration", unit: "seconds", help: "Time to fetch the followed Git repository and read its manifests."),
-            labels: [("result", succeeded ? "success" : "error")], buckets: Self.fetchBuckets)
-            .record(duration)
+            labels: [("result", succeeded ? "success" : "error")], buckets: Self.fetchBuckets
+        )
+        .record(duration)
     }
 
     /// `result` is succeeded, failed or skipped.
     public func action(kind: String, result: String) {
-        registry.makeCounter(descriptor: Self.name("actions", unit: "total", help: "Plan actions executed, by kind and result."),
-                             labels: [("kind", kind), ("result", result)]).increment()
+        registry.makeCounter(
+            descriptor: Self.name("actions", unit: "total", help: "Plan actions executed, by kind and result."),
+            labels: [("kind", kind), ("result", result)]
+        ).increment()
     }
 
     /// 1 while reconcile loops fail (the controller is degraded), else 0.
     public func degraded(_ on: Bool) {
-        registry.makeGauge(descriptor: Self.name("controller_degraded", unit: "",
-                                                 help: "1 while reconcile loops fail (Git or the state directory unusable); what serves keeps serving."))
-            .set(to: on ? 1 : 0)
+        registry.makeGauge(
+            descriptor: Self.name(
+                "controller_degraded", unit: "",
+                help: "1 while reconcile loops fail (Git or the state directory unusable); what serves keeps serving.")
+        )
+        .set(to: on ? 1 : 0)
     }
 
     public func webhook(provider: String, result: String) {
-        registry.makeCounter(descriptor: Self.name("webhook_deliveries", unit: "total", help: "Webhook deliveries received, by provider and what became of them."),
-                             labels: [("provider", provider), ("result", result)]).increment()
+        registry.makeCounter(
+            descriptor: Self.name("webhook_deliveries", unit: "total", help: "Webhook deliveries received, by provider and what became of them."),
+            labels: [("provider", provider), ("result", result)]
+        ).increment()
     }
 
     public func apiRequest(method: String, status: Int) {
-        registry.makeCounter(descriptor: Self.name("http_requests", unit: "total", help: "HTTP requests served, by method and status code."),
-                             labels: [("method", method), ("code", "\(status)")]).increment()
+        registry.makeCounter(
+            descriptor: Self.name("http_requests", unit: "total", help: "HTTP requests served, by method and status code."),
+            labels: [("method", method), ("code", "\(status)")]
+        ).increment()
     }
 
     func outOfSync(_ kind: String) -> Gauge {
-        registry.makeGauge(descriptor: Self.name("objects_out_of_sync", unit: "", help: "Objects whose pending plan has an action, by kind."),
-                           labels: [("kind", kind)])
+        registry.makeGauge(
+            descriptor: Self.name("objects_out_of_sync", unit: "", help: "Objects whose pending plan has an action, by kind."),
+            labels: [("kind", kind)])
     }
 
     /// Records the pending plan's out-of-sync counts and what serves now.
@@ -93,9 +105,11 @@ public final class ControllerMetrics: @unchecked Sendable {
         var now: [[String]: Gauge] = [:]
         for d in deployments {
             let key = [d.name, d.model, "\(d.version)", d.target]
-            now[key] = served[key] ?? registry.makeGauge(
-                descriptor: Self.name("served_version", unit: "info", help: "The model version each Deployment serves; the value is always 1."),
-                labels: [("deployment", d.name), ("model", d.model), ("version", "\(d.version)"), ("target", d.target)])
+            now[key] =
+                served[key]
+                ?? registry.makeGauge(
+                    descriptor: Self.name("served_version", unit: "info", help: "The model version each Deployment serves; the value is always 1."),
+                    labels: [("deployment", d.name), ("model", d.model), ("version", "\(d.version)"), ("target", d.target)])
             now[key]?.set(to: 1)
         }
         for (key, gauge) in served where now[key] == nil { registry.unregisterGauge(gauge) }

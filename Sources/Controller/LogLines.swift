@@ -13,8 +13,10 @@ public struct LogLines: LogHandler {
     let redactor: Redactor
     let write: @Sendable (String) -> Void
 
-    public init(label: String, json: Bool, redactor: Redactor = Redactor(),
-                write: @escaping @Sendable (String) -> Void = LogLines.standardOutput) {
+    public init(
+        label: String, json: Bool, redactor: Redactor = Redactor(),
+        write: @escaping @Sendable (String) -> Void = LogLines.standardOutput
+    ) {
         self.json = json
         self.redactor = redactor
         self.write = write

@@ -98,18 +98,27 @@ public struct Notifier: Sendable {
     }
 
     func deliver(_ notification: Notification, to receiver: Receiver) async {
-        let request = HTTPRequest(method: "POST", url: receiver.url, headers: [("Content-Type", "application/json")],
-                                  body: Self.body(notification, format: receiver.format), timeout: .seconds(5))
+        let request = HTTPRequest(
+            method: "POST", url: receiver.url, headers: [("Content-Type", "application/json")],
+            body: Self.body(notification, format: receiver.format), timeout: .seconds(5))
         let where_ = Self.redacted(receiver.url)
         do {
             let response = try await HTTPClient.shared.send(request)
             if !(200..<300).contains(response.status) {
-                logger.warning("notification refused", metadata: ["receiver": "\(where_)", "status": "\(response.status)",
-                                                                  "event": "\(notification.event.rawValue)"])
+                logger.warning(
+                    "notification refused",
+                    metadata: [
+                        "receiver": "\(where_)", "status": "\(response.status)",
+                        "event": "\(notification.event.rawValue)",
+                    ])
             }
         } catch {
-            logger.warning("notification not delivered", metadata: ["receiver": "\(where_)", "error": "\(error)",
-                                                                    "event": "\(notification.event.rawValue)"])
+            logger.warning(
+                "notification not delivered",
+                metadata: [
+                    "receiver": "\(where_)", "error": "\(error)",
+                    "event": "\(notification.event.rawValue)",
+                ])
         }
     }
 }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import CMalloc
-#endif
 import Source
+
+#if canImport(Glibc)
+    import CMalloc
+#endif
 
 /// Upkeep between reconciles, off the path from a push to its action:
 /// compacting the fetch cache's packs when there are too many, then handing
@@ -26,8 +27,8 @@ public func upkeep(after source: GitSource) -> String? {
 @discardableResult
 func releaseFreedMemory() -> Bool {
     #if canImport(Glibc)
-    malloc_trim(0) == 1
+        malloc_trim(0) == 1
     #else
-    false
+        false
     #endif
 }

@@ -37,9 +37,10 @@ public struct DirectoryListing: Sendable {
     public func identity(_ i: Int) -> Identity {
         records.withUnsafeBytes { bytes in
             let base = bytes.baseAddress! + starts[i]
-            return Identity(size: base.loadUnaligned(as: Int64.self),
-                            mtimeNanos: (base + 8).loadUnaligned(as: Int64.self),
-                            inode: (base + 16).loadUnaligned(as: Int64.self))
+            return Identity(
+                size: base.loadUnaligned(as: Int64.self),
+                mtimeNanos: (base + 8).loadUnaligned(as: Int64.self),
+                inode: (base + 16).loadUnaligned(as: Int64.self))
         }
     }
 
@@ -138,7 +139,8 @@ private final class NameBatch: @unchecked Sendable {
     /// device is not data, and is left out.
     func claimAndStat(in fd: Int32) -> Bool {
         guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return false }
-        var records: [UInt8] = [], starts: [Int] = []
+        var records: [UInt8] = []
+        var starts: [Int] = []
         records.reserveCapacity(bytes.count + ends.count * (24 + prefix.count))
         starts.reserveCapacity(ends.count)
         bytes.withUnsafeBufferPointer { buffer in

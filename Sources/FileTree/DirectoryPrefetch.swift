@@ -42,20 +42,24 @@ public enum DirectoryPrefetch {
             let run: () -> Void
             init(_ run: @escaping () -> Void) { self.run = run }
         }
-        let work = Unmanaged.passRetained(Work {
-            let directories = predict()
-            started.condition.withLock { started.directories = directories }
-            started.condition.broadcast()
-            for directory in directories {
-                let listing = DirectoryListing.scan(directory)
-                started.condition.withLock { started.listings[directory] = listing }
+        let work = Unmanaged.passRetained(
+            Work {
+                let directories = predict()
+                started.condition.withLock { started.directories = directories }
                 started.condition.broadcast()
+                for directory in directories {
+                    let listing = DirectoryListing.scan(directory)
+                    started.condition.withLock { started.listings[directory] = listing }
+                    started.condition.broadcast()
+                }
             }
-        }).toOpaque()
-        if gantry_thread_start_elsewhere({ work in
-            Unmanaged<Work>.fromOpaque(work!).takeRetainedValue().run()
-            return nil
-        }, work) != 0 {
+        ).toOpaque()
+        if gantry_thread_start_elsewhere(
+            { work in
+                Unmanaged<Work>.fromOpaque(work!).takeRetainedValue().run()
+                return nil
+            }, work) != 0
+        {
             // No thread: nothing is predicted, and each listing is taken now.
             Unmanaged<Work>.fromOpaque(work).release()
             started.condition.withLock { started.directories = [] }

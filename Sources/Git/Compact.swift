@@ -100,10 +100,12 @@ extension Repository {
         }
         var ids: [git_oid] = []
         let listed = withUnsafeMutablePointer(to: &ids) { out in
-            git_odb_foreach(listing, { id, payload in
-                payload!.assumingMemoryBound(to: [git_oid].self).pointee.append(id!.pointee)
-                return 0
-            }, out)
+            git_odb_foreach(
+                listing,
+                { id, payload in
+                    payload!.assumingMemoryBound(to: [git_oid].self).pointee.append(id!.pointee)
+                    return 0
+                }, out)
         }
         try check(listed, "list the objects of \(packs.count) packs")
 

@@ -34,7 +34,8 @@ final class CallbackState {
             let state = Unmanaged<CallbackState>.fromOpaque(payload!).takeUnretainedValue()
             state.attempts += 1
             guard state.attempts == 1, let c = state.credentials,
-                  allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { return GIT_EAUTH.rawValue }
+                allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0
+            else { return GIT_EAUTH.rawValue }
             return git_credential_userpass_plaintext_new(out, c.username, c.token)
         }
     }
@@ -57,9 +58,11 @@ extension Repository {
             try withStrArray(specs) { array throws(GitError) in
                 let code = git_remote_fetch(remote, array, &options, "gantry fetch")
                 if code == GIT_EAUTH.rawValue || (code < 0 && box.takeUnretainedValue().attempts > 1) {
-                    throw GitError(operation: "fetch \(url)", code: code,
-                                   message: credentials == nil ? "the server asks for credentials; give a token by reference (--token-env or --token-file)"
-                                                               : "the server rejected the credentials for user \(credentials!.username)")
+                    throw GitError(
+                        operation: "fetch \(url)", code: code,
+                        message: credentials == nil
+                            ? "the server asks for credentials; give a token by reference (--token-env or --token-file)"
+                            : "the server rejected the credentials for user \(credentials!.username)")
                 }
                 try check(code, "fetch \(url)")
             }

@@ -43,7 +43,9 @@ public enum GitLibrary {
     /// call waits only for what is left.
     public static func prepare() {
         Thread.detachNewThread {
-            guard stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.running.rawValue, ordering: .acquiringAndReleasing).exchanged else { return }
+            guard stage.compareExchange(expected: Stage.waiting.rawValue, desired: Stage.running.rawValue, ordering: .acquiringAndReleasing).exchanged else {
+                return
+            }
             _ = Library.failure
             stage.store(Stage.done.rawValue, ordering: .releasing)
         }

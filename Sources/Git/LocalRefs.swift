@@ -65,7 +65,8 @@ public enum LocalRefs {
     /// an expression.
     static func isPlainName(_ name: String) -> Bool {
         guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.hasSuffix("."), !name.hasSuffix(".lock"),
-              !name.contains(".."), !name.contains("//"), !name.contains("/.") , !name.hasPrefix(".") else { return false }
+            !name.contains(".."), !name.contains("//"), !name.contains("/."), !name.hasPrefix(".")
+        else { return false }
         return name.utf8.allSatisfy { b in
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 46 || b == 95 || b == 47 || b == 45
         }
@@ -128,7 +129,8 @@ private struct RefFiles {
             for line in bytes.split(separator: UInt8(ascii: "\n")) {
                 guard let first = line.first, first != UInt8(ascii: "#"), first != UInt8(ascii: "^") else { continue }
                 guard line.count > 41, line[line.startIndex + 40] == UInt8(ascii: " "),
-                      let id = ObjectID(hex: String(decoding: line.prefix(40), as: UTF8.self)) else { return nil }
+                    let id = ObjectID(hex: String(decoding: line.prefix(40), as: UTF8.self))
+                else { return nil }
                 let name = String(decoding: line.dropFirst(41), as: UTF8.self)
                 if name.hasPrefix("refs/replace/") { return nil }
                 table[name] = id

@@ -27,8 +27,9 @@ extension Repository {
                 var blob = git_oid()
                 let code = bytes.withUnsafeBytes { raw in git_blob_create_from_buffer(&blob, repo, raw.baseAddress, raw.count) }
                 try check(code, "write \(path)")
-                tree = try Self.replace(repo, in: tree, path: Self.normalise(path).split(separator: "/").map(String.init),
-                                        with: ObjectID(&blob))
+                tree = try Self.replace(
+                    repo, in: tree, path: Self.normalise(path).split(separator: "/").map(String.init),
+                    with: ObjectID(&blob))
             }
             var treeOID = tree.oid
             var newTree: OpaquePointer?

@@ -19,9 +19,11 @@ public struct HTTPRequest: Sendable {
     /// the server said its length would be.
     public var maximumBodyBytes: Int?
 
-    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
-                body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5),
-                auth: HTTPAuth = .none, tls: TLSClientFiles? = nil) {
+    public init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil, timeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(5),
+        auth: HTTPAuth = .none, tls: TLSClientFiles? = nil
+    ) {
         self.tls = tls
         self.method = method
         self.url = url
@@ -71,16 +73,19 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 
     /// Refused, unresolvable or timed out before a response: safe to retry.
     public var isConnectionFailure: Bool {
-        [Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_COULDNT_RESOLVE_HOST.rawValue),
-         Int(CURLE_OPERATION_TIMEDOUT.rawValue), Int(CURLE_GOT_NOTHING.rawValue),
-         Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue)].contains(code)
+        [
+            Int(CURLE_COULDNT_CONNECT.rawValue), Int(CURLE_COULDNT_RESOLVE_HOST.rawValue),
+            Int(CURLE_OPERATION_TIMEDOUT.rawValue), Int(CURLE_GOT_NOTHING.rawValue),
+            Int(CURLE_RECV_ERROR.rawValue), Int(CURLE_SEND_ERROR.rawValue),
+        ].contains(code)
     }
 
     public static func redact(_ url: String) -> String {
         var u = url
         if let q = u.firstIndex(of: "?") { u = String(u[..<q]) }
         if let scheme = u.range(of: "://"), let at = u[scheme.upperBound...].firstIndex(of: "@"),
-           !u[scheme.upperBound..<at].contains("/") {
+            !u[scheme.upperBound..<at].contains("/")
+        {
             u.replaceSubrange(scheme.upperBound...at, with: "")
         }
         return u
@@ -149,8 +154,9 @@ public final class HTTPClient: @unchecked Sendable {
             gantry_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             body.withUnsafeBufferPointer { buffer in
                 // COPYPOSTFIELDS copies, so the buffer need not outlive this call.
-                _ = gantry_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS,
-                                               UnsafeMutableRawPointer(mutating: buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+                _ = gantry_curl_setopt_pointer(
+                    handle, CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!))
             }
         }
         for (name, value) in request.headers {
@@ -164,26 +170,31 @@ public final class HTTPClient: @unchecked Sendable {
         sink.limit = request.maximumBodyBytes
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
-        gantry_curl_setopt_write_function(handle, { data, size, count, user in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            if let limit = sink.limit, sink.body.count + n > limit { return 0 }  // libcurl ends the transfer: a write error
-            if n > 0, let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
-            return n
-        })
+        gantry_curl_setopt_write_function(
+            handle,
+            { data, size, count, user in
+                let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+                let n = size * count
+                if let limit = sink.limit, sink.body.count + n > limit { return 0 }  // libcurl ends the transfer: a write error
+                if n > 0, let data { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n)) }
+                return n
+            })
         gantry_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, box.toOpaque())
-        gantry_curl_setopt_header_function(handle, { data, size, count, user in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            if let data { sink.header(String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)) }
-            return n
-        })
+        gantry_curl_setopt_header_function(
+            handle,
+            { data, size, count, user in
+                let sink = Unmanaged<ResponseSink>.fromOpaque(user!).takeUnretainedValue()
+                let n = size * count
+                if let data { sink.header(String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)) }
+                return n
+            })
         gantry_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, box.toOpaque())
 
         let code = gantry_curl_easy_perform(handle)
         guard code == CURLE_OK else {
-            throw HTTPError(url: HTTPError.redact(request.url), code: Int(code.rawValue),
-                            message: String(cString: gantry_curl_easy_strerror(code)))
+            throw HTTPError(
+                url: HTTPError.redact(request.url), code: Int(code.rawValue),
+                message: String(cString: gantry_curl_easy_strerror(code)))
         }
         var status = 0
         gantry_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

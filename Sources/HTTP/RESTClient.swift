@@ -35,9 +35,11 @@ public struct RESTClient: Sendable {
     public var tls: TLSClientFiles?
     let http: HTTPClient
 
-    public init(baseURL: String, auth: HTTPAuth = .none, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30),
-                connectTimeout: Duration = .seconds(5), headers: [(name: String, value: String)] = [], secrets: [String] = [],
-                http: HTTPClient = .shared) {
+    public init(
+        baseURL: String, auth: HTTPAuth = .none, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30),
+        connectTimeout: Duration = .seconds(5), headers: [(name: String, value: String)] = [], secrets: [String] = [],
+        http: HTTPClient = .shared
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.auth = auth
         self.retry = retry
@@ -67,13 +69,16 @@ public struct RESTClient: Sendable {
     /// overrides what the method implies (a POST that is safe to repeat,
     /// such as a submission with a client-chosen id).
     @discardableResult
-    public func send(_ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
-                     contentType: String? = nil, headers extra: [(name: String, value: String)] = [],
-                     idempotent: Bool? = nil, accept: Set<Int> = []) async throws -> HTTPResponse {
+    public func send(
+        _ method: String, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+        contentType: String? = nil, headers extra: [(name: String, value: String)] = [],
+        idempotent: Bool? = nil, accept: Set<Int> = []
+    ) async throws -> HTTPResponse {
         var all = headers + extra
         if let contentType { all.append(("Content-Type", contentType)) }
-        let request = HTTPRequest(method: method, url: url(path, query: query), headers: all, body: body,
-                                  timeout: timeout, connectTimeout: connectTimeout, auth: auth, tls: tls)
+        let request = HTTPRequest(
+            method: method, url: url(path, query: query), headers: all, body: body,
+            timeout: timeout, connectTimeout: connectTimeout, auth: auth, tls: tls)
         var attempt = 1
         while true {
             do {
@@ -84,12 +89,15 @@ public struct RESTClient: Sendable {
                     attempt += 1
                     continue
                 }
-                throw HTTPStatusError(method: method, url: HTTPError.redact(request.url), status: response.status,
-                                      excerpt: excerpt(response.body))
+                throw HTTPStatusError(
+                    method: method, url: HTTPError.redact(request.url), status: response.status,
+                    excerpt: excerpt(response.body))
             } catch let error as HTTPError {
                 guard attempt < retry.attempts, RetryPolicy.isRetryable(method: method, idempotent: idempotent, error: error) else {
-                    throw HTTPError(url: error.url, code: error.code, message: "\(method) \(error.message)"
-                                    + (attempt > 1 ? " (after \(attempt) tries)" : ""))
+                    throw HTTPError(
+                        url: error.url, code: error.code,
+                        message: "\(method) \(error.message)"
+                            + (attempt > 1 ? " (after \(attempt) tries)" : ""))
                 }
                 try await Task.sleep(for: retry.delay(after: attempt))
                 attempt += 1
@@ -103,8 +111,10 @@ public struct RESTClient: Sendable {
     }
 
     /// Sends `json` encoded and decodes the JSON answer.
-    public func call<T: Decodable>(_ method: String, _ path: String, json: some Encodable, query: [(String, String)] = [],
-                                   idempotent: Bool? = nil, as type: T.Type = T.self) async throws -> T {
+    public func call<T: Decodable>(
+        _ method: String, _ path: String, json: some Encodable, query: [(String, String)] = [],
+        idempotent: Bool? = nil, as type: T.Type = T.self
+    ) async throws -> T {
         try decode(type, from: try await sendJSON(method, path, json: json, query: query, idempotent: idempotent))
     }
 
@@ -114,20 +124,24 @@ public struct RESTClient: Sendable {
 
     /// Sends `json` encoded; the answer is returned undecoded.
     @discardableResult
-    public func sendJSON(_ method: String, _ path: String, json: some Encodable, query: [(String, String)] = [],
-                         idempotent: Bool? = nil, accept: Set<Int> = []) async throws -> HTTPResponse {
+    public func sendJSON(
+        _ method: String, _ path: String, json: some Encodable, query: [(String, String)] = [],
+        idempotent: Bool? = nil, accept: Set<Int> = []
+    ) async throws -> HTTPResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try await send(method, path, query: query, body: Array(try encoder.encode(json)), contentType: "application/json",
-                              headers: [("Accept", "application/json")], idempotent: idempotent, accept: accept)
+        return try await send(
+            method, path, query: query, body: Array(try encoder.encode(json)), contentType: "application/json",
+            headers: [("Accept", "application/json")], idempotent: idempotent, accept: accept)
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from response: HTTPResponse) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(response.body))
         } catch {
-            throw HTTPStatusError(method: "decode", url: HTTPError.redact(baseURL), status: response.status,
-                                  excerpt: "unexpected JSON (\(error)): " + excerpt(response.body))
+            throw HTTPStatusError(
+                method: "decode", url: HTTPError.redact(baseURL), status: response.status,
+                excerpt: "unexpected JSON (\(error)): " + excerpt(response.body))
         }
     }
 

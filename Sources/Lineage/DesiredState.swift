@@ -72,8 +72,10 @@ public struct DesiredState: Sendable {
     /// What `memo` remembers from the last computation is carried over where
     /// its inputs did not change; a controller keeps one memo for its life
     /// (its reconciler's), a one-off computation gets a fresh one.
-    public static func compute(_ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date(),
-                               memo: Memo = Memo()) async -> DesiredState {
+    public static func compute(
+        _ revision: Revision, fingerprinter: Fingerprinter, now: Date = Date(),
+        memo: Memo = Memo()
+    ) async -> DesiredState {
         let set = revision.manifests
         // Scheduled models belong to a period of `now`; a new period is a new answer.
         let windows = set.schedules.map { "\($0.key)=\(Int(now.timeIntervalSince1970 / $0.value.seconds))" }.sorted()
@@ -82,20 +84,22 @@ public struct DesiredState: Sendable {
         // in the same period has the last answer without a lookup.
         let last = memo.last()
         if let last, last.key.commit == revision.commit.id.hex, last.key.source == revision.source, last.key.root == revision.root,
-           last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false }) {
+            last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false })
+        {
             return DesiredState(revision: revision, models: last.models, generation: last.generation)
         }
         let fingerprints = await fingerprintAll(set.datasets, fingerprinter: fingerprinter, revision: revision)
         // The models' states are a function of the revision's snapshot and
         // the data's fingerprints: when neither changed (a controller loop
         // with nothing new), the last result is the answer.
-        let key = Memo.Key(source: revision.source, root: revision.root, commit: revision.commit.id.hex, windows: windows,
-                           fingerprints: fingerprints.mapValues { result in
-                               switch result {
-                               case .success(let fingerprint): return "ok " + fingerprint
-                               case .failure(let error): return "failed \(error)"
-                               }
-                           })
+        let key = Memo.Key(
+            source: revision.source, root: revision.root, commit: revision.commit.id.hex, windows: windows,
+            fingerprints: fingerprints.mapValues { result in
+                switch result {
+                case .success(let fingerprint): return "ok " + fingerprint
+                case .failure(let error): return "failed \(error)"
+                }
+            })
         if let last, last.key == key { return DesiredState(revision: revision, models: last.models, generation: last.generation) }
         // A new commit usually leaves most models alone. The last state of a
         // model whose manifest entry is the very same object (the manifest
@@ -139,9 +143,10 @@ public struct DesiredState: Sendable {
         var worked: Set<String> = []
         for (name, model) in candidates {
             if let before = previous[name], before.entry === model, before.lineage != nil,
-               !changedPipelines.contains(model.spec.pipeline),
-               changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
-               model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow {
+                !changedPipelines.contains(model.spec.pipeline),
+                changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
+                model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow
+            {
                 carried += 1
                 continue
             }
@@ -155,10 +160,13 @@ public struct DesiredState: Sendable {
         if let last, let replacedDeployments {
             delta = Delta(base: last.generation, models: worked, deployments: replacedDeployments)
         }
-        let state = DesiredState(revision: revision, models: models, generation: Self.generations.add(1, ordering: .relaxed).newValue,
-                                 delta: delta)
-        memo.remember(Memo.Last(key: key, models: models, generation: state.generation, manifests: set.generation,
-                                pipelines: pipelines), carried: carried)
+        let state = DesiredState(
+            revision: revision, models: models, generation: Self.generations.add(1, ordering: .relaxed).newValue,
+            delta: delta)
+        memo.remember(
+            Memo.Last(
+                key: key, models: models, generation: state.generation, manifests: set.generation,
+                pipelines: pipelines), carried: carried)
         return state
     }
 
@@ -203,7 +211,8 @@ public struct DesiredState: Sendable {
 
         func digest(_ pipeline: Entry<PipelineSpec>) -> String {
             if let known = digests[pipeline.name] { return known }
-            let digest = last[pipeline.name].flatMap { $0.entry === pipeline ? $0.digest : nil }
+            let digest =
+                last[pipeline.name].flatMap { $0.entry === pipeline ? $0.digest : nil }
                 ?? "sha256:" + Digest.sha256(Digest.canonicalJSON(pipeline.spec))
             digests[pipeline.name] = digest
             return digest
@@ -211,8 +220,9 @@ public struct DesiredState: Sendable {
 
         func inputs(_ pipeline: Entry<PipelineSpec>) -> PipelineInputs {
             let codePath = pipeline.spec.codePath ?? "."
-            return PipelineInputs(entry: pipeline, digest: digest(pipeline), codePath: codePath,
-                                  codeTree: (try? tree(codePath)) ?? nil)
+            return PipelineInputs(
+                entry: pipeline, digest: digest(pipeline), codePath: codePath,
+                codeTree: (try? tree(codePath)) ?? nil)
         }
 
         /// The hex id of the tree or blob at `codePath`, nil when absent.
@@ -228,15 +238,16 @@ public struct DesiredState: Sendable {
     /// costs its own timeout, not the sum over every dataset after it.
     static let fingerprintWidth = 8
 
-    static func fingerprintAll(_ datasets: [String: Entry<DatasetSpec>], fingerprinter: Fingerprinter,
-                               revision: Revision) async -> [String: Result<String, any Error>] {
+    static func fingerprintAll(
+        _ datasets: [String: Entry<DatasetSpec>], fingerprinter: Fingerprinter,
+        revision: Revision
+    ) async -> [String: Result<String, any Error>] {
         var fingerprints: [String: Result<String, any Error>] = [:]
         // Data in Git is a lookup in the commit: no need for a task each.
         var remote: [(String, Entry<DatasetSpec>)] = []
         for (name, dataset) in datasets {
             if let path = dataset.spec.source.path, !path.hasPrefix("/") {
-                do { fingerprints[name] = .success(try await fingerprinter.fingerprint(dataset, in: revision)) }
-                catch { fingerprints[name] = .failure(error) }
+                do { fingerprints[name] = .success(try await fingerprinter.fingerprint(dataset, in: revision)) } catch { fingerprints[name] = .failure(error) }
             } else {
                 remote.append((name, dataset))
             }
@@ -246,8 +257,7 @@ public struct DesiredState: Sendable {
             func startNext() {
                 guard let (name, dataset) = pending.popFirst() else { return }
                 group.addTask {
-                    do { return (name, .success(try await fingerprinter.fingerprint(dataset, in: revision))) }
-                    catch { return (name, .failure(error)) }
+                    do { return (name, .success(try await fingerprinter.fingerprint(dataset, in: revision))) } catch { return (name, .failure(error)) }
                 }
             }
             for _ in 0..<Self.fingerprintWidth { startNext() }
@@ -259,8 +269,10 @@ public struct DesiredState: Sendable {
         return fingerprints
     }
 
-    static func modelState(_ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
-                           fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date) -> ModelState {
+    static func modelState(
+        _ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
+        fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date
+    ) -> ModelState {
         guard let pipeline = set.pipelines[model.spec.pipeline] else {
             return ModelState(entry: model, lineage: nil, problem: "no pipeline \(model.spec.pipeline)")
         }
@@ -278,8 +290,9 @@ public struct DesiredState: Sendable {
         let codeTree: String
         do {
             guard let id = try shared.tree(codePath) else {
-                return ModelState(entry: model, lineage: nil,
-                                  problem: "code path \(revision.repositoryPath(codePath)) of pipeline \(pipeline.name) is not in commit \(revision.commit.id.short)")
+                return ModelState(
+                    entry: model, lineage: nil,
+                    problem: "code path \(revision.repositoryPath(codePath)) of pipeline \(pipeline.name) is not in commit \(revision.commit.id.short)")
             }
             codeTree = id
         } catch {

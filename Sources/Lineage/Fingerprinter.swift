@@ -39,7 +39,11 @@ public struct Fingerprinter: Sendable {
             if path.hasPrefix("/") { return try fingerprint(localPath: path, dataset: dataset.name) }
             guard let revision else { throw Failure(dataset: dataset.name, message: "\(path) is in Git, and no revision was read") }
             guard let id = try revision.object(at: path) else {
-                throw Failure(dataset: dataset.name, message: "\(revision.repositoryPath(path)) is not in commit \(revision.commit.id.short); commit the data, or give an absolute path for data outside Git")
+                throw Failure(
+                    dataset: dataset.name,
+                    message:
+                        "\(revision.repositoryPath(path)) is not in commit \(revision.commit.id.short); commit the data, or give an absolute path for data outside Git"
+                )
             }
             return "git:\(id.hex)"
         }
@@ -70,7 +74,8 @@ public struct Fingerprinter: Sendable {
         }
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         if let known = try store?.fileHash(path), known.size == Int64(st.st_size), known.mtimeNanos == mtime,
-           known.inode == Int64(st.st_ino) {
+            known.inode == Int64(st.st_ino)
+        {
             return known.digest
         }
         let digest = try Digest.sha256(file: path)
@@ -96,8 +101,9 @@ public struct Fingerprinter: Sendable {
             return "digest:\(digest)"
         }
         if let modified = response.headers["last-modified"] {
-            return try await contentDigest(url: url, dataset: dataset, modified: modified,
-                                           length: response.headers["content-length"].flatMap { Int64($0) })
+            return try await contentDigest(
+                url: url, dataset: dataset, modified: modified,
+                length: response.headers["content-length"].flatMap { Int64($0) })
         }
         throw Failure(dataset: dataset, message: "\(HTTPError.redact(url)) gives no ETag, Last-Modified or digest header to fingerprint")
     }

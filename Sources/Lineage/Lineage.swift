@@ -27,9 +27,11 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// to, so that a new period asks for a new version.
     public var scheduleWindow: Int?
 
-    public init(model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,
-                codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String],
-                scheduleWindow: Int? = nil) {
+    public init(
+        model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,
+        codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String],
+        scheduleWindow: Int? = nil
+    ) {
         self.scheduleWindow = scheduleWindow
         self.model = model
         self.commit = commit
@@ -51,8 +53,9 @@ public struct Lineage: Codable, Sendable, Hashable {
     }
 
     public var digest: String {
-        let identity = Identity(model: model, pipeline: pipeline, pipelineDigest: pipelineDigest, codeTree: codeTree,
-                                datasets: datasets, params: params, runtime: runtime, scheduleWindow: scheduleWindow)
+        let identity = Identity(
+            model: model, pipeline: pipeline, pipelineDigest: pipelineDigest, codeTree: codeTree,
+            datasets: datasets, params: params, runtime: runtime, scheduleWindow: scheduleWindow)
         return "sha256:" + Digest.sha256(Digest.canonicalJSON(identity))
     }
 
@@ -66,8 +69,11 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// the words a plan shows; only the inputs whose triggers are on count.
     public func changes(since other: Lineage, triggers: Triggers?) -> [String] {
         var out: [String] = []
-        if pipeline != other.pipeline { out.append("pipeline changed (\(other.pipeline) -> \(pipeline))") }
-        else if pipelineDigest != other.pipelineDigest { out.append("pipeline \(pipeline) definition changed") }
+        if pipeline != other.pipeline {
+            out.append("pipeline changed (\(other.pipeline) -> \(pipeline))")
+        } else if pipelineDigest != other.pipelineDigest {
+            out.append("pipeline \(pipeline) definition changed")
+        }
         if triggers?.code ?? true, codeTree != other.codeTree {
             out.append("training code \(codePath) changed (tree \(other.codeTree.prefix(12)) -> \(codeTree.prefix(12)))")
         }
@@ -110,7 +116,8 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// tells nothing.
     static func short(_ fingerprint: String) -> String {
         guard let colon = fingerprint.firstIndex(of: ":") else { return String(fingerprint.prefix(12)) }
-        let kind = fingerprint[..<colon], value = fingerprint[fingerprint.index(after: colon)...]
+        let kind = fingerprint[..<colon]
+        let value = fingerprint[fingerprint.index(after: colon)...]
         let hashed: Set<Substring> = ["sha256", "git", "s3etag", "s3"]
         if hashed.contains(kind) || value.allSatisfy(\.isHexDigit) { return String(kind) + ":" + value.prefix(12) }
         return value.count > 120 ? String(fingerprint.prefix(120)) + "…" : fingerprint

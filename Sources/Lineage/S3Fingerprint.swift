@@ -1,6 +1,6 @@
 import Foundation
-import S3
 import Manifests
+import S3
 
 extension Fingerprinter {
     /// Fingerprint of an S3 object or prefix, read through the S3 REST API.

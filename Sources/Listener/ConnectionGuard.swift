@@ -31,9 +31,12 @@ public struct ConnectionLimits: Sendable {
     /// HTTP/1.1 with these limits.
     public func http1() -> HTTPServerBuilder {
         let limits = self
-        return .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(limits: limits)],
-                                           idleTimeout: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000
-                                                                     + Int64(idleTimeout.components.attoseconds / 1_000_000_000))))
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(limits: limits)],
+                idleTimeout: .nanoseconds(
+                    Int64(idleTimeout.components.seconds) * 1_000_000_000
+                        + Int64(idleTimeout.components.attoseconds / 1_000_000_000))))
     }
 }
 
@@ -62,8 +65,11 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         let channel = context.channel
         let timeout = limits.headTimeout
-        deadline = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                                   + Int64(timeout.components.attoseconds / 1_000_000_000))) {
+        deadline = context.eventLoop.scheduleTask(
+            in: .nanoseconds(
+                Int64(timeout.components.seconds) * 1_000_000_000
+                    + Int64(timeout.components.attoseconds / 1_000_000_000))
+        ) {
             channel.close(promise: nil)
         }
     }

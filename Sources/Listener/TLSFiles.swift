@@ -33,7 +33,8 @@ public struct TLSFiles: Sendable, Hashable {
 
     /// The server configuration; errors name the file at fault.
     func configuration() throws -> TLSConfiguration {
-        let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
         do { chain = try NIOSSLCertificate.fromPEMFile(certificateChain) } catch {
             throw Unusable(description: "cannot read a PEM certificate chain from \(certificateChain): \(error)")
         }
@@ -41,8 +42,9 @@ public struct TLSFiles: Sendable, Hashable {
         do { key = try NIOSSLPrivateKey(file: privateKey, format: .pem) } catch {
             throw Unusable(description: "cannot read a PEM private key from \(privateKey): \(error)")
         }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
-                                                                     privateKey: .privateKey(key))
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         if let clientCA {
             do { _ = try NIOSSLCertificate.fromPEMFile(clientCA) } catch {

@@ -19,20 +19,26 @@ public enum Drift {
     public static func fields(spec: DeploymentSpec, record: DeploymentRecord?, observed: ObservedDeployment?) -> [DriftField] {
         [
             DriftField(field: "model", desired: spec.model, observed: record?.model ?? "-", inSync: record?.model == spec.model),
-            DriftField(field: "version", desired: "\(spec.version)", observed: record.map { "\($0.version)" } ?? "not deployed",
-                       inSync: record?.version == spec.version),
-            DriftField(field: "address", desired: spec.address ?? "-", observed: record?.address ?? "-",
-                       // Remote targets have addresses of their own (a model URI, an endpoint name).
-                       inSync: record == nil || spec.address == nil || record?.address == spec.address),
-            DriftField(field: "serve spec", desired: String(Planner.specDigest(spec).prefix(19)),
-                       observed: String((record?.specDigest ?? "-").prefix(19)), inSync: record?.specDigest == Planner.specDigest(spec)),
-            DriftField(field: "process", desired: "running", observed: observed.map { $0.serving ? "running" : "not running" } ?? "-",
-                       inSync: observed?.serving == true),
-            DriftField(field: "address forwarding", desired: "to the serving process",
-                       observed: observed.map { $0.forwarding ? "to the serving process" : "not forwarded" } ?? "-",
-                       inSync: observed?.forwarding == true),
-            DriftField(field: "health", desired: "healthy", observed: observed.map { $0.healthy == true ? "healthy" : $0.detail } ?? "-",
-                       inSync: observed?.healthy == true),
+            DriftField(
+                field: "version", desired: "\(spec.version)", observed: record.map { "\($0.version)" } ?? "not deployed",
+                inSync: record?.version == spec.version),
+            DriftField(
+                field: "address", desired: spec.address ?? "-", observed: record?.address ?? "-",
+                // Remote targets have addresses of their own (a model URI, an endpoint name).
+                inSync: record == nil || spec.address == nil || record?.address == spec.address),
+            DriftField(
+                field: "serve spec", desired: String(Planner.specDigest(spec).prefix(19)),
+                observed: String((record?.specDigest ?? "-").prefix(19)), inSync: record?.specDigest == Planner.specDigest(spec)),
+            DriftField(
+                field: "process", desired: "running", observed: observed.map { $0.serving ? "running" : "not running" } ?? "-",
+                inSync: observed?.serving == true),
+            DriftField(
+                field: "address forwarding", desired: "to the serving process",
+                observed: observed.map { $0.forwarding ? "to the serving process" : "not forwarded" } ?? "-",
+                inSync: observed?.forwarding == true),
+            DriftField(
+                field: "health", desired: "healthy", observed: observed.map { $0.healthy == true ? "healthy" : $0.detail } ?? "-",
+                inSync: observed?.healthy == true),
         ]
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
 import Lineage
 import Manifests
 import State
+import Synchronization
 import Targets
 
 /// A planner that remembers its last plan, with what it was worked out
@@ -64,10 +64,13 @@ extension Planner {
 
     func workOutAll() -> Worked {
         let manifests = desired.manifests
-        var worked = Worked(generation: desired.generation, commit: desired.revision.commit.id.hex, valid: desired.revision.isValid,
-                            names: manifests.names, observed: observed, models: [], deployments: [], pinnedModel: [], pinnedBy: [:],
-                            trained: [], plan: Plan(revision: planRevision, diagnostics: desired.revision.diagnostics, actions: [],
-                                                    synced: [], blocked: []))
+        var worked = Worked(
+            generation: desired.generation, commit: desired.revision.commit.id.hex, valid: desired.revision.isValid,
+            names: manifests.names, observed: observed, models: [], deployments: [], pinnedModel: [], pinnedBy: [:],
+            trained: [],
+            plan: Plan(
+                revision: planRevision, diagnostics: desired.revision.diagnostics, actions: [],
+                synced: [], blocked: []))
         guard worked.valid else { return worked }
         let names = manifests.names
         worked.models.reserveCapacity(names.models.count)
@@ -103,8 +106,9 @@ extension Planner {
             return nil
         }
         guard last.valid, desired.revision.isValid, manifests.names === last.names,
-              observed.suspended == last.observed.suspended, observed.inFlight == last.observed.inFlight,
-              let versions = observed.versionsChanged(since: last.observed) else { return nil }
+            observed.suspended == last.observed.suspended, observed.inFlight == last.observed.inFlight,
+            let versions = observed.versionsChanged(since: last.observed)
+        else { return nil }
         let names = manifests.names
         var worked = last
         worked.generation = desired.generation
@@ -117,7 +121,8 @@ extension Planner {
         // promotions), and when it pins another model, that one's too.
         for name in changed.deployments {
             guard let i = Self.index(of: name, in: names.deployments) else { return nil }
-            let before = worked.pinnedModel[i], after = manifests.deployments[name]!.spec.model
+            let before = worked.pinnedModel[i]
+            let after = manifests.deployments[name]!.spec.model
             models.formUnion([before, after])
             guard before != after else { continue }
             worked.pinnedBy[before]?.removeAll { $0 == i }
@@ -175,7 +180,8 @@ extension Planner {
 
     /// The position of `name` in sorted `names`.
     static func index(of name: String, in names: [String]) -> Int? {
-        var low = 0, high = names.count
+        var low = 0
+        var high = names.count
         while low < high {
             let mid = (low + high) / 2
             if names[mid] < name { low = mid + 1 } else { high = mid }

@@ -18,9 +18,11 @@ public struct ObservedState: Sendable, Equatable {
     /// changed in between without comparing 10,000 lists.
     public var versionsStamp: VersionsStamp?
 
-    public init(versions: [String: [VersionRecord]], deployments: [String: DeploymentRecord],
-                observations: [String: ObservedDeployment], inFlight: Set<String>,
-                suspended: [String: SuspensionRecord] = [:], versionsStamp: VersionsStamp? = nil) {
+    public init(
+        versions: [String: [VersionRecord]], deployments: [String: DeploymentRecord],
+        observations: [String: ObservedDeployment], inFlight: Set<String>,
+        suspended: [String: SuspensionRecord] = [:], versionsStamp: VersionsStamp? = nil
+    ) {
         self.versions = versions
         self.deployments = deployments
         self.observations = observations

@@ -25,7 +25,8 @@ extension Note {
         case .targetUnusable(let action, let target, let problem):
             return "\(action.rawValue) on target \(target) will fail: \(problem)"
         case .directoryArtifact(let target, let model, let version, let path):
-            return "deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version) is a directory (\(path)); SageMaker loads one file, such as a model.tar.gz"
+            return
+                "deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version) is a directory (\(path)); SageMaker loads one file, such as a model.tar.gz"
         }
     }
 }
@@ -106,7 +107,8 @@ extension Plan {
         // CR is a line ending to CommonMark too: either would end the row.
         let text = s.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
             .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "|", with: "\\|")
-        var longest = 0, run = 0
+        var longest = 0
+        var run = 0
         for c in text.unicodeScalars {
             run = c == "`" ? run + 1 : 0
             longest = max(longest, run)

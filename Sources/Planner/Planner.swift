@@ -84,7 +84,7 @@ public struct Planner: Sendable {
         }
         let versions = observed.versions[name] ?? []
         let triggers = state.entry.spec.triggers
-                // A version with the same digest has the same lineage on every
+        // A version with the same digest has the same lineage on every
         // input; only other versions are decoded and compared input by
         // input (for triggers that are off).
         // An index, not the record: a copied record retains each of its
@@ -113,8 +113,10 @@ public struct Planner: Sendable {
         outcome.pending = next
         outcome.actions.append(Action(.train(model: name, version: next, target: state.entry.spec.target, lineage: lineage), reason: reason))
         if let policy = state.entry.spec.promotion?.policy, pins(name).contains(where: { $0 < next }) {
-            outcome.actions.append(Action(.promote(model: name, version: next),
-                                          reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates"))
+            outcome.actions.append(
+                Action(
+                    .promote(model: name, version: next),
+                    reason: "policy \(policy.rawValue): pin v\(next) if it passes its gates"))
         }
         return outcome
     }
@@ -124,10 +126,12 @@ public struct Planner: Sendable {
     /// hand is not proposed again.
     private func retriedPromotion(_ name: String) -> Action? {
         guard let state = desired.models[name], observed.suspended["Model/\(name)"] == nil,
-              let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
-              latest.gatesPassed, latest.promotion.hasPrefix("failed"), pins(name).contains(where: { $0 < latest.number }) else { return nil }
-        return Action(.promote(model: name, version: latest.number),
-                      reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))")
+            let policy = state.entry.spec.promotion?.policy, let latest = observed.versions[name]?.last,
+            latest.gatesPassed, latest.promotion.hasPrefix("failed"), pins(name).contains(where: { $0 < latest.number })
+        else { return nil }
+        return Action(
+            .promote(model: name, version: latest.number),
+            reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))")
     }
 
     /// A Deployment's deploy action, or why it is in sync or left alone.
@@ -180,8 +184,11 @@ public struct Planner: Sendable {
             reason = "not deployed; pinned \(spec.version)" + (pinned == nil ? ", produced by the train above" : "")
         }
         if let reason {
-            outcome.actions.append(Action(.deploy(deployment: name, model: spec.model, version: spec.version, fromVersion: record?.version,
-                                                  target: target), reason: reason))
+            outcome.actions.append(
+                Action(
+                    .deploy(
+                        deployment: name, model: spec.model, version: spec.version, fromVersion: record?.version,
+                        target: target), reason: reason))
         } else {
             outcome.inSync = Note(object, .serves(model: spec.model, version: spec.version, address: record?.address ?? "?"))
         }
@@ -197,8 +204,10 @@ public struct Planner: Sendable {
                 outcome.warnings.append(note)
                 continue
             }
-            outcome.actions.append(Action(.prune(deployment: name, model: record.model, version: record.version, target: record.target),
-                                          reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)"))
+            outcome.actions.append(
+                Action(
+                    .prune(deployment: name, model: record.model, version: record.version, target: record.target),
+                    reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)"))
         }
         return outcome
     }

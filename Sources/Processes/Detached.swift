@@ -145,10 +145,10 @@ struct ProcStat {
         let fields = text[(close + 1)...].split(whereSeparator: { $0 == 0x20 || $0 == 0x0A })
         // fields[0] is field 3 of the file, so field N is fields[N - 3].
         guard fields.count > 19, let state = fields[0].first,
-              let parent = Int32(String(decoding: fields[1], as: UTF8.self)),
-              let group = Int32(String(decoding: fields[2], as: UTF8.self)),
-              let session = Int32(String(decoding: fields[3], as: UTF8.self)),
-              let start = UInt64(String(decoding: fields[19], as: UTF8.self))
+            let parent = Int32(String(decoding: fields[1], as: UTF8.self)),
+            let group = Int32(String(decoding: fields[2], as: UTF8.self)),
+            let session = Int32(String(decoding: fields[3], as: UTF8.self)),
+            let start = UInt64(String(decoding: fields[19], as: UTF8.self))
         else { return nil }
         return ProcStat(state: state, parent: parent, processGroup: group, session: session, startTime: start)
     }

@@ -29,8 +29,9 @@ func spawnChild(_ spec: ProcessSpec, mode: SpawnMode) throws -> pid_t {
     defer { posix_spawnattr_destroy(&attr) }
 
     try check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0))
-    try check(posix_spawn_file_actions_addopen(
-        &actions, STDOUT_FILENO, spec.logPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644))
+    try check(
+        posix_spawn_file_actions_addopen(
+            &actions, STDOUT_FILENO, spec.logPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644))
     try check(posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO))
     if let directory = spec.workingDirectory {
         try check(spawn_shim_addchdir(&actions, directory))

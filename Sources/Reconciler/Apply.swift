@@ -53,12 +53,15 @@ extension Reconciler {
     /// entry per action and each new version. When `stopRequested` turns
     /// true, the action under way finishes and the rest wait for the next
     /// reconcile: a stop never leaves an action half done.
-    public func apply(_ plan: Plan, desired: DesiredState, actor: String,
-                      stopRequested: @Sendable () -> Bool = { false }) async throws -> Report {
+    public func apply(
+        _ plan: Plan, desired: DesiredState, actor: String,
+        stopRequested: @Sendable () -> Bool = { false }
+    ) async throws -> Report {
         let c = desired.revision.commit
         try closeAbandonedReconciles()
-        var record = ReconcileRecord(startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
-                                     author: c.author, subject: c.subject)
+        var record = ReconcileRecord(
+            startedAt: Date(), source: desired.revision.source, commit: c.id.hex,
+            author: c.author, subject: c.subject)
         record.owner = Self.me
         var reconcile = try store.begin(record)
         var report = Report(reconcileID: reconcile.id, result: .running)
@@ -79,7 +82,8 @@ extension Reconciler {
                     continue
                 }
                 if case .deploy(_, let model, let version, _, _) = action.step, failedTrains.contains(model),
-                   try store.version(model, version) == nil {
+                    try store.version(model, version) == nil
+                {
                     report.skipped.append((action, "the training of \(model) failed"))
                     try audit(reconcile, actor, action, "skipped: training failed")
                     continue
@@ -103,7 +107,9 @@ extension Reconciler {
                     log("  failed: \(error)")
                 }
             }
-            report.result = interrupted || stopping ? .interrupted
+            report.result =
+                interrupted || stopping
+                ? .interrupted
                 : plan.actions.isEmpty ? .nothingToDo : (report.failed.isEmpty ? .applied : .failed)
             reconcile.error = report.failed.map { "\($0.action.summary): \($0.error)" }.joined(separator: "\n")
             try recordSource(desired.revision, good: true, error: reconcile.error)
@@ -123,21 +129,27 @@ extension Reconciler {
         for record in records {
             try await driver(record.target, manifests).stop(record)
             try store.removeDeployment(record.name)
-            try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: actor, action: "destroy",
-                                        object: "Deployment/\(record.name)", detail: "stopped \(record.model)@\(record.version)", result: "succeeded"))
+            try store.audit(
+                AuditRecord(
+                    time: Date(), reconcileId: nil, actor: actor, action: "destroy",
+                    object: "Deployment/\(record.name)", detail: "stopped \(record.model)@\(record.version)", result: "succeeded"))
         }
         return records
     }
 
     func audit(_ reconcile: ReconcileRecord, _ actor: String, _ action: Action, _ result: String) throws {
-        try store.audit(AuditRecord(time: Date(), reconcileId: reconcile.id, actor: actor, action: action.kind.rawValue,
-                                    object: action.object, detail: action.reason, result: result))
+        try store.audit(
+            AuditRecord(
+                time: Date(), reconcileId: reconcile.id, actor: actor, action: action.kind.rawValue,
+                object: action.object, detail: action.reason, result: result))
     }
 
     func recordSource(_ revision: Revision, good: Bool, error: String) throws {
         let previous = try store.source(revision.source)
-        try store.save(SourceRecord(source: revision.source,
-                                    lastGoodCommit: good ? revision.commit.id.hex : (previous?.lastGoodCommit ?? ""),
-                                    lastSeenCommit: revision.commit.id.hex, lastError: error, updatedAt: Date()))
+        try store.save(
+            SourceRecord(
+                source: revision.source,
+                lastGoodCommit: good ? revision.commit.id.hex : (previous?.lastGoodCommit ?? ""),
+                lastSeenCommit: revision.commit.id.hex, lastError: error, updatedAt: Date()))
     }
 }

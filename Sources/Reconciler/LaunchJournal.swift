@@ -21,12 +21,16 @@ struct LaunchJournal: Sendable {
         let now = Date()
         let previous = try store.intent(key).flatMap { $0.status == .running && !$0.detail.isEmpty ? $0 : nil }
         let createdAt = previous?.createdAt ?? now
-        try store.save(IntentRecord(key: key, kind: kind, object: object, detail: previous?.detail ?? "", status: .running,
-                                    target: target, createdAt: createdAt, updatedAt: now))
+        try store.save(
+            IntentRecord(
+                key: key, kind: kind, object: object, detail: previous?.detail ?? "", status: .running,
+                target: target, createdAt: createdAt, updatedAt: now))
         let store = self.store
         return Launch(key: key, adopted: previous?.detail) { detail in
-            try store.save(IntentRecord(key: key, kind: kind, object: object, detail: detail, status: .running,
-                                        target: target, createdAt: createdAt, updatedAt: Date()))
+            try store.save(
+                IntentRecord(
+                    key: key, kind: kind, object: object, detail: detail, status: .running,
+                    target: target, createdAt: createdAt, updatedAt: Date()))
         }
     }
 

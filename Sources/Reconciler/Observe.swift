@@ -47,7 +47,8 @@ extension Reconciler {
         }
         let inFlight = Set(try journal.open().map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
-        return ObservedState(versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
-                             suspended: suspended, versionsStamp: stamp)
+        return ObservedState(
+            versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
+            suspended: suspended, versionsStamp: stamp)
     }
 }

@@ -29,8 +29,9 @@ extension Reconciler {
                 out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
             }
             if action.kind == .deploy, manifests.targetType(target) == .sagemaker, case let model = action.model,
-               let version = versions[model]?.first(where: { $0.number == action.version }),
-               Self.isLocalDirectory(version.artifactPath) {
+                let version = versions[model]?.first(where: { $0.number == action.version }),
+                Self.isLocalDirectory(version.artifactPath)
+            {
                 out.append(Note(action.object, .directoryArtifact(target: target, model: model, version: version.number, path: version.artifactPath)))
             }
         }

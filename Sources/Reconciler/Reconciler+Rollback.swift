@@ -51,38 +51,49 @@ extension Reconciler {
                 let versions = try store.versions(of: spec.model).map(\.number)
                 let target = version ?? versions.filter { $0 < spec.version }.max()
                 guard let target, versions.contains(target) else {
-                    throw RollbackError(reason: .conflict, description: version.map { "\(spec.model)@v\($0) does not exist" }
-                                            ?? "\(spec.model) has no version older than v\(spec.version) to roll back to")
+                    throw RollbackError(
+                        reason: .conflict,
+                        description: version.map { "\(spec.model)@v\($0) does not exist" }
+                            ?? "\(spec.model) has no version older than v\(spec.version) to roll back to")
                 }
                 planned = (spec.model, spec.version, target)
                 if target == spec.version { return nil }
                 let bytes = try tip.file(entry.origin.file) ?? []
-                return (message(spec.model, spec.version, target),
-                        [entry.origin.file: try PinEditor.setVersion(target, deployment: name, in: bytes, file: entry.origin.file)])
+                return (
+                    message(spec.model, spec.version, target),
+                    [entry.origin.file: try PinEditor.setVersion(target, deployment: name, in: bytes, file: entry.origin.file)]
+                )
             }
             guard let planned else { throw RollbackError(reason: .notFound, description: "no Deployment \(name)") }
             let tracked = source.ref ?? (source.isRemote ? "main" : "HEAD")
             if let written {
                 let applied = written.branch == tracked
-                let outcome = applied
+                let outcome =
+                    applied
                     ? "committed \(written.commit.short) to \(written.branch)"
                     : "\(source.isRemote ? "pushed" : "created") branch \(written.branch) (\(written.commit.short)) for review"
                         + (written.note.map { "; \($0)" } ?? "")
-                result = RollbackResult(deployment: name, model: planned.model, fromVersion: planned.from, toVersion: planned.to,
-                                        commit: written.commit.hex, branch: written.branch, applied: applied, outcome: outcome)
+                result = RollbackResult(
+                    deployment: name, model: planned.model, fromVersion: planned.from, toVersion: planned.to,
+                    commit: written.commit.hex, branch: written.branch, applied: applied, outcome: outcome)
             } else {
-                result = RollbackResult(deployment: name, model: planned.model, fromVersion: planned.from, toVersion: planned.to,
-                                        commit: nil, branch: nil, applied: true, outcome: "already pinned to v\(planned.to)")
+                result = RollbackResult(
+                    deployment: name, model: planned.model, fromVersion: planned.from, toVersion: planned.to,
+                    commit: nil, branch: nil, applied: true, outcome: "already pinned to v\(planned.to)")
             }
         } catch {
-            try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: actor, action: "rollback", object: "Deployment/\(name)",
-                                        detail: reason, result: "failed: \(error)"))
+            try store.audit(
+                AuditRecord(
+                    time: Date(), reconcileId: nil, actor: actor, action: "rollback", object: "Deployment/\(name)",
+                    detail: reason, result: "failed: \(error)"))
             throw error
         }
         let r = result!
-        try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: actor, action: "rollback", object: "Deployment/\(name)",
-                                    detail: "v\(r.fromVersion) -> v\(r.toVersion)" + (reason.isEmpty ? "" : ": \(reason)"),
-                                    result: "succeeded: \(r.outcome)"))
+        try store.audit(
+            AuditRecord(
+                time: Date(), reconcileId: nil, actor: actor, action: "rollback", object: "Deployment/\(name)",
+                detail: "v\(r.fromVersion) -> v\(r.toVersion)" + (reason.isEmpty ? "" : ": \(reason)"),
+                result: "succeeded: \(r.outcome)"))
         log("rollback of \(name) by \(actor): \(r.outcome)")
         return r
     }

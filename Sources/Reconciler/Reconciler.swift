@@ -32,11 +32,13 @@ public final class Reconciler: Sendable {
     /// inputs did not change.
     public let desiredMemo = DesiredState.Memo()
 
-    public init(store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
-                author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
-                drivers: @escaping DriverFactory = Drivers.make,
-                planner: IncrementalPlanner = IncrementalPlanner(),
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
+        author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
+        drivers: @escaping DriverFactory = Drivers.make,
+        planner: IncrementalPlanner = IncrementalPlanner(),
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.store = store
         self.workspace = workspace
         self.writeBack = writeBack
@@ -78,9 +80,11 @@ public final class Reconciler: Sendable {
     }
 
     public func assess(_ revision: Revision, readOnly: Bool = false, now: Date = Date()) async throws -> Assessment {
-        let desired = revision.isValid
-            ? await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now,
-                                        memo: desiredMemo)
+        let desired =
+            revision.isValid
+            ? await DesiredState.compute(
+                revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now,
+                memo: desiredMemo)
             : DesiredState(revision: revision, models: [:])
         let observed = try await observe(desired)
         var plan = planner.plan(desired: desired, observed: observed)

@@ -9,10 +9,11 @@ extension Reconciler {
     /// not adopt: each one's driver stops what it started (a serving process
     /// no record names) or says it still runs; the rest are closed as failed.
     func recover(_ plan: Plan, _ manifests: ManifestSet) async throws {
-        let adopted = Set(plan.actions.compactMap { action -> String? in
-            guard case .train(let model, _, _, let lineage) = action.step else { return nil }
-            return Planner.trainKey(model: model, digest: lineage.digest)
-        })
+        let adopted = Set(
+            plan.actions.compactMap { action -> String? in
+                guard case .train(let model, _, _, let lineage) = action.step else { return nil }
+                return Planner.trainKey(model: model, digest: lineage.digest)
+            })
         for intent in try journal.open() where !adopted.contains(intent.key) {
             // Records from before the target column ran on the local target.
             let target = intent.target.isEmpty ? ManifestSet.implicitLocalTarget : intent.target

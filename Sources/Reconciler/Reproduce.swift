@@ -47,8 +47,9 @@ extension Reconciler {
         do { revision = try source.revision(at: recorded.commit) } catch {
             throw ReproduceFailure(description: "commit \(recorded.commit.prefix(12)) of \(model)@v\(number) is not in \(source.location)")
         }
-        var report = Reproduction(model: model, version: number, commit: recorded.commit, dataProblems: [],
-                                  recordedArtifact: version.artifactDigest, reproducedArtifact: nil, metrics: [], runDirectory: nil)
+        var report = Reproduction(
+            model: model, version: number, commit: recorded.commit, dataProblems: [],
+            recordedArtifact: version.artifactDigest, reproducedArtifact: nil, metrics: [], runDirectory: nil)
         let fingerprinter = Fingerprinter(store: store, cacheWrites: false)
         for (name, was) in recorded.datasets.sorted(by: { $0.key < $1.key }) {
             guard let dataset = revision.manifests.datasets[name] else {
@@ -66,12 +67,16 @@ extension Reconciler {
 
         let desired = await DesiredState.compute(revision, fingerprinter: fingerprinter)
         guard let lineage = desired.lineage(of: model), let entry = revision.manifests.models[model],
-              let pipeline = revision.manifests.pipelines[entry.spec.pipeline] else {
-            throw ReproduceFailure(description: "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
+            let pipeline = revision.manifests.pipelines[entry.spec.pipeline]
+        else {
+            throw ReproduceFailure(
+                description:
+                    "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
         }
         let stamp = Int(Date().timeIntervalSince1970)
-        let scratch = Workspace(root: (workspace.root as NSString).appendingPathComponent("reproductions/\(model)-v\(number)-\(stamp)"),
-                                executable: workspace.executable)
+        let scratch = Workspace(
+            root: (workspace.root as NSString).appendingPathComponent("reproductions/\(model)-v\(number)-\(stamp)"),
+            executable: workspace.executable)
         let datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
         let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: revision, datasets: datasets)
         let key = "reproduce:\(model):\(number):\(stamp)"

@@ -4,14 +4,18 @@ import Manifests
 /// Field-level differences between two manifest sets, by object.
 enum ManifestDiff {
     static func changes(from base: ManifestSet, to head: ManifestSet) -> [Review.ObjectChange] {
-        let before = flatten(base), after = flatten(head)
+        let before = flatten(base)
+        let after = flatten(head)
         var out: [Review.ObjectChange] = []
         for key in Set(before.keys).union(after.keys).sorted(by: order) {
             switch (before[key], after[key]) {
             case (nil, let a?):
-                out.append(.init(object: key, file: a.file, change: .added, fields: a.fields.sorted { $0.key < $1.key }.map {
-                    .init(field: $0.key, before: nil, after: $0.value)
-                }))
+                out.append(
+                    .init(
+                        object: key, file: a.file, change: .added,
+                        fields: a.fields.sorted { $0.key < $1.key }.map {
+                            .init(field: $0.key, before: nil, after: $0.value)
+                        }))
             case (let b?, nil):
                 out.append(.init(object: key, file: b.file, change: .removed, fields: []))
             case (let b?, let a?):
@@ -70,7 +74,8 @@ enum ManifestDiff {
                 if a.isEmpty { out[path] = "[]" }
                 for (i, v) in a.enumerated() { walk(v, "\(path)[\(i)]") }
             default:
-                let leaf = (try? JSONSerialization.data(withJSONObject: node, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
+                let leaf =
+                    (try? JSONSerialization.data(withJSONObject: node, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
                     .map { String(decoding: $0, as: UTF8.self) } ?? "\(node)"
                 out[path] = leaf
             }

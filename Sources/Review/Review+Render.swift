@@ -70,7 +70,8 @@ extension Review {
         if !pinChanges.isEmpty {
             out += "\n#### Pinned versions\n\n| deployment | model | from | to | metrics (from → to) | gates |\n|---|---|---|---|---|---|\n"
             for p in pinChanges {
-                out += "| \(code(p.deployment)) | \(code(p.model)) | \(p.from.map { "v\($0)" } ?? "new") | v\(p.to)\(p.toMetrics == nil ? " (not trained yet)" : "") | \(md(Self.metrics(p.fromMetrics, p.toMetrics))) | \(md(p.toGates ?? "")) |\n"
+                out +=
+                    "| \(code(p.deployment)) | \(code(p.model)) | \(p.from.map { "v\($0)" } ?? "new") | v\(p.to)\(p.toMetrics == nil ? " (not trained yet)" : "") | \(md(Self.metrics(p.fromMetrics, p.toMetrics))) | \(md(p.toGates ?? "")) |\n"
             }
             for p in pinChanges { if let l = p.toLineage { out += "\n" + lineageDetails(p, l) } }
         }

@@ -100,10 +100,12 @@ public struct Review: Encodable, Sendable {
             guard before?.version != spec.version || before?.model != spec.model else { continue }
             let from = before.flatMap { try? store.version($0.model, $0.version) }
             let to = try store.version(spec.model, spec.version)
-            pins.append(PinChange(deployment: name, model: spec.model, from: before?.version, to: spec.version,
-                                  fromMetrics: from?.metricValues, toMetrics: to?.metricValues,
-                                  toLineage: to.flatMap { Lineage.decode($0.lineage) },
-                                  toGates: to.map { $0.gatesPassed ? "pass" : "fail: \($0.gateReport)" }))
+            pins.append(
+                PinChange(
+                    deployment: name, model: spec.model, from: before?.version, to: spec.version,
+                    fromMetrics: from?.metricValues, toMetrics: to?.metricValues,
+                    toLineage: to.flatMap { Lineage.decode($0.lineage) },
+                    toGates: to.map { $0.gatesPassed ? "pass" : "fail: \($0.gateReport)" }))
         }
 
         let changes = ManifestDiff.changes(from: base.manifests, to: head.manifests)

@@ -20,9 +20,10 @@ extension S3Bucket {
     ///     let etag = try await bucket.put(key: "models/v3/model.json", body: bytes)
     @discardableResult
     public func put(key: String, body: [UInt8], contentType: String = "application/octet-stream") async throws(Failure) -> String {
-        let request = HTTPRequest(method: "PUT", url: url(key: key),
-                                  headers: [("Content-Type", contentType), ("x-amz-content-sha256", SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())],
-                                  body: body, timeout: .seconds(300), auth: auth)
+        let request = HTTPRequest(
+            method: "PUT", url: url(key: key),
+            headers: [("Content-Type", contentType), ("x-amz-content-sha256", SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())],
+            body: body, timeout: .seconds(300), auth: auth)
         let response: HTTPResponse
         do {
             response = try await http.send(request)

@@ -39,14 +39,17 @@ public struct S3Bucket: Sendable {
     /// Credentials come from the location's secret references, else from
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; with neither, requests
     /// go unsigned, which a public bucket accepts.
-    public init(_ location: S3Location, http: HTTPClient = .shared,
-         environment: [String: String] = ProcessInfo.processInfo.environment) throws(Failure) {
+    public init(
+        _ location: S3Location, http: HTTPClient = .shared,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(Failure) {
         name = location.bucket
         region = location.region ?? Self.defaultRegion
         endpoint = location.endpoint.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.http = http
         if let credentials = location.credentials {
-            let accessKey: String, secret: String
+            let accessKey: String
+            let secret: String
             do { accessKey = try credentials.accessKeyId.read() } catch {
                 throw Failure("credentials.accessKeyId: \(error)")
             }
@@ -55,7 +58,8 @@ public struct S3Bucket: Sendable {
             }
             auth = .awsSigV4(region: region, service: "s3", accessKey: accessKey, secret: secret)
         } else if let accessKey = environment["AWS_ACCESS_KEY_ID"], !accessKey.isEmpty,
-                  let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
+            let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+        {
             auth = .awsSigV4(region: region, service: "s3", accessKey: accessKey, secret: secret)
         } else {
             auth = .none
@@ -102,9 +106,10 @@ public struct S3Bucket: Sendable {
     }
 
     func send(_ method: String, key: String, query: [(String, String)] = []) async throws(Failure) -> HTTPResponse {
-        let request = HTTPRequest(method: method, url: url(key: key, query: query),
-                                  headers: [("x-amz-content-sha256", Self.emptyPayloadSHA256)],
-                                  timeout: .seconds(30), auth: auth)
+        let request = HTTPRequest(
+            method: method, url: url(key: key, query: query),
+            headers: [("x-amz-content-sha256", Self.emptyPayloadSHA256)],
+            timeout: .seconds(30), auth: auth)
         do {
             return try await http.send(request)
         } catch {
@@ -149,7 +154,9 @@ public struct S3Bucket: Sendable {
             url = "https://\(name).s3.\(region).amazonaws.com/\(path)"
         }
         if !query.isEmpty {
-            url += "?" + query.sorted { $0.0 < $1.0 }
+            url +=
+                "?"
+                + query.sorted { $0.0 < $1.0 }
                 .map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
         }
         return url
@@ -162,8 +169,8 @@ public struct S3Bucket: Sendable {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(UnicodeScalar(byte))
             default:
                 out += String(format: "%%%02X", byte)

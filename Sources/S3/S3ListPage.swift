@@ -95,11 +95,17 @@ final class S3XMLElement {
         /// Declarations, comments and white space, outside the root.
         mutating func skipMisc() -> Bool {
             while i < bytes.count {
-                if Self.isSpace(bytes[i]) { i += 1 }
-                else if starts(with: "<?") { guard skip(past: "?>") else { return false } }
-                else if starts(with: "<!--") { guard skip(past: "-->") else { return false } }
-                else if starts(with: "<!DOCTYPE") { guard skip(past: ">") else { return false } }
-                else { break }
+                if Self.isSpace(bytes[i]) {
+                    i += 1
+                } else if starts(with: "<?") {
+                    guard skip(past: "?>") else { return false }
+                } else if starts(with: "<!--") {
+                    guard skip(past: "-->") else { return false }
+                } else if starts(with: "<!DOCTYPE") {
+                    guard skip(past: ">") else { return false }
+                } else {
+                    break
+                }
             }
             return true
         }
@@ -121,9 +127,13 @@ final class S3XMLElement {
             var quote: UInt8?
             while i < bytes.count {
                 let b = bytes[i]
-                if let q = quote { if b == q { quote = nil } }
-                else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") { quote = b }
-                else if b == UInt8(ascii: ">") { break }
+                if let q = quote {
+                    if b == q { quote = nil }
+                } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") {
+                    quote = b
+                } else if b == UInt8(ascii: ">") {
+                    break
+                }
                 i += 1
             }
             guard i < bytes.count else { return nil }
@@ -180,9 +190,13 @@ final class S3XMLElement {
             case "apos": return Array("'".utf8)
             default:
                 let value: UInt32?
-                if name.hasPrefix("#x") { value = UInt32(name.dropFirst(2), radix: 16) }
-                else if name.hasPrefix("#") { value = UInt32(name.dropFirst(), radix: 10) }
-                else { value = nil }
+                if name.hasPrefix("#x") {
+                    value = UInt32(name.dropFirst(2), radix: 16)
+                } else if name.hasPrefix("#") {
+                    value = UInt32(name.dropFirst(), radix: 10)
+                } else {
+                    value = nil
+                }
                 guard let value, let scalar = Unicode.Scalar(value) else { return nil }
                 return Array(String(Character(scalar)).utf8)
             }

@@ -41,8 +41,10 @@ public struct GantryServer: Sendable {
 
     var store: StateStore { reconciler.store }
 
-    public init(reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup, metrics: ControllerMetrics,
-                tokens: TokenFile, webhookSecret: String? = nil, source: FollowedSource, notifier: Notifier? = nil) {
+    public init(
+        reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup, metrics: ControllerMetrics,
+        tokens: TokenFile, webhookSecret: String? = nil, source: FollowedSource, notifier: Notifier? = nil
+    ) {
         self.reconciler = reconciler
         self.status = status
         self.wakeup = wakeup
@@ -70,8 +72,9 @@ public struct GantryServer: Sendable {
             return "ready\n"
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
         addReadRoutes(router)
         addActionRoutes(router)
@@ -80,13 +83,16 @@ public struct GantryServer: Sendable {
         return router
     }
 
-    public func application(host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
-                            tls: TLSFiles? = nil,
-                            onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
-        Application(router: router(), server: try limits.server(tls: tls),
-                    configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
-                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-                    logger: logger)
+    public func application(
+        host: String, port: Int, logger: Logger, limits: ConnectionLimits = ConnectionLimits(),
+        tls: TLSFiles? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: router(), server: try limits.server(tls: tls),
+            configuration: .init(address: .hostname(host, port: port), serverName: "gantry"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
     }
 }
 
@@ -101,10 +107,14 @@ struct Authentication: RouterMiddleware {
         var offered: String?
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { offered = String(parts[1]).trimmingCharacters(in: .whitespaces) }
-            else { context.rejectedCredential = true }
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                offered = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            } else {
+                context.rejectedCredential = true
+            }
         } else if request.method == .get, !Self.isAPI(request.uri.path),
-                  let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty {
+            let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty
+        {
             // The cookie is honoured for reading the dashboard's pages only:
             // a page on another site cannot make a browser act with it, and
             // the API answers bearer tokens alone, as documented.

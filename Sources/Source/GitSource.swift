@@ -1,7 +1,7 @@
 import Foundation
 import Git
-import Synchronization
 import Manifests
+import Synchronization
 
 /// A Git repository to follow: a local path or a URL, a ref, and the
 /// project root inside it. Remote repositories are fetched into a bare cache
@@ -30,8 +30,10 @@ public final class GitSource: Sendable {
     public static let packLimit = 16
     private let compaction = Mutex<String?>(nil)
 
-    public init(location: String, ref: String?, path: String, cacheDirectory: String,
-                token: SecretRef? = nil, username: String = "x-access-token") throws {
+    public init(
+        location: String, ref: String?, path: String, cacheDirectory: String,
+        token: SecretRef? = nil, username: String = "x-access-token"
+    ) throws {
         self.token = token
         self.username = username
         self.location = location
@@ -121,7 +123,8 @@ public final class GitSource: Sendable {
         if let hit = cache.assembled(tree: rootTree) {
             loaded = hit
         } else if let rootTree, let base = cache.tree, let changes = try? repository.changedFiles(from: base, to: rootTree),
-                  let updated = try cache.update(from: base, to: rootTree, changes: changes, read: { try repository.blob($0) }) {
+            let updated = try cache.update(from: base, to: rootTree, changes: changes, read: { try repository.blob($0) })
+        {
             // Usually a few files changed since the last revision: only
             // they are read and decoded, and their objects replace the old.
             loaded = updated
@@ -131,11 +134,14 @@ public final class GitSource: Sendable {
         }
         var diagnostics = loaded.diagnostics
         if rootTree == nil {
-            diagnostics.append(Diagnostic(file: path.isEmpty ? "." : path, mark: .init(line: 1, column: 1), field: .init(),
-                                          message: "no such directory in commit \(commit.id.short)"))
+            diagnostics.append(
+                Diagnostic(
+                    file: path.isEmpty ? "." : path, mark: .init(line: 1, column: 1), field: .init(),
+                    message: "no such directory in commit \(commit.id.short)"))
         }
-        return Revision(source: name, commit: commit, root: path, rootTree: rootTree, manifests: loaded.set,
-                        diagnostics: diagnostics, fileCount: loaded.count, repository: repository)
+        return Revision(
+            source: name, commit: commit, root: path, rootTree: rootTree, manifests: loaded.set,
+            diagnostics: diagnostics, fileCount: loaded.count, repository: repository)
     }
 
     /// How many files were decoded so far (cache misses), for tests and benchmarks.

@@ -34,7 +34,8 @@ final class ManifestCache: @unchecked Sendable {
         var known: [Key: DecodedFile] = [:]
         var missing: [(key: Key, bytes: [UInt8])] = []
         lock.lock()
-        let cache = files, last = lastResult
+        let cache = files
+        let last = lastResult
         lock.unlock()
         for file in listing where Self.isManifest(file.path) {
             let key = Key(path: file.path, blob: file.blob)
@@ -55,13 +56,15 @@ final class ManifestCache: @unchecked Sendable {
         // (see `ManifestSet.replacing`), else every file is assembled.
         let removed = cache.filter { next[$0.key] == nil }.map(\.value)
         let added = missing.map { known[$0.key]! }
-        let (set, diagnostics) = last.flatMap { last in
-            last.diagnostics.isEmpty && last.count - removed.count + added.count == decoded.count
-                ? last.set.replacing(removed, with: added) : nil
-        } ?? {
-            lock.withLock { assemblies += 1 }
-            return ManifestSet.assemble(decoded)
-        }()
+        let (set, diagnostics) =
+            last.flatMap { last in
+                last.diagnostics.isEmpty && last.count - removed.count + added.count == decoded.count
+                    ? last.set.replacing(removed, with: added) : nil
+            }
+            ?? {
+                lock.withLock { assemblies += 1 }
+                return ManifestSet.assemble(decoded)
+            }()
         let result = (set, diagnostics, decoded.count)
         lock.lock()
         files = next  // keep only what the latest revision uses
@@ -83,8 +86,10 @@ final class ManifestCache: @unchecked Sendable {
     /// Nil when the last load was not at `base`, or the changes cannot
     /// simply replace objects of the last set (see `ManifestSet.replacing`);
     /// then `load` has to list and assemble the tree.
-    func update(from base: ObjectID, to tree: ObjectID, changes: [TreeChange],
-                read: (ObjectID) throws -> [UInt8]) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
+    func update(
+        from base: ObjectID, to tree: ObjectID, changes: [TreeChange],
+        read: (ObjectID) throws -> [UInt8]
+    ) throws -> (set: ManifestSet, diagnostics: [Diagnostic], count: Int)? {
         let relevant = changes.filter { Self.isManifest($0.path) }
         guard relevant.count <= Self.updateLimit else { return nil }
         lock.lock()
@@ -95,7 +100,8 @@ final class ManifestCache: @unchecked Sendable {
         var next = files
         files = [:]  // taken out, so that it is updated in place
         lock.unlock()
-        var removed: [(key: Key, file: DecodedFile)] = [], added: [DecodedFile] = []
+        var removed: [(key: Key, file: DecodedFile)] = []
+        var added: [DecodedFile] = []
         var known = true
         do {
             for change in relevant {

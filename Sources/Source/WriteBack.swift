@@ -30,8 +30,10 @@ extension GitSource {
     /// Commits the files `edits` returns for the tip (paths relative to the
     /// project root) with `message`. Returns nil when `edits` returns nothing
     /// (the change is already there).
-    public func writeBack(message: String, author: Signature, destination: Destination,
-                          edits: (Revision) throws -> [String: [UInt8]]) throws -> WriteBackResult? {
+    public func writeBack(
+        message: String, author: Signature, destination: Destination,
+        edits: (Revision) throws -> [String: [UInt8]]
+    ) throws -> WriteBackResult? {
         try writeBack(author: author, destination: destination) { tip in
             let files = try edits(tip)
             return files.isEmpty ? nil : (message, files)
@@ -40,8 +42,10 @@ extension GitSource {
 
     /// As above, for a change whose message depends on the tip it is made
     /// on (a rollback names the version it rolls back from).
-    public func writeBack(author: Signature, destination: Destination,
-                          change: (Revision) throws -> (message: String, files: [String: [UInt8]])?) throws -> WriteBackResult? {
+    public func writeBack(
+        author: Signature, destination: Destination,
+        change: (Revision) throws -> (message: String, files: [String: [UInt8]])?
+    ) throws -> WriteBackResult? {
         var destination = destination
         var note: String?
         let tracked = ref ?? (isRemote ? "main" : "HEAD")
@@ -70,8 +74,9 @@ extension GitSource {
             }
             try repository.setReference("refs/gantry/write-back", to: commit)
             let credentials = try token.map { GitCredentials(username: username, token: try $0.read()) }
-            let outcome = try repository.push(to: location, refspec: "\(force ? "+" : "")refs/gantry/write-back:refs/heads/\(target)",
-                                              credentials: credentials)
+            let outcome = try repository.push(
+                to: location, refspec: "\(force ? "+" : "")refs/gantry/write-back:refs/heads/\(target)",
+                credentials: credentials)
             if outcome == .pushed {
                 try? update()  // so the next revision read sees our own commit
                 return WriteBackResult(commit: commit, branch: target, attempts: attempt, note: note)

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// File primitives for the control directory. Readers in another process must
 /// never see a half-written file, so every write goes to a temporary name in
@@ -50,7 +51,11 @@ enum ControlFiles {
             var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else {
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
                     failure = .system(operation: "write \(temporary)", errno: n < 0 ? errno : EIO)
                     return
                 }

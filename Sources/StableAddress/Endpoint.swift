@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An IPv4 `host:port` pair, used both for the stable address a deployment
@@ -58,9 +58,9 @@ public struct Endpoint: Sendable, Hashable, Codable, CustomStringConvertible {
         var host = String(parts[0])
         let portText = parts[1]
         guard !portText.isEmpty, portText.count <= 5,
-              portText.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = Int(portText), value <= Int(UInt16.max),
-              value > 0 || allowZeroPort
+            portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let value = Int(portText), value <= Int(UInt16.max),
+            value > 0 || allowZeroPort
         else { return nil }
         if host.lowercased() == "localhost" { host = "127.0.0.1" }
         guard Endpoint.ipv4Address(host) != nil else { return nil }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Failures reported by the forwarder and its control helpers. Each case
 /// carries enough context (address, operation, OS error) for the controller to

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Write end of the self-pipe the signal handler reports through. A global
 /// because a C signal handler cannot capture context; atomic because it is

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a running forwarder last reported about itself in `status.json`.
 /// `open` is keyed by the backend's `host:port` text because JSON object keys
@@ -89,7 +90,8 @@ public struct ForwarderControl: Sendable {
             let current = status()
             if current?.backend == e { return }
             if ContinuousClock.now >= deadline {
-                let seen = current.map { "it reports \($0.backend.map(String.init(describing:)) ?? "no backend")" }
+                let seen =
+                    current.map { "it reports \($0.backend.map(String.init(describing:)) ?? "no backend")" }
                     ?? "no status file at \(statusPath)"
                 throw StableAddressError.timedOut("forwarder did not switch to \(e) within \(timeout); \(seen)")
             }

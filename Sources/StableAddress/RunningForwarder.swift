@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One client connection and the backend it was assigned at accept time.
 /// The backend is fixed for the connection's lifetime: that is what lets an
@@ -345,11 +346,13 @@ public final class RunningForwarder: Sendable {
         published.withLock { last in
             guard !stopped.load(ordering: .acquiring) else { return }
             let (snapshot, version) = state.withLock { s in
-                (ForwarderStatus(
-                    pid: getpid(), listen: endpoint, backend: s.backend,
-                    open: Dictionary(uniqueKeysWithValues: s.open.map { ($0.key.description, $0.value) }),
-                    accepted: s.accepted),
-                 s.version)
+                (
+                    ForwarderStatus(
+                        pid: getpid(), listen: endpoint, backend: s.backend,
+                        open: Dictionary(uniqueKeysWithValues: s.open.map { ($0.key.description, $0.value) }),
+                        accepted: s.accepted),
+                    s.version
+                )
             }
             guard version != last else { return }
             do {

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Picks a loopback port nobody is listening on, for a new serving process to
 /// bind. The port is released before returning, so another process could in
@@ -226,11 +227,13 @@ func spawnThread(joinable: Bool = false, _ body: @escaping @Sendable () -> Void)
         &attr, Int32(joinable ? PTHREAD_CREATE_JOINABLE : PTHREAD_CREATE_DETACHED))
     let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, &attr, { raw in
-        let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-        body.run()
-        return nil
-    }, context)
+    let rc = pthread_create(
+        &thread, &attr,
+        { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
     guard rc == 0 else {
         Unmanaged<ThreadBody>.fromOpaque(context).release()
         throw StableAddressError.system(operation: "pthread_create", errno: rc)

@@ -25,8 +25,10 @@ public struct VersionRecord: Codable, Sendable, Hashable, FetchableRecord, Persi
     /// gantry/churn-v3 (<sha>)", "blocked: …"; empty until it runs.
     public var promotion: String = ""
 
-    public init(model: String, number: Int, digest: String, lineage: String, metrics: String, artifactPath: String,
-                artifactDigest: String, commit: String, gatesPassed: Bool, gateReport: String, createdAt: Date) {
+    public init(
+        model: String, number: Int, digest: String, lineage: String, metrics: String, artifactPath: String,
+        artifactDigest: String, commit: String, gatesPassed: Bool, gateReport: String, createdAt: Date
+    ) {
         self.model = model
         self.number = number
         self.digest = digest
@@ -63,8 +65,10 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
     /// Opaque to everything but that driver.
     public var detail: String
 
-    public init(name: String, model: String, version: Int, target: String, address: String,
-                specDigest: String, commit: String, updatedAt: Date, detail: String = "") {
+    public init(
+        name: String, model: String, version: Int, target: String, address: String,
+        specDigest: String, commit: String, updatedAt: Date, detail: String = ""
+    ) {
         self.detail = detail
         self.specDigest = specDigest
         self.name = name
@@ -169,8 +173,10 @@ public struct IntentRecord: Codable, Sendable, Hashable, FetchableRecord, Persis
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(key: String, kind: LaunchKind, object: String, detail: String, status: LaunchStatus, target: String,
-                createdAt: Date, updatedAt: Date) {
+    public init(
+        key: String, kind: LaunchKind, object: String, detail: String, status: LaunchStatus, target: String,
+        createdAt: Date, updatedAt: Date
+    ) {
         self.key = key
         self.kind = kind
         self.object = object

@@ -1,6 +1,6 @@
-import Synchronization
 import Foundation
 import GRDB
+import Synchronization
 
 /// Gantry's state in SQLite under the state directory: versions, deployments,
 /// reconciles, audit log, intents. Safe to share between tasks.
@@ -176,11 +176,12 @@ public final class StateStore: VersionCatalog, Sendable {
         // shape of LocalServing, keys sorted as Digest.canonicalJSON sorts
         // them); no other driver used them.
         m.registerMigration("v9-driver-detail") { db in
-            try db.execute(sql: """
-                UPDATE deployments SET detail = json_object('backendPort', backendPort, 'forwarder', json(forwarderProcess),
-                                                            'serve', json(serveProcess))
-                WHERE serveProcess != '' AND detail = ''
-                """)
+            try db.execute(
+                sql: """
+                    UPDATE deployments SET detail = json_object('backendPort', backendPort, 'forwarder', json(forwarderProcess),
+                                                                'serve', json(serveProcess))
+                    WHERE serveProcess != '' AND detail = ''
+                    """)
             try db.alter(table: "deployments") { t in
                 t.drop(column: "backendPort")
                 t.drop(column: "serveProcess")
@@ -269,25 +270,29 @@ public final class StateStore: VersionCatalog, Sendable {
 
     /// Registers a version under the next free number, atomically.
     public func registerVersion(_ make: (Int) -> VersionRecord) throws -> VersionRecord {
-        try writeVersions({ db in
-            let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM versions WHERE model = ?", arguments: [make(0).model]) ?? 0
-            let record = make(last + 1)
-            try record.insert(db)
-            // As stored (dates to the database's precision): what a read gives.
-            return try VersionRecord.fetchOne(db, key: ["model": record.model, "number": record.number]) ?? record
-        }, update: { byModel, record in
-            byModel[record.model, default: []].append(record)  // the highest number: the order holds
-            return record.model
-        })
+        try writeVersions(
+            { db in
+                let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM versions WHERE model = ?", arguments: [make(0).model]) ?? 0
+                let record = make(last + 1)
+                try record.insert(db)
+                // As stored (dates to the database's precision): what a read gives.
+                return try VersionRecord.fetchOne(db, key: ["model": record.model, "number": record.number]) ?? record
+            },
+            update: { byModel, record in
+                byModel[record.model, default: []].append(record)  // the highest number: the order holds
+                return record.model
+            })
     }
 
     public func setPromotion(_ model: String, _ number: Int, _ promotion: String) throws {
-        try writeVersions({ db in
-            try db.execute(sql: "UPDATE versions SET promotion = ? WHERE model = ? AND number = ?", arguments: [promotion, model, number])
-        }, update: { byModel, _ in
-            if let i = byModel[model]?.firstIndex(where: { $0.number == number }) { byModel[model]![i].promotion = promotion }
-            return model
-        })
+        try writeVersions(
+            { db in
+                try db.execute(sql: "UPDATE versions SET promotion = ? WHERE model = ? AND number = ?", arguments: [promotion, model, number])
+            },
+            update: { byModel, _ in
+                if let i = byModel[model]?.firstIndex(where: { $0.number == number }) { byModel[model]![i].promotion = promotion }
+                return model
+            })
     }
 
     // MARK: - Deployments
@@ -404,8 +409,9 @@ public final class StateStore: VersionCatalog, Sendable {
         // a dataset on every check, and decoding dominated it.
         return try db.read { db in
             var out: [String: FileHashRecord] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtimeNanos, inode, digest FROM file_hashes WHERE path >= ? AND path < ?",
-                                           arguments: [prefix, upper])
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT path, size, mtimeNanos, inode, digest FROM file_hashes WHERE path >= ? AND path < ?",
+                arguments: [prefix, upper])
             while let row = try rows.next() {
                 let path: String = row[0]
                 out[path] = FileHashRecord(path: path, size: row[1], mtimeNanos: row[2], inode: row[3], digest: row[4])
@@ -425,8 +431,9 @@ public final class StateStore: VersionCatalog, Sendable {
 
     public func saveDirectoryFingerprint(_ path: String, signature: String, fingerprint: String) throws {
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO directory_fingerprints (path, signature, fingerprint) VALUES (?, ?, ?)",
-                           arguments: [path, signature, fingerprint])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO directory_fingerprints (path, signature, fingerprint) VALUES (?, ?, ?)",
+                arguments: [path, signature, fingerprint])
         }
     }
 
@@ -441,8 +448,9 @@ public final class StateStore: VersionCatalog, Sendable {
 
     public func saveManifestSnapshot(_ source: String, commitID: String, files: [UInt8]) throws {
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO manifest_snapshots (source, commitID, files) VALUES (?, ?, ?)",
-                           arguments: [source, commitID, Data(files)])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO manifest_snapshots (source, commitID, files) VALUES (?, ?, ?)",
+                arguments: [source, commitID, Data(files)])
         }
     }
 

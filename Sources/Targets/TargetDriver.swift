@@ -35,8 +35,10 @@ public struct TrainingRequest: Sendable {
     public var revision: Revision
     public var datasets: [String: Entry<DatasetSpec>]
 
-    public init(model: Entry<ModelSpec>, pipeline: Entry<PipelineSpec>, lineage: Lineage, revision: Revision,
-                datasets: [String: Entry<DatasetSpec>]) {
+    public init(
+        model: Entry<ModelSpec>, pipeline: Entry<PipelineSpec>, lineage: Lineage, revision: Revision,
+        datasets: [String: Entry<DatasetSpec>]
+    ) {
         self.model = model
         self.pipeline = pipeline
         self.lineage = lineage
@@ -72,8 +74,10 @@ public struct DeployRequest: Sendable {
     /// registry (`spec.serve.registry`).
     public var registry: RegistryModel?
 
-    public init(deployment: Entry<DeploymentSpec>, version: VersionRecord, revision: Revision,
-                current: DeploymentRecord?, specDigest: String, registry: RegistryModel? = nil) {
+    public init(
+        deployment: Entry<DeploymentSpec>, version: VersionRecord, revision: Revision,
+        current: DeploymentRecord?, specDigest: String, registry: RegistryModel? = nil
+    ) {
         self.deployment = deployment
         self.version = version
         self.revision = revision
@@ -253,11 +257,12 @@ public enum Drivers {
         }
     }
 
-
     /// The driver for the target `name` in `manifests` (`local` needs no
     /// manifest), built by `factory`.
-    public static func make(target name: String, in manifests: ManifestSet, workspace: Workspace, versions: any VersionCatalog,
-                            factory: DriverFactory = Drivers.make) throws -> any TargetDriver {
+    public static func make(
+        target name: String, in manifests: ManifestSet, workspace: Workspace, versions: any VersionCatalog,
+        factory: DriverFactory = Drivers.make
+    ) throws -> any TargetDriver {
         guard let spec = manifests.targets[name]?.spec ?? (name == ManifestSet.implicitLocalTarget ? TargetSpec(type: .local) : nil) else {
             throw DriverError("no Target named \(name)")
         }

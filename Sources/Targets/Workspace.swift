@@ -18,7 +18,8 @@ public struct Workspace: Sendable {
 
     public init(root: String, executable: String = Workspace.currentExecutable) {
         self.executable = executable
-        self.root = (root as NSString).standardizingPath.hasPrefix("/")
+        self.root =
+            (root as NSString).standardizingPath.hasPrefix("/")
             ? (root as NSString).standardizingPath
             : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(root)
     }

@@ -70,7 +70,8 @@ private struct TreeBuilder {
     /// Line and column (in characters, counting each UTF-8 lead byte) of
     /// the byte at `offset`.
     static func mark(at offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Mark {
-        var line = 1, column = 1
+        var line = 1
+        var column = 1
         for byte in bytes.prefix(min(offset, bytes.count)) {
             if byte == UInt8(ascii: "\n") {
                 line += 1

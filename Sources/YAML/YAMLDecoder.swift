@@ -66,8 +66,9 @@ final class DecodingContext {
         case .dataCorrupted(let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
             return DecodingProblem(path: path, mark: node.mark, message: c.debugDescription)
         case .keyNotFound(let key, _):
-            return DecodingProblem(path: path.appending(key.stringValue), mark: node.mark,
-                                   message: "missing required field \"\(key.stringValue)\"")
+            return DecodingProblem(
+                path: path.appending(key.stringValue), mark: node.mark,
+                message: "missing required field \"\(key.stringValue)\"")
         @unknown default:
             return DecodingProblem(path: path, mark: node.mark, message: "\(error)")
         }
@@ -226,9 +227,10 @@ final class NodeDecoder: Decoder {
         guard let pairs else { return }
         for (i, pair) in pairs.enumerated() where !isUsed(i) {
             let key = pair.key.scalar ?? pair.key.kindDescription
-            context.problems.append(DecodingProblem(
-                path: path.appending(key), mark: pair.key.mark,
-                message: "unknown field \"\(key.clipped)\"\(Suggestion.hint(for: key, in: askedFor))"))
+            context.problems.append(
+                DecodingProblem(
+                    path: path.appending(key), mark: pair.key.mark,
+                    message: "unknown field \"\(key.clipped)\"\(Suggestion.hint(for: key, in: askedFor))"))
         }
     }
 }
@@ -269,11 +271,13 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let pairs = decoder.pairs ?? []
         let unused = pairs.indices.filter { !decoder.isUsed($0) }.compactMap { pairs[$0].key.scalar }
         if let typo = Suggestion.closest(to: key, in: unused), let pair = pairs.first(where: { $0.key.scalar == typo }) {
-            return DecodingProblem(path: decoder.path.appending(typo), mark: pair.key.mark,
-                                   message: "unknown field \"\(typo.clipped)\" (did you mean \"\(key)\"?)")
+            return DecodingProblem(
+                path: decoder.path.appending(typo), mark: pair.key.mark,
+                message: "unknown field \"\(typo.clipped)\" (did you mean \"\(key)\"?)")
         }
-        return DecodingProblem(path: decoder.path.appending(key), mark: decoder.node.mark,
-                               message: "missing required field \"\(key)\"")
+        return DecodingProblem(
+            path: decoder.path.appending(key), mark: decoder.node.mark,
+            message: "missing required field \"\(key)\"")
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {

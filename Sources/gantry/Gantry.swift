@@ -1,6 +1,6 @@
+import ArgumentParser
 import Foundation
 import Git
-import ArgumentParser
 
 @main
 struct Gantry: AsyncParsableCommand {
@@ -38,18 +38,19 @@ struct Gantry: AsyncParsableCommand {
         commandName: "gantry",
         abstract: "GitOps for machine-learning models: a Git repository declares models, pipelines and deployments; Gantry makes it so.",
         discussion: """
-        Examples:
-          gantry validate examples/quickstart
-          gantry plan --repo . --path examples/quickstart
-          gantry apply --repo . --path examples/quickstart
+            Examples:
+              gantry validate examples/quickstart
+              gantry plan --repo . --path examples/quickstart
+              gantry apply --repo . --path examples/quickstart
 
-        Shell completion:
-          gantry --generate-completion-script bash > /etc/bash_completion.d/gantry
-        """,
+            Shell completion:
+              gantry --generate-completion-script bash > /etc/bash_completion.d/gantry
+            """,
         version: GantryVersion.current,
         subcommands: [
             Validate.self, PlanCommand.self, Apply.self, ControllerCommand.self,
-            Diff.self, Status.self, History.self, Versions.self, LineageCommand.self, PullRequest.self, Reproduce.self, Rollback.self, DataCommand.self, Destroy.self,
+            Diff.self, Status.self, History.self, Versions.self, LineageCommand.self, PullRequest.self, Reproduce.self, Rollback.self, DataCommand.self,
+            Destroy.self,
             Schema.self, Forward.self, RunJob.self, AgentCommand.self,
         ]
     )

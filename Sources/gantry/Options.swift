@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import Listener
 import Git
+import Listener
 import Manifests
 import Source
 import State
@@ -41,8 +41,9 @@ struct SourceOptions: ParsableArguments {
         if tokenEnv != nil && tokenFile != nil { throw ValidationError("give --token-env or --token-file, not both") }
         let token = tokenEnv.map { SecretRef(env: $0) } ?? tokenFile.map { SecretRef(file: $0) }
         do {
-            return try GitSource(location: repo, ref: ref, path: path, cacheDirectory: state.workspace.sources,
-                                 token: token, username: username)
+            return try GitSource(
+                location: repo, ref: ref, path: path, cacheDirectory: state.workspace.sources,
+                token: token, username: username)
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
@@ -105,8 +106,9 @@ struct TLSOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.", completion: .file())
     var key: String?
 
-    @Option(name: .customLong("tls-client-ca"), help: "Require clients to present a certificate signed by this PEM CA (mutual TLS).",
-            completion: .file())
+    @Option(
+        name: .customLong("tls-client-ca"), help: "Require clients to present a certificate signed by this PEM CA (mutual TLS).",
+        completion: .file())
     var clientCA: String?
 
     func files() throws -> TLSFiles? {

@@ -18,7 +18,8 @@ import Testing
             .write(toFile: dir + "/manifests/model.yaml", atomically: true, encoding: .utf8)
         let result = try await gantry(["validate", dir])
         #expect(result.code == 1)
-        #expect(result.output.contains("manifests/model.yaml:7:13: error: spec.pipeline: no Pipeline named \"churn-train\" (did you mean \"churn-training\"?)\n"))
+        #expect(
+            result.output.contains("manifests/model.yaml:7:13: error: spec.pipeline: no Pipeline named \"churn-train\" (did you mean \"churn-training\"?)\n"))
         #expect(result.output.contains("manifests/model.yaml:9:11: error: spec.target: no Target named \"gpu\""))
         #expect(result.output.hasSuffix("2 errors in 1 of 4 files\n"))
 
@@ -55,19 +56,25 @@ import Testing
 
     @Test func aNotificationURLIsNamedNotWrittenOnTheCommandLine() async throws {
         let state = makeTemporaryDirectory("gantry-cli")
-        let result = try await gantry(["controller", "--repo", packageRoot, "--path", "examples/quickstart", "--state-dir", state,
-                                       "--iterations", "1", "--notify-slack", "https://hooks.slack.com/services/T000/B000/XXXX"])
+        let result = try await gantry([
+            "controller", "--repo", packageRoot, "--path", "examples/quickstart", "--state-dir", state,
+            "--iterations", "1", "--notify-slack", "https://hooks.slack.com/services/T000/B000/XXXX",
+        ])
         #expect(result.code == 64, "\(result.output)")
         #expect(result.output.contains("--notify-slack takes env:NAME or file:PATH, naming where the URL is kept; a URL on the command line shows in ps"))
-        let unset = try await gantry(["controller", "--repo", packageRoot, "--state-dir", state, "--iterations", "1",
-                                      "--notify", "env:GANTRY_TEST_NO_SUCH_HOOK"])
+        let unset = try await gantry([
+            "controller", "--repo", packageRoot, "--state-dir", state, "--iterations", "1",
+            "--notify", "env:GANTRY_TEST_NO_SUCH_HOOK",
+        ])
         #expect(unset.code == 64)
         #expect(unset.output.contains("--notify env:GANTRY_TEST_NO_SUCH_HOOK: environment variable GANTRY_TEST_NO_SUCH_HOOK is not set"), "\(unset.output)")
         #expect(!FileManager.default.fileExists(atPath: state + "/state.db"), "nothing started")
     }
 
     @Test func helpShowsAnExampleForEveryVerb() async throws {
-        for verb in ["validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "rollback", "destroy"] {
+        for verb in [
+            "validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "rollback", "destroy",
+        ] {
             let result = try await gantry([verb, "--help"])
             #expect(result.code == 0)
             #expect(result.output.contains("Examples:\n  gantry \(verb)"), "\(verb) --help has an example")
@@ -120,7 +127,8 @@ import Testing
     /// it reads Git again (failing without libgit2) and sees the new commit.
     @Test func dataStatusOnAnUnmovedRefReadsNoGit() async throws {
         let project = try await ProjectRepository("gantry-cli")
-        let repo = project.directory, data = makeTemporaryDirectory("gantry-cli")
+        let repo = project.directory
+        let data = makeTemporaryDirectory("gantry-cli")
         try "a,b\n1,2\n".write(toFile: data + "/rows.csv", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: repo + "/gantry", withIntermediateDirectories: true)
         func dataset(_ name: String, _ path: String) -> String {

@@ -2,9 +2,10 @@ import Foundation
 import GantryTestSupport
 import HTTP
 import Processes
-@testable import StableAddress
 import State
 import Testing
+
+@testable import StableAddress
 
 /// The crash-consistency harness: `gantry apply` SIGKILLed at random points
 /// of training, deploying and recording, then run to the end. However often
@@ -31,28 +32,32 @@ struct CrashConsistencyTests {
 
     func project(marker: String, port: Int) async throws -> String {
         let project = try await ProjectRepository("gantry-crash")
-        project.write("src/train.py", """
-        import json, os, sys, time
-        out, quality = sys.argv[1], sys.argv[2]
-        open(os.environ["MARKER"], "a").write(quality + "\\n")   # one line per launch
-        time.sleep(0.4)
-        json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
-        json.dump({"accuracy": 1}, open(os.path.join(out, "metrics.json"), "w"))
-        """)
-        project.write("src/serve.py", """
-        import json, signal, sys, threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        model = json.load(open(sys.argv[1]))
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = json.dumps(model).encode()
-                self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *a): pass
-        s = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H)
-        s.daemon_threads = True
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
-        s.serve_forever()
-        """)
+        project.write(
+            "src/train.py",
+            """
+            import json, os, sys, time
+            out, quality = sys.argv[1], sys.argv[2]
+            open(os.environ["MARKER"], "a").write(quality + "\\n")   # one line per launch
+            time.sleep(0.4)
+            json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
+            json.dump({"accuracy": 1}, open(os.path.join(out, "metrics.json"), "w"))
+            """)
+        project.write(
+            "src/serve.py",
+            """
+            import json, signal, sys, threading
+            from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+            model = json.load(open(sys.argv[1]))
+            class H(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = json.dumps(model).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            s = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H)
+            s.daemon_threads = True
+            signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+            s.serve_forever()
+            """)
         project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port))
         try await project.commit("quality 0")
         return project.directory
@@ -114,8 +119,10 @@ struct CrashConsistencyTests {
                 .write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
             try await git(["commit", "-qam", "quality \(round)"], in: repo)
             let log = NSTemporaryDirectory() + "gantry-crash-killed-\(UUID().uuidString.prefix(8))"
-            let killed = try ChildProcess.spawn(ProcessSpec(argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
-                                                            environment: environment, logPath: log))
+            let killed = try ChildProcess.spawn(
+                ProcessSpec(
+                    argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
+                    environment: environment, logPath: log))
             let after = Int.random(in: 0...2500, using: &random)
             try await Task.sleep(for: .milliseconds(after))
             kill(killed.pid, SIGKILL)
@@ -130,8 +137,9 @@ struct CrashConsistencyTests {
         // Every lineage (quality 0 to kills) trained exactly once.
         let launches = try String(contentsOfFile: marker, encoding: .utf8).split(separator: "\n").map(String.init)
         let counts = Dictionary(launches.map { ($0, 1) }, uniquingKeysWith: +)
-        #expect(counts == Dictionary(uniqueKeysWithValues: (1...kills).map { ("\($0)", 1) }),
-                "launches per lineage: \(counts.sorted { $0.key < $1.key })")
+        #expect(
+            counts == Dictionary(uniqueKeysWithValues: (1...kills).map { ("\($0)", 1) }),
+            "launches per lineage: \(counts.sorted { $0.key < $1.key })")
         let store = try StateStore(directory: state)
         let versions = try store.versions(of: "crash")
         #expect(versions.map(\.number) == Array(1...versions.count), "no gap, no duplicate")

@@ -20,8 +20,10 @@ private func edit(_ path: String, _ change: (String) -> String) throws {
 
 private func predict(port: Int) async throws -> HTTPResponse {
     let body = #"{"instances": [{"tenure_months": 2, "monthly_charges": 99.5, "support_calls": 4, "contract_annual": 0}]}"#
-    return try await HTTPClient.shared.send(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/predict",
-                                                        headers: [("Content-Type", "application/json")], body: Array(body.utf8), timeout: .seconds(5)))
+    return try await HTTPClient.shared.send(
+        HTTPRequest(
+            method: "POST", url: "http://127.0.0.1:\(port)/predict",
+            headers: [("Content-Type", "application/json")], body: Array(body.utf8), timeout: .seconds(5)))
 }
 
 /// Answered and failed requests, counted by one task and read by another.
@@ -74,9 +76,11 @@ struct EndToEndTests {
         let body = #"{"instances": [{"tenure_months": 2, "monthly_charges": 99.5, "support_calls": 4, "contract_annual": 0}]}"#
         Thread.detachNewThread {
             while !stop.load(ordering: .relaxed) {
-                let r = try? HTTPClient.shared.perform(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/predict",
-                                                                    headers: [("Content-Type", "application/json")],
-                                                                    body: Array(body.utf8), timeout: .seconds(5)))
+                let r = try? HTTPClient.shared.perform(
+                    HTTPRequest(
+                        method: "POST", url: "http://127.0.0.1:\(port)/predict",
+                        headers: [("Content-Type", "application/json")],
+                        body: Array(body.utf8), timeout: .seconds(5)))
                 tally.count(ok: r?.status == 200)
             }
             loadEnded.store(true, ordering: .relaxed)
@@ -117,7 +121,9 @@ struct EndToEndTests {
         let rows = history.output.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true) }
         #expect(rows.map { $0[3] } == ["applied", "applied", "applied"], "newest first, each applied: \(history.output)")
         #expect(rows.map { $0[4] } == ["1", "2", "2"], "actions of each reconcile, newest first: \(history.output)")
-        #expect(history.output.contains("Ada <ada@example.com>: Roll back to v1") && history.output.contains("Ada <ada@example.com>: Quickstart"), "\(history.output)")
+        #expect(
+            history.output.contains("Ada <ada@example.com>: Roll back to v1") && history.output.contains("Ada <ada@example.com>: Quickstart"),
+            "\(history.output)")
 
         let versionList = try await gantry(["versions", "churn"])
         #expect(versionList.code == 0)
@@ -143,20 +149,20 @@ struct EndToEndTests {
     func slowProject(marker: String) async throws -> String {
         let repo = scratch("slow")
         let pipeline = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata: { name: slow }
-        spec:
-          steps:
-            - name: train
-              command: [python3, -c, "import sys, time; time.sleep(2); open(sys.argv[1] + '/m', 'w').write('m'); open(sys.argv[2], 'a').write('run\\\\n')", "${outputs}", "\(marker)"]
-          artifact: { step: train, path: m }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: slow }
-        spec: { pipeline: slow, target: local }
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata: { name: slow }
+            spec:
+              steps:
+                - name: train
+                  command: [python3, -c, "import sys, time; time.sleep(2); open(sys.argv[1] + '/m', 'w').write('m'); open(sys.argv[2], 'a').write('run\\\\n')", "${outputs}", "\(marker)"]
+              artifact: { step: train, path: m }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: slow }
+            spec: { pipeline: slow, target: local }
+            """
         try pipeline.write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
         try await git(["init", "-q", "-b", "main"], in: repo, author: "Ada")
         try await git(["add", "-A"], in: repo, author: "Ada")
@@ -168,8 +174,10 @@ struct EndToEndTests {
     /// and SIGKILLs it. Returns the runner's process identity.
     func applyKilledDuringTraining(repo: String, state: String) async throws -> ProcessIdentity {
         let log = scratch("k") + "/log"
-        let apply = try ChildProcess.spawn(ProcessSpec(argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
-                                                       environment: ProcessInfo.processInfo.environment, logPath: log))
+        let apply = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
+                environment: ProcessInfo.processInfo.environment, logPath: log))
         var runner: ProcessIdentity?
         while runner == nil {
             try await Task.sleep(for: .milliseconds(20))
@@ -222,9 +230,10 @@ struct EndToEndTests {
         let repo = try await slowProject(marker: marker)
         let state = scratch("state")
         let log = scratch("ctl") + "/log"
-        let controller = try ChildProcess.spawn(ProcessSpec(
-            argv: [gantryExecutable, "controller", "--repo", repo, "--interval", "1s", "--log-format", "json", "--state-dir", state],
-            environment: ProcessInfo.processInfo.environment, logPath: log))
+        let controller = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [gantryExecutable, "controller", "--repo", repo, "--interval", "1s", "--log-format", "json", "--state-dir", state],
+                environment: ProcessInfo.processInfo.environment, logPath: log))
         try await eventually("the controller trained v1", timeout: .seconds(120)) {
             try StateStore.existing(directory: state)?.versions(of: "slow").count == 1
         }
@@ -245,7 +254,8 @@ func killSession(_ leader: Int32) {
     guard leader > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
     for entry in entries {
         guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { continue }
+            let close = stat.lastIndex(of: ")")
+        else { continue }
         let fields = stat[stat.index(after: close)...].split(separator: " ")  // state ppid pgrp session ...
         if fields.count > 3, Int32(fields[3]) == leader { kill(pid, SIGKILL) }
     }

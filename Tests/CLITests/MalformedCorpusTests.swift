@@ -15,8 +15,9 @@ private struct Outcome {
 /// and a 20-second deadline: a case that crashes, hangs or allocates
 /// without bound shows as a signal or a timeout instead of an exit of 1.
 private func validate(_ directory: String) async throws -> Outcome {
-    let result = try await runCommand(["prlimit", "--as=1073741824", gantryExecutable, "validate", directory],
-                                      environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()], timeout: .seconds(20))
+    let result = try await runCommand(
+        ["prlimit", "--as=1073741824", gantryExecutable, "validate", directory],
+        environment: ["PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory()], timeout: .seconds(20))
     return Outcome(status: result.timedOut ? .signaled(SIGKILL) : result.status, output: result.output)
 }
 
@@ -46,13 +47,23 @@ struct MalformedCorpusTests {
     /// Too big to commit: made here. Each is refused in time and memory.
     @Test func hugeDeepAndManyFoldedInputsAreRefusedWithinTheBounds() async throws {
         let cases: [(String, String, String)] = [
-            ("nested 2,000 levels", "x: " + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "\n",
-             "nested deeper than 64 levels"),
-            ("a 10 MB name", "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: " + String(repeating: "a", count: 10_000_000)
-                + " }\nspec:\n  source: { path: a }\n", "is longer than 63 characters"),
+            (
+                "nested 2,000 levels", "x: " + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "\n",
+                "nested deeper than 64 levels"
+            ),
+            (
+                "a 10 MB name",
+                "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: " + String(repeating: "a", count: 10_000_000)
+                    + " }\nspec:\n  source: { path: a }\n", "is longer than 63 characters"
+            ),
             ("20,000 labels with one repeated", "a:\n" + (0..<20_000).map { "  l\($0): v\n" }.joined() + "  l19999: again\n", "duplicate key \"l19999\""),
-            ("1,000 objects of one name", Array(repeating: "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: same }\nspec:\n  source: { path: a }\n",
-                                              count: 1000).joined(separator: "---\n"), "999 errors"),
+            (
+                "1,000 objects of one name",
+                Array(
+                    repeating: "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: same }\nspec:\n  source: { path: a }\n",
+                    count: 1000
+                ).joined(separator: "---\n"), "999 errors"
+            ),
         ]
         for (what, text, expected) in cases {
             let directory = makeTemporaryDirectory("gantry-corpus-big")

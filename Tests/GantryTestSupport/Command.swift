@@ -36,13 +36,16 @@ public struct CommandResult: Sendable {
 /// result to assert on; only one that cannot be started throws.
 ///
 ///     let head = try await runCommand(["git", "rev-parse", "HEAD"], in: repo).checked()
-public func runCommand(_ argv: [String], in directory: String? = nil,
-                       environment: [String: String] = ProcessInfo.processInfo.environment,
-                       timeout: Duration = .seconds(120)) async throws -> CommandResult {
+public func runCommand(
+    _ argv: [String], in directory: String? = nil,
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    timeout: Duration = .seconds(120)
+) async throws -> CommandResult {
     let log = NSTemporaryDirectory() + "gantry-command-\(UUID().uuidString.prefix(8)).log"
     defer { try? FileManager.default.removeItem(atPath: log) }
-    let result = try await Processes.run(ProcessSpec(argv: argv, environment: environment, workingDirectory: directory, logPath: log),
-                                         timeout: timeout)
+    let result = try await Processes.run(
+        ProcessSpec(argv: argv, environment: environment, workingDirectory: directory, logPath: log),
+        timeout: timeout)
     let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     return CommandResult(command: argv, status: result.status, timedOut: result.timedOut, output: output)
 }

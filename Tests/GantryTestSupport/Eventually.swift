@@ -5,8 +5,10 @@
 /// connections) and is quoted in the failure.
 ///
 ///     try await eventually("v2 serves") { try store.deployment("demo-prod")?.version == 2 }
-public func eventually(_ what: String, timeout: Duration = .seconds(60),
-                       _ condition: () async throws -> Bool) async throws {
+public func eventually(
+    _ what: String, timeout: Duration = .seconds(60),
+    _ condition: () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     var lastError: (any Error)?
     while true {
@@ -19,6 +21,7 @@ public func eventually(_ what: String, timeout: Duration = .seconds(60),
         guard ContinuousClock.now < deadline else { break }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw TestFailure("timed out after \(timeout) waiting until \(what)"
-                      + (lastError.map { "; the last check threw: \($0)" } ?? ""))
+    throw TestFailure(
+        "timed out after \(timeout) waiting until \(what)"
+            + (lastError.map { "; the last check threw: \($0)" } ?? ""))
 }

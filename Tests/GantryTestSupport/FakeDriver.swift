@@ -58,7 +58,12 @@ public final class FakeDriver: TargetDriver {
     public func hang(_ operation: Operation, _ point: Hang) { state.withLock { $0.hangs[operation] = point } }
 
     /// Clears failures and hangs.
-    public func heal() { state.withLock { $0.failures = [:]; $0.hangs = [:] } }
+    public func heal() {
+        state.withLock {
+            $0.failures = [:]
+            $0.hangs = [:]
+        }
+    }
 
     public func setMetrics(_ metrics: [String: Double]) { state.withLock { $0.metrics = metrics } }
 
@@ -97,8 +102,9 @@ public final class FakeDriver: TargetDriver {
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         let version = state.withLock { $0.serving[record.name] }
         let serving = version == record.version
-        return ObservedDeployment(name: record.name, serving: serving, forwarding: serving, healthy: serving ? true : nil,
-                                  detail: serving ? "fake serves v\(record.version)" : "fake serves nothing")
+        return ObservedDeployment(
+            name: record.name, serving: serving, forwarding: serving, healthy: serving ? true : nil,
+            detail: serving ? "fake serves v\(record.version)" : "fake serves nothing")
     }
 
     public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
@@ -107,8 +113,9 @@ public final class FakeDriver: TargetDriver {
         if launch.adopted == nil { try launch.started("{\"run\":\(number)}") }
         try await wait(at: .afterStart, hang)
         let metrics = state.withLock { $0.metrics }
-        return TrainingOutcome(artifactPath: "/fake/\(request.model.name)/\(request.lineage.digest)",
-                               artifactDigest: "sha256:" + String(repeating: "0", count: 64), metrics: metrics, steps: ["train succeeded"])
+        return TrainingOutcome(
+            artifactPath: "/fake/\(request.model.name)/\(request.lineage.digest)",
+            artifactDigest: "sha256:" + String(repeating: "0", count: 64), metrics: metrics, steps: ["train succeeded"])
     }
 
     public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
@@ -118,10 +125,11 @@ public final class FakeDriver: TargetDriver {
         try launch.started("{\"server\":\(number)}")
         try await wait(at: .afterStart, hang)
         state.withLock { $0.serving[name] = request.version.number }
-        return DeploymentRecord(name: name, model: request.version.model, version: request.version.number,
-                                target: request.deployment.spec.targets.first?.target ?? "local",
-                                address: request.deployment.spec.address ?? "fake", specDigest: request.specDigest,
-                                commit: request.revision.commit.id.hex, updatedAt: Date(), detail: "{\"server\":\(number)}")
+        return DeploymentRecord(
+            name: name, model: request.version.model, version: request.version.number,
+            target: request.deployment.spec.targets.first?.target ?? "local",
+            address: request.deployment.spec.address ?? "fake", specDigest: request.specDigest,
+            commit: request.revision.commit.id.hex, updatedAt: Date(), detail: "{\"server\":\(number)}")
     }
 
     public func stop(_ record: DeploymentRecord) async throws {

@@ -16,8 +16,10 @@ public let packageRoot = URL(fileURLWithPath: #filePath)
 ///
 ///     let plan = try await gantry(["plan", "--repo", repo, "--state-dir", state])
 ///     #expect(plan.code == 2, "changes pending: \(plan.output)")
-public func gantry(_ arguments: [String], in directory: String? = nil,
-                   environment: [String: String] = ProcessInfo.processInfo.environment,
-                   timeout: Duration = .seconds(120)) async throws -> CommandResult {
+public func gantry(
+    _ arguments: [String], in directory: String? = nil,
+    environment: [String: String] = ProcessInfo.processInfo.environment,
+    timeout: Duration = .seconds(120)
+) async throws -> CommandResult {
     try await runCommand([gantryExecutable] + arguments, in: directory, environment: environment, timeout: timeout)
 }

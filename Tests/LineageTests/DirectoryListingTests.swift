@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import FileTree
 @testable import Lineage
 

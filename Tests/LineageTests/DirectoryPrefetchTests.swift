@@ -1,6 +1,7 @@
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import FileTree
 @testable import Lineage
 
@@ -16,7 +17,8 @@ import Testing
     private func paths(_ listing: DirectoryListing) -> Set<String> { Set((0..<listing.count).map(listing.relative)) }
 
     @Test func aPredictedDirectoryIsHandedOverOnceAndOthersAreListedWhenAsked() throws {
-        let predicted = try directory(files: 1200), other = try directory(files: 3)
+        let predicted = try directory(files: 1200)
+        let other = try directory(files: 3)
         DirectoryPrefetch.start { [predicted, predicted + "/missing"] }
         #expect(DirectoryPrefetch.predicted == [predicted, predicted + "/missing"])
         let handed = DirectoryPrefetch.listing(of: predicted)

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import Lineage
 @testable import State
 

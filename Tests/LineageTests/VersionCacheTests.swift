@@ -1,13 +1,15 @@
 import Foundation
 import Testing
+
 @testable import State
 
 /// Plans read every version on each reconcile from memory; the cache must
 /// still see every write, whoever makes it.
 @Suite struct VersionCacheTests {
     func version(_ model: String, _ n: Int, digest: String) -> VersionRecord {
-        VersionRecord(model: model, number: n, digest: digest, lineage: "{}", metrics: "{}", artifactPath: "/a", artifactDigest: "sha256:a",
-                      commit: "c", gatesPassed: true, gateReport: "no gates", createdAt: Date())
+        VersionRecord(
+            model: model, number: n, digest: digest, lineage: "{}", metrics: "{}", artifactPath: "/a", artifactDigest: "sha256:a",
+            commit: "c", gatesPassed: true, gateReport: "no gates", createdAt: Date())
     }
 
     @Test func versionsWrittenByThisStoreOrAnotherProcessAreSeenAndUnchangedReadsComeFromMemory() throws {

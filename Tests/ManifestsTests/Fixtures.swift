@@ -1,64 +1,65 @@
 import Foundation
+
 @testable import Manifests
 
 /// A valid project like the quickstart, as files in memory, that each test
 /// breaks in one place.
 enum Fixture {
     static let pipeline = """
-    apiVersion: gantry.dev/v1alpha1
-    kind: Pipeline
-    metadata:
-      name: churn-training
-    spec:
-      codePath: src
-      params:
-        epochs: 10
-      steps:
-        - name: prepare
-          command: [python3, prep.py, --data, "${datasets.churn-data}", --out, "${outputs}"]
-        - name: train
-          dependsOn: [prepare]
-          command: [python3, train.py, --in, "${steps.prepare}", --out, "${outputs}", --epochs, "${params.epochs}"]
-          timeout: 10m
-      artifact: { step: train, path: model.json }
-      metrics: { step: train, path: metrics.json }
+        apiVersion: gantry.dev/v1alpha1
+        kind: Pipeline
+        metadata:
+          name: churn-training
+        spec:
+          codePath: src
+          params:
+            epochs: 10
+          steps:
+            - name: prepare
+              command: [python3, prep.py, --data, "${datasets.churn-data}", --out, "${outputs}"]
+            - name: train
+              dependsOn: [prepare]
+              command: [python3, train.py, --in, "${steps.prepare}", --out, "${outputs}", --epochs, "${params.epochs}"]
+              timeout: 10m
+          artifact: { step: train, path: model.json }
+          metrics: { step: train, path: metrics.json }
 
-    """
+        """
 
     static let model = """
-    apiVersion: gantry.dev/v1alpha1
-    kind: Model
-    metadata:
-      name: churn
-    spec:
-      pipeline: churn-training
-      datasets: [churn-data]
-      target: local
-      promotion:
-        policy: manual
-        gates: ["accuracy >= 0.8"]
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata:
+          name: churn
+        spec:
+          pipeline: churn-training
+          datasets: [churn-data]
+          target: local
+          promotion:
+            policy: manual
+            gates: ["accuracy >= 0.8"]
 
-    """
+        """
 
     static let dataAndDeployment = """
-    apiVersion: gantry.dev/v1alpha1
-    kind: Dataset
-    metadata: { name: churn-data }
-    spec:
-      source: { path: data/churn.csv }
-    ---
-    apiVersion: gantry.dev/v1alpha1
-    kind: Deployment
-    metadata: { name: churn-prod }
-    spec:
-      model: churn
-      version: 1
-      address: 127.0.0.1:8700
-      serve:
-        command: [python3, serve.py, --model, "${artifact}", --port, "${port}"]
-      targets: [{ target: local }]
+        apiVersion: gantry.dev/v1alpha1
+        kind: Dataset
+        metadata: { name: churn-data }
+        spec:
+          source: { path: data/churn.csv }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: churn-prod }
+        spec:
+          model: churn
+          version: 1
+          address: 127.0.0.1:8700
+          serve:
+            command: [python3, serve.py, --model, "${artifact}", --port, "${port}"]
+          targets: [{ target: local }]
 
-    """
+        """
 
     static var files: [String: String] {
         ["pipeline.yaml": pipeline, "models/churn.yaml": model, "data.yaml": dataAndDeployment]

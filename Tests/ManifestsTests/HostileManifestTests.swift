@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Manifests
 
 /// Manifests written to make Gantry misbehave: each is refused at the
@@ -7,22 +8,27 @@ import Testing
     @Test func pathsThatLeaveTheProjectAreErrorsWhereverAPathIsWritten() {
         let d = Fixture.diagnostics(editing: "pipeline.yaml") {
             $0.replacingOccurrences(of: "codePath: src", with: "codePath: ../../..")
-              .replacingOccurrences(of: "  - name: prepare\n", with: "  - name: prepare\n      workingDir: /etc\n      inputs: [src/../../x]\n      outputs: [../../../../tmp/out]\n")
-              .replacingOccurrences(of: "artifact: { step: train, path: model.json }", with: "artifact: { step: train, path: ../../../../etc/passwd }")
-              .replacingOccurrences(of: "metrics: { step: train, path: metrics.json }", with: "metrics: { step: train, path: /proc/self/environ }")
+                .replacingOccurrences(
+                    of: "  - name: prepare\n",
+                    with: "  - name: prepare\n      workingDir: /etc\n      inputs: [src/../../x]\n      outputs: [../../../../tmp/out]\n"
+                )
+                .replacingOccurrences(of: "artifact: { step: train, path: model.json }", with: "artifact: { step: train, path: ../../../../etc/passwd }")
+                .replacingOccurrences(of: "metrics: { step: train, path: metrics.json }", with: "metrics: { step: train, path: /proc/self/environ }")
         }
-        #expect(d == [
-            "pipeline.yaml:6:13: error: spec.codePath: \"../../..\" leaves the project (..)",
-            "pipeline.yaml:11:19: error: spec.steps[0].workingDir: \"/etc\" is absolute; write it relative to the project",
-            "pipeline.yaml:12:16: error: spec.steps[0].inputs[0]: \"src/../../x\" leaves the project (..)",
-            "pipeline.yaml:13:17: error: spec.steps[0].outputs[0]: \"../../../../tmp/out\" leaves the step's outputs (..)",
-            "pipeline.yaml:19:34: error: spec.artifact.path: \"../../../../etc/passwd\" leaves the step's outputs (..)",
-            "pipeline.yaml:20:33: error: spec.metrics.path: \"/proc/self/environ\" is absolute; write it relative to the step's outputs",
-        ], "\(d)")
+        #expect(
+            d == [
+                "pipeline.yaml:6:13: error: spec.codePath: \"../../..\" leaves the project (..)",
+                "pipeline.yaml:11:19: error: spec.steps[0].workingDir: \"/etc\" is absolute; write it relative to the project",
+                "pipeline.yaml:12:16: error: spec.steps[0].inputs[0]: \"src/../../x\" leaves the project (..)",
+                "pipeline.yaml:13:17: error: spec.steps[0].outputs[0]: \"../../../../tmp/out\" leaves the step's outputs (..)",
+                "pipeline.yaml:19:34: error: spec.artifact.path: \"../../../../etc/passwd\" leaves the step's outputs (..)",
+                "pipeline.yaml:20:33: error: spec.metrics.path: \"/proc/self/environ\" is absolute; write it relative to the step's outputs",
+            ], "\(d)")
         let data = Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "path: data/churn.csv", with: "path: ../../home") }
         #expect(data == ["data.yaml:5:19: error: spec.source.path: \"../../home\" leaves the project (..)"])
-        #expect(Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "path: data/churn.csv", with: "path: /srv/data") } == [],
-                "an absolute dataset path is documented: data outside Git")
+        #expect(
+            Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "path: data/churn.csv", with: "path: /srv/data") } == [],
+            "an absolute dataset path is documented: data outside Git")
         let serve = Fixture.diagnostics(editing: "data.yaml") {
             $0.replacingOccurrences(of: "    command: [python3, serve.py", with: "    workingDir: a/../../b\n    command: [python3, serve.py")
         }
@@ -55,7 +61,7 @@ import Testing
         let name = String(repeating: "a", count: 1_000_000)
         let d = Fixture.diagnostics(editing: "models/churn.yaml") {
             $0.replacingOccurrences(of: "pipeline: churn-training", with: "pipeline: \(name)")
-              .replacingOccurrences(of: "  name: churn\n", with: "  name: \(name)\n")
+                .replacingOccurrences(of: "  name: churn\n", with: "  name: \(name)\n")
         }
         #expect(d.allSatisfy { $0.utf8.count < 400 }, "errors quote at most 80 characters of a value: \(d.map { $0.prefix(300) })")
         #expect(d.contains { $0.contains("metadata.name: name \"\(String(repeating: "a", count: 77))...\" is longer than 63 characters") })
@@ -70,20 +76,27 @@ import Testing
 
     @Test func whatGantryDoesNotActOnYetIsAnErrorNotASilentNoOp() {
         let d = Fixture.diagnostics(editing: "data.yaml") {
-            $0.replacingOccurrences(of: "targets: [{ target: local }]",
-                                    with: "targets: [{ target: local, replicas: 3 }, { target: other }]\n  strategy: { type: canary, steps: [10, 100], pause: 1m }\n  autoRollback: true")
+            $0.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with:
+                    "targets: [{ target: local, replicas: 3 }, { target: other }]\n  strategy: { type: canary, steps: [10, 100], pause: 1m }\n  autoRollback: true"
+            )
         }
-        for expected in ["spec.targets[1]: serving one Deployment on several targets is not implemented yet",
-                         "spec.targets[0].replicas: replicas on local targets are not implemented yet",
-                         "spec.strategy.type: canary rollouts are not implemented yet",
-                         "spec.strategy.pause: pauses between rollout steps are not implemented yet",
-                         "spec.autoRollback: automatic rollback is not implemented yet"] {
+        for expected in [
+            "spec.targets[1]: serving one Deployment on several targets is not implemented yet",
+            "spec.targets[0].replicas: replicas on local targets are not implemented yet",
+            "spec.strategy.type: canary rollouts are not implemented yet",
+            "spec.strategy.pause: pauses between rollout steps are not implemented yet",
+            "spec.autoRollback: automatic rollback is not implemented yet",
+        ] {
             #expect(d.contains { $0.contains(expected) }, "\(expected) in \(d)")
         }
         // What Gantry does is accepted: all at once, no rollback, one server.
-        #expect(Fixture.diagnostics(editing: "data.yaml") {
-            $0.replacingOccurrences(of: "targets: [{ target: local }]",
-                                    with: "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false")
-        } == [])
+        #expect(
+            Fixture.diagnostics(editing: "data.yaml") {
+                $0.replacingOccurrences(
+                    of: "targets: [{ target: local }]",
+                    with: "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false")
+            } == [])
     }
 }

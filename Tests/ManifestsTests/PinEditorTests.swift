@@ -1,25 +1,26 @@
 import Testing
+
 @testable import Manifests
 
 @Suite struct PinEditorTests {
     let file = """
-    # Production serving for churn.
-    apiVersion: gantry.dev/v1alpha1
-    kind: Deployment
-    metadata: { name: churn-canary }
-    spec: { model: churn, version: 3, serve: { command: [x] }, targets: [{ target: local }] }
-    ---
-    apiVersion: gantry.dev/v1alpha1
-    kind: Deployment
-    metadata:
-      name: churn-prod
-    spec:
-      model: churn
-      version: 3   # bumped by gantry
-      serve: { command: [x] }
-      targets: [{ target: local }]
+        # Production serving for churn.
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata: { name: churn-canary }
+        spec: { model: churn, version: 3, serve: { command: [x] }, targets: [{ target: local }] }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Deployment
+        metadata:
+          name: churn-prod
+        spec:
+          model: churn
+          version: 3   # bumped by gantry
+          serve: { command: [x] }
+          targets: [{ target: local }]
 
-    """
+        """
 
     @Test func onlyTheNumberOfTheNamedDeploymentChanges() throws {
         let out = try PinEditor.setVersion(12, deployment: "churn-prod", in: Array(file.utf8), file: "d.yaml")

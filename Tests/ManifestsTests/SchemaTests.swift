@@ -1,6 +1,7 @@
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import Manifests
 
 @Suite struct SchemaTests {
@@ -16,15 +17,20 @@ import Testing
 
     @Test func schemasDescribeRequiredFieldsEnumsAndClosedObjects() throws {
         guard case .object(let doc) = SchemaGenerator.schema(for: .Target),
-              case .object(let props) = doc["properties"],
-              case .object(let spec) = props["spec"],
-              case .object(let specProps) = spec["properties"] else {
-            Issue.record("unexpected shape"); return
+            case .object(let props) = doc["properties"],
+            case .object(let spec) = props["spec"],
+            case .object(let specProps) = spec["properties"]
+        else {
+            Issue.record("unexpected shape")
+            return
         }
         #expect(spec["required"] == .array(["type"]))
         #expect(spec["additionalProperties"] == .bool(false))
         #expect(specProps["type"] == .object(["type": "string", "enum": .array(["local", "agent", "ray", "mlflow", "sagemaker"])]))
-        guard case .object(let creds) = specProps["credentials"] else { Issue.record("no credentials"); return }
+        guard case .object(let creds) = specProps["credentials"] else {
+            Issue.record("no credentials")
+            return
+        }
         #expect(creds["additionalProperties"] == SecretRef.jsonSchema)
     }
 }

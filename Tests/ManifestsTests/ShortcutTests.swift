@@ -1,15 +1,18 @@
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import Manifests
 
 /// Byte-level shortcuts taken for speed must answer exactly as the
 /// Character- and Foundation-based code they stand in for.
 @Suite struct ShortcutTests {
     @Test func placeholdersFoundFromBytesMatchTheCharacterScan() {
-        let texts = ["", "plain", "$", "${", "${}", "${x", "}${a}", "$${params.a}", "${a.b.c}", "${.x}", "${x.}",
-                     "--lr=${params.learning-rate}/${outputs}", "${a}${b.c}tail", "{${}}", "é${params.x}", "${datasets.ünï}",
-                     "e\u{301}${steps.a}", "${a\u{301}}", "$\u{301}{a}"]
+        let texts = [
+            "", "plain", "$", "${", "${}", "${x", "}${a}", "$${params.a}", "${a.b.c}", "${.x}", "${x.}",
+            "--lr=${params.learning-rate}/${outputs}", "${a}${b.c}tail", "{${}}", "é${params.x}", "${datasets.ünï}",
+            "e\u{301}${steps.a}", "${a\u{301}}", "$\u{301}{a}",
+        ]
         for text in texts {
             #expect(Placeholder.all(in: text) == Placeholder.scanCharacters(text), "\(text)")
         }
@@ -20,7 +23,8 @@ import Testing
             let parsed = HostPort(parsing: text)
             var expected: HostPort?
             if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-               (1...65535).contains(port), colon != text.startIndex {
+                (1...65535).contains(port), colon != text.startIndex
+            {
                 expected = HostPort(parsing: String(text[..<colon]) + ":\(port)")
             }
             #expect(parsed?.description == expected?.description, "\(text)")
@@ -60,7 +64,10 @@ import Testing
         let root = makeTemporaryDirectory("links")
         let elsewhere = makeTemporaryDirectory("elsewhere")
         let fm = FileManager.default
-        defer { try? fm.removeItem(atPath: root); try? fm.removeItem(atPath: elsewhere) }
+        defer {
+            try? fm.removeItem(atPath: root)
+            try? fm.removeItem(atPath: elsewhere)
+        }
         // A file whose text would show up in a YAML error if it were read.
         try "machine-secret: [unclosed\n".write(toFile: elsewhere + "/secret.yaml", atomically: false, encoding: .utf8)
         try fm.createSymbolicLink(atPath: root + "/stolen.yaml", withDestinationPath: elsewhere + "/secret.yaml")
@@ -68,9 +75,11 @@ import Testing
         try fm.createSymbolicLink(atPath: root + "/relative.yaml", withDestinationPath: "../" + (elsewhere as NSString).lastPathComponent + "/secret.yaml")
         let (set, diagnostics, files) = try DirectoryLoader.load(root)
         #expect(set.count == 0 && files == 3)
-        #expect(diagnostics.map(\.description) == ["device.yaml", "relative.yaml", "stolen.yaml"].map {
-            "\($0):1:1: error: a symbolic link that leaves the directory (or names no regular file); not read"
-        })
+        #expect(
+            diagnostics.map(\.description)
+                == ["device.yaml", "relative.yaml", "stolen.yaml"].map {
+                    "\($0):1:1: error: a symbolic link that leaves the directory (or names no regular file); not read"
+                })
         #expect(!diagnostics.map(\.description).joined().contains("machine-secret"))
     }
 

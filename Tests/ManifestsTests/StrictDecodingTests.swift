@@ -1,5 +1,6 @@
 import Testing
 import YAML
+
 @testable import Manifests
 
 /// The strict readers are a shortcut to what `YAMLDecoder` returns: for every
@@ -91,11 +92,26 @@ import YAML
     static func check(_ text: String) throws -> Bool? {
         let node = try root(text)
         switch node["kind"]?.scalar {
-        case "Model": let r = try both(text, ModelSpec.init(strict:)); #expect(r.strict == nil || r.strict == r.decoder); return r.strict != nil
-        case "Deployment": let r = try both(text, DeploymentSpec.init(strict:)); #expect(r.strict == nil || r.strict == r.decoder); return r.strict != nil
-        case "Pipeline": let r = try both(text, PipelineSpec.init(strict:)); #expect(r.strict == nil || r.strict == r.decoder); return r.strict != nil
-        case "Dataset": let r = try both(text, DatasetSpec.init(strict:)); #expect(r.strict == nil || r.strict == r.decoder); return r.strict != nil
-        case "Target": let r = try both(text, TargetSpec.init(strict:)); #expect(r.strict == nil || r.strict == r.decoder); return r.strict != nil
+        case "Model":
+            let r = try both(text, ModelSpec.init(strict:))
+            #expect(r.strict == nil || r.strict == r.decoder)
+            return r.strict != nil
+        case "Deployment":
+            let r = try both(text, DeploymentSpec.init(strict:))
+            #expect(r.strict == nil || r.strict == r.decoder)
+            return r.strict != nil
+        case "Pipeline":
+            let r = try both(text, PipelineSpec.init(strict:))
+            #expect(r.strict == nil || r.strict == r.decoder)
+            return r.strict != nil
+        case "Dataset":
+            let r = try both(text, DatasetSpec.init(strict:))
+            #expect(r.strict == nil || r.strict == r.decoder)
+            return r.strict != nil
+        case "Target":
+            let r = try both(text, TargetSpec.init(strict:))
+            #expect(r.strict == nil || r.strict == r.decoder)
+            return r.strict != nil
         default: return nil
         }
     }
@@ -108,16 +124,16 @@ import YAML
 
     @Test func anythingIrregularIsLeftToTheDecoder() throws {
         let edits: [(String, String)] = [
-            ("target: local", "targte: local"),                // unknown field
-            ("version: 3", "version: \"3\""),                  // a quoted number is not an integer
-            ("version: 3", "version: ~"),                      // null where a value is required
-            ("policy: auto", "policy: automatic"),             // not an enum value
-            ("schedule: 1h30m", "schedule: soon"),             // not a duration
+            ("target: local", "targte: local"),  // unknown field
+            ("version: 3", "version: \"3\""),  // a quoted number is not an integer
+            ("version: 3", "version: ~"),  // null where a value is required
+            ("policy: auto", "policy: automatic"),  // not an enum value
+            ("schedule: 1h30m", "schedule: soon"),  // not a duration
             ("command: [python3, serve.py, \"${artifact}\"]", "command: python3 serve.py"),
             ("command: [python3, serve.py, \"${artifact}\"]", "command: []"),
             ("{ env: HF_TOKEN }", "{ env: HF_TOKEN, file: /x }"),
             ("MODE: fast", "MODE: { env: X }"),
-            ("name: fraud", "name: !!str fraud"),              // tags are the decoder's business
+            ("name: fraud", "name: !!str fraud"),  // tags are the decoder's business
             ("epochs: 40", "epochs: [40]"),
             ("deep: true", "deep: ~"),
             ("replicas: 2", "replicas: 2.5"),

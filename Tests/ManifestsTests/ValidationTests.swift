@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Manifests
 
 @Suite struct ValidationTests {
@@ -36,10 +37,14 @@ import Testing
 
     @Test func aStringCommandIsRefusedBecauseNoShellRunsIt() {
         let d = Fixture.diagnostics(editing: "pipeline.yaml") {
-            $0.replacingOccurrences(of: "command: [python3, prep.py, --data, \"${datasets.churn-data}\", --out, \"${outputs}\"]",
-                                    with: "command: python3 prep.py")
+            $0.replacingOccurrences(
+                of: "command: [python3, prep.py, --data, \"${datasets.churn-data}\", --out, \"${outputs}\"]",
+                with: "command: python3 prep.py")
         }
-        #expect(d == ["pipeline.yaml:11:16: error: spec.steps[0].command: a command is a list of arguments, not a string: no shell runs it; write [\"python3\", \"prep.py\"]"])
+        #expect(
+            d == [
+                "pipeline.yaml:11:16: error: spec.steps[0].command: a command is a list of arguments, not a string: no shell runs it; write [\"python3\", \"prep.py\"]"
+            ])
     }
 
     @Test func stepCyclesAreFound() {
@@ -58,15 +63,15 @@ import Testing
         #expect(!d[0].contains("hf_abc123"))
 
         let target = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: ray }
-        spec:
-          type: ray
-          endpoint: http://127.0.0.1:8265
-          credentials:
-            token: s3cr3t
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: ray }
+            spec:
+              type: ray
+              endpoint: http://127.0.0.1:8265
+              credentials:
+                token: s3cr3t
+            """
         var files = Fixture.files
         files["target.yaml"] = target
         let t = Fixture.diagnostics(files)
@@ -92,16 +97,21 @@ import Testing
     @Test func placeholdersMustBeSatisfiable() {
         let d = Fixture.diagnostics(editing: "pipeline.yaml") {
             $0.replacingOccurrences(of: "\"${params.epochs}\"", with: "\"${params.epoch}\"")
-              .replacingOccurrences(of: "\"${steps.prepare}\"", with: "\"${stepz.prepare}\"")
+                .replacingOccurrences(of: "\"${steps.prepare}\"", with: "\"${stepz.prepare}\"")
         }
         #expect(d.contains { $0.contains("spec.steps[1].command[3]: unknown placeholder ${stepz.prepare}") })
-        #expect(d.contains { $0.contains("spec.params: pipeline \"churn-training\" step \"train\" uses ${params.epoch}, which neither the pipeline nor this model sets (did you mean \"epochs\"?)") })
+        #expect(
+            d.contains {
+                $0.contains(
+                    "spec.params: pipeline \"churn-training\" step \"train\" uses ${params.epoch}, which neither the pipeline nor this model sets (did you mean \"epochs\"?)"
+                )
+            })
     }
 
     @Test func enumsAndDurationsAndGatesAreChecked() {
         let d = Fixture.diagnostics(editing: "models/churn.yaml") {
             $0.replacingOccurrences(of: "policy: manual", with: "policy: automatic")
-              .replacingOccurrences(of: "accuracy >= 0.8", with: "accuracy at least 0.8")
+                .replacingOccurrences(of: "accuracy >= 0.8", with: "accuracy at least 0.8")
         }
         #expect(d == ["models/churn.yaml:10:13: error: spec.promotion.policy: unknown value \"automatic\"; expected one of: manual, auto"])
         let g = Fixture.diagnostics(editing: "models/churn.yaml") {
@@ -110,7 +120,10 @@ import Testing
         #expect(g.count == 1)
         #expect(g[0].contains("spec.promotion.gates[0]: invalid gate"))
         let t = Fixture.diagnostics(editing: "pipeline.yaml") { $0.replacingOccurrences(of: "timeout: 10m", with: "timeout: ten") }
-        #expect(t == ["pipeline.yaml:15:16: error: spec.steps[1].timeout: invalid duration \"ten\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d"])
+        #expect(
+            t == [
+                "pipeline.yaml:15:16: error: spec.steps[1].timeout: invalid duration \"ten\"; write a number with a unit, at most 3650d: 500ms, 30s, 10m, 2h, 1d"
+            ])
     }
 
     @Test func otherToolsYAMLIsIgnoredButAWrongVersionIsNot() {
@@ -125,7 +138,9 @@ import Testing
     }
 
     @Test func syntaxErrorsBecomeDiagnostics() {
-        let d = Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "source: { path: data/churn.csv }", with: "source: { path: data/churn.csv") }
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "source: { path: data/churn.csv }", with: "source: { path: data/churn.csv")
+        }
         #expect(d.count == 1)
         #expect(d[0].hasPrefix("data.yaml:"))
         #expect(d[0].contains("error: "))
@@ -134,13 +149,13 @@ import Testing
     @Test func targetsNeedEndpointsAndCapabilities() {
         var files = Fixture.files
         files["targets.yaml"] = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: serve-only }
-        spec:
-          type: agent
-          capabilities: [serve]
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: serve-only }
+            spec:
+              type: agent
+              capabilities: [serve]
+            """
         files["models/churn.yaml"] = Fixture.model.replacingOccurrences(of: "target: local", with: "target: serve-only")
         let d = Fixture.diagnostics(files)
         #expect(d.contains { $0.contains("spec.endpoint: missing required field \"endpoint\" for a agent target") })
@@ -163,7 +178,8 @@ import Testing
         let d = Fixture.diagnostics(editing: "pipeline.yaml") {
             $0.replacingOccurrences(of: "      timeout: 10m\n", with: "      timeout: 10m\n      env:\n        HF_TOKEN: { env: HF_TOKEN }\n")
         }
-        #expect(d == ["pipeline.yaml:17:19: error: spec.steps[1].env.HF_TOKEN: a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"])
+        #expect(
+            d == ["pipeline.yaml:17:19: error: spec.steps[1].env.HF_TOKEN: a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"])
     }
 
     @Test func aMisspelledGantryAPIGroupIsNotSilentlyIgnored() {
@@ -183,60 +199,62 @@ import Testing
 /// Fields that belong to one target type, and what each type needs to serve.
 @Suite struct TargetFieldTests {
     @Test func aFieldOfAnotherTargetTypeIsAnErrorNamingTheField() {
-        let problems = validate("""
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: node-1 }
-        spec:
-          type: agent
-          endpoint: http://127.0.0.1:7443
-          storage: /shared/gantry
-        """)
+        let problems = validate(
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: node-1 }
+            spec:
+              type: agent
+              endpoint: http://127.0.0.1:7443
+              storage: /shared/gantry
+            """)
         #expect(problems.contains("t.yaml:7:12: error: spec.storage: \"storage\" applies to ray targets, not agent"), "\(problems)")
     }
 
     @Test func eachTargetTypeNeedsItsOwnServeField() {
-        let problems = validate("""
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: cluster }
-        spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /shared }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata: { name: p }
-        spec:
-          steps: [{ name: train, command: [python3, train.py] }]
-          artifact: { step: train, path: model.json }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: m }
-        spec: { pipeline: p, target: local }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: on-ray }
-        spec:
-          model: m
-          version: 1
-          serve: { command: [python3, serve.py] }
-          targets: [{ target: cluster }]
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: in-registry }
-        spec:
-          model: m
-          version: 1
-          serve: { alias: champion }
-          targets: [{ target: registry }]
-        """)
+        let problems = validate(
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: cluster }
+            spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /shared }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata: { name: p }
+            spec:
+              steps: [{ name: train, command: [python3, train.py] }]
+              artifact: { step: train, path: model.json }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: m }
+            spec: { pipeline: p, target: local }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: on-ray }
+            spec:
+              model: m
+              version: 1
+              serve: { command: [python3, serve.py] }
+              targets: [{ target: cluster }]
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: in-registry }
+            spec:
+              model: m
+              version: 1
+              serve: { alias: champion }
+              targets: [{ target: registry }]
+            """)
         #expect(problems.contains { $0.contains("spec.serve: missing required field \"importPath\" to serve on ray target cluster") }, "\(problems)")
         #expect(problems.count == 1, "an mlflow target needs no serve command: \(problems.joined(separator: " / "))")
     }
@@ -246,16 +264,16 @@ import Testing
     /// field and line.
     @Test func servingFromARegistryNeedsAnMLflowTargetOnALocalOrAgentTarget() {
         let targets = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: cluster }
-        spec: { type: ray, endpoint: "http://127.0.0.1:8265" }
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: cluster }
+            spec: { type: ray, endpoint: "http://127.0.0.1:8265" }
+            """
         func problems(_ serve: String, target: String = "local") -> [String] {
             Fixture.diagnostics(editing: "data.yaml") {
                 $0.replacingOccurrences(of: #"    command: [python3, serve.py, --model, "${artifact}", --port, "${port}"]"#, with: serve)
@@ -272,8 +290,11 @@ import Testing
         let missing = problems("    registry: registy")
         #expect(missing.count == 1 && missing[0].contains("spec.serve.registry") && missing[0].contains("registry"), "\(missing)")
         let onRay = problems("    registry: registry\n    importPath: app:deployment", target: "cluster")
-        #expect(onRay.contains { $0.contains("spec.serve.registry: serving from a registry runs `mlflow models serve` on a local or agent target; target cluster is ray") },
-                "\(onRay)")
+        #expect(
+            onRay.contains {
+                $0.contains("spec.serve.registry: serving from a registry runs `mlflow models serve` on a local or agent target; target cluster is ray")
+            },
+            "\(onRay)")
         let uriAlone = problems(#"    command: [mlflow, models, serve, -m, "${registry.uri}"]"#)
         #expect(uriAlone.count == 1 && uriAlone[0].contains("spec.serve.command[4]: ${registry.uri} needs spec.serve.registry"), "\(uriAlone)")
     }

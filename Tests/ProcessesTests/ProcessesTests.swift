@@ -2,6 +2,7 @@ import Foundation
 import GantryTestSupport
 import Glibc
 import Testing
+
 @testable import Processes
 
 private let python = "/usr/bin/python3"
@@ -73,8 +74,10 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
         try "#!/bin/sh\necho found in the PATH it was given\n".write(toFile: tool, atomically: true, encoding: .utf8)
         chmod(tool, 0o755)
         let log = dir + "/tool.log"
-        let result = try await run(ProcessSpec(argv: ["gantry-test-tool"], environment: ["PATH": "relative/bin:\(bin):/usr/bin:/bin"],
-                                               logPath: log), timeout: nil)
+        let result = try await run(
+            ProcessSpec(
+                argv: ["gantry-test-tool"], environment: ["PATH": "relative/bin:\(bin):/usr/bin:/bin"],
+                logPath: log), timeout: nil)
         #expect(result.status == .exited(0))
         #expect(contents(of: log) == "found in the PATH it was given\n")
 
@@ -116,9 +119,11 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
                 _ = try ChildProcess.spawn(ProcessSpec(argv: [program, "-V"], environment: basicEnvironment))
             }
             #expect(error.code == ENOENT)
-            #expect(error.description == (program.hasPrefix("/")
-                ? "cannot start \(program): No such file or directory"
-                : "cannot start \(program): no executable of that name in the PATH it is given"))
+            #expect(
+                error.description
+                    == (program.hasPrefix("/")
+                        ? "cannot start \(program): No such file or directory"
+                        : "cannot start \(program): no executable of that name in the PATH it is given"))
         }
     }
 
@@ -139,8 +144,11 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     @Test func cancellationKillsChild() async throws {
         let dir = makeTemporaryDirectory("processes-tests")
         let pidFile = dir + "/pid"
-        let spec = ProcessSpec(argv: ["/bin/sh", "-c", "echo $$ > \"$1.tmp\" && mv \"$1.tmp\" \"$1\" && exec sleep 30",
-                                      "sh", pidFile], environment: basicEnvironment)
+        let spec = ProcessSpec(
+            argv: [
+                "/bin/sh", "-c", "echo $$ > \"$1.tmp\" && mv \"$1.tmp\" \"$1\" && exec sleep 30",
+                "sh", pidFile,
+            ], environment: basicEnvironment)
         let task = Task { try await run(spec, timeout: nil) }
         try await eventually("the shell wrote its pid", timeout: .seconds(15)) { !contents(of: pidFile).isEmpty }
         let pid = try #require(Int32(contents(of: pidFile).trimmingCharacters(in: .whitespacesAndNewlines)))

@@ -1,7 +1,8 @@
 import Foundation
-import HTTP
 import GantryTestSupport
+import HTTP
 import Processes
+
 @testable import Lineage
 @testable import State
 @testable import Targets
@@ -29,32 +30,38 @@ final class NodeAgent: @unchecked Sendable {
 
     /// Starts an agent; with `directory` and `port` of an earlier one, the
     /// same node comes back.
-    static func start(_ name: String, port: Int = freePort(), directory: String? = nil,
-                      certificates: TestCertificates? = nil) async throws -> NodeAgent {
+    static func start(
+        _ name: String, port: Int = freePort(), directory: String? = nil,
+        certificates: TestCertificates? = nil
+    ) async throws -> NodeAgent {
         let home = directory.map { ($0 as NSString).deletingLastPathComponent } ?? makeTemporaryDirectory("gantry-node-\(name)")
         let directory = directory ?? home + "/agent"
         let tokens = home + "/tokens"
         try ("# the test token\nsha256:" + Digest.sha256(token) + "\n").write(toFile: tokens, atomically: true, encoding: .utf8)
         let log = home + "/\(name)-agent.log"
         // With certificates: https, and clients must show one the CA signed.
-        let tlsArguments = certificates.map {
-            ["--tls-cert", $0.serverCertificate, "--tls-key", $0.serverKey, "--tls-client-ca", $0.ca]
-        } ?? []
-        let child = try ChildProcess.spawn(ProcessSpec(
-            argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory] + tlsArguments,
-            environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: log))
+        let tlsArguments =
+            certificates.map {
+                ["--tls-cert", $0.serverCertificate, "--tls-key", $0.serverKey, "--tls-client-ca", $0.ca]
+            } ?? []
+        let child = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory] + tlsArguments,
+                environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: log))
         let tls = certificates.map { TLSClientFiles(caFile: $0.ca, certificateFile: $0.clientCertificate, keyFile: $0.clientKey) }
         let agent = NodeAgent(name: name, port: port, directory: directory, child: child, tls: tls)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, child.exitStatus == nil {
             if let r = try? await HTTPClient.shared.send(HTTPRequest(url: agent.endpoint + "/v1/health", timeout: .seconds(1), tls: tls)),
-               r.status == 200 {
+                r.status == 200
+            {
                 return agent
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         _ = await child.terminate(grace: .seconds(2))
-        throw PeerError(description: "gantry agent (\(gantryExecutable)) did not answer on port \(port): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw PeerError(
+            description: "gantry agent (\(gantryExecutable)) did not answer on port \(port): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     func stop() async { _ = await child.terminate(grace: .seconds(5)) }
@@ -79,15 +86,15 @@ final class NodeAgent: @unchecked Sendable {
         let tlsLines = tls.map { "\n  caFile: \($0.caFile!)" } ?? ""
         let client = tls.map { ", clientCertificate: { file: \($0.certificateFile!) }, clientKey: { file: \($0.keyFile!) }" } ?? ""
         return """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: \(name) }
-        spec:
-          type: agent
-          endpoint: \(endpoint)
-          credentials: { token: { file: \(tokenFile) }\(client) }\(tlsLines)
-        ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: \(name) }
+            spec:
+              type: agent
+              endpoint: \(endpoint)
+              credentials: { token: { file: \(tokenFile) }\(client) }\(tlsLines)
+            ---
 
-        """
+            """
     }
 }

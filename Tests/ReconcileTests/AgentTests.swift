@@ -5,6 +5,7 @@ import HTTP
 import Manifests
 import Processes
 import Testing
+
 @testable import Lineage
 @testable import Planner
 @testable import Reconciler
@@ -21,21 +22,24 @@ struct AgentTests {
         let project = try await TestProject(port: freePort())
         let tokenFile = makeTemporaryDirectory("agent-token") + "/token"
         try NodeAgent.token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        project.write("manifests/targets.yaml", nodes.map { node in
-            """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Target
-            metadata: { name: \(node.name) }
-            spec:
-              type: agent
-              endpoint: \(node.endpoint)
-              credentials: { token: { file: \(tokenFile) } }
-            """
-        }.joined(separator: "\n---\n"))
+        project.write(
+            "manifests/targets.yaml",
+            nodes.map { node in
+                """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Target
+                metadata: { name: \(node.name) }
+                spec:
+                  type: agent
+                  endpoint: \(node.endpoint)
+                  credentials: { token: { file: \(tokenFile) } }
+                """
+            }.joined(separator: "\n---\n"))
         let model = try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
         project.write("manifests/model.yaml", model.replacingOccurrences(of: "target: local", with: "target: \(train)"))
-        project.write("manifests/deployment.yaml",
-                      project.deployment(version: 1).replacingOccurrences(of: "{ target: local }", with: "{ target: \(serve) }"))
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 1).replacingOccurrences(of: "{ target: local }", with: "{ target: \(serve) }"))
         try await project.commit("Train and serve on agent nodes")
         return project
     }
@@ -44,10 +48,16 @@ struct AgentTests {
         var nodes: [NodeAgent] = []
         for name in names { nodes.append(try await NodeAgent.start(name)) }
         do { try await body(nodes) } catch {
-            for node in nodes { await node.stopServing(); await node.stop() }
+            for node in nodes {
+                await node.stopServing()
+                await node.stop()
+            }
             throw error
         }
-        for node in nodes { await node.stopServing(); await node.stop() }
+        for node in nodes {
+            await node.stopServing()
+            await node.stop()
+        }
     }
 
     func status(_ node: NodeAgent, _ deployment: String) async throws -> AgentAPI.DeploymentStatus {
@@ -64,8 +74,9 @@ struct AgentTests {
             #expect(plan.actions.map(\.kind) == [.train, .deploy])
             #expect(report.ok, "\(report.failed.map(\.error))")
             let version = try #require(try harness.store.version("demo", 1))
-            #expect(version.artifactDigest == "sha256:" + (try Digest.sha256(file: version.artifactPath)),
-                    "the artifact is kept on the controller by its digest")
+            #expect(
+                version.artifactDigest == "sha256:" + (try Digest.sha256(file: version.artifactPath)),
+                "the artifact is kept on the controller by its digest")
             #expect(version.artifactPath.hasPrefix(harness.workspace.root))
             #expect(version.metricValues["accuracy"] == 0.9)
             // Trained on node A: its run directory is there, not on B.
@@ -119,10 +130,13 @@ struct AgentTests {
             let blob = "sha256:" + Digest.sha256("not allowed")
             for token in [nil, "wrong-token"] {
                 let caller = a.client(token: token)
-                for (method, path) in [("GET", "/v1/info"), ("DELETE", "/v1/deployments/demo-prod"), ("GET", "/v1/deployments/demo-prod"),
-                                       ("PUT", "/v1/blobs/\(blob)"), ("PUT", "/v1/runs/intruder")] {
-                    let response = try await caller.send(method, path, body: method == "PUT" ? Array("not allowed".utf8) : nil,
-                                                         contentType: "application/json", accept: [401])
+                for (method, path) in [
+                    ("GET", "/v1/info"), ("DELETE", "/v1/deployments/demo-prod"), ("GET", "/v1/deployments/demo-prod"),
+                    ("PUT", "/v1/blobs/\(blob)"), ("PUT", "/v1/runs/intruder"),
+                ] {
+                    let response = try await caller.send(
+                        method, path, body: method == "PUT" ? Array("not allowed".utf8) : nil,
+                        contentType: "application/json", accept: [401])
                     #expect(response.status == 401, "\(method) \(path) with token \(token ?? "none")")
                     #expect(!response.text.contains(NodeAgent.token))
                 }
@@ -135,8 +149,9 @@ struct AgentTests {
             #expect(try await harness.plan().actions.isEmpty)
 
             // A blob whose bytes do not have the digest in its path is refused.
-            let refused = try await a.client().send("PUT", "/v1/blobs/\(blob)", body: Array("other bytes".utf8),
-                                                    contentType: "application/octet-stream", accept: [400])
+            let refused = try await a.client().send(
+                "PUT", "/v1/blobs/\(blob)", body: Array("other bytes".utf8),
+                contentType: "application/octet-stream", accept: [400])
             #expect(refused.status == 400 && refused.text.contains("digest"))
             #expect(try await a.client().send("HEAD", "/v1/blobs/\(blob)", accept: [404]).status == 404)
         }
@@ -166,10 +181,12 @@ struct AgentTests {
                 #expect(try await harness.get().contains(#""version": "1""#))
                 #expect(try harness.store.allVersions().count == 1, "nothing was trained twice")
             } catch {
-                await back.stopServing(); await back.stop()
+                await back.stopServing()
+                await back.stop()
                 throw error
             }
-            await back.stopServing(); await back.stop()
+            await back.stopServing()
+            await back.stop()
         }
     }
 
@@ -180,8 +197,10 @@ struct AgentTests {
             let marker = makeTemporaryDirectory("marker") + "/runs"
             let started = makeTemporaryDirectory("started") + "/started"
             project.write("src/train.py", "import time\nopen(\"\(started)\", \"w\").write(\"x\")\ntime.sleep(2)\n" + TestProject.train)
-            project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(
-                of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
+            project.write(
+                "manifests/pipeline.yaml",
+                TestProject.pipeline(extraStep: "").replacingOccurrences(
+                    of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
             try await project.commit("Slow but fine")
             let harness = try Harness(project)
             let (desired, plan) = try await harness.reconciler.plan(try harness.source.fetch())
@@ -201,10 +220,12 @@ struct AgentTests {
                 #expect(try String(contentsOfFile: marker, encoding: .utf8) == "trained\n", "the step ran exactly once")
                 #expect(try await harness.get().contains(#""version": "1""#))
             } catch {
-                await back.stopServing(); await back.stop()
+                await back.stopServing()
+                await back.stop()
                 throw error
             }
-            await back.stopServing(); await back.stop()
+            await back.stopServing()
+            await back.stop()
         }
     }
 
@@ -233,19 +254,23 @@ struct AgentTests {
         var spec = TargetSpec(type: .agent, endpoint: endpoint)
         spec.credentials = ["token": SecretRef(file: tokenFile)]
         let workspace = Workspace(root: makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
-        return try AgentTarget(DriverContext(name: "node-b", spec: spec, workspace: workspace, versions: store),
-                               timeout: .seconds(1), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(50)),
-                               observeTimeout: .seconds(1))
+        return try AgentTarget(
+            DriverContext(name: "node-b", spec: spec, workspace: workspace, versions: store),
+            timeout: .seconds(1), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(50)),
+            observeTimeout: .seconds(1))
     }
 
     func record(version: Int = 1) -> DeploymentRecord {
-        DeploymentRecord(name: "demo-prod", model: "demo", version: version, target: "node-b", address: "127.0.0.1:8700", 
-                         specDigest: "sha256:x", commit: "c", updatedAt: Date(timeIntervalSince1970: 0))
+        DeploymentRecord(
+            name: "demo-prod", model: "demo", version: version, target: "node-b", address: "127.0.0.1:8700",
+            specDigest: "sha256:x", commit: "c", updatedAt: Date(timeIntervalSince1970: 0))
     }
 
     @Test func aNodeThatFailsTwiceAndThenAnswersIsObservedAsServing() async throws {
-        let answer = AgentAPI.DeploymentStatus(record: record(), observed: ObservedDeployment(
-            name: "demo-prod", serving: true, forwarding: true, healthy: true, detail: "health check answered 200"))
+        let answer = AgentAPI.DeploymentStatus(
+            record: record(),
+            observed: ObservedDeployment(
+                name: "demo-prod", serving: true, forwarding: true, healthy: true, detail: "health check answered 200"))
         let json = String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)
         let flaky = try FaultServer { request in request.index < 1 ? .status(503, "starting") : .json(json) }
         defer { flaky.stop() }
@@ -267,7 +292,8 @@ struct AgentTests {
         #expect(!seen.serving && seen.healthy == nil)
         #expect(seen.detail.contains("agent node-b") && seen.detail.lowercased().contains("timeout"), "\(seen.detail)")
         let stop = await #expect(throws: DriverError.self) { try await driver.stop(record()) }
-        #expect(stop?.description.contains("stop demo-prod") == true && stop?.description.lowercased().contains("timeout") == true,
-                "\(stop?.description ?? "")")
+        #expect(
+            stop?.description.contains("stop demo-prod") == true && stop?.description.lowercased().contains("timeout") == true,
+            "\(stop?.description ?? "")")
     }
 }

@@ -184,9 +184,10 @@ import Testing
         try await interrupt(rig, at: { try rig.trainKey($0) }, detail: { $0.isEmpty })
         let (plan, report) = try await rig.apply()
         #expect(report.result == .applied)
-        #expect(rig.fake.calls.filter { if case .train = $0 { return true } else { return false } }
+        #expect(
+            rig.fake.calls.filter { if case .train = $0 { return true } else { return false } }
                 == [.train(model: "demo", adopted: nil), .train(model: "demo", adopted: nil)],
-                "nothing was started, so nothing is adopted")
+            "nothing was started, so nothing is adopted")
         #expect(try rig.store.versions(of: "demo").count == 1)
         #expect(try rig.launch(try rig.trainKey(plan))?.status == .done)
     }
@@ -208,8 +209,10 @@ import Testing
         // A controller killed mid-deploy of v1 (its record is what the
         // journal keeps until the deploy is closed).
         let now = Date()
-        try rig.store.save(IntentRecord(key: "deploy:demo-prod:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
-                                        status: .running, target: "local", createdAt: now, updatedAt: now))
+        try rig.store.save(
+            IntentRecord(
+                key: "deploy:demo-prod:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
+                status: .running, target: "local", createdAt: now, updatedAt: now))
         rig.fake.lose("demo-prod")
         let (plan, report) = try await rig.apply()
         #expect(plan.actions.map(\.kind) == [.deploy])
@@ -224,8 +227,10 @@ import Testing
     @Test func aLaunchNoPlanAdoptsStaysOpenWhileItRunsAndClosesWhenItsDriverCleansUp() async throws {
         let rig = try Rig(try await TestProject(port: freePort()))
         let now = Date()
-        try rig.store.save(IntentRecord(key: "train:demo:sha256:old", kind: .train, object: "Model/demo", detail: "{\"run\":7}",
-                                        status: .running, target: "local", createdAt: now, updatedAt: now))
+        try rig.store.save(
+            IntentRecord(
+                key: "train:demo:sha256:old", kind: .train, object: "Model/demo", detail: "{\"run\":7}",
+                status: .running, target: "local", createdAt: now, updatedAt: now))
         rig.fake.setRecovery(.stillRunning)
         try await rig.apply()
         #expect(rig.fake.calls.first == .recover(key: "train:demo:sha256:old"))
@@ -239,8 +244,10 @@ import Testing
         let project = try await TestProject(port: freePort())
         let rig = try Rig(project)
         let now = Date()
-        try rig.store.save(IntentRecord(key: "train:demo:sha256:gone", kind: .train, object: "Model/demo", detail: "{}",
-                                        status: .running, target: "retired-cluster", createdAt: now, updatedAt: now))
+        try rig.store.save(
+            IntentRecord(
+                key: "train:demo:sha256:gone", kind: .train, object: "Model/demo", detail: "{}",
+                status: .running, target: "retired-cluster", createdAt: now, updatedAt: now))
         try await rig.apply()
         #expect(!rig.fake.calls.contains(.recover(key: "train:demo:sha256:gone")))
         #expect(try rig.launch("train:demo:sha256:gone")?.status == .failed)

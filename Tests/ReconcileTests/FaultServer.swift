@@ -119,12 +119,15 @@ final class FaultServer: @unchecked Sendable {
             body += chunk[0..<n]
         }
         lock.lock()
-        let request = Request(method: String(requestLine.first ?? ""), path: String(requestLine.dropFirst().first ?? ""),
-                              headers: headers, body: body, index: received.count)
+        let request = Request(
+            method: String(requestLine.first ?? ""), path: String(requestLine.dropFirst().first ?? ""),
+            headers: headers, body: body, index: received.count)
         received.append(request)
         lock.unlock()
         let response = handler(request)
-        if response.delay > .zero { Thread.sleep(forTimeInterval: Double(response.delay.components.seconds) + Double(response.delay.components.attoseconds) / 1e18) }
+        if response.delay > .zero {
+            Thread.sleep(forTimeInterval: Double(response.delay.components.seconds) + Double(response.delay.components.attoseconds) / 1e18)
+        }
         let payload = Array(response.body.utf8)
         let text = "HTTP/1.1 \(response.status) X\r\nContent-Type: \(response.contentType)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n"
         let bytes = Array(text.utf8) + payload

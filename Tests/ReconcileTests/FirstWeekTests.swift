@@ -3,6 +3,7 @@ import GantryTestSupport
 import Manifests
 import Processes
 import Testing
+
 @testable import Lineage
 @testable import Reconciler
 @testable import State
@@ -19,8 +20,10 @@ struct FirstWeekTests {
         let project = try await TestProject(port: freePort())
         project.remove("manifests/deployment.yaml")
         project.write("src/train.py", TestProject.train + extra)
-        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "")
-            .replacingOccurrences(of: "      timeout: 1m", with: "      timeout: 1m\n      env: \(env)"))
+        project.write(
+            "manifests/pipeline.yaml",
+            TestProject.pipeline(extraStep: "")
+                .replacingOccurrences(of: "      timeout: 1m", with: "      timeout: 1m\n      env: \(env)"))
         try await project.commit("Train with an environment")
         return project
     }
@@ -31,11 +34,13 @@ struct FirstWeekTests {
         setenv(variable, value, 1)
         defer { unsetenv(variable) }
         let seen = makeTemporaryDirectory("seen") + "/token"
-        let project = try await project(env: "{ API_TOKEN: { secret: { env: \(variable) } }, SEEN: \"\(seen)\" }", extra: """
+        let project = try await project(
+            env: "{ API_TOKEN: { secret: { env: \(variable) } }, SEEN: \"\(seen)\" }",
+            extra: """
 
-        open(os.environ["SEEN"], "w").write(os.environ.get("API_TOKEN", "<unset>"))
-        print("token has", len(os.environ.get("API_TOKEN", "")), "characters")
-        """)
+                open(os.environ["SEEN"], "w").write(os.environ.get("API_TOKEN", "<unset>"))
+                print("token has", len(os.environ.get("API_TOKEN", "")), "characters")
+                """)
         let h = try Harness(project)
         let (_, report) = try await h.apply()
         #expect(report.ok, "\(report.failed.map(\.error))")
@@ -64,14 +69,20 @@ struct FirstWeekTests {
     }
 
     @Test func metricsOfZeroAndOneCountAndOnlyNumbersAreKept() async throws {
-        let project = try await project(env: "{ PYTHONUNBUFFERED: \"1\" }", extra: """
+        let project = try await project(
+            env: "{ PYTHONUNBUFFERED: \"1\" }",
+            extra: """
 
-        with open(os.path.join(out, "metrics.json"), "w") as f:
-            f.write('{"accuracy": 1, "loss": 0, "two": 2, "half": 0.5, "flag": true, "off": false, "name": "x", "list": [1]}')
-        """)
-        project.write("manifests/model.yaml", TestProject.model("demo", quality: 0.9, extra: """
-          promotion: { policy: manual, gates: ["accuracy >= 1", "loss <= 0"] }
-        """))
+                with open(os.path.join(out, "metrics.json"), "w") as f:
+                    f.write('{"accuracy": 1, "loss": 0, "two": 2, "half": 0.5, "flag": true, "off": false, "name": "x", "list": [1]}')
+                """)
+        project.write(
+            "manifests/model.yaml",
+            TestProject.model(
+                "demo", quality: 0.9,
+                extra: """
+                      promotion: { policy: manual, gates: ["accuracy >= 1", "loss <= 0"] }
+                    """))
         try await project.commit("A perfect score")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
@@ -100,8 +111,9 @@ struct FirstWeekTests {
         #expect(runs.count == 2, "the second period trained again rather than restoring the first one's outputs")
         #expect(try h.store.versions(of: "demo").map(\.number) == [1, 2])
 
-        #expect(try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(3600 + 60)).1.actions.isEmpty,
-                "within the second period nothing trains again")
+        #expect(
+            try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(3600 + 60)).1.actions.isEmpty,
+            "within the second period nothing trains again")
         await h.tearDown()
     }
 }

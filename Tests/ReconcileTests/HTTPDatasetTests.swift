@@ -4,6 +4,7 @@ import HTTP
 import Manifests
 import Processes
 import Testing
+
 @testable import Lineage
 @testable import State
 @testable import Targets
@@ -18,9 +19,10 @@ struct HTTPDatasetTests {
         try "x,y\n1,2\n".write(toFile: file, atomically: true, encoding: .utf8)
         let port = freePort()
         let log = served + "/../http-\(port).log"
-        let server = try ChildProcess.spawn(ProcessSpec(
-            argv: ["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", served],
-            environment: ProcessInfo.processInfo.environment, logPath: log))
+        let server = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: ["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", served],
+                environment: ProcessInfo.processInfo.environment, logPath: log))
         defer { Task { _ = await server.terminate(grace: .seconds(2)) } }
         let url = "http://127.0.0.1:\(port)/rows.csv"
         let store = try StateStore(directory: makeTemporaryDirectory("state"))
@@ -30,7 +32,10 @@ struct HTTPDatasetTests {
         }
 
         var first = ""
-        try await eventually("the server answers", timeout: .seconds(30)) { first = try await fingerprinter.fingerprint(url: url, dataset: "rows"); return true }
+        try await eventually("the server answers", timeout: .seconds(30)) {
+            first = try await fingerprinter.fingerprint(url: url, dataset: "rows")
+            return true
+        }
         #expect(first == "sha256:" + Digest.sha256("x,y\n1,2\n"), "the content is hashed: the server gives no ETag")
         let downloads = try gets()
         #expect(try await fingerprinter.fingerprint(url: url, dataset: "rows") == first)

@@ -4,8 +4,9 @@ import Glibc
 import Manifests
 import Synchronization
 import Testing
-@testable import Processes
+
 @testable import Lineage
+@testable import Processes
 @testable import State
 @testable import Targets
 
@@ -13,23 +14,24 @@ import Testing
 /// check's interval, and probes a failing one on every plan.
 @Suite struct HealthVerdictTests {
     func record(_ name: String, port: Int, process: ProcessIdentity) -> DeploymentRecord {
-        DeploymentRecord(name: name, model: "demo", version: 1, target: "local", address: "127.0.0.1:1", specDigest: "", commit: "",
-                         updatedAt: Date(), detail: LocalServing(backendPort: port, serve: process, forwarder: process).json)
+        DeploymentRecord(
+            name: name, model: "demo", version: 1, target: "local", address: "127.0.0.1:1", specDigest: "", commit: "",
+            updatedAt: Date(), detail: LocalServing(backendPort: port, serve: process, forwarder: process).json)
     }
 
     func spec(interval: String) throws -> DeploymentSpec {
         let text = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: demo-prod }
-        spec:
-          model: demo
-          version: 1
-          address: 127.0.0.1:1
-          serve: { command: [python3, serve.py] }
-          targets: [{ target: local }]
-          healthCheck: { path: /health, interval: \(interval) }
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: demo-prod }
+            spec:
+              model: demo
+              version: 1
+              address: 127.0.0.1:1
+              serve: { command: [python3, serve.py] }
+              targets: [{ target: local }]
+              healthCheck: { path: /health, interval: \(interval) }
+            """
         let set = ManifestSet.assemble([ManifestDecoder.decode(path: "d.yaml", bytes: Array(text.utf8))])
         return try #require(set.set.deployments["demo-prod"]).spec
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import Reconciler
 @testable import State
 @testable import Targets
@@ -18,20 +19,24 @@ struct HostileRuntimeTests {
             try await project.commit("Data from \(path)")
             let plan = try await Harness(project).plan()
             #expect(plan.actions.allSatisfy { $0.kind != .train })
-            #expect(plan.warnings.contains("Model/demo: cannot compute lineage: dataset rows: \(path) is not a regular file (a device, FIFO or socket is not data)"),
-                    "\(plan.warnings)")
+            #expect(
+                plan.warnings.contains(
+                    "Model/demo: cannot compute lineage: dataset rows: \(path) is not a regular file (a device, FIFO or socket is not data)"),
+                "\(plan.warnings)")
         }
     }
 
     @Test func anArtifactLinkedOutOfItsStepsOutputsIsNotRegistered() async throws {
         let project = try await TestProject(port: freePort())
         project.remove("manifests/deployment.yaml")
-        project.write("src/train.py", TestProject.train + "\nos.remove(os.path.join(out, 'model.json'))\nos.symlink('/etc/hostname', os.path.join(out, 'model.json'))\n")
+        project.write(
+            "src/train.py", TestProject.train + "\nos.remove(os.path.join(out, 'model.json'))\nos.symlink('/etc/hostname', os.path.join(out, 'model.json'))\n")
         try await project.commit("A model that is the host's file")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
-        #expect(report.failed.first?.error == "the artifact train/model.json leads out of the step's outputs (to /etc/hostname); it is not read",
-                "\(report.failed.map(\.error))")
+        #expect(
+            report.failed.first?.error == "the artifact train/model.json leads out of the step's outputs (to /etc/hostname); it is not read",
+            "\(report.failed.map(\.error))")
         #expect(try h.store.versions(of: "demo").isEmpty)
     }
 
@@ -39,11 +44,15 @@ struct HostileRuntimeTests {
         let server = try FaultServer { _ in .hang(.seconds(60)) }
         let names = ["rows"] + (1...5).map { "slow\($0)" }
         let project = try await TestProject(port: freePort())
-        project.write("manifests/data.yaml", names.map { name in
-            "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: \(name) }\nspec:\n  source: { url: \"\(server.endpoint)/\(name).csv\" }\n"
-        }.joined(separator: "---\n"))
-        project.write("manifests/model.yaml", TestProject.model("demo", quality: 0.9).replacingOccurrences(
-            of: "datasets: [rows]", with: "datasets: [\(names.joined(separator: ", "))]"))
+        project.write(
+            "manifests/data.yaml",
+            names.map { name in
+                "apiVersion: gantry.dev/v1alpha1\nkind: Dataset\nmetadata: { name: \(name) }\nspec:\n  source: { url: \"\(server.endpoint)/\(name).csv\" }\n"
+            }.joined(separator: "---\n"))
+        project.write(
+            "manifests/model.yaml",
+            TestProject.model("demo", quality: 0.9).replacingOccurrences(
+                of: "datasets: [rows]", with: "datasets: [\(names.joined(separator: ", "))]"))
         try await project.commit("Data from a server that never answers")
         let started = ContinuousClock.now
         let plan = try await Harness(project).plan()

@@ -1,10 +1,11 @@
 import Foundation
 import GantryTestSupport
-import Testing
-@testable import Lineage
-@testable import Planner
 import Source
 import State
+import Testing
+
+@testable import Lineage
+@testable import Planner
 
 /// A plan brought up to date by revisiting only the objects whose inputs
 /// changed must be the plan worked out from scratch, whatever changed.
@@ -35,7 +36,8 @@ import State
         project.write("manifests/d3.yaml", Self.deployment("d3", model: "m3", version: 1))
         try await project.commit("More models")
         let h = try Harness(project)
-        let memo = DesiredState.Memo(), now = Date()  // tests run side by side: a memo of its own
+        let memo = DesiredState.Memo()
+        let now = Date()  // tests run side by side: a memo of its own
 
         var last: Planner.Worked?
         var revisits = 0
@@ -65,9 +67,10 @@ import State
         func register(_ plan: Plan, _ model: String, gatesPassed: Bool = true, promotion: String = "") throws {
             let lineage = try #require(plan.actions.first { $0.kind == .train && $0.model == model }?.lineage)
             _ = try h.store.registerVersion { n in
-                var version = VersionRecord(model: model, number: n, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
-                                            artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
-                                            gatesPassed: gatesPassed, gateReport: gatesPassed ? "" : "accuracy 0.5 < 0.9", createdAt: Date())
+                var version = VersionRecord(
+                    model: model, number: n, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
+                    artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
+                    gatesPassed: gatesPassed, gateReport: gatesPassed ? "" : "accuracy 0.5 < 0.9", createdAt: Date())
                 version.promotion = promotion
                 return version
             }
@@ -109,8 +112,10 @@ import State
         // Deployment records: one serving a pinned version (observed not to
         // run), one that Git does not declare (pruned).
         for (name, model) in [("d2", "m2"), ("gone", "m1")] {
-            try h.store.save(DeploymentRecord(name: name, model: model, version: 1, target: "local", address: "127.0.0.1:1",
-                                              specDigest: "sha256:00", commit: "c", updatedAt: Date()))
+            try h.store.save(
+                DeploymentRecord(
+                    name: name, model: model, version: 1, target: "local", address: "127.0.0.1:1",
+                    specDigest: "sha256:00", commit: "c", updatedAt: Date()))
         }
         try await step("deployment records saved")
 

@@ -1,9 +1,10 @@
 import Foundation
 import GantryTestSupport
 import Processes
-@testable import StableAddress
 import Testing
+
 @testable import Reconciler
+@testable import StableAddress
 @testable import State
 @testable import Targets
 
@@ -38,9 +39,12 @@ struct LeftBehindTests {
 
     @Test func aFirstDeployWhoseServerExitsAtOnceLeavesTheAddressFree() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/deployment.yaml", project.deployment(version: 1)
-            .replacingOccurrences(of: #"command: [python3, serve.py, --model, "${artifact}", --port, "${port}", --version, "${version}"]"#,
-                                  with: #"command: [python3, -c, "raise SystemExit('no GPU here')"]"#))
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 1)
+                .replacingOccurrences(
+                    of: #"command: [python3, serve.py, --model, "${artifact}", --port, "${port}", --version, "${version}"]"#,
+                    with: #"command: [python3, -c, "raise SystemExit('no GPU here')"]"#))
         try await project.commit("A server that cannot start")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
@@ -54,8 +58,11 @@ struct LeftBehindTests {
 
     @Test func aFirstDeployThatFailsBeforeItsServerStartsLeavesTheAddressFree() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/deployment.yaml", project.deployment(version: 1)
-            .replacingOccurrences(of: "    workingDir: src\n", with: "    workingDir: src\n    env: { API_TOKEN: { secret: { env: GANTRY_TEST_NEVER_SET } } }\n"))
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 1)
+                .replacingOccurrences(
+                    of: "    workingDir: src\n", with: "    workingDir: src\n    env: { API_TOKEN: { secret: { env: GANTRY_TEST_NEVER_SET } } }\n"))
         try await project.commit("A secret nobody set")
         let h = try Harness(project)
         let (_, report) = try await h.apply()
@@ -73,9 +80,10 @@ struct LeftBehindTests {
         let local = LocalTarget(workspace: h.workspace)
         let control = ForwarderControl(directory: local.controlDirectory("demo-prod"))
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
-        let orphan = try spawnDetached(ProcessSpec(
-            argv: [h.workspace.executable, "forward", "--listen", "127.0.0.1:\(project.port)", "--control", control.directory],
-            environment: ProcessInfo.processInfo.environment, workingDirectory: control.directory, logPath: control.directory + "/orphan.log"))
+        let orphan = try spawnDetached(
+            ProcessSpec(
+                argv: [h.workspace.executable, "forward", "--listen", "127.0.0.1:\(project.port)", "--control", control.directory],
+                environment: ProcessInfo.processInfo.environment, workingDirectory: control.directory, logPath: control.directory + "/orphan.log"))
         try await eventually("the orphan forwarder listens", timeout: .seconds(30)) { control.status()?.pid == orphan.pid }
 
         let (_, report) = try await h.apply()

@@ -1,22 +1,28 @@
 import Foundation
 import GantryTestSupport
+import Source
+import State
 import Testing
+
 @testable import Lineage
 @testable import Manifests
 @testable import Planner
-import Source
-import State
 
 /// Shortcuts the planner takes on every model of every reconcile must give
 /// the answers of the code they stand in for.
 @Suite struct LineageShortcutTests {
-    static let base = Lineage(model: "churn", commit: "c1", pipeline: "train", pipelineDigest: "sha256:aa", codePath: "src",
-                              codeTree: "t1", datasets: ["d": "git:1"], params: ["epochs": .int(3), "lr": .double(0.1)],
-                              runtime: ["python": "3.11"])
+    static let base = Lineage(
+        model: "churn", commit: "c1", pipeline: "train", pipelineDigest: "sha256:aa", codePath: "src",
+        codeTree: "t1", datasets: ["d": "git:1"], params: ["epochs": .int(3), "lr": .double(0.1)],
+        runtime: ["python": "3.11"])
 
     static var variants: [Lineage] {
         var out = [base]
-        func with(_ change: (inout Lineage) -> Void) { var l = base; change(&l); out.append(l) }
+        func with(_ change: (inout Lineage) -> Void) {
+            var l = base
+            change(&l)
+            out.append(l)
+        }
         with { $0.commit = "c2" }
         with { $0.pipeline = "other" }
         with { $0.pipelineDigest = "sha256:bb" }
@@ -34,9 +40,11 @@ import State
     }
 
     @Test func matchesIsExactlyNoChanges() {
-        let triggers: [Triggers?] = [nil, Triggers(data: false, code: nil, params: nil, schedule: nil),
-                                     Triggers(data: nil, code: false, params: false, schedule: nil),
-                                     Triggers(data: true, code: true, params: true, schedule: nil)]
+        let triggers: [Triggers?] = [
+            nil, Triggers(data: false, code: nil, params: nil, schedule: nil),
+            Triggers(data: nil, code: false, params: false, schedule: nil),
+            Triggers(data: true, code: true, params: true, schedule: nil),
+        ]
         for a in Self.variants {
             for b in Self.variants {
                 for t in triggers {
@@ -69,12 +77,16 @@ import State
 
     @Test func carriedOverLineagesEqualFreshOnesAndCarryTheNewCommit() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/more.yaml", (1...3).map { i in """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Model
-            metadata: { name: extra-\(i) }
-            spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i) } }
-            """ }.joined(separator: "\n---\n"))
+        project.write(
+            "manifests/more.yaml",
+            (1...3).map { i in
+                """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Model
+                metadata: { name: extra-\(i) }
+                spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i) } }
+                """
+            }.joined(separator: "\n---\n"))
         try await project.commit("Three more models")
         let source = try GitSource(location: project.directory, ref: "main", path: "", cacheDirectory: makeTemporaryDirectory("src"))
         let first = try source.fetch()
@@ -82,15 +94,33 @@ import State
 
         // One model's params change, the data changes for all, then only a README.
         let edits: [(String, () -> Void)] = [
-            ("Raise extra-2's quality", { project.write("manifests/more.yaml", (try! String(contentsOfFile: project.directory + "/manifests/more.yaml", encoding: .utf8)).replacingOccurrences(of: "quality: 0.2", with: "quality: 0.7")) }),
+            (
+                "Raise extra-2's quality",
+                {
+                    project.write(
+                        "manifests/more.yaml",
+                        (try! String(contentsOfFile: project.directory + "/manifests/more.yaml", encoding: .utf8)).replacingOccurrences(
+                            of: "quality: 0.2", with: "quality: 0.7"))
+                }
+            ),
             ("New rows", { project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n") }),
             ("Docs", { project.write("README.md", "models\n") }),
             ("Edit the training code", { project.write("src/train.py", TestProject.train + "\n# tuned\n") }),
-            ("Change the pipeline", { project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(of: "timeout: 1m", with: "timeout: 2m")) }),
-            ("Drop extra-3", { project.write("manifests/more.yaml", (1...2).map { i in
-                "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: extra-\(i) }\n"
-                    + "spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i == 2 ? 7 : i) } }\n"
-            }.joined(separator: "---\n")) }),
+            (
+                "Change the pipeline",
+                { project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(of: "timeout: 1m", with: "timeout: 2m")) }
+            ),
+            (
+                "Drop extra-3",
+                {
+                    project.write(
+                        "manifests/more.yaml",
+                        (1...2).map { i in
+                            "apiVersion: gantry.dev/v1alpha1\nkind: Model\nmetadata: { name: extra-\(i) }\n"
+                                + "spec: { pipeline: demo-training, datasets: [rows], target: local, params: { quality: 0.\(i == 2 ? 7 : i) } }\n"
+                        }.joined(separator: "---\n"))
+                }
+            ),
             ("Remove the pipeline", { try? FileManager.default.removeItem(atPath: project.directory + "/manifests/pipeline.yaml") }),
         ]
         var before = await compute(first)
@@ -133,8 +163,10 @@ import State
         try await project.commit("The pipeline again")
         _ = await compute(try source.fetch())
         for quality in ["0.3", "0.4"] {
-            project.write("manifests/model.yaml", (try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8))
-                .replacingOccurrences(of: #"quality: [0-9.]+"#, with: "quality: \(quality)", options: .regularExpression))
+            project.write(
+                "manifests/model.yaml",
+                (try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8))
+                    .replacingOccurrences(of: #"quality: [0-9.]+"#, with: "quality: \(quality)", options: .regularExpression))
             try await project.commit("demo at quality \(quality)")
             _ = try source.fetch()
         }
@@ -178,7 +210,8 @@ extension LineageCarryOverTests {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
         let revision = try h.source.fetch()
-        let memo = DesiredState.Memo(), now = Date()  // tests run side by side: a memo of its own
+        let memo = DesiredState.Memo()
+        let now = Date()  // tests run side by side: a memo of its own
         let desired = await DesiredState.compute(revision, fingerprinter: Fingerprinter(store: h.store), now: now, memo: memo)
         let observed = try await h.reconciler.observe(desired)
         let planner = IncrementalPlanner()
@@ -194,9 +227,12 @@ extension LineageCarryOverTests {
         // A version appears: no longer the same observed state.
         var trained = observed
         let lineage = try #require(first.actions.first?.lineage)
-        trained.versions["demo"] = [VersionRecord(model: "demo", number: 1, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
-                                                  artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
-                                                  gatesPassed: true, gateReport: "", createdAt: Date())]
+        trained.versions["demo"] = [
+            VersionRecord(
+                model: "demo", number: 1, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
+                artifactPath: "/nonexistent", artifactDigest: "sha256:00", commit: lineage.commit,
+                gatesPassed: true, gateReport: "", createdAt: Date())
+        ]
         let afterTraining = planner.plan(desired: desired, observed: trained)
         #expect(afterTraining.actions.map(\.kind) == [.deploy])
         #expect(afterTraining.actions == Planner(desired: desired, observed: trained).plan().actions, "the same as from scratch")

@@ -2,6 +2,7 @@ import Foundation
 import GantryTestSupport
 import Manifests
 import Testing
+
 @testable import Reconciler
 @testable import State
 @testable import Targets
@@ -27,8 +28,10 @@ struct MLflowFaultTests {
     /// An MLflow server as the driver sees it during a first deploy. The
     /// registered model and the experiment are created by someone else
     /// between Gantry's look and its create.
-    static func registry(artifactURI: String, created status: String, thenStatus: String = "READY",
-                         existing: String = "{}") throws -> FaultServer {
+    static func registry(
+        artifactURI: String, created status: String, thenStatus: String = "READY",
+        existing: String = "{}"
+    ) throws -> FaultServer {
         let calls = Calls()
         let missing = #"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "not found"}"#
         let exists = #"{"error_code": "RESOURCE_ALREADY_EXISTS", "message": "already exists"}"#
@@ -86,7 +89,8 @@ struct MLflowFaultTests {
     }
 
     @Test func aVersionWhoseRegistrationFailedIsRegisteredAgainNotAliased() async throws {
-        let failed = #"{"model_versions": [{"name": "scripted", "version": "1", "status": "FAILED_REGISTRATION", "#
+        let failed =
+            #"{"model_versions": [{"name": "scripted", "version": "1", "status": "FAILED_REGISTRATION", "#
             + #""tags": [{"key": "gantry.version", "value": "1"}, {"key": "gantry.lineage", "value": "sha256:other"}]}]}"#
         let server = try Self.registry(artifactURI: "mlflow-artifacts:/7/r1/artifacts", created: "READY", existing: failed)
         defer { server.stop() }
@@ -100,27 +104,36 @@ struct MLflowFaultTests {
         defer { server.stop() }
         let (_, report) = try await deploy(to: server)
         let failure = try #require(report.failed.first?.error)
-        #expect(failure == "the MLflow server at \(server.endpoint) does not proxy artifacts (the run's artifact URI is "
+        #expect(
+            failure == "the MLflow server at \(server.endpoint) does not proxy artifacts (the run's artifact URI is "
                 + "s3://models/7/r1/artifacts); start it with --serve-artifacts and --artifacts-destination")
     }
 
     @Test(arguments: [
         ("gone", 404, #"{"error_code": "RESOURCE_DOES_NOT_EXIST"}"#, false, "registered model gone does not exist at "),
         ("broken", 400, #"{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad filter"}"#, false, "could not be read: "),
-        ("failed", 200, #"{"model_version": {"name": "failed", "version": "3", "status": "FAILED_REGISTRATION", "tags": [{"key": "gantry.version", "value": "1"}]}}"#,
-         true, "alias failed-prod points at MLflow version 3 (gantry v1), which is FAILED_REGISTRATION"),
-        ("foreign", 200, #"{"model_version": {"name": "foreign", "version": "4", "status": "READY"}}"#,
-         true, "alias foreign-prod points at MLflow version 4 (not published by Gantry); Git pins v1 (moved outside Gantry)"),
+        (
+            "failed", 200,
+            #"{"model_version": {"name": "failed", "version": "3", "status": "FAILED_REGISTRATION", "tags": [{"key": "gantry.version", "value": "1"}]}}"#,
+            true, "alias failed-prod points at MLflow version 3 (gantry v1), which is FAILED_REGISTRATION"
+        ),
+        (
+            "foreign", 200, #"{"model_version": {"name": "foreign", "version": "4", "status": "READY"}}"#,
+            true, "alias foreign-prod points at MLflow version 4 (not published by Gantry); Git pins v1 (moved outside Gantry)"
+        ),
     ])
     func oddAnswersAreObservationsWithTheirReason(model: String, status: Int, body: String, serving: Bool, detail: String) async throws {
         let server = try FaultServer { _ in .json(body, status: status) }
         defer { server.stop() }
         let h = try Harness(try await TestProject(port: freePort()))
-        let driver = try Drivers.make(DriverContext(name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
-                                                                 workspace: h.workspace, versions: h.store))
-        let record = DeploymentRecord(name: "\(model)-prod", model: model, version: 1, target: "registry",
-                                      address: "models:/\(model)@\(model)-prod",  specDigest: "",
-                                      commit: "", updatedAt: Date())
+        let driver = try Drivers.make(
+            DriverContext(
+                name: "registry", spec: TargetSpec(type: .mlflow, endpoint: server.endpoint),
+                workspace: h.workspace, versions: h.store))
+        let record = DeploymentRecord(
+            name: "\(model)-prod", model: model, version: 1, target: "registry",
+            address: "models:/\(model)@\(model)-prod", specDigest: "",
+            commit: "", updatedAt: Date())
         let seen = await driver.observe(record, spec: nil)
         #expect(seen.serving == serving)
         #expect(!seen.forwarding || model == "failed")

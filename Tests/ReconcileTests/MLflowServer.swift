@@ -45,24 +45,29 @@ final class MLflowServer: @unchecked Sendable {
         let log = directory + "/mlflow.log"
         var environment = Peers.environment
         environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-        let child = try ChildProcess.spawn(ProcessSpec(
-            argv: [executable, "server", "--host", "127.0.0.1", "--port", "\(port)", "--workers", "1",
-                   "--backend-store-uri", "sqlite:///\(directory)/mlflow.db", "--artifacts-destination", directory + "/artifacts"],
-            environment: environment, workingDirectory: directory, logPath: log))
+        let child = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [
+                    executable, "server", "--host", "127.0.0.1", "--port", "\(port)", "--workers", "1",
+                    "--backend-store-uri", "sqlite:///\(directory)/mlflow.db", "--artifacts-destination", directory + "/artifacts",
+                ],
+                environment: environment, workingDirectory: directory, logPath: log))
         let server = MLflowServer(endpoint: "http://127.0.0.1:\(port)", child: child, directory: directory, log: log)
         // About 8 s on an idle machine; much longer while others compile.
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             if child.exitStatus != nil { break }
             if let answer = try? await HTTPClient.shared.send(HTTPRequest(url: server.endpoint + "/health", timeout: .seconds(2))),
-               answer.status == 200 {
+                answer.status == 200
+            {
                 return server
             }
             try await Task.sleep(for: .milliseconds(250))
         }
         _ = await child.terminate(grace: .seconds(5))
-        throw PeerError(description: "mlflow server (\(executable)) did not answer on port \(port): "
-                        + String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)))
+        throw PeerError(
+            description: "mlflow server (\(executable)) did not answer on port \(port): "
+                + String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(2000)))
     }
 
     func stop() async { _ = await child.terminate(grace: .seconds(10)) }
@@ -70,7 +75,10 @@ final class MLflowServer: @unchecked Sendable {
     /// The registry's REST API, for what a person would do by hand.
     var api: RESTClient { RESTClient(baseURL: endpoint + "/api/2.0/mlflow") }
 
-    struct Tag: Decodable { var key: String; var value: String }
+    struct Tag: Decodable {
+        var key: String
+        var value: String
+    }
     struct Version: Decodable {
         var version: String
         var runID: String?
@@ -93,7 +101,10 @@ final class MLflowServer: @unchecked Sendable {
     /// The MLflow version `alias` points at, or nil when it is not set.
     func alias(_ alias: String, of model: String) async throws -> String? {
         struct Model: Decodable {
-            struct Alias: Decodable { var alias: String; var version: String }
+            struct Alias: Decodable {
+                var alias: String
+                var version: String
+            }
             var aliases: [Alias]?
         }
         struct Answer: Decodable {
@@ -134,8 +145,11 @@ final class MLflowServer: @unchecked Sendable {
             var runs: [Run]?
         }
         let experiment: Experiment = try await api.get("/experiments/get-by-name", query: [("experiment_name", "gantry")])
-        let runs: Runs = try await api.post("/runs/search", json: Search(experimentIDs: [experiment.experiment.experimentID],
-                                                                         filter: "tags.`gantry.model` = '\(model)'"))
+        let runs: Runs = try await api.post(
+            "/runs/search",
+            json: Search(
+                experimentIDs: [experiment.experiment.experimentID],
+                filter: "tags.`gantry.model` = '\(model)'"))
         return (runs.runs ?? []).map(\.info.runID)
     }
 }

@@ -3,6 +3,7 @@ import GantryTestSupport
 import HTTP
 import Manifests
 import Testing
+
 @testable import Lineage
 @testable import Planner
 @testable import Reconciler
@@ -17,25 +18,31 @@ import Testing
 struct MLflowTests {
     /// A project whose model `model` trains locally and whose Deployment
     /// `<model>-prod` is published to the Target `registry`.
-    static func project(_ model: String, server: MLflowServer, version: Int = 1, alias: String? = nil,
-                 quality: Double = 0.9) async throws -> TestProject {
+    static func project(
+        _ model: String, server: MLflowServer, version: Int = 1, alias: String? = nil,
+        quality: Double = 0.9
+    ) async throws -> TestProject {
         try await Self.project(model, endpoint: server.endpoint, version: version, alias: alias, quality: quality)
     }
 
-    static func project(_ model: String, endpoint: String, version: Int = 1, alias: String? = nil,
-                 quality: Double = 0.9) async throws -> TestProject {
+    static func project(
+        _ model: String, endpoint: String, version: Int = 1, alias: String? = nil,
+        quality: Double = 0.9
+    ) async throws -> TestProject {
         let project = try await TestProject(port: freePort())
         project.write("manifests/model.yaml", Self.modelManifest(model, quality: quality))
         project.write("manifests/deployment.yaml", Self.deploymentManifest(model, version: version, alias: alias))
-        project.write("manifests/registry.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec:
-          type: mlflow
-          endpoint: \(endpoint)
-          capabilities: [serve]
-        """)
+        project.write(
+            "manifests/registry.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec:
+              type: mlflow
+              endpoint: \(endpoint)
+              capabilities: [serve]
+            """)
         try await project.commit("Publish \(model) to MLflow")
         return project
     }
@@ -114,8 +121,14 @@ struct MLflowTests {
             struct Run: Decodable {
                 struct Info: Decodable { var artifact_uri: String }
                 struct Data: Decodable {
-                    struct Metric: Decodable { var key: String; var value: Double }
-                    struct Param: Decodable { var key: String; var value: String }
+                    struct Metric: Decodable {
+                        var key: String
+                        var value: Double
+                    }
+                    struct Param: Decodable {
+                        var key: String
+                        var value: String
+                    }
                     var metrics: [Metric]?
                     var params: [Param]?
                 }
@@ -128,8 +141,9 @@ struct MLflowTests {
         #expect(answer.run.data.metrics?.map { "\($0.key)=\($0.value)" } == ["accuracy=0.9"])
         #expect(answer.run.data.params?.map { "\($0.key)=\($0.value)" } == ["quality=0.9"])
         let root = try #require(MLflowRegistry.proxiedPath(answer.run.info.artifact_uri))
-        let uploaded = try await HTTPClient.shared.send(HTTPRequest(
-            url: server.endpoint + "/api/2.0/mlflow-artifacts/artifacts/\(root)/model/model.json"))
+        let uploaded = try await HTTPClient.shared.send(
+            HTTPRequest(
+                url: server.endpoint + "/api/2.0/mlflow-artifacts/artifacts/\(root)/model/model.json"))
         #expect(uploaded.status == 200)
         #expect(uploaded.body == Array(try #require(FileManager.default.contents(atPath: gantry.artifactPath))))
 
@@ -282,9 +296,10 @@ struct MLflowTests {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
         let endpoint = "http://127.0.0.1:\(freePort())"
-        let record = DeploymentRecord(name: "churn-prod", model: "churn", version: 1, target: "registry",
-                                      address: "models:/churn@churn-prod",  specDigest: "",
-                                      commit: "", updatedAt: Date())
+        let record = DeploymentRecord(
+            name: "churn-prod", model: "churn", version: 1, target: "registry",
+            address: "models:/churn@churn-prod", specDigest: "",
+            commit: "", updatedAt: Date())
         let seen = await (try driver(h, endpoint: endpoint)).observe(record, spec: nil)
         #expect(!seen.serving && !seen.forwarding)
         #expect(seen.healthy == nil)
@@ -300,9 +315,10 @@ struct MLflowTests {
         defer { peer.stop() }
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
-        let record = DeploymentRecord(name: "churn-prod", model: "churn", version: 1, target: "registry",
-                                      address: "models:/churn@churn-prod",  specDigest: "",
-                                      commit: "", updatedAt: Date())
+        let record = DeploymentRecord(
+            name: "churn-prod", model: "churn", version: 1, target: "registry",
+            address: "models:/churn@churn-prod", specDigest: "",
+            commit: "", updatedAt: Date())
         let driver = try driver(h, endpoint: peer.endpoint, credentials: ["token": SecretRef(file: file)])
         let seen = await driver.observe(record, spec: nil)
         #expect(!seen.serving)
@@ -321,18 +337,23 @@ struct MLflowTests {
             _ = try driver(h, endpoint: "http://127.0.0.1:1", credentials: ["token": SecretRef(env: "GANTRY_TEST_UNSET_MLFLOW_TOKEN")])
             Issue.record("a token that cannot be read must fail")
         } catch {
-            #expect("\(error)" == "target registry: credentials.token (env:GANTRY_TEST_UNSET_MLFLOW_TOKEN): environment variable GANTRY_TEST_UNSET_MLFLOW_TOKEN is not set")
+            #expect(
+                "\(error)"
+                    == "target registry: credentials.token (env:GANTRY_TEST_UNSET_MLFLOW_TOKEN): environment variable GANTRY_TEST_UNSET_MLFLOW_TOKEN is not set"
+            )
         }
     }
 
     @Test func aRegistryTrainsNothing() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/registry.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec: { type: mlflow, endpoint: "http://127.0.0.1:1" }
-        """)
+        project.write(
+            "manifests/registry.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec: { type: mlflow, endpoint: "http://127.0.0.1:1" }
+            """)
         project.write("manifests/model.yaml", Self.modelManifest("demo", quality: 0.9).replacingOccurrences(of: "target: local", with: "target: registry"))
         try await project.commit("Train in the registry")
         let h = try Harness(project)
@@ -341,10 +362,12 @@ struct MLflowTests {
 
         let revision = try h.source.fetch()
         let model = try #require(revision.manifests.models["demo"])
-        let request = TrainingRequest(model: model, pipeline: try #require(revision.manifests.pipelines["demo-training"]),
-                                      lineage: Lineage(model: "demo", commit: "", pipeline: "demo-training", pipelineDigest: "", codePath: "src",
-                                                       codeTree: "", datasets: [:], params: [:], runtime: [:]),
-                                      revision: revision, datasets: [:])
+        let request = TrainingRequest(
+            model: model, pipeline: try #require(revision.manifests.pipelines["demo-training"]),
+            lineage: Lineage(
+                model: "demo", commit: "", pipeline: "demo-training", pipelineDigest: "", codePath: "src",
+                codeTree: "", datasets: [:], params: [:], runtime: [:]),
+            revision: revision, datasets: [:])
         do {
             _ = try await (try driver(h, endpoint: "http://127.0.0.1:1")).train(request, launch: .untracked("train:demo:x"))
             Issue.record("an MLflow registry must refuse to train")
@@ -360,20 +383,20 @@ struct MLflowTests {
     ])
     func anAliasMLflowWouldRefuseIsAValidationError(serve: String, problem: String) {
         let text = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: churn-prod }
-        spec:
-          model: churn
-          version: 1
-          serve: { \(serve) }
-          targets: [{ target: registry }]
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: churn-prod }
+            spec:
+              model: churn
+              version: 1
+              serve: { \(serve) }
+              targets: [{ target: registry }]
+            """
         let file = ManifestDecoder.decode(path: "deploy.yaml", bytes: Array(text.utf8))
         let diagnostics = ManifestSet.assemble([file]).diagnostics.map(\.description)
         #expect(diagnostics.contains { $0.contains("spec.serve.alias") && $0.contains(problem) }, "\(diagnostics)")
@@ -381,19 +404,20 @@ struct MLflowTests {
 
     @Test func aDeploymentNamedLikeAReservedAliasNeedsAnExplicitOne() {
         let text = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: registry }
-        spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: latest }
-        spec: { model: churn, version: 1, serve: {}, targets: [{ target: registry }] }
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: registry }
+            spec: { type: mlflow, endpoint: "http://127.0.0.1:5000" }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: latest }
+            spec: { model: churn, version: 1, serve: {}, targets: [{ target: registry }] }
+            """
         let file = ManifestDecoder.decode(path: "deploy.yaml", bytes: Array(text.utf8))
         let diagnostics = ManifestSet.assemble([file]).diagnostics.map(\.description)
-        #expect(diagnostics.contains { $0.contains("spec.serve.alias") && $0.contains("(the alias defaults to the Deployment's name)") },
-                "\(diagnostics)")
+        #expect(
+            diagnostics.contains { $0.contains("spec.serve.alias") && $0.contains("(the alias defaults to the Deployment's name)") },
+            "\(diagnostics)")
     }
 }

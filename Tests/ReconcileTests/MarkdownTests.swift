@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Planner
 
 /// Text from manifests and commits in a pull-request comment renders as
@@ -10,8 +11,9 @@ import Testing
         #expect(span == "``x` [click](https://evil.example) @everyone `y``")
         #expect(Plan.markdownCode("``a``") == "``` ``a`` ```", "a span that starts or ends with a backtick is padded")
         #expect(Plan.markdownCode("a|b\nc") == "`a\\|b c`", "a table cell keeps its pipes and stays on one line")
-        #expect(Plan.markdownCode("x\r[click](https://evil.example)\r\n@org/team") == "`x [click](https://evil.example) @org/team`",
-                "a carriage return ends a markdown line too")
+        #expect(
+            Plan.markdownCode("x\r[click](https://evil.example)\r\n@org/team") == "`x [click](https://evil.example) @org/team`",
+            "a carriage return ends a markdown line too")
         #expect(Plan.markdownCode("") == "`  `", "an empty value is a span of spaces, not two backticks")
     }
 

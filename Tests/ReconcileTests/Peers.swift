@@ -1,9 +1,10 @@
 import Foundation
 import GantryTestSupport
 import HTTP
+import Processes
+
 @testable import Lineage
 @testable import S3
-import Processes
 @testable import Targets
 
 /// Real peers for the tests, installed by `scripts/peers` into a venv
@@ -44,7 +45,8 @@ extension Peers {
         let python = given ?? venv + "/bin/python"
         let probe = try? await runCommand([python, "-c", "import papermill, ipykernel"], environment: environment, timeout: .seconds(60))
         guard probe?.status.succeeded == true else {
-            throw PeerError(description: "\(python) cannot import papermill and ipykernel: \(howToInstall), or set GANTRY_PAPERMILL_PYTHON to a python that has them")
+            throw PeerError(
+                description: "\(python) cannot import papermill and ipykernel: \(howToInstall), or set GANTRY_PAPERMILL_PYTHON to a python that has them")
         }
         return python
     }
@@ -78,8 +80,10 @@ final class MotoServer: @unchecked Sendable {
         // working directory.
         let directory = makeTemporaryDirectory("moto")
         let log = directory + "/moto.log"
-        let child = try ChildProcess.spawn(ProcessSpec(argv: [executable, "-H", "127.0.0.1", "-p", "\(port)"],
-                                                       environment: Peers.environment, workingDirectory: directory, logPath: log))
+        let child = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [executable, "-H", "127.0.0.1", "-p", "\(port)"],
+                environment: Peers.environment, workingDirectory: directory, logPath: log))
         let server = MotoServer(endpoint: "http://127.0.0.1:\(port)", child: child, log: log)
         let deadline = ContinuousClock.now + .seconds(60)  // a loaded 2-core machine starts it slowly
         while ContinuousClock.now < deadline {
@@ -129,18 +133,20 @@ final class MotoServer: @unchecked Sendable {
     @discardableResult
     func put(_ path: String, _ body: String = "") async throws -> HTTPResponse {
         let bytes = Array(body.utf8)
-        let response = try await HTTPClient.shared.send(HTTPRequest(
-            method: "PUT", url: url(path),
-            headers: [("Content-Type", "application/octet-stream"), ("x-amz-content-sha256", Digest.sha256(bytes))],
-            body: bytes, auth: auth))
+        let response = try await HTTPClient.shared.send(
+            HTTPRequest(
+                method: "PUT", url: url(path),
+                headers: [("Content-Type", "application/octet-stream"), ("x-amz-content-sha256", Digest.sha256(bytes))],
+                body: bytes, auth: auth))
         guard response.status == 200 else { throw PeerError(description: "PUT \(path) answered \(response.status): \(response.text)") }
         return response
     }
 
     func delete(_ path: String) async throws {
-        let response = try await HTTPClient.shared.send(HTTPRequest(
-            method: "DELETE", url: url(path),
-            headers: [("x-amz-content-sha256", Digest.sha256([UInt8]()))], auth: auth))
+        let response = try await HTTPClient.shared.send(
+            HTTPRequest(
+                method: "DELETE", url: url(path),
+                headers: [("x-amz-content-sha256", Digest.sha256([UInt8]()))], auth: auth))
         guard response.status == 204 else { throw PeerError(description: "DELETE \(path) answered \(response.status)") }
     }
 

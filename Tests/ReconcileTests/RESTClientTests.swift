@@ -50,8 +50,9 @@ struct RESTClientTests {
 
     @Test func aPeerThatHangsTimesOutOnEveryTryAndTheErrorSaysHowManyTries() async throws {
         let server = try FaultServer { _ in .hang(.seconds(3)) }
-        let client = RESTClient(baseURL: server.endpoint, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
-                                timeout: .milliseconds(300))
+        let client = RESTClient(
+            baseURL: server.endpoint, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
+            timeout: .milliseconds(300))
         do {
             try await client.send("GET", "/slow")
             Issue.record("a peer that never answers must time out")

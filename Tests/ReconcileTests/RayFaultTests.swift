@@ -1,8 +1,9 @@
 import Foundation
 import GantryTestSupport
 import HTTP
-import Testing
 import Manifests
+import Testing
+
 @testable import State
 @testable import Targets
 
@@ -11,9 +12,10 @@ import Manifests
 /// submission is adopted.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct RayFaultTests {
-    static let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", 
-                                         specDigest: "", commit: "", updatedAt: Date(),
-                                         detail: #"{"application":"demo-prod","artifact":"/x","package":"gcs://p.zip"}"#)
+    static let record = DeploymentRecord(
+        name: "demo-prod", model: "demo", version: 1, target: "ray", address: "",
+        specDigest: "", commit: "", updatedAt: Date(),
+        detail: #"{"application":"demo-prod","artifact":"/x","package":"gcs://p.zip"}"#)
 
     /// A Harness whose project's ray Target points at `endpoint`.
     func harness(_ endpoint: String, storage: String = makeTemporaryDirectory("ray-storage")) async throws -> Harness {
@@ -96,12 +98,18 @@ struct RayFaultTests {
             return nil
         }
 
-        #expect(refusal { _ = try Drivers.make(context(TargetSpec(type: .ray))) } == "target ray (ray) needs spec.endpoint, the Ray dashboard's URL such as http://127.0.0.1:8265")
+        #expect(
+            refusal { _ = try Drivers.make(context(TargetSpec(type: .ray))) }
+                == "target ray (ray) needs spec.endpoint, the Ray dashboard's URL such as http://127.0.0.1:8265")
         var spec = TargetSpec(type: .ray, endpoint: "http://127.0.0.1:1")
         spec.credentials = ["token": SecretRef(env: "GANTRY_TEST_UNSET_RAY_TOKEN")]
-        #expect(refusal { _ = try Drivers.make(context(spec)) } == "target ray: credentials.token (env:GANTRY_TEST_UNSET_RAY_TOKEN): environment variable GANTRY_TEST_UNSET_RAY_TOKEN is not set")
+        #expect(
+            refusal { _ = try Drivers.make(context(spec)) }
+                == "target ray: credentials.token (env:GANTRY_TEST_UNSET_RAY_TOKEN): environment variable GANTRY_TEST_UNSET_RAY_TOKEN is not set")
         spec.credentials = nil
-        #expect(refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray) needs spec.storage, a directory the controller and every Ray worker see")
+        #expect(
+            refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray) needs spec.storage, a directory the controller and every Ray worker see"
+        )
         spec.storage = "shared/gantry"
         #expect(refusal { _ = try RayTarget(context(spec)).storage() } == "target ray (ray): spec.storage must be an absolute path, found \"shared/gantry\"")
     }
@@ -109,11 +117,14 @@ struct RayFaultTests {
     @Test func aNotebookStepASecretInServeEnvOrAMissingImportPathIsRefusedBeforeTheClusterChanges() async throws {
         let server = try FaultServer { request in request.method == "GET" ? .status(404, "does not exist") : .status(200) }
         let h = try await harness(server.endpoint)
-        h.project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: """
-            - name: report
-              dependsOn: [train]
-              notebook: { path: report.ipynb }
-        """))
+        h.project.write(
+            "manifests/pipeline.yaml",
+            TestProject.pipeline(
+                extraStep: """
+                        - name: report
+                          dependsOn: [train]
+                          notebook: { path: report.ipynb }
+                    """))
         try await h.project.commit("Add a notebook step")
         var desired = try await RayProject.desired(h)
         let ray = try RayProject.driver(h, desired)
@@ -121,22 +132,28 @@ struct RayFaultTests {
         #expect(error?.message == "step report is a notebook; the ray target runs command steps only")
 
         for (serve, problem) in [
-            ("importPath: serve_app:build\n    env: { TOKEN: { secret: { env: SERVE_TOKEN } } }",
-             "deployment demo-prod: serve.env TOKEN is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone"),
-            ("workingDir: src",
-             "deployment demo-prod needs spec.serve.importPath (module:attribute of a Serve application builder) on the ray target"),
+            (
+                "importPath: serve_app:build\n    env: { TOKEN: { secret: { env: SERVE_TOKEN } } }",
+                "deployment demo-prod: serve.env TOKEN is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone"
+            ),
+            (
+                "workingDir: src",
+                "deployment demo-prod needs spec.serve.importPath (module:attribute of a Serve application builder) on the ray target"
+            ),
         ] {
-            h.project.write("manifests/deployment.yaml", """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Deployment
-            metadata: { name: demo-prod }
-            spec:
-              model: demo
-              version: 1
-              serve:
-                \(serve)
-              targets: [{ target: ray }]
-            """)
+            h.project.write(
+                "manifests/deployment.yaml",
+                """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Deployment
+                metadata: { name: demo-prod }
+                spec:
+                  model: demo
+                  version: 1
+                  serve:
+                    \(serve)
+                  targets: [{ target: ray }]
+                """)
             try await h.project.commit("Change how demo is served")
             desired = try await RayProject.desired(h)
             let error = await #expect(throws: DriverError.self) {
@@ -151,16 +168,20 @@ struct RayFaultTests {
         let server = try FaultServer { request in
             switch (request.method, request.path) {
             case ("GET", "/api/serve/applications/"):
-                return .json(#"{"applications": {"demo-prod": {"status": "DEPLOYING", "message": "waiting for replicas", "route_prefix": "/demo-prod", "deployed_app_config": {"name": "demo-prod", "args": {"version": 1}}}}}"#)
+                return .json(
+                    #"{"applications": {"demo-prod": {"status": "DEPLOYING", "message": "waiting for replicas", "route_prefix": "/demo-prod", "deployed_app_config": {"name": "demo-prod", "args": {"version": 1}}}}}"#
+                )
             default: return .status(200)
             }
         }
         let h = try await harness(server.endpoint)
-        h.project.write("manifests/deployment.yaml", RayProject.deployment(importPath: "serve_app:build").replacingOccurrences(of: "timeout: 2m", with: "timeout: 1s"))
+        h.project.write(
+            "manifests/deployment.yaml", RayProject.deployment(importPath: "serve_app:build").replacingOccurrences(of: "timeout: 2m", with: "timeout: 1s"))
         try await h.project.commit("Wait one second")
         let desired = try await RayProject.desired(h)
         let error = await #expect(throws: DriverError.self) {
-            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
+            try await RayProject.driver(h, desired).deploy(
+                try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         }
         #expect(error?.message == "Serve application demo-prod was not RUNNING within 1s: DEPLOYING: waiting for replicas")
         #expect(try h.store.deployment("demo-prod") == nil, "no record for what does not run")
@@ -177,7 +198,8 @@ struct RayFaultTests {
         let h = try await harness(server.endpoint)
         let desired = try await RayProject.desired(h)
         let error = await #expect(throws: DriverError.self) {
-            try await RayProject.driver(h, desired).deploy(try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
+            try await RayProject.driver(h, desired).deploy(
+                try RayProject.deployRequest(desired, try RayProject.version(1, quality: 0.5)), launch: .untracked("deploy"))
         }
         #expect(error?.description.contains("Serve application theirs") == true, "\(error.map { "\($0)" } ?? "")")
         #expect(error?.description.contains("imperative") == true)

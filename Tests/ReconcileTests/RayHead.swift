@@ -3,6 +3,7 @@ import GantryTestSupport
 import HTTP
 import Processes
 import Testing
+
 @testable import Targets
 
 /// A real Ray head on 127.0.0.1, from the peers venv, with its dashboard
@@ -20,8 +21,10 @@ final class RayHead: @unchecked Sendable {
     let log: String
     let environment: [String: String]
 
-    private init(dashboard: String, servePort: Int, temporaryDirectory: String, child: ChildProcess, log: String,
-                 environment: [String: String]) {
+    private init(
+        dashboard: String, servePort: Int, temporaryDirectory: String, child: ChildProcess, log: String,
+        environment: [String: String]
+    ) {
         self.dashboard = dashboard
         self.servePort = servePort
         self.temporaryDirectory = temporaryDirectory
@@ -62,14 +65,18 @@ final class RayHead: @unchecked Sendable {
         environment["PATH"] = Peers.venv + "/bin:" + (environment["PATH"] ?? "/usr/bin:/bin")
         let ports = (0..<5).map { _ in freePort() }
         let log = temporary + "/head.log"
-        let child = try ChildProcess.spawn(ProcessSpec(
-            argv: [ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
-                   "--dashboard-port", "\(ports[0])", "--port", "\(ports[1])", "--ray-client-server-port", "\(ports[2])",
-                   "--dashboard-agent-listen-port", "\(ports[3])", "--num-cpus", "2", "--disable-usage-stats",
-                   "--temp-dir", temporary],
-            environment: environment, workingDirectory: temporary, logPath: log))
-        let head = RayHead(dashboard: "http://127.0.0.1:\(ports[0])", servePort: ports[4], temporaryDirectory: temporary,
-                           child: child, log: log, environment: environment)
+        let child = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [
+                    ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
+                    "--dashboard-port", "\(ports[0])", "--port", "\(ports[1])", "--ray-client-server-port", "\(ports[2])",
+                    "--dashboard-agent-listen-port", "\(ports[3])", "--num-cpus", "2", "--disable-usage-stats",
+                    "--temp-dir", temporary,
+                ],
+                environment: environment, workingDirectory: temporary, logPath: log))
+        let head = RayHead(
+            dashboard: "http://127.0.0.1:\(ports[0])", servePort: ports[4], temporaryDirectory: temporary,
+            child: child, log: log, environment: environment)
         do {
             try await head.waitReady()
             // Serve starts on the first PUT; this one puts its proxy on a

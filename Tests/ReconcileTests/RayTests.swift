@@ -4,6 +4,7 @@ import HTTP
 import Lineage
 import Manifests
 import Testing
+
 @testable import Reconciler
 @testable import Source
 @testable import State
@@ -16,26 +17,30 @@ enum RayProject {
         let project = try await TestProject(port: freePort())
         project.write("src/serve_app.py", serveApp)
         project.write("src/args.py", "import json, sys\njson.dump(sys.argv[1:], open(sys.argv[2] + '/argv.json', 'w'))\n")
-        project.write("manifests/target.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: ray }
-        spec:
-          type: ray
-          endpoint: \(dashboard)
-          storage: \(storage)
-        """)
-        project.write("manifests/model.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: demo }
-        spec:
-          pipeline: demo-training
-          datasets: [rows]
-          target: ray
-          params: { quality: 0.9 }
-          promotion: { policy: manual, gates: ["accuracy >= 0.8"] }
-        """)
+        project.write(
+            "manifests/target.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: ray }
+            spec:
+              type: ray
+              endpoint: \(dashboard)
+              storage: \(storage)
+            """)
+        project.write(
+            "manifests/model.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: demo }
+            spec:
+              pipeline: demo-training
+              datasets: [rows]
+              target: ray
+              params: { quality: 0.9 }
+              promotion: { policy: manual, gates: ["accuracy >= 0.8"] }
+            """)
         if let pipeline { project.write("manifests/pipeline.yaml", pipeline) }
         project.write("manifests/deployment.yaml", deployment(importPath: "serve_app:build"))
         try await project.commit("Train and serve on Ray")
@@ -61,22 +66,22 @@ enum RayProject {
     /// A Serve application builder: the artifact's path, the version and
     /// the model come in as args.
     static let serveApp = """
-    import json
-    from ray import serve
+        import json
+        from ray import serve
 
-    @serve.deployment(ray_actor_options={"num_cpus": 0})
-    class Model:
-        def __init__(self, artifact, version, model):
-            with open(artifact) as f:
-                self.quality = json.load(f)["quality"]
-            self.version, self.model = version, model
+        @serve.deployment(ray_actor_options={"num_cpus": 0})
+        class Model:
+            def __init__(self, artifact, version, model):
+                with open(artifact) as f:
+                    self.quality = json.load(f)["quality"]
+                self.version, self.model = version, model
 
-        async def __call__(self, request):
-            return {"model": self.model, "version": self.version, "quality": self.quality}
+            async def __call__(self, request):
+                return {"model": self.model, "version": self.version, "quality": self.quality}
 
-    def build(args):
-        return Model.bind(args["artifact"], args["version"], args["model"])
-    """
+        def build(args):
+            return Model.bind(args["artifact"], args["version"], args["model"])
+        """
 
     static func desired(_ h: Harness) async throws -> DesiredState {
         try await h.reconciler.plan(try h.source.fetch(), readOnly: true).0
@@ -91,8 +96,9 @@ enum RayProject {
     static func trainingRequest(_ desired: DesiredState) throws -> TrainingRequest {
         let model = try #require(desired.manifests.models["demo"])
         let lineage = try #require(desired.models["demo"]?.lineage, "\(desired.models["demo"]?.problem ?? "")")
-        return TrainingRequest(model: model, pipeline: try #require(desired.manifests.pipelines[model.spec.pipeline]), lineage: lineage,
-                               revision: desired.revision, datasets: desired.manifests.datasets.filter { $0.key == "rows" })
+        return TrainingRequest(
+            model: model, pipeline: try #require(desired.manifests.pipelines[model.spec.pipeline]), lineage: lineage,
+            revision: desired.revision, datasets: desired.manifests.datasets.filter { $0.key == "rows" })
     }
 
     /// A version as training would have registered it, with a model file
@@ -100,14 +106,16 @@ enum RayProject {
     static func version(_ number: Int, quality: Double) throws -> VersionRecord {
         let path = makeTemporaryDirectory("ray-artifact") + "/model.json"
         try #"{"quality": \#(quality)}"#.write(toFile: path, atomically: true, encoding: .utf8)
-        return VersionRecord(model: "demo", number: number, digest: "sha256:v\(number)", lineage: "{}", metrics: "{}",
-                             artifactPath: path, artifactDigest: "sha256:" + (try Digest.sha256(file: path)), commit: "",
-                             gatesPassed: true, gateReport: "", createdAt: Date())
+        return VersionRecord(
+            model: "demo", number: number, digest: "sha256:v\(number)", lineage: "{}", metrics: "{}",
+            artifactPath: path, artifactDigest: "sha256:" + (try Digest.sha256(file: path)), commit: "",
+            gatesPassed: true, gateReport: "", createdAt: Date())
     }
 
     static func deployRequest(_ desired: DesiredState, _ version: VersionRecord, current: DeploymentRecord? = nil) throws -> DeployRequest {
-        DeployRequest(deployment: try #require(desired.manifests.deployments["demo-prod"]), version: version, revision: desired.revision,
-                      current: current, specDigest: "test")
+        DeployRequest(
+            deployment: try #require(desired.manifests.deployments["demo-prod"]), version: version, revision: desired.revision,
+            current: current, specDigest: "test")
     }
 }
 
@@ -145,20 +153,20 @@ struct RayTests {
     @Test func stepsGetTheirArgvWithoutAShellAndAFailedJobReportsItsLogThenRetriesUnderANewSubmission() async throws {
         let storage = makeTemporaryDirectory("ray-storage")
         let pipeline = """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata: { name: demo-training }
-        spec:
-          codePath: src
-          steps:
-            - name: args
-              command: [python3, args.py, "it's \\"quoted\\" $(touch pwned) ; `id` ${params.quality}", "${outputs}", "${datasets.rows}"]
-              outputs: [argv.json]
-            - name: train
-              dependsOn: [args]
-              command: [python3, -c, "import sys; print('the loss diverged'); sys.exit(3)"]
-          artifact: { step: train, path: model.json }
-        """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata: { name: demo-training }
+            spec:
+              codePath: src
+              steps:
+                - name: args
+                  command: [python3, args.py, "it's \\"quoted\\" $(touch pwned) ; `id` ${params.quality}", "${outputs}", "${datasets.rows}"]
+                  outputs: [argv.json]
+                - name: train
+                  dependsOn: [args]
+                  command: [python3, -c, "import sys; print('the loss diverged'); sys.exit(3)"]
+              artifact: { step: train, path: model.json }
+            """
         let h = try Harness(try await RayProject.make(dashboard: head.dashboard, storage: storage, pipeline: pipeline))
         let desired = try await RayProject.desired(h)
         let ray = try RayProject.driver(h, desired)
@@ -171,7 +179,8 @@ struct RayTests {
         #expect(message.contains("gantry: step train exited with status 3"), "\(message)")
         #expect(message.contains("the loss diverged"), "\(message)")
 
-        let argv = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(storage)/\(submission)/steps/args/outputs/argv.json"))) as? [String]
+        let argv =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(storage)/\(submission)/steps/args/outputs/argv.json"))) as? [String]
         #expect(argv?.count == 3)
         #expect(argv?.first == "it's \"quoted\" $(touch pwned) ; `id` 0.9")
         #expect(argv?[1] == "\(storage)/\(submission)/steps/args/outputs")
@@ -190,28 +199,33 @@ struct RayTests {
 
         // Another team's application, deployed through the same API.
         var zip = ZipArchive()
-        zip.add("foreign.py", contents: Array("""
-        from ray import serve
-        @serve.deployment(ray_actor_options={"num_cpus": 0})
-        class Hello:
-            def __init__(self, greeting):
-                self.greeting = greeting
-            async def __call__(self, request):
-                return self.greeting
-        def build(args):
-            return Hello.bind(args["greeting"])
-        """.utf8))
+        zip.add(
+            "foreign.py",
+            contents: Array(
+                """
+                from ray import serve
+                @serve.deployment(ray_actor_options={"num_cpus": 0})
+                class Hello:
+                    def __init__(self, greeting):
+                        self.greeting = greeting
+                    async def __call__(self, request):
+                        return self.greeting
+                def build(args):
+                    return Hello.bind(args["greeting"])
+                """.utf8))
         try await head.client.send("PUT", "/api/packages/gcs/team-b-foreign.zip", body: try zip.bytes(), contentType: "application/zip")
-        try await head.putServe("""
-        {"http_options": {"host": "127.0.0.1", "port": \(head.servePort)}, "applications": [{"name": "team-b", "route_prefix": "/team-b",
-         "import_path": "foreign:build", "runtime_env": {"working_dir": "gcs://team-b-foreign.zip"},
-         "args": {"greeting": "hello from team b", "loud": true, "ratio": 0.25}}]}
-        """)
+        try await head.putServe(
+            """
+            {"http_options": {"host": "127.0.0.1", "port": \(head.servePort)}, "applications": [{"name": "team-b", "route_prefix": "/team-b",
+             "import_path": "foreign:build", "runtime_env": {"working_dir": "gcs://team-b-foreign.zip"},
+             "args": {"greeting": "hello from team b", "loud": true, "ratio": 0.25}}]}
+            """)
         let foreign = try #require(try await head.waitFor("team-b", status: "RUNNING"))
         func foreignIsUntouched() async throws {
             let now = try #require(try await head.applications()["team-b"])
             #expect(now["status"] as? String == "RUNNING")
-            #expect(NSDictionary(dictionary: now["deployed_app_config"] as? [String: Any] ?? [:])
+            #expect(
+                NSDictionary(dictionary: now["deployed_app_config"] as? [String: Any] ?? [:])
                     == NSDictionary(dictionary: foreign["deployed_app_config"] as? [String: Any] ?? [:]))
             #expect(Self.replicas(now) == Self.replicas(foreign), "no replica of team-b was restarted")
             #expect(try await head.serve("/team-b").text == "hello from team b")
@@ -231,7 +245,8 @@ struct RayTests {
         #expect(observed.serving && observed.forwarding && observed.healthy == true, "\(observed.detail)")
         try await foreignIsUntouched()
 
-        let v2 = try await ray.deploy(try RayProject.deployRequest(desired, try RayProject.version(2, quality: 0.75), current: v1), launch: .untracked("deploy"))
+        let v2 = try await ray.deploy(
+            try RayProject.deployRequest(desired, try RayProject.version(2, quality: 0.75), current: v1), launch: .untracked("deploy"))
         #expect(try await head.serve("/demo-prod").text == #"{"model":"demo","version":2,"quality":0.75}"#)
         #expect(await ray.observe(v2, spec: nil).forwarding)
         let stale = await ray.observe(v1, spec: nil)
@@ -259,8 +274,9 @@ struct RayTests {
         }
         #expect(error?.description.hasPrefix("Serve application demo-prod is DEPLOY_FAILED: ") == true, "\(error.map { "\($0)" } ?? "")")
         #expect(error?.description.contains("no_such_module") == true)
-        let record = DeploymentRecord(name: "demo-prod", model: "demo", version: 1, target: "ray", address: "", 
-                                      specDigest: "", commit: "", updatedAt: Date())
+        let record = DeploymentRecord(
+            name: "demo-prod", model: "demo", version: 1, target: "ray", address: "",
+            specDigest: "", commit: "", updatedAt: Date())
         let observed = await ray.observe(record, spec: nil)
         #expect(observed.serving && observed.healthy == false && observed.detail.hasPrefix("Serve application demo-prod is DEPLOY_FAILED"))
         try await ray.stop(record)

@@ -2,6 +2,7 @@ import Foundation
 import GantryTestSupport
 import HTTP
 import Testing
+
 @testable import Planner
 @testable import Reconciler
 @testable import State
@@ -73,8 +74,10 @@ struct ReconcileTests {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
         try await h.apply()
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
         try await project.commit("Tune quality")
         try await h.apply()  // trains v2
         project.write("manifests/deployment.yaml", project.deployment(version: 2))
@@ -90,7 +93,8 @@ struct ReconcileTests {
         let switched = Flag()
         let load = Task.detached { () -> (failed: Int, before: [String], after: [String]) in
             var failed = 0
-            var before: [String] = [], after: [String] = []
+            var before: [String] = []
+            var after: [String] = []
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline, after.filter({ $0 == "2" }).count < 3 {
                 let done = switched.isSet
@@ -99,7 +103,9 @@ struct ReconcileTests {
                     let version = (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["version"] as? String
                     if response.status == 200, let version {
                         if done { after.append(version) } else { before.append(version) }
-                    } else { failed += 1 }
+                    } else {
+                        failed += 1
+                    }
                 } catch { failed += 1 }
             }
             return (failed, before, after)
@@ -144,9 +150,10 @@ struct ReconcileTests {
         let (plan, report) = try await h.apply()
         #expect(!plan.isValid)
         #expect(plan.actions.isEmpty)
-        #expect(plan.diagnostics.map(\.description) == [
-            "manifests/deployment.yaml:5:10: error: spec.model: no Model named \"dmeo\" (did you mean \"demo\"?)",
-        ])
+        #expect(
+            plan.diagnostics.map(\.description) == [
+                "manifests/deployment.yaml:5:10: error: spec.model: no Model named \"dmeo\" (did you mean \"demo\"?)"
+            ])
         #expect(report.result == .invalid)
         #expect(try await h.get().contains(#""version": "1""#))
         let source = try #require(try h.store.sources().first)
@@ -205,8 +212,10 @@ struct ReconcileTests {
         let project = try await TestProject(port: freePort())
         let marker = makeTemporaryDirectory("marker") + "/runs"
         project.write("src/train.py", "import time\ntime.sleep(1.5)\n" + TestProject.train)
-        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "").replacingOccurrences(
-            of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
+        project.write(
+            "manifests/pipeline.yaml",
+            TestProject.pipeline(extraStep: "").replacingOccurrences(
+                of: "      timeout: 1m", with: "      timeout: 1m\n      env: { TRAIN_MARKER: \"\(marker)\" }"))
         try await project.commit("Slow but fine")
         let h = try Harness(project)
         let (desired, plan) = try await h.reconciler.plan(try h.source.fetch())
@@ -247,15 +256,18 @@ struct ReconcileTests {
 @Suite(.serialized) struct ScheduleTests {
     @Test func aScheduledModelRetrainsOncePerPeriodWithUnchangedInputs() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { schedule: 1h }"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { schedule: 1h }"))
         try await project.commit("Retrain hourly")
         let h = try Harness(project)
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let (desired, plan) = try await h.reconciler.plan(try h.source.fetch(), now: start)
         _ = try await h.reconciler.apply(plan, desired: desired, actor: "test")
-        #expect(try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(600)).1.actions.isEmpty,
-                "within the hour nothing retrains")
+        #expect(
+            try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(600)).1.actions.isEmpty,
+            "within the hour nothing retrains")
         let later = try await h.reconciler.plan(try h.source.fetch(), now: start.addingTimeInterval(3600)).1
         #expect(later.actions.first?.summary == "train Model/demo -> v2: scheduled retrain (every 1h) since v1")
         await h.tearDown()
@@ -265,8 +277,10 @@ struct ReconcileTests {
 @Suite(.serialized) struct TriggerTests {
     @Test func aTriggerTurnedOffIgnoresThatInputButNotTheOthers() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { data: false }"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "  params: { quality: 0.9 }", with: "  params: { quality: 0.9 }\n  triggers: { data: false }"))
         try await project.commit("Data does not retrain")
         let h = try Harness(project)
         try await h.apply()

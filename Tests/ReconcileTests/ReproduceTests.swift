@@ -2,6 +2,7 @@ import Foundation
 import GantryTestSupport
 import Processes
 import Testing
+
 @testable import Reconciler
 @testable import State
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import Planner
 @testable import Reconciler
 @testable import Review
@@ -24,17 +25,20 @@ struct ReviewTests {
         let h = try Harness(project)
         try await h.apply()
         try await branch(project)
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
         project.write("manifests/deployment.yaml", project.deployment(version: 2))
         try await project.commit("Better quality, ship v2", author: "Bob")
 
         let r = try await review(h)
         #expect(r.result == .changes)
-        #expect(r.actions.map(\.summary) == [
-            "train Model/demo -> v2: param quality changed (0.9 -> 0.95) since v1",
-            "deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1",
-        ])
+        #expect(
+            r.actions.map(\.summary) == [
+                "train Model/demo -> v2: param quality changed (0.9 -> 0.95) since v1",
+                "deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1",
+            ])
         #expect(r.inputChanges.map(\.model) == ["demo"])
         #expect(r.inputChanges.first?.changes == ["param quality changed (0.9 -> 0.95)"])
         let pin = try #require(r.pinChanges.first)
@@ -66,21 +70,25 @@ struct ReviewTests {
 
     @Test func aNewDeploymentARemovedModelAndADatasetChangeArePlanned() async throws {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/extra.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: old }
-        spec: { pipeline: demo-training, datasets: [rows], target: local }
-        """)
+        project.write(
+            "manifests/extra.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: old }
+            spec: { pipeline: demo-training, datasets: [rows], target: local }
+            """)
         try await project.commit("Add old")
         let h = try Harness(project)
         try await h.apply()
         try await branch(project)
         project.remove("manifests/extra.yaml")
         project.write("data/rows.csv", "x,y\n9,9\n")
-        project.write("manifests/canary.yaml", project.deployment(version: 1)
-            .replacingOccurrences(of: "demo-prod", with: "demo-canary")
-            .replacingOccurrences(of: "127.0.0.1:\(project.port)", with: "127.0.0.1:\(freePort())"))
+        project.write(
+            "manifests/canary.yaml",
+            project.deployment(version: 1)
+                .replacingOccurrences(of: "demo-prod", with: "demo-canary")
+                .replacingOccurrences(of: "127.0.0.1:\(project.port)", with: "127.0.0.1:\(freePort())"))
         try await project.commit("Retire old, new data, canary")
 
         let r = try await review(h)
@@ -128,10 +136,16 @@ struct ReviewTests {
         let marker = makeTemporaryDirectory("hostile") + "/pwned"
         try await branch(project)
         let touch = "[python3, -c, \"open('\(marker)', 'w').write('x')\"]"
-        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "")
-            .replacingOccurrences(of: "command: [python3, train.py, \"${datasets.rows}\", \"${outputs}\", \"${params.quality}\"]", with: "command: \(touch)"))
-        project.write("manifests/deployment.yaml", project.deployment(version: 2)
-            .replacingOccurrences(of: "command: [python3, serve.py, --model, \"${artifact}\", --port, \"${port}\", --version, \"${version}\"]", with: "command: \(touch)"))
+        project.write(
+            "manifests/pipeline.yaml",
+            TestProject.pipeline(extraStep: "")
+                .replacingOccurrences(
+                    of: "command: [python3, train.py, \"${datasets.rows}\", \"${outputs}\", \"${params.quality}\"]", with: "command: \(touch)"))
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 2)
+                .replacingOccurrences(
+                    of: "command: [python3, serve.py, --model, \"${artifact}\", --port, \"${port}\", --version, \"${version}\"]", with: "command: \(touch)"))
         project.write("src/train.py", "open('\(marker)', 'w').write('x')\n")
         try await project.commit("Innocent change")
 

@@ -4,9 +4,10 @@ import GantryTestSupport
 import HTTP
 import Manifests
 import Testing
+
 @testable import Lineage
-@testable import S3
 @testable import Reconciler
+@testable import S3
 @testable import State
 
 /// Datasets in an S3-compatible store, against a real moto server: the
@@ -15,8 +16,10 @@ import Testing
 struct S3DatasetTests {
     func location(_ moto: MotoServer, bucket: String = "datasets", key: String) -> S3Location {
         let files = moto.credentialFiles()
-        return S3Location(bucket: bucket, key: key, endpoint: moto.endpoint, credentials: AWSCredentials(
-            accessKeyId: SecretRef(file: files.accessKeyId), secretAccessKey: SecretRef(file: files.secretAccessKey)))
+        return S3Location(
+            bucket: bucket, key: key, endpoint: moto.endpoint,
+            credentials: AWSCredentials(
+                accessKeyId: SecretRef(file: files.accessKeyId), secretAccessKey: SecretRef(file: files.secretAccessKey)))
     }
 
     func fingerprint(_ location: S3Location) async throws -> String {
@@ -99,10 +102,14 @@ struct S3DatasetTests {
                 #expect(!error.contains(MotoServer.secret) && !error.contains(MotoServer.accessKey))
             }
 
-            let unset = S3Location(bucket: "datasets", key: "events/a.csv", endpoint: moto.endpoint, credentials: AWSCredentials(
-                accessKeyId: SecretRef(env: "GANTRY_TEST_UNSET_ACCESS_KEY"), secretAccessKey: SecretRef(env: "GANTRY_TEST_UNSET_SECRET")))
+            let unset = S3Location(
+                bucket: "datasets", key: "events/a.csv", endpoint: moto.endpoint,
+                credentials: AWSCredentials(
+                    accessKeyId: SecretRef(env: "GANTRY_TEST_UNSET_ACCESS_KEY"), secretAccessKey: SecretRef(env: "GANTRY_TEST_UNSET_SECRET")))
             let error = await #expect(throws: Fingerprinter.Failure.self) { try await fingerprint(unset) }
-            #expect(error?.description == "dataset events: s3://datasets/events/a.csv: credentials.accessKeyId: environment variable GANTRY_TEST_UNSET_ACCESS_KEY is not set")
+            #expect(
+                error?.description
+                    == "dataset events: s3://datasets/events/a.csv: credentials.accessKeyId: environment variable GANTRY_TEST_UNSET_ACCESS_KEY is not set")
         }
     }
 
@@ -122,14 +129,17 @@ struct S3DatasetTests {
             #expect(requests.map(\.method) == ["HEAD", "GET", "GET", "GET", "GET"])
             #expect(requests.contains { $0.url.contains("continuation-token=") })
             for request in requests {
-                #expect(SigV4Check.problem(method: request.method, url: request.url, headers: request.headers,
-                                           secret: MotoServer.secret) == nil)
+                #expect(
+                    SigV4Check.problem(
+                        method: request.method, url: request.url, headers: request.headers,
+                        secret: MotoServer.secret) == nil)
                 #expect(request.headers["Authorization"]?.contains("Credential=\(MotoServer.accessKey)/") == true)
                 #expect(request.headers["Authorization"]?.contains("/us-east-1/s3/aws4_request") == true)
             }
             let first = try #require(requests.first)
-            #expect(SigV4Check.problem(method: first.method, url: first.url, headers: first.headers, secret: "wrong") != nil,
-                    "the check tells a wrong signature")
+            #expect(
+                SigV4Check.problem(method: first.method, url: first.url, headers: first.headers, secret: "wrong") != nil,
+                "the check tells a wrong signature")
         }
     }
 
@@ -140,8 +150,9 @@ struct S3DatasetTests {
         let defaultRegion = try S3Bucket(S3Location(bucket: "exports", key: "k"), http: .shared, environment: [:])
         #expect(defaultRegion.url(key: "k") == "https://exports.s3.us-east-1.amazonaws.com/k")
 
-        let compatible = try S3Bucket(S3Location(bucket: "exports", key: "k", endpoint: "http://127.0.0.1:9000/"), http: .shared,
-                                      environment: ["AWS_ACCESS_KEY_ID": "AKIAFROMENV", "AWS_SECRET_ACCESS_KEY": "secret-from-env"])
+        let compatible = try S3Bucket(
+            S3Location(bucket: "exports", key: "k", endpoint: "http://127.0.0.1:9000/"), http: .shared,
+            environment: ["AWS_ACCESS_KEY_ID": "AKIAFROMENV", "AWS_SECRET_ACCESS_KEY": "secret-from-env"])
         #expect(compatible.url(key: "", query: [("prefix", "a b/"), ("list-type", "2")]) == "http://127.0.0.1:9000/exports?list-type=2&prefix=a%20b%2F")
         #expect(compatible.url(key: "a/b.csv") == "http://127.0.0.1:9000/exports/a/b.csv")
         #expect("\(compatible.auth)" == "aws-sigv4(us-east-1, s3)", "credentials from the environment sign, and do not print")
@@ -185,32 +196,40 @@ enum S3Project {
         let credentials = moto.credentialFiles()
         project.remove("manifests/deployment.yaml")
         project.remove("data")
-        project.write("manifests/data.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Dataset
-        metadata: { name: events }
-        spec:
-          source:
-            s3:
-              bucket: ml-data
-              key: events/
-              endpoint: \(moto.endpoint)
-              credentials:
-                accessKeyId: { file: \(credentials.accessKeyId) }
-                secretAccessKey: { file: \(credentials.secretAccessKey) }
-        """)
-        project.write("manifests/pipeline.yaml", TestProject.pipeline(extraStep: "")
-            .replacingOccurrences(of: "${datasets.rows}", with: "${datasets.events}"))
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "datasets: [rows]", with: "datasets: [events]"))
-        project.write("src/train.py", """
-        import json, os, sys
-        uri, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
-        with open(os.path.join(out, "model.json"), "w") as f:
-            json.dump({"data": uri, "quality": quality}, f, sort_keys=True)
-        with open(os.path.join(out, "metrics.json"), "w") as f:
-            json.dump({"accuracy": quality}, f)
-        """)
+        project.write(
+            "manifests/data.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Dataset
+            metadata: { name: events }
+            spec:
+              source:
+                s3:
+                  bucket: ml-data
+                  key: events/
+                  endpoint: \(moto.endpoint)
+                  credentials:
+                    accessKeyId: { file: \(credentials.accessKeyId) }
+                    secretAccessKey: { file: \(credentials.secretAccessKey) }
+            """)
+        project.write(
+            "manifests/pipeline.yaml",
+            TestProject.pipeline(extraStep: "")
+                .replacingOccurrences(of: "${datasets.rows}", with: "${datasets.events}"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "datasets: [rows]", with: "datasets: [events]"))
+        project.write(
+            "src/train.py",
+            """
+            import json, os, sys
+            uri, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
+            with open(os.path.join(out, "model.json"), "w") as f:
+                json.dump({"data": uri, "quality": quality}, f, sort_keys=True)
+            with open(os.path.join(out, "metrics.json"), "w") as f:
+                json.dump({"accuracy": quality}, f)
+            """)
         try await project.commit("Read events from S3")
         return project
     }

@@ -3,6 +3,7 @@ import GantryTestSupport
 import HTTP
 import Manifests
 import Testing
+
 @testable import Lineage
 @testable import Planner
 @testable import Reconciler
@@ -18,24 +19,28 @@ struct SageMakerFaultTests {
     let files = SageMakerProject.credentialFiles(secret: SageMakerFaultTests.secret)
 
     func version(_ number: Int) -> VersionRecord {
-        VersionRecord(model: "demo", number: number, digest: "sha256:\(number)", lineage: "{}", metrics: "{}",
-                      artifactPath: "s3://models/demo/v\(number)/model.tar.gz", artifactDigest: "s3etag:v\(number)",
-                      commit: "c\(number)", gatesPassed: true, gateReport: "", createdAt: Date())
+        VersionRecord(
+            model: "demo", number: number, digest: "sha256:\(number)", lineage: "{}", metrics: "{}",
+            artifactPath: "s3://models/demo/v\(number)/model.tar.gz", artifactDigest: "s3etag:v\(number)",
+            commit: "c\(number)", gatesPassed: true, gateReport: "", createdAt: Date())
     }
 
     func record(version: Int, config: String) -> DeploymentRecord {
-        let handles = SageMakerTarget.Handles(endpoint: "demo-cloud", endpointConfig: config, model: config,
-                                              modelData: "s3://models/demo/v\(version)/model.tar.gz")
-        return DeploymentRecord(name: "demo-cloud", model: "demo", version: version, target: "aws", address: "demo-cloud",
-                                 specDigest: "sha256:spec", commit: "c",
-                                updatedAt: Date(), detail: Digest.canonicalJSON(handles))
+        let handles = SageMakerTarget.Handles(
+            endpoint: "demo-cloud", endpointConfig: config, model: config,
+            modelData: "s3://models/demo/v\(version)/model.tar.gz")
+        return DeploymentRecord(
+            name: "demo-cloud", model: "demo", version: version, target: "aws", address: "demo-cloud",
+            specDigest: "sha256:spec", commit: "c",
+            updatedAt: Date(), detail: Digest.canonicalJSON(handles))
     }
 
     func deployRequest(_ harness: Harness, version: Int, current: DeploymentRecord?) throws -> DeployRequest {
         let revision = try harness.source.fetch()
         let deployment = try #require(revision.manifests.deployments["demo-cloud"])
-        return DeployRequest(deployment: deployment, version: self.version(version), revision: revision, current: current,
-                             specDigest: Planner.specDigest(deployment.spec))
+        return DeployRequest(
+            deployment: deployment, version: self.version(version), revision: revision, current: current,
+            specDigest: Planner.specDigest(deployment.spec))
     }
 
     @Test func aVersionBumpUpdatesTheEndpointToANewConfigAndThenDeletesTheOldPair() async throws {
@@ -45,9 +50,11 @@ struct SageMakerFaultTests {
             case "DescribeEndpoint":
                 // Before the update, then while it runs, then after.
                 let new = script.sent("UpdateEndpoint").first?["EndpointConfigName"] as? String ?? "?"
-                return call == 0 ? SageMakerScript.endpoint("InService", config: old)
-                    : call == 1 ? SageMakerScript.endpoint("Updating", config: old)
-                    : SageMakerScript.endpoint("InService", config: new)
+                return call == 0
+                    ? SageMakerScript.endpoint("InService", config: old)
+                    : call == 1
+                        ? SageMakerScript.endpoint("Updating", config: old)
+                        : SageMakerScript.endpoint("InService", config: new)
             case "UpdateEndpoint": return .json(#"{"EndpointArn":"arn:aws:sagemaker:us-east-1:123456789012:endpoint/demo-cloud"}"#)
             default: return .json("{}")
             }
@@ -58,18 +65,22 @@ struct SageMakerFaultTests {
 
         let deployed = try await driver.deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
 
-        #expect(SageMakerScript.actions(server.requests) == [
-            "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DescribeEndpoint",
-            "DeleteEndpointConfig", "DeleteModel",
-        ])
+        #expect(
+            SageMakerScript.actions(server.requests) == [
+                "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DescribeEndpoint",
+                "DeleteEndpointConfig", "DeleteModel",
+            ])
         let new = try #require(script.sent("CreateEndpointConfig").first?["EndpointConfigName"] as? String)
         #expect(new.hasPrefix("gantry-demo-cloud-v2-") && new.count <= 63)
         #expect(script.sent("UpdateEndpoint").first as? [String: String] == ["EndpointName": "demo-cloud", "EndpointConfigName": new])
         let model = try #require(script.sent("CreateModel").first)
         #expect(model["ModelName"] as? String == new)
         #expect(model["ExecutionRoleArn"] as? String == SageMakerProject.roleArn)
-        #expect(model["PrimaryContainer"] as? [String: String] == ["Image": SageMakerProject.serveImage,
-                                                                   "ModelDataUrl": "s3://models/demo/v2/model.tar.gz"])
+        #expect(
+            model["PrimaryContainer"] as? [String: String] == [
+                "Image": SageMakerProject.serveImage,
+                "ModelDataUrl": "s3://models/demo/v2/model.tar.gz",
+            ])
         let variant = (script.sent("CreateEndpointConfig").first?["ProductionVariants"] as? [[String: Any]])?.first
         #expect(variant?["InitialInstanceCount"] as? Int == 2 && variant?["ModelName"] as? String == new)
         #expect(script.sent("DeleteEndpointConfig").first as? [String: String] == ["EndpointConfigName": old])
@@ -86,45 +97,56 @@ struct SageMakerFaultTests {
 
     @Test func anUpdateSageMakerRollsBackOrAFailedEndpointFailsTheDeployWithSageMakersReason() async throws {
         let old = "gantry-demo-cloud-v1-0badc0de"
-        let rolledBack = try FaultServer(SageMakerScript { action, call, _ in
-            switch action {
-            case "DescribeEndpoint":
-                return call == 0 ? SageMakerScript.endpoint("InService", config: old)
-                    : SageMakerScript.endpoint("InService", config: old, failure: "image pull failed for serve:1")
-            default: return .json("{}")
-            }
-        }.respond)
+        let rolledBack = try FaultServer(
+            SageMakerScript { action, call, _ in
+                switch action {
+                case "DescribeEndpoint":
+                    return call == 0
+                        ? SageMakerScript.endpoint("InService", config: old)
+                        : SageMakerScript.endpoint("InService", config: old, failure: "image pull failed for serve:1")
+                default: return .json("{}")
+                }
+            }.respond)
         let harness = try await SageMakerProject.make(endpoint: rolledBack.endpoint, credentials: files, cloudDeployment: 2)
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
+            try await SageMakerProject.driver(harness).deploy(
+                try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
         }
         #expect(error?.message == "endpoint demo-cloud rolled back to \(old): image pull failed for serve:1")
         #expect(try harness.store.deployment("demo-cloud") == nil, "a failed deploy records nothing")
         // ...and leaves nothing behind that no record names: the endpoint
         // kept the old pair, so the new one is deleted.
-        let made = try #require(SageMakerScript.actions(rolledBack.requests).isEmpty ? nil : rolledBack.requests.first {
-            $0.headers["x-amz-target"] == "SageMaker.CreateModel" })
+        let made = try #require(
+            SageMakerScript.actions(rolledBack.requests).isEmpty
+                ? nil
+                : rolledBack.requests.first {
+                    $0.headers["x-amz-target"] == "SageMaker.CreateModel"
+                })
         let newPair = try #require((try JSONSerialization.jsonObject(with: Data(made.body)) as? [String: Any])?["ModelName"] as? String)
         #expect(SageMakerScript.actions(rolledBack.requests).suffix(3) == ["DescribeEndpoint", "DeleteEndpointConfig", "DeleteModel"])
         for deleted in rolledBack.requests where ["SageMaker.DeleteEndpointConfig", "SageMaker.DeleteModel"].contains(deleted.headers["x-amz-target"] ?? "") {
             #expect(String(decoding: deleted.body, as: UTF8.self).contains(newPair))
         }
 
-        let failed = try FaultServer(SageMakerScript { action, call, script in
-            switch action {
-            case "DescribeEndpoint":
-                let config = script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String ?? "?"
-                return call == 0 ? SageMakerScript.notFound : SageMakerScript.endpoint("Failed", config: config, failure: "capacity")
-            default: return .json("{}")
-            }
-        }.respond)
+        let failed = try FaultServer(
+            SageMakerScript { action, call, script in
+                switch action {
+                case "DescribeEndpoint":
+                    let config = script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String ?? "?"
+                    return call == 0 ? SageMakerScript.notFound : SageMakerScript.endpoint("Failed", config: config, failure: "capacity")
+                default: return .json("{}")
+                }
+            }.respond)
         let second = try await SageMakerProject.make(endpoint: failed.endpoint, credentials: files, cloudDeployment: 2)
         let failure = await #expect(throws: DriverError.self) {
             try await SageMakerProject.driver(second).deploy(try deployRequest(second, version: 2, current: nil), launch: .untracked("deploy"))
         }
         #expect(failure?.message == "endpoint demo-cloud is Failed: capacity")
-        #expect(SageMakerScript.actions(failed.requests) == ["CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint",
-                                                             "DescribeEndpoint"], "the failed endpoint uses the new pair, which is kept for the next try")
+        #expect(
+            SageMakerScript.actions(failed.requests) == [
+                "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "CreateEndpoint", "DescribeEndpoint",
+                "DescribeEndpoint",
+            ], "the failed endpoint uses the new pair, which is kept for the next try")
     }
 
     @Test func aFailedEndpointIsReplacedSinceSageMakerCannotUpdateIt() async throws {
@@ -132,35 +154,43 @@ struct SageMakerFaultTests {
             switch action {
             case "DescribeEndpoint":
                 let config = script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String ?? "?"
-                return call == 0 ? SageMakerScript.endpoint("Failed", config: "gantry-demo-cloud-v1-0badc0de", failure: "capacity")
-                    : call == 1 ? SageMakerScript.notFound
-                    : SageMakerScript.endpoint("InService", config: config)
+                return call == 0
+                    ? SageMakerScript.endpoint("Failed", config: "gantry-demo-cloud-v1-0badc0de", failure: "capacity")
+                    : call == 1
+                        ? SageMakerScript.notFound
+                        : SageMakerScript.endpoint("InService", config: config)
             default: return .json("{}")
             }
         }
         let server = try FaultServer(script.respond)
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 2)
         let deployed = try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: nil), launch: .untracked("deploy"))
-        #expect(SageMakerScript.actions(server.requests) == [
-            "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "DeleteEndpoint", "DescribeEndpoint", "CreateEndpoint",
-            "DescribeEndpoint",
-        ])
+        #expect(
+            SageMakerScript.actions(server.requests) == [
+                "CreateModel", "CreateEndpointConfig", "DescribeEndpoint", "DeleteEndpoint", "DescribeEndpoint", "CreateEndpoint",
+                "DescribeEndpoint",
+            ])
         #expect(SageMakerTarget.handles(deployed)?.endpointConfig == script.sent("CreateEndpoint").first?["EndpointConfigName"] as? String)
     }
 
     @Test func anEndpointNotInServiceWithinTheHealthCheckTimeoutFailsTheDeploy() async throws {
         let old = "gantry-demo-cloud-v1-0badc0de"
-        let server = try FaultServer(SageMakerScript { action, call, _ in
-            action == "DescribeEndpoint" ? SageMakerScript.endpoint(call == 0 ? "InService" : "Updating", config: old) : .json("{}")
-        }.respond)
+        let server = try FaultServer(
+            SageMakerScript { action, call, _ in
+                action == "DescribeEndpoint" ? SageMakerScript.endpoint(call == 0 ? "InService" : "Updating", config: old) : .json("{}")
+            }.respond)
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files)
         harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 2, healthTimeout: "1s"))
         try await harness.project.commit("Impatient")
         let error = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(harness).deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
+            try await SageMakerProject.driver(harness).deploy(
+                try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
         }
-        let config = try #require(SageMakerScript.actions(server.requests).contains("UpdateEndpoint") ? server.requests.first {
-            $0.headers["x-amz-target"] == "SageMaker.UpdateEndpoint" } : nil)
+        let config = try #require(
+            SageMakerScript.actions(server.requests).contains("UpdateEndpoint")
+                ? server.requests.first {
+                    $0.headers["x-amz-target"] == "SageMaker.UpdateEndpoint"
+                } : nil)
         let new = try #require((try JSONSerialization.jsonObject(with: Data(config.body)) as? [String: String])?["EndpointConfigName"])
         #expect(error?.message == "endpoint demo-cloud was not InService with \(new) within 1s (last: Updating with \(old))")
         #expect(!SageMakerScript.actions(server.requests).contains("DeleteModel"), "an update under way may be moving to the new pair: kept")
@@ -179,20 +209,24 @@ struct SageMakerFaultTests {
             var local = version(1)
             local.artifactPath = path
             local.artifactDigest = "sha256:abc123"
-            let request = DeployRequest(deployment: try deployRequest(harness, version: 1, current: nil).deployment, version: local,
-                                        revision: try harness.source.fetch(), current: nil, specDigest: "sha256:spec")
+            let request = DeployRequest(
+                deployment: try deployRequest(harness, version: 1, current: nil).deployment, version: local,
+                revision: try harness.source.fetch(), current: nil, specDigest: "sha256:spec")
             let error = await #expect(throws: DriverError.self) { try await driver.deploy(request, launch: .untracked("deploy")) }
             failures.append(error?.message ?? "")
         }
-        #expect(failures == [
-            "uploading the artifact of demo@v1 to s3://models/gantry/artifacts/abc123/model.bin: PUT gantry/artifacts/abc123/model.bin: the store answered HTTP 403 AccessDenied: denied",
-            "the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz",
-            "the artifact of demo@v1 (\(directory)/missing.bin) is not on this machine to upload",
-        ])
+        #expect(
+            failures == [
+                "uploading the artifact of demo@v1 to s3://models/gantry/artifacts/abc123/model.bin: PUT gantry/artifacts/abc123/model.bin: the store answered HTTP 403 AccessDenied: denied",
+                "the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz",
+                "the artifact of demo@v1 (\(directory)/missing.bin) is not on this machine to upload",
+            ])
 
         harness.project.write("manifests/cloud-deployment.yaml", SageMakerProject.deployment(version: 1, env: "{ API_TOKEN: { secret: { env: API_TOKEN } } }"))
         try await harness.project.commit("A secret for the container")
-        let secret = await #expect(throws: DriverError.self) { try await driver.deploy(try deployRequest(harness, version: 1, current: nil), launch: .untracked("deploy")) }
+        let secret = await #expect(throws: DriverError.self) {
+            try await driver.deploy(try deployRequest(harness, version: 1, current: nil), launch: .untracked("deploy"))
+        }
         #expect(secret?.message.hasPrefix("deployment demo-cloud: spec.serve.env holds a secret reference") == true)
         #expect(SageMakerScript.actions(server.requests).isEmpty, "SageMaker was never called")
     }
@@ -201,11 +235,15 @@ struct SageMakerFaultTests {
         // Credentials that cannot be read: the deploy would fail after the
         // training, so the plan says so before anything runs.
         let missing = makeTemporaryDirectory("no-credentials")
-        let unusable = try await SageMakerProject.make(endpoint: "http://127.0.0.1:9", credentials: (missing + "/id", missing + "/secret"),
-                                                       cloudDeployment: 1)
+        let unusable = try await SageMakerProject.make(
+            endpoint: "http://127.0.0.1:9", credentials: (missing + "/id", missing + "/secret"),
+            cloudDeployment: 1)
         let plan = try await unusable.plan()
         #expect(plan.actions.map(\.kind) == [.train, .deploy])
-        #expect(plan.warnings == ["Deployment/demo-cloud: deploy on target aws will fail: target aws: credentials.accessKeyId (file:\(missing)/id): cannot read secret file \(missing)/id"])
+        #expect(
+            plan.warnings == [
+                "Deployment/demo-cloud: deploy on target aws will fail: target aws: credentials.accessKeyId (file:\(missing)/id): cannot read secret file \(missing)/id"
+            ])
 
         // A version whose artifact is a directory cannot be an endpoint's
         // model data.
@@ -219,15 +257,19 @@ struct SageMakerFaultTests {
         }
         let deploy = try await harness.plan()
         #expect(deploy.actions.contains { $0.kind == .deploy && $0.version == 1 })
-        #expect(deploy.warnings.contains("Deployment/demo-cloud: deploy on sagemaker target aws will fail: the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz"),
-                "\(deploy.warnings)")
+        #expect(
+            deploy.warnings.contains(
+                "Deployment/demo-cloud: deploy on sagemaker target aws will fail: the artifact of demo@v1 is a directory (\(directory)); SageMaker loads one file, such as a model.tar.gz"
+            ),
+            "\(deploy.warnings)")
         #expect(server.requests.isEmpty, "planning calls nothing")
     }
 
     @Test func aCompletedJobWithoutArtifactsOrALineageWhoseJobsAllFailedIsReported() async throws {
-        let server = try FaultServer(SageMakerScript { _, call, _ in
-            call < 2 ? .json(#"{"TrainingJobStatus":"Completed"}"#) : .json(#"{"TrainingJobStatus":"Stopped"}"#)
-        }.respond)
+        let server = try FaultServer(
+            SageMakerScript { _, call, _ in
+                call < 2 ? .json(#"{"TrainingJobStatus":"Completed"}"#) : .json(#"{"TrainingJobStatus":"Stopped"}"#)
+            }.respond)
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudModel: true)
         let request = try await SageMakerProject.trainingRequest(harness, model: "cloud")
         let driver = try SageMakerProject.driver(harness)
@@ -255,7 +297,8 @@ struct SageMakerFaultTests {
         let script = SageMakerScript { action, call, _ in
             switch action {
             case "DescribeTrainingJob":
-                return call == 0 ? .json(#"{"__type":"ValidationException","message":"Requested resource not found."}"#, status: 400)
+                return call == 0
+                    ? .json(#"{"__type":"ValidationException","message":"Requested resource not found."}"#, status: 400)
                     : .json(#"{"TrainingJobStatus":"InProgress","SecondaryStatus":"Training"}"#)
             case "CreateTrainingJob": return .json(#"{"TrainingJobArn":"arn:aws:sagemaker:us-east-1:123456789012:training-job/x"}"#)
             default: return .json("{}")
@@ -282,9 +325,11 @@ struct SageMakerFaultTests {
         let script = SageMakerScript { action, call, _ in
             switch action {
             case "DescribeTrainingJob":
-                return call == 0 ? .json(#"{"TrainingJobStatus":"Failed","FailureReason":"AlgorithmError: out of memory"}"#)
-                    : call == 1 ? .json(#"{"__type":"ValidationException","message":"Requested resource not found."}"#, status: 400)
-                    : .json(#"{"TrainingJobStatus":"Failed","FailureReason":"AlgorithmError: out of memory"}"#)
+                return call == 0
+                    ? .json(#"{"TrainingJobStatus":"Failed","FailureReason":"AlgorithmError: out of memory"}"#)
+                    : call == 1
+                        ? .json(#"{"__type":"ValidationException","message":"Requested resource not found."}"#, status: 400)
+                        : .json(#"{"TrainingJobStatus":"Failed","FailureReason":"AlgorithmError: out of memory"}"#)
             default: return .json("{}")
             }
         }
@@ -324,8 +369,9 @@ struct SageMakerFaultTests {
         #expect(failure.action.object == "Deployment/demo-cloud")
         #expect(failure.error.hasPrefix("SageMaker CreateModel: POST \(server.endpoint)/ answered 500: InternalFailure: request signed with ***"))
         #expect(!failure.error.contains(SageMakerFaultTests.secret))
-        #expect(SageMakerScript.actions(server.requests) == Array(repeating: "CreateModel", count: RetryPolicy.standard.attempts),
-                "an idempotent create is retried")
+        #expect(
+            SageMakerScript.actions(server.requests) == Array(repeating: "CreateModel", count: RetryPolicy.standard.attempts),
+            "an idempotent create is retried")
         #expect(server.requests.filter { $0.method == "PUT" }.count == 1, "the local artifact went to S3 first")
         #expect(try await harness.get("/").contains(#""version": "1""#), "the local deployment serves")
         #expect(try harness.store.deployment("demo-cloud") == nil)
@@ -348,11 +394,14 @@ struct SageMakerFaultTests {
         let slow = try await SageMakerProject.make(endpoint: hanging.endpoint, credentials: files, cloudModel: true)
         let slowRequest = try await SageMakerProject.trainingRequest(slow, model: "cloud")
         let timedOut = await #expect(throws: DriverError.self) {
-            try await SageMakerProject.driver(slow, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
-                                              timeout: .milliseconds(300)).train(slowRequest, launch: .untracked("k"))
+            try await SageMakerProject.driver(
+                slow, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(10)),
+                timeout: .milliseconds(300)
+            ).train(slowRequest, launch: .untracked("k"))
         }
-        #expect(timedOut?.message.contains("Timeout was reached") == true && timedOut?.message.hasSuffix("(after 2 tries)") == true,
-                "\(timedOut?.message ?? "")")
+        #expect(
+            timedOut?.message.contains("Timeout was reached") == true && timedOut?.message.hasSuffix("(after 2 tries)") == true,
+            "\(timedOut?.message ?? "")")
         #expect(SageMakerScript.actions(hanging.requests) == ["DescribeTrainingJob", "DescribeTrainingJob"])
         for message in [refused?.message, seen.detail, timedOut?.message] {
             #expect(message?.contains(SageMakerFaultTests.secret) == false)
@@ -360,13 +409,14 @@ struct SageMakerFaultTests {
     }
 
     @Test func observingReportsAFailedEndpointAsUnhealthyAndAMissingOneAsNotServing() async throws {
-        let server = try FaultServer(SageMakerScript { _, call, _ in
-            switch call {
-            case 0: SageMakerScript.endpoint("Failed", config: "c", failure: "health check failed")
-            case 1: SageMakerScript.endpoint("Updating", config: "c")
-            default: SageMakerScript.notFound
-            }
-        }.respond)
+        let server = try FaultServer(
+            SageMakerScript { _, call, _ in
+                switch call {
+                case 0: SageMakerScript.endpoint("Failed", config: "c", failure: "health check failed")
+                case 1: SageMakerScript.endpoint("Updating", config: "c")
+                default: SageMakerScript.notFound
+                }
+            }.respond)
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files)
         let driver = try SageMakerProject.driver(harness)
         let failed = await driver.observe(record(version: 1, config: "c"), spec: nil)
@@ -390,7 +440,8 @@ struct SageMakerFaultTests {
         let error = #expect(throws: DriverError.self) {
             try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), versions: try StateStore(directory: state)))
         }
-        #expect(error?.message == "target aws: credentials.accessKeyId (env:GANTRY_TEST_UNSET_KEY_ID): environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
+        #expect(
+            error?.message == "target aws: credentials.accessKeyId (env:GANTRY_TEST_UNSET_KEY_ID): environment variable GANTRY_TEST_UNSET_KEY_ID is not set")
         spec.credentials = ["accessKeyId": SecretRef(file: files.accessKeyId)]
         let half = #expect(throws: DriverError.self) {
             try Drivers.make(DriverContext(name: "aws", spec: spec, workspace: Workspace(root: state), versions: try StateStore(directory: state)))

@@ -3,6 +3,7 @@ import GantryTestSupport
 import HTTP
 import Manifests
 import Testing
+
 @testable import Lineage
 @testable import Planner
 @testable import Reconciler
@@ -22,49 +23,53 @@ enum SageMakerProject {
     ///     whose step has `trainingTimeout`, reading `datasets`.
     ///   - cloudDeployment: adds Deployment `demo-cloud` of demo@N on `aws`.
     ///   - localDeployment: keeps the TestProject's `demo-prod` on `local`.
-    static func make(endpoint: String, credentials: (accessKeyId: String, secretAccessKey: String),
-                     cloudModel: Bool = false, trainingTimeout: String = "2m", datasets: String = "",
-                     cloudDeployment: Int? = nil, localDeployment: Bool = false) async throws -> Harness {
+    static func make(
+        endpoint: String, credentials: (accessKeyId: String, secretAccessKey: String),
+        cloudModel: Bool = false, trainingTimeout: String = "2m", datasets: String = "",
+        cloudDeployment: Int? = nil, localDeployment: Bool = false
+    ) async throws -> Harness {
         let project = try await TestProject(port: freePort())
-        project.write("manifests/aws.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Target
-        metadata: { name: aws }
-        spec:
-          type: sagemaker
-          endpoint: \(endpoint)
-          region: us-east-1
-          credentials:
-            accessKeyId: { file: \(credentials.accessKeyId) }
-            secretAccessKey: { file: \(credentials.secretAccessKey) }
-          roleArn: \(roleArn)
-          bucket: models
-          image: \(trainImage)
-          instanceType: ml.m5.xlarge
-        """)
+        project.write(
+            "manifests/aws.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: aws }
+            spec:
+              type: sagemaker
+              endpoint: \(endpoint)
+              region: us-east-1
+              credentials:
+                accessKeyId: { file: \(credentials.accessKeyId) }
+                secretAccessKey: { file: \(credentials.secretAccessKey) }
+              roleArn: \(roleArn)
+              bucket: models
+              image: \(trainImage)
+              instanceType: ml.m5.xlarge
+            """)
         if cloudModel {
             let pipeline = """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Pipeline
-            metadata: { name: cloud-training }
-            spec:
-              params: { epochs: 3 }
-              steps:
-                - name: train
-                  command: [python3, train.py]
-                  timeout: \(trainingTimeout)
-              artifact: { step: train, path: model.tar.gz }
-            """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Pipeline
+                metadata: { name: cloud-training }
+                spec:
+                  params: { epochs: 3 }
+                  steps:
+                    - name: train
+                      command: [python3, train.py]
+                      timeout: \(trainingTimeout)
+                  artifact: { step: train, path: model.tar.gz }
+                """
             let model = """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Model
-            metadata: { name: cloud }
-            spec:
-              pipeline: cloud-training
-              datasets: [\(datasets.isEmpty ? "" : "events")]
-              target: aws
-              params: { rate: 0.1 }
-            """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Model
+                metadata: { name: cloud }
+                spec:
+                  pipeline: cloud-training
+                  datasets: [\(datasets.isEmpty ? "" : "events")]
+                  target: aws
+                  params: { rate: 0.1 }
+                """
             project.write("manifests/cloud.yaml", ((datasets.isEmpty ? [] : [datasets]) + [pipeline, model]).joined(separator: "\n---\n"))
         }
         if let version = cloudDeployment { project.write("manifests/cloud-deployment.yaml", deployment(version: version)) }
@@ -109,8 +114,9 @@ enum SageMakerProject {
     static func driver(_ harness: Harness, retry: RetryPolicy = .standard, timeout: Duration = .seconds(30)) throws -> SageMakerTarget {
         let revision = try harness.source.fetch()
         let spec = try #require(revision.manifests.targets["aws"]?.spec)
-        var driver = try SageMakerTarget(DriverContext(name: "aws", spec: spec, workspace: harness.workspace, versions: harness.store),
-                                         retry: retry, timeout: timeout)
+        var driver = try SageMakerTarget(
+            DriverContext(name: "aws", spec: spec, workspace: harness.workspace, versions: harness.store),
+            retry: retry, timeout: timeout)
         driver.firstPoll = .milliseconds(10)
         driver.longestPoll = .milliseconds(50)
         return driver
@@ -124,8 +130,9 @@ enum SageMakerProject {
         let entry = try #require(revision.manifests.models[model])
         let pipeline = try #require(revision.manifests.pipelines[entry.spec.pipeline])
         let datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
-        return TrainingRequest(model: entry, pipeline: pipeline, lineage: try #require(action.lineage), revision: revision,
-                               datasets: datasets)
+        return TrainingRequest(
+            model: entry, pipeline: pipeline, lineage: try #require(action.lineage), revision: revision,
+            datasets: datasets)
     }
 
     /// Credentials in files, for peers that are not moto.
@@ -182,8 +189,10 @@ final class SageMakerScript: @unchecked Sendable {
     static let notFound = FaultServer.Response.json(#"{"__type":"ValidationException","message":"Could not find it."}"#, status: 400)
 
     static func endpoint(_ status: String, config: String, failure: String? = nil) -> FaultServer.Response {
-        var object: [String: Any] = ["EndpointName": "demo-cloud", "EndpointStatus": status, "EndpointConfigName": config,
-                                     "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/demo-cloud"]
+        var object: [String: Any] = [
+            "EndpointName": "demo-cloud", "EndpointStatus": status, "EndpointConfigName": config,
+            "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/demo-cloud",
+        ]
         if let failure { object["FailureReason"] = failure }
         return .json(String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self))
     }

@@ -4,6 +4,7 @@ import GantryTestSupport
 import HTTP
 import Manifests
 import Testing
+
 @testable import Lineage
 @testable import Planner
 @testable import Reconciler
@@ -72,7 +73,9 @@ struct SageMakerTests {
             let key = "gantry/cloud/\(job)/output/model.tar.gz"
             let recorder = LaunchRecorder("train:cloud")
             let missing = await #expect(throws: DriverError.self) { try await driver.train(request, launch: recorder.launch) }
-            #expect(missing?.message == "training job \(job) completed, but its model artifact is not in S3: no object \(key) in bucket models (s3://models/\(key))")
+            #expect(
+                missing?.message == "training job \(job) completed, but its model artifact is not in S3: no object \(key) in bucket models (s3://models/\(key))"
+            )
             #expect(recorder.detail?.contains(job) == true, "the launch names the job before the driver waits for it")
 
             // Once the artifact is in the bucket, the completed job is
@@ -89,7 +92,8 @@ struct SageMakerTests {
             #expect(second.artifactPath == first.artifactPath)
             let actions = try await recording(moto).compactMap(\.action)
             #expect(actions.filter { $0 == "CreateTrainingJob" }.count == 1, "\(actions)")
-            #expect(actions == ["DescribeTrainingJob", "CreateTrainingJob", "DescribeTrainingJob"]
+            #expect(
+                actions == ["DescribeTrainingJob", "CreateTrainingJob", "DescribeTrainingJob"]
                     + Array(repeating: "DescribeTrainingJob", count: 4))
             for call in try await recording(moto) where call.action != nil {
                 #expect(call.header("Authorization")?.contains("Credential=\(MotoServer.accessKey)/") == true)
@@ -115,20 +119,23 @@ struct SageMakerTests {
         try await MotoServer.with { moto in
             let files = moto.credentialFiles()
             let local = """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Dataset
-            metadata: { name: events }
-            spec:
-              source: { path: data/rows.csv }
-            """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Dataset
+                metadata: { name: events }
+                spec:
+                  source: { path: data/rows.csv }
+                """
             let harness = try await SageMakerProject.make(endpoint: moto.endpoint, credentials: files, cloudModel: true, datasets: local)
             try await moto.startRecording()
             let (plan, report) = try await harness.apply()
             #expect(report.result == .invalid)
             #expect(plan.actions.isEmpty)
-            #expect(plan.diagnostics.map(\.description).contains {
-                $0.contains(": error: spec.datasets[0]: dataset \"events\" is read from a path; a sagemaker training job (target aws) reads its datasets from S3 (spec.source.s3)")
-            }, "\(plan.diagnostics)")
+            #expect(
+                plan.diagnostics.map(\.description).contains {
+                    $0.contains(
+                        ": error: spec.datasets[0]: dataset \"events\" is read from a path; a sagemaker training job (target aws) reads its datasets from S3 (spec.source.s3)"
+                    )
+                }, "\(plan.diagnostics)")
             #expect(try await recording(moto).isEmpty)
         }
     }
@@ -154,8 +161,9 @@ struct SageMakerTests {
             #expect(record.target == "aws" && record.version == 1)
             #expect(record.address == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/demo-cloud")
 
-            let uploaded = try await HTTPClient.shared.send(HTTPRequest(
-                url: moto.url("models/\(key)"), headers: [("x-amz-content-sha256", Digest.sha256([UInt8]()))], auth: moto.auth))
+            let uploaded = try await HTTPClient.shared.send(
+                HTTPRequest(
+                    url: moto.url("models/\(key)"), headers: [("x-amz-content-sha256", Digest.sha256([UInt8]()))], auth: moto.auth))
             #expect(uploaded.body == Array(try #require(FileManager.default.contents(atPath: version.artifactPath))))
             let model = try await describe(driver, "DescribeModel", .model(handles.model))
             let container = model["PrimaryContainer"] as? [String: Any]
@@ -175,19 +183,24 @@ struct SageMakerTests {
 
             // A repeated deploy finds the artifact in the bucket.
             let revision = try harness.source.fetch()
-            _ = try await driver.deploy(DeployRequest(deployment: try #require(revision.manifests.deployments["demo-cloud"]),
-                                                      version: version, revision: revision, current: record,
-                                                      specDigest: record.specDigest), launch: .untracked("deploy"))
+            _ = try await driver.deploy(
+                DeployRequest(
+                    deployment: try #require(revision.manifests.deployments["demo-cloud"]),
+                    version: version, revision: revision, current: record,
+                    specDigest: record.specDigest), launch: .untracked("deploy"))
             let s3 = try await recording(moto).filter { $0.action == nil && $0.url.contains("/gantry/artifacts/") && $0.method != "GET" }
             #expect(s3.map(\.method) == ["HEAD", "PUT", "HEAD"], "uploaded once")
 
             // Someone points the endpoint at another config by hand.
-            try await driver.api.perform("CreateEndpointConfig", CreateEndpointConfig(
-                EndpointConfigName: "by-hand", ProductionVariants: [.init(ModelName: handles.model, InstanceType: "ml.m5.large", InitialInstanceCount: 1)]),
+            try await driver.api.perform(
+                "CreateEndpointConfig",
+                CreateEndpointConfig(
+                    EndpointConfigName: "by-hand", ProductionVariants: [.init(ModelName: handles.model, InstanceType: "ml.m5.large", InitialInstanceCount: 1)]),
                 idempotent: true)
             try await driver.api.perform("DeleteEndpoint", ByName.endpoint("demo-cloud"), idempotent: true)
-            try await driver.api.perform("CreateEndpoint", EndpointAndConfig(EndpointName: "demo-cloud", EndpointConfigName: "by-hand"),
-                                         idempotent: true)
+            try await driver.api.perform(
+                "CreateEndpoint", EndpointAndConfig(EndpointName: "demo-cloud", EndpointConfigName: "by-hand"),
+                idempotent: true)
             let drifted = await driver.observe(record, spec: nil)
             #expect(drifted.serving && !drifted.forwarding)
             #expect(drifted.detail == "endpoint demo-cloud uses by-hand, not \(handles.endpointConfig) (changed outside Gantry)")
@@ -226,16 +239,19 @@ struct SageMakerTests {
             let (plan, second) = try await harness.apply()
             #expect(plan.actions.map(\.kind) == [.deploy])
             let error = try #require(second.failed.first?.error)
-            #expect(error.hasSuffix("SageMaker UpdateEndpoint: the API at \(moto.endpoint) answered HTTP 500 with an HTML error page, "
-                + "not a SageMaker error: it does not implement UpdateEndpoint (moto, for one, lacks UpdateEndpoint and StopTrainingJob)"), "\(error)")
+            #expect(
+                error.hasSuffix(
+                    "SageMaker UpdateEndpoint: the API at \(moto.endpoint) answered HTTP 500 with an HTML error page, "
+                        + "not a SageMaker error: it does not implement UpdateEndpoint (moto, for one, lacks UpdateEndpoint and StopTrainingJob)"), "\(error)")
 
             func names(_ action: String, _ list: String, _ field: String) async throws -> [String] {
                 let answer = try SageMakerProject.object(try await driver.api.send(action, [String: String](), idempotent: true))
                 return ((answer[list] as? [[String: Any]]) ?? []).compactMap { $0[field] as? String }
             }
             #expect(try await names("ListModels", "Models", "ModelName") == [inUse.model], "the new model was deleted")
-            #expect(try await names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName") == [inUse.endpointConfig],
-                    "the new config was deleted")
+            #expect(
+                try await names("ListEndpointConfigs", "EndpointConfigs", "EndpointConfigName") == [inUse.endpointConfig],
+                "the new config was deleted")
             let kept = try #require(try harness.store.deployment("demo-cloud"))
             #expect(kept.specDigest == record.specDigest && kept.detail == record.detail, "the record still names what serves")
         }

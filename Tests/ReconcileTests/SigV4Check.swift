@@ -18,8 +18,9 @@ enum SigV4Check {
             if pair.count == 2 { fields[pair[0]] = pair[1] }
         }
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"], let signature = fields["Signature"],
-              let date = lower["x-amz-date"], let payloadHash = lower["x-amz-content-sha256"],
-              let components = URLComponents(string: url) else {
+            let date = lower["x-amz-date"], let payloadHash = lower["x-amz-content-sha256"],
+            let components = URLComponents(string: url)
+        else {
             return "incomplete: \(authorization); x-amz-date and x-amz-content-sha256 are required"
         }
         let scope = credential.split(separator: "/").dropFirst().joined(separator: "/")

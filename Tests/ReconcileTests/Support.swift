@@ -3,6 +3,7 @@ import GantryTestSupport
 import HTTP
 import Processes
 import Testing
+
 @testable import Planner
 @testable import Reconciler
 @testable import Source
@@ -23,17 +24,19 @@ final class TestProject: ProjectRepository, @unchecked Sendable {
         write("data/rows.csv", "x,y\n1,2\n3,4\n")
         writeRowsDataset(path: "data/rows.csv")
         write("manifests/pipeline.yaml", Self.pipeline(extraStep: ""))
-        write("manifests/model.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: demo }
-        spec:
-          pipeline: demo-training
-          datasets: [rows]
-          target: local
-          params: { quality: 0.9 }
-          promotion: { policy: manual, gates: ["accuracy >= 0.8"] }
-        """)
+        write(
+            "manifests/model.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: demo }
+            spec:
+              pipeline: demo-training
+              datasets: [rows]
+              target: local
+              params: { quality: 0.9 }
+              promotion: { policy: manual, gates: ["accuracy >= 0.8"] }
+            """)
         write("manifests/deployment.yaml", deployment(version: 1))
         try await commit("Add the demo model")
     }
@@ -91,48 +94,50 @@ final class TestProject: ProjectRepository, @unchecked Sendable {
     }
 
     static let train = """
-    import hashlib, json, os, sys
-    data, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    files = [os.path.join(data, n) for n in sorted(os.listdir(data))] if os.path.isdir(data) else [data]
-    digest = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()
-    with open(os.path.join(out, "model.json"), "w") as f:
-        json.dump({"data": digest, "quality": quality}, f, sort_keys=True)
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump({"accuracy": quality}, f)
-    marker = os.environ.get("TRAIN_MARKER")
-    if marker:
-        open(marker, "a").write("trained\\n")
-    """
+        import hashlib, json, os, sys
+        data, out, quality = sys.argv[1], sys.argv[2], float(sys.argv[3])
+        files = [os.path.join(data, n) for n in sorted(os.listdir(data))] if os.path.isdir(data) else [data]
+        digest = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()
+        with open(os.path.join(out, "model.json"), "w") as f:
+            json.dump({"data": digest, "quality": quality}, f, sort_keys=True)
+        with open(os.path.join(out, "metrics.json"), "w") as f:
+            json.dump({"accuracy": quality}, f)
+        marker = os.environ.get("TRAIN_MARKER")
+        if marker:
+            open(marker, "a").write("trained\\n")
+        """
 
     static let serve = """
-    import argparse, json, signal, sys, threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    p = argparse.ArgumentParser()
-    p.add_argument("--model"); p.add_argument("--port", type=int); p.add_argument("--version")
-    a = p.parse_args()
-    model = json.load(open(a.model))
-    class H(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"version": a.version, "quality": model["quality"]}).encode()
-            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *args): pass
-    s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
-    s.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
-    s.serve_forever()
-    """
+        import argparse, json, signal, sys, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        p = argparse.ArgumentParser()
+        p.add_argument("--model"); p.add_argument("--port", type=int); p.add_argument("--version")
+        a = p.parse_args()
+        model = json.load(open(a.model))
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps({"version": a.version, "quality": model["quality"]}).encode()
+                self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args): pass
+        s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+        s.daemon_threads = True
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+        s.serve_forever()
+        """
 
     /// The `rows` Dataset, reading `path`: relative to the project (data in
     /// Git) or absolute (data outside it).
     func writeRowsDataset(path: String) {
-        write("manifests/data.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Dataset
-        metadata: { name: rows }
-        spec:
-          source: { path: \(path) }
-        """)
+        write(
+            "manifests/data.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Dataset
+            metadata: { name: rows }
+            spec:
+              source: { path: \(path) }
+            """)
     }
 }
 

@@ -1,9 +1,10 @@
 import Foundation
 import GantryTestSupport
+import Manifests
 import Processes
 import Testing
+
 @testable import Git
-import Manifests
 @testable import Planner
 @testable import Reconciler
 @testable import Source
@@ -25,27 +26,35 @@ final class RemoteProject: @unchecked Sendable {
         try "x,y\n1,2\n".write(toFile: data + "/a.csv", atomically: true, encoding: .utf8)
         try "x,y\n3,4\n".write(toFile: data + "/b.csv", atomically: true, encoding: .utf8)
         project.writeRowsDataset(path: data)
-        project.write("manifests/model.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: demo }
-        spec:
-          pipeline: demo-training
-          datasets: [rows]
-          target: local
-          params: { quality: 0.9 }
-          promotion: { policy: \(policy), gates: ["\(gate)"] }
-        """)
+        project.write(
+            "manifests/model.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: demo }
+            spec:
+              pipeline: demo-training
+              datasets: [rows]
+              target: local
+              params: { quality: 0.9 }
+              promotion: { policy: \(policy), gates: ["\(gate)"] }
+            """)
         try await project.commit("Data outside Git")
         served = makeTemporaryDirectory("gantry-served")
         try await git(["clone", "-q", "--bare", project.directory, served + "/models.git"], in: served)
         let port = freePort()
-        daemon = try ChildProcess.spawn(ProcessSpec(
-            argv: ["git", "daemon", "--export-all", "--enable=receive-pack", "--base-path=\(served)", "--listen=127.0.0.1",
-                   "--port=\(port)", "--reuseaddr", served],
-            environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
+        daemon = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: [
+                    "git", "daemon", "--export-all", "--enable=receive-pack", "--base-path=\(served)", "--listen=127.0.0.1",
+                    "--port=\(port)", "--reuseaddr", served,
+                ],
+                environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         url = "git://127.0.0.1:\(port)/models.git"
-        try await eventually("the daemon serves the repository") { try await git(["ls-remote", url], in: served); return true }
+        try await eventually("the daemon serves the repository") {
+            try await git(["ls-remote", url], in: served)
+            return true
+        }
     }
 
     func harness() throws -> Harness { try Harness(project, location: url) }
@@ -71,10 +80,11 @@ struct WriteBackTests {
 
         try "x,y\n3,4\n5,6\n".write(toFile: remote.data + "/b.csv", atomically: true, encoding: .utf8)
         let (plan, report) = try await h.apply()
-        #expect(plan.actions.map(\.summary) == [
-            plan.actions[0].summary,
-            "promote Model/demo v2: policy auto: pin v2 if it passes its gates",
-        ])
+        #expect(
+            plan.actions.map(\.summary) == [
+                plan.actions[0].summary,
+                "promote Model/demo v2: policy auto: pin v2 if it passes its gates",
+            ])
         #expect(plan.actions[0].kind == .train)
         #expect(plan.actions[0].reason.hasPrefix("dataset rows changed (sha256:"))
         #expect(report.failed.isEmpty, "\(report.failed.map(\.error))")
@@ -137,8 +147,10 @@ struct WriteBackTests {
         let other = makeTemporaryDirectory("other") + "/clone"
         try await git(["clone", "-q", remote.url, other], in: remote.served)
         var interfered = false
-        let result = try h.source.writeBack(message: "gantry: promote demo to v2 (test)", author: Signature(name: "Gantry", email: "g@x"),
-                                            destination: .trackedBranch(fallback: "gantry/demo-v2")) { tip in
+        let result = try h.source.writeBack(
+            message: "gantry: promote demo to v2 (test)", author: Signature(name: "Gantry", email: "g@x"),
+            destination: .trackedBranch(fallback: "gantry/demo-v2")
+        ) { tip in
             if !interfered {
                 // Someone else pushes to main between our fetch and our push.
                 interfered = true
@@ -181,8 +193,9 @@ struct RollbackCommandTests {
         environment["HOME"] = home
         environment["XDG_CONFIG_HOME"] = home + "/.config"
         environment["GIT_CONFIG_NOSYSTEM"] = "1"
-        let r = try await gantry(["rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
-                                 environment: environment, timeout: .seconds(60))
+        let r = try await gantry(
+            ["rollback", "demo-prod", "--reason", "v2 misbehaves", "--repo", remote.url, "--state-dir", h.workspace.root],
+            environment: environment, timeout: .seconds(60))
         #expect(r.status == .exited(0), "\(r.output)")
         let pushed = try await remote.remote()
         #expect(pushed.subject == "gantry: roll back demo-prod to demo@v1 (from v2)")
@@ -197,9 +210,12 @@ struct RollbackCommandTests {
 
         // --author names someone else.
         try await h.apply()
-        let again = try await gantry(["rollback", "demo-prod", "--to", "2", "--author", "Ada Lovelace <ada@example.com>",
-                                      "--repo", remote.url, "--state-dir", h.workspace.root],
-                                     environment: environment, timeout: .seconds(60))
+        let again = try await gantry(
+            [
+                "rollback", "demo-prod", "--to", "2", "--author", "Ada Lovelace <ada@example.com>",
+                "--repo", remote.url, "--state-dir", h.workspace.root,
+            ],
+            environment: environment, timeout: .seconds(60))
         #expect(again.status == .exited(0), "\(again.output)")
         let second = try await git(["--git-dir", remote.served + "/models.git", "log", "-1", "--format=%b", "main"], in: remote.served)
         #expect(second.trimmingCharacters(in: .newlines) == "Requested by Ada Lovelace <ada@example.com>")

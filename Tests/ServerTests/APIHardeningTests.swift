@@ -43,15 +43,17 @@ struct APIHardeningTests {
         // known by its delivery id instead.
         let generic = WebhookTests.payload(.generic, url: project.url).replacingOccurrences(of: #", "after": "abc123""#, with: "")
         for delivery in ["g-1", "g-2"] {
-            let r = try await controller.send("POST", "/hooks/generic", body: generic,
-                                              headers: WebhookTests.headers(.generic, body: generic, secret: LiveController.webhookSecret)
-                                                  + [("X-Gantry-Delivery", delivery)])
+            let r = try await controller.send(
+                "POST", "/hooks/generic", body: generic,
+                headers: WebhookTests.headers(.generic, body: generic, secret: LiveController.webhookSecret)
+                    + [("X-Gantry-Delivery", delivery)])
             #expect(r.text.contains(#""refresh":true"#), "\(delivery): \(r.text)")
         }
         // A new push (another body) is heard.
         let next = body.replacingOccurrences(of: "abc123", with: "def456")
-        let r = try await controller.send("POST", "/hooks/github", body: next,
-                                          headers: WebhookTests.headers(.github, body: next, secret: LiveController.webhookSecret))
+        let r = try await controller.send(
+            "POST", "/hooks/github", body: next,
+            headers: WebhookTests.headers(.github, body: next, secret: LiveController.webhookSecret))
         #expect(r.text.contains(#""refresh":true"#), "\(r.text)")
         await controller.stop()
     }

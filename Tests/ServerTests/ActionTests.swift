@@ -45,16 +45,20 @@ struct ActionTests {
         try await inbox.start()
         defer { inbox.stop() }
         let project = try await ServerProject()
-        let controller = try await LiveController(project, notify: [
-            .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .slack),
-            .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .generic),
-        ])
+        let controller = try await LiveController(
+            project,
+            notify: [
+                .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .slack),
+                .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .generic),
+            ])
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitForFirstReconcile()
 
         // v2 is trained and pinned by a commit.
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
         try await project.push("Ship v2")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
@@ -63,8 +67,9 @@ struct ActionTests {
         #expect(inbox.received.contains { $0.hasPrefix(#"{"text":"#) && $0.contains("Retrained") })
 
         // Suspended, the Deployment is left alone and the plan says why.
-        let suspend = try await controller.send("POST", "/api/v1/deployments/demo-prod/suspend", token: Tokens.operator,
-                                                body: #"{"reason": "load test"}"#)
+        let suspend = try await controller.send(
+            "POST", "/api/v1/deployments/demo-prod/suspend", token: Tokens.operator,
+            body: #"{"reason": "load test"}"#)
         #expect(suspend.status == 200, "\(suspend.text)")
         try await eventually("the plan shows the suspension") {
             controller.loop.status.snapshot.plan?.warnings.contains { $0.hasPrefix("Deployment/demo-prod: suspended by olivia (load test)") } == true
@@ -75,8 +80,9 @@ struct ActionTests {
         #expect(try controller.store.suspensions().isEmpty)
 
         // A rollback is a commit on the followed branch; the loop deploys it.
-        let rollback = try await controller.send("POST", "/api/v1/deployments/demo-prod/rollback", token: Tokens.operator,
-                                                 body: #"{"reason": "v2 answers slowly"}"#)
+        let rollback = try await controller.send(
+            "POST", "/api/v1/deployments/demo-prod/rollback", token: Tokens.operator,
+            body: #"{"reason": "v2 answers slowly"}"#)
         #expect(rollback.status == 200, "\(rollback.text)")
         let answer = try JSONSerialization.jsonObject(with: Data(rollback.body)) as! [String: Any]
         let result = answer["rollback"] as! [String: Any]
@@ -101,8 +107,10 @@ struct ActionTests {
         // The training holds until the test has asked the controller to
         // stop, however slow the machine: no race with a sleep.
         let release = makeTemporaryDirectory("release") + "/go"
-        project.write("src/train.py", "import os, time\nfor _ in range(600):\n    if os.path.exists(\(String(reflecting: release))): break\n    time.sleep(0.1)\n"
-                      + (try String(contentsOfFile: project.directory + "/src/train.py", encoding: .utf8)))
+        project.write(
+            "src/train.py",
+            "import os, time\nfor _ in range(600):\n    if os.path.exists(\(String(reflecting: release))): break\n    time.sleep(0.1)\n"
+                + (try String(contentsOfFile: project.directory + "/src/train.py", encoding: .utf8)))
         try await project.push("Training that waits")
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
@@ -141,8 +149,9 @@ struct UnitTests {
         let lines = LockedLines()
         let handler = LogLines(label: "t", json: true, redactor: Redactor(secrets: ["hunter2-secret"])) { lines.append($0) }
         let logger = Logger(label: "t", factory: { _ in handler })
-        logger.info("fetch https://user:pw@git.example/x.git with hunter2-secret",
-                    metadata: ["authorization": "Bearer abc", "count": "3", "url": "https://tok@host/r"])
+        logger.info(
+            "fetch https://user:pw@git.example/x.git with hunter2-secret",
+            metadata: ["authorization": "Bearer abc", "count": "3", "url": "https://tok@host/r"])
         let object = try JSONSerialization.jsonObject(with: Data(lines.all[0].utf8)) as! [String: String]
         #expect(object["msg"] == "fetch https://[redacted]@git.example/x.git with [redacted]")
         #expect(object["authorization"] == "[redacted]")

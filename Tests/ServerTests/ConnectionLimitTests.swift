@@ -42,12 +42,15 @@ struct ConnectionLimitTests {
         router.get("/ping") { _, _ in "pong\n" }
         var logger = Logger(label: "limits")
         logger.logLevel = .error
-        let app = Application(router: router, server: limits.http1(),
-                              configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        let app = Application(
+            router: router, server: limits.http1(),
+            configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
-        try await eventually("the server answers", timeout: .seconds(20)) { try await HTTPClient.shared.send(HTTP.HTTPRequest(url: "http://127.0.0.1:\(port)/ping")).status == 200 }
+        try await eventually("the server answers", timeout: .seconds(20)) {
+            try await HTTPClient.shared.send(HTTP.HTTPRequest(url: "http://127.0.0.1:\(port)/ping")).status == 200
+        }
 
         let silent = try (0..<20).map { _ in try SilentConnection(port: port) }
         defer { silent.forEach { $0.close() } }

@@ -5,6 +5,7 @@ import Reconciler
 import State
 import Targets
 import Testing
+
 @testable import Controller
 @testable import Source
 
@@ -17,9 +18,10 @@ struct ControllerUpkeepTests {
         let source = try GitSource(location: project.url, ref: "main", path: "", cacheDirectory: workspace.sources)
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        let loop = ControllerLoop(source: source, reconciler: Reconciler(store: try StateStore(directory: workspace.root), workspace: workspace),
-                                  status: ControllerStatus(source: source.name),
-                                  configuration: .init(interval: .seconds(3600), iterations: 1, jitter: false), logger: logger)
+        let loop = ControllerLoop(
+            source: source, reconciler: Reconciler(store: try StateStore(directory: workspace.root), workspace: workspace),
+            status: ControllerStatus(source: source.name),
+            configuration: .init(interval: .seconds(3600), iterations: 1, jitter: false), logger: logger)
         await loop.loop()
         var mostPacks = source.repository.packFiles.count
         // Each push is one more pack in the cache; none changes the model.

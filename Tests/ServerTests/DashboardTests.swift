@@ -7,7 +7,10 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct DashboardTests {
     struct PageLoad: Decodable {
-        struct Console: Decodable { var level: String?; var text: String? }
+        struct Console: Decodable {
+            var level: String?
+            var text: String?
+        }
         var html: String
         var status: Int?
         var console: [Console]
@@ -47,8 +50,10 @@ struct DashboardTests {
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitForFirstReconcile()
         // A second version, so the chart has a line and the lineage an edge.
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         try await project.push("Better quality")
         controller.loop.wakeup.request("test")
         try await eventually("v2 was trained") { try controller.store.versions(of: "demo").count == 2 }
@@ -58,8 +63,10 @@ struct DashboardTests {
         let overview = try await Self.load(controller.base + "/", token: Tokens.viewer, screenshot: screenshots + "/overview.png")
         #expect(overview.status == 200)
         #expect(overview.problems.isEmpty, "\(overview.problems)")
-        for text in ["Deployments", "demo-prod", "Synced", "Healthy", "Drift", "No drift", "Models", "Pending plan",
-                     "No changes: everything matches Git.", "Recent history", "Better quality", "accuracy=0.9"] {
+        for text in [
+            "Deployments", "demo-prod", "Synced", "Healthy", "Drift", "No drift", "Models", "Pending plan",
+            "No changes: everything matches Git.", "Recent history", "Better quality", "accuracy=0.9",
+        ] {
             #expect(overview.html.contains(text), "overview lacks \(text)")
         }
 
@@ -85,4 +92,3 @@ struct DashboardTests {
 }
 
 /// Tokens by role, under the name the dashboard tests use.
-

@@ -103,8 +103,10 @@ struct FaultStatusTests {
             var quality = 0.8
             func change(_ why: String, expecting status: Int) async throws -> HTTP.HTTPResponse {
                 let next = quality + 0.05
-                project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: \(quality)", with: "quality: \(next)"))
+                project.write(
+                    "manifests/model.yaml",
+                    try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                        .replacingOccurrences(of: "quality: \(quality)", with: "quality: \(next)"))
                 quality = next
                 try await project.push(why)
                 let answer = try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator)
@@ -114,7 +116,8 @@ struct FaultStatusTests {
             // Filled to ENOSPC while a change waits to be trained. (Made
             // read-only it cannot be: Linux refuses to remount a file system
             // read-only while SQLite holds files open on it for writing.)
-            let filler = FileManager.default.createFile(atPath: state + "/filler", contents: nil)
+            let filler =
+                FileManager.default.createFile(atPath: state + "/filler", contents: nil)
                 ? FileHandle(forWritingAtPath: state + "/filler") : nil
             let chunk = Data(repeating: 0, count: 1 << 20)
             while (try? filler?.write(contentsOf: chunk)) != nil {}

@@ -10,20 +10,26 @@ struct NotificationTests {
         try await inbox.start()
         defer { inbox.stop() }
         let project = try await ServerProject()
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
         try await project.push("Promote automatically")
         let nobody = freePort()  // nothing listens there
-        let controller = try await LiveController(project, notify: [
-            .init(url: "http://127.0.0.1:\(nobody)/hook", format: .generic),
-            .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .generic),
-        ])
+        let controller = try await LiveController(
+            project,
+            notify: [
+                .init(url: "http://127.0.0.1:\(nobody)/hook", format: .generic),
+                .init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .generic),
+            ])
         defer { Task { await controller.stop() } }
         try await controller.waitForFirstReconcile()
 
         // New params: v2 trains, passes its gate, and its pin is committed.
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         try await project.push("Better quality")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
         try await eventually("v2 is promoted") {
@@ -37,8 +43,10 @@ struct NotificationTests {
         // A training that fails is a failed sync, said once per reconcile
         // that fails, with the error.
         project.write("src/train.py", "raise SystemExit('the GPU is on fire')\n")
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
         try await project.push("Broken training")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
         try await eventually("the failure is announced") {

@@ -11,7 +11,10 @@ struct OpenAPITests {
         let root = try #require(documents.first?.root)
         #expect(root["openapi"]?.scalar?.hasPrefix("3.") == true)
         let paths = try #require(root["paths"])
-        guard case .mapping(let entries) = paths.kind else { Issue.record("paths is not a mapping"); return }
+        guard case .mapping(let entries) = paths.kind else {
+            Issue.record("paths is not a mapping")
+            return
+        }
         var documented: Set<String> = []
         for entry in entries {
             guard let p = entry.key.scalar, case .mapping(let operations) = entry.value.kind else { continue }

@@ -30,7 +30,8 @@ struct PrometheusText {
 
     init(_ text: String) throws {
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = String(raw), number = index + 1
+            let line = String(raw)
+            let number = index + 1
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
                 let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
@@ -51,8 +52,12 @@ struct PrometheusText {
             samples.append(try Self.sample(line, number: number))
         }
         for sample in samples {
-            let family = types[sample.name] != nil ? sample.name
-                : ["_bucket", "_sum", "_count"].compactMap { sample.name.hasSuffix($0) ? String(sample.name.dropLast($0.count)) : nil }.first { types[$0] != nil }
+            let family =
+                types[sample.name] != nil
+                ? sample.name
+                : ["_bucket", "_sum", "_count"].compactMap { sample.name.hasSuffix($0) ? String(sample.name.dropLast($0.count)) : nil }.first {
+                    types[$0] != nil
+                }
             guard let family else { throw Failure(line: 0, message: "sample \(sample.name) has no TYPE") }
             if types[family] == "histogram", sample.name == family { throw Failure(line: 0, message: "bare sample of histogram \(family)") }
         }

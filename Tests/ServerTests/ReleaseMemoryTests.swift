@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Controller
 
 @Suite("Releasing freed memory between reconciles")

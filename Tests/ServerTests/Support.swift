@@ -26,50 +26,56 @@ final class ServerProject: ProjectRepository, @unchecked Sendable {
         bare = makeTemporaryDirectory("gantry-bare") + "/models.git"
         port = freePort()
         try await super.init("gantry-project")
-        write("src/train.py", """
-        import json, os, sys
-        out, quality = sys.argv[1], float(sys.argv[2])
-        json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
-        json.dump({"accuracy": quality, "loss": round(1 - quality, 3)}, open(os.path.join(out, "metrics.json"), "w"))
-        """)
-        write("src/serve.py", """
-        import argparse, signal, threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        p = argparse.ArgumentParser(); p.add_argument("--port", type=int); p.add_argument("--version")
-        a = p.parse_args()
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = ('{"version": "%s"}' % a.version).encode()
-                self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *args): pass
-        s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
-        s.daemon_threads = True
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
-        s.serve_forever()
-        """)
-        write("manifests/model.yaml", """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata: { name: demo-training }
-        spec:
-          codePath: src
-          params: { quality: 0.5 }
-          steps:
-            - name: train
-              command: [python3, train.py, "${outputs}", "${params.quality}"]
-              outputs: [model.json, metrics.json]
-              timeout: 1m
-          artifact: { step: train, path: model.json }
-          metrics: { step: train, path: metrics.json }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: demo }
-        spec:
-          pipeline: demo-training
-          target: local
-          params: { quality: 0.8 }
-        """)
+        write(
+            "src/train.py",
+            """
+            import json, os, sys
+            out, quality = sys.argv[1], float(sys.argv[2])
+            json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
+            json.dump({"accuracy": quality, "loss": round(1 - quality, 3)}, open(os.path.join(out, "metrics.json"), "w"))
+            """)
+        write(
+            "src/serve.py",
+            """
+            import argparse, signal, threading
+            from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+            p = argparse.ArgumentParser(); p.add_argument("--port", type=int); p.add_argument("--version")
+            a = p.parse_args()
+            class H(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = ('{"version": "%s"}' % a.version).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                def log_message(self, *args): pass
+            s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+            s.daemon_threads = True
+            signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+            s.serve_forever()
+            """)
+        write(
+            "manifests/model.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata: { name: demo-training }
+            spec:
+              codePath: src
+              params: { quality: 0.5 }
+              steps:
+                - name: train
+                  command: [python3, train.py, "${outputs}", "${params.quality}"]
+                  outputs: [model.json, metrics.json]
+                  timeout: 1m
+              artifact: { step: train, path: model.json }
+              metrics: { step: train, path: metrics.json }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: demo }
+            spec:
+              pipeline: demo-training
+              target: local
+              params: { quality: 0.8 }
+            """)
         if deployment { write("manifests/deployment.yaml", deploymentManifest(version: 1)) }
         try await commit("Add the demo model")
         try await git(["clone", "-q", "--bare", directory, bare], in: directory)
@@ -131,8 +137,10 @@ final class LiveController: @unchecked Sendable {
     var task: Task<Void, any Error>?
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(_ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = [],
-         stateDirectory: String? = nil) async throws {
+    init(
+        _ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = [],
+        stateDirectory: String? = nil
+    ) async throws {
         self.project = project
         workspace = Workspace(root: stateDirectory ?? makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
         store = try StateStore(directory: workspace.root)
@@ -141,11 +149,13 @@ final class LiveController: @unchecked Sendable {
         logger.logLevel = .info
         let reconciler = Reconciler(store: store, workspace: workspace, writeBack: source)
         let notifier = Notifier(receivers: notify, logger: logger)
-        loop = ControllerLoop(source: source, reconciler: reconciler, status: ControllerStatus(source: source.name), metrics: metrics,
-                              notifier: notifier, configuration: .init(interval: interval, jitter: false), logger: logger)
-        let server = GantryServer(reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
-                                  tokens: Tokens.file, webhookSecret: Self.webhookSecret,
-                                  source: .init(location: project.url, ref: "main"), notifier: notifier)
+        loop = ControllerLoop(
+            source: source, reconciler: reconciler, status: ControllerStatus(source: source.name), metrics: metrics,
+            notifier: notifier, configuration: .init(interval: interval, jitter: false), logger: logger)
+        let server = GantryServer(
+            reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
+            tokens: Tokens.file, webhookSecret: Self.webhookSecret,
+            source: .init(location: project.url, ref: "main"), notifier: notifier)
         var quiet = Logger(label: "server")
         quiet.logLevel = .error
         group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: quiet)], logger: quiet)
@@ -161,14 +171,18 @@ final class LiveController: @unchecked Sendable {
         }
     }
 
-    func send(_ method: String, _ path: String, token: String? = nil, body: String? = nil,
-              headers: [(name: String, value: String)] = []) async throws -> HTTPResponse {
+    func send(
+        _ method: String, _ path: String, token: String? = nil, body: String? = nil,
+        headers: [(name: String, value: String)] = []
+    ) async throws -> HTTPResponse {
         var all = headers
         if let token { all.append(("Authorization", "Bearer \(token)")) }
         if body != nil { all.append(("Content-Type", "application/json")) }
-        return try await HTTPClient.shared.send(HTTPRequest(method: method, url: base + path, headers: all,
-                                                            body: body.map { Array($0.utf8) } ?? (method == "POST" ? [] : nil),
-                                                            timeout: .seconds(30)))
+        return try await HTTPClient.shared.send(
+            HTTPRequest(
+                method: method, url: base + path, headers: all,
+                body: body.map { Array($0.utf8) } ?? (method == "POST" ? [] : nil),
+                timeout: .seconds(30)))
     }
 
     func get(_ path: String, token: String? = nil) async throws -> HTTPResponse { try await send("GET", path, token: token) }

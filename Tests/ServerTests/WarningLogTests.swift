@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import Controller
 
 /// A log handler that keeps each message with its level.
@@ -32,11 +33,12 @@ final class KeptLog: LogHandler, @unchecked Sendable {
         for _ in 0..<5 { standing = ControllerLoop.announce([deleted], after: standing, to: logger) }
         standing = ControllerLoop.announce([deleted, suspended], after: standing, to: logger)
         standing = ControllerLoop.announce([suspended], after: standing, to: logger)
-        #expect(kept.lines == [
-            "warning: \(deleted)",
-            "warning: \(suspended)",
-            "info: warning cleared warning=\(deleted)",
-        ])
+        #expect(
+            kept.lines == [
+                "warning: \(deleted)",
+                "warning: \(suspended)",
+                "info: warning cleared warning=\(deleted)",
+            ])
         #expect(standing == [suspended])
     }
 }

@@ -11,7 +11,8 @@ struct WebhookTests {
     static func payload(_ provider: WebhookProvider, url: String, ref: String = "refs/heads/main") -> String {
         switch provider {
         case .gitlab:
-            return #"{"object_kind": "push", "ref": "\#(ref)", "checkout_sha": "abc123", "project": {"git_http_url": "\#(url)", "web_url": "https://gitlab.example/org/models"}}"#
+            return
+                #"{"object_kind": "push", "ref": "\#(ref)", "checkout_sha": "abc123", "project": {"git_http_url": "\#(url)", "web_url": "https://gitlab.example/org/models"}}"#
         case .generic:
             return #"{"repository": "\#(url)", "ref": "\#(ref)", "after": "abc123"}"#
         case .github, .gitea:
@@ -56,8 +57,9 @@ struct WebhookTests {
             // Another repository or branch is acknowledged and ignored.
             for other in [Self.payload(provider, url: "https://example.com/other/repo.git"), Self.payload(provider, url: project.url, ref: "refs/heads/dev")] {
                 let loops = status.snapshot.loops
-                let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: other,
-                                                  headers: Self.headers(provider, body: other, secret: LiveController.webhookSecret))
+                let r = try await controller.send(
+                    "POST", "/hooks/\(provider.rawValue)", body: other,
+                    headers: Self.headers(provider, body: other, secret: LiveController.webhookSecret))
                 #expect(r.status == 202 && r.text.contains(#""refresh":false"#), "\(provider): \(r.text)")
                 try await Task.sleep(for: .milliseconds(200))  // as above: nothing to wait for but time
                 #expect(status.snapshot.loops == loops)
@@ -66,16 +68,19 @@ struct WebhookTests {
             // Signed and matching: the loop, idle for an hour, starts now.
             let loops = status.snapshot.loops
             let sent = ContinuousClock.now
-            let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body,
-                                              headers: Self.headers(provider, body: body, secret: LiveController.webhookSecret))
+            let r = try await controller.send(
+                "POST", "/hooks/\(provider.rawValue)", body: body,
+                headers: Self.headers(provider, body: body, secret: LiveController.webhookSecret))
             #expect(r.status == 202, "\(provider): \(r.text)")
             try await eventually("the \(provider) push started a reconcile", timeout: .seconds(10)) {
                 status.snapshot.loops > loops
             }
             let wakeup = try #require(status.snapshot.lastWakeup)
             #expect(wakeup.reason.hasPrefix("\(provider.rawValue) push to main"))
-            print(String(format: "webhook-to-reconcile latency (%@): %.1f ms from receipt to reconcile start; %.1f ms from sending to the loop finishing",
-                         provider.rawValue, wakeup.latencySeconds * 1000, (ContinuousClock.now - sent).seconds * 1000))
+            print(
+                String(
+                    format: "webhook-to-reconcile latency (%@): %.1f ms from receipt to reconcile start; %.1f ms from sending to the loop finishing",
+                    provider.rawValue, wakeup.latencySeconds * 1000, (ContinuousClock.now - sent).seconds * 1000))
         }
         let metrics = try await controller.get("/metrics").text
         #expect(metrics.contains(#"gantry_webhook_deliveries_total{provider="github",result="refused"} 3"#))
@@ -88,12 +93,15 @@ struct WebhookTests {
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitForFirstReconcile()
-        project.write("manifests/model.yaml", try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
         try await project.push("Better quality")
         let body = Self.payload(.github, url: project.url)
-        _ = try await controller.send("POST", "/hooks/github", body: body,
-                                      headers: Self.headers(.github, body: body, secret: LiveController.webhookSecret))
+        _ = try await controller.send(
+            "POST", "/hooks/github", body: body,
+            headers: Self.headers(.github, body: body, secret: LiveController.webhookSecret))
         try await eventually("v2 was trained", timeout: .seconds(30)) { try controller.store.versions(of: "demo").count == 2 }
         await controller.stop()
     }

@@ -2,6 +2,7 @@ import Foundation
 import GantryTestSupport
 import Processes
 import Testing
+
 @testable import Source
 
 private func model(_ name: String) -> String {
@@ -9,13 +10,13 @@ private func model(_ name: String) -> String {
 }
 
 private let pipeline = """
-apiVersion: gantry.dev/v1alpha1
-kind: Pipeline
-metadata: { name: p }
-spec:
-  steps: [{ name: s, command: [python3, t.py] }]
-  artifact: { step: s, path: m }
-"""
+    apiVersion: gantry.dev/v1alpha1
+    kind: Pipeline
+    metadata: { name: p }
+    spec:
+      steps: [{ name: s, command: [python3, t.py] }]
+      artifact: { step: s, path: m }
+    """
 
 /// A repository with a project under `ml/` holding `count` model files.
 private func makeRepo(count: Int) async throws -> String {
@@ -63,7 +64,8 @@ private func makeRepo(count: Int) async throws -> String {
         #expect(source.decodeCount == 21, "no manifest changed: nothing decoded")
         #expect(notes.manifests.generation == outside.manifests.generation, "the very same set")
 
-        try model("m5").replacingOccurrences(of: "target: local", with: "target: gpu").write(toFile: repo + "/ml/models/m5.yaml", atomically: true, encoding: .utf8)
+        try model("m5").replacingOccurrences(of: "target: local", with: "target: gpu").write(
+            toFile: repo + "/ml/models/m5.yaml", atomically: true, encoding: .utf8)
         try await git(["commit", "-qam", "Move m5"], in: repo)
         let changed = try source.fetch()
         #expect(source.decodeCount == 22, "exactly one file decoded again")
@@ -99,8 +101,9 @@ private func makeRepo(count: Int) async throws -> String {
         for (message, files) in steps {
             for (path, text) in files {
                 if let text {
-                    try FileManager.default.createDirectory(atPath: repo + "/ml/" + (path as NSString).deletingLastPathComponent,
-                                                            withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(
+                        atPath: repo + "/ml/" + (path as NSString).deletingLastPathComponent,
+                        withIntermediateDirectories: true)
                     try text.write(toFile: repo + "/ml/" + path, atomically: true, encoding: .utf8)
                 } else {
                     try FileManager.default.removeItem(atPath: repo + "/ml/" + path)
@@ -143,9 +146,10 @@ private func makeRepo(count: Int) async throws -> String {
         do { _ = try source.fetch() } catch {
             #expect("\(error)".contains("cannot connect to 127.0.0.1:\(port): Connection refused"), "\(error)")
         }
-        let daemon = try ChildProcess.spawn(ProcessSpec(
-            argv: ["git", "daemon", "--export-all", "--base-path=\(served)", "--listen=127.0.0.1", "--port=\(port)", "--reuseaddr", served],
-            environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
+        let daemon = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: ["git", "daemon", "--export-all", "--base-path=\(served)", "--listen=127.0.0.1", "--port=\(port)", "--reuseaddr", served],
+                environment: ProcessInfo.processInfo.environment, logPath: served + "/daemon.log"))
         defer { Task { _ = await daemon.terminate(grace: .seconds(2)) } }
         var revision: Revision?
         try await eventually("the daemon listens", timeout: .seconds(5)) {
@@ -172,6 +176,8 @@ private func makeRepo(count: Int) async throws -> String {
         let source = try GitSource(location: repo, ref: "no-such-branch", path: "", cacheDirectory: makeTemporaryDirectory("cache"))
         #expect(throws: GitSource.Failure.self) { try source.fetch() }
         do { _ = try source.fetch() } catch { #expect("\(error)".contains("cannot resolve \"no-such-branch\"")) }
-        #expect(throws: GitSource.Failure.self) { try GitSource(location: makeTemporaryDirectory("empty"), ref: nil, path: "", cacheDirectory: makeTemporaryDirectory("c")) }
+        #expect(throws: GitSource.Failure.self) {
+            try GitSource(location: makeTemporaryDirectory("empty"), ref: nil, path: "", cacheDirectory: makeTemporaryDirectory("c"))
+        }
     }
 }

@@ -32,8 +32,10 @@ import Testing
         return repo
     }
 
-    private let refs: [String?] = [nil, "HEAD", "main", "feature", "light", "release", "twin", "origin", "origin/main",
-                                   "refs/heads/feature", "tags/light", "heads/twin"]
+    private let refs: [String?] = [
+        nil, "HEAD", "main", "feature", "light", "release", "twin", "origin", "origin/main",
+        "refs/heads/feature", "tags/light", "heads/twin",
+    ]
 
     @Test func everyRefResolvesAsGitResolvesIt() async throws {
         let repo = try await repository()

@@ -1,7 +1,8 @@
 import Foundation
 import GantryTestSupport
-@testable import Git
 import Testing
+
+@testable import Git
 @testable import Source
 
 /// A developer's clone and the bare repository it pushes to, which a
@@ -14,7 +15,8 @@ private struct Upstream {
 
     static func make() async throws -> Upstream {
         let root = makeTemporaryDirectory("upstream")
-        let clone = root + "/clone", bare = root + "/models.git"
+        let clone = root + "/clone"
+        let bare = root + "/models.git"
         try FileManager.default.createDirectory(atPath: clone + "/models", withIntermediateDirectories: true)
         try await git(["init", "-q", "-b", "main"], in: clone)
         try await git(["init", "-q", "--bare", bare], in: root)

@@ -1,10 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import StableAddress
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite struct EndpointTests {
     @Test func parsesIPv4AndNormalisesLocalhost() throws {
@@ -15,9 +17,11 @@ import Testing
         #expect(Endpoint(parsing: "0.0.0.0:65535")?.port == 65535)
     }
 
-    @Test(arguments: ["", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:0", "127.0.0.1:65536",
-                      "127.0.0.1:-1", "127.0.0.1:8a", "example.com:80", "1.2.3:80", "::1:80",
-                      "127.0.0.1:80:1", "256.0.0.1:80"])
+    @Test(arguments: [
+        "", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:-1", "127.0.0.1:8a", "example.com:80", "1.2.3:80", "::1:80",
+        "127.0.0.1:80:1", "256.0.0.1:80",
+    ])
     func rejectsMalformed(_ text: String) {
         #expect(Endpoint(parsing: text) == nil)
     }

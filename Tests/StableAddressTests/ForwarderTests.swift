@@ -1,10 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import StableAddress
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Starts a forwarder on an ephemeral loopback port with `backend` configured.
 func startForwarder(backend: Endpoint?) throws -> (RunningForwarder, ForwarderControl, String) {
@@ -24,7 +26,10 @@ struct ForwarderTests {
         let echo = try TestBackend(.echo)
         defer { echo.stop() }
         let (forwarder, control, dir) = try startForwarder(backend: echo.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
         #expect(forwarder.endpoint.port != 0)
 
         // Larger than socket buffers in both directions, so this only passes if
@@ -53,7 +58,10 @@ struct ForwarderTests {
     @Test func refusedBackendClosesClientPromptly() async throws {
         let nobody = Endpoint(host: "127.0.0.1", port: try freeLoopbackPort())
         let (forwarder, control, dir) = try startForwarder(backend: nobody)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
 
         let client = try TestClient(forwarder.endpoint, receiveTimeoutSeconds: 10)
         defer { client.close() }
@@ -79,7 +87,10 @@ struct ForwarderTests {
 
     @Test func missingBackendFileClosesClient() async throws {
         let (forwarder, control, dir) = try startForwarder(backend: nil)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
         #expect(control.status()?.backend == nil)
         let client = try TestClient(forwarder.endpoint)
         defer { client.close() }
@@ -90,7 +101,10 @@ struct ForwarderTests {
 
     @Test func bindingAnAddressInUseNamesIt() throws {
         let (first, _, dir) = try startForwarder(backend: nil)
-        defer { first.stop(); removeDirectory(dir) }
+        defer {
+            first.stop()
+            removeDirectory(dir)
+        }
         let other = ForwarderControl(directory: makeTemporaryDirectory())
         defer { removeDirectory(other.directory) }
         do {
@@ -129,7 +143,10 @@ struct ForwarderTests {
         let backend = try TestBackend(.taggedLines("b"))
         defer { backend.stop() }
         let (forwarder, control, dir) = try startForwarder(backend: backend.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
 
         let count = 80
         var clients: [TestClient] = []

@@ -1,10 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GantryTestSupport
 import Testing
+
 @testable import StableAddress
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// glibc 2.34+ has it, but only under _GNU_SOURCE, which Swift's Glibc module
 /// does not define; look it up at run time instead.
@@ -69,7 +71,10 @@ struct RunProcessTests {
         try #require(FileManager.default.isExecutableFile(atPath: path), "missing \(path)")
         let a = try TestBackend(.taggedLines("A"))
         let b = try TestBackend(.taggedLines("B"))
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let dir = makeTemporaryDirectory()
         defer { removeDirectory(dir) }
         let control = ForwarderControl(directory: dir + "/control")
@@ -110,7 +115,10 @@ struct RunProcessTests {
         let path = gantryExecutable
         try #require(FileManager.default.isExecutableFile(atPath: path), "missing \(path)")
         let (holder, _, dir) = try startForwarder(backend: nil)
-        defer { holder.stop(); removeDirectory(dir) }
+        defer {
+            holder.stop()
+            removeDirectory(dir)
+        }
         let other = dir + "/other"
         let child = try Child(path, ["forward", "--listen", holder.endpoint.description, "--control", other], stderrPath: dir + "/stderr")
         let exit = await child.exit(within: 10)

@@ -1,11 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GantryTestSupport
 import Synchronization
 import Testing
+
 @testable import StableAddress
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Tallies from the client loop in `continuousTrafficAcrossSwitchHasNoFailures`.
 private struct Tally: Sendable {
@@ -25,9 +27,15 @@ struct SwitchTests {
     @Test func newConnectionsFollowSwitchWhileOldOneStays() async throws {
         let a = try TestBackend(.taggedLines("A"))
         let b = try TestBackend(.taggedLines("B"))
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let (forwarder, control, dir) = try startForwarder(backend: a.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
 
         let old = try TestClient(forwarder.endpoint)
         defer { old.close() }
@@ -53,9 +61,15 @@ struct SwitchTests {
     @Test func timerPicksUpSwitchWithoutTraffic() async throws {
         let a = try TestBackend(.taggedLines("A"))
         let b = try TestBackend(.taggedLines("B"))
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let (forwarder, control, dir) = try startForwarder(backend: a.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
         #expect(control.status()?.backend == a.endpoint)
         try control.setBackend(b.endpoint)
         try await control.waitUntilServing(b.endpoint, timeout: .seconds(10))
@@ -66,9 +80,15 @@ struct SwitchTests {
     @Test func statusCountsOpenConnectionsAndDrainWaitsForThem() async throws {
         let a = try TestBackend(.taggedLines("A"))
         let b = try TestBackend(.taggedLines("B"))
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let (forwarder, control, dir) = try startForwarder(backend: a.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
 
         let old = try TestClient(forwarder.endpoint)
         defer { old.close() }
@@ -101,9 +121,15 @@ struct SwitchTests {
     @Test func continuousTrafficAcrossSwitchHasNoFailures() async throws {
         let a = try TestBackend(.http("A"))
         let b = try TestBackend(.http("B"))
-        defer { a.stop(); b.stop() }
+        defer {
+            a.stop()
+            b.stop()
+        }
         let (forwarder, control, dir) = try startForwarder(backend: a.endpoint)
-        defer { forwarder.stop(); removeDirectory(dir) }
+        defer {
+            forwarder.stop()
+            removeDirectory(dir)
+        }
 
         let traffic = Traffic()
         defer { traffic.done.store(true, ordering: .releasing) }  // the clients stop should the test end early

@@ -1,9 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Synchronization
+
 @testable import StableAddress
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs blocking socket work on its own OS thread so the test's async context
 /// (and the small concurrency pool) never waits in recv.
@@ -99,7 +101,8 @@ final class TestBackend: Sendable {
             case .http(let tag):
                 pending.append(contentsOf: buffer[0..<n])
                 if String(decoding: pending, as: UTF8.self).contains("\r\n\r\n") {
-                    let response = "HTTP/1.1 200 OK\r\nContent-Length: \(tag.utf8.count)\r\n"
+                    let response =
+                        "HTTP/1.1 200 OK\r\nContent-Length: \(tag.utf8.count)\r\n"
                         + "Connection: close\r\n\r\n\(tag)"
                     _ = sendBytes(fd, Array(response.utf8))
                     return
@@ -193,7 +196,7 @@ func httpExchange(_ endpoint: Endpoint) -> Result<String, ExchangeFailure> {
     let (bytes, end) = client.readToEnd()
     let text = String(decoding: bytes, as: UTF8.self)
     guard end == .eof, text.hasPrefix("HTTP/1.1 200 OK\r\n"),
-          let split = text.range(of: "\r\n\r\n")
+        let split = text.range(of: "\r\n\r\n")
     else {
         return .failure(ExchangeFailure(reason: "bad response (\(end)): \(text.debugDescription)"))
     }

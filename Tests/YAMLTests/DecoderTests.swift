@@ -1,4 +1,5 @@
 import Testing
+
 @testable import YAML
 
 private struct Step: Decodable, Equatable {
@@ -30,14 +31,17 @@ private func problems<T: Decodable>(_ type: T.Type, _ text: String) throws -> [D
 
 @Suite struct DecoderTests {
     @Test func decodesPlainDecodableStructs() throws {
-        let step = try YAMLDecoder().decode(Step.self, from: try node("""
-        name: train
-        retries: 3
-        weight: 0.5
-        enabled: true
-        tags: [a, b]
-        env: {A: "1"}
-        """))
+        let step = try YAMLDecoder().decode(
+            Step.self,
+            from: try node(
+                """
+                name: train
+                retries: 3
+                weight: 0.5
+                enabled: true
+                tags: [a, b]
+                env: {A: "1"}
+                """))
         #expect(step == Step(name: "train", retries: 3, weight: 0.5, enabled: true, tags: ["a", "b"], env: ["A": "1"]))
     }
 

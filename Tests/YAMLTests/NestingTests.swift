@@ -1,4 +1,5 @@
 import Testing
+
 @testable import YAML
 
 /// The tree builder reuses its lists of children level by level; siblings
@@ -12,7 +13,10 @@ import Testing
         #expect(root["a"]?["y"]?[1]?.scalar == "2")
         #expect(root["b"]?["y"]?[1] == nil)
         #expect(root["c"]?[1]?["z"]?["x"]?.scalar == "3")
-        guard case .mapping(let pairs) = root.kind else { Issue.record("not a mapping"); return }
+        guard case .mapping(let pairs) = root.kind else {
+            Issue.record("not a mapping")
+            return
+        }
         #expect(pairs.map { $0.key.scalar } == ["a", "b", "c"])
     }
 
@@ -70,9 +74,11 @@ import Testing
     }
 
     @Test func bytesThatAreNotTextAreReportedWhereTheyAre() {
-        for (bytes, message) in [([UInt8](Array("a: 1\nb: x\u{7}y\n".utf8)), "control characters are not allowed"),
-                                 (Array("a: 1\nb: x".utf8) + [0xFF] + Array("y\n".utf8), "invalid leading UTF-8 octet"),
-                                 (Array("a: 1\nb: é".utf8) + [0] + Array("\n".utf8), "control characters are not allowed")] {
+        for (bytes, message) in [
+            ([UInt8](Array("a: 1\nb: x\u{7}y\n".utf8)), "control characters are not allowed"),
+            (Array("a: 1\nb: x".utf8) + [0xFF] + Array("y\n".utf8), "invalid leading UTF-8 octet"),
+            (Array("a: 1\nb: é".utf8) + [0] + Array("\n".utf8), "control characters are not allowed"),
+        ] {
             do {
                 _ = try YAMLParser.parse(bytes, file: "bad.yaml")
                 Issue.record("accepted \(bytes)")

@@ -1,15 +1,16 @@
 import Testing
+
 @testable import YAML
 
 @Suite struct ParserTests {
     @Test func nodesKeepTheirLineAndColumn() throws {
         let text = """
-        kind: Model
-        spec:
-          params:
-            epochs: 300
-          datasets: [a, b]
-        """
+            kind: Model
+            spec:
+              params:
+                epochs: 300
+              datasets: [a, b]
+            """
         let root = try #require(try YAMLParser.parse(text, file: "m.yaml").first?.root)
         #expect(root["kind"]?.mark == Mark(line: 1, column: 7))
         #expect(root["spec"]?["params"]?["epochs"]?.mark == Mark(line: 4, column: 13))
@@ -27,7 +28,10 @@ import Testing
 
     @Test func quotedScalarsRememberTheirStyle() throws {
         let root = try #require(try YAMLParser.parse("a: '3'\nb: 3\nc: ~\n", file: "x").first?.root)
-        guard case .scalar(_, let style) = root["a"]!.kind else { Issue.record("not a scalar"); return }
+        guard case .scalar(_, let style) = root["a"]!.kind else {
+            Issue.record("not a scalar")
+            return
+        }
         #expect(style == .singleQuoted)
         #expect(root["b"]!.isNull == false)
         #expect(root["c"]!.isNull)

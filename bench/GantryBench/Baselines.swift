@@ -44,7 +44,8 @@ struct GitCommandLine {
             .split(separator: "\n").map(String.init)
         guard !changed.isEmpty else { return Outcome(changed: [], objects: 0, diagnostics: 0) }
         try Child.check(["git", "-C", directory, "reset", "-q", "--hard", "origin/main"])
-        let set: ManifestSet, diagnostics: [Diagnostic]
+        let set: ManifestSet
+        let diagnostics: [Diagnostic]
         switch strategy {
         case .decodeAll:
             (set, diagnostics, _) = try DirectoryLoader.load(directory)

@@ -20,14 +20,16 @@ enum ChangeToPlan {
         var cliChanged = try GitCommandLine(directory: try remote.clone("cli-changed"), strategy: .decodeChanged)
 
         var result = ScenarioResult(id: "change")
-        var fetchDecode = Series("Gantry: fetch + decode"), planOnly = Series("Gantry: plan only")
+        var fetchDecode = Series("Gantry: fetch + decode")
+        var planOnly = Series("Gantry: plan only")
         // The fetch alone is libgit2 and git daemon: the network's share.
         var fetchOnly = Series("Gantry: fetch only (libgit2 from git daemon)")
         // git's own fetch from the same daemon, inside both baselines: with
         // Gantry's, what no client can go much below.
         var cliFetch = Series("git CLI: fetch only (`git fetch` from git daemon, in both baselines)")
         var pushSeconds: [Double] = []
-        var model = "", path = ""
+        var model = ""
+        var path = ""
         var lastPlan: Plan?
         var decodes: [Int] = []
         var measuring = false
@@ -36,9 +38,10 @@ enum ChangeToPlan {
             let i = (r * 997 + 13) % shape.models
             model = shape.modelName(i)
             path = shape.modelFilePath(shape.file(ofModel: i))
-            pushSeconds.append(try remote.push("Train \(model) for one more epoch") { clone in
-                try Generator.bumpEpochs(in: clone + "/" + path, model: model)
-            })
+            pushSeconds.append(
+                try remote.push("Train \(model) for one more epoch") { clone in
+                    try Generator.bumpEpochs(in: clone + "/" + path, model: model)
+                })
         }
 
         func contestant(_ name: String) async throws -> Double {
@@ -91,7 +94,8 @@ enum ChangeToPlan {
         result.facts = [
             "versions registered": "\(registered)",
             "files decoded by Gantry per push": Set(decodes).sorted().map(String.init).joined(separator: ", "),
-            "last plan": "\(plan.actions.filter { $0.kind == .train }.count) train, \(plan.actions.filter { $0.kind == .deploy }.count) deploy, \(plan.inSync.count) in sync",
+            "last plan":
+                "\(plan.actions.filter { $0.kind == .train }.count) train, \(plan.actions.filter { $0.kind == .deploy }.count) deploy, \(plan.inSync.count) in sync",
             "push median": ms(Measure.median(Array(pushSeconds.dropFirst(2)))),
             "objects": "\(controller.source.fetchLastObjectCount)",
         ]

@@ -17,9 +17,11 @@ enum ColdDecode {
     /// The contestant Gantry runs in a process of its own: prints seconds,
     /// CPU seconds, objects and problems.
     static func decodeOnce(directory: String) throws {
-        let cpu0 = Measure.cpu(), t0 = Measure.now()
+        let cpu0 = Measure.cpu()
+        let t0 = Measure.now()
         let (set, diagnostics, files) = try DirectoryLoader.load(directory)
-        let t = Measure.now() - t0, cpu = Measure.cpu() - cpu0
+        let t = Measure.now() - t0
+        let cpu = Measure.cpu() - cpu0
         print(String(format: "%.6f %.6f %d %d %d", t, cpu, set.count, diagnostics.count, files))
         for d in diagnostics.prefix(5) { note("\(d)") }
     }

@@ -29,12 +29,17 @@ final class Remote {
         try? FileManager.default.removeItem(atPath: work + "/\(name)-pusher")
         try Child.check(["git", "clone", "-q", "--bare", source, bare])
         port = try freePort()
-        daemon = try Child.start(["git", "daemon", "--export-all", "--reuseaddr", "--base-path=\(work)",
-                                  "--listen=127.0.0.1", "--port=\(port)", "--enable=receive-pack"],
-                                 log: work + "/daemon-\(name).log")
+        daemon = try Child.start(
+            [
+                "git", "daemon", "--export-all", "--reuseaddr", "--base-path=\(work)",
+                "--listen=127.0.0.1", "--port=\(port)", "--enable=receive-pack",
+            ],
+            log: work + "/daemon-\(name).log")
         let deadline = Measure.now() + 10
         while (try? Child.run(["git", "ls-remote", url]))?.succeeded != true {
-            guard Measure.now() < deadline else { throw ChildFailure(argv: ["git", "daemon"], result: ChildResult(status: 1, stdout: "", stderr: "not ready in 10 s")) }
+            guard Measure.now() < deadline else {
+                throw ChildFailure(argv: ["git", "daemon"], result: ChildResult(status: 1, stdout: "", stderr: "not ready in 10 s"))
+            }
             usleep(20_000)
         }
         try Child.check(["git", "clone", "-q", url, pusher])
@@ -118,7 +123,10 @@ final class Controller {
     @discardableResult
     func registerMissingVersions() async throws -> Int {
         let (desired, plan) = try await fetchAndPlan()
-        guard plan.isValid else { throw ChildFailure(argv: ["plan"], result: ChildResult(status: 1, stdout: "", stderr: plan.diagnostics.prefix(5).map(\.description).joined(separator: "\n"))) }
+        guard plan.isValid else {
+            throw ChildFailure(
+                argv: ["plan"], result: ChildResult(status: 1, stdout: "", stderr: plan.diagnostics.prefix(5).map(\.description).joined(separator: "\n")))
+        }
         _ = desired
         return try register(plan.actions.filter { $0.kind == .train })
     }
@@ -131,9 +139,10 @@ final class Controller {
             guard let lineage = action.lineage else { continue }
             let model = action.model
             _ = try store.registerVersion { number in
-                VersionRecord(model: model, number: number, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
-                              artifactPath: "/nonexistent/\(model)", artifactDigest: "sha256:" + String(repeating: "0", count: 64),
-                              commit: lineage.commit, gatesPassed: true, gateReport: "no gates", createdAt: Date())
+                VersionRecord(
+                    model: model, number: number, digest: lineage.digest, lineage: lineage.json, metrics: "{}",
+                    artifactPath: "/nonexistent/\(model)", artifactDigest: "sha256:" + String(repeating: "0", count: 64),
+                    commit: lineage.commit, gatesPassed: true, gateReport: "no gates", createdAt: Date())
             }
             registered += 1
         }

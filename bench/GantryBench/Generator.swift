@@ -54,12 +54,14 @@ struct Generator {
         }
         try write("README.md", "# Models\n\nEvery team's models, the pipelines that train them and where they serve.\n", manifest: false)
         for f in stride(from: 0, to: shape.pipelines, by: 10) {
-            try write("pipelines/pipelines-\(String(format: "%02d", f / 10)).yaml",
-                      (f..<min(f + 10, shape.pipelines)).map(pipeline).joined(separator: "---\n"))
+            try write(
+                "pipelines/pipelines-\(String(format: "%02d", f / 10)).yaml",
+                (f..<min(f + 10, shape.pipelines)).map(pipeline).joined(separator: "---\n"))
         }
         for f in stride(from: 0, to: shape.datasets, by: 20) {
-            try write("datasets/datasets-\(String(format: "%02d", f / 20)).yaml",
-                      (f..<min(f + 20, shape.datasets)).map(dataset).joined(separator: "---\n"))
+            try write(
+                "datasets/datasets-\(String(format: "%02d", f / 20)).yaml",
+                (f..<min(f + 20, shape.datasets)).map(dataset).joined(separator: "---\n"))
         }
         for d in 0..<shape.datasets { try write("data/\(shape.datasetName(d)).csv", csv(d), manifest: false) }
         for p in 0..<shape.pipelines {
@@ -93,7 +95,8 @@ struct Generator {
     static func bumpEpochs(in path: String, model: String) throws {
         var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let start = lines.firstIndex(of: "  name: \(model)"),
-              let i = lines[start...].firstIndex(where: { $0.hasPrefix("    epochs: ") }) else {
+            let i = lines[start...].firstIndex(where: { $0.hasPrefix("    epochs: ") })
+        else {
             throw ChildFailure(argv: ["edit", path], result: ChildResult(status: 1, stdout: "", stderr: "no epochs for \(model)"))
         }
         let value = Int(lines[i].dropFirst("    epochs: ".count))!
@@ -103,51 +106,52 @@ struct Generator {
 
     func pipeline(_ p: Int) -> String {
         let name = shape.pipelineName(p)
-        let a = shape.datasetName(2 * p % shape.datasets), b = shape.datasetName((2 * p + 1) % shape.datasets)
+        let a = shape.datasetName(2 * p % shape.datasets)
+        let b = shape.datasetName((2 * p + 1) % shape.datasets)
         return """
-        # \(name): prepares \(a) and \(b), trains, evaluates.
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata:
-          name: \(name)
-          labels: { family: \(RepositoryShape.pipelineFamilies[p % RepositoryShape.pipelineFamilies.count]) }
-        spec:
-          codePath: code/\(name)
-          params:
-            epochs: \(50 + p)
-            learning-rate: 0.01
-            batch-size: 256
-          steps:
-            - name: prepare
-              command: [python3, prepare.py, --events, "${datasets.\(a)}", --labels, "${datasets.\(b)}", --out, "${outputs}"]
-              outputs: [train.parquet, test.parquet]
-              timeout: 20m
-            - name: train
-              command: [python3, train.py, --data, "${steps.prepare}", --epochs, "${params.epochs}", --lr, "${params.learning-rate}", --out, "${outputs}"]
-              dependsOn: [prepare]
-              outputs: [model.bin, metrics.json]
-              env:
-                PYTHONUNBUFFERED: "1"
-                HF_TOKEN: { secret: { env: HF_TOKEN } }
-              timeout: 2h
-          artifact: { step: train, path: model.bin }
-          metrics: { step: train, path: metrics.json }
+            # \(name): prepares \(a) and \(b), trains, evaluates.
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata:
+              name: \(name)
+              labels: { family: \(RepositoryShape.pipelineFamilies[p % RepositoryShape.pipelineFamilies.count]) }
+            spec:
+              codePath: code/\(name)
+              params:
+                epochs: \(50 + p)
+                learning-rate: 0.01
+                batch-size: 256
+              steps:
+                - name: prepare
+                  command: [python3, prepare.py, --events, "${datasets.\(a)}", --labels, "${datasets.\(b)}", --out, "${outputs}"]
+                  outputs: [train.parquet, test.parquet]
+                  timeout: 20m
+                - name: train
+                  command: [python3, train.py, --data, "${steps.prepare}", --epochs, "${params.epochs}", --lr, "${params.learning-rate}", --out, "${outputs}"]
+                  dependsOn: [prepare]
+                  outputs: [model.bin, metrics.json]
+                  env:
+                    PYTHONUNBUFFERED: "1"
+                    HF_TOKEN: { secret: { env: HF_TOKEN } }
+                  timeout: 2h
+              artifact: { step: train, path: model.bin }
+              metrics: { step: train, path: metrics.json }
 
-        """
+            """
     }
 
     func dataset(_ d: Int) -> String {
         let name = shape.datasetName(d)
         return """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Dataset
-        metadata:
-          name: \(name)
-        spec:
-          description: Daily export of \(RepositoryShape.datasetFamilies[d % RepositoryShape.datasetFamilies.count]), shard \(d).
-          source: { path: data/\(name).csv }
+            apiVersion: gantry.dev/v1alpha1
+            kind: Dataset
+            metadata:
+              name: \(name)
+            spec:
+              description: Daily export of \(RepositoryShape.datasetFamilies[d % RepositoryShape.datasetFamilies.count]), shard \(d).
+              source: { path: data/\(name).csv }
 
-        """
+            """
     }
 
     func modelFile(_ f: Int, revision: Int) -> String {
@@ -162,38 +166,39 @@ struct Generator {
 
     func model(_ i: Int) -> String {
         let p = shape.pipelineOf(model: i)
-        let a = shape.datasetName(2 * p % shape.datasets), b = shape.datasetName((2 * p + 1) % shape.datasets)
+        let a = shape.datasetName(2 * p % shape.datasets)
+        let b = shape.datasetName((2 * p + 1) % shape.datasets)
         let gates = i % 5 == 0 ? "\n  promotion: { policy: manual, gates: [\"auc >= 0.8\"] }" : ""
         return """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata:
-          name: \(shape.modelName(i))
-        spec:
-          pipeline: \(shape.pipelineName(p))
-          datasets: [\(a), \(b)]
-          target: local
-          params:
-            epochs: \(10 + i % 90)
-            learning-rate: 0.0\(1 + i % 9)\(gates)
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata:
+              name: \(shape.modelName(i))
+            spec:
+              pipeline: \(shape.pipelineName(p))
+              datasets: [\(a), \(b)]
+              target: local
+              params:
+                epochs: \(10 + i % 90)
+                learning-rate: 0.0\(1 + i % 9)\(gates)
 
-        """
+            """
     }
 
     func deployment(_ i: Int) -> String {
         let health = i % 4 == 0 ? "\n  healthCheck: { path: /health, timeout: 30s }" : ""
         return """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: \(shape.modelName(i))-prod }
-        spec:
-          model: \(shape.modelName(i))
-          version: 1
-          address: 127.0.0.1:\(20000 + i)
-          serve: { command: [python3, serve.py, "${artifact}", "${port}"] }
-          targets: [{ target: local }]\(health)
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: \(shape.modelName(i))-prod }
+            spec:
+              model: \(shape.modelName(i))
+              version: 1
+              address: 127.0.0.1:\(20000 + i)
+              serve: { command: [python3, serve.py, "${artifact}", "${port}"] }
+              targets: [{ target: local }]\(health)
 
-        """
+            """
     }
 
     func csv(_ d: Int) -> String {

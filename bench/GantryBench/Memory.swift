@@ -22,7 +22,8 @@ enum Memory {
         let controller = try Controller(url: remote.url, state: state, fresh: false)
         var rss: [(Int, Double)] = []
         var anonymous: [(Int, Double)] = []
-        var quiet = Series("reconcile, nothing new"), afterPush = Series("reconcile after a push")
+        var quiet = Series("reconcile, nothing new")
+        var afterPush = Series("reconcile after a push")
         note("scenario 5: \(reconciles) reconciles")
         for n in 1...reconciles {
             let pushed = n % 10 == 0

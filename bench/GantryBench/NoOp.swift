@@ -2,10 +2,10 @@ import Foundation
 import Glibc
 import Manifests
 import Planner
+import Processes
 import Source
 import State
 import Targets
-import Processes
 
 /// Scenario 2: a reconcile when nothing changed, every model already at a
 /// version matching its lineage.
@@ -22,7 +22,8 @@ enum NoOp {
         note("scenario 2: registering a version for every model")
         let registered = try await controller.registerMissingVersions()
         var git = try GitCommandLine(directory: try remote.clone("cli-noop"), strategy: .decodeAll)
-        var fetchOnly = Series("Gantry: fetch (nothing new)"), planOnly = Series("Gantry: plan only")
+        var fetchOnly = Series("Gantry: fetch (nothing new)")
+        var planOnly = Series("Gantry: plan only")
         var measuring = false
         var lastPlan: Plan?
         let before = controller.source.decodeCount
@@ -86,9 +87,10 @@ enum NoOp {
             let control = state + "/deployments/\(name)/forwarder"
             try FileManager.default.createDirectory(atPath: control, withIntermediateDirectories: true)
             try "127.0.0.1:\(server.port)\n".write(toFile: control + "/backend", atomically: false, encoding: .utf8)
-            try controller.store.save(DeploymentRecord(
-                name: name, model: spec.model, version: spec.version, target: "local", address: spec.address ?? "",
-                specDigest: Planner.specDigest(spec), commit: revision.commit.id.hex, updatedAt: Date(), detail: serving))
+            try controller.store.save(
+                DeploymentRecord(
+                    name: name, model: spec.model, version: spec.version, target: "local", address: spec.address ?? "",
+                    specDigest: Planner.specDigest(spec), commit: revision.commit.id.hex, updatedAt: Date(), detail: serving))
         }
         // The first plan probes every Deployment's health; the plans after
         // it, within the probe period (30 s by default), trust those answers
@@ -138,13 +140,13 @@ struct HealthEndpoint {
         // concurrent probes (http.server's default backlog of 5 drops
         // connections that 10,000 separate serving processes would take).
         let server = """
-        import functools, http.server, sys
-        class Server(http.server.ThreadingHTTPServer):
-            request_queue_size = 1024
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args): pass
-        Server(("127.0.0.1", int(sys.argv[1])), functools.partial(Handler, directory=sys.argv[2])).serve_forever()
-        """
+            import functools, http.server, sys
+            class Server(http.server.ThreadingHTTPServer):
+                request_queue_size = 1024
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def log_message(self, *args): pass
+            Server(("127.0.0.1", int(sys.argv[1])), functools.partial(Handler, directory=sys.argv[2])).serve_forever()
+            """
         pid = try Child.start(["python3", "-c", server, "\(port)", root], log: work + "/health.log")
         let deadline = Measure.now() + 10
         while !Self.answers(port) {

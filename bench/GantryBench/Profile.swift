@@ -22,8 +22,10 @@ enum ProfilePlan {
             }
             let (_, plan) = try await controller.reconciler.plan(revision)
             let t2 = Measure.now()
-            note("plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions; "
-                 + "RSS \(Measure.statusKiB("VmRSS") / 1024) MiB (anonymous \(Measure.statusKiB("RssAnon") / 1024), files \(Measure.statusKiB("RssFile") / 1024))")
+            note(
+                "plan \(n): fetch \(ms(t1 - t0)), plan \(ms(t2 - t1)), \(plan.actions.count) actions; "
+                    + "RSS \(Measure.statusKiB("VmRSS") / 1024) MiB (anonymous \(Measure.statusKiB("RssAnon") / 1024), files \(Measure.statusKiB("RssFile") / 1024))"
+            )
             if stagesEvery == 0 || n % stagesEvery != 0 { continue }
             // The same plan again, stage by stage, in CPU time: on a busy
             // machine wall time says more about the neighbours.
@@ -36,7 +38,9 @@ enum ProfilePlan {
             let c5 = Measure.cpu()
             _ = controller.reconciler.planner.plan(desired: desired, observed: observed)
             let c6 = Measure.cpu()
-            note("  CPU: desired state \(ms(c3 - c2)), StateStore.allVersions \(ms(c4 - c3)) (\(versions.count) rows), observe \(ms(c5 - c4)), planner \(ms(c6 - c5))")
+            note(
+                "  CPU: desired state \(ms(c3 - c2)), StateStore.allVersions \(ms(c4 - c3)) (\(versions.count) rows), observe \(ms(c5 - c4)), planner \(ms(c6 - c5))"
+            )
         }
     }
 }
@@ -53,11 +57,13 @@ enum ProfileChange {
         var previous: Revision?
         for r in 0..<rounds {
             let i = (r * 997 + 13) % shape.models
-            let model = shape.modelName(i), path = shape.modelFilePath(shape.file(ofModel: i))
+            let model = shape.modelName(i)
+            let path = shape.modelFilePath(shape.file(ofModel: i))
             try remote.push("Train \(model) for one more epoch") { clone in
                 try Generator.bumpEpochs(in: clone + "/" + path, model: model)
             }
-            let c0 = Measure.cpu(), t0 = Measure.now()
+            let c0 = Measure.cpu()
+            let t0 = Measure.now()
             try controller.source.update()
             let c1 = Measure.cpu()
             let revision = try controller.source.revision(at: nil)
@@ -67,9 +73,11 @@ enum ProfileChange {
             let observed = try await controller.reconciler.observe(desired)
             let c4 = Measure.cpu()
             let plan = controller.reconciler.planner.plan(desired: desired, observed: observed)
-            let c5 = Measure.cpu(), t5 = Measure.now()
-            note("round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
-                 + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
+            let c5 = Measure.cpu()
+            let t5 = Measure.now()
+            note(
+                "round \(r): \(ms(t5 - t0)) wall; CPU: fetch \(ms(c1 - c0)), revision \(ms(c2 - c1)), desired \(ms(c3 - c2)), "
+                    + "observe \(ms(c4 - c3)), planner \(ms(c5 - c4)); \(plan.actions.count) actions")
             // With GANTRY_PROFILE_REPEAT=N, each stage again on its own, N
             // times, for a profiler: the desired state and plan now
             // remembered; the desired state worked out against the last
@@ -95,8 +103,9 @@ enum ProfileChange {
             for (_, dataset) in revision.manifests.datasets { _ = try await fingerprinter.fingerprint(dataset, in: revision) }
             let c10 = Measure.cpu()
             let n = Double(repeats)
-            note("  again, CPU per call: desired \(ms((c7 - c6) / n)), planner \(ms((c8 - c7) / n)); "
-                 + "desired in turns with the last revision \(ms((c9 - c8) / (2 * n))); fingerprints \(ms(c10 - c9))")
+            note(
+                "  again, CPU per call: desired \(ms((c7 - c6) / n)), planner \(ms((c8 - c7) / n)); "
+                    + "desired in turns with the last revision \(ms((c9 - c8) / (2 * n))); fingerprints \(ms(c10 - c9))")
             previous = revision
             try controller.register(plan.actions.filter { $0.kind == .train })
         }

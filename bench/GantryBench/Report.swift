@@ -6,19 +6,19 @@ enum Report {
     static func write(results: String, environment: String, command: String, to path: String) throws {
         let env = (try? String(contentsOfFile: environment, encoding: .utf8)) ?? ""
         var md = """
-        # Gantry benchmarks: results
+            # Gantry benchmarks: results
 
-        Every figure below was produced by one command, `\(command)`, on the
-        machine described here; `bench/README.md` says what each scenario
-        measures and how. Times are medians of alternating runs (min–max in
-        the detail tables); each contestant ran in the same run as Gantry.
+            Every figure below was produced by one command, `\(command)`, on the
+            machine described here; `bench/README.md` says what each scenario
+            measures and how. Times are medians of alternating runs (min–max in
+            the detail tables); each contestant ran in the same run as Gantry.
 
-        ## Run
+            ## Run
 
-        | | |
-        |---|---|
+            | | |
+            |---|---|
 
-        """
+            """
         for line in env.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
             md += "| \(line[..<colon]) | \(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)) |\n"
@@ -54,127 +54,131 @@ enum Report {
 
     static func summarise(change r: ScenarioResult, _ md: inout String, _ sections: inout String) {
         guard let g = r[ChangeToPlan.gantry], let all = r[ChangeToPlan.all], let changed = r[ChangeToPlan.changed] else { return }
-        let vsAll = all.median / g.median, vsChanged = changed.median / g.median
+        let vsAll = all.median / g.median
+        let vsChanged = changed.median / g.median
         md += "| 1. one manifest changed, push to plan ready | ≤ 30 ms; ≥ 50x git CLI + decode all; faster than git CLI + decode changed "
         md += "| \(ms(g.median)) | decode all \(ms(all.median)) (\(ratio(vsAll))); decode changed \(ms(changed.median)) (\(ratio(vsChanged))) "
         md += "| \(verdict(g.median <= 0.030)) / \(verdict(vsAll >= 50)) / \(verdict(vsChanged > 1)) |\n"
         sections += """
 
-        ## 1. One manifest changed: push to plan ready
+            ## 1. One manifest changed: push to plan ready
 
-        A developer's clone commits a one-line change (one model's `epochs`)
-        and pushes it to a bare repository served by `git daemon` on
-        127.0.0.1. When the push returns, each contestant brings itself up to
-        date. Gantry: `GitSource.fetch()` (libgit2 fetch into its bare cache,
-        then decode what changed) and `Reconciler.plan` (lineages, observed
-        state, plan), in-process with the warm caches a controller has; the
-        plan must retrain exactly the changed model. The git command-line
-        baselines: `git fetch`, `git diff --name-only HEAD origin/main`,
-        `git reset --hard origin/main`, then the same in-process decoder
-        (`ManifestDecoder.decode` + `ManifestSet.assemble`) over every
-        manifest, or over the changed files only. The baselines stop when
-        the manifests are decoded and checked, before any planning, so the
-        ratios favour them. "Fetch only" is libgit2's fetch and `git daemon`
-        answering it (a fresh `git upload-pack` and `git pack-objects` per
-        fetch), before anything is decoded: the network's share, which
-        Gantry's total cannot go below; "git CLI: fetch only" is the
-        baselines' `git fetch` alone from the same daemon.
+            A developer's clone commits a one-line change (one model's `epochs`)
+            and pushes it to a bare repository served by `git daemon` on
+            127.0.0.1. When the push returns, each contestant brings itself up to
+            date. Gantry: `GitSource.fetch()` (libgit2 fetch into its bare cache,
+            then decode what changed) and `Reconciler.plan` (lineages, observed
+            state, plan), in-process with the warm caches a controller has; the
+            plan must retrain exactly the changed model. The git command-line
+            baselines: `git fetch`, `git diff --name-only HEAD origin/main`,
+            `git reset --hard origin/main`, then the same in-process decoder
+            (`ManifestDecoder.decode` + `ManifestSet.assemble`) over every
+            manifest, or over the changed files only. The baselines stop when
+            the manifests are decoded and checked, before any planning, so the
+            ratios favour them. "Fetch only" is libgit2's fetch and `git daemon`
+            answering it (a fresh `git upload-pack` and `git pack-objects` per
+            fetch), before anything is decoded: the network's share, which
+            Gantry's total cannot go below; "git CLI: fetch only" is the
+            baselines' `git fetch` alone from the same daemon.
 
-        \(table(r.series))
-        Ratios: git CLI + decode all / Gantry = \(ratio(vsAll)); git CLI + decode changed / Gantry = \(ratio(vsChanged)).
+            \(table(r.series))
+            Ratios: git CLI + decode all / Gantry = \(ratio(vsAll)); git CLI + decode changed / Gantry = \(ratio(vsChanged)).
 
-        \(facts(r))
-        """
+            \(facts(r))
+            """
     }
 
     static func summarise(noop r: ScenarioResult, deployments: ScenarioResult?, _ md: inout String, _ sections: inout String) {
         guard let g = r[NoOp.gantry], let cli = r[NoOp.cli] else { return }
-        md += "| 2. no-op reconcile, 10,000 models | ≤ 10 ms | \(ms(g.median)) | git fetch + diff \(ms(cli.median)) (\(ratio(cli.median / g.median))) | \(verdict(g.median <= 0.010)) |\n"
+        md +=
+            "| 2. no-op reconcile, 10,000 models | ≤ 10 ms | \(ms(g.median)) | git fetch + diff \(ms(cli.median)) (\(ratio(cli.median / g.median))) | \(verdict(g.median <= 0.010)) |\n"
         if let d = deployments, let dg = d[NoOp.gantry] {
             md += "| 2b. no-op, 10,000 models and 10,000 serving deployments | ≤ 10 ms | \(ms(dg.median)) | — | \(verdict(dg.median <= 0.010)) |\n"
         }
         sections += """
 
-        ## 2. No-op reconcile of 10,000 models
+            ## 2. No-op reconcile of 10,000 models
 
-        The repository without Deployments (10,000 Models in 1,000 files,
-        100 Pipelines, 200 Datasets), every model already at a version whose
-        lineage matches, nothing new pushed: one controller loop's fetch and
-        plan, which must be empty. The git command line's no-op (`git fetch`
-        and an empty `git diff --name-only`) is shown for scale.
+            The repository without Deployments (10,000 Models in 1,000 files,
+            100 Pipelines, 200 Datasets), every model already at a version whose
+            lineage matches, nothing new pushed: one controller loop's fetch and
+            plan, which must be empty. The git command line's no-op (`git fetch`
+            and an empty `git diff --name-only`) is shown for scale.
 
-        \(table(r.series))
-        \(facts(r))
-        """
+            \(table(r.series))
+            \(facts(r))
+            """
         if let d = deployments {
             sections += """
 
-            ### 2b. With 10,000 Deployments serving
+                ### 2b. With 10,000 Deployments serving
 
-            The full repository with every Deployment recorded as serving its
-            pinned version. Observing a Deployment checks that its serving
-            process and forwarder run and, once per probe period (the health
-            check's `interval`, 30 s by default), probes its health check over
-            HTTP; one real endpoint on 127.0.0.1 (Python's threaded
-            `http.server`) stands in for all 10,000 serving processes. The
-            first plan probes every one; the measured plans follow it within
-            the period.
+                The full repository with every Deployment recorded as serving its
+                pinned version. Observing a Deployment checks that its serving
+                process and forwarder run and, once per probe period (the health
+                check's `interval`, 30 s by default), probes its health check over
+                HTTP; one real endpoint on 127.0.0.1 (Python's threaded
+                `http.server`) stands in for all 10,000 serving processes. The
+                first plan probes every one; the measured plans follow it within
+                the period.
 
-            \(table(d.series))
-            \(facts(d))
-            """
+                \(table(d.series))
+                \(facts(d))
+                """
         }
     }
 
     static func summarise(webhook r: ScenarioResult, _ md: inout String, _ sections: inout String) {
         guard let g = r.series.first else { return }
-        let p50 = WebhookScenario.percentile(g.samples, 0.50), p99 = WebhookScenario.percentile(g.samples, 0.99)
+        let p50 = WebhookScenario.percentile(g.samples, 0.50)
+        let p99 = WebhookScenario.percentile(g.samples, 0.99)
         md += "| 4. webhook to first action, 10,000 models | p99 ≤ 100 ms | p50 \(ms(p50)), p99 \(ms(p99)) | — | \(verdict(p99 <= 0.100)) |\n"
         sections += """
 
-        ## 4. Webhook received to first action dispatched
+            ## 4. Webhook received to first action dispatched
 
-        A running controller (the real `ControllerLoop` and `GantryServer`,
-        in one process, idle on an hour's interval) follows the 10,000-model
-        repository that `git daemon` serves. Each round pushes a one-line
-        change to one model and sends a signed generic webhook for it; the
-        clock runs from sending the webhook to the reconciler announcing its
-        first action (that model's train), just before the driver is called.
-        The path in between is the webhook's check, waking the loop, the
-        fetch, the desired and observed state, and the plan. The training's
-        runner is a stand-in that exits at once, and the version is then
-        registered as in scenario 1, so that every round starts in sync.
+            A running controller (the real `ControllerLoop` and `GantryServer`,
+            in one process, idle on an hour's interval) follows the 10,000-model
+            repository that `git daemon` serves. Each round pushes a one-line
+            change to one model and sends a signed generic webhook for it; the
+            clock runs from sending the webhook to the reconciler announcing its
+            first action (that model's train), just before the driver is called.
+            The path in between is the webhook's check, waking the loop, the
+            fetch, the desired and observed state, and the plan. The training's
+            runner is a stand-in that exits at once, and the version is then
+            registered as in scenario 1, so that every round starts in sync.
 
-        \(table(r.series))
-        p50 \(ms(p50)), p99 \(ms(p99)) over \(g.samples.count) pushes.
+            \(table(r.series))
+            p50 \(ms(p50)), p99 \(ms(p99)) over \(g.samples.count) pushes.
 
-        \(facts(r))
-        """
+            \(facts(r))
+            """
     }
 
     static func summarise(cold r: ScenarioResult, _ md: inout String, _ sections: inout String) {
         guard let g = r[ColdDecode.gantry], let py = r[ColdDecode.pyyaml], let floor = r[ColdDecode.floor] else { return }
-        let vsFloor = g.median / floor.median, vsPy = py.median / g.median
+        let vsFloor = g.median / floor.median
+        let vsPy = py.median / g.median
         md += "| 3. cold decode + validation of every manifest | ≤ 2x the libyaml floor; ≥ 5x PyYAML "
         md += "| \(ms(g.median)) | floor \(ms(floor.median)) (Gantry \(ratio(vsFloor)) of it); PyYAML \(ms(py.median)) (\(ratio(vsPy)) slower) "
         md += "| \(verdict(vsFloor <= 2)) / \(verdict(vsPy >= 5)) |\n"
         sections += """
 
-        ## 3. Cold decode and validation of every manifest
+            ## 3. Cold decode and validation of every manifest
 
-        Each contestant is a fresh process that walks the same directory,
-        reads every `.yaml` file and times its own work (start-up excluded).
-        Gantry runs `DirectoryLoader.load`, what `gantry validate` does:
-        parse with libyaml, decode into typed objects, validate each object
-        and check references between them. PyYAML parses with libyaml's C
-        loader (`yaml.CSafeLoader`) into Python objects and validates nothing.
-        The floor is a C loop over libyaml's events that builds nothing.
+            Each contestant is a fresh process that walks the same directory,
+            reads every `.yaml` file and times its own work (start-up excluded).
+            Gantry runs `DirectoryLoader.load`, what `gantry validate` does:
+            parse with libyaml, decode into typed objects, validate each object
+            and check references between them. PyYAML parses with libyaml's C
+            loader (`yaml.CSafeLoader`) into Python objects and validates nothing.
+            The floor is a C loop over libyaml's events that builds nothing.
 
-        \(table(r.series))
-        Ratios: Gantry / floor = \(ratio(vsFloor)); PyYAML / Gantry = \(ratio(vsPy)).
+            \(table(r.series))
+            Ratios: Gantry / floor = \(ratio(vsFloor)); PyYAML / Gantry = \(ratio(vsPy)).
 
-        \(facts(r))
-        """
+            \(facts(r))
+            """
     }
 
     static func summarise(memory r: ScenarioResult, _ md: inout String, _ sections: inout String) {
@@ -190,17 +194,17 @@ enum Report {
         for n in checkpoints { rows += "| \(n) | \(r.facts["rss after \(n)"]!) MiB | \(r.facts["anonymous after \(n)"] ?? "?") MiB |\n" }
         sections += """
 
-        ## 5. Resident memory of a controller holding 10,000 models
+            ## 5. Resident memory of a controller holding 10,000 models
 
-        One process runs \(last) controller loops (fetch, plan) over the
-        repository of 10,000 Models, every one at a matching version. Every
-        tenth loop follows a pushed commit that edits one models file, so the
-        manifest cache turns over. VmRSS is read from /proc/self/status. No
-        growth means at most 1 MiB more after reconcile \(last) than after 100.
+            One process runs \(last) controller loops (fetch, plan) over the
+            repository of 10,000 Models, every one at a matching version. Every
+            tenth loop follows a pushed commit that edits one models file, so the
+            manifest cache turns over. VmRSS is read from /proc/self/status. No
+            growth means at most 1 MiB more after reconcile \(last) than after 100.
 
-        \(rows)
-        \(table(r.series))
-        \(facts(r))
-        """
+            \(rows)
+            \(table(r.series))
+            \(facts(r))
+            """
     }
 }

@@ -54,12 +54,14 @@ enum WebhookScenario {
         let reconciler = Reconciler(store: fixture.store, workspace: workspace, log: { _ in dispatch.announced() })
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
-        let loop = ControllerLoop(source: fixture.source, reconciler: reconciler, status: ControllerStatus(source: fixture.source.name),
-                                  configuration: .init(interval: .seconds(3600), jitter: false), logger: logger)
+        let loop = ControllerLoop(
+            source: fixture.source, reconciler: reconciler, status: ControllerStatus(source: fixture.source.name),
+            configuration: .init(interval: .seconds(3600), jitter: false), logger: logger)
         let port = try freePort()
-        let server = GantryServer(reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: ControllerMetrics(),
-                                  tokens: try TokenFile(entries: []), webhookSecret: secret,
-                                  source: .init(location: remote.url, ref: "main"))
+        let server = GantryServer(
+            reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: ControllerMetrics(),
+            tokens: try TokenFile(entries: []), webhookSecret: secret,
+            source: .init(location: remote.url, ref: "main"))
         let group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: logger)], logger: logger)
         let running = Task { try await group.run() }
         defer { running.cancel() }
@@ -70,10 +72,13 @@ enum WebhookScenario {
         }
 
         let body = Array(#"{"repository": "\#(remote.url)", "ref": "refs/heads/main", "after": "bench"}"#.utf8)
-        let hook = HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/hooks/generic",
-                               headers: [("Content-Type", "application/json"),
-                                         ("X-Gantry-Signature", "sha256=" + WebhookProvider.signature(body: body, secret: secret))],
-                               body: body)
+        let hook = HTTPRequest(
+            method: "POST", url: "http://127.0.0.1:\(port)/hooks/generic",
+            headers: [
+                ("Content-Type", "application/json"),
+                ("X-Gantry-Signature", "sha256=" + WebhookProvider.signature(body: body, secret: secret)),
+            ],
+            body: body)
         var toDispatch = Series("webhook sent to first action dispatched")
         var receipt = Series("webhook received to reconcile start (server side)")
         note("scenario 4: \(pushes) pushes")

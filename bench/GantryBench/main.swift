@@ -62,37 +62,45 @@ do {
         let bytes = try Generator(shape: shape, directory: dir).generate()
         note("generated \(dir): \(shape.models) models\(shape.deployments ? " and deployments" : "") in \(shape.modelFiles) files, \(bytes) bytes of manifests")
     case "change":
-        try await ChangeToPlan.run(work: try args.string("work"), repository: try args.string("repo"),
-                                   rounds: args.int("rounds", default: 15), out: try args.string("out"))
+        try await ChangeToPlan.run(
+            work: try args.string("work"), repository: try args.string("repo"),
+            rounds: args.int("rounds", default: 15), out: try args.string("out"))
     case "noop":
-        try await NoOp.models(work: try args.string("work"), repository: try args.string("repo"),
-                              rounds: args.int("rounds", default: 20), out: try args.string("out"))
+        try await NoOp.models(
+            work: try args.string("work"), repository: try args.string("repo"),
+            rounds: args.int("rounds", default: 20), out: try args.string("out"))
     case "noop-deployments":
-        try await NoOp.deployments(work: try args.string("work"), repository: try args.string("repo"),
-                                   rounds: args.int("rounds", default: 3), out: try args.string("out"))
+        try await NoOp.deployments(
+            work: try args.string("work"), repository: try args.string("repo"),
+            rounds: args.int("rounds", default: 3), out: try args.string("out"))
     case "cold":
-        try ColdDecode.run(directory: try args.string("dir"), rounds: args.int("rounds", default: 7),
-                           floorProgram: try args.string("floor"), python: try args.string("python"),
-                           script: try args.string("script"), out: try args.string("out"))
+        try ColdDecode.run(
+            directory: try args.string("dir"), rounds: args.int("rounds", default: 7),
+            floorProgram: try args.string("floor"), python: try args.string("python"),
+            script: try args.string("script"), out: try args.string("out"))
     case "decode":
         guard let dir = args.positional.first else { throw BenchFailure("usage: gantry-bench decode DIR") }
         try ColdDecode.decodeOnce(directory: dir)
     case "webhook":
-        try await WebhookScenario.run(work: try args.string("work"), repository: try args.string("repo"),
-                                      pushes: args.int("pushes", default: 200), out: try args.string("out"))
+        try await WebhookScenario.run(
+            work: try args.string("work"), repository: try args.string("repo"),
+            pushes: args.int("pushes", default: 200), out: try args.string("out"))
     case "memory":
-        try await Memory.run(work: try args.string("work"), repository: try args.string("repo"),
-                             reconciles: args.int("reconciles", default: 1000), out: try args.string("out"))
+        try await Memory.run(
+            work: try args.string("work"), repository: try args.string("repo"),
+            reconciles: args.int("reconciles", default: 1000), out: try args.string("out"))
     case "register":
         try await Memory.register(url: try args.string("url"), state: try args.string("state"), seed: args.values["seed"])
     case "profile-plan":
-        try await ProfilePlan.run(url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5),
-                                  stagesEvery: args.int("stages-every", default: 1))
+        try await ProfilePlan.run(
+            url: try args.string("url"), state: try args.string("state"), plans: args.int("plans", default: 5),
+            stagesEvery: args.int("stages-every", default: 1))
     case "profile-change":
         try await ProfileChange.run(work: try args.string("work"), repository: try args.string("repo"), rounds: args.int("rounds", default: 10))
     case "report":
-        try Report.write(results: try args.string("results"), environment: try args.string("environment"),
-                         command: try args.string("command"), to: try args.string("to"))
+        try Report.write(
+            results: try args.string("results"), environment: try args.string("environment"),
+            command: try args.string("command"), to: try args.string("to"))
     default:
         throw BenchFailure("unknown verb \(argv[1])")
     }

@@ -12,9 +12,11 @@ public enum PinEditor {
 
     public static func setVersion(_ version: Int, deployment: String, in bytes: [UInt8], file: String) throws -> [UInt8] {
         let documents = try YAMLParser.parse(bytes, file: file)
-        guard let root = documents.compactMap(\.root).first(where: {
-            $0["kind"]?.scalar == Kind.Deployment.rawValue && $0["metadata"]?["name"]?.scalar == deployment
-        }) else {
+        guard
+            let root = documents.compactMap(\.root).first(where: {
+                $0["kind"]?.scalar == Kind.Deployment.rawValue && $0["metadata"]?["name"]?.scalar == deployment
+            })
+        else {
             throw Failure(description: "\(file): no Deployment \(deployment)")
         }
         guard let node = root["spec"]?["version"], case .scalar(let old, .plain) = node.kind else {

@@ -51,7 +51,8 @@ public struct MetricGate: Sendable, Hashable, Codable, CustomStringConvertible {
     public init?(parsing text: String) {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true)
         guard parts.count == 3, let c = Comparison(rawValue: String(parts[1])), let t = Double(parts[2]),
-              !parts[0].isEmpty else { return nil }
+            !parts[0].isEmpty
+        else { return nil }
         metric = String(parts[0])
         comparison = c
         threshold = t

@@ -27,11 +27,13 @@ public enum DirectoryLoader {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Unreadable(path: root, reason: "no such directory")
         }
-        var out: [String] = [], outside: [String] = []
-        let resolvedRoot = realpath(root, nil).map { pointer in
-            defer { free(pointer) }
-            return String(cString: pointer)
-        } ?? root
+        var out: [String] = []
+        var outside: [String] = []
+        let resolvedRoot =
+            realpath(root, nil).map { pointer in
+                defer { free(pointer) }
+                return String(cString: pointer)
+            } ?? root
         guard walk(root, prefix: "", root: resolvedRoot, into: &out, outside: &outside) else {
             throw Unreadable(path: root, reason: "cannot read directory")
         }
@@ -98,8 +100,9 @@ public enum DirectoryLoader {
         let decoded = Parallel.map(contents) { ManifestDecoder.decode(path: $0.path, bytes: $0.bytes) }
         var (set, diagnostics) = ManifestSet.assemble(decoded)
         diagnostics += outside.map {
-            Diagnostic(file: $0, mark: Mark(line: 1, column: 1), field: FieldPath(parsing: ""),
-                       message: "a symbolic link that leaves the directory (or names no regular file); not read")
+            Diagnostic(
+                file: $0, mark: Mark(line: 1, column: 1), field: FieldPath(parsing: ""),
+                message: "a symbolic link that leaves the directory (or names no regular file); not read")
         }
         diagnostics.sort(by: Diagnostic.ordered)
         return (set, diagnostics, files.count + outside.count)

@@ -115,9 +115,10 @@ public enum ManifestDecoder {
             let node = root["kind"] ?? root
             let known = Kind.allCases.map(\.rawValue)
             let hint = kindText.map { Suggestion.hint(for: $0, in: known) } ?? ""
-            throw failure(node, [.key("kind")],
-                          (kindText.map { "unknown kind \"\($0.clipped)\"\(hint)" } ?? "missing required field \"kind\"")
-                          + "; expected one of: \(known.joined(separator: ", "))")
+            throw failure(
+                node, [.key("kind")],
+                (kindText.map { "unknown kind \"\($0.clipped)\"\(hint)" } ?? "missing required field \"kind\"")
+                    + "; expected one of: \(known.joined(separator: ", "))")
         }
         switch kind {
         case .Target: return .target(Entry(object: try object(root, TargetSpec.init(strict:)), origin: origin))

@@ -58,8 +58,10 @@ public struct ManifestSet: Sendable {
         func insert<S>(_ e: Entry<S>, into table: inout [String: Entry<S>]) {
             if let first = table[e.name] {
                 let at = first.origin.mark(of: FieldPath(parsing: "metadata.name"))
-                diagnostics.append(e.origin.diagnostic("metadata.name",
-                    "duplicate \(e.object.kind.rawValue) \"\(e.name.clipped)\" (first defined at \(first.origin.file):\(at))"))
+                diagnostics.append(
+                    e.origin.diagnostic(
+                        "metadata.name",
+                        "duplicate \(e.object.kind.rawValue) \"\(e.name.clipped)\" (first defined at \(first.origin.file):\(at))"))
             } else {
                 table[e.name] = e
             }
@@ -112,10 +114,12 @@ extension ManifestSet {
             return out.sorted()
         }
         guard let before = declared(removed), let after = declared(added), before == after,
-              Set(after).count == after.count else { return nil }
+            Set(after).count == after.count
+        else { return nil }
         var set = self
         set.generation = Self.nextGeneration()
-        var models: Set<String> = [], deployments: Set<String> = []
+        var models: Set<String> = []
+        var deployments: Set<String> = []
         var diagnostics = added.flatMap(\.diagnostics)
         let references = References(set: set, undecodable: [:])
         var placeholders: [String: [References.StepPlaceholder]] = [:]
@@ -200,20 +204,24 @@ struct References {
 
     func check(_ deployment: Entry<DeploymentSpec>) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        let o = deployment.origin, spec = deployment.spec
+        let o = deployment.origin
+        let spec = deployment.spec
         if set.models[spec.model] == nil, !failed(.Model, spec.model) {
             out.append(o.diagnostic("spec.model", missing(.Model, spec.model, among: set.models.keys)))
         }
         for (i, placement) in spec.targets.enumerated() {
             out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
             if let replicas = placement.replicas, replicas > 1, let type = set.targetType(placement.target), type != .sagemaker {
-                out.append(o.diagnostic("spec.targets[\(i)].replicas",
-                    "replicas on \(type.rawValue) targets are not implemented yet: one server runs there; only sagemaker targets run replicas"))
+                out.append(
+                    o.diagnostic(
+                        "spec.targets[\(i)].replicas",
+                        "replicas on \(type.rawValue) targets are not implemented yet: one server runs there; only sagemaker targets run replicas"))
             }
             if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
         }
         if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
-           let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name) {
+            let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name)
+        {
             out.append(o.diagnostic("spec.serve.alias", problem + (spec.serve.alias == nil ? " (the alias defaults to the Deployment's name)" : "")))
         }
         return out
@@ -221,12 +229,13 @@ struct References {
 
     /// The serve field a target of `type` needs.
     func checkServe(_ serve: Serve, on type: TargetSpec.TargetType, _ target: String, _ o: Origin) -> [Diagnostic] {
-        let needed: (field: String, present: Bool)? = switch type {
-        case .local, .agent: ("command", serve.effectiveCommand != nil)
-        case .ray: ("importPath", serve.importPath != nil)
-        case .sagemaker: ("image", serve.image != nil)
-        case .mlflow: nil
-        }
+        let needed: (field: String, present: Bool)? =
+            switch type {
+            case .local, .agent: ("command", serve.effectiveCommand != nil)
+            case .ray: ("importPath", serve.importPath != nil)
+            case .sagemaker: ("image", serve.image != nil)
+            case .mlflow: nil
+            }
         var out: [Diagnostic] = []
         if let needed, !needed.present {
             out.append(o.diagnostic("spec.serve", "missing required field \"\(needed.field)\" to serve on \(type.rawValue) target \(target)"))
@@ -236,14 +245,20 @@ struct References {
             // describe it.
             for (name, value) in (serve.env ?? [:]).sorted(by: { $0.key < $1.key }) {
                 if case .secret = value {
-                    out.append(o.diagnostic("spec.serve.env.\(name)",
-                        "a secret cannot be given to a SageMaker model (SageMaker shows its environment to anyone who can describe it; target \(target)); give the container its secret through its execution role"))
+                    out.append(
+                        o.diagnostic(
+                            "spec.serve.env.\(name)",
+                            "a secret cannot be given to a SageMaker model (SageMaker shows its environment to anyone who can describe it; target \(target)); give the container its secret through its execution role"
+                        ))
                 }
             }
         }
         if let registry = serve.registry {
             if type != .local && type != .agent {
-                out.append(o.diagnostic("spec.serve.registry", "serving from a registry runs `mlflow models serve` on a local or agent target; target \(target) is \(type.rawValue)"))
+                out.append(
+                    o.diagnostic(
+                        "spec.serve.registry",
+                        "serving from a registry runs `mlflow models serve` on a local or agent target; target \(target) is \(type.rawValue)"))
             } else if let t = set.targets[registry], t.spec.type != .mlflow {
                 out.append(o.diagnostic("spec.serve.registry", "target \"\(registry.clipped)\" is \(t.spec.type.rawValue), not an mlflow registry"))
             } else if set.targets[registry] == nil, !failed(.Target, registry) {
@@ -255,7 +270,8 @@ struct References {
 
     func check(_ model: Entry<ModelSpec>, placeholders: [StepPlaceholder]) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        let o = model.origin, spec = model.spec
+        let o = model.origin
+        let spec = model.spec
         for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d] == nil && !failed(.Dataset, d) {
             out.append(o.diagnostic("spec.datasets[\(i)]", missing(.Dataset, d, among: set.datasets.keys)))
         }
@@ -264,8 +280,11 @@ struct References {
             for (i, d) in (spec.datasets ?? []).enumerated() {
                 guard let dataset = set.datasets[d], dataset.spec.source.s3 == nil else { continue }
                 let source = dataset.spec.source.path != nil ? "a path" : "a URL"
-                out.append(o.diagnostic("spec.datasets[\(i)]",
-                    "dataset \"\(d.clipped)\" is read from \(source); a sagemaker training job (target \(spec.target)) reads its datasets from S3 (spec.source.s3)"))
+                out.append(
+                    o.diagnostic(
+                        "spec.datasets[\(i)]",
+                        "dataset \"\(d.clipped)\" is read from \(source); a sagemaker training job (target \(spec.target)) reads its datasets from S3 (spec.source.s3)"
+                    ))
             }
         }
         guard let pipeline = set.pipelines[spec.pipeline] else {
@@ -276,15 +295,22 @@ struct References {
         // The pipeline's placeholders must be satisfiable by this model.
         let datasets = spec.datasets ?? []
         for s in placeholders {
-            let p = s.placeholder, name = p.name!
+            let p = s.placeholder
+            let name = p.name!
             if p.namespace == "params", pipeline.spec.params?[name] == nil, spec.params?[name] == nil {
                 let params = Set((pipeline.spec.params ?? [:]).keys).union((spec.params ?? [:]).keys)
-                out.append(o.diagnostic("spec.params",
-                    "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" uses \(p.text), which neither the pipeline nor this model sets\(Suggestion.hint(for: name, in: params))"))
+                out.append(
+                    o.diagnostic(
+                        "spec.params",
+                        "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" uses \(p.text), which neither the pipeline nor this model sets\(Suggestion.hint(for: name, in: params))"
+                    ))
             }
             if p.namespace == "datasets", !datasets.contains(name) {
-                out.append(o.diagnostic("spec.datasets",
-                    "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" (spec.steps[\(s.step)]) reads \(p.text); list \"\(name)\" in this model's datasets"))
+                out.append(
+                    o.diagnostic(
+                        "spec.datasets",
+                        "pipeline \"\(pipeline.name)\" step \"\(s.stepName)\" (spec.steps[\(s.step)]) reads \(p.text); list \"\(name)\" in this model's datasets"
+                    ))
             }
         }
         return out
@@ -292,7 +318,14 @@ struct References {
 
     func checkTarget(_ name: String, for capability: TargetSpec.Capability, at field: @autoclosure () -> String, _ o: Origin) -> [Diagnostic] {
         if let t = set.targets[name] {
-            return t.spec.can(capability) ? [] : [o.diagnostic(field(), "target \"\(name.clipped)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))")]
+            return t.spec.can(capability)
+                ? []
+                : [
+                    o.diagnostic(
+                        field(),
+                        "target \"\(name.clipped)\" does not allow \(capability.rawValue); its capabilities are \((t.spec.capabilities ?? []).map(\.rawValue).joined(separator: ", "))"
+                    )
+                ]
         }
         if name == ManifestSet.implicitLocalTarget || failed(.Target, name) { return [] }
         return [o.diagnostic(field(), missing(.Target, name, among: targetNames))]

@@ -8,7 +8,10 @@ import YAML
 
 extension Object {
     init?(strict n: Node, spec read: (Node) -> Spec?) {
-        var apiVersion: String?, kind: Kind?, metadata: Metadata?, spec: Spec?
+        var apiVersion: String?
+        var kind: Kind?
+        var metadata: Metadata?
+        var spec: Spec?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "apiVersion": return Strict.set(&apiVersion, v, Strict.string)
@@ -27,7 +30,9 @@ extension Object {
 
 extension Metadata {
     init?(strict n: Node) {
-        var name: String?, labels: [String: String]?, annotations: [String: String]?
+        var name: String?
+        var labels: [String: String]?
+        var annotations: [String: String]?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "name": return Strict.set(&name, v, Strict.string)
@@ -43,8 +48,13 @@ extension Metadata {
 
 extension ModelSpec {
     init?(strict n: Node) {
-        var pipeline: String?, datasets: [String]?, target: String?, params: [String: ParamValue]?
-        var runtime: [String: String]?, triggers: Triggers?, promotion: Promotion?
+        var pipeline: String?
+        var datasets: [String]?
+        var target: String?
+        var params: [String: ParamValue]?
+        var runtime: [String: String]?
+        var triggers: Triggers?
+        var promotion: Promotion?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "pipeline": return Strict.set(&pipeline, v, Strict.string)
@@ -58,14 +68,18 @@ extension ModelSpec {
             }
         }
         guard ok, let pipeline, let target else { return nil }
-        self.init(pipeline: pipeline, datasets: datasets, target: target, params: params, runtime: runtime,
-                  triggers: triggers, promotion: promotion)
+        self.init(
+            pipeline: pipeline, datasets: datasets, target: target, params: params, runtime: runtime,
+            triggers: triggers, promotion: promotion)
     }
 }
 
 extension Triggers {
     init?(strict n: Node) {
-        var data: Bool?, code: Bool?, params: Bool?, schedule: TimeSpan?
+        var data: Bool?
+        var code: Bool?
+        var params: Bool?
+        var schedule: TimeSpan?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "data": return Strict.setOptional(&data, v, Strict.bool)
@@ -82,7 +96,8 @@ extension Triggers {
 
 extension Promotion {
     init?(strict n: Node) {
-        var policy: Policy?, gates: [String]?
+        var policy: Policy?
+        var gates: [String]?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "policy": return Strict.set(&policy, v, Strict.value)
@@ -97,8 +112,14 @@ extension Promotion {
 
 extension DeploymentSpec {
     init?(strict n: Node) {
-        var model: String?, version: Int?, address: String?, serve: Serve?, targets: [Placement]?
-        var healthCheck: HealthCheck?, strategy: Strategy?, autoRollback: Bool?
+        var model: String?
+        var version: Int?
+        var address: String?
+        var serve: Serve?
+        var targets: [Placement]?
+        var healthCheck: HealthCheck?
+        var strategy: Strategy?
+        var autoRollback: Bool?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "model": return Strict.set(&model, v, Strict.string)
@@ -113,14 +134,17 @@ extension DeploymentSpec {
             }
         }
         guard ok, let model, let version, let serve, let targets else { return nil }
-        self.init(model: model, version: version, address: address, serve: serve, targets: targets,
-                  healthCheck: healthCheck, strategy: strategy, autoRollback: autoRollback)
+        self.init(
+            model: model, version: version, address: address, serve: serve, targets: targets,
+            healthCheck: healthCheck, strategy: strategy, autoRollback: autoRollback)
     }
 }
 
 extension Serve {
     init?(strict n: Node) {
-        var command: Command?, workingDir: String?, env: [String: EnvValue]?
+        var command: Command?
+        var workingDir: String?
+        var env: [String: EnvValue]?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "command": return Strict.set(&command, v, Command.init(strict:))
@@ -136,7 +160,8 @@ extension Serve {
 
 extension Placement {
     init?(strict n: Node) {
-        var target: String?, replicas: Int?
+        var target: String?
+        var replicas: Int?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "target": return Strict.set(&target, v, Strict.string)
@@ -151,7 +176,9 @@ extension Placement {
 
 extension HealthCheck {
     init?(strict n: Node) {
-        var path: String?, timeout: TimeSpan?, interval: TimeSpan?
+        var path: String?
+        var timeout: TimeSpan?
+        var interval: TimeSpan?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "path": return Strict.setOptional(&path, v, Strict.string)
@@ -167,7 +194,10 @@ extension HealthCheck {
 
 extension Strategy {
     init?(strict n: Node) {
-        var type: StrategyType?, steps: [Int]?, waves: [[String]]?, pause: TimeSpan?
+        var type: StrategyType?
+        var steps: [Int]?
+        var waves: [[String]]?
+        var pause: TimeSpan?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "type": return Strict.set(&type, v, Strict.value)
@@ -184,7 +214,11 @@ extension Strategy {
 
 extension PipelineSpec {
     init?(strict n: Node) {
-        var codePath: String?, params: [String: ParamValue]?, steps: [Step]?, artifact: OutputRef?, metrics: OutputRef?
+        var codePath: String?
+        var params: [String: ParamValue]?
+        var steps: [Step]?
+        var artifact: OutputRef?
+        var metrics: OutputRef?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "codePath": return Strict.setOptional(&codePath, v, Strict.string)
@@ -202,8 +236,15 @@ extension PipelineSpec {
 
 extension Step {
     init?(strict n: Node) {
-        var name: String?, command: Command?, notebook: Notebook?, workingDir: String?, dependsOn: [String]?
-        var inputs: [String]?, outputs: [String]?, env: [String: EnvValue]?, timeout: TimeSpan?
+        var name: String?
+        var command: Command?
+        var notebook: Notebook?
+        var workingDir: String?
+        var dependsOn: [String]?
+        var inputs: [String]?
+        var outputs: [String]?
+        var env: [String: EnvValue]?
+        var timeout: TimeSpan?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "name": return Strict.set(&name, v, Strict.string)
@@ -219,14 +260,17 @@ extension Step {
             }
         }
         guard ok, let name else { return nil }
-        self.init(name: name, command: command, notebook: notebook, workingDir: workingDir, dependsOn: dependsOn,
-                  inputs: inputs, outputs: outputs, env: env, timeout: timeout)
+        self.init(
+            name: name, command: command, notebook: notebook, workingDir: workingDir, dependsOn: dependsOn,
+            inputs: inputs, outputs: outputs, env: env, timeout: timeout)
     }
 }
 
 extension Notebook {
     init?(strict n: Node) {
-        var path: String?, kernel: String?, python: String?
+        var path: String?
+        var kernel: String?
+        var python: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "path": return Strict.set(&path, v, Strict.string)
@@ -242,7 +286,8 @@ extension Notebook {
 
 extension OutputRef {
     init?(strict n: Node) {
-        var step: String?, path: String?
+        var step: String?
+        var path: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "step": return Strict.set(&step, v, Strict.string)

@@ -6,7 +6,8 @@ import YAML
 
 extension DatasetSpec {
     init?(strict n: Node) {
-        var source: DataSource?, description: String?
+        var source: DataSource?
+        var description: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "source": return Strict.set(&source, v, DataSource.init(strict:))
@@ -21,7 +22,9 @@ extension DatasetSpec {
 
 extension DataSource {
     init?(strict n: Node) {
-        var path: String?, url: String?, s3: S3Location?
+        var path: String?
+        var url: String?
+        var s3: S3Location?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "path": return Strict.setOptional(&path, v, Strict.string)
@@ -37,7 +40,11 @@ extension DataSource {
 
 extension S3Location {
     init?(strict n: Node) {
-        var bucket: String?, key: String?, region: String?, endpoint: String?, credentials: AWSCredentials?
+        var bucket: String?
+        var key: String?
+        var region: String?
+        var endpoint: String?
+        var credentials: AWSCredentials?
         let ok = Strict.fields(n) { k, v in
             switch k {
             case "bucket": return Strict.set(&bucket, v, Strict.string)
@@ -55,7 +62,8 @@ extension S3Location {
 
 extension AWSCredentials {
     init?(strict n: Node) {
-        var accessKeyId: SecretRef?, secretAccessKey: SecretRef?
+        var accessKeyId: SecretRef?
+        var secretAccessKey: SecretRef?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "accessKeyId": return Strict.set(&accessKeyId, v, SecretRef.init(strict:))
@@ -70,7 +78,10 @@ extension AWSCredentials {
 
 extension TargetSpec {
     init?(strict n: Node) {
-        var type: TargetType?, endpoint: String?, region: String?, credentials: [String: SecretRef]?
+        var type: TargetType?
+        var endpoint: String?
+        var region: String?
+        var credentials: [String: SecretRef]?
         var capabilities: [Capability]?
         let ok = Strict.fields(n) { key, v in
             switch key {
@@ -93,7 +104,8 @@ extension TargetSpec {
 extension SecretRef {
     /// A mapping with exactly one of `env` and `file`.
     init?(strict n: Node) {
-        var env: String?, file: String?
+        var env: String?
+        var file: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "env": return Strict.setOptional(&env, v, Strict.string)
@@ -114,8 +126,9 @@ extension EnvValue {
             return
         }
         guard n.tag == nil, case .mapping(let pairs) = n.kind, pairs.count == 1,
-              pairs[0].key.tag == nil, case .scalar("secret", _) = pairs[0].key.kind,
-              let ref = SecretRef(strict: pairs[0].value) else { return nil }
+            pairs[0].key.tag == nil, case .scalar("secret", _) = pairs[0].key.kind,
+            let ref = SecretRef(strict: pairs[0].value)
+        else { return nil }
         self = .secret(ref)
     }
 }

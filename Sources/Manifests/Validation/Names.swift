@@ -33,7 +33,10 @@ public struct Placeholder: Sendable, Hashable {
     /// Nil when the text is not ASCII and has a `$`: then only the
     /// Character-based scan is exact.
     static func scanASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> [Placeholder]? {
-        let dollar = UInt8(ascii: "$"), open = UInt8(ascii: "{"), close = UInt8(ascii: "}"), dot = UInt8(ascii: ".")
+        let dollar = UInt8(ascii: "$")
+        let open = UInt8(ascii: "{")
+        let close = UInt8(ascii: "}")
+        let dot = UInt8(ascii: ".")
         guard bytes.contains(dollar) else { return [] }
         guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
         func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }

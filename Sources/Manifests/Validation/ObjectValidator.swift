@@ -38,14 +38,16 @@ enum ObjectValidator {
             out.append(origin.diagnostic("spec.caFile", "\"\(ca.clipped)\" is not absolute; caFile names a file on the machine that runs Gantry"))
         }
         if spec.type == .agent {
-            let certificate = spec.credentials?["clientCertificate"], key = spec.credentials?["clientKey"]
+            let certificate = spec.credentials?["clientCertificate"]
+            let key = spec.credentials?["clientKey"]
             if (certificate == nil) != (key == nil) {
                 out.append(origin.diagnostic("spec.credentials", "clientCertificate and clientKey go together: mutual TLS needs both"))
             }
             for (name, ref) in [("clientCertificate", certificate), ("clientKey", key)] where ref?.file == nil && ref != nil {
-                out.append(origin.diagnostic("spec.credentials.\(name)", "a client certificate or key is read by libcurl from a file: write { file: /path/to/pem }"))
+                out.append(
+                    origin.diagnostic("spec.credentials.\(name)", "a client certificate or key is read by libcurl from a file: write { file: /path/to/pem }"))
             }
-            if (certificate != nil || spec.caFile != nil), let endpoint = spec.endpoint, !endpoint.hasPrefix("https://") {
+            if certificate != nil || spec.caFile != nil, let endpoint = spec.endpoint, !endpoint.hasPrefix("https://") {
                 out.append(origin.diagnostic("spec.endpoint", "caFile and a client certificate need an https:// endpoint, found \"\(endpoint.clipped)\""))
             }
         }
@@ -108,8 +110,10 @@ enum ObjectValidator {
         let names = spec.steps.map(\.name)
         for (i, step) in spec.steps.enumerated() {
             for (j, dep) in (step.dependsOn ?? []).enumerated() where !names.contains(dep) {
-                out.append(origin.diagnostic("spec.steps[\(i)].dependsOn[\(j)]",
-                    "no step named \"\(dep.clipped)\"\(Suggestion.hint(for: dep, in: names))"))
+                out.append(
+                    origin.diagnostic(
+                        "spec.steps[\(i)].dependsOn[\(j)]",
+                        "no step named \"\(dep.clipped)\"\(Suggestion.hint(for: dep, in: names))"))
             }
             let ancestors = StepGraph(spec.steps).ancestors(of: step.name)
             for (k, arg) in (step.command?.argv ?? []).enumerated() {
@@ -125,7 +129,8 @@ enum ObjectValidator {
                             out.append(origin.diagnostic(field, "\(p.text) names a step that \"\(step.name)\" does not depend on; add it to dependsOn"))
                         }
                     default:
-                        out.append(origin.diagnostic(field, "unknown placeholder \(p.text); expected ${params.NAME}, ${datasets.NAME}, ${outputs} or ${steps.NAME}"))
+                        out.append(
+                            origin.diagnostic(field, "unknown placeholder \(p.text); expected ${params.NAME}, ${datasets.NAME}, ${outputs} or ${steps.NAME}"))
                     }
                 }
             }
@@ -153,12 +158,16 @@ enum ObjectValidator {
     static func check(_ spec: ModelSpec, _ origin: Origin) -> [Diagnostic] {
         var out: [Diagnostic] = []
         if let every = spec.triggers?.schedule, every.seconds < shortestSchedule.seconds {
-            out.append(origin.diagnostic("spec.triggers.schedule",
-                "a schedule of \(every) would retrain more often than once a minute; the shortest is \(shortestSchedule)"))
+            out.append(
+                origin.diagnostic(
+                    "spec.triggers.schedule",
+                    "a schedule of \(every) would retrain more often than once a minute; the shortest is \(shortestSchedule)"))
         }
         for (i, gate) in (spec.promotion?.gates ?? []).enumerated() where MetricGate(parsing: gate) == nil {
-            out.append(origin.diagnostic("spec.promotion.gates[\(i)]",
-                "invalid gate \"\(gate.clipped)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))
+            out.append(
+                origin.diagnostic(
+                    "spec.promotion.gates[\(i)]",
+                    "invalid gate \"\(gate.clipped)\"; write METRIC OP NUMBER with OP one of >=, <=, >, <, == (for example \"accuracy >= 0.9\")"))
         }
         // Lists are short: a scan is cheaper than building a set per object.
         let datasets = spec.datasets ?? []
@@ -191,8 +200,10 @@ enum ObjectValidator {
                         out.append(origin.diagnostic("spec.serve.command[\(k)]", "\(p.text) needs spec.serve.registry: the mlflow target to serve from"))
                     }
                 } else if p.name != nil || !servePlaceholders.contains(p.namespace) {
-                    out.append(origin.diagnostic("spec.serve.command[\(k)]",
-                        "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}, ${registry.uri}"))
+                    out.append(
+                        origin.diagnostic(
+                            "spec.serve.command[\(k)]",
+                            "unknown placeholder \(p.text); expected one of ${artifact}, ${port}, ${host}, ${version}, ${model}, ${registry.uri}"))
                 }
             }
         }
@@ -206,26 +217,33 @@ enum ObjectValidator {
         // What Gantry does not act on yet is an error, never a silent no-op:
         // a Deployment serves one version on one target, all at once.
         if spec.targets.count > 1 {
-            out.append(origin.diagnostic("spec.targets[1]",
-                "serving one Deployment on several targets is not implemented yet: Gantry would serve on the first only; list one target per Deployment"))
+            out.append(
+                origin.diagnostic(
+                    "spec.targets[1]",
+                    "serving one Deployment on several targets is not implemented yet: Gantry would serve on the first only; list one target per Deployment"))
         }
         if let strategy = spec.strategy, strategy.type != .allAtOnce {
-            out.append(origin.diagnostic("spec.strategy.type",
-                "\(strategy.type.rawValue) rollouts are not implemented yet: Gantry deploys all at once; remove spec.strategy or write type: all-at-once"))
+            out.append(
+                origin.diagnostic(
+                    "spec.strategy.type",
+                    "\(strategy.type.rawValue) rollouts are not implemented yet: Gantry deploys all at once; remove spec.strategy or write type: all-at-once"))
         }
         if spec.strategy?.pause != nil {
             out.append(origin.diagnostic("spec.strategy.pause", "pauses between rollout steps are not implemented yet: Gantry deploys all at once"))
         }
         if spec.autoRollback == true {
-            out.append(origin.diagnostic("spec.autoRollback",
-                "automatic rollback is not implemented yet: a failed deploy keeps the version that served; roll back with `gantry rollback`"))
+            out.append(
+                origin.diagnostic(
+                    "spec.autoRollback",
+                    "automatic rollback is not implemented yet: a failed deploy keeps the version that served; roll back with `gantry rollback`"))
         }
         if let strategy = spec.strategy {
             switch strategy.type {
             case .canary:
                 let steps = strategy.steps ?? []
                 if steps.isEmpty || steps.last != 100 || zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 })
-                    || steps.contains(where: { $0 < 1 || $0 > 100 }) {
+                    || steps.contains(where: { $0 < 1 || $0 > 100 })
+                {
                     out.append(origin.diagnostic("spec.strategy.steps", "canary steps are increasing percentages ending at 100, such as [10, 50, 100]"))
                 }
             case .waves:
@@ -246,13 +264,17 @@ enum ObjectValidator {
         var out: [Diagnostic] = []
         for (name, value) in env ?? [:] {
             if !isEnvironmentName(name) {
-                out.append(origin.diagnostic("\(field).\(name)",
-                    "invalid environment variable name \"\(name.clipped)\"; use letters, digits and '_', not starting with a digit"))
+                out.append(
+                    origin.diagnostic(
+                        "\(field).\(name)",
+                        "invalid environment variable name \"\(name.clipped)\"; use letters, digits and '_', not starting with a digit"))
                 continue
             }
             if case .literal = value, EnvValue.looksSecret(name) {
-                out.append(origin.diagnostic("\(field).\(name)",
-                    "\(name) looks like a secret written inline; reference it: { secret: { env: \(name) } }"))
+                out.append(
+                    origin.diagnostic(
+                        "\(field).\(name)",
+                        "\(name) looks like a secret written inline; reference it: { secret: { env: \(name) } }"))
             }
         }
         return out.sorted(by: Diagnostic.ordered)
@@ -280,13 +302,15 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         if text.utf8.allSatisfy({ $0 < 0x80 }) {
             let bytes = text.utf8
             guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")), colon != bytes.startIndex,
-                  let port = Int(Substring(bytes[bytes.index(after: colon)...])), (1...65535).contains(port) else { return nil }
+                let port = Int(Substring(bytes[bytes.index(after: colon)...])), (1...65535).contains(port)
+            else { return nil }
             self.host = String(Substring(bytes[..<colon]))
             self.port = port
             return
         }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (1...65535).contains(port), colon != text.startIndex else { return nil }
+            (1...65535).contains(port), colon != text.startIndex
+        else { return nil }
         self.host = String(text[..<colon])
         self.port = port
     }

@@ -10,9 +10,10 @@ public struct Command: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         if let node = decoder.yamlNode, case .scalar(let text, _) = node.kind, !node.isNull {
             let suggestion = text.split(separator: " ").map { "\"\($0)\"" }.joined(separator: ", ")
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "a command is a list of arguments, not a string: no shell runs it; write [\(suggestion)]"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "a command is a list of arguments, not a string: no shell runs it; write [\(suggestion)]"))
         }
         argv = try [String](from: decoder)
         if argv.isEmpty {

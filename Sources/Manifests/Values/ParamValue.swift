@@ -12,16 +12,24 @@ public enum ParamValue: Sendable, Hashable, Codable, CustomStringConvertible {
         let c = try decoder.singleValueContainer()
         if let node = decoder.yamlNode {
             guard case .scalar(let s, let style) = node.kind, !node.isNull else {
-                throw DecodingError.typeMismatch(ParamValue.self, .init(codingPath: decoder.codingPath,
-                    debugDescription: "expected a parameter value (string, number or boolean), found \(node.kindDescription)"))
+                throw DecodingError.typeMismatch(
+                    ParamValue.self,
+                    .init(
+                        codingPath: decoder.codingPath,
+                        debugDescription: "expected a parameter value (string, number or boolean), found \(node.kindDescription)"))
             }
             self = style.isQuoted ? .string(s) : ParamValue(plain: s)
             return
         }
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else { self = .string(try c.decode(String.self)) }
+        if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else {
+            self = .string(try c.decode(String.self))
+        }
     }
 
     init(plain s: String) {
@@ -29,9 +37,7 @@ public enum ParamValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case "true", "True", "TRUE": self = .bool(true)
         case "false", "False", "FALSE": self = .bool(false)
         default:
-            if let i = Int(s) { self = .int(i) }
-            else if let d = Double(s) { self = .double(d) }
-            else { self = .string(s) }
+            if let i = Int(s) { self = .int(i) } else if let d = Double(s) { self = .double(d) } else { self = .string(s) }
         }
     }
 

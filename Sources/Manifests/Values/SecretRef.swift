@@ -20,15 +20,17 @@ public struct SecretRef: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         if let node = decoder.yamlNode, case .scalar = node.kind, !node.isNull {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "secret written inline; reference it instead: { env: VARIABLE } or { file: /path/to/secret }"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "secret written inline; reference it instead: { env: VARIABLE } or { file: /path/to/secret }"))
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         env = try c.decodeIfPresent(String.self, forKey: .env)
         file = try c.decodeIfPresent(String.self, forKey: .file)
         if (env == nil) == (file == nil) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a secret reference needs exactly one of \"env\" or \"file\""))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "a secret reference needs exactly one of \"env\" or \"file\""))
         }
     }
 
@@ -70,8 +72,10 @@ public enum EnvValue: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         if let node = decoder.yamlNode, case .mapping = node.kind {
             if node["secret"] == nil, node["env"] != nil || node["file"] != nil {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                    debugDescription: "a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"))
+                throw DecodingError.dataCorrupted(
+                    .init(
+                        codingPath: decoder.codingPath,
+                        debugDescription: "a secret in env is written { secret: { env: NAME } } or { secret: { file: PATH } }"))
             }
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self = .secret(try c.decode(SecretRef.self, forKey: .secret))

@@ -31,10 +31,12 @@ struct DeployExecutor: ActionExecutor {
         }
         let launch = try r.journal.begin(.deploy, key: "deploy:\(deployment):\(version)", object: "Deployment/\(deployment)", target: target)
         do {
-            let served = try await driver.deploy(DeployRequest(deployment: entry, version: record, revision: desired.revision,
-                                                               current: try r.store.deployment(deployment),
-                                                               specDigest: Planner.specDigest(entry.spec), registry: registry),
-                                                 launch: launch)
+            let served = try await driver.deploy(
+                DeployRequest(
+                    deployment: entry, version: record, revision: desired.revision,
+                    current: try r.store.deployment(deployment),
+                    specDigest: Planner.specDigest(entry.spec), registry: registry),
+                launch: launch)
             try r.store.save(served)
             try r.journal.close(launch.key, .done)
         } catch {

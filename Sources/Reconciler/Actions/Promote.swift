@@ -27,8 +27,10 @@ struct PromoteExecutor: ActionExecutor {
         let (model, number) = (model, version)
         let result: WriteBackResult?
         do {
-            result = try source.writeBack(message: try r.promotionMessage(model: model, version: record), author: r.author,
-                                          destination: policy == .auto ? .trackedBranch(fallback: branch) : .branch(branch)) { tip in
+            result = try source.writeBack(
+                message: try r.promotionMessage(model: model, version: record), author: r.author,
+                destination: policy == .auto ? .trackedBranch(fallback: branch) : .branch(branch)
+            ) { tip in
                 var files: [String: [UInt8]] = [:]
                 for d in tip.manifests.deployments.values.sorted(by: { $0.name < $1.name }) where d.spec.model == model && d.spec.version < number {
                     let path = d.origin.file
@@ -43,7 +45,8 @@ struct PromoteExecutor: ActionExecutor {
         }
         let outcome: String
         if let result {
-            let how = result.branch == branch
+            let how =
+                result.branch == branch
                 ? "\(source.isRemote ? "pushed" : "created") branch \(branch) (\(result.commit.short))"
                 : "committed \(result.commit.short) to \(result.branch)"
             outcome = how + (result.note.map { "; \($0)" } ?? "")

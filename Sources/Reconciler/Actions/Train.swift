@@ -20,8 +20,9 @@ struct TrainExecutor: ActionExecutor {
         let driver = try r.driver(target, manifests)
         let datasets = manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
         let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
-        let launch = try r.journal.begin(.train, key: Planner.trainKey(model: model, digest: lineage.digest),
-                                         object: "Model/\(model)", target: target)
+        let launch = try r.journal.begin(
+            .train, key: Planner.trainKey(model: model, digest: lineage.digest),
+            object: "Model/\(model)", target: target)
         do {
             let outcome = try await driver.train(request, launch: launch)
             r.log("  steps: \(outcome.steps.joined(separator: ", "))")
@@ -45,10 +46,11 @@ extension Reconciler {
         if let existing = try store.version(model.name, digest: lineage.digest) { return existing }
         let (passed, report) = Gates.evaluate(model.spec.promotion?.gates ?? [], metrics: outcome.metrics)
         return try store.registerVersion { number in
-            VersionRecord(model: model.name, number: number, digest: lineage.digest, lineage: lineage.json,
-                          metrics: Digest.canonicalJSON(outcome.metrics), artifactPath: outcome.artifactPath,
-                          artifactDigest: outcome.artifactDigest, commit: lineage.commit, gatesPassed: passed,
-                          gateReport: report, createdAt: Date())
+            VersionRecord(
+                model: model.name, number: number, digest: lineage.digest, lineage: lineage.json,
+                metrics: Digest.canonicalJSON(outcome.metrics), artifactPath: outcome.artifactPath,
+                artifactDigest: outcome.artifactDigest, commit: lineage.commit, gatesPassed: passed,
+                gateReport: report, createdAt: Date())
         }
     }
 }

@@ -88,11 +88,14 @@ extension GantryServer {
             }
             if result.applied {
                 wakeup.request("rollback of \(name) by \(caller.name)")
-                await notifier?.send(.init(event: .rolledBack, object: "Deployment/\(name)",
-                                           message: "\(caller.name) pinned \(result.model)@v\(result.toVersion) (was v\(result.fromVersion)): \(result.outcome)",
-                                           source: status.snapshot.source, commit: result.commit ?? ""))
+                await notifier?.send(
+                    .init(
+                        event: .rolledBack, object: "Deployment/\(name)",
+                        message: "\(caller.name) pinned \(result.model)@v\(result.toVersion) (was v\(result.fromVersion)): \(result.outcome)",
+                        source: status.snapshot.source, commit: result.commit ?? ""))
             }
-            let message = result.applied
+            let message =
+                result.applied
                 ? "Git now pins \(result.model)@v\(result.toVersion); the controller deploys it now"
                 : "the pin change awaits review on branch \(result.branch ?? "?"); nothing changes until it is merged"
             return JSON(ActionResult(accepted: true, message: message, rollback: result), status: result.applied ? .ok : .accepted)
@@ -123,8 +126,10 @@ extension GantryServer {
 
     func audit(_ caller: TokenEntry, _ action: String, object: String, detail: String, result: String) throws {
         do {
-            try store.audit(AuditRecord(time: Date(), reconcileId: nil, actor: caller.name, action: action, object: object,
-                                        detail: detail.isEmpty ? "via the API" : "via the API: \(detail)", result: result))
+            try store.audit(
+                AuditRecord(
+                    time: Date(), reconcileId: nil, actor: caller.name, action: action, object: object,
+                    detail: detail.isEmpty ? "via the API" : "via the API: \(detail)", result: result))
         } catch {
             // A full or read-only state directory: say so, rather than a bare 500.
             throw APIError(.serviceUnavailable, "the audit log cannot be written (\(error)); the state directory must be writable again")

@@ -10,11 +10,12 @@ import State
 extension GantryServer {
     func statusView() -> StatusView {
         let s = status.snapshot
-        return StatusView(source: s.source, startedAt: s.startedAt, ready: s.ready, stopping: s.stopping, loops: s.loops,
-                          revision: s.plan?.revision, revisionValid: s.plan?.isValid, lastFetchAt: s.lastFetchAt,
-                          assessedAt: s.assessedAt, lastResult: s.lastResult, lastError: s.lastError,
-                          health: s.health, degradedSince: s.degradedSince,
-                          pendingActions: s.plan?.actions.count ?? 0, lastWakeup: s.lastWakeup)
+        return StatusView(
+            source: s.source, startedAt: s.startedAt, ready: s.ready, stopping: s.stopping, loops: s.loops,
+            revision: s.plan?.revision, revisionValid: s.plan?.isValid, lastFetchAt: s.lastFetchAt,
+            assessedAt: s.assessedAt, lastResult: s.lastResult, lastError: s.lastError,
+            health: s.health, degradedSince: s.degradedSince,
+            pendingActions: s.plan?.actions.count ?? 0, lastWakeup: s.lastWakeup)
     }
 
     func suspensions() throws -> [String: SuspensionRecord] {
@@ -32,8 +33,9 @@ extension GantryServer {
             let versions = (byModel[name] ?? []).map { v in
                 VersionView(v, servedBy: served.filter { $0.model == name && $0.version == v.number }.map(\.name))
             }
-            return ModelView(name: name, sync: SyncState.of("Model/\(name)", in: snapshot.plan), suspended: suspended["Model/\(name)"],
-                             latestVersion: versions.last?.number, versions: versions)
+            return ModelView(
+                name: name, sync: SyncState.of("Model/\(name)", in: snapshot.plan), suspended: suspended["Model/\(name)"],
+                latestVersion: versions.last?.number, versions: versions)
         }
     }
 
@@ -46,8 +48,9 @@ extension GantryServer {
         if let lineage, let p = parent.flatMap({ Lineage.decode($0.lineage) }) {
             changes = lineage.changes(since: p, triggers: nil)
         }
-        return LineageView(version: VersionView(version, servedBy: served), lineage: lineage, parent: parent?.number,
-                           changesSinceParent: parent == nil ? ["first version"] : (changes.isEmpty ? ["retrained"] : changes))
+        return LineageView(
+            version: VersionView(version, servedBy: served), lineage: lineage, parent: parent?.number,
+            changesSinceParent: parent == nil ? ["first version"] : (changes.isEmpty ? ["retrained"] : changes))
     }
 
     func deploymentViews() throws -> [DeploymentView] {
@@ -60,12 +63,13 @@ extension GantryServer {
             let record = records[name]
             let spec = desired[name]?.spec
             let drift = spec.map { Drift.fields(spec: $0, record: record, observed: observations[name]) } ?? []
-            return DeploymentView(name: name, model: spec?.model ?? record?.model ?? "", pinnedVersion: spec?.version,
-                                  servedVersion: record?.version, target: record?.target ?? spec?.targets.first?.target ?? "local",
-                                  address: record?.address ?? spec?.address, sync: SyncState.of("Deployment/\(name)", in: snapshot.plan),
-                                  health: HealthState.of(observations[name], deployed: record != nil),
-                                  drifted: spec == nil ? record != nil : drift.contains { !$0.inSync }, drift: drift,
-                                  suspended: suspended["Deployment/\(name)"])
+            return DeploymentView(
+                name: name, model: spec?.model ?? record?.model ?? "", pinnedVersion: spec?.version,
+                servedVersion: record?.version, target: record?.target ?? spec?.targets.first?.target ?? "local",
+                address: record?.address ?? spec?.address, sync: SyncState.of("Deployment/\(name)", in: snapshot.plan),
+                health: HealthState.of(observations[name], deployed: record != nil),
+                drifted: spec == nil ? record != nil : drift.contains { !$0.inSync }, drift: drift,
+                suspended: suspended["Deployment/\(name)"])
         }
     }
 

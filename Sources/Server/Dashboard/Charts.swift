@@ -10,21 +10,33 @@ enum Charts {
     static func metrics(_ versions: [VersionView]) -> String {
         let names = Set(versions.flatMap { $0.metrics.keys }).sorted()
         guard !names.isEmpty else { return "<p class=\"muted\">No metrics recorded yet.</p>" }
-        return "<div class=\"charts\">" + names.enumerated().map { index, name in
-            let points = versions.compactMap { v in v.metrics[name].map { (v.number, $0) } }
-            return metricChart(name: name, points: points, color: colors[index % colors.count])
-        }.joined(separator: "\n") + "</div>"
+        return "<div class=\"charts\">"
+            + names.enumerated().map { index, name in
+                let points = versions.compactMap { v in v.metrics[name].map { (v.number, $0) } }
+                return metricChart(name: name, points: points, color: colors[index % colors.count])
+            }.joined(separator: "\n") + "</div>"
     }
 
     static func metricChart(name: String, points: [(Int, Double)], color: String) -> String {
-        let width = 560.0, height = 200.0, left = 56.0, right = 16.0, top = 28.0, bottom = 30.0
+        let width = 560.0
+        let height = 200.0
+        let left = 56.0
+        let right = 16.0
+        let top = 28.0
+        let bottom = 30.0
         let values = points.map(\.1)
-        var low = values.min() ?? 0, high = values.max() ?? 1
-        if low == high { low -= 0.5 * max(abs(low), 1) * 0.1; high += 0.5 * max(abs(high), 1) * 0.1 }
-        let plotW = width - left - right, plotH = height - top - bottom
+        var low = values.min() ?? 0
+        var high = values.max() ?? 1
+        if low == high {
+            low -= 0.5 * max(abs(low), 1) * 0.1
+            high += 0.5 * max(abs(high), 1) * 0.1
+        }
+        let plotW = width - left - right
+        let plotH = height - top - bottom
         func x(_ i: Int) -> Double { points.count == 1 ? left + plotW / 2 : left + plotW * Double(i) / Double(points.count - 1) }
         func y(_ v: Double) -> Double { top + plotH * (1 - (v - low) / (high - low)) }
-        var svg = "<svg class=\"chart\" role=\"img\" aria-label=\"\(name.html) by version\" width=\"\(Int(width))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
+        var svg =
+            "<svg class=\"chart\" role=\"img\" aria-label=\"\(name.html) by version\" width=\"\(Int(width))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
         svg += "<text x=\"\(left)\" y=\"18\" font-size=\"13\" font-weight=\"600\" fill=\"#1d2430\">\(name.html)</text>"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + plotH)\" stroke=\"#dde2ea\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(top + plotH)\" x2=\"\(width - right)\" y2=\"\(top + plotH)\" stroke=\"#dde2ea\"/>"
@@ -45,7 +57,9 @@ enum Charts {
     /// the version it follows.
     static func lineage(_ versions: [VersionView], lineages: [Int: Lineage]) -> String {
         guard !versions.isEmpty else { return "<p class=\"muted\">No versions yet.</p>" }
-        let column = 230.0, box = 24.0, gap = 8.0
+        let column = 230.0
+        let box = 24.0
+        let gap = 8.0
         var inputs: [[String]] = []
         var previous: Lineage?
         for v in versions {
@@ -54,9 +68,10 @@ enum Charts {
                 let changes = lineage.changes(since: previous, triggers: nil)
                 inputs.append(changes.isEmpty ? ["retrained (same inputs)"] : changes)
             } else if let lineage {
-                inputs.append(lineage.datasets.sorted { $0.key < $1.key }.map { "dataset \($0.key) \($0.value.prefix(19))" }
-                              + ["code \(lineage.codePath) @ \(lineage.codeTree.prefix(12))"]
-                              + lineage.params.sorted { $0.key < $1.key }.map { "param \($0.key) = \($0.value)" })
+                inputs.append(
+                    lineage.datasets.sorted { $0.key < $1.key }.map { "dataset \($0.key) \($0.value.prefix(19))" }
+                        + ["code \(lineage.codePath) @ \(lineage.codeTree.prefix(12))"]
+                        + lineage.params.sorted { $0.key < $1.key }.map { "param \($0.key) = \($0.value)" })
             } else {
                 inputs.append(["lineage not recorded"])
             }
@@ -64,24 +79,33 @@ enum Charts {
         }
         let rows = Double(inputs.map(\.count).max() ?? 1)
         let versionY = 12 + rows * (box + gap) + 30
-        let width = column * Double(versions.count) + 20, height = versionY + 56
-        var svg = "<svg class=\"lineage\" role=\"img\" aria-label=\"lineage graph\" width=\"\(Int(width))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
-        svg += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#5b6575\"/></marker></defs>"
+        let width = column * Double(versions.count) + 20
+        let height = versionY + 56
+        var svg =
+            "<svg class=\"lineage\" role=\"img\" aria-label=\"lineage graph\" width=\"\(Int(width))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" xmlns=\"http://www.w3.org/2000/svg\">"
+        svg +=
+            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#5b6575\"/></marker></defs>"
         for (i, v) in versions.enumerated() {
             let x = 10 + column * Double(i)
             let centre = x + (column - 20) / 2
             for (j, text) in inputs[i].enumerated() {
                 let y = 12 + Double(j) * (box + gap)
                 svg += "<line x1=\"\(fmt(centre))\" y1=\"\(fmt(y + box))\" x2=\"\(fmt(centre))\" y2=\"\(fmt(versionY))\" stroke=\"#dde2ea\"/>"
-                svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(column - 20))\" height=\"\(fmt(box))\" rx=\"4\" fill=\"#f6f7f9\" stroke=\"#dde2ea\"/>"
-                svg += "<text x=\"\(fmt(x + 6))\" y=\"\(fmt(y + 16))\" font-size=\"11\" fill=\"#1d2430\">\(String(text.prefix(34)).html)<title>\(text.html)</title></text>"
+                svg +=
+                    "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(column - 20))\" height=\"\(fmt(box))\" rx=\"4\" fill=\"#f6f7f9\" stroke=\"#dde2ea\"/>"
+                svg +=
+                    "<text x=\"\(fmt(x + 6))\" y=\"\(fmt(y + 16))\" font-size=\"11\" fill=\"#1d2430\">\(String(text.prefix(34)).html)<title>\(text.html)</title></text>"
             }
             let served = v.servedBy.isEmpty ? "" : " · serves \(v.servedBy.joined(separator: ", "))"
-            svg += "<rect x=\"\(fmt(x))\" y=\"\(fmt(versionY))\" width=\"\(fmt(column - 20))\" height=\"40\" rx=\"6\" fill=\"#fff\" stroke=\"\(v.gatesPassed ? "#17813d" : "#b42318")\" stroke-width=\"2\"/>"
-            svg += "<text x=\"\(fmt(x + 8))\" y=\"\(fmt(versionY + 17))\" font-size=\"13\" font-weight=\"700\" fill=\"#1d2430\">\(v.model.html) v\(v.number)</text>"
-            svg += "<text x=\"\(fmt(x + 8))\" y=\"\(fmt(versionY + 33))\" font-size=\"11\" fill=\"#5b6575\">\(String(v.digest.dropFirst(7).prefix(12)))\(served.html)</text>"
+            svg +=
+                "<rect x=\"\(fmt(x))\" y=\"\(fmt(versionY))\" width=\"\(fmt(column - 20))\" height=\"40\" rx=\"6\" fill=\"#fff\" stroke=\"\(v.gatesPassed ? "#17813d" : "#b42318")\" stroke-width=\"2\"/>"
+            svg +=
+                "<text x=\"\(fmt(x + 8))\" y=\"\(fmt(versionY + 17))\" font-size=\"13\" font-weight=\"700\" fill=\"#1d2430\">\(v.model.html) v\(v.number)</text>"
+            svg +=
+                "<text x=\"\(fmt(x + 8))\" y=\"\(fmt(versionY + 33))\" font-size=\"11\" fill=\"#5b6575\">\(String(v.digest.dropFirst(7).prefix(12)))\(served.html)</text>"
             if i > 0 {
-                svg += "<line x1=\"\(fmt(x - 20))\" y1=\"\(fmt(versionY + 20))\" x2=\"\(fmt(x - 1))\" y2=\"\(fmt(versionY + 20))\" stroke=\"#5b6575\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>"
+                svg +=
+                    "<line x1=\"\(fmt(x - 20))\" y1=\"\(fmt(versionY + 20))\" x2=\"\(fmt(x - 1))\" y2=\"\(fmt(versionY + 20))\" stroke=\"#5b6575\" stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>"
             }
         }
         return svg + "</svg>"

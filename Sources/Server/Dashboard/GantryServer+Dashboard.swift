@@ -20,29 +20,32 @@ extension GantryServer {
         router.get("/login") { _, _ in loginPage(status: .ok, error: nil) }
         router.post("/login") { request, _ in
             let form = String(buffer: try await request.body.collect(upTo: 16 << 10))
-            let token = form.split(separator: "&").compactMap { pair -> String? in
-                let kv = pair.split(separator: "=", maxSplits: 1)
-                guard kv.count == 2, kv[0] == "token" else { return nil }
-                return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-            }.first ?? ""
+            let token =
+                form.split(separator: "&").compactMap { pair -> String? in
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2, kv[0] == "token" else { return nil }
+                    return String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+                }.first ?? ""
             guard tokens.authenticate(token) != nil else { return loginPage(status: .unauthorized, error: "Unknown token.") }
-            return HTML(text: "", status: .seeOther,
-                        headers: [.location: "/", .setCookie: "\(Authentication.cookie)=\(token); Path=/; HttpOnly; SameSite=Strict"])
+            return HTML(
+                text: "", status: .seeOther,
+                headers: [.location: "/", .setCookie: "\(Authentication.cookie)=\(token); Path=/; HttpOnly; SameSite=Strict"])
         }
         router.get("/logout") { _, _ in
-            HTML(text: "", status: .seeOther,
-                 headers: [.location: "/login", .setCookie: "\(Authentication.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"])
+            HTML(
+                text: "", status: .seeOther,
+                headers: [.location: "/login", .setCookie: "\(Authentication.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"])
         }
     }
 
     func loginPage(status: HTTPResponse.Status, error: String?) -> HTML {
         let body = """
-        <section><h1>Sign in</h1>
-        <p>Paste an API token of any role; the dashboard only reads.</p>
-        \(error.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "")
-        <form class="login" method="post" action="/login"><input type="password" name="token" autocomplete="off" placeholder="token" aria-label="token" required><button type="submit">Sign in</button></form>
-        </section>
-        """
+            <section><h1>Sign in</h1>
+            <p>Paste an API token of any role; the dashboard only reads.</p>
+            \(error.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "")
+            <form class="login" method="post" action="/login"><input type="password" name="token" autocomplete="off" placeholder="token" aria-label="token" required><button type="submit">Sign in</button></form>
+            </section>
+            """
         return HTML(text: Page.render(title: "Sign in", caller: nil, body: body), status: status)
     }
 
@@ -60,34 +63,53 @@ extension GantryServer {
         out += "</div>" + (s.lastError.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "") + "</section>\n"
 
         out += "<section id=\"deployments\"><h2>Deployments</h2>"
-        out += Page.table(["deployment", "model", "pinned", "serving", "target", "sync", "health", "address"], deployments.map { d in
-            [d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–",
-             d.servedVersion.map { "v\($0)" } ?? "–", d.target.html,
-             Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
-             Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>", "<code>\((d.address ?? "–").html)</code>"]
-        }, empty: "No Deployments.") + "</section>\n"
+        out +=
+            Page.table(
+                ["deployment", "model", "pinned", "serving", "target", "sync", "health", "address"],
+                deployments.map { d in
+                    [
+                        d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–",
+                        d.servedVersion.map { "v\($0)" } ?? "–", d.target.html,
+                        Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
+                        Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>",
+                        "<code>\((d.address ?? "–").html)</code>",
+                    ]
+                }, empty: "No Deployments.") + "</section>\n"
 
         let drifted = deployments.filter(\.drifted)
         out += "<section id=\"drift\"><h2>Drift</h2>"
-        out += Page.table(["deployment", "field", "desired (Git)", "observed"], drifted.flatMap { d in
-            d.drift.filter { !$0.inSync }.map { [d.name.html, $0.field.html, "<code>\($0.desired.html)</code>", "<code>\($0.observed.html)</code>"] }
-        }, empty: "No drift: what runs is what Git declares.") + "</section>\n"
+        out +=
+            Page.table(
+                ["deployment", "field", "desired (Git)", "observed"],
+                drifted.flatMap { d in
+                    d.drift.filter { !$0.inSync }.map { [d.name.html, $0.field.html, "<code>\($0.desired.html)</code>", "<code>\($0.observed.html)</code>"] }
+                }, empty: "No drift: what runs is what Git declares.") + "</section>\n"
 
         out += "<section id=\"models\"><h2>Models</h2>"
-        out += Page.table(["model", "latest", "versions", "sync", "metrics of the latest"], models.map { m in
-            ["<a href=\"/models/\(m.name.html)\">\(m.name.html)</a>", m.latestVersion.map { "v\($0)" } ?? "–", "\(m.versions.count)",
-             Page.badge(m.sync.status.rawValue) + " <span class=\"muted\">\(m.sync.detail.html)</span>",
-             (m.versions.last?.metrics ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " ")]
-        }, empty: "No Models.") + "</section>\n"
+        out +=
+            Page.table(
+                ["model", "latest", "versions", "sync", "metrics of the latest"],
+                models.map { m in
+                    [
+                        "<a href=\"/models/\(m.name.html)\">\(m.name.html)</a>", m.latestVersion.map { "v\($0)" } ?? "–", "\(m.versions.count)",
+                        Page.badge(m.sync.status.rawValue) + " <span class=\"muted\">\(m.sync.detail.html)</span>",
+                        (m.versions.last?.metrics ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " "),
+                    ]
+                }, empty: "No Models.") + "</section>\n"
 
         out += "<section id=\"plan\"><h2>Pending plan</h2>" + planHTML(plan) + "</section>\n"
 
         let history = try store.reconciles(limit: 10)
         out += "<section id=\"history\"><h2>Recent history</h2>"
-        out += Page.table(["#", "started", "result", "actions", "commit", "author / subject"], history.map { r in
-            ["\(r.id ?? 0)", Page.time(r.startedAt), Page.badge(r.result), "\(r.actions)", "<code>\(r.commit.prefix(12))</code>",
-             "\(r.author.html) <span class=\"muted\">\(r.subject.html)</span>"]
-        }, empty: "No reconciles yet.") + "</section>"
+        out +=
+            Page.table(
+                ["#", "started", "result", "actions", "commit", "author / subject"],
+                history.map { r in
+                    [
+                        "\(r.id ?? 0)", Page.time(r.startedAt), Page.badge(r.result), "\(r.actions)", "<code>\(r.commit.prefix(12))</code>",
+                        "\(r.author.html) <span class=\"muted\">\(r.subject.html)</span>",
+                    ]
+                }, empty: "No reconciles yet.") + "</section>"
         return out
     }
 
@@ -97,7 +119,9 @@ extension GantryServer {
             return "<p>" + Page.badge("Invalid") + " The latest revision is invalid; what runs stays as it is.</p><ul class=\"plan\">"
                 + plan.diagnostics.map { "<li><code>\($0.description.html)</code></li>" }.joined() + "</ul>"
         }
-        var out = plan.actions.isEmpty ? "<p>No changes: everything matches Git.</p>"
+        var out =
+            plan.actions.isEmpty
+            ? "<p>No changes: everything matches Git.</p>"
             : "<ul class=\"plan\">" + plan.actions.map { "<li><code>\($0.summary.html)</code></li>" }.joined() + "</ul>"
         if !plan.warnings.isEmpty {
             out += "<h2>Warnings</h2><ul class=\"plan\">" + plan.warnings.map { "<li>\($0.html)</li>" }.joined() + "</ul>"
@@ -113,13 +137,19 @@ extension GantryServer {
         out += "<section id=\"metrics\"><h2>Metrics by version</h2>" + Charts.metrics(model.versions) + "</section>"
         out += "<section id=\"lineage\"><h2>Lineage</h2><div class=\"scroll\">" + Charts.lineage(model.versions, lineages: lineages) + "</div></section>"
         out += "<section id=\"versions\"><h2>Versions</h2>"
-        out += Page.table(["version", "created", "commit", "metrics", "gates", "promotion", "serves"], model.versions.reversed().map { v in
-            ["v\(v.number)", Page.time(v.createdAt), "<code>\(v.commit.prefix(12))</code>",
-             v.metrics.sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " "),
-             Page.badge(v.gatesPassed ? "Synced" : "Failed").replacingOccurrences(of: ">Synced<", with: ">pass<").replacingOccurrences(of: ">Failed<", with: ">fail<")
-                + " <span class=\"muted\">\(v.gateReport.html)</span>",
-             v.promotion.html, v.servedBy.map(\.html).joined(separator: ", ")]
-        }, empty: "No versions yet.") + "</section>"
+        out +=
+            Page.table(
+                ["version", "created", "commit", "metrics", "gates", "promotion", "serves"],
+                model.versions.reversed().map { v in
+                    [
+                        "v\(v.number)", Page.time(v.createdAt), "<code>\(v.commit.prefix(12))</code>",
+                        v.metrics.sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " "),
+                        Page.badge(v.gatesPassed ? "Synced" : "Failed").replacingOccurrences(of: ">Synced<", with: ">pass<").replacingOccurrences(
+                            of: ">Failed<", with: ">fail<")
+                            + " <span class=\"muted\">\(v.gateReport.html)</span>",
+                        v.promotion.html, v.servedBy.map(\.html).joined(separator: ", "),
+                    ]
+                }, empty: "No versions yet.") + "</section>"
         return out
     }
 

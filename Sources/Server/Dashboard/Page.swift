@@ -47,26 +47,26 @@ enum Page {
     }
 
     static let style = """
-    :root{--fg:#1d2430;--muted:#5b6575;--line:#dde2ea;--bg:#f6f7f9;--card:#fff;--ok:#17813d;--warn:#a15c00;--bad:#b42318;--info:#2457c5}
-    *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
-    header{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;padding:.7rem 1rem;background:#1d2430;color:#fff}
-    header a{color:#fff}.brand{font-weight:700;text-decoration:none;font-size:1.1rem}.who{font-size:.85rem;opacity:.85}
-    main{max-width:1200px;margin:0 auto;padding:1rem}
-    section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;margin:0 0 1rem}
-    h1{font-size:1.35rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:.1rem 0 .6rem}
-    .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:.6rem}
-    .stat{border:1px solid var(--line);border-radius:6px;padding:.5rem .7rem}.stat b{display:block;font-size:1.2rem}
-    .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;min-width:520px}
-    th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{font-size:.8rem;color:var(--muted);font-weight:600}
-    code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}.muted{color:var(--muted)}
-    .badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.78rem;font-weight:600;border:1px solid}
-    .b-synced,.b-healthy,.b-applied,.b-succeeded,.b-nothing-to-do,.b-ok{color:var(--ok)}
-    .b-outofsync,.b-warning,.b-suspended,.b-running,.b-interrupted{color:var(--warn)}
-    .b-degraded,.b-missing,.b-failed,.b-invalid,.b-error,.b-stopping{color:var(--bad)}.b-unknown{color:var(--muted)}
-    ul.plan{padding-left:1.2rem;margin:.3rem 0}svg{max-width:100%;height:auto;display:block}
-    .charts{display:flex;flex-wrap:wrap;gap:1rem}
-    form.login{display:flex;flex-wrap:wrap;gap:.5rem}form.login input{flex:1 1 240px;padding:.45rem;font:inherit}
-    form.login button{padding:.45rem 1rem;font:inherit}
-    @media (max-width:600px){main{padding:.5rem}section{padding:.6rem}body{font-size:14px}}
-    """
+        :root{--fg:#1d2430;--muted:#5b6575;--line:#dde2ea;--bg:#f6f7f9;--card:#fff;--ok:#17813d;--warn:#a15c00;--bad:#b42318;--info:#2457c5}
+        *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+        header{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;padding:.7rem 1rem;background:#1d2430;color:#fff}
+        header a{color:#fff}.brand{font-weight:700;text-decoration:none;font-size:1.1rem}.who{font-size:.85rem;opacity:.85}
+        main{max-width:1200px;margin:0 auto;padding:1rem}
+        section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.8rem 1rem;margin:0 0 1rem}
+        h1{font-size:1.35rem;margin:.2rem 0 1rem}h2{font-size:1.05rem;margin:.1rem 0 .6rem}
+        .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:.6rem}
+        .stat{border:1px solid var(--line);border-radius:6px;padding:.5rem .7rem}.stat b{display:block;font-size:1.2rem}
+        .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;min-width:520px}
+        th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{font-size:.8rem;color:var(--muted);font-weight:600}
+        code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}.muted{color:var(--muted)}
+        .badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.78rem;font-weight:600;border:1px solid}
+        .b-synced,.b-healthy,.b-applied,.b-succeeded,.b-nothing-to-do,.b-ok{color:var(--ok)}
+        .b-outofsync,.b-warning,.b-suspended,.b-running,.b-interrupted{color:var(--warn)}
+        .b-degraded,.b-missing,.b-failed,.b-invalid,.b-error,.b-stopping{color:var(--bad)}.b-unknown{color:var(--muted)}
+        ul.plan{padding-left:1.2rem;margin:.3rem 0}svg{max-width:100%;height:auto;display:block}
+        .charts{display:flex;flex-wrap:wrap;gap:1rem}
+        form.login{display:flex;flex-wrap:wrap;gap:.5rem}form.login input{flex:1 1 240px;padding:.45rem;font:inherit}
+        form.login button{padding:.45rem 1rem;font:inherit}
+        @media (max-width:600px){main{padding:.5rem}section{padding:.6rem}body{font-size:14px}}
+        """
 }

@@ -28,8 +28,11 @@ extension GantryServer {
                 // A forge's push names the commit it announces, so the same
                 // body twice is a replay; a generic push may carry no commit.
                 let unique = provider != .generic || !(PushEvent(json: body)?.after.isEmpty ?? true)
-                guard deliveries.firstTime(provider: provider.rawValue, id: provider.deliveryID(headers: request.headers), body: body,
-                                           bodyIsUnique: unique) else {
+                guard
+                    deliveries.firstTime(
+                        provider: provider.rawValue, id: provider.deliveryID(headers: request.headers), body: body,
+                        bodyIsUnique: unique)
+                else {
                     metrics.webhook(provider: provider.rawValue, result: "replayed")
                     context.logger.warning("webhook delivery seen before; ignored", metadata: ["provider": "\(provider.rawValue)"])
                     return JSON(WebhookAnswer(refresh: false, message: "this delivery was received before; it starts nothing again"))
@@ -45,8 +48,9 @@ extension GantryServer {
                 }
                 guard push.matches(source) else {
                     metrics.webhook(provider: provider.rawValue, result: "ignored")
-                    return JSON(WebhookAnswer(refresh: false, message: "push to \(push.repositories.first ?? "?") \(push.ref) is not what this controller follows"),
-                                status: .accepted)
+                    return JSON(
+                        WebhookAnswer(refresh: false, message: "push to \(push.repositories.first ?? "?") \(push.ref) is not what this controller follows"),
+                        status: .accepted)
                 }
                 let reason = "\(provider.rawValue) push to \(push.branch ?? push.ref)" + (push.after.isEmpty ? "" : " (\(push.after.prefix(12)))")
                 guard wakeup.request(reason, at: received) else { throw APIError(.serviceUnavailable, "the controller is stopping") }

@@ -24,7 +24,8 @@ final class RecentDeliveries: Sendable {
     /// forge's push names its commit); a body that may legitimately repeat
     /// (a generic push without `after`) is known by its id alone.
     func firstTime(provider: String, id: String?, body: [UInt8], bodyIsUnique: Bool = true) -> Bool {
-        let keys = (bodyIsUnique ? ["\(provider) body:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()] : [])
+        let keys =
+            (bodyIsUnique ? ["\(provider) body:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()] : [])
             + (id.map { $0.isEmpty ? [] : ["\(provider) id:" + $0] } ?? [])
         guard !keys.isEmpty else { return true }
         return seen.withLock { seen in

@@ -19,7 +19,8 @@ extension AgentNode {
             let project = try await projectDirectory(request.project)
             let artifact = try await artifactPath(request.artifact)
             if let current = try store.deployment(name), current.version == request.version.number,
-               current.specDigest == request.specDigest {
+                current.specDigest == request.specDigest
+            {
                 let seen = await local.observe(current, spec: request.spec)
                 if seen.serving && seen.forwarding && seen.healthy != false {
                     return AgentAPI.DeploymentStatus(record: current, observed: seen)
@@ -29,10 +30,11 @@ extension AgentNode {
             version.artifactPath = artifact
             let record: DeploymentRecord
             do {
-                record = try await local.serve(LocalTarget.ServeRequest(
-                    name: name, spec: request.spec, version: version, project: project, commit: request.project.commit,
-                    current: try store.deployment(name), specDigest: request.specDigest,
-                    registry: request.registry), launch: .untracked("deploy:\(name):\(version.number)"))
+                record = try await local.serve(
+                    LocalTarget.ServeRequest(
+                        name: name, spec: request.spec, version: version, project: project, commit: request.project.commit,
+                        current: try store.deployment(name), specDigest: request.specDigest,
+                        registry: request.registry), launch: .untracked("deploy:\(name):\(version.number)"))
                 try store.save(record)
             } catch {
                 throw Problem(.failed, "\(error)")
@@ -97,7 +99,9 @@ extension AgentNode {
         guard AgentAPI.isSafeName(name), let record = try store.deployment(name) else { return nil }
         let directory = workspace.deployment(name) as NSString
         let port = LocalServing.of(record)?.backendPort ?? 0
-        return logText([directory.appendingPathComponent("v\(record.version)-\(port).log"),
-                        directory.appendingPathComponent("forwarder.log")])
+        return logText([
+            directory.appendingPathComponent("v\(record.version)-\(port).log"),
+            directory.appendingPathComponent("forwarder.log"),
+        ])
     }
 }

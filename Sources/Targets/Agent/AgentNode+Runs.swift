@@ -18,7 +18,8 @@ extension AgentNode {
         return try await runs.run(id) { [self] in
             let directory = runDirectory(id)
             if let existing = JobFiles.read(AgentAPI.RunRequest.self, from: requestFile(id)), existing.lineageDigest == request.lineageDigest,
-               let status = try await runStatus(id), status.state != "failed" {
+                let status = try await runStatus(id), status.state != "failed"
+            {
                 return status  // adopted; a failed run is tried again
             }
             if let runner = JobFiles.read(ProcessIdentity.self, from: runnerFile(id)) { Sessions.kill(leader: runner.pid) }
@@ -31,9 +32,10 @@ extension AgentNode {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try JobFiles.write(job, to: JobFiles.job(directory))
             try JobFiles.write(request, to: requestFile(id))
-            let runner = try spawnDetached(ProcessSpec(
-                argv: [workspace.executable, "run-job", directory], environment: ProcessInfo.processInfo.environment,
-                workingDirectory: directory, logPath: JobFiles.runnerLog(directory)))
+            let runner = try spawnDetached(
+                ProcessSpec(
+                    argv: [workspace.executable, "run-job", directory], environment: ProcessInfo.processInfo.environment,
+                    workingDirectory: directory, logPath: JobFiles.runnerLog(directory)))
             try JobFiles.write(runner, to: runnerFile(id))
             return AgentAPI.RunStatus(state: "running", error: nil, steps: [], artifact: nil, metrics: nil)
         }
@@ -49,16 +51,18 @@ extension AgentNode {
             if let runner = JobFiles.read(ProcessIdentity.self, from: runnerFile(id)), runner.isRunning {
                 return AgentAPI.RunStatus(state: "running", error: nil, steps: [], artifact: nil, metrics: nil)
             }
-            return AgentAPI.RunStatus(state: "failed", error: "the run's runner exited without a result\(JobRunner.tail(JobFiles.runnerLog(directory)))",
-                                      steps: [], artifact: nil, metrics: nil)
+            return AgentAPI.RunStatus(
+                state: "failed", error: "the run's runner exited without a result\(JobRunner.tail(JobFiles.runnerLog(directory)))",
+                steps: [], artifact: nil, metrics: nil)
         }
         let steps = result.steps.map { "\($0.name) \($0.status)" }
         let status: AgentAPI.RunStatus
         do {
             let outcome = try RunFiles(workspace: workspace).collect(result, runDirectory: directory, artifact: request.artifact, metrics: request.metrics)
-            status = AgentAPI.RunStatus(state: "succeeded", error: nil, steps: steps,
-                                        artifact: try await offer(outcome.artifactPath, digest: outcome.artifactDigest, scratch: directory),
-                                        metrics: outcome.metrics)
+            status = AgentAPI.RunStatus(
+                state: "succeeded", error: nil, steps: steps,
+                artifact: try await offer(outcome.artifactPath, digest: outcome.artifactDigest, scratch: directory),
+                metrics: outcome.metrics)
         } catch {
             status = AgentAPI.RunStatus(state: "failed", error: "\(error)", steps: steps, artifact: nil, metrics: nil)
         }

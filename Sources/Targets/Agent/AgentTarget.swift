@@ -38,8 +38,10 @@ public struct AgentTarget: TargetDriver {
         var backendPort: Int
     }
 
-    public init(_ context: DriverContext, timeout: Duration = .seconds(30), retry: RetryPolicy = .standard,
-                observeTimeout: Duration = .seconds(4), pollInterval: Duration = .milliseconds(200)) throws {
+    public init(
+        _ context: DriverContext, timeout: Duration = .seconds(30), retry: RetryPolicy = .standard,
+        observeTimeout: Duration = .seconds(4), pollInterval: Duration = .milliseconds(200)
+    ) throws {
         guard let endpoint = context.spec.endpoint, !endpoint.isEmpty else {
             throw DriverError("target \(context.name): an agent target needs spec.endpoint, such as http://gpu-node-1:7443")
         }
@@ -54,13 +56,15 @@ public struct AgentTarget: TargetDriver {
         // own certificate; both files are read by libcurl.
         let certificate = context.spec.credentials?["clientCertificate"]?.file
         let key = context.spec.credentials?["clientKey"]?.file
-        let tls = context.spec.caFile != nil || certificate != nil
+        let tls =
+            context.spec.caFile != nil || certificate != nil
             ? TLSClientFiles(caFile: context.spec.caFile, certificateFile: certificate, keyFile: key) : nil
         var client = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: retry, timeout: timeout)
         client.tls = tls
         self.client = client
-        var observer = RESTClient(baseURL: endpoint, auth: .bearer(token), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
-                                  timeout: observeTimeout, connectTimeout: observeTimeout)
+        var observer = RESTClient(
+            baseURL: endpoint, auth: .bearer(token), retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
+            timeout: observeTimeout, connectTimeout: observeTimeout)
         observer.tls = tls
         self.observer = observer
         self.pollInterval = pollInterval
@@ -88,9 +92,11 @@ public struct AgentTarget: TargetDriver {
         try launch.started(Digest.canonicalJSON(["agent": name, "run": id]))
         let spec = request.pipeline.spec
         var status: AgentAPI.RunStatus = try await onAgent("start run \(id)") {
-            try await client.call("PUT", "/v1/runs/\(id)", json: AgentAPI.RunRequest(
-                model: request.model.name, lineageDigest: request.lineage.digest, project: project, job: job,
-                artifact: spec.artifact, metrics: spec.metrics))
+            try await client.call(
+                "PUT", "/v1/runs/\(id)",
+                json: AgentAPI.RunRequest(
+                    model: request.model.name, lineageDigest: request.lineage.digest, project: project, job: job,
+                    artifact: spec.artifact, metrics: spec.metrics))
         }
         while status.state == "running" {
             try await Task.sleep(for: pollInterval)
@@ -100,8 +106,9 @@ public struct AgentTarget: TargetDriver {
             throw DriverError("agent \(name): run \(id) failed: \(status.error ?? "no artifact")")
         }
         let stored = try await fetch(artifact)
-        return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: status.metrics ?? [:],
-                               steps: status.steps)
+        return TrainingOutcome(
+            artifactPath: stored.path, artifactDigest: stored.digest, metrics: status.metrics ?? [:],
+            steps: status.steps)
     }
 
     /// Where the node finds `project`'s files (see ``AgentNode``).
@@ -167,13 +174,16 @@ public struct AgentTarget: TargetDriver {
         var rollout = client
         rollout.timeout = (request.deployment.spec.healthCheck?.timeout?.duration ?? .seconds(30)) + .seconds(60)
         let answer: AgentAPI.DeploymentStatus = try await onAgent("deploy \(name)") {
-            try await rollout.call("PUT", "/v1/deployments/\(name)", json: AgentAPI.DeploymentRequest(
-                spec: request.deployment.spec, specDigest: request.specDigest, version: request.version,
-                artifact: artifact, project: project, registry: request.registry))
+            try await rollout.call(
+                "PUT", "/v1/deployments/\(name)",
+                json: AgentAPI.DeploymentRequest(
+                    spec: request.deployment.spec, specDigest: request.specDigest, version: request.version,
+                    artifact: artifact, project: project, registry: request.registry))
         }
         let node = LocalServing.of(answer.record)
-        let detail = Detail(agent: endpoint, serveProcess: node.map { Digest.canonicalJSON($0.serve) } ?? "",
-                            forwarderProcess: node.map { Digest.canonicalJSON($0.forwarder) } ?? "", backendPort: node?.backendPort ?? 0)
+        let detail = Detail(
+            agent: endpoint, serveProcess: node.map { Digest.canonicalJSON($0.serve) } ?? "",
+            forwarderProcess: node.map { Digest.canonicalJSON($0.forwarder) } ?? "", backendPort: node?.backendPort ?? 0)
         let record = DeploymentRecord(
             name: name, model: request.version.model, version: request.version.number, target: self.name,
             address: answer.record.address, specDigest: request.specDigest, commit: request.revision.commit.id.hex, updatedAt: Date(),
@@ -206,8 +216,9 @@ public struct AgentTarget: TargetDriver {
             ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: detail)
         }
         do {
-            let response = try await observer.send("GET", "/v1/deployments/\(record.name)", headers: [("Accept", "application/json")],
-                                                   accept: [404])
+            let response = try await observer.send(
+                "GET", "/v1/deployments/\(record.name)", headers: [("Accept", "application/json")],
+                accept: [404])
             if response.status == 404 { return notServing("agent \(name) serves no deployment \(record.name)") }
             let status = try observer.decode(AgentAPI.DeploymentStatus.self, from: response)
             guard status.record.version == record.version else {

@@ -16,8 +16,11 @@ enum Tarball {
     static func pack(directory: String, into archive: String) async throws -> String {
         if FileManager.default.fileExists(atPath: archive) { return "sha256:" + (try Digest.sha256(file: archive)) }
         let temporary = archive + ".partial-\(getpid())"
-        try await tar(["-c", "-f", temporary, "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner",
-                       "-C", directory, "."], log: archive + ".log")
+        try await tar(
+            [
+                "-c", "-f", temporary, "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner",
+                "-C", directory, ".",
+            ], log: archive + ".log")
         if rename(temporary, archive) != 0 { try? FileManager.default.removeItem(atPath: temporary) }
         return "sha256:" + (try Digest.sha256(file: archive))
     }
@@ -40,8 +43,10 @@ enum Tarball {
 
     static func tar(_ arguments: [String], log: String) async throws {
         try? FileManager.default.removeItem(atPath: log)
-        let result = try await Processes.run(ProcessSpec(argv: ["tar"] + arguments, environment: Workspace.baseEnvironment(),
-                                                         logPath: log), timeout: .seconds(600))
+        let result = try await Processes.run(
+            ProcessSpec(
+                argv: ["tar"] + arguments, environment: Workspace.baseEnvironment(),
+                logPath: log), timeout: .seconds(600))
         let output = (try? String(contentsOfFile: log, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         try? FileManager.default.removeItem(atPath: log)
         guard result.status.succeeded else {

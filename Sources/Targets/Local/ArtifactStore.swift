@@ -36,8 +36,9 @@ struct ArtifactStore {
         let digest = try Self.digest(of: source)
         let destination = path(digest: digest, name: (source as NSString).lastPathComponent)
         if !FileManager.default.fileExists(atPath: destination) {
-            try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (destination as NSString).deletingLastPathComponent,
+                withIntermediateDirectories: true)
             let temporary = destination + ".partial-\(getpid())"
             try? FileManager.default.removeItem(atPath: temporary)
             try FileManager.default.copyItem(atPath: source, toPath: temporary)

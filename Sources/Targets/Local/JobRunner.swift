@@ -23,8 +23,10 @@ public enum JobRunner {
             let started = ContinuousClock.now
             func record(_ status: String) {
                 let d = ContinuousClock.now - started
-                results.append(.init(name: step.name, status: status,
-                                     seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, log: step.logPath))
+                results.append(
+                    .init(
+                        name: step.name, status: status,
+                        seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, log: step.logPath))
             }
             let key = step.cacheKey.map { staticKey in
                 Digest.sha256(([staticKey] + step.dependsOn.map { "\($0)=\(outputDigests[$0] ?? "")" }).joined(separator: "\n"))
@@ -38,23 +40,31 @@ public enum JobRunner {
                 try FileManager.default.createDirectory(atPath: step.outputDirectory, withIntermediateDirectories: true)
                 var environment = job.baseEnvironment
                 for (name, value) in step.env { environment[name] = try resolve(value, name: name) }
-                let spec = ProcessSpec(argv: step.argv, environment: environment,
-                                       workingDirectory: step.workingDirectory, logPath: step.logPath)
+                let spec = ProcessSpec(
+                    argv: step.argv, environment: environment,
+                    workingDirectory: step.workingDirectory, logPath: step.logPath)
                 let outcome = try await Processes.run(spec, timeout: step.timeoutSeconds.map { .milliseconds(Int64($0 * 1000)) })
                 if outcome.timedOut {
                     record("timed out")
-                    return finish(JobResult(succeeded: false, error: "step \(step.name) timed out after \(TimeSpan(seconds: step.timeoutSeconds ?? 0)); log: \(step.logPath)", steps: results), runDirectory)
+                    return finish(
+                        JobResult(
+                            succeeded: false, error: "step \(step.name) timed out after \(TimeSpan(seconds: step.timeoutSeconds ?? 0)); log: \(step.logPath)",
+                            steps: results), runDirectory)
                 }
                 guard outcome.status.succeeded else {
                     record("failed")
-                    return finish(JobResult(succeeded: false, error: "step \(step.name) \(outcome.status); log: \(step.logPath)\(tail(step.logPath))", steps: results), runDirectory)
+                    return finish(
+                        JobResult(succeeded: false, error: "step \(step.name) \(outcome.status); log: \(step.logPath)\(tail(step.logPath))", steps: results),
+                        runDirectory)
                 }
                 let missing = step.expectedOutputs.filter {
                     !FileManager.default.fileExists(atPath: (step.outputDirectory as NSString).appendingPathComponent($0))
                 }
                 guard missing.isEmpty else {
                     record("failed")
-                    return finish(JobResult(succeeded: false, error: "step \(step.name) did not write \(missing.joined(separator: ", ")) to its outputs", steps: results), runDirectory)
+                    return finish(
+                        JobResult(succeeded: false, error: "step \(step.name) did not write \(missing.joined(separator: ", ")) to its outputs", steps: results),
+                        runDirectory)
                 }
                 let digest = try StepCache.digest(of: step.outputDirectory)
                 outputDigests[step.name] = digest

@@ -46,15 +46,17 @@ public struct LocalTarget: TargetDriver {
             // its steps lives on before the run is launched again.
             Sessions.kill(leader: detail.runner.pid)
         }
-        let job = try RunFiles(workspace: workspace).makeJob(request, runDirectory: runDirectory, project: try Checkouts(workspace: workspace).project(request.revision),
-                              cacheDirectory: workspace.stepCache)
+        let job = try RunFiles(workspace: workspace).makeJob(
+            request, runDirectory: runDirectory, project: try Checkouts(workspace: workspace).project(request.revision),
+            cacheDirectory: workspace.stepCache)
         try? FileManager.default.removeItem(atPath: runDirectory)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try JobFiles.write(job, to: JobFiles.job(runDirectory))
-        let runner = try spawnDetached(ProcessSpec(
-            argv: [workspace.executable, "run-job", runDirectory],
-            environment: ProcessInfo.processInfo.environment,
-            workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
+        let runner = try spawnDetached(
+            ProcessSpec(
+                argv: [workspace.executable, "run-job", runDirectory],
+                environment: ProcessInfo.processInfo.environment,
+                workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
         try launch.started(Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner)))
         return try await finishTraining(request, runDirectory: runDirectory, runner: runner)
     }
@@ -67,8 +69,9 @@ public struct LocalTarget: TargetDriver {
         guard let result = JobFiles.read(JobResult.self, from: resultPath) else {
             throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
         }
-        return try RunFiles(workspace: workspace).collect(result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact,
-                                                          metrics: request.pipeline.spec.metrics)
+        return try RunFiles(workspace: workspace).collect(
+            result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact,
+            metrics: request.pipeline.spec.metrics)
     }
 
     // MARK: - Serving
@@ -81,22 +84,26 @@ public struct LocalTarget: TargetDriver {
         let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: port))
         let forwarding = (local?.forwarder.isRunning ?? false) && control.backend() == backend
         guard let serve = local?.serve, serving else {
-            return ObservedDeployment(name: record.name, serving: false, forwarding: forwarding, healthy: nil,
-                                      detail: "serving process for version \(record.version) is not running")
+            return ObservedDeployment(
+                name: record.name, serving: false, forwarding: forwarding, healthy: nil,
+                detail: "serving process for version \(record.version) is not running")
         }
         let path = spec?.healthCheck?.path ?? "/health"
-        let key = HealthVerdicts.Key(deployment: record.name, pid: serve.pid, startTime: serve.startTime,
-                                     port: port, path: path)
+        let key = HealthVerdicts.Key(
+            deployment: record.name, pid: serve.pid, startTime: serve.startTime,
+            port: port, path: path)
         let period = spec?.healthCheck?.interval?.duration ?? HealthVerdicts.defaultPeriod
-        let healthy: Bool, detail: String
+        let healthy: Bool
+        let detail: String
         if let recent = HealthVerdicts.shared.healthy(key, within: period) {
             (healthy, detail) = (true, recent)
         } else {
             (healthy, detail) = await probe(port: port, path: path, timeout: .seconds(2))
             HealthVerdicts.shared.record(key, healthy: healthy, detail: detail)
         }
-        return ObservedDeployment(name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
-                                  detail: forwarding ? detail : "stable address \(record.address) is not forwarded to version \(record.version)")
+        return ObservedDeployment(
+            name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
+            detail: forwarding ? detail : "stable address \(record.address) is not forwarded to version \(record.version)")
     }
 
     func probe(port: Int, path: String, timeout: Duration) async -> (Bool, String) {
@@ -113,10 +120,11 @@ public struct LocalTarget: TargetDriver {
     }
 
     public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
-        try await serve(ServeRequest(
-            name: request.deployment.name, spec: request.deployment.spec, version: request.version,
-            project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
-            current: request.current, specDigest: request.specDigest, registry: request.registry), launch: launch)
+        try await serve(
+            ServeRequest(
+                name: request.deployment.name, spec: request.deployment.spec, version: request.version,
+                project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
+                current: request.current, specDigest: request.specDigest, registry: request.registry), launch: launch)
     }
 
     struct DeployIntent: Codable {
@@ -134,7 +142,8 @@ public struct LocalTarget: TargetDriver {
             return .cleanedUp("closed an interrupted training of \(launch.object)")
         case .deploy:
             if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail),
-               launch.current.flatMap(LocalServing.of)?.serve != intent.serve {
+                launch.current.flatMap(LocalServing.of)?.serve != intent.serve
+            {
                 _ = await Processes.stop(intent.serve, grace: .seconds(5))
             }
             return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
@@ -180,8 +189,10 @@ public struct LocalTarget: TargetDriver {
     }
 
     /// The rest of a deploy, once the stable address is forwarded.
-    func serve(_ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String,
-               launch: Launch) async throws -> DeploymentRecord {
+    func serve(
+        _ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String,
+        launch: Launch
+    ) async throws -> DeploymentRecord {
         let spec = request.spec
         let name = request.name
         let port = Int(try freeLoopbackPort())
@@ -208,10 +219,11 @@ public struct LocalTarget: TargetDriver {
         for (k, v) in request.registry?.environment ?? [:] { environment[k] = v }
         for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
         let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
-        let serve = try spawnDetached(ProcessSpec(
-            argv: argv, environment: environment,
-            workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
-            logPath: logPath))
+        let serve = try spawnDetached(
+            ProcessSpec(
+                argv: argv, environment: environment,
+                workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
+                logPath: logPath))
         do {
             try launch.started(Digest.canonicalJSON(DeployIntent(serve: serve)))
             try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
@@ -242,7 +254,8 @@ public struct LocalTarget: TargetDriver {
     /// mistaken for it), with the address it holds.
     static func unrecordedForwarder(_ control: ForwarderControl) -> (ProcessIdentity, Endpoint)? {
         guard let status = control.status(), let identity = ProcessIdentity.of(pid: status.pid), identity.isRunning,
-              let raw = FileManager.default.contents(atPath: "/proc/\(status.pid)/cmdline") else { return nil }
+            let raw = FileManager.default.contents(atPath: "/proc/\(status.pid)/cmdline")
+        else { return nil }
         let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard arguments.contains("forward"), arguments.contains(control.directory) else { return nil }
         return (identity, status.listen)
@@ -252,7 +265,8 @@ public struct LocalTarget: TargetDriver {
         let control = ForwarderControl(directory: controlDirectory(name))
         let recorded = current.flatMap(LocalServing.of)
         if let running = recorded?.forwarder, running.isRunning,
-           control.status()?.listen == address {
+            control.status()?.listen == address
+        {
             return running
         }
         if let stale = recorded?.forwarder, stale.isRunning {
@@ -267,9 +281,10 @@ public struct LocalTarget: TargetDriver {
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
         if let recorded { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: recorded.backendPort))) }
         let log = (workspace.deployment(name) as NSString).appendingPathComponent("forwarder.log")
-        let forwarder = try spawnDetached(ProcessSpec(
-            argv: [workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
-            environment: Workspace.baseEnvironment(), workingDirectory: control.directory, logPath: log))
+        let forwarder = try spawnDetached(
+            ProcessSpec(
+                argv: [workspace.executable, "forward", "--listen", address.description, "--control", control.directory],
+                environment: Workspace.baseEnvironment(), workingDirectory: control.directory, logPath: log))
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if let status = control.status(), status.pid == forwarder.pid { return forwarder }
@@ -325,7 +340,8 @@ enum Sessions {
         guard leader > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
         for entry in entries {
             guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             // Fields after the command name: state ppid pgrp session ...
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 3, Int32(fields[3]) == leader { Glibc.kill(pid, SIGKILL) }

@@ -35,12 +35,16 @@ enum NotebookStep {
     /// booleans go through `-p`, which papermill turns back into numbers and
     /// booleans; text goes through `-r`, kept as it is, so a path or a
     /// quoted "42" stays a string.
-    static func argv(_ notebook: Notebook, python: String, project: String, outputs: String,
-                     params: [String: ParamValue], datasets: [String: String]) -> [String] {
+    static func argv(
+        _ notebook: Notebook, python: String, project: String, outputs: String,
+        params: [String: ParamValue], datasets: [String: String]
+    ) -> [String] {
         let input = (project as NSString).appendingPathComponent(notebook.path)
         let output = (outputs as NSString).appendingPathComponent(executedName(notebook.path))
-        var argv = [python, "-m", "papermill", input, output, "-k", notebook.kernel ?? defaultKernel,
-                    "--no-progress-bar", "--log-output"]
+        var argv = [
+            python, "-m", "papermill", input, output, "-k", notebook.kernel ?? defaultKernel,
+            "--no-progress-bar", "--log-output",
+        ]
         for (name, value) in params.sorted(by: { $0.key < $1.key }) {
             switch value {
             case .bool(let b): argv += ["-p", variable(name), b ? "True" : "False"]

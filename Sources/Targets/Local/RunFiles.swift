@@ -27,13 +27,15 @@ public struct RunFiles: Sendable {
         if let m = ref {
             let path = try insideOutputs(runDirectory, m, "metrics")
             guard let data = FileManager.default.contents(atPath: path),
-                  let object = try? JSONDecoder().decode([String: MetricReading].self, from: data) else {
+                let object = try? JSONDecoder().decode([String: MetricReading].self, from: data)
+            else {
                 throw DriverError("metrics file \(m.step)/\(m.path) is missing or not a JSON object")
             }
             metrics = object.compactMapValues(\.value)
         }
-        return TrainingOutcome(artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
-                               steps: result.steps.map { "\($0.name) \($0.status)" })
+        return TrainingOutcome(
+            artifactPath: stored.path, artifactDigest: stored.digest, metrics: metrics,
+            steps: result.steps.map { "\($0.name) \($0.status)" })
     }
 
     /// The file `ref` names, once it is known to lie in its step's output
@@ -74,9 +76,10 @@ public struct RunFiles: Sendable {
                 let step = steps[name]!
                 let argv: [String]
                 if let notebook = step.notebook {
-                    argv = NotebookStep.argv(notebook, python: NotebookStep.python(notebook), project: project, outputs: outputs(name),
-                                             params: request.lineage.params,
-                                             datasets: request.datasets.compactMapValues { datasetPath($0, project: project) })
+                    argv = NotebookStep.argv(
+                        notebook, python: NotebookStep.python(notebook), project: project, outputs: outputs(name),
+                        params: request.lineage.params,
+                        datasets: request.datasets.compactMapValues { datasetPath($0, project: project) })
                 } else if let command = step.command {
                     argv = command.argv.map { arg in
                         Placeholder.expand(arg) { p in

@@ -30,8 +30,9 @@ struct StepCache: Sendable {
             /// the cache of the one before.
             var scheduleWindow: Int?
         }
-        var key = Key(argv: step.command?.argv, notebook: step.notebook, env: step.env, workingDir: step.workingDir,
-                      outputs: step.outputs, scheduleWindow: request.lineage.scheduleWindow)
+        var key = Key(
+            argv: step.command?.argv, notebook: step.notebook, env: step.env, workingDir: step.workingDir,
+            outputs: step.outputs, scheduleWindow: request.lineage.scheduleWindow)
         for arg in step.command?.argv ?? [] {
             for p in Placeholder.all(in: arg) {
                 guard let n = p.name else { continue }

@@ -18,11 +18,13 @@ struct MLflowRegistry: Sendable {
     /// Creates the registered model unless it exists; a concurrent create is
     /// not an error.
     func ensureRegisteredModel(_ name: String) async throws {
-        let found = try await client.send("GET", Self.api + "/registered-models/get", query: [("name", name)],
-                                          headers: [("Accept", "application/json")], accept: [404])
+        let found = try await client.send(
+            "GET", Self.api + "/registered-models/get", query: [("name", name)],
+            headers: [("Accept", "application/json")], accept: [404])
         guard found.status == 404 else { return }
-        let created = try await client.sendJSON("POST", Self.api + "/registered-models/create",
-                                                json: ["name": name, "description": "Published by Gantry"], accept: [400])
+        let created = try await client.sendJSON(
+            "POST", Self.api + "/registered-models/create",
+            json: ["name": name, "description": "Published by Gantry"], accept: [400])
         if created.status == 400, failure(created).errorCode != "RESOURCE_ALREADY_EXISTS" {
             throw status("POST", "/registered-models/create", created)
         }
@@ -43,8 +45,9 @@ struct MLflowRegistry: Sendable {
     }
 
     func version(_ version: String, of model: String) async throws -> MLflowAPI.ModelVersion {
-        let answer: MLflowAPI.ModelVersionAnswer = try await client.get(Self.api + "/model-versions/get",
-                                                                        query: [("name", model), ("version", version)])
+        let answer: MLflowAPI.ModelVersionAnswer = try await client.get(
+            Self.api + "/model-versions/get",
+            query: [("name", model), ("version", version)])
         return answer.modelVersion
     }
 
@@ -61,8 +64,9 @@ struct MLflowRegistry: Sendable {
     /// number), so it is never retried once sent; callers look for the
     /// version by its tags first.
     func createVersion(_ version: NewVersion) async throws -> MLflowAPI.ModelVersion {
-        let answer: MLflowAPI.ModelVersionAnswer = try await client.post(Self.api + "/model-versions/create", json: version,
-                                                                         idempotent: false)
+        let answer: MLflowAPI.ModelVersionAnswer = try await client.post(
+            Self.api + "/model-versions/create", json: version,
+            idempotent: false)
         return answer.modelVersion
     }
 
@@ -79,8 +83,9 @@ struct MLflowRegistry: Sendable {
     /// with 404.
     func alias(_ alias: String, of model: String) async throws -> AliasTarget {
         let path = "/registered-models/alias"
-        let response = try await client.send("GET", Self.api + path, query: [("name", model), ("alias", alias)],
-                                             headers: [("Accept", "application/json")], accept: [400, 404])
+        let response = try await client.send(
+            "GET", Self.api + path, query: [("name", model), ("alias", alias)],
+            headers: [("Accept", "application/json")], accept: [400, 404])
         switch response.status {
         case 404:
             return .noRegisteredModel
@@ -95,15 +100,17 @@ struct MLflowRegistry: Sendable {
 
     /// Points `alias` at `version` (a string: MLflow rejects a number).
     func setAlias(_ alias: String, of model: String, to version: String) async throws {
-        try await client.sendJSON("POST", Self.api + "/registered-models/alias",
-                                  json: ["name": model, "alias": alias, "version": version], idempotent: true)
+        try await client.sendJSON(
+            "POST", Self.api + "/registered-models/alias",
+            json: ["name": model, "alias": alias, "version": version], idempotent: true)
     }
 
     /// Removes `alias`; one that is gone already, or whose model is, is fine.
     /// MLflow reads the DELETE's parameters from a JSON body.
     func deleteAlias(_ alias: String, of model: String) async throws {
-        try await client.sendJSON("DELETE", Self.api + "/registered-models/alias", json: ["name": model, "alias": alias],
-                                  accept: [404])
+        try await client.sendJSON(
+            "DELETE", Self.api + "/registered-models/alias", json: ["name": model, "alias": alias],
+            accept: [404])
     }
 
     // MARK: - Experiments and runs
@@ -111,8 +118,9 @@ struct MLflowRegistry: Sendable {
     /// The id of the experiment `name`, created when missing.
     func experimentID(named name: String) async throws -> String {
         let path = Self.api + "/experiments/get-by-name"
-        let found = try await client.send("GET", path, query: [("experiment_name", name)],
-                                          headers: [("Accept", "application/json")], accept: [404])
+        let found = try await client.send(
+            "GET", path, query: [("experiment_name", name)],
+            headers: [("Accept", "application/json")], accept: [404])
         if found.status != 404 { return try client.decode(MLflowAPI.ExperimentAnswer.self, from: found).experiment.experimentID }
         let created = try await client.sendJSON("POST", Self.api + "/experiments/create", json: ["name": name], accept: [400])
         if created.status == 400 {
@@ -183,13 +191,15 @@ struct MLflowRegistry: Sendable {
     ///     try await registry.upload("/tmp/model.json", to: "model/model.json", artifactURI: run.info.artifactURI)
     func upload(_ file: String, to path: String, artifactURI: String) async throws {
         guard let root = Self.proxiedPath(artifactURI) else {
-            throw DriverError("the MLflow server at \(HTTPError.redact(client.baseURL)) does not proxy artifacts (the run's artifact URI is "
-                              + "\(artifactURI)); start it with --serve-artifacts and --artifacts-destination")
+            throw DriverError(
+                "the MLflow server at \(HTTPError.redact(client.baseURL)) does not proxy artifacts (the run's artifact URI is "
+                    + "\(artifactURI)); start it with --serve-artifacts and --artifacts-destination")
         }
         guard let bytes = FileManager.default.contents(atPath: file) else { throw DriverError("cannot read artifact file \(file)") }
         let segments = (root + "/" + path).split(separator: "/").map { RESTClient.encode(String($0)) }
-        try await client.send("PUT", "/api/2.0/mlflow-artifacts/artifacts/" + segments.joined(separator: "/"), body: Array(bytes),
-                              contentType: "application/octet-stream")
+        try await client.send(
+            "PUT", "/api/2.0/mlflow-artifacts/artifacts/" + segments.joined(separator: "/"), body: Array(bytes),
+            contentType: "application/octet-stream")
     }
 
     /// `1/<run>/artifacts` from `mlflow-artifacts:/1/<run>/artifacts` (or

@@ -61,9 +61,10 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
         self.endpoint = HTTPError.redact(endpoint)
         self.versions = context.versions
         registry = MLflowRegistry(client: RESTClient(baseURL: endpoint, auth: auth, timeout: .seconds(120)))
-        observer = MLflowRegistry(client: RESTClient(
-            baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(200), maxDelay: .seconds(1)),
-            timeout: .seconds(5), connectTimeout: .seconds(2)))
+        observer = MLflowRegistry(
+            client: RESTClient(
+                baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(200), maxDelay: .seconds(1)),
+                timeout: .seconds(5), connectTimeout: .seconds(2)))
     }
 
     /// What a DeploymentRecord keeps to find the alias again.
@@ -79,14 +80,16 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
     }
 
     public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
-        throw DriverError("target \(name) is an MLflow Model Registry: versions are published and aliased there, not trained; "
-                          + "train Model \(request.model.name) on a local, agent or ray target and deploy it to \(name)")
+        throw DriverError(
+            "target \(name) is an MLflow Model Registry: versions are published and aliased there, not trained; "
+                + "train Model \(request.model.name) on a local, agent or ray target and deploy it to \(name)")
     }
 
     // MARK: - Observe
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
-        let handle = Self.handle(record)
+        let handle =
+            Self.handle(record)
             ?? Handle(registeredModel: record.model, alias: spec?.serve.alias ?? record.name, mlflowVersion: "")
         func seen(_ serving: Bool, _ forwarding: Bool, _ healthy: Bool?, _ detail: String) -> ObservedDeployment {
             ObservedDeployment(name: record.name, serving: serving, forwarding: forwarding, healthy: healthy, detail: detail)
@@ -104,10 +107,12 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
             return seen(false, false, nil, "alias \(handle.alias) is not set on registered model \(handle.registeredModel)")
         case .version(let version):
             let gantry = version.tag(PublishedVersion.versionTag)
-            let points = "alias \(handle.alias) points at MLflow version \(version.version) ("
+            let points =
+                "alias \(handle.alias) points at MLflow version \(version.version) ("
                 + (gantry.map { "gantry v\($0)" } ?? "not published by Gantry") + ")"
             let expected = try? versions.version(record.model, record.version)?.digest
-            let ours = gantry == "\(record.version)"
+            let ours =
+                gantry == "\(record.version)"
                 && (expected == nil || version.tag(PublishedVersion.lineageTag) == expected)
             guard ours else {
                 return seen(true, false, nil, "\(points); Git pins v\(spec?.version ?? record.version) (moved outside Gantry)")
@@ -131,7 +136,8 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
         try await registry.setAlias(alias, of: model, to: target)
         let handle = Handle(registeredModel: model, alias: alias, mlflowVersion: target)
         if let current = request.current, let old = Self.handle(current),
-           old.registeredModel != model || old.alias != alias {
+            old.registeredModel != model || old.alias != alias
+        {
             // The Deployment now names another alias or model; the old alias
             // would go on pointing at a version nobody manages.
             try await registry.deleteAlias(old.alias, of: old.registeredModel)
@@ -183,9 +189,10 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
                 continue
             }
             if let clash = existing.first(where: { $0.tag(PublishedVersion.versionTag) == "\(record.number)" }) {
-                throw DriverError("MLflow version \(clash.version) of \(model) at \(endpoint) is tagged gantry v\(record.number) with lineage "
-                                  + "\(clash.tag(PublishedVersion.lineageTag) ?? "none"), but this Gantry's v\(record.number) is \(record.digest): "
-                                  + "another Gantry state directory publishes to the same registered model")
+                throw DriverError(
+                    "MLflow version \(clash.version) of \(model) at \(endpoint) is tagged gantry v\(record.number) with lineage "
+                        + "\(clash.tag(PublishedVersion.lineageTag) ?? "none"), but this Gantry's v\(record.number) is \(record.digest): "
+                        + "another Gantry state directory publishes to the same registered model")
             }
             if experiment == nil { experiment = try await registry.experimentID(named: Self.experiment) }
             numbers[record.number] = try await register(version, experiment: experiment!)
@@ -202,30 +209,34 @@ public struct MLflowTarget: TargetDriver, ModelRegistry {
         if let found = try await registry.runs(in: experiment, tagged: version.runIdentity).first {
             run = found
         } else {
-            run = try await registry.createRun(in: experiment, name: version.runName,
-                                               startTime: Int64(record.createdAt.timeIntervalSince1970 * 1000), tags: version.runTags)
+            run = try await registry.createRun(
+                in: experiment, name: version.runName,
+                startTime: Int64(record.createdAt.timeIntervalSince1970 * 1000), tags: version.runTags)
         }
         let runID = run.info.runID
         let params = Set(run.data?.params?.map(\.key) ?? [])
         let metrics = Set(run.data?.metrics?.map(\.key) ?? [])
-        try await registry.log(run: runID, params: version.params.filter { !params.contains($0.key) },
-                               metrics: version.metrics.filter { !metrics.contains($0.key) })
+        try await registry.log(
+            run: runID, params: version.params.filter { !params.contains($0.key) },
+            metrics: version.metrics.filter { !metrics.contains($0.key) })
         for (file, path) in try version.artifactFiles() {
             try await registry.upload(file, to: path, artifactURI: run.info.artifactURI)
         }
         if run.info.status != "FINISHED" {
             try await registry.finish(run: runID, endTime: Int64(Date().timeIntervalSince1970 * 1000))
         }
-        var created = try await registry.createVersion(MLflowRegistry.NewVersion(
-            name: record.model, source: "runs:/\(runID)/model", runID: runID, tags: version.versionTags, description: version.description))
+        var created = try await registry.createVersion(
+            MLflowRegistry.NewVersion(
+                name: record.model, source: "runs:/\(runID)/model", runID: runID, tags: version.versionTags, description: version.description))
         let deadline = ContinuousClock.now + .seconds(60)
         while created.status == "PENDING_REGISTRATION", ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(200))
             created = try await registry.version(created.version, of: record.model)
         }
         guard created.status == nil || created.status == "READY" else {
-            throw DriverError("MLflow version \(created.version) of \(record.model) (gantry v\(record.number)) is \(created.status ?? "?")"
-                              + (created.statusMessage.map { ": \($0)" } ?? ""))
+            throw DriverError(
+                "MLflow version \(created.version) of \(record.model) (gantry v\(record.number)) is \(created.status ?? "?")"
+                    + (created.statusMessage.map { ": \($0)" } ?? ""))
         }
         return created.version
     }

@@ -54,9 +54,11 @@ extension RayTarget {
         // An adopted job wrote where its submitter's storage was; its
         // directory is laid out as a local run directory is.
         let written = info.metadata?["gantry.storage"] ?? storage
-        let result = JobResult(succeeded: true, error: nil, steps: request.pipeline.spec.steps.map {
-            JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
-        })
+        let result = JobResult(
+            succeeded: true, error: nil,
+            steps: request.pipeline.spec.steps.map {
+                JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
+            })
         return try RunFiles(workspace: workspace).collect(
             result, runDirectory: (written as NSString).appendingPathComponent(submission),
             artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
@@ -104,33 +106,34 @@ extension RayTarget {
         let spec = request.pipeline.spec
         guard let order = StepGraph(spec.steps).topologicalOrder() else { throw DriverError("pipeline steps form a cycle") }
         let steps = Dictionary(spec.steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return RunnerJob(steps: try order.map { stepName in
-            let step = steps[stepName]!
-            guard let command = step.command else {
-                throw DriverError("step \(stepName) is a notebook; the ray target runs command steps only")
-            }
-            let argv = command.argv.map { arg in
-                RunnerJob.parts(arg) { p -> RunnerJob.Part? in
-                    switch (p.namespace, p.name) {
-                    case ("params", let n?): return request.lineage.params[n].map { RunnerJob.Part(text: $0.description) }
-                    case ("datasets", let n?): return request.datasets[n].flatMap(Self.datasetPart)
-                    case ("outputs", nil): return RunnerJob.Part(text: outputs(storage, submission: submission, step: stepName))
-                    case ("steps", let n?): return RunnerJob.Part(text: outputs(storage, submission: submission, step: n))
-                    default: return nil
+        return RunnerJob(
+            steps: try order.map { stepName in
+                let step = steps[stepName]!
+                guard let command = step.command else {
+                    throw DriverError("step \(stepName) is a notebook; the ray target runs command steps only")
+                }
+                let argv = command.argv.map { arg in
+                    RunnerJob.parts(arg) { p -> RunnerJob.Part? in
+                        switch (p.namespace, p.name) {
+                        case ("params", let n?): return request.lineage.params[n].map { RunnerJob.Part(text: $0.description) }
+                        case ("datasets", let n?): return request.datasets[n].flatMap(Self.datasetPart)
+                        case ("outputs", nil): return RunnerJob.Part(text: outputs(storage, submission: submission, step: stepName))
+                        case ("steps", let n?): return RunnerJob.Part(text: outputs(storage, submission: submission, step: n))
+                        default: return nil
+                        }
                     }
                 }
-            }
-            return RunnerJob.Step(
-                name: stepName, argv: argv, workingDir: step.workingDir ?? spec.codePath ?? ".",
-                env: (step.env ?? [:]).mapValues { value in
-                    switch value {
-                    case .literal(let s): RunnerJob.Value(value: s)
-                    case .secret(let ref): RunnerJob.Value(env: ref.env, file: ref.file)
-                    }
-                },
-                outputs: outputs(storage, submission: submission, step: stepName),
-                expect: step.outputs ?? [], timeoutSeconds: step.timeout?.seconds)
-        })
+                return RunnerJob.Step(
+                    name: stepName, argv: argv, workingDir: step.workingDir ?? spec.codePath ?? ".",
+                    env: (step.env ?? [:]).mapValues { value in
+                        switch value {
+                        case .literal(let s): RunnerJob.Value(value: s)
+                        case .secret(let ref): RunnerJob.Value(env: ref.env, file: ref.file)
+                        }
+                    },
+                    outputs: outputs(storage, submission: submission, step: stepName),
+                    expect: step.outputs ?? [], timeoutSeconds: step.timeout?.seconds)
+            })
     }
 
     /// What a step receives for `${datasets.NAME}`: a path inside the

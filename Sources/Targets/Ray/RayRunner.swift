@@ -62,47 +62,47 @@ struct RunnerJob: Codable, Sendable {
     static let scriptName = "_gantry_ray_runner.py"
 
     static let script = #"""
-    """Gantry's step runner for Ray jobs: runs the steps in $GANTRY_RAY_JOB in
-    order, each as an argv array (no shell), from the unpacked project."""
-    import json, os, subprocess, sys
+        """Gantry's step runner for Ray jobs: runs the steps in $GANTRY_RAY_JOB in
+        order, each as an argv array (no shell), from the unpacked project."""
+        import json, os, subprocess, sys
 
-    root = os.getcwd()
-    job = json.loads(os.environ.pop("GANTRY_RAY_JOB"))
+        root = os.getcwd()
+        job = json.loads(os.environ.pop("GANTRY_RAY_JOB"))
 
-    def arg(parts):
-        return "".join(p["text"] if p.get("text") is not None else os.path.join(root, p["project"]) for p in parts)
+        def arg(parts):
+            return "".join(p["text"] if p.get("text") is not None else os.path.join(root, p["project"]) for p in parts)
 
-    def value(name, v):
-        if v.get("value") is not None:
-            return v["value"]
-        if v.get("env") is not None:
-            if v["env"] not in os.environ:
-                sys.exit(f"gantry: {name}: environment variable {v['env']} is not set on the worker")
-            return os.environ[v["env"]]
-        try:
-            return open(v["file"]).read().strip()
-        except OSError as e:
-            sys.exit(f"gantry: {name}: cannot read secret file {v['file']}: {e.strerror}")
+        def value(name, v):
+            if v.get("value") is not None:
+                return v["value"]
+            if v.get("env") is not None:
+                if v["env"] not in os.environ:
+                    sys.exit(f"gantry: {name}: environment variable {v['env']} is not set on the worker")
+                return os.environ[v["env"]]
+            try:
+                return open(v["file"]).read().strip()
+            except OSError as e:
+                sys.exit(f"gantry: {name}: cannot read secret file {v['file']}: {e.strerror}")
 
-    for step in job["steps"]:
-        name = step["name"]
-        os.makedirs(step["outputs"], exist_ok=True)
-        env = dict(os.environ)
-        env.update({k: value(k, v) for k, v in step["env"].items()})
-        argv = [arg(a) for a in step["argv"]]
-        print(f"gantry: step {name}: {json.dumps(argv)}", flush=True)
-        try:
-            code = subprocess.run(argv, cwd=os.path.join(root, step["workingDir"]), env=env,
-                                  timeout=step.get("timeoutSeconds")).returncode
-        except subprocess.TimeoutExpired:
-            sys.exit(f"gantry: step {name} timed out after {step['timeoutSeconds']}s")
-        except OSError as e:
-            sys.exit(f"gantry: step {name} cannot start {argv[0]}: {e.strerror}")
-        if code != 0:
-            sys.exit(f"gantry: step {name} exited with status {code}")
-        missing = [f for f in step["expect"] if not os.path.exists(os.path.join(step["outputs"], f))]
-        if missing:
-            sys.exit(f"gantry: step {name} did not write {', '.join(missing)} to its outputs")
-        print(f"gantry: step {name} succeeded", flush=True)
-    """#
+        for step in job["steps"]:
+            name = step["name"]
+            os.makedirs(step["outputs"], exist_ok=True)
+            env = dict(os.environ)
+            env.update({k: value(k, v) for k, v in step["env"].items()})
+            argv = [arg(a) for a in step["argv"]]
+            print(f"gantry: step {name}: {json.dumps(argv)}", flush=True)
+            try:
+                code = subprocess.run(argv, cwd=os.path.join(root, step["workingDir"]), env=env,
+                                      timeout=step.get("timeoutSeconds")).returncode
+            except subprocess.TimeoutExpired:
+                sys.exit(f"gantry: step {name} timed out after {step['timeoutSeconds']}s")
+            except OSError as e:
+                sys.exit(f"gantry: step {name} cannot start {argv[0]}: {e.strerror}")
+            if code != 0:
+                sys.exit(f"gantry: step {name} exited with status {code}")
+            missing = [f for f in step["expect"] if not os.path.exists(os.path.join(step["outputs"], f))]
+            if missing:
+                sys.exit(f"gantry: step {name} did not write {', '.join(missing)} to its outputs")
+            print(f"gantry: step {name} succeeded", flush=True)
+        """#
 }

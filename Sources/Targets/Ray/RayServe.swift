@@ -24,7 +24,9 @@ extension RayTarget {
         var environment: [String: String] = [:]
         for (key, value) in spec.serve.env ?? [:] {
             guard case .literal(let text) = value else {
-                throw DriverError("deployment \(name): serve.env \(key) is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone")
+                throw DriverError(
+                    "deployment \(name): serve.env \(key) is a secret; the ray target does not write secrets into a Serve config, which the dashboard shows to anyone"
+                )
             }
             environment[key] = text
         }
@@ -63,12 +65,14 @@ extension RayTarget {
         do {
             instance = try await ServeInstance.read(observer)
         } catch {
-            return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil,
-                                      detail: "cannot read Serve applications from \(observer.baseURL): \(error)")
+            return ObservedDeployment(
+                name: record.name, serving: false, forwarding: false, healthy: nil,
+                detail: "cannot read Serve applications from \(observer.baseURL): \(error)")
         }
         guard let app = instance.application(application) else {
-            return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil,
-                                      detail: "Serve application \(application) is not on the cluster")
+            return ObservedDeployment(
+                name: record.name, serving: false, forwarding: false, healthy: nil,
+                detail: "Serve application \(application) is not on the cluster")
         }
         let running = app.status == "RUNNING"
         let serves = app.version
@@ -105,7 +109,9 @@ extension RayTarget {
         var applications: [Any] = []
         for (other, config) in instance.applications where other != name {
             guard let config = config["deployed_app_config"], !(config is NSNull) else {
-                throw DriverError("Serve application \(other) on \(dashboard.baseURL) was not deployed from a config (\(config["source"] ?? "unknown source")); replacing the cluster's config would remove it, so Gantry leaves the cluster alone")
+                throw DriverError(
+                    "Serve application \(other) on \(dashboard.baseURL) was not deployed from a config (\(config["source"] ?? "unknown source")); replacing the cluster's config would remove it, so Gantry leaves the cluster alone"
+                )
             }
             applications.append(config)
         }
@@ -157,7 +163,8 @@ struct ServeInstance {
     static func read(_ client: RESTClient) async throws -> ServeInstance {
         let response = try await client.send("GET", RayTarget.applicationsPath, headers: [("Accept", "application/json")])
         guard let raw = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
-            throw DriverError("GET \(client.baseURL)\(RayTarget.applicationsPath) answered with something other than a JSON object: \(client.excerpt(response.body))")
+            throw DriverError(
+                "GET \(client.baseURL)\(RayTarget.applicationsPath) answered with something other than a JSON object: \(client.excerpt(response.body))")
         }
         return ServeInstance(raw: raw, applications: raw["applications"] as? [String: [String: Any]] ?? [:])
     }
@@ -166,8 +173,9 @@ struct ServeInstance {
         guard let app = applications[name] else { return nil }
         let config = app["deployed_app_config"] as? [String: Any]
         let args = config?["args"] as? [String: Any]
-        return Application(status: app["status"] as? String ?? "UNKNOWN", message: app["message"] as? String ?? "",
-                           routePrefix: app["route_prefix"] as? String, version: (args?["version"] as? NSNumber)?.intValue)
+        return Application(
+            status: app["status"] as? String ?? "UNKNOWN", message: app["message"] as? String ?? "",
+            routePrefix: app["route_prefix"] as? String, version: (args?["version"] as? NSNumber)?.intValue)
     }
 
     /// The Serve proxy's URL for `route`, when Serve reports where it listens.

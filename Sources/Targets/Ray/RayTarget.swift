@@ -40,8 +40,9 @@ public struct RayTarget: TargetDriver {
         spec = context.spec
         workspace = context.workspace
         dashboard = RESTClient(baseURL: endpoint, auth: auth, timeout: .seconds(60))
-        observer = RESTClient(baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
-                              timeout: .seconds(3), connectTimeout: .seconds(2))
+        observer = RESTClient(
+            baseURL: endpoint, auth: auth, retry: RetryPolicy(attempts: 2, initialDelay: .milliseconds(100)),
+            timeout: .seconds(3), connectTimeout: .seconds(2))
     }
 
     /// The shared directory step outputs and served artifacts go to.

@@ -63,23 +63,50 @@ struct ZipArchive {
             let offset = UInt32(out.count)
             // Version 2.0, flag bit 11 (UTF-8 names), method 0 (stored),
             // DOS time 00:00 and date 1980-01-01.
-            out.le32(0x0403_4b50); out.le16(20); out.le16(0x0800); out.le16(0); out.le16(0); out.le16(0x0021)
-            out.le32(crc); out.le32(size); out.le32(size); out.le16(UInt16(name.count)); out.le16(0)
+            out.le32(0x0403_4b50)
+            out.le16(20)
+            out.le16(0x0800)
+            out.le16(0)
+            out.le16(0)
+            out.le16(0x0021)
+            out.le32(crc)
+            out.le32(size)
+            out.le32(size)
+            out.le16(UInt16(name.count))
+            out.le16(0)
             out += name
             out += entry.contents
             // Made by Unix (3) version 2.0, so the mode in the external
             // attributes' high half counts.
-            central.le32(0x0201_4b50); central.le16(0x0314); central.le16(20); central.le16(0x0800); central.le16(0)
-            central.le16(0); central.le16(0x0021); central.le32(crc); central.le32(size); central.le32(size)
-            central.le16(UInt16(name.count)); central.le16(0); central.le16(0); central.le16(0); central.le16(0)
-            central.le32(UInt32(0o100000 | UInt32(entry.mode)) << 16); central.le32(offset)
+            central.le32(0x0201_4b50)
+            central.le16(0x0314)
+            central.le16(20)
+            central.le16(0x0800)
+            central.le16(0)
+            central.le16(0)
+            central.le16(0x0021)
+            central.le32(crc)
+            central.le32(size)
+            central.le32(size)
+            central.le16(UInt16(name.count))
+            central.le16(0)
+            central.le16(0)
+            central.le16(0)
+            central.le16(0)
+            central.le32(UInt32(0o100000 | UInt32(entry.mode)) << 16)
+            central.le32(offset)
             central += name
         }
         let centralOffset = UInt32(out.count)
         out += central
-        out.le32(0x0605_4b50); out.le16(0); out.le16(0)
-        out.le16(UInt16(entries.count)); out.le16(UInt16(entries.count))
-        out.le32(UInt32(central.count)); out.le32(centralOffset); out.le16(0)
+        out.le32(0x0605_4b50)
+        out.le16(0)
+        out.le16(0)
+        out.le16(UInt16(entries.count))
+        out.le16(UInt16(entries.count))
+        out.le32(UInt32(central.count))
+        out.le32(centralOffset)
+        out.le16(0)
         return out
     }
 }
@@ -100,6 +127,9 @@ enum CRC32 {
 }
 
 extension Array where Element == UInt8 {
-    mutating func le16(_ v: UInt16) { append(UInt8(v & 0xFF)); append(UInt8(v >> 8)) }
+    mutating func le16(_ v: UInt16) {
+        append(UInt8(v & 0xFF))
+        append(UInt8(v >> 8))
+    }
     mutating func le32(_ v: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(shift)) & 0xFF)) } }
 }

@@ -12,17 +12,20 @@ struct SageMakerAPI: Sendable {
     var rest: RESTClient
 
     init(endpoint: String, region: String, accessKey: String, secret: String, retry: RetryPolicy, timeout: Duration) {
-        rest = RESTClient(baseURL: endpoint,
-                          auth: .awsSigV4(region: region, service: "sagemaker", accessKey: accessKey, secret: secret),
-                          retry: retry, timeout: timeout, connectTimeout: .seconds(5), secrets: [secret])
+        rest = RESTClient(
+            baseURL: endpoint,
+            auth: .awsSigV4(region: region, service: "sagemaker", accessKey: accessKey, secret: secret),
+            retry: retry, timeout: timeout, connectTimeout: .seconds(5), secrets: [secret])
     }
 
     /// Sends `action` with `body` and decodes the answer. `idempotent` says
     /// whether a call that may have reached SageMaker can be sent again:
     /// true for Describe* and for Create* of a deterministic name, whose
     /// repeat answers "already exists".
-    func call<Answer: Decodable>(_ action: String, _ body: some Encodable, idempotent: Bool,
-                                 as type: Answer.Type = Answer.self) async throws -> Answer {
+    func call<Answer: Decodable>(
+        _ action: String, _ body: some Encodable, idempotent: Bool,
+        as type: Answer.Type = Answer.self
+    ) async throws -> Answer {
         let response = try await send(action, body, idempotent: idempotent)
         do {
             return try JSONDecoder().decode(Answer.self, from: Data(response.body.isEmpty ? Array("{}".utf8) : response.body))
@@ -53,15 +56,17 @@ struct SageMakerAPI: Sendable {
         let bytes = Array(try encoder.encode(body))
         let response: HTTPResponse
         do {
-            response = try await rest.send("POST", "/", body: bytes, contentType: "application/x-amz-json-1.1",
-                                           headers: [("X-Amz-Target", "SageMaker.\(action)")],
-                                           idempotent: idempotent, accept: Self.clientErrors)
+            response = try await rest.send(
+                "POST", "/", body: bytes, contentType: "application/x-amz-json-1.1",
+                headers: [("X-Amz-Target", "SageMaker.\(action)")],
+                idempotent: idempotent, accept: Self.clientErrors)
         } catch let error as HTTPStatusError where Self.lacksAction(error) {
             // SageMaker answers its own failures in JSON. A web framework's
             // HTML error page is an imitation of the API (a local stack,
             // moto) that has no handler for this action.
-            throw DriverError("SageMaker \(action): the API at \(rest.baseURL) answered HTTP \(error.status) with an HTML error page, "
-                + "not a SageMaker error: it does not implement \(action) (moto, for one, lacks UpdateEndpoint and StopTrainingJob)")
+            throw DriverError(
+                "SageMaker \(action): the API at \(rest.baseURL) answered HTTP \(error.status) with an HTML error page, "
+                    + "not a SageMaker error: it does not implement \(action) (moto, for one, lacks UpdateEndpoint and StopTrainingJob)")
         } catch {
             throw DriverError("SageMaker \(action): \(error)")
         }
@@ -99,8 +104,9 @@ struct SageMakerError: Error, CustomStringConvertible, Sendable {
     /// ValidationException: "Could not find endpoint …", "Requested resource
     /// not found".
     var isNotFound: Bool {
-        type == "ResourceNotFound" || (type == "ValidationException"
-            && (message.contains("Could not find") || message.localizedCaseInsensitiveContains("not found")))
+        type == "ResourceNotFound"
+            || (type == "ValidationException"
+                && (message.contains("Could not find") || message.localizedCaseInsensitiveContains("not found")))
     }
 
     /// A create whose name is taken: an earlier attempt of the same call

@@ -30,19 +30,25 @@ extension SageMakerTarget {
             var spec: String, image: String, modelData: String, role: String, instanceType: String, replicas: Int
             var environment: [String: String]?
         }
-        let inputs = Digest.canonicalJSON(Inputs(spec: request.specDigest, image: image, modelData: modelData, role: role,
-                                                 instanceType: instanceType, replicas: replicas, environment: environment))
+        let inputs = Digest.canonicalJSON(
+            Inputs(
+                spec: request.specDigest, image: image, modelData: modelData, role: role,
+                instanceType: instanceType, replicas: replicas, environment: environment))
         let resource = SageMakerNames.modelAndConfig(deployment: deployment, version: version.number, inputs: inputs)
         let endpoint = SageMakerNames.endpoint(deployment: deployment)
         let handles = Handles(endpoint: endpoint, endpointConfig: resource, model: resource, modelData: modelData)
 
-        try await create("CreateModel", CreateModel(
-            ModelName: resource,
-            PrimaryContainer: .init(Image: image, ModelDataUrl: modelData, Environment: environment),
-            ExecutionRoleArn: role))
-        try await create("CreateEndpointConfig", CreateEndpointConfig(
-            EndpointConfigName: resource,
-            ProductionVariants: [.init(ModelName: resource, InstanceType: instanceType, InitialInstanceCount: replicas)]))
+        try await create(
+            "CreateModel",
+            CreateModel(
+                ModelName: resource,
+                PrimaryContainer: .init(Image: image, ModelDataUrl: modelData, Environment: environment),
+                ExecutionRoleArn: role))
+        try await create(
+            "CreateEndpointConfig",
+            CreateEndpointConfig(
+                EndpointConfigName: resource,
+                ProductionVariants: [.init(ModelName: resource, InstanceType: instanceType, InitialInstanceCount: replicas)]))
 
         let timeout = request.deployment.spec.healthCheck?.timeout ?? Self.defaultServingTimeout
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000))
@@ -91,7 +97,9 @@ extension SageMakerTarget {
         guard let env = serve.env, !env.isEmpty else { return nil }
         return try env.mapValues { value in
             guard case .literal(let text) = value else {
-                throw DriverError("deployment \(deployment): spec.serve.env holds a secret reference, which a SageMaker model would show to anyone who can describe it; give the container its secret through its execution role instead")
+                throw DriverError(
+                    "deployment \(deployment): spec.serve.env holds a secret reference, which a SageMaker model would show to anyone who can describe it; give the container its secret through its execution role instead"
+                )
             }
             return text
         }
@@ -136,8 +144,10 @@ extension SageMakerTarget {
     /// Polls until the endpoint is InService with `config`. An update that
     /// SageMaker rolled back shows as InService with the old config and a
     /// FailureReason.
-    func waitInService(_ endpoint: String, config: String, deadline: ContinuousClock.Instant,
-                       timeout: TimeSpan) async throws -> EndpointDescription {
+    func waitInService(
+        _ endpoint: String, config: String, deadline: ContinuousClock.Instant,
+        timeout: TimeSpan
+    ) async throws -> EndpointDescription {
         var polls = 0
         var last = "not described yet"
         while true {

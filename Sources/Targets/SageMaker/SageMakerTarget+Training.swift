@@ -47,7 +47,9 @@ extension SageMakerTarget {
             }
             return try await outcome(of: job, timeout: timeout, adopted: false)
         }
-        throw DriverError("\(Self.maximumAttempts) training jobs of \(model) for lineage \(request.lineage.digest.prefix(19)) failed or were stopped; see them in SageMaker (gantry-\(model)-…)")
+        throw DriverError(
+            "\(Self.maximumAttempts) training jobs of \(model) for lineage \(request.lineage.digest.prefix(19)) failed or were stopped; see them in SageMaker (gantry-\(model)-…)"
+        )
     }
 
     /// One channel per dataset; SageMaker reads only from S3, so a dataset
@@ -126,13 +128,15 @@ extension SageMakerTarget {
             throw DriverError("training job \(name) completed, but its model artifact \(artifact) cannot be checked: \(error)")
         }
         guard let etag else {
-            throw DriverError("training job \(name) completed, but its model artifact is not in S3: no object \(location.key) in bucket \(location.bucket) (\(artifact))")
+            throw DriverError(
+                "training job \(name) completed, but its model artifact is not in S3: no object \(location.key) in bucket \(location.bucket) (\(artifact))")
         }
         let digest = "s3etag:" + etag
         var metrics: [String: Double] = [:]
         for metric in job.FinalMetricDataList ?? [] { metrics[metric.MetricName] = metric.Value }
-        return TrainingOutcome(artifactPath: artifact, artifactDigest: digest, metrics: metrics,
-                               steps: ["training job \(name) \(adopted ? "adopted, " : "")\(job.TrainingJobStatus)"])
+        return TrainingOutcome(
+            artifactPath: artifact, artifactDigest: digest, metrics: metrics,
+            steps: ["training job \(name) \(adopted ? "adopted, " : "")\(job.TrainingJobStatus)"])
     }
 }
 

@@ -55,20 +55,23 @@ public struct SageMakerTarget: TargetDriver {
         let accessKeyRef = spec.credentials?["accessKeyId"]
         let secretRef = spec.credentials?["secretAccessKey"]
         let environment = ProcessInfo.processInfo.environment
-        let accessKey: String, secret: String
+        let accessKey: String
+        let secret: String
         if accessKeyRef != nil || secretRef != nil {
             guard let key = try context.credential("accessKeyId"), let value = try context.credential("secretAccessKey") else {
                 throw DriverError("target \(name): spec.credentials needs both accessKeyId and secretAccessKey")
             }
             (accessKey, secret) = (key, value)
         } else if let key = environment["AWS_ACCESS_KEY_ID"], !key.isEmpty,
-                  let value = environment["AWS_SECRET_ACCESS_KEY"], !value.isEmpty {
+            let value = environment["AWS_SECRET_ACCESS_KEY"], !value.isEmpty
+        {
             (accessKey, secret) = (key, value)
         } else {
             throw DriverError("target \(name): set spec.credentials.accessKeyId and .secretAccessKey, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
-        api = SageMakerAPI(endpoint: endpoint, region: region, accessKey: accessKey, secret: secret,
-                          retry: retry, timeout: timeout)
+        api = SageMakerAPI(
+            endpoint: endpoint, region: region, accessKey: accessKey, secret: secret,
+            retry: retry, timeout: timeout)
         var quick = api
         quick.rest.retry = RetryPolicy(attempts: min(retry.attempts, 2), initialDelay: retry.initialDelay, maxDelay: .milliseconds(500))
         quick.rest.timeout = min(timeout, .seconds(4))
@@ -79,8 +82,9 @@ public struct SageMakerTarget: TargetDriver {
         // endpoint serves both, path style, told apart by the signature's
         // service.
         let onAWS = URLComponents(string: endpoint)?.host?.hasSuffix("amazonaws.com") ?? false
-        s3Location = S3Location(bucket: spec.bucket ?? "", key: "", region: region, endpoint: onAWS ? nil : endpoint,
-                                credentials: accessKeyRef.flatMap { a in secretRef.map { AWSCredentials(accessKeyId: a, secretAccessKey: $0) } })
+        s3Location = S3Location(
+            bucket: spec.bucket ?? "", key: "", region: region, endpoint: onAWS ? nil : endpoint,
+            credentials: accessKeyRef.flatMap { a in secretRef.map { AWSCredentials(accessKeyId: a, secretAccessKey: $0) } })
     }
 
     /// The named bucket, reached with the target's credentials.
@@ -129,8 +133,9 @@ public struct SageMakerTarget: TargetDriver {
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         guard let handles = Self.handles(record) else {
-            return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil,
-                                      detail: "the record names no SageMaker endpoint")
+            return ObservedDeployment(
+                name: record.name, serving: false, forwarding: false, healthy: nil,
+                detail: "the record names no SageMaker endpoint")
         }
         let described: EndpointDescription?
         do {
@@ -139,24 +144,29 @@ public struct SageMakerTarget: TargetDriver {
             return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
         }
         guard let endpoint = described else {
-            return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil,
-                                      detail: "endpoint \(handles.endpoint) does not exist")
+            return ObservedDeployment(
+                name: record.name, serving: false, forwarding: false, healthy: nil,
+                detail: "endpoint \(handles.endpoint) does not exist")
         }
         let status = endpoint.EndpointStatus
         let ours = endpoint.EndpointConfigName == handles.endpointConfig
         let reason = endpoint.FailureReason.map { ": \($0)" } ?? ""
         switch status {
         case "InService" where ours:
-            return ObservedDeployment(name: record.name, serving: true, forwarding: true, healthy: true,
-                                      detail: "endpoint \(handles.endpoint) is InService with \(handles.endpointConfig)")
+            return ObservedDeployment(
+                name: record.name, serving: true, forwarding: true, healthy: true,
+                detail: "endpoint \(handles.endpoint) is InService with \(handles.endpointConfig)")
         case "Failed", "OutOfService", "UpdateRollbackFailed":
-            return ObservedDeployment(name: record.name, serving: true, forwarding: ours, healthy: false,
-                                      detail: "endpoint \(handles.endpoint) is \(status)\(reason)")
+            return ObservedDeployment(
+                name: record.name, serving: true, forwarding: ours, healthy: false,
+                detail: "endpoint \(handles.endpoint) is \(status)\(reason)")
         default:
             let config = endpoint.EndpointConfigName ?? "no config"
-            return ObservedDeployment(name: record.name, serving: true, forwarding: ours, healthy: nil,
-                                      detail: ours ? "endpoint \(handles.endpoint) is \(status)"
-                                          : "endpoint \(handles.endpoint) uses \(config), not \(handles.endpointConfig) (changed outside Gantry)")
+            return ObservedDeployment(
+                name: record.name, serving: true, forwarding: ours, healthy: nil,
+                detail: ours
+                    ? "endpoint \(handles.endpoint) is \(status)"
+                    : "endpoint \(handles.endpoint) uses \(config), not \(handles.endpointConfig) (changed outside Gantry)")
         }
     }
 

@@ -13,19 +13,19 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "agent",
         abstract: "Run the on-prem node agent: training runs and serving processes on this node, for a controller.",
         discussion: """
-        The agent answers a small REST API (docs/agent-openapi.yaml): blobs by
-        digest, training runs, deployments, their logs. It keeps its own
-        workspace and state under --dir; serving processes and training runs
-        are detached and outlive the agent, which finds them again when it
-        restarts. Every call but GET /v1/health needs a bearer token whose
-        SHA-256 the token file lists; others are refused with 401.
+            The agent answers a small REST API (docs/agent-openapi.yaml): blobs by
+            digest, training runs, deployments, their logs. It keeps its own
+            workspace and state under --dir; serving processes and training runs
+            are detached and outlive the agent, which finds them again when it
+            restarts. Every call but GET /v1/health needs a bearer token whose
+            SHA-256 the token file lists; others are refused with 401.
 
-        Examples:
-          printf 'sha256:%s\\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" > /etc/gantry/agent-tokens
-          gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens --dir /var/lib/gantry-agent
-          gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens \\
-            --tls-cert /etc/gantry/agent.pem --tls-key /etc/gantry/agent.key --tls-client-ca /etc/gantry/ca.pem
-        """)
+            Examples:
+              printf 'sha256:%s\\n' "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)" > /etc/gantry/agent-tokens
+              gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens --dir /var/lib/gantry-agent
+              gantry agent --listen 0.0.0.0:7443 --token-file /etc/gantry/agent-tokens \\
+                --tls-cert /etc/gantry/agent.pem --tls-key /etc/gantry/agent.key --tls-client-ca /etc/gantry/ca.pem
+            """)
 
     @Option(help: "The address to serve on, HOST:PORT.")
     var listen: String = "127.0.0.1:7443"
@@ -64,7 +64,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
         var groupLogger = Logger(label: "gantry.lifecycle")
         groupLogger.logLevel = .warning
-        try await ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                    logger: groupLogger)).run()
+        try await ServiceGroup(
+            configuration: .init(
+                services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: groupLogger)
+        ).run()
     }
 }

@@ -12,15 +12,15 @@ struct Apply: AsyncParsableCommand {
         commandName: "apply",
         abstract: "Reconcile once: plan, then carry out exactly that plan.",
         discussion: """
-        Trains models whose lineage has no version yet, deploys pinned
-        versions, repairs drift, and stops what Git no longer declares. Every
-        reconcile, action and new version is recorded in the state directory.
-        An invalid revision applies nothing; what runs keeps running.
+            Trains models whose lineage has no version yet, deploys pinned
+            versions, repairs drift, and stops what Git no longer declares. Every
+            reconcile, action and new version is recorded in the state directory.
+            An invalid revision applies nothing; what runs keeps running.
 
-        Examples:
-          gantry apply --repo . --path examples/quickstart
-          gantry apply --repo git://git.internal/models.git --ref main --state-dir /var/lib/gantry
-        """)
+            Examples:
+              gantry apply --repo . --path examples/quickstart
+              gantry apply --repo git://git.internal/models.git --ref main --state-dir /var/lib/gantry
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
@@ -32,8 +32,9 @@ struct Apply: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git,
-                                    author: source.author, log: { print($0) })
+        let reconciler = Reconciler(
+            store: try state.store(), workspace: state.workspace, writeBack: git,
+            author: source.author, log: { print($0) })
         let (desired, plan) = try await reconciler.plan(revision, readOnly: false)
         print(plan.text)
         let report = try await reconciler.apply(plan, desired: desired, actor: "cli")
@@ -41,8 +42,7 @@ struct Apply: AsyncParsableCommand {
         case .invalid: print("Nothing applied: the revision is invalid.")
         case .nothingToDo: print("Nothing to do.")
         default:
-            print("Applied \(report.succeeded.count) of \(plan.actions.count) actions" +
-                  (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))
+            print("Applied \(report.succeeded.count) of \(plan.actions.count) actions" + (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))
             for f in report.failed { print("  \(f.action.summary)\n    \(f.error)") }
             for s in report.skipped { print("  skipped \(s.action.summary): \(s.reason)") }
         }
@@ -73,16 +73,16 @@ struct Destroy: AsyncParsableCommand {
         commandName: "destroy",
         abstract: "Stop everything this state directory serves (versions and history stay).",
         discussion: """
-        Like terraform destroy: every Deployment's serving process and stable
-        address are stopped and forgotten. A controller still following the
-        repository would start them again; stop it first. Deployments on
-        remote targets are reached through the Targets the repository
-        (--repo, default .) declares.
+            Like terraform destroy: every Deployment's serving process and stable
+            address are stopped and forgotten. A controller still following the
+            repository would start them again; stop it first. Deployments on
+            remote targets are reached through the Targets the repository
+            (--repo, default .) declares.
 
-        Examples:
-          gantry destroy
-          gantry destroy --state-dir /var/lib/gantry
-        """)
+            Examples:
+              gantry destroy
+              gantry destroy --state-dir /var/lib/gantry
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions

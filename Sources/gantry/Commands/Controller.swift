@@ -14,20 +14,20 @@ struct ControllerCommand: AsyncParsableCommand {
         commandName: "controller",
         abstract: "Follow a repository and reconcile continuously; serve the API and dashboard.",
         discussion: """
-        Every interval, or at once on a webhook push or an API refresh: fetch,
-        plan, and apply when there is something to do (a new commit, a changed
-        dataset, drift such as a serving process that died). An invalid commit
-        is recorded and shown; the last good one keeps running. SIGTERM or
-        SIGINT stops taking work, lets the action under way finish, and exits.
+            Every interval, or at once on a webhook push or an API refresh: fetch,
+            plan, and apply when there is something to do (a new commit, a changed
+            dataset, drift such as a serving process that died). An invalid commit
+            is recorded and shown; the last good one keeps running. SIGTERM or
+            SIGINT stops taking work, lets the action under way finish, and exits.
 
-        With --listen, the controller serves the HTTP API (docs/api.md), the
-        webhook receivers, the dashboard, /metrics, /healthz and /readyz.
+            With --listen, the controller serves the HTTP API (docs/api.md), the
+            webhook receivers, the dashboard, /metrics, /healthz and /readyz.
 
-        Examples:
-          gantry controller --repo git://git.internal/models.git --branch main --interval 30s
-          gantry controller --repo . --path examples/quickstart --interval 10s \\
-            --listen 127.0.0.1:8080 --tokens /etc/gantry/tokens.yaml --webhook-secret-env GANTRY_WEBHOOK_SECRET
-        """)
+            Examples:
+              gantry controller --repo git://git.internal/models.git --branch main --interval 30s
+              gantry controller --repo . --path examples/quickstart --interval 10s \\
+                --listen 127.0.0.1:8080 --tokens /etc/gantry/tokens.yaml --webhook-secret-env GANTRY_WEBHOOK_SECRET
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
@@ -52,11 +52,14 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .customLong("webhook-secret-env"), help: "The environment variable holding the webhook secret.")
     var webhookSecretEnv: String?
 
-    @Option(help: ArgumentHelp("POST generic JSON notifications (sync failure, retrain, promotion, rollback) to a URL read from env:NAME or file:PATH; repeatable.",
-                               discussion: "A webhook URL is a secret; on the command line it would show in ps, so it is named, not given."))
+    @Option(
+        help: ArgumentHelp(
+            "POST generic JSON notifications (sync failure, retrain, promotion, rollback) to a URL read from env:NAME or file:PATH; repeatable.",
+            discussion: "A webhook URL is a secret; on the command line it would show in ps, so it is named, not given."))
     var notify: [String] = []
 
-    @Option(name: .customLong("notify-slack"), help: "POST Slack-compatible notifications to an incoming-webhook URL read from env:NAME or file:PATH; repeatable.")
+    @Option(
+        name: .customLong("notify-slack"), help: "POST Slack-compatible notifications to an incoming-webhook URL read from env:NAME or file:PATH; repeatable.")
     var notifySlack: [String] = []
 
     /// The URL a `--notify` value names: `env:NAME` or `file:PATH`. A URL
@@ -108,34 +111,44 @@ struct ControllerCommand: AsyncParsableCommand {
         let logger = Logger(label: "gantry.controller")
 
         let git = try source.source(state: state)
-        let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git,
-                                    author: source.author, log: { logger.info("\($0)") })
+        let reconciler = Reconciler(
+            store: try state.store(), workspace: state.workspace, writeBack: git,
+            author: source.author, log: { logger.info("\($0)") })
         let metrics = ControllerMetrics(version: GantryVersion.current)
-        let notifier = Notifier(receivers: generic.map { .init(url: $0, format: .generic) } + slack.map { .init(url: $0, format: .slack) },
-                                logger: logger)
-        let loop = ControllerLoop(source: git, reconciler: reconciler, status: ControllerStatus(source: git.name), metrics: metrics,
-                                  notifier: notifier, configuration: .init(interval: period.duration, iterations: iterations), logger: logger)
+        let notifier = Notifier(
+            receivers: generic.map { .init(url: $0, format: .generic) } + slack.map { .init(url: $0, format: .slack) },
+            logger: logger)
+        let loop = ControllerLoop(
+            source: git, reconciler: reconciler, status: ControllerStatus(source: git.name), metrics: metrics,
+            notifier: notifier, configuration: .init(interval: period.duration, iterations: iterations), logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if let address {
-            let server = GantryServer(reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
-                                      tokens: tokenFile, webhookSecret: secret,
-                                      source: .init(location: git.location, ref: git.ref), notifier: notifier)
+            let server = GantryServer(
+                reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
+                tokens: tokenFile, webhookSecret: secret,
+                source: .init(location: git.location, ref: git.ref), notifier: notifier)
             var serverLogger = Logger(label: "gantry.server")
             serverLogger.logLevel = .notice
             let scheme = tlsFiles == nil ? "http" : "https"
-            services.append(.init(service: try server.application(host: address.host, port: address.port, logger: serverLogger,
-                                                                  tls: tlsFiles) { port in
-                logger.info("serving", metadata: ["address": "\(scheme)://\(address.host):\(port)"])
-            }))
+            services.append(
+                .init(
+                    service: try server.application(
+                        host: address.host, port: address.port, logger: serverLogger,
+                        tls: tlsFiles
+                    ) { port in
+                        logger.info("serving", metadata: ["address": "\(scheme)://\(address.host):\(port)"])
+                    }))
         }
         var groupLogger = Logger(label: "gantry.lifecycle")
         groupLogger.logLevel = .warning
         // The HTTP server is last, so on SIGTERM it stops taking requests
         // first; the loop then finishes the action under way.
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: groupLogger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: groupLogger))
         try await group.run()
         logger.info("controller stopped")
     }

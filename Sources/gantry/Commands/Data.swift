@@ -19,15 +19,15 @@ struct DataStatus: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show which Datasets changed since the versions trained on them (like dvc status).",
         discussion: """
-        Fingerprints every Dataset of the revision (unchanged local files are
-        not read again: their hashes are remembered with size, mtime and
-        inode) and compares each with the latest version of every model that
-        uses it. Exit codes: 0 unchanged, 2 changed, 1 error.
+            Fingerprints every Dataset of the revision (unchanged local files are
+            not read again: their hashes are remembered with size, mtime and
+            inode) and compares each with the latest version of every model that
+            uses it. Exit codes: 0 unchanged, 2 changed, 1 error.
 
-        Examples:
-          gantry data status --path examples/quickstart
-          gantry data status -o json
-        """)
+            Examples:
+              gantry data status --path examples/quickstart
+              gantry data status -o json
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
@@ -62,16 +62,24 @@ struct DataStatus: AsyncParsableCommand {
             var changed: [String] = []
             var untrained: [String] = []
             for model in users {
-                guard let v = latest[model], let lineage = Lineage.decode(v.lineage) else { untrained.append(model); continue }
+                guard let v = latest[model], let lineage = Lineage.decode(v.lineage) else {
+                    untrained.append(model)
+                    continue
+                }
                 if let was = lineage.datasets[name], was != now { changed.append("\(model)@v\(v.number) (\(was) -> \(now))") }
             }
-            let status = !changed.isEmpty ? "changed since " + changed.joined(separator: ", ")
-                : !untrained.isEmpty ? "not trained yet: " + untrained.joined(separator: ", ")
-                : users.isEmpty ? "not used by any model" : "up to date"
+            let status =
+                !changed.isEmpty
+                ? "changed since " + changed.joined(separator: ", ")
+                : !untrained.isEmpty
+                    ? "not trained yet: " + untrained.joined(separator: ", ")
+                    : users.isEmpty ? "not used by any model" : "up to date"
             rows.append(Row(dataset: name, fingerprint: now, status: status))
         }
         try rememberListed(in: store)
-        if format.output == .json { try printJSON(rows) } else {
+        if format.output == .json {
+            try printJSON(rows)
+        } else {
             for r in rows { print("\(r.dataset): \(r.status)") }
         }
         if rows.contains(where: { $0.status.hasPrefix("error") }) { throw ExitCode(1) }
@@ -110,9 +118,10 @@ struct DataStatus: AsyncParsableCommand {
     /// in Git itself, the revision is read, and returned too.
     func readManifests(existing: StateStore?) throws -> (ManifestSet, Revision?) {
         if let key = GitSource.snapshotKey(location: source.repo, ref: source.ref, path: source.path),
-           let saved = try existing?.manifestSnapshot(key),
-           let snapshot = ManifestSnapshot(commit: saved.commitID, encoded: saved.files),
-           snapshot.isCurrent(location: source.repo, ref: source.ref) {
+            let saved = try existing?.manifestSnapshot(key),
+            let snapshot = ManifestSnapshot(commit: saved.commitID, encoded: saved.files),
+            snapshot.isCurrent(location: source.repo, ref: source.ref)
+        {
             let set = snapshot.manifests().set
             if !set.datasets.values.contains(where: { !($0.spec.source.path?.hasPrefix("/") ?? true) }) { return (set, nil) }
         }
@@ -124,9 +133,10 @@ struct DataStatus: AsyncParsableCommand {
     /// files alone lead to this very commit (and they are not kept yet).
     func remember(_ revision: Revision, in store: StateStore) throws {
         guard let key = GitSource.snapshotKey(location: source.repo, ref: source.ref, path: source.path),
-              LocalRefs.target(of: source.ref, in: source.repo) == revision.commit.id,
-              try store.manifestSnapshot(key)?.commitID != revision.commit.id.hex,
-              let snapshot = try revision.snapshot() else { return }
+            LocalRefs.target(of: source.ref, in: source.repo) == revision.commit.id,
+            try store.manifestSnapshot(key)?.commitID != revision.commit.id.hex,
+            let snapshot = try revision.snapshot()
+        else { return }
         try store.saveManifestSnapshot(key, commitID: snapshot.commit.hex, files: snapshot.encoded())
     }
 }
@@ -136,13 +146,13 @@ struct Fingerprint: AsyncParsableCommand {
         commandName: "fingerprint",
         abstract: "Print the content fingerprint of a local file or directory.",
         discussion: """
-        The same fingerprint a Dataset with that path gets: SHA-256 over the
-        sorted path and SHA-256 of every file, hashed on every core.
+            The same fingerprint a Dataset with that path gets: SHA-256 over the
+            sorted path and SHA-256 of every file, hashed on every core.
 
-        Examples:
-          gantry data fingerprint /srv/data/churn
-          gantry data fingerprint --no-cache /srv/data/churn
-        """)
+            Examples:
+              gantry data fingerprint /srv/data/churn
+              gantry data fingerprint --no-cache /srv/data/churn
+            """)
 
     @OptionGroup var state: StateOptions
     @Flag(help: "Read every file; neither use nor update the remembered hashes.") var noCache = false

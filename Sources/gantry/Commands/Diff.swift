@@ -11,12 +11,12 @@ struct Diff: AsyncParsableCommand {
         commandName: "diff",
         abstract: "Show a Deployment's live drift: what Git declares against what runs, field by field.",
         discussion: """
-        Exit codes: 0 in sync, 2 drifted, 1 error.
+            Exit codes: 0 in sync, 2 drifted, 1 error.
 
-        Examples:
-          gantry diff churn-prod --path examples/quickstart
-          gantry diff churn-prod -o json
-        """)
+            Examples:
+              gantry diff churn-prod --path examples/quickstart
+              gantry diff churn-prod -o json
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions

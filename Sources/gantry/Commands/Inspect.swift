@@ -9,10 +9,10 @@ struct Status: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show what serves where, the latest versions and the last reconcile.",
         discussion: """
-        Examples:
-          gantry status
-          gantry status -o json --state-dir /var/lib/gantry
-        """)
+            Examples:
+              gantry status
+              gantry status -o json --state-dir /var/lib/gantry
+            """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
@@ -31,14 +31,16 @@ struct Status: AsyncParsableCommand {
         }
         var latest: [String: VersionRecord] = [:]
         for v in try store.allVersions() { latest[v.model] = v }
-        let report = Report(deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
-                            lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources())
+        let report = Report(
+            deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
+            lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources())
         if format.output == .json { return try printJSON(report) }
         print("DEPLOYMENT".padding(14), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
             // A process on this machine is checked here; one on a remote
             // target is what the controller observes (`gantry diff`).
-            let alive = LocalServing.of(d).map { $0.serve.isRunning ? "running" : "stopped" }
+            let alive =
+                LocalServing.of(d).map { $0.serve.isRunning ? "running" : "stopped" }
                 ?? (d.detail.isEmpty ? "stopped" : "on \(d.target)")
             print(d.name.padding(14), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10), d.updatedAt.short)
         }
@@ -64,10 +66,10 @@ struct History: AsyncParsableCommand {
         commandName: "history",
         abstract: "List recent reconciles with their commit, author and result.",
         discussion: """
-        Examples:
-          gantry history
-          gantry history --limit 5 -o json
-        """)
+            Examples:
+              gantry history
+              gantry history --limit 5 -o json
+            """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
@@ -79,13 +81,17 @@ struct History: AsyncParsableCommand {
         let reconciles = try store.reconciles(limit: limit)
         let entries = audit ? try store.auditLog(limit: limit * 5) : []
         if format.output == .json {
-            struct Out: Encodable { var reconciles: [ReconcileRecord]; var audit: [AuditRecord] }
+            struct Out: Encodable {
+                var reconciles: [ReconcileRecord]
+                var audit: [AuditRecord]
+            }
             return try printJSON(Out(reconciles: reconciles, audit: entries))
         }
         print("#".padding(5), "STARTED".padding(20), "RESULT".padding(14), "ACTIONS".padding(8), "COMMIT".padding(13), "AUTHOR / SUBJECT")
         for r in reconciles {
-            print("\(r.id ?? 0)".padding(5), r.startedAt.short.padding(20), r.result.padding(14), "\(r.actions)".padding(8),
-                  String(r.commit.prefix(12)).padding(13), "\(r.author): \(r.subject)")
+            print(
+                "\(r.id ?? 0)".padding(5), r.startedAt.short.padding(20), r.result.padding(14), "\(r.actions)".padding(8),
+                String(r.commit.prefix(12)).padding(13), "\(r.author): \(r.subject)")
         }
         if audit {
             print("\nTIME".padding(21), "ACTOR".padding(8), "ACTION".padding(8), "OBJECT".padding(26), "RESULT")
@@ -101,10 +107,10 @@ struct Versions: AsyncParsableCommand {
         commandName: "versions",
         abstract: "List a model's versions with their metrics and gates.",
         discussion: """
-        Examples:
-          gantry versions churn
-          gantry versions churn -o json | jq '.[-1].metrics'
-        """)
+            Examples:
+              gantry versions churn
+              gantry versions churn -o json | jq '.[-1].metrics'
+            """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
@@ -119,8 +125,9 @@ struct Versions: AsyncParsableCommand {
         }
         print("VERSION".padding(8), "CREATED".padding(20), "COMMIT".padding(13), "GATES".padding(6), "METRICS")
         for v in versions {
-            print("v\(v.number)".padding(8), v.createdAt.short.padding(20), String(v.commit.prefix(12)).padding(13),
-                  (v.gatesPassed ? "pass" : "fail").padding(6), metricsText(v))
+            print(
+                "v\(v.number)".padding(8), v.createdAt.short.padding(20), String(v.commit.prefix(12)).padding(13),
+                (v.gatesPassed ? "pass" : "fail").padding(6), metricsText(v))
         }
     }
 }
@@ -130,10 +137,10 @@ struct LineageCommand: AsyncParsableCommand {
         commandName: "lineage",
         abstract: "Show what a model version was made from.",
         discussion: """
-        Examples:
-          gantry lineage churn@3
-          gantry lineage churn@3 -o json
-        """)
+            Examples:
+              gantry lineage churn@3
+              gantry lineage churn@3 -o json
+            """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
@@ -149,12 +156,20 @@ struct LineageCommand: AsyncParsableCommand {
         let parent = all.last { $0.number < number }
         if format.output == .json {
             struct Out: Encodable {
-                var model: String; var version: Int; var digest: String; var lineage: Lineage
-                var metrics: [String: Double]; var artifact: String; var artifactDigest: String; var parent: Int?
+                var model: String
+                var version: Int
+                var digest: String
+                var lineage: Lineage
+                var metrics: [String: Double]
+                var artifact: String
+                var artifactDigest: String
+                var parent: Int?
             }
-            return try printJSON(Out(model: model, version: number, digest: version.digest, lineage: lineage,
-                                     metrics: version.metricValues, artifact: version.artifactPath,
-                                     artifactDigest: version.artifactDigest, parent: parent?.number))
+            return try printJSON(
+                Out(
+                    model: model, version: number, digest: version.digest, lineage: lineage,
+                    metrics: version.metricValues, artifact: version.artifactPath,
+                    artifactDigest: version.artifactDigest, parent: parent?.number))
         }
         print("\(model)@v\(number)  \(version.digest)")
         print("  commit      \(lineage.commit)")

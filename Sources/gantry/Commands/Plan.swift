@@ -16,25 +16,25 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Show what a reconcile would do, and why, without doing it.",
         discussion: """
-        Reads the revision's manifests, fingerprints the data, compares with
-        the versions and deployments Gantry knows and observes, and prints the
-        actions (train, deploy, prune) with their reasons. Nothing is started,
-        stopped or written.
+            Reads the revision's manifests, fingerprints the data, compares with
+            the versions and deployments Gantry knows and observes, and prints the
+            actions (train, deploy, prune) with their reasons. Nothing is started,
+            stopped or written.
 
-        With --base, plans a pull request: the field-level manifest changes
-        between the two revisions, what merging the head would do, why models
-        would retrain (with the commits that changed their code), pinned
-        version changes with their metrics side by side, and the head's
-        validation errors. Nothing from either revision runs.
+            With --base, plans a pull request: the field-level manifest changes
+            between the two revisions, what merging the head would do, why models
+            would retrain (with the commits that changed their code), pinned
+            version changes with their metrics side by side, and the head's
+            validation errors. Nothing from either revision runs.
 
-        Exit codes: 0 nothing to do, 2 changes pending, 1 invalid revision or
-        error (like terraform plan -detailed-exitcode).
+            Exit codes: 0 nothing to do, 2 changes pending, 1 invalid revision or
+            error (like terraform plan -detailed-exitcode).
 
-        Examples:
-          gantry plan --repo . --path examples/quickstart
-          gantry plan --repo git://git.internal/models.git --ref main -o markdown > plan.md
-          gantry plan --repo . --base origin/main --head HEAD -o markdown > plan.md
-        """)
+            Examples:
+              gantry plan --repo . --path examples/quickstart
+              gantry plan --repo git://git.internal/models.git --ref main -o markdown > plan.md
+              gantry plan --repo . --base origin/main --head HEAD -o markdown > plan.md
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
@@ -69,8 +69,9 @@ struct PlanCommand: AsyncParsableCommand {
             let baseRevision = try git.revision(at: base)
             let headRevision = try git.revision(at: head ?? source.ref)
             review = try await Self.withReadOnlyStore(state) { store in
-                try await Review.compute(base: baseRevision, head: headRevision,
-                                         reconciler: Reconciler(store: store, workspace: state.workspace))
+                try await Review.compute(
+                    base: baseRevision, head: headRevision,
+                    reconciler: Reconciler(store: store, workspace: state.workspace))
             }
         } catch let exit as ExitCode {
             throw exit

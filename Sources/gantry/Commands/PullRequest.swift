@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Forge
+import Foundation
 import Manifests
 import Review
 
@@ -15,17 +15,17 @@ struct PullRequest: AsyncParsableCommand {
             commandName: "comment",
             abstract: "Post a plan report as one pull-request comment (updated in place) and set a commit status.",
             discussion: """
-            Finds Gantry's earlier comment on the pull request by its marker
-            and updates it, or creates one. The head commit and result are read
-            from the report (made by `gantry plan --base ... -o markdown`) and
-            set as a commit status: success when the head is valid, failure
-            when it is not. Works with GitHub and Gitea (--api-url
-            https://gitea.example.com/api/v1). The token is taken by reference.
+                Finds Gantry's earlier comment on the pull request by its marker
+                and updates it, or creates one. The head commit and result are read
+                from the report (made by `gantry plan --base ... -o markdown`) and
+                set as a commit status: success when the head is valid, failure
+                when it is not. Works with GitHub and Gitea (--api-url
+                https://gitea.example.com/api/v1). The token is taken by reference.
 
-            Examples:
-              gantry pr comment --provider github --repo org/models --pr 42 plan.md
-              gantry pr comment --provider gitea --api-url https://git.internal/api/v1 --token-env GITEA_TOKEN --repo ml/models --pr 7 plan.md
-            """)
+                Examples:
+                  gantry pr comment --provider github --repo org/models --pr 42 plan.md
+                  gantry pr comment --provider gitea --api-url https://git.internal/api/v1 --token-env GITEA_TOKEN --repo ml/models --pr 7 plan.md
+                """)
 
         @Option(help: "github or gitea.") var provider: ForgeClient.Provider = .github
         @Option(name: .customLong("api-url"), help: "The API base URL (default for github: https://api.github.com).") var apiURL: String?
@@ -57,8 +57,11 @@ struct PullRequest: AsyncParsableCommand {
                 if !noStatus, let commit = sha ?? fields["head"] {
                     let result = fields["result"] ?? "changes"
                     let state = result == "invalid" ? "failure" : "success"
-                    let description = ["invalid": "the manifests have errors", "nothing": "nothing to do",
-                                       "changes": "changes pending on merge"][result] ?? result
+                    let description =
+                        [
+                            "invalid": "the manifests have errors", "nothing": "nothing to do",
+                            "changes": "changes pending on merge",
+                        ][result] ?? result
                     try await forge.setStatus(sha: commit, state: state, context: context, description: "Gantry plan: \(description)")
                     print("set \(context) to \(state) on \(commit.prefix(12))")
                 }

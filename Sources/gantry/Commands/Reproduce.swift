@@ -7,16 +7,16 @@ struct Reproduce: AsyncParsableCommand {
         commandName: "reproduce",
         abstract: "Rebuild a model version from its lineage and compare.",
         discussion: """
-        Checks out the version's commit, verifies that every dataset still
-        has the recorded fingerprint (naming any that changed or is missing),
-        trains again in a scratch directory under the state directory, and
-        compares the artifact digest and metrics. Nothing is registered or
-        served. Exit codes: 0 reproduced exactly, 1 it differs or cannot run.
+            Checks out the version's commit, verifies that every dataset still
+            has the recorded fingerprint (naming any that changed or is missing),
+            trains again in a scratch directory under the state directory, and
+            compares the artifact digest and metrics. Nothing is registered or
+            served. Exit codes: 0 reproduced exactly, 1 it differs or cannot run.
 
-        Examples:
-          gantry reproduce churn@7 --repo . --path examples/quickstart
-          gantry reproduce churn@7 -o json
-        """)
+            Examples:
+              gantry reproduce churn@7 --repo . --path examples/quickstart
+              gantry reproduce churn@7 -o json
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
@@ -43,7 +43,9 @@ struct Reproduce: AsyncParsableCommand {
             for p in report.dataProblems { print("  data: \(p)") }
             if report.dataProblems.isEmpty {
                 print("  data: every dataset has its recorded fingerprint")
-                print("  artifact: \(report.artifactMatches ? "identical" : "differs") (recorded \(report.recordedArtifact), reproduced \(report.reproducedArtifact ?? "none"))")
+                print(
+                    "  artifact: \(report.artifactMatches ? "identical" : "differs") (recorded \(report.recordedArtifact), reproduced \(report.reproducedArtifact ?? "none"))"
+                )
                 for m in report.metrics {
                     let f = { (v: Double?) in v.map { String(format: "%g", $0) } ?? "missing" }
                     print("  metric \(m.name): \(m.matches ? "identical" : "differs") (recorded \(f(m.recorded)), reproduced \(f(m.reproduced)))")

@@ -8,17 +8,17 @@ struct Rollback: AsyncParsableCommand {
         commandName: "rollback",
         abstract: "Roll a Deployment back by committing its older pin to Git.",
         discussion: """
-        Git stays the truth: a rollback is a commit that changes the
-        Deployment's pinned version on the followed branch (or, for a local
-        work tree, on a gantry/rollback-NAME branch for review). The next
-        reconcile deploys it like any pin change; a running controller does so
-        on its next loop. Without --to, the newest version older than the
-        pinned one is chosen. The attempt is recorded in the audit log.
+            Git stays the truth: a rollback is a commit that changes the
+            Deployment's pinned version on the followed branch (or, for a local
+            work tree, on a gantry/rollback-NAME branch for review). The next
+            reconcile deploys it like any pin change; a running controller does so
+            on its next loop. Without --to, the newest version older than the
+            pinned one is chosen. The attempt is recorded in the audit log.
 
-        Examples:
-          gantry rollback churn-prod --repo git://git.internal/models.git --reason "v8 drifts"
-          gantry rollback churn-prod --to 6 --repo . --path examples/quickstart
-        """)
+            Examples:
+              gantry rollback churn-prod --repo git://git.internal/models.git --reason "v8 drifts"
+              gantry rollback churn-prod --to 6 --repo . --path examples/quickstart
+            """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions

@@ -7,14 +7,14 @@ struct Schema: ParsableCommand {
         commandName: "schema",
         abstract: "Write the JSON Schemas of the manifest kinds, for editors.",
         discussion: """
-        The schemas are derived from the types Gantry decodes, so they accept
-        exactly what `gantry validate` accepts (references between objects
-        aside). Point your editor's YAML language server at them.
+            The schemas are derived from the types Gantry decodes, so they accept
+            exactly what `gantry validate` accepts (references between objects
+            aside). Point your editor's YAML language server at them.
 
-        Examples:
-          gantry schema --out manifests/schema
-          gantry schema --kind Model
-        """
+            Examples:
+              gantry schema --out manifests/schema
+              gantry schema --kind Model
+            """
     )
 
     @Option(help: "Write one <kind>.json file per kind into this directory.", completion: .directory)

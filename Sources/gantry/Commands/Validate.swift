@@ -7,15 +7,15 @@ struct Validate: ParsableCommand {
         commandName: "validate",
         abstract: "Check every manifest under a directory and list every problem.",
         discussion: """
-        Reads every .yaml and .yml file under DIR (hidden directories are
-        skipped), decodes the Gantry documents among them and checks fields,
-        names, references between objects and pipeline graphs. Exits 0 when
-        valid and 1 when not.
+            Reads every .yaml and .yml file under DIR (hidden directories are
+            skipped), decodes the Gantry documents among them and checks fields,
+            names, references between objects and pipeline graphs. Exits 0 when
+            valid and 1 when not.
 
-        Examples:
-          gantry validate examples/quickstart
-          gantry validate -o json . | jq '.diagnostics[].message'
-        """
+            Examples:
+              gantry validate examples/quickstart
+              gantry validate -o json . | jq '.diagnostics[].message'
+            """
     )
 
     @Argument(help: "The directory to read.", completion: .directory)
@@ -45,16 +45,19 @@ struct Validate: ParsableCommand {
                 print("\(n) error\(n == 1 ? "" : "s") in \(Set(result.diagnostics.map(\.file)).count) of \(result.files) files")
             }
         case .json:
-            let report = ValidationReport(valid: result.diagnostics.isEmpty, files: result.files,
-                                          objects: counts(result.set), diagnostics: result.diagnostics)
+            let report = ValidationReport(
+                valid: result.diagnostics.isEmpty, files: result.files,
+                objects: counts(result.set), diagnostics: result.diagnostics)
             try printJSON(report)
         }
         if !result.diagnostics.isEmpty { throw ExitCode(1) }
     }
 
     func counts(_ set: ManifestSet) -> [String: Int] {
-        ["Target": set.targets.count, "Dataset": set.datasets.count, "Pipeline": set.pipelines.count,
-         "Model": set.models.count, "Deployment": set.deployments.count]
+        [
+            "Target": set.targets.count, "Dataset": set.datasets.count, "Pipeline": set.pipelines.count,
+            "Model": set.models.count, "Deployment": set.deployments.count,
+        ]
     }
 
     func summary(_ set: ManifestSet) -> String {
