@@ -71,14 +71,18 @@ enum WebhookScenario {
             return (try? await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/healthz")))?.status == 200
         }
 
-        let body = Array(#"{"repository": "\#(remote.url)", "ref": "refs/heads/main", "after": "bench"}"#.utf8)
-        let hook = HTTPRequest(
-            method: "POST", url: "http://127.0.0.1:\(port)/hooks/generic",
-            headers: [
-                ("Content-Type", "application/json"),
-                ("X-Gantry-Signature", "sha256=" + WebhookProvider.signature(body: body, secret: secret)),
-            ],
-            body: body)
+        // As a forge sends it: the push's commit in `after`, so each delivery
+        // is a new one (the same body twice is refused as a replay).
+        func hook(after commit: String) -> HTTPRequest {
+            let body = Array(#"{"repository": "\#(remote.url)", "ref": "refs/heads/main", "after": "\#(commit)"}"#.utf8)
+            return HTTPRequest(
+                method: "POST", url: "http://127.0.0.1:\(port)/hooks/generic",
+                headers: [
+                    ("Content-Type", "application/json"),
+                    ("X-Gantry-Signature", "sha256=" + WebhookProvider.signature(body: body, secret: secret)),
+                ],
+                body: body)
+        }
         var toDispatch = Series("webhook sent to first action dispatched")
         var receipt = Series("webhook received to reconcile start (server side)")
         note("scenario 4: \(pushes) pushes")
@@ -89,10 +93,13 @@ enum WebhookScenario {
             try remote.push("Train \(model) for one more epoch") { clone in
                 try Generator.bumpEpochs(in: clone + "/" + shape.modelFilePath(shape.file(ofModel: i)), model: model)
             }
+            let commit = try Child.run(["git", "-C", remote.pusher, "rev-parse", "HEAD"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let request = hook(after: commit)
             let loops = status.snapshot.loops
             dispatch.arm()
             let t0 = Measure.now()
-            let answer = try await HTTPClient.shared.send(hook)
+            let answer = try await HTTPClient.shared.send(request)
             guard answer.status == 202 else { throw BenchFailure("the webhook answered \(answer.status): \(answer.text)") }
             try await waitUntil("the push to \(model) was reconciled", timeout: 60) { status.snapshot.loops > loops }
             guard let t1 = dispatch.at else { throw BenchFailure("the push to \(model) dispatched no action") }
