@@ -21,8 +21,18 @@ public final class Wakeup: @unchecked Sendable {
     /// A wait whose time ran out before it started waiting.
     private var expiredEarly: Int?
     private var stopped = false
+    private var accepted = 0
 
     public init() {}
+
+    /// How many requests were accepted so far: a request path that answers
+    /// without asking for a reconcile leaves it unchanged at the moment it
+    /// answers, with nothing to wait for.
+    public var requests: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return accepted
+    }
 
     /// Asks for a reconcile now. Returns false once the loop is stopping.
     @discardableResult
@@ -32,6 +42,7 @@ public final class Wakeup: @unchecked Sendable {
             lock.unlock()
             return false
         }
+        accepted += 1
         let request = pending ?? Request(reason: reason, requestedAt: instant)
         if let waiter {
             self.waiter = nil

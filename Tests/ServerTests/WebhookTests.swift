@@ -42,11 +42,12 @@ struct WebhookTests {
             let body = Self.payload(provider, url: project.url)
             // Forged: signed with the wrong secret, then not signed at all.
             for headers in [Self.headers(provider, body: body, secret: "wrong-secret"), [("X-GitHub-Event", "push")]] {
-                let loops = status.snapshot.loops
+                let requests = controller.loop.wakeup.requests
                 let r = try await controller.send("POST", "/hooks/\(provider.rawValue)", body: body, headers: headers)
                 #expect(r.status == 401, "\(provider) forged: \(r.text)")
-                try await Task.sleep(for: .milliseconds(300))  // no event marks a wakeup that did not happen: give one time to show
-                #expect(status.snapshot.loops == loops, "a forged \(provider) push started a reconcile")
+                // The handler asks for a reconcile before it answers, so an
+                // answer without one is final.
+                #expect(controller.loop.wakeup.requests == requests, "a forged \(provider) push asked for a reconcile")
             }
             // Tampered: a correct signature over another body.
             let tampered = Self.headers(provider, body: Self.payload(provider, url: "https://evil.example/x.git"), secret: LiveController.webhookSecret)
@@ -56,22 +57,23 @@ struct WebhookTests {
 
             // Another repository or branch is acknowledged and ignored.
             for other in [Self.payload(provider, url: "https://example.com/other/repo.git"), Self.payload(provider, url: project.url, ref: "refs/heads/dev")] {
-                let loops = status.snapshot.loops
+                let requests = controller.loop.wakeup.requests
                 let r = try await controller.send(
                     "POST", "/hooks/\(provider.rawValue)", body: other,
                     headers: Self.headers(provider, body: other, secret: LiveController.webhookSecret))
                 #expect(r.status == 202 && r.text.contains(#""refresh":false"#), "\(provider): \(r.text)")
-                try await Task.sleep(for: .milliseconds(200))  // as above: nothing to wait for but time
-                #expect(status.snapshot.loops == loops)
+                #expect(controller.loop.wakeup.requests == requests, "\(provider): another repository or branch asked for a reconcile")
             }
 
             // Signed and matching: the loop, idle for an hour, starts now.
             let loops = status.snapshot.loops
+            let requests = controller.loop.wakeup.requests
             let sent = ContinuousClock.now
             let r = try await controller.send(
                 "POST", "/hooks/\(provider.rawValue)", body: body,
                 headers: Self.headers(provider, body: body, secret: LiveController.webhookSecret))
             #expect(r.status == 202, "\(provider): \(r.text)")
+            #expect(controller.loop.wakeup.requests == requests + 1, "asked for its reconcile before answering")
             try await eventually("the \(provider) push started a reconcile", timeout: .seconds(10)) {
                 status.snapshot.loops > loops
             }
