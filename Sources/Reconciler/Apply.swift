@@ -65,7 +65,9 @@ extension Reconciler {
         record.owner = Self.me
         var reconcile = try store.begin(record)
         var report = Report(reconcileID: reconcile.id, result: .running)
-        try await recover(plan, desired.manifests)
+        // Recovery needs the targets a valid revision declares; an invalid
+        // one leaves open launches for the next valid revision.
+        if plan.isValid { try await recover(plan, desired.manifests) }
         if !plan.isValid {
             report.result = .invalid
             reconcile.error = plan.diagnostics.prefix(20).map(\.description).joined(separator: "\n")

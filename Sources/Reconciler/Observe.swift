@@ -45,7 +45,8 @@ extension Reconciler {
                 startNext()
             }
         }
-        let inFlight = Set(try journal.open().map(\.key))
+        // Trainings a driver started: what a plan of the same lineage adopts.
+        let inFlight = Set(try journal.open().filter { $0.kind == .train && !$0.detail.isEmpty }.map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
         return ObservedState(
             versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,

@@ -71,7 +71,9 @@ public struct Review: Encodable, Sendable {
 
     public static func compute(base: Revision, head: Revision, reconciler: Reconciler) async throws -> Review {
         let fingerprinter = Fingerprinter(store: reconciler.store, cacheWrites: false)
-        let baseDesired = await DesiredState.compute(base, fingerprinter: fingerprinter)
+        // The reconciler's memo: the head's states are worked out from the
+        // base's, revisiting only the models whose inputs differ.
+        let baseDesired = await DesiredState.compute(base, fingerprinter: fingerprinter, memo: reconciler.desiredMemo)
         let (headDesired, headPlan) = try await reconciler.plan(head, readOnly: true)
         let store = reconciler.store
 

@@ -180,7 +180,7 @@ public final class StateStore: VersionCatalog, Sendable {
                 sql: """
                     UPDATE deployments SET detail = json_object('backendPort', backendPort, 'forwarder', json(forwarderProcess),
                                                                 'serve', json(serveProcess))
-                    WHERE serveProcess != '' AND detail = ''
+                    WHERE serveProcess != '' AND detail = '' AND json_valid(serveProcess) AND json_valid(forwarderProcess)
                     """)
             try db.alter(table: "deployments") { t in
                 t.drop(column: "backendPort")

@@ -217,14 +217,20 @@ public protocol TargetDriver: Sendable {
     /// to keep; `detail` holds what the driver needs to find it again.
     func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord
     func stop(_ record: DeploymentRecord) async throws
+    /// Removes what served `previous` and no longer does, once the record
+    /// that replaces it is kept (a crash in between leaves the record naming
+    /// what exists); the default has nothing to remove.
+    func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async
     /// Cleans up after a launch a stopped controller left open and no plan
     /// adopts; the default has nothing to clean up.
     func recover(_ launch: OpenLaunch) async -> Recovery
 }
 
 extension TargetDriver {
+    public func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async {}
+
     public func recover(_ launch: OpenLaunch) async -> Recovery {
-        .cleanedUp("closed an interrupted \(launch.kind.rawValue) of \(launch.object)")
+        .cleanedUp("closed an interrupted \(launch.kind == .train ? "training" : "rollout") of \(launch.object)")
     }
 }
 

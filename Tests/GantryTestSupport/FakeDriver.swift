@@ -19,6 +19,7 @@ public final class FakeDriver: TargetDriver {
         case deploy(deployment: String, version: Int)
         case stop(deployment: String)
         case recover(key: String)
+        case retire(deployment: String, version: Int, replacedBy: Int)
     }
 
     public enum Operation: Sendable, Hashable { case train, deploy, stop }
@@ -40,6 +41,7 @@ public final class FakeDriver: TargetDriver {
         /// What serves, by deployment: the version.
         var serving: [String: Int] = [:]
         var launches = 0
+        var onRetire: (@Sendable (DeploymentRecord) -> Void)?
     }
 
     private let state = Mutex(State())
@@ -69,6 +71,9 @@ public final class FakeDriver: TargetDriver {
 
     /// What `recover` answers; by default the protocol's (cleaned up).
     public func setRecovery(_ recovery: Recovery) { state.withLock { $0.recovery = recovery } }
+
+    /// Runs `body` with the previous record when the reconciler retires it.
+    public func onRetire(_ body: @escaping @Sendable (DeploymentRecord) -> Void) { state.withLock { $0.onRetire = body } }
 
     /// Takes what serves away, as a crashed server would.
     public func lose(_ deployment: String) { _ = state.withLock { $0.serving.removeValue(forKey: deployment) } }
@@ -135,6 +140,14 @@ public final class FakeDriver: TargetDriver {
     public func stop(_ record: DeploymentRecord) async throws {
         _ = try begin(.stop, .stop(deployment: record.name))
         _ = state.withLock { $0.serving.removeValue(forKey: record.name) }
+    }
+
+    public func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async {
+        let hook = state.withLock { s in
+            s.calls.append(.retire(deployment: previous.name, version: previous.version, replacedBy: record.version))
+            return s.onRetire
+        }
+        hook?(previous)
     }
 
     public func recover(_ launch: OpenLaunch) async -> Recovery {

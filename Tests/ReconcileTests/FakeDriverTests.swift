@@ -5,6 +5,7 @@ import Planner
 import Reconciler
 import Source
 import State
+import Synchronization
 import Targets
 import Testing
 
@@ -93,6 +94,49 @@ import Testing
         #expect(again.plan.actions.map(\.kind) == [.deploy])
         #expect(again.report.result == .applied)
         #expect(try rig.store.deployment("demo-prod")?.version == 1)
+    }
+
+    @Test func aNewPinIsDeployedThenWhatServedBeforeIsRetiredOnceTheNewRecordIsKept() async throws {
+        let project = try await TestProject(port: freePort())
+        let rig = try Rig(project)
+        try await rig.apply()
+        project.write("data/rows.csv", "x,y\n1,2\n3,4\n5,6\n")
+        try await project.commit("More rows")
+        try await rig.apply()  // v2 trained; the pin stays at v1
+        project.write("manifests/deployment.yaml", project.deployment(version: 2))
+        try await project.commit("Serve v2")
+        let store = rig.store
+        let seen = Mutex<Int?>(nil)
+        rig.fake.onRetire { _ in seen.withLock { $0 = (try? store.deployment("demo-prod"))??.version } }
+        let (plan, report) = try await rig.apply()
+        #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v1 -> v2: pinned 2, serving 1"])
+        #expect(report.result == .applied)
+        #expect(
+            Array(rig.fake.calls.suffix(2)) == [
+                .deploy(deployment: "demo-prod", version: 2),
+                .retire(deployment: "demo-prod", version: 1, replacedBy: 2),
+            ])
+        #expect(seen.withLock { $0 } == 2, "the record of v2 was kept before v1 was retired")
+    }
+
+    @Test func anInvalidRevisionLeavesOpenLaunchesForTheNextValidOne() async throws {
+        let project = try await TestProject(port: freePort())
+        let rig = try Rig(project)
+        let now = Date()
+        try rig.store.save(
+            IntentRecord(
+                key: "deploy:demo-prod:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
+                status: .running, target: "local", createdAt: now, updatedAt: now))
+        project.write("manifests/broken.yaml", "kind: Model\nmetadata: { name: broken }\nspec: {}\n")
+        try await project.commit("Break the manifests")
+        #expect(try await rig.apply().report.result == .invalid)
+        #expect(!rig.fake.calls.contains(.recover(key: "deploy:demo-prod:1")))
+        #expect(try rig.launch("deploy:demo-prod:1")?.status == .running)
+        project.remove("manifests/broken.yaml")
+        try await project.commit("Mend them")
+        try await rig.apply()
+        #expect(rig.fake.calls.first == .recover(key: "deploy:demo-prod:1"))
+        #expect(try rig.launch("deploy:demo-prod:1")?.status == .done, "recovered, then deployed again under the same key")
     }
 
     @Test func driftSeenByTheDriverIsRepaired() async throws {

@@ -63,7 +63,12 @@ struct SageMakerFaultTests {
         let harness = try await SageMakerProject.make(endpoint: server.endpoint, credentials: files, cloudDeployment: 2)
         let driver = try SageMakerProject.driver(harness)
 
-        let deployed = try await driver.deploy(try deployRequest(harness, version: 2, current: record(version: 1, config: old)), launch: .untracked("deploy"))
+        let current = record(version: 1, config: old)
+        let deployed = try await driver.deploy(try deployRequest(harness, version: 2, current: current), launch: .untracked("deploy"))
+        let beforeRetire = SageMakerScript.actions(server.requests)
+        #expect(!beforeRetire.contains("DeleteModel"), "the old pair stays until the new record is kept")
+        // What the reconciler does once it has kept the new record.
+        await driver.retire(current, replacedBy: deployed)
 
         #expect(
             SageMakerScript.actions(server.requests) == [

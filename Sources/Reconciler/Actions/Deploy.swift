@@ -25,7 +25,7 @@ struct DeployExecutor: ActionExecutor {
         if let source = entry.spec.serve.registry {
             // Published first, so the server finds the version there.
             guard let publisher = try r.driver(source, manifests) as? any ModelRegistry else {
-                throw DriverError("Deployment \(deployment): spec.serve.registry \(source) is not a registry target (mlflow)")
+                throw DriverError("Deployment \(deployment): spec.serve.registry \(source) is not an mlflow target")
             }
             registry = try await publisher.published(record)
         }
@@ -37,8 +37,10 @@ struct DeployExecutor: ActionExecutor {
                     current: try r.store.deployment(deployment),
                     specDigest: Planner.specDigest(entry.spec), registry: registry),
                 launch: launch)
+            let previous = try r.store.deployment(deployment)
             try r.store.save(served)
             try r.journal.close(launch.key, .done)
+            if let previous { await driver.retire(previous, replacedBy: served) }
         } catch {
             try? r.journal.close(launch.key, .failed)
             throw error

@@ -66,13 +66,16 @@ extension SageMakerTarget {
             address: serving.EndpointArn ?? endpoint, specDigest: request.specDigest,
             commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handles))
-        // The endpoint no longer uses the previous pair. Failing to delete
-        // it leaves a config that costs nothing; the deploy stands.
-        if let previous = request.current.flatMap(Self.handles), previous.model != resource {
-            try? await delete("DeleteEndpointConfig", .endpointConfig(previous.endpointConfig))
-            try? await delete("DeleteModel", .model(previous.model))
-        }
         return record
+    }
+
+    /// The endpoint no longer uses the previous pair, and the new record is
+    /// kept: the pair is deleted. Failing to delete it leaves a config that
+    /// costs nothing; the deploy stands.
+    public func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async {
+        guard let old = Self.handles(previous), old.model != Self.handles(record)?.model else { return }
+        try? await delete("DeleteEndpointConfig", .endpointConfig(old.endpointConfig))
+        try? await delete("DeleteModel", .model(old.model))
     }
 
     /// Deletes the model and config made for a deploy that failed, so that
