@@ -28,14 +28,21 @@ public final class IncrementalPlanner: Sendable {
         let generation = desired.generation
         // Taken out of the memo while in use, so that its lists are updated
         // in place; two plans at once only cost the second one speed.
-        let (previous, same): (Planner.Worked?, Bool) = last.withLock { last in
+        var remembered: (worked: Planner.Worked?, same: Bool) = last.withLock { last in
             guard let worked = last else { return (nil, false) }
             if worked.generation == generation && worked.observed == observed { return (worked, true) }
             last = nil
             return (worked, false)
         }
-        if let previous, same { return previous.plan }
-        let worked = previous.flatMap { planner.revisit($0) } ?? planner.workOutAll()
+        if remembered.same, let previous = remembered.worked { return previous.plan }
+        // Moved out, so that revisiting updates its lists in place rather
+        // than copying 20,000 outcomes.
+        let worked: Planner.Worked
+        if var revisited = remembered.worked.take(), planner.revisit(&revisited) {
+            worked = revisited
+        } else {
+            worked = planner.workOutAll()
+        }
         last.withLock { $0 = worked }
         return worked.plan
     }
@@ -95,6 +102,18 @@ extension Planner {
     /// The last plan brought up to date by revisiting only the objects
     /// whose inputs changed; nil when that cannot be told.
     func revisit(_ last: Worked) -> Worked? {
+        var worked = last
+        return revisit(&worked) ? worked : nil
+    }
+
+    /// `worked`, the last plan's, brought up to date in place (its lists
+    /// are not copied); false when that cannot be told, and `worked` is then
+    /// of no use.
+    func revisit(_ worked: inout Worked) -> Bool {
+        let last = (
+            generation: worked.generation, valid: worked.valid, names: worked.names, observed: worked.observed,
+            commit: worked.commit, trained: worked.trained
+        )
         let manifests = desired.manifests
         // The objects whose desired state changed.
         let changed: (models: Set<String>, deployments: Set<String>)
@@ -103,14 +122,13 @@ extension Planner {
         } else if let delta = desired.delta, delta.base == last.generation {
             changed = (delta.models, delta.deployments)
         } else {
-            return nil
+            return false
         }
         guard last.valid, desired.revision.isValid, manifests.names === last.names,
             observed.suspended == last.observed.suspended, observed.inFlight == last.observed.inFlight,
             let versions = observed.versionsChanged(since: last.observed)
-        else { return nil }
+        else { return false }
         let names = manifests.names
-        var worked = last
         worked.generation = desired.generation
         worked.commit = desired.revision.commit.id.hex
         worked.observed = observed
@@ -120,7 +138,7 @@ extension Planner {
         // A changed Deployment changes its model's pins (which decide
         // promotions), and when it pins another model, that one's too.
         for name in changed.deployments {
-            guard let i = Self.index(of: name, in: names.deployments) else { return nil }
+            guard let i = Self.index(of: name, in: names.deployments) else { return false }
             let before = worked.pinnedModel[i]
             let after = manifests.deployments[name]!.spec.model
             models.formUnion([before, after])
@@ -146,7 +164,7 @@ extension Planner {
         }
         if !records.isEmpty { worked.pruned = pruneOutcome() }
         worked.plan = assemble(worked)
-        return worked
+        return true
     }
 
     /// The plan in its order: trains, promotions (after a training, then
