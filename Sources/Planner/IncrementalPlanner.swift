@@ -148,8 +148,9 @@ extension Planner {
             worked.pinnedModel[i] = after
         }
         let records = Self.changedKeys(observed.deployments, last.observed.deployments)
-        var deployments = changed.deployments.union(records)
-            .union(Self.changedKeys(observed.observations, last.observed.observations))
+        var deployments = changed.deployments.union(records.map(\.deployment))
+            .union(Self.changedKeys(observed.observations, last.observed.observations).map(\.deployment))
+            .union(Self.changedKeys(observed.holds, last.observed.holds))
         for name in models {
             guard let i = Self.index(of: name, in: names.models) else { continue }  // versions of a model Git no longer declares
             let outcome = modelOutcome(name)
@@ -162,7 +163,8 @@ extension Planner {
             let model = worked.pinnedModel[i]
             worked.deployments[i] = deploymentOutcome(name, pending: Self.index(of: model, in: names.models).flatMap { worked.models[$0].pending })
         }
-        if !records.isEmpty { worked.pruned = pruneOutcome() }
+        // A Deployment that no longer lists a target prunes it there.
+        if !records.isEmpty || !changed.deployments.isEmpty { worked.pruned = pruneOutcome() }
         worked.plan = assemble(worked)
         return true
     }
@@ -189,7 +191,7 @@ extension Planner {
     }
 
     /// The keys whose values differ between `a` and `b`, or that only one has.
-    static func changedKeys<Value: Equatable>(_ a: [String: Value], _ b: [String: Value]) -> Set<String> {
+    static func changedKeys<Key: Hashable, Value: Equatable>(_ a: [Key: Value], _ b: [Key: Value]) -> Set<Key> {
         guard a != b else { return [] }
         var keys = Set(a.compactMap { b[$0.key] != $0.value ? $0.key : nil })
         for key in b.keys where a[key] == nil { keys.insert(key) }

@@ -88,6 +88,10 @@ public struct Note: Sendable, Hashable {
         case targetUnusable(action: Action.Kind, target: String, problem: String)
         /// A SageMaker deploy of a version whose artifact is a directory.
         case directoryArtifact(target: String, model: String, version: Int, path: String)
+        /// A Deployment whose rollout of `model`@`version` failed (`reason`):
+        /// not tried again until Git pins another version or changes the
+        /// serve spec; its targets go back to `previous` with autoRollback.
+        case held(model: String, version: Int, previous: Int?, reason: String, rollsBack: Bool)
     }
 
     /// `Model/churn`, `Deployment/churn-prod`.
@@ -113,6 +117,9 @@ public struct Action: Sendable, Hashable {
         case deploy
         /// Write a new version's pin bump back to Git (a model's promotion policy).
         case promote
+        /// Move a Deployment's targets to a version, wave by wave, or put
+        /// them back on the version before a failed one.
+        case rollout
         /// Stop a Deployment that Git no longer declares.
         case prune
 
@@ -120,7 +127,7 @@ public struct Action: Sendable, Hashable {
             switch self {
             case .train: return 0
             case .promote: return 1
-            case .deploy: return 2
+            case .deploy, .rollout: return 2
             case .prune: return 3
             }
         }
@@ -137,6 +144,22 @@ public struct Action: Sendable, Hashable {
         case deploy(deployment: String, model: String, version: Int, fromVersion: Int?, target: String)
         /// Stop `deployment`, which serves `model`@`version` on `target`.
         case prune(deployment: String, model: String, version: Int, target: String)
+        /// Bring several targets of `deployment` to `model`@`version`, one
+        /// wave after another; each wave must report the version live and
+        /// healthy before the next starts. `rollingBack`: the targets go
+        /// back to `version` because the one after it failed.
+        case rollout(deployment: String, model: String, version: Int, waves: [[Move]], rollingBack: Bool)
+    }
+
+    /// One target of a rollout, and the version it serves now (nil: none).
+    public struct Move: Sendable, Hashable, Encodable {
+        public var target: String
+        public var fromVersion: Int?
+
+        public init(target: String, fromVersion: Int?) {
+            self.target = target
+            self.fromVersion = fromVersion
+        }
     }
 
     public var step: Step
@@ -152,6 +175,7 @@ public struct Action: Sendable, Hashable {
         case .train: return .train
         case .promote: return .promote
         case .deploy: return .deploy
+        case .rollout: return .rollout
         case .prune: return .prune
         }
     }
@@ -160,14 +184,17 @@ public struct Action: Sendable, Hashable {
     public var object: String {
         switch step {
         case .train(let model, _, _, _), .promote(let model, _): return "Model/\(model)"
-        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _): return "Deployment/\(deployment)"
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _):
+            return "Deployment/\(deployment)"
         }
     }
 
     /// The model the action is about (a Deployment's: the one it serves).
     public var model: String {
         switch step {
-        case .train(let model, _, _, _), .promote(let model, _), .deploy(_, let model, _, _, _), .prune(_, let model, _, _): return model
+        case .train(let model, _, _, _), .promote(let model, _), .deploy(_, let model, _, _, _), .prune(_, let model, _, _),
+            .rollout(_, let model, _, _, _):
+            return model
         }
     }
 
@@ -175,30 +202,44 @@ public struct Action: Sendable, Hashable {
     /// version to serve; for prune, the version served.
     public var version: Int {
         switch step {
-        case .train(_, let version, _, _), .promote(_, let version), .deploy(_, _, let version, _, _), .prune(_, _, let version, _):
+        case .train(_, let version, _, _), .promote(_, let version), .deploy(_, _, let version, _, _), .prune(_, _, let version, _),
+            .rollout(_, _, let version, _, _):
             return version
         }
     }
 
-    /// For deploy, the version served now.
+    /// For deploy, the version served now; for a rollout, the one its
+    /// targets serve when they all serve the same.
     public var fromVersion: Int? {
-        if case .deploy(_, _, _, let from, _) = step { return from }
-        return nil
+        switch step {
+        case .deploy(_, _, _, let from, _): return from
+        case .rollout(_, _, _, let waves, _):
+            let from = Set(waves.joined().map(\.fromVersion))
+            return from.count == 1 ? from.first! : nil
+        case .train, .promote, .prune: return nil
+        }
     }
 
     public var deployment: String? {
         switch step {
-        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _): return deployment
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _): return deployment
         case .train, .promote: return nil
         }
     }
 
-    /// The target the action runs on; a promotion runs on Git.
+    /// The target the action runs on; a promotion runs on Git, a rollout
+    /// on several (`targets`).
     public var target: String? {
         switch step {
         case .train(_, _, let target, _), .deploy(_, _, _, _, let target), .prune(_, _, _, let target): return target
-        case .promote: return nil
+        case .promote, .rollout: return nil
         }
+    }
+
+    /// Every target the action runs on.
+    public var targets: [String] {
+        if case .rollout(_, _, _, let waves, _) = step { return waves.joined().map(\.target) }
+        return target.map { [$0] } ?? []
     }
 
     /// For train, the lineage to train from.
@@ -218,6 +259,12 @@ public struct Action: Sendable, Hashable {
             return "promote \(object) v\(version): \(reason)"
         case .prune:
             return "prune \(object): \(reason)"
+        case .rollout(_, let model, let version, let waves, let rollingBack):
+            let targets = waves.map { $0.map(\.target).joined(separator: ", ") }
+            if rollingBack { return "roll back \(object) to \(model)@v\(version) on \(targets.joined(separator: ", ")): \(reason)" }
+            let from = fromVersion.map { "v\($0) -> " } ?? ""
+            let order = waves.count == 1 ? "on \(targets[0])" : "in \(waves.count) waves: " + targets.map { "[\($0)]" }.joined(separator: " then ")
+            return "roll out \(object) \(model)@\(from)v\(version) \(order): \(reason)"
         }
     }
 }
@@ -225,7 +272,7 @@ public struct Action: Sendable, Hashable {
 /// In JSON (`plan -o json`), flat: kind, object, reason and the values of
 /// its step.
 extension Action: Encodable {
-    enum CodingKeys: String, CodingKey { case kind, object, reason, model, version, fromVersion, deployment, target, lineage }
+    enum CodingKeys: String, CodingKey { case kind, object, reason, model, version, fromVersion, deployment, target, lineage, waves, rollback }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -238,5 +285,9 @@ extension Action: Encodable {
         try c.encodeIfPresent(deployment, forKey: .deployment)
         try c.encodeIfPresent(target, forKey: .target)
         try c.encodeIfPresent(lineage, forKey: .lineage)
+        if case .rollout(_, _, _, let waves, let rollingBack) = step {
+            try c.encode(waves, forKey: .waves)
+            try c.encode(rollingBack, forKey: .rollback)
+        }
     }
 }

@@ -134,22 +134,24 @@ public struct Planner: Sendable {
             reason: "policy \(policy.rawValue): retry writing the pin bump of v\(latest.number) (\(latest.promotion))")
     }
 
-    /// A Deployment's deploy action, or why it is in sync or left alone.
-    /// `pending` is the version a train action of its model will produce.
+    /// A Deployment's deploy or rollout action, or why it is in sync or
+    /// left alone. `pending` is the version a train action of its model
+    /// will produce.
     func deploymentOutcome(_ name: String, pending: Int?) -> Outcome {
         var outcome = Outcome()
         let manifests = desired.manifests
         let deployment = manifests.deployments[name]!
         let spec = deployment.spec
         let object = "Deployment/\(name)"
-        let target = spec.targets.first?.target ?? ManifestSet.implicitLocalTarget
         if !observed.suspended.isEmpty, let note = suspendedNote(object, wouldDo: "not deployed or repaired") {
             outcome.warnings.append(note)
             return outcome
         }
-        if let type = manifests.targetType(target), !Drivers.supports(type, .serve) {
-            outcome.warnings.append(Note(object, .unsupportedTarget(.serve, target: target, type: type.rawValue)))
-            return outcome
+        for placement in spec.targets {
+            if let type = manifests.targetType(placement.target), !Drivers.supports(type, .serve) {
+                outcome.warnings.append(Note(object, .unsupportedTarget(.serve, target: placement.target, type: type.rawValue)))
+                return outcome
+            }
         }
         let versions = observed.versions[spec.model] ?? []
         // An index, not a copy of the record (see the models above).
@@ -161,36 +163,71 @@ public struct Planner: Sendable {
         if let pinned, !versions[pinned].gatesPassed {
             outcome.warnings.append(Note(object, .pinnedFailsGates(model: spec.model, version: spec.version, report: versions[pinned].gateReport)))
         }
-        let record = observed.deployments[name]
-        let reason: String?
-        if let record {
-            let seen = observed.observations[name]
-            if record.version != spec.version {
-                reason = "pinned \(spec.version), serving \(record.version)"
-            } else if record.specDigest != memo.specDigest(spec) {
-                reason = "serve spec changed"
-            } else if seen?.serving != true {
-                reason = "\(seen?.detail ?? "not observed") (drift)"
-            } else if seen?.forwarding != true {
-                // Each driver says what it saw: an alias moved by hand, an
-                // address forwarded elsewhere, an endpoint on another config.
-                reason = "\(seen?.detail ?? "stable address \(record.address) is not forwarded") (drift)"
-            } else if seen?.healthy == false {
-                reason = "\(seen?.detail ?? "unhealthy") (drift)"
-            } else {
-                reason = nil
-            }
-        } else {
-            reason = "not deployed; pinned \(spec.version)" + (pinned == nil ? ", produced by the train above" : "")
+        if !observed.holds.isEmpty, let hold = observed.holds[name], hold.version == spec.version, hold.specDigest == memo.specDigest(spec) {
+            return heldOutcome(name, spec, hold)
         }
-        if let reason {
+        // What each target needs, in the order its waves move.
+        var moves: [String: (move: Action.Move, reason: String)] = [:]
+        for placement in spec.targets {
+            let slot = Slot(name, placement.target)
+            let record = observed.deployments[slot]
+            if let reason = repair(slot, record, spec.placed(on: placement.target), produced: pinned == nil) {
+                moves[placement.target] = (Action.Move(target: placement.target, fromVersion: record?.version), reason)
+            }
+        }
+        if moves.isEmpty {
+            let addresses = spec.targets.compactMap { observed.deployments[Slot(name, $0.target)]?.address }
+            outcome.inSync = Note(object, .serves(model: spec.model, version: spec.version, address: addresses.joined(separator: ", ")))
+            return outcome
+        }
+        if moves.count == 1, let (move, reason) = moves.values.first {
             outcome.actions.append(
                 Action(
-                    .deploy(
-                        deployment: name, model: spec.model, version: spec.version, fromVersion: record?.version,
-                        target: target), reason: reason))
-        } else {
-            outcome.inSync = Note(object, .serves(model: spec.model, version: spec.version, address: record?.address ?? "?"))
+                    .deploy(deployment: name, model: spec.model, version: spec.version, fromVersion: move.fromVersion, target: move.target),
+                    reason: spec.targets.count == 1 ? reason : "\(move.target): \(reason)"))
+            return outcome
+        }
+        let waves = spec.waves.map { $0.compactMap { moves[$0]?.move } }.filter { !$0.isEmpty }
+        let reason = waves.joined().map { "\($0.target): \(moves[$0.target]!.reason)" }.joined(separator: "; ")
+        outcome.actions.append(Action(.rollout(deployment: name, model: spec.model, version: spec.version, waves: waves, rollingBack: false), reason: reason))
+        return outcome
+    }
+
+    /// Why one target must be deployed again, or nil when it serves as
+    /// `spec` (that target's) says. `produced`: the pinned version is the one
+    /// a train action above will produce.
+    private func repair(_ slot: Slot, _ record: DeploymentRecord?, _ spec: DeploymentSpec, produced: Bool) -> String? {
+        guard let record else { return "not deployed; pinned \(spec.version)" + (produced ? ", produced by the train above" : "") }
+        let seen = observed.observations[slot]
+        if record.version != spec.version { return "pinned \(spec.version), serving \(record.version)" }
+        if record.specDigest != memo.specDigest(spec) { return "serve spec changed" }
+        if seen?.serving != true { return "\(seen?.detail ?? "not observed") (drift)" }
+        // Each driver says what it saw: an alias moved by hand, an address
+        // forwarded elsewhere, an endpoint on another config.
+        if seen?.forwarding != true { return "\(seen?.detail ?? "stable address \(record.address) is not forwarded") (drift)" }
+        if seen?.healthy == false { return "\(seen?.detail ?? "unhealthy") (drift)" }
+        return nil
+    }
+
+    /// A Deployment whose pinned version failed its rollout: the targets
+    /// that took it go back to the version before (with autoRollback), and
+    /// it is not tried again until Git changes.
+    private func heldOutcome(_ name: String, _ spec: DeploymentSpec, _ hold: HoldRecord) -> Outcome {
+        var outcome = Outcome()
+        let object = "Deployment/\(name)"
+        let rollsBack = spec.autoRollback == true && hold.previous != nil
+        outcome.warnings.append(
+            Note(object, .held(model: spec.model, version: hold.version, previous: hold.previous, reason: hold.reason, rollsBack: rollsBack)))
+        guard rollsBack, let previous = hold.previous else { return outcome }
+        let back = spec.targets.compactMap { placement -> Action.Move? in
+            guard let record = observed.deployments[Slot(name, placement.target)], record.version == hold.version else { return nil }
+            return Action.Move(target: placement.target, fromVersion: record.version)
+        }
+        if !back.isEmpty {
+            outcome.actions.append(
+                Action(
+                    .rollout(deployment: name, model: spec.model, version: previous, waves: [back], rollingBack: true),
+                    reason: "v\(hold.version) failed its rollout (\(hold.reason))"))
         }
         return outcome
     }
@@ -199,15 +236,18 @@ public struct Planner: Sendable {
     func pruneOutcome() -> Outcome {
         var outcome = Outcome()
         let manifests = desired.manifests
-        for (name, record) in observed.deployments.sorted(by: { $0.key < $1.key }) where manifests.deployments[name] == nil {
-            if let note = suspendedNote("Deployment/\(name)", wouldDo: "not pruned although Git no longer declares it") {
+        for (slot, record) in observed.deployments.sorted(by: { $0.key < $1.key }) {
+            let declared = manifests.deployments[slot.deployment]
+            if let declared, declared.spec.targets.contains(where: { $0.target == slot.target }) { continue }
+            if let note = suspendedNote("Deployment/\(slot.deployment)", wouldDo: "not pruned although Git no longer declares it") {
                 outcome.warnings.append(note)
                 continue
             }
+            let gone = declared == nil ? "no longer in Git" : "target \(slot.target) no longer listed"
             outcome.actions.append(
                 Action(
-                    .prune(deployment: name, model: record.model, version: record.version, target: record.target),
-                    reason: "no longer in Git; stop serving \(record.model)@\(record.version) at \(record.address)"))
+                    .prune(deployment: slot.deployment, model: record.model, version: record.version, target: record.target),
+                    reason: "\(gone); stop serving \(record.model)@\(record.version) at \(record.address)"))
         }
         return outcome
     }

@@ -67,7 +67,10 @@ extension Reconciler {
         var report = Report(reconcileID: reconcile.id, result: .running)
         // Recovery needs the targets a valid revision declares; an invalid
         // one leaves open launches for the next valid revision.
-        if plan.isValid { try await recover(plan, desired.manifests) }
+        if plan.isValid {
+            try await recover(plan, desired.manifests)
+            try releaseHolds(desired.manifests)
+        }
         if !plan.isValid {
             report.result = .invalid
             reconcile.error = plan.diagnostics.prefix(20).map(\.description).joined(separator: "\n")
@@ -83,10 +86,10 @@ extension Reconciler {
                     try audit(reconcile, actor, action, "not started: the controller is stopping; runs on the next reconcile")
                     continue
                 }
-                if case .deploy(_, let model, let version, _, _) = action.step, failedTrains.contains(model),
-                    try store.version(model, version) == nil
+                if action.kind == .deploy || action.kind == .rollout, failedTrains.contains(action.model),
+                    try store.version(action.model, action.version) == nil
                 {
-                    report.skipped.append((action, "the training of \(model) failed"))
+                    report.skipped.append((action, "the training of \(action.model) failed"))
                     try audit(reconcile, actor, action, "skipped: training failed")
                     continue
                 }
@@ -130,13 +133,25 @@ extension Reconciler {
         let records = try store.deployments()
         for record in records {
             try await driver(record.target, manifests).stop(record)
-            try store.removeDeployment(record.name)
+            try store.removeDeployment(record.name, target: record.target)
+            try store.release(record.name)
             try store.audit(
                 AuditRecord(
                     time: Date(), reconcileId: nil, actor: actor, action: "destroy",
                     object: "Deployment/\(record.name)", detail: "stopped \(record.model)@\(record.version)", result: "succeeded"))
         }
         return records
+    }
+
+    /// Forgets each held version Git no longer asks for (another pin, or a
+    /// changed serve spec): pinned again later, it is tried again.
+    func releaseHolds(_ manifests: ManifestSet) throws {
+        for hold in try store.holds() {
+            let spec = manifests.deployments[hold.deployment]?.spec
+            if let spec, spec.version == hold.version, Planner.specDigest(spec) == hold.specDigest { continue }
+            try store.release(hold.deployment)
+            log("released the hold of \(hold.model)@v\(hold.version) on \(hold.deployment): Git asks for something else now")
+        }
     }
 
     func audit(_ reconcile: ReconcileRecord, _ actor: String, _ action: Action, _ result: String) throws {

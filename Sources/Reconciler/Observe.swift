@@ -11,10 +11,10 @@ extension Reconciler {
     /// What the store records and what each Deployment's driver sees now.
     public func observe(_ desired: DesiredState) async throws -> ObservedState {
         let (versions, stamp) = try store.stampedVersionsByModel()
-        var deployments: [String: DeploymentRecord] = [:]
-        var observations: [String: ObservedDeployment] = [:]
+        var deployments: [Slot: DeploymentRecord] = [:]
+        var observations: [Slot: ObservedDeployment] = [:]
         let records = try store.deployments()
-        for record in records { deployments[record.name] = record }
+        for record in records { deployments[record.slot] = record }
         // Deployments are observed concurrently, at most `observeWidth` at a
         // time: a slow or unreachable target costs its own timeout, not the
         // sum over all deployments, and 10,000 deployments do not open
@@ -25,31 +25,33 @@ extension Reconciler {
         for target in Set(records.map(\.target)) {
             drivers[target] = Result { try driver(target, manifests) }
         }
-        await withTaskGroup(of: ObservedDeployment.self) { group in
+        await withTaskGroup(of: (Slot, ObservedDeployment).self) { group in
             var pending = records[...]
             func startNext() {
                 guard let record = pending.popFirst() else { return }
-                let spec = manifests.deployments[record.name]?.spec
+                // Each target sees the spec as placed on it (its address).
+                let spec = manifests.deployments[record.name]?.spec.placed(on: record.target)
                 let driver = drivers[record.target]!
                 group.addTask {
                     switch driver {
-                    case .success(let driver): return await driver.observe(record, spec: spec)
+                    case .success(let driver): return (record.slot, await driver.observe(record, spec: spec))
                     case .failure(let error):
-                        return ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+                        return (record.slot, ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)"))
                     }
                 }
             }
             for _ in 0..<Self.observeWidth { startNext() }
-            for await seen in group {
-                observations[seen.name] = seen
+            for await (slot, seen) in group {
+                observations[slot] = seen
                 startNext()
             }
         }
         // Trainings a driver started: what a plan of the same lineage adopts.
         let inFlight = Set(try journal.open().filter { $0.kind == .train && !$0.detail.isEmpty }.map(\.key))
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
+        let holds = Dictionary(try store.holds().map { ($0.deployment, $0) }, uniquingKeysWith: { a, _ in a })
         return ObservedState(
             versions: versions, deployments: deployments, observations: observations, inFlight: inFlight,
-            suspended: suspended, versionsStamp: stamp)
+            suspended: suspended, holds: holds, versionsStamp: stamp)
     }
 }

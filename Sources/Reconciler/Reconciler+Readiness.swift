@@ -15,24 +15,25 @@ extension Reconciler {
     func readinessWarnings(_ plan: Plan, _ manifests: ManifestSet, versions: [String: [VersionRecord]]) -> [Note] {
         var out: [Note] = []
         var usable: [String: String?] = [:]  // target -> the reason it cannot be used
-        for action in plan.actions where action.kind == .train || action.kind == .deploy {
-            guard let target = action.target else { continue }
-            if usable[target] == nil {
-                do {
-                    _ = try driver(target, manifests)
-                    usable[target] = .some(nil)
-                } catch {
-                    usable[target] = .some("\(error)")
+        for action in plan.actions where action.kind == .train || action.kind == .deploy || action.kind == .rollout {
+            for target in action.targets {
+                if usable[target] == nil {
+                    do {
+                        _ = try driver(target, manifests)
+                        usable[target] = .some(nil)
+                    } catch {
+                        usable[target] = .some("\(error)")
+                    }
                 }
-            }
-            if let problem = usable[target] ?? nil {
-                out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
-            }
-            if action.kind == .deploy, manifests.targetType(target) == .sagemaker, case let model = action.model,
-                let version = versions[model]?.first(where: { $0.number == action.version }),
-                Self.isLocalDirectory(version.artifactPath)
-            {
-                out.append(Note(action.object, .directoryArtifact(target: target, model: model, version: version.number, path: version.artifactPath)))
+                if let problem = usable[target] ?? nil {
+                    out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
+                }
+                if action.kind != .train, manifests.targetType(target) == .sagemaker, case let model = action.model,
+                    let version = versions[model]?.first(where: { $0.number == action.version }),
+                    Self.isLocalDirectory(version.artifactPath)
+                {
+                    out.append(Note(action.object, .directoryArtifact(target: target, model: model, version: version.number, path: version.artifactPath)))
+                }
             }
         }
         return out

@@ -33,7 +33,12 @@ extension Reconciler {
     /// Pins `deployment` to `version` (or to the newest version older than
     /// the one pinned now) by committing the change to the followed branch.
     /// The attempt and its outcome are recorded in the audit log under `actor`.
-    public func rollback(deployment name: String, to version: Int?, actor: String, reason: String) throws -> RollbackResult {
+    /// `onlyFrom`: leave Git alone unless it still pins that version (an
+    /// automatic rollback must not undo a newer pin). `review`: write to a
+    /// `gantry/rollback-<deployment>` branch instead of the followed one.
+    public func rollback(
+        deployment name: String, to version: Int?, actor: String, reason: String, onlyFrom: Int? = nil, review: Bool = false
+    ) throws -> RollbackResult {
         guard let source = writeBack else {
             throw RollbackError(reason: .unavailable, description: "no repository to write the pin change to")
         }
@@ -43,7 +48,8 @@ extension Reconciler {
         }
         do {
             var planned: (model: String, from: Int, to: Int)?
-            let written = try source.writeBack(author: author, destination: .trackedBranch(fallback: "gantry/rollback-\(name)")) { tip in
+            let branch = "gantry/rollback-\(name)"
+            let written = try source.writeBack(author: author, destination: review ? .branch(branch) : .trackedBranch(fallback: branch)) { tip in
                 guard let entry = tip.manifests.deployments[name] else {
                     throw RollbackError(reason: .notFound, description: "no Deployment \(name) in \(tip.commit.id.short)")
                 }
@@ -57,7 +63,7 @@ extension Reconciler {
                             ?? "\(spec.model) has no version older than v\(spec.version) to roll back to")
                 }
                 planned = (spec.model, spec.version, target)
-                if target == spec.version { return nil }
+                if target == spec.version || (onlyFrom != nil && onlyFrom != spec.version) { return nil }
                 let bytes = try tip.file(entry.origin.file) ?? []
                 return (
                     message(spec.model, spec.version, target),
@@ -79,7 +85,8 @@ extension Reconciler {
             } else {
                 result = RollbackResult(
                     deployment: name, model: planned.model, fromVersion: planned.from, toVersion: planned.to,
-                    commit: nil, branch: nil, applied: true, outcome: "already pinned to v\(planned.to)")
+                    commit: nil, branch: nil, applied: planned.from == planned.to,
+                    outcome: planned.from == planned.to ? "already pinned to v\(planned.to)" : "Git pins v\(planned.from) now; left alone")
             }
         } catch {
             try store.audit(

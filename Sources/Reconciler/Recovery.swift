@@ -18,7 +18,7 @@ extension Reconciler {
             // Records from before the target column ran on the local target.
             let target = intent.target.isEmpty ? ManifestSet.implicitLocalTarget : intent.target
             let deployment = intent.kind == .deploy ? intent.object.split(separator: "/").last.map(String.init) : nil
-            let current = try deployment.flatMap { try store.deployment($0) }
+            let current = try deployment.flatMap { try store.deployment($0, target: target) }
             let recovery: Recovery
             do {
                 recovery = try await driver(target, manifests).recover(

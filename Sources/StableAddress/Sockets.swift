@@ -29,6 +29,19 @@ public func freeLoopbackPort() throws -> UInt16 {
     return try Sockets.bindLoopback(port: 0)
 }
 
+/// Why nothing could listen on `address` now (another process holds it),
+/// or nil when it is free. A check, not a reservation: the address is
+/// released again before returning.
+public func listenProblem(_ address: Endpoint) -> String? {
+    do {
+        let (fd, _) = try Sockets.listen(on: address, backlog: 1)
+        close(fd)
+        return nil
+    } catch {
+        return "\(error)"
+    }
+}
+
 /// The rotating cursor behind `freeLoopbackPort`.
 enum PortPicker {
     /// Ports 20000-29999: above Ray's default worker ports (10002-19999),

@@ -47,6 +47,22 @@ public struct VersionRecord: Codable, Sendable, Hashable, FetchableRecord, Persi
     }
 }
 
+/// One Deployment on one of its targets: what a `DeploymentRecord` is
+/// kept for.
+public struct Slot: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var deployment: String
+    public var target: String
+
+    public init(_ deployment: String, _ target: String) {
+        self.deployment = deployment
+        self.target = target
+    }
+
+    public var description: String { "\(deployment) on \(target)" }
+
+    public static func < (a: Slot, b: Slot) -> Bool { (a.deployment, a.target) < (b.deployment, b.target) }
+}
+
 /// What a Deployment is serving now on one target.
 public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "deployments"
@@ -79,6 +95,8 @@ public struct DeploymentRecord: Codable, Sendable, Hashable, FetchableRecord, Pe
         self.commit = commit
         self.updatedAt = updatedAt
     }
+
+    public var slot: Slot { Slot(name, target) }
 }
 
 /// One reconcile: which revision, what happened.

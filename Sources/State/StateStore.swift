@@ -188,6 +188,38 @@ public final class StateStore: VersionCatalog, Sendable {
                 t.drop(column: "forwarderProcess")
             }
         }
+        // One record per Deployment and target: a Deployment serves on
+        // several. SQLite cannot change a primary key in place.
+        m.registerMigration("v10-deployment-targets") { db in
+            try db.create(table: "deployments_v10") { t in
+                t.column("name", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("target", .text).notNull()
+                t.column("address", .text).notNull()
+                t.column("specDigest", .text).notNull()
+                t.column("commit", .text).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.column("detail", .text).notNull().defaults(to: "")
+                t.primaryKey(["name", "target"])
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO deployments_v10 (name, model, version, target, address, specDigest, "commit", updatedAt, detail)
+                    SELECT name, model, version, target, address, specDigest, "commit", updatedAt, detail FROM deployments
+                    """)
+            try db.drop(table: "deployments")
+            try db.rename(table: "deployments_v10", to: "deployments")
+            try db.create(table: "holds") { t in
+                t.primaryKey("deployment", .text)
+                t.column("model", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("specDigest", .text).notNull()
+                t.column("previous", .integer)
+                t.column("reason", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+        }
         return m
     }
 
@@ -297,20 +329,38 @@ public final class StateStore: VersionCatalog, Sendable {
 
     // MARK: - Deployments
 
+    /// Every target's record, by Deployment name, then target.
     public func deployments() throws -> [DeploymentRecord] {
-        try db.read { try DeploymentRecord.order(Column("name")).fetchAll($0) }
+        try db.read { try DeploymentRecord.order(Column("name"), Column("target")).fetchAll($0) }
     }
 
-    public func deployment(_ name: String) throws -> DeploymentRecord? {
-        try db.read { try DeploymentRecord.fetchOne($0, key: name) }
+    /// A Deployment's records, one per target it serves on.
+    public func deployments(named name: String) throws -> [DeploymentRecord] {
+        try db.read { try DeploymentRecord.filter(Column("name") == name).order(Column("target")).fetchAll($0) }
+    }
+
+    /// The record of `name` on `target`; without a target, its first record
+    /// (an agent's store and single-target Deployments have one).
+    public func deployment(_ name: String, target: String? = nil) throws -> DeploymentRecord? {
+        try db.read { db in
+            if let target { return try DeploymentRecord.fetchOne(db, key: ["name": name, "target": target]) }
+            return try DeploymentRecord.filter(Column("name") == name).order(Column("target")).fetchOne(db)
+        }
     }
 
     public func save(_ deployment: DeploymentRecord) throws {
         try db.write { try deployment.save($0) }
     }
 
-    public func removeDeployment(_ name: String) throws {
-        _ = try db.write { try DeploymentRecord.deleteOne($0, key: name) }
+    /// Forgets `name` on `target`, or on every target when none is given.
+    public func removeDeployment(_ name: String, target: String? = nil) throws {
+        try db.write { db in
+            if let target {
+                _ = try DeploymentRecord.deleteOne(db, key: ["name": name, "target": target])
+            } else {
+                _ = try DeploymentRecord.filter(Column("name") == name).deleteAll(db)
+            }
+        }
     }
 
     // MARK: - Reconciles and audit

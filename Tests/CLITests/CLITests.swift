@@ -9,6 +9,18 @@ import Testing
         #expect(result.output == "valid: 4 objects in 4 files (1 Dataset, 1 Pipeline, 1 Model, 1 Deployment)\n")
     }
 
+    @Test func validateAcceptsTheRolloutExampleOverTheQuickstart() async throws {
+        let dir = makeTemporaryDirectory("gantry-cli")
+        try FileManager.default.copyItem(atPath: packageRoot + "/examples/quickstart/manifests", toPath: dir + "/manifests")
+        for file in ["deployment.yaml", "targets.yaml"] {
+            try? FileManager.default.removeItem(atPath: dir + "/manifests/" + file)
+            try FileManager.default.copyItem(atPath: packageRoot + "/examples/rollout/" + file, toPath: dir + "/manifests/" + file)
+        }
+        let result = try await gantry(["validate", dir])
+        #expect(result.code == 0, "\(result.output)")
+        #expect(result.output == "valid: 6 objects in 5 files (2 Target, 1 Dataset, 1 Pipeline, 1 Model, 1 Deployment)\n")
+    }
+
     @Test func validateListsEveryProblemAndExitsOne() async throws {
         let dir = makeTemporaryDirectory("gantry-cli")
         try FileManager.default.copyItem(atPath: packageRoot + "/examples/quickstart/manifests", toPath: dir + "/manifests")

@@ -36,10 +36,19 @@ public final class FakeDriver: TargetDriver {
         var calls: [Call] = []
         var failures: [Operation: String] = [:]
         var hangs: [Operation: Hang] = [:]
+        /// The target a deploy hang waits for (nil: the next deploy).
+        var hangOn: String?
         var metrics: [String: Double] = ["accuracy": 0.9]
         var recovery: Recovery?
-        /// What serves, by deployment: the version.
+        /// What serves, by `deployment@target`: the version.
         var serving: [String: Int] = [:]
+        /// Deploys that fail on one target only, by target.
+        var targetFailures: [String: String] = [:]
+        /// Targets that report what they serve as unhealthy, with the versions
+        /// (nil: every version).
+        var unhealthy: [String: Int?] = [:]
+        /// Each deploy, in order: `target v<N>`.
+        var moves: [String] = []
         var launches = 0
         var onRetire: (@Sendable (DeploymentRecord) -> Void)?
     }
@@ -53,17 +62,41 @@ public final class FakeDriver: TargetDriver {
 
     public var calls: [Call] { state.withLock { $0.calls } }
 
+    /// Each deploy the driver was asked for, in order: `node1 v2`.
+    public var moves: [String] { state.withLock { $0.moves } }
+
+    /// Makes every later deploy on `target` throw, the others not.
+    public func fail(deployOn target: String, _ message: String) { state.withLock { $0.targetFailures[target] = message } }
+
+    /// Makes `target` report `version` (nil: any version) unhealthy after it
+    /// deployed it, as a server that starts but answers badly would.
+    public func unhealthy(on target: String, version: Int? = nil) { state.withLock { $0.unhealthy[target] = .some(version) } }
+
+    /// What serves `deployment` on `target` now.
+    public func serving(_ deployment: String, on target: String) -> Int? { state.withLock { $0.serving["\(deployment)@\(target)"] } }
+
     /// Makes every later `operation` throw a `DriverError` with `message`.
     public func fail(_ operation: Operation, _ message: String) { state.withLock { $0.failures[operation] = message } }
 
     /// Makes the next `operation` wait until its task is cancelled, at `point`.
     public func hang(_ operation: Operation, _ point: Hang) { state.withLock { $0.hangs[operation] = point } }
 
+    /// Makes the next deploy on `target` wait until its task is cancelled,
+    /// at `point`; deploys on other targets go on.
+    public func hang(deployOn target: String, _ point: Hang) {
+        state.withLock {
+            $0.hangs[.deploy] = point
+            $0.hangOn = target
+        }
+    }
+
     /// Clears failures and hangs.
     public func heal() {
         state.withLock {
             $0.failures = [:]
             $0.hangs = [:]
+            $0.targetFailures = [:]
+            $0.unhealthy = [:]
         }
     }
 
@@ -76,7 +109,9 @@ public final class FakeDriver: TargetDriver {
     public func onRetire(_ body: @escaping @Sendable (DeploymentRecord) -> Void) { state.withLock { $0.onRetire = body } }
 
     /// Takes what serves away, as a crashed server would.
-    public func lose(_ deployment: String) { _ = state.withLock { $0.serving.removeValue(forKey: deployment) } }
+    public func lose(_ deployment: String) {
+        state.withLock { s in for key in s.serving.keys where key.hasPrefix("\(deployment)@") { s.serving[key] = nil } }
+    }
 
     /// The calls so far of one kind.
     public func count(_ operation: Operation) -> Int {
@@ -88,11 +123,13 @@ public final class FakeDriver: TargetDriver {
         }.count
     }
 
-    func begin(_ operation: Operation, _ call: Call) throws -> (hang: Hang?, launch: Int) {
+    func begin(_ operation: Operation, _ call: Call, target: String? = nil) throws -> (hang: Hang?, launch: Int) {
         try state.withLock { s in
             s.calls.append(call)
             if let message = s.failures[operation] { throw DriverError(message) }
             s.launches += 1
+            if operation == .deploy, let on = s.hangOn, on != target { return (nil, s.launches) }
+            if operation == .deploy { s.hangOn = nil }
             return (s.hangs.removeValue(forKey: operation), s.launches)
         }
     }
@@ -105,11 +142,13 @@ public final class FakeDriver: TargetDriver {
     // MARK: - TargetDriver
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
-        let version = state.withLock { $0.serving[record.name] }
+        let (version, sick) = state.withLock { s in
+            (s.serving["\(record.name)@\(record.target)"], s.unhealthy[record.target].map { $0 == nil || $0 == record.version } ?? false)
+        }
         let serving = version == record.version
         return ObservedDeployment(
-            name: record.name, serving: serving, forwarding: serving, healthy: serving ? true : nil,
-            detail: serving ? "fake serves v\(record.version)" : "fake serves nothing")
+            name: record.name, serving: serving, forwarding: serving, healthy: serving ? !sick : nil,
+            detail: serving ? (sick ? "fake answers 500 for v\(record.version)" : "fake serves v\(record.version)") : "fake serves nothing")
     }
 
     public func train(_ request: TrainingRequest, launch: Launch) async throws -> TrainingOutcome {
@@ -125,21 +164,26 @@ public final class FakeDriver: TargetDriver {
 
     public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
         let name = request.deployment.name
-        let (hang, number) = try begin(.deploy, .deploy(deployment: name, version: request.version.number))
+        let target = request.deployment.spec.targets.first?.target ?? "local"
+        let (hang, number) = try begin(.deploy, .deploy(deployment: name, version: request.version.number), target: target)
+        try state.withLock { s in
+            s.moves.append("\(target) v\(request.version.number)")
+            if let message = s.targetFailures[target] { throw DriverError(message) }
+        }
         try await wait(at: .beforeStart, hang)
         try launch.started("{\"server\":\(number)}")
         try await wait(at: .afterStart, hang)
-        state.withLock { $0.serving[name] = request.version.number }
+        state.withLock { $0.serving["\(name)@\(target)"] = request.version.number }
         return DeploymentRecord(
             name: name, model: request.version.model, version: request.version.number,
-            target: request.deployment.spec.targets.first?.target ?? "local",
+            target: target,
             address: request.deployment.spec.address ?? "fake", specDigest: request.specDigest,
             commit: request.revision.commit.id.hex, updatedAt: Date(), detail: "{\"server\":\(number)}")
     }
 
     public func stop(_ record: DeploymentRecord) async throws {
         _ = try begin(.stop, .stop(deployment: record.name))
-        _ = state.withLock { $0.serving.removeValue(forKey: record.name) }
+        _ = state.withLock { $0.serving.removeValue(forKey: "\(record.name)@\(record.target)") }
     }
 
     public func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async {

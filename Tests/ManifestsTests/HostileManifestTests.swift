@@ -83,20 +83,62 @@ import Testing
             )
         }
         for expected in [
-            "spec.targets[1]: serving one Deployment on several targets is not implemented yet",
             "spec.targets[0].replicas: replicas on local targets are not implemented yet",
             "spec.strategy.type: canary rollouts are not implemented yet",
             "spec.strategy.pause: pauses between rollout steps are not implemented yet",
-            "spec.autoRollback: automatic rollback is not implemented yet",
         ] {
             #expect(d.contains { $0.contains(expected) }, "\(expected) in \(d)")
         }
-        // What Gantry does is accepted: all at once, no rollback, one server.
+        // What Gantry does is accepted: all at once or in waves, rolled back
+        // or not, one server per target.
+        for accepted in [
+            "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false",
+            "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]] }\n  autoRollback: true",
+        ] {
+            #expect(Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "targets: [{ target: local }]", with: accepted) } == [])
+        }
+    }
+
+    @Test func aStrategyKnobTheStrategyDoesNotUseIsAnError() {
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: "targets: [{ target: local }]\n  strategy: { type: all-at-once, steps: [50, 100], waves: [[local]] }")
+        }
+        #expect(d.contains { $0.contains("spec.strategy.steps: steps are traffic percentages of a canary; a all-at-once rollout has none") }, "\(d)")
+        #expect(d.contains { $0.contains("spec.strategy.waves: waves belong to type: waves; a all-at-once rollout has none") }, "\(d)")
+    }
+
+    @Test func aTargetsOwnAddressIsCheckedAndAppliesOnlyWhereGantryForwardsIt() {
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local, address: \"nowhere\" }]")
+        }
+        #expect(d.contains { $0.contains("spec.targets[0].address: expected HOST:PORT such as 127.0.0.1:8700, found \"nowhere\"") }, "\(d)")
+    }
+
+    @Test func anAddressOnATargetWithoutAForwarderAndASecondLocalTargetAreErrors() {
+        let targets = """
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: cluster }
+            spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /tmp/ray-storage }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: here }
+            spec: { type: local }
+            """
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: "targets: [{ target: local }, { target: cluster, address: \"127.0.0.1:9000\" }, { target: here }]"
+            ) + targets
+        }
         #expect(
-            Fixture.diagnostics(editing: "data.yaml") {
-                $0.replacingOccurrences(
-                    of: "targets: [{ target: local }]",
-                    with: "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false")
-            } == [])
+            d.contains {
+                $0.contains("spec.targets[1].address: an address applies to local and agent targets, where Gantry forwards it; a ray target has its own")
+            }, "\(d)")
+        #expect(d.contains { $0.contains("spec.targets[2].target: a second local target is this machine again") }, "\(d)")
     }
 }

@@ -119,6 +119,66 @@ struct AgentTests {
         }
     }
 
+    /// One Deployment on this machine and two real nodes, in waves. Wave 2
+    /// fails on node-b (its new address is taken), so local and node-a go
+    /// back to v1 and answer v1, Git gets a rollback branch, and the held
+    /// v2 is not tried again.
+    @Test func aWaveThatFailsOnANodePutsEveryTargetBackAndHoldsTheVersion() async throws {
+        try await withNodes(["node-a", "node-b"]) { nodes in
+            let (a, b) = (nodes[0], nodes[1])
+            let project = try await project(nodes: [(a.name, a.endpoint), (b.name, b.endpoint)], train: "local", serve: "local")
+            let (portA, portB) = (try freePort(), try freePort())
+            func deployment(version: Int, portB: Int) -> String {
+                project.deployment(version: version).replacingOccurrences(
+                    of: "  targets: [{ target: local }]",
+                    with: """
+                          targets:
+                            - { target: local }
+                            - { target: node-a, address: "127.0.0.1:\(portA)" }
+                            - { target: node-b, address: "127.0.0.1:\(portB)" }
+                          strategy: { type: waves, waves: [[local, node-a], [node-b]] }
+                          autoRollback: true
+                        """)
+            }
+            project.write("manifests/deployment.yaml", deployment(version: 1, portB: portB))
+            try await project.commit("Serve on this machine and two nodes")
+            let harness = try Harness(project)
+            defer { Task { await harness.tearDown() } }
+            let (plan, report) = try await harness.apply()
+            #expect(report.ok, "\(report.failed.map(\.error))")
+            #expect(plan.actions.map(\.kind) == [.train, .rollout])
+            func version(_ port: Int) async throws -> String? {
+                let body = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/")).text
+                return body.split(separator: "\"").dropFirst(3).first.map(String.init)
+            }
+            for port in [project.port, portA, portB] { #expect(try await version(port) == "1", "port \(port)") }
+            #expect(try await harness.plan().actions.isEmpty)
+
+            // v2, and node-b moved to an address something else holds.
+            let taken = try FaultServer { _ in .status(200) }
+            project.write(
+                "manifests/model.yaml",
+                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            project.write("manifests/deployment.yaml", deployment(version: 2, portB: taken.port))
+            try await project.commit("Train and pin v2")
+            let (_, failed) = try await harness.apply()
+            #expect(failed.result == .failed)
+            let error = try #require(failed.failed.first?.error)
+            #expect(error.hasPrefix("wave 2 of 2: node-b: "), "\(error)")
+            #expect(error.contains("cannot forward 127.0.0.1:\(taken.port): address 127.0.0.1:\(taken.port) is already in use"), "\(error)")
+            #expect(error.contains("rolled back local to v1, node-a to v1"), "\(error)")
+            #expect(error.contains("Git: created branch gantry/rollback-demo-prod"), "\(error)")
+            for port in [project.port, portA, portB] { #expect(try await version(port) == "1", "port \(port) answers v1 again") }
+            #expect(try harness.store.deployments(named: "demo-prod").map(\.version) == [1, 1, 1])
+
+            let (held, again) = try await harness.apply()
+            #expect(again.result == .nothingToDo, "\(held.text)")
+            #expect(held.warnings.contains { $0.contains("demo@2 failed its rollout") })
+            taken.stop()
+        }
+    }
+
     @Test func callsWithoutTheTokenAreRefusedAndChangeNothing() async throws {
         try await withNodes(["node-a"]) { nodes in
             let a = nodes[0]

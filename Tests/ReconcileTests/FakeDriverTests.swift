@@ -59,7 +59,7 @@ import Testing
         #expect(try rig.store.versions(of: "demo").map(\.number) == [1])
         #expect(try rig.store.deployment("demo-prod")?.version == 1, "the reconciler saves the record the driver returns")
         #expect(try rig.launch(try rig.trainKey(plan))?.status == .done)
-        #expect(try rig.launch("deploy:demo-prod:1")?.status == .done)
+        #expect(try rig.launch("deploy:demo-prod@local:1")?.status == .done)
         #expect(try rig.store.openIntents().isEmpty)
         // What the fake serves matches: nothing to do.
         #expect(try await rig.apply().report.result == .nothingToDo)
@@ -88,7 +88,7 @@ import Testing
         #expect(report.failed.map(\.error) == ["node unreachable"])
         #expect(try rig.store.versions(of: "demo").count == 1, "the training stands")
         #expect(try rig.store.deployment("demo-prod") == nil)
-        #expect(try rig.launch("deploy:demo-prod:1")?.status == .failed)
+        #expect(try rig.launch("deploy:demo-prod@local:1")?.status == .failed)
         rig.fake.heal()
         let again = try await rig.apply()
         #expect(again.plan.actions.map(\.kind) == [.deploy])
@@ -125,18 +125,18 @@ import Testing
         let now = Date()
         try rig.store.save(
             IntentRecord(
-                key: "deploy:demo-prod:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
+                key: "deploy:demo-prod@local:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
                 status: .running, target: "local", createdAt: now, updatedAt: now))
         project.write("manifests/broken.yaml", "kind: Model\nmetadata: { name: broken }\nspec: {}\n")
         try await project.commit("Break the manifests")
         #expect(try await rig.apply().report.result == .invalid)
-        #expect(!rig.fake.calls.contains(.recover(key: "deploy:demo-prod:1")))
-        #expect(try rig.launch("deploy:demo-prod:1")?.status == .running)
+        #expect(!rig.fake.calls.contains(.recover(key: "deploy:demo-prod@local:1")))
+        #expect(try rig.launch("deploy:demo-prod@local:1")?.status == .running)
         project.remove("manifests/broken.yaml")
         try await project.commit("Mend them")
         try await rig.apply()
-        #expect(rig.fake.calls.first == .recover(key: "deploy:demo-prod:1"))
-        #expect(try rig.launch("deploy:demo-prod:1")?.status == .done, "recovered, then deployed again under the same key")
+        #expect(rig.fake.calls.first == .recover(key: "deploy:demo-prod@local:1"))
+        #expect(try rig.launch("deploy:demo-prod@local:1")?.status == .done, "recovered, then deployed again under the same key")
     }
 
     @Test func driftSeenByTheDriverIsRepaired() async throws {
@@ -255,17 +255,17 @@ import Testing
         let now = Date()
         try rig.store.save(
             IntentRecord(
-                key: "deploy:demo-prod:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
+                key: "deploy:demo-prod@local:1", kind: .deploy, object: "Deployment/demo-prod", detail: "{\"server\":9}",
                 status: .running, target: "local", createdAt: now, updatedAt: now))
         rig.fake.lose("demo-prod")
         let (plan, report) = try await rig.apply()
         #expect(plan.actions.map(\.kind) == [.deploy])
         #expect(report.result == .applied)
         let calls = rig.fake.calls
-        let recovered = try #require(calls.firstIndex(of: .recover(key: "deploy:demo-prod:1")))
+        let recovered = try #require(calls.firstIndex(of: .recover(key: "deploy:demo-prod@local:1")))
         let redeployed = try #require(calls.lastIndex(of: .deploy(deployment: "demo-prod", version: 1)))
         #expect(recovered < redeployed, "cleaned up before the deploy runs again")
-        #expect(try rig.launch("deploy:demo-prod:1")?.status == .done)
+        #expect(try rig.launch("deploy:demo-prod@local:1")?.status == .done)
     }
 
     @Test func aLaunchNoPlanAdoptsStaysOpenWhileItRunsAndClosesWhenItsDriverCleansUp() async throws {

@@ -17,11 +17,18 @@ struct MLflowFaultTests {
     final class Calls: @unchecked Sendable {
         private let lock = NSLock()
         private var counts: [String: Int] = [:]
+        private var tags = "[]"
         func next(_ path: String) -> Int {
             lock.lock()
             defer { lock.unlock() }
             counts[path, default: 0] += 1
             return counts[path]!
+        }
+
+        /// The tags of the version Gantry created, as JSON.
+        var createdTags: String {
+            get { lock.withLock { tags } }
+            set { lock.withLock { tags = newValue } }
         }
     }
 
@@ -51,7 +58,16 @@ struct MLflowFaultTests {
             case ("POST", "runs/create"):
                 return .json(#"{"run": {"info": {"run_id": "r1", "experiment_id": "7", "artifact_uri": "\#(artifactURI)", "status": "RUNNING"}}}"#)
             case ("POST", "runs/log-batch"), ("POST", "runs/update"), ("POST", "registered-models/alias"): return .json("{}")
-            case ("POST", "model-versions/create"): return .json(version(status))
+            case ("POST", "model-versions/create"):
+                // Kept, so that the alias read back shows the version's tags.
+                if let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any], let tags = body["tags"],
+                    let json = try? JSONSerialization.data(withJSONObject: tags)
+                {
+                    calls.createdTags = String(decoding: json, as: UTF8.self)
+                }
+                return .json(version(status))
+            case ("GET", "registered-models/alias"):
+                return .json(#"{"model_version": {"name": "scripted", "version": "1", "status": "READY", "tags": \#(calls.createdTags)}}"#)
             case ("GET", "model-versions/get"): return .json(version(calls.next(path) == 1 ? status : thenStatus))
             default:
                 return request.method == "PUT" && path.hasPrefix("/api/2.0/mlflow-artifacts/") ? .json("{}") : .status(501, "not scripted")
@@ -73,8 +89,8 @@ struct MLflowFaultTests {
         let calls = server.requests.map { "\($0.method) \($0.path.split(separator: "?")[0])" }
         #expect(calls.contains("PUT /api/2.0/mlflow-artifacts/artifacts/7/r1/artifacts/model/model.json"), "\(calls)")
         #expect(calls.filter { $0 == "GET /api/2.0/mlflow/model-versions/get" }.count == 2, "\(calls)")
-        #expect(calls.last == "POST /api/2.0/mlflow/registered-models/alias")
-        let alias = try #require(server.requests.last?.text)
+        #expect(calls.suffix(2) == ["POST /api/2.0/mlflow/registered-models/alias", "GET /api/2.0/mlflow/registered-models/alias"], "set, then read back")
+        let alias = try #require(server.requests.last { $0.method == "POST" }?.text)
         #expect(alias == #"{"alias":"scripted-prod","name":"scripted","version":"1"}"#, "the version goes as a string")
         #expect(try h.store.deployment("scripted-prod")?.address == "models:/scripted@scripted-prod")
     }

@@ -154,9 +154,9 @@ struct MLflowTests {
 
         let assessment = try await h.reconciler.assess(try h.source.fetch(), readOnly: true)
         let spec = try #require(assessment.desired.manifests.deployments["churn-prod"]?.spec)
-        let drift = Drift.fields(spec: spec, record: record, observed: assessment.observed.observations["churn-prod"])
+        let drift = Drift.fields(spec: spec, record: record, observed: assessment.observed.observations[Slot("churn-prod", "registry")])
         #expect(drift.filter { !$0.inSync }.map(\.field) == [], "\(drift)")
-        #expect(assessment.observed.observations["churn-prod"]?.detail == "alias churn-prod points at MLflow version 1 (gantry v1)")
+        #expect(assessment.observed.observations[Slot("churn-prod", "registry")]?.detail == "alias churn-prod points at MLflow version 1 (gantry v1)")
 
         let again = try await h.plan()
         #expect(again.actions.isEmpty, "\(again.text)")
@@ -217,7 +217,7 @@ struct MLflowTests {
 
         try await server.setAlias("churn-drift-prod", of: "churn-drift", to: "1")
         let assessment = try await h.reconciler.assess(try h.source.fetch(), readOnly: true)
-        let seen = try #require(assessment.observed.observations["churn-drift-prod"])
+        let seen = try #require(assessment.observed.observations[Slot("churn-drift-prod", "registry")])
         #expect(!seen.forwarding)
         #expect(seen.detail == "alias churn-drift-prod points at MLflow version 1 (gantry v1); Git pins v2 (moved outside Gantry)")
         #expect(assessment.plan.actions.map(\.kind) == [.deploy])

@@ -22,8 +22,28 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
     public var targets: [Placement]
     public var healthCheck: HealthCheck?
     public var strategy: Strategy?
-    /// Go back to the previous version when a rollout fails its health gate.
+    /// When a rollout fails (a target does not take the version, or does
+    /// not report it live and healthy), put every target it moved back on
+    /// the version it served, and hold the failed version until Git changes.
     public var autoRollback: Bool?
+
+    /// The spec as one target sees it: that target alone, with its own
+    /// address. Drivers get this spec, and its serve digest is what that
+    /// target's record is compared with.
+    public func placed(on target: String) -> DeploymentSpec {
+        var one = self
+        let placement = targets.first { $0.target == target } ?? Placement(target: target)
+        one.targets = [placement]
+        if let address = placement.address { one.address = address }
+        return one
+    }
+
+    /// The targets in the order a rollout moves them: one wave of every
+    /// target for `all-at-once`, the listed waves for `waves`.
+    public var waves: [[String]] {
+        if strategy?.type == .waves, let waves = strategy?.waves { return waves.filter { !$0.isEmpty } }
+        return [targets.map(\.target)]
+    }
 }
 
 /// How a version is served. Which fields apply depends on the target's
@@ -62,6 +82,15 @@ public struct Serve: Sendable, Hashable, Codable {
 public struct Placement: Sendable, Hashable, Codable {
     public var target: String
     public var replicas: Int?
+    /// `local`, `agent`: the stable address on this target, instead of the
+    /// Deployment's `address` (two targets on one machine need two).
+    public var address: String?
+
+    public init(target: String, replicas: Int? = nil, address: String? = nil) {
+        self.target = target
+        self.replicas = replicas
+        self.address = address
+    }
 }
 
 public struct HealthCheck: Sendable, Hashable, Codable {

@@ -217,7 +217,21 @@ struct References {
                         "spec.targets[\(i)].replicas",
                         "replicas on \(type.rawValue) targets are not implemented yet: one server runs there; only sagemaker targets run replicas"))
             }
-            if let type = set.targetType(placement.target) { out += checkServe(spec.serve, on: type, placement.target, o) }
+            if let type = set.targetType(placement.target) {
+                out += checkServe(spec.serve, on: type, placement.target, o)
+                if placement.address != nil, type != .local, type != .agent {
+                    out.append(
+                        o.diagnostic(
+                            "spec.targets[\(i)].address",
+                            "an address applies to local and agent targets, where Gantry forwards it; a \(type.rawValue) target has its own"))
+                }
+                if type == .local, spec.targets[..<i].contains(where: { set.targetType($0.target) == .local }) {
+                    out.append(
+                        o.diagnostic(
+                            "spec.targets[\(i)].target",
+                            "a second local target is this machine again: list one local target per Deployment"))
+                }
+            }
         }
         if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
             let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name)

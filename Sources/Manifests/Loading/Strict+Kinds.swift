@@ -162,15 +162,17 @@ extension Placement {
     init?(strict n: Node) {
         var target: String?
         var replicas: Int?
+        var address: String?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "target": return Strict.set(&target, v, Strict.string)
             case "replicas": return Strict.setOptional(&replicas, v, Strict.int)
+            case "address": return Strict.setOptional(&address, v, Strict.string)
             default: return false
             }
         }
         guard ok, let target else { return nil }
-        self.init(target: target, replicas: replicas)
+        self.init(target: target, replicas: replicas, address: address)
     }
 }
 

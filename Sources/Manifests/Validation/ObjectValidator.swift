@@ -189,6 +189,9 @@ enum ObjectValidator {
                 out.append(origin.diagnostic("spec.targets[\(i)].target", "target \"\(p.target.clipped)\" is listed twice"))
             }
             if let r = p.replicas, r < 1 { out.append(origin.diagnostic("spec.targets[\(i)].replicas", "replicas must be at least 1")) }
+            if let address = p.address, HostPort(parsing: address) == nil {
+                out.append(origin.diagnostic("spec.targets[\(i)].address", "expected HOST:PORT such as 127.0.0.1:8700, found \"\(address.clipped)\""))
+            }
         }
         for (k, arg) in (spec.serve.command?.argv ?? []).enumerated() {
             if let open = Placeholder.unterminated(in: arg) {
@@ -214,28 +217,19 @@ enum ObjectValidator {
         if let path = spec.healthCheck?.path, !path.hasPrefix("/") {
             out.append(origin.diagnostic("spec.healthCheck.path", "a health check path starts with /"))
         }
-        // What Gantry does not act on yet is an error, never a silent no-op:
-        // a Deployment serves one version on one target, all at once.
-        if spec.targets.count > 1 {
-            out.append(
-                origin.diagnostic(
-                    "spec.targets[1]",
-                    "serving one Deployment on several targets is not implemented yet: Gantry would serve on the first only; list one target per Deployment"))
-        }
-        if let strategy = spec.strategy, strategy.type != .allAtOnce {
+        // What Gantry does not act on yet is an error, never a silent no-op.
+        if let strategy = spec.strategy, strategy.type == .canary {
             out.append(
                 origin.diagnostic(
                     "spec.strategy.type",
-                    "\(strategy.type.rawValue) rollouts are not implemented yet: Gantry deploys all at once; remove spec.strategy or write type: all-at-once"))
+                    "canary rollouts are not implemented yet: no target splits traffic between versions; use type: waves or all-at-once"))
         }
         if spec.strategy?.pause != nil {
-            out.append(origin.diagnostic("spec.strategy.pause", "pauses between rollout steps are not implemented yet: Gantry deploys all at once"))
-        }
-        if spec.autoRollback == true {
             out.append(
                 origin.diagnostic(
-                    "spec.autoRollback",
-                    "automatic rollback is not implemented yet: a failed deploy keeps the version that served; roll back with `gantry rollback`"))
+                    "spec.strategy.pause",
+                    "pauses between rollout steps are not implemented yet: each wave starts as soon as the one before reports the version live and healthy"
+                ))
         }
         if let strategy = spec.strategy {
             switch strategy.type {
@@ -253,6 +247,12 @@ enum ObjectValidator {
                 }
             case .allAtOnce:
                 break
+            }
+            if strategy.steps != nil, strategy.type != .canary {
+                out.append(origin.diagnostic("spec.strategy.steps", "steps are traffic percentages of a canary; a \(strategy.type.rawValue) rollout has none"))
+            }
+            if strategy.waves != nil, strategy.type != .waves {
+                out.append(origin.diagnostic("spec.strategy.waves", "waves belong to type: waves; a \(strategy.type.rawValue) rollout has none"))
             }
         }
         return out

@@ -15,10 +15,12 @@ extension Reconciler {
             return TrainExecutor(model: model, target: target, lineage: lineage)
         case .promote(let model, let version):
             return PromoteExecutor(model: model, version: version)
-        case .deploy(let deployment, let model, let version, _, let target):
-            return DeployExecutor(deployment: deployment, model: model, version: version, target: target)
-        case .prune(let deployment, _, _, _):
-            return PruneExecutor(deployment: deployment)
+        case .deploy(let deployment, let model, let version, let from, let target):
+            return DeployExecutor(deployment: deployment, model: model, version: version, fromVersion: from, target: target)
+        case .rollout(let deployment, let model, let version, let waves, let rollingBack):
+            return RolloutExecutor(deployment: deployment, model: model, version: version, waves: waves, rollingBack: rollingBack)
+        case .prune(let deployment, _, _, let target):
+            return PruneExecutor(deployment: deployment, target: target)
         }
     }
 }

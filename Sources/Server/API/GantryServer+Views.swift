@@ -56,20 +56,45 @@ extension GantryServer {
     func deploymentViews() throws -> [DeploymentView] {
         let snapshot = status.snapshot
         let suspended = try suspensions()
-        let records = Dictionary(try store.deployments().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var records: [String: [DeploymentRecord]] = [:]
+        for record in try store.deployments() { records[record.name, default: []].append(record) }
         let desired = snapshot.assessment?.desired.manifests.deployments ?? [:]
         let observations = snapshot.assessment?.observed.observations ?? [:]
         return Set(records.keys).union(desired.keys).sorted().map { name in
-            let record = records[name]
+            let served = records[name] ?? []
             let spec = desired[name]?.spec
-            let drift = spec.map { Drift.fields(spec: $0, record: record, observed: observations[name]) } ?? []
+            // Git's targets in Git's order, then any it no longer lists.
+            let listed = spec?.targets.map(\.target) ?? []
+            let names = listed + served.map(\.target).filter { !listed.contains($0) }
+            var drift: [DriftField] = []
+            let targets = names.map { target -> DeploymentTargetView in
+                let record = served.first { $0.target == target }
+                let seen = observations[Slot(name, target)]
+                var fields: [DriftField] = []
+                if let spec, listed.contains(target) {
+                    fields = Drift.fields(spec: spec.placed(on: target), record: record, observed: seen)
+                    if names.count > 1 {
+                        fields = fields.map { f in
+                            var f = f
+                            f.field = "\(target): \(f.field)"
+                            return f
+                        }
+                    }
+                }
+                drift += fields
+                return DeploymentTargetView(
+                    target: target, servedVersion: record?.version, address: record?.address ?? spec?.placed(on: target).address,
+                    health: HealthState.of(seen, deployed: record != nil),
+                    drifted: listed.contains(target) ? fields.contains { !$0.inSync } : record != nil)
+            }
+            let versions = Set(targets.map(\.servedVersion))
             return DeploymentView(
-                name: name, model: spec?.model ?? record?.model ?? "", pinnedVersion: spec?.version,
-                servedVersion: record?.version, target: record?.target ?? spec?.targets.first?.target ?? "local",
-                address: record?.address ?? spec?.address, sync: SyncState.of("Deployment/\(name)", in: snapshot.plan),
-                health: HealthState.of(observations[name], deployed: record != nil),
-                drifted: spec == nil ? record != nil : drift.contains { !$0.inSync }, drift: drift,
-                suspended: suspended["Deployment/\(name)"])
+                name: name, model: spec?.model ?? served.first?.model ?? "", pinnedVersion: spec?.version,
+                servedVersion: versions.count == 1 ? versions.first! : nil, target: names.first ?? "local",
+                address: targets.first?.address, sync: SyncState.of("Deployment/\(name)", in: snapshot.plan),
+                health: HealthState.worst(targets.map { ($0.target, $0.health) }),
+                drifted: targets.contains { $0.drifted }, drift: drift,
+                suspended: suspended["Deployment/\(name)"], targets: targets)
         }
     }
 

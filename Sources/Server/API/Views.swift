@@ -50,6 +50,16 @@ public struct HealthState: Codable, Sendable, Equatable {
         if observed.healthy == true && observed.forwarding { return HealthState(status: .healthy, detail: observed.detail) }
         return HealthState(status: .degraded, detail: observed.forwarding ? observed.detail : "stable address not forwarded")
     }
+
+    /// A Deployment's health over its targets: the worst one's.
+    static func worst(_ targets: [(target: String, health: HealthState)]) -> HealthState {
+        let rank: [Status: Int] = [.healthy: 0, .unknown: 1, .degraded: 2, .missing: 3]
+        guard let worst = targets.max(by: { rank[$0.health.status]! < rank[$1.health.status]! }) else {
+            return HealthState(status: .missing, detail: "not deployed")
+        }
+        if targets.count == 1 || worst.health.status == .healthy { return worst.health }
+        return HealthState(status: worst.health.status, detail: "\(worst.target): \(worst.health.detail)")
+    }
 }
 
 struct StatusView: Encodable, Sendable {
@@ -131,13 +141,28 @@ struct DeploymentView: Codable, Sendable {
     var pinnedVersion: Int?
     /// The version that serves now; nil when nothing does.
     var servedVersion: Int?
+    /// The first target (`targets` has each).
     var target: String
     var address: String?
+    /// "Synced" means every target serves the pinned version as Git says.
     var sync: SyncState
+    /// The worst of the targets' health.
     var health: HealthState
     var drifted: Bool
     var drift: [DriftField]
     var suspended: SuspensionRecord?
+    /// Each target: what it serves and how it is.
+    var targets: [DeploymentTargetView]
+}
+
+/// One target of a Deployment.
+struct DeploymentTargetView: Codable, Sendable {
+    var target: String
+    /// nil when nothing serves there.
+    var servedVersion: Int?
+    var address: String?
+    var health: HealthState
+    var drifted: Bool
 }
 
 struct HistoryView: Codable, Sendable {

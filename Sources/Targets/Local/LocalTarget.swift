@@ -270,7 +270,14 @@ public struct LocalTarget: TargetDriver {
             return running
         }
         if let stale = recorded?.forwarder, stale.isRunning {
-            _ = await Processes.stop(stale, grace: .seconds(5))  // the address changed
+            // The address changed. The old forwarder holds the control
+            // directory, so it goes before the new one starts; a new address
+            // that is taken would leave the version that serves unreachable.
+            if let problem = listenProblem(address) {
+                throw DriverError(
+                    "cannot forward \(address): \(problem); the version that serves stays at \(control.status()?.listen.description ?? "its address")")
+            }
+            _ = await Processes.stop(stale, grace: .seconds(5))
         }
         // A deploy killed before it saved its record leaves a forwarder no
         // record names: adopted when it holds this address, else stopped.

@@ -30,22 +30,33 @@ struct Diff: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = try state.existingStore()
-        let record = try store?.deployment(deployment)
-        var observed: ObservedDeployment?
-        if let store, let record {
-            do {
-                let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, versions: store)
-                observed = await driver.observe(record, spec: desired.spec)
-            } catch {
-                observed = ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+        // Each target as placed (its own address); a field is named with
+        // its target when there are several.
+        var rows: [DriftField] = []
+        let targets = desired.spec.targets.map(\.target)
+        for target in targets {
+            let spec = desired.spec.placed(on: target)
+            let record = try store?.deployment(deployment, target: target)
+            var observed: ObservedDeployment?
+            if let store, let record {
+                do {
+                    let driver = try Drivers.make(target: record.target, in: revision.manifests, workspace: state.workspace, versions: store)
+                    observed = await driver.observe(record, spec: spec)
+                } catch {
+                    observed = ObservedDeployment(name: record.name, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
+                }
+            }
+            for var row in Drift.fields(spec: spec, record: record, observed: observed) {
+                if targets.count > 1 { row.field = "\(target): \(row.field)" }
+                rows.append(row)
             }
         }
-        let rows = Drift.fields(spec: desired.spec, record: record, observed: observed)
+        let width = max(19, (rows.map(\.field.count).max() ?? 0) + 1)
         if format.output == .json {
             try printJSON(rows)
         } else {
-            print("FIELD".padding(21), "DESIRED (\(revision.commit.id.short))".padding(26), "OBSERVED")
-            for r in rows { print((r.inSync ? "  " : "! ") + r.field.padding(19), r.desired.padding(26), r.observed) }
+            print("FIELD".padding(width + 2), "DESIRED (\(revision.commit.id.short))".padding(26), "OBSERVED")
+            for r in rows { print((r.inSync ? "  " : "! ") + r.field.padding(width), r.desired.padding(26), r.observed) }
         }
         if rows.contains(where: { !$0.inSync }) { throw ExitCode(2) }
     }

@@ -35,14 +35,16 @@ struct Status: AsyncParsableCommand {
             deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
             lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources())
         if format.output == .json { return try printJSON(report) }
-        print("DEPLOYMENT".padding(14), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
+        print("DEPLOYMENT".padding(14), "TARGET".padding(10), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
             // A process on this machine is checked here; one on a remote
             // target is what the controller observes (`gantry diff`).
             let alive =
                 LocalServing.of(d).map { $0.serve.isRunning ? "running" : "stopped" }
                 ?? (d.detail.isEmpty ? "stopped" : "on \(d.target)")
-            print(d.name.padding(14), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10), d.updatedAt.short)
+            print(
+                d.name.padding(14), d.target.padding(10), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10),
+                d.updatedAt.short)
         }
         if report.deployments.isEmpty { print("(none)") }
         print("\nMODEL".padding(15), "LATEST".padding(8), "GATES".padding(8), "METRICS")
