@@ -119,10 +119,11 @@ struct AgentTests {
         }
     }
 
-    /// One Deployment on this machine and two real nodes, in waves. Wave 2
-    /// fails on node-b (its new address is taken), so local and node-a go
-    /// back to v1 and answer v1, Git gets a rollback branch, and the held
-    /// v2 is not tried again.
+    /// One Deployment on this machine and two real nodes, in waves; the
+    /// nodes of wave 2 are shipped the same revision at the same time. Wave
+    /// 2 fails on node-b (its new address is taken), so local and node-a
+    /// (which took v2 in the same wave) go back to v1 and answer v1, Git
+    /// gets a rollback branch, and the held v2 is not tried again.
     @Test func aWaveThatFailsOnANodePutsEveryTargetBackAndHoldsTheVersion() async throws {
         try await withNodes(["node-a", "node-b"]) { nodes in
             let (a, b) = (nodes[0], nodes[1])
@@ -136,7 +137,7 @@ struct AgentTests {
                             - { target: local }
                             - { target: node-a, address: "127.0.0.1:\(portA)" }
                             - { target: node-b, address: "127.0.0.1:\(portB)" }
-                          strategy: { type: waves, waves: [[local, node-a], [node-b]] }
+                          strategy: { type: waves, waves: [[local], [node-a, node-b]] }
                           autoRollback: true
                         """)
             }

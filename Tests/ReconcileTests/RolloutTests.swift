@@ -161,15 +161,11 @@ import Testing
     }
 
     @Test func aControllerStoppedInTheSecondWaveFinishesItWithoutRepeatingTheFirst() async throws {
-        let project = try await Self.project(strategy: "{ type: waves, waves: [[local, node1], [node2]] }")
+        let strategy = "{ type: waves, waves: [[local, node1], [node2]] }"
+        let project = try await Self.project(strategy: strategy)
         let rig = try Rig(project)
         _ = try await rig.apply()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
-        project.write("manifests/deployment.yaml", Self.deployment(project, version: 2, strategy: "{ type: waves, waves: [[local, node1], [node2]] }"))
-        try await project.commit("Train and pin v2")
+        try await Self.pinV2(project, strategy: strategy)
         rig.fake.hang(deployOn: "node2", .afterStart)
         let reconciler = rig.reconciler()
         let (desired, plan) = try await reconciler.plan(try rig.source.fetch())

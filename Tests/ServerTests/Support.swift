@@ -139,7 +139,7 @@ final class LiveController: @unchecked Sendable {
 
     init(
         _ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = [],
-        stateDirectory: String? = nil
+        stateDirectory: String? = nil, drivers: DriverFactory? = nil
     ) async throws {
         self.project = project
         workspace = Workspace(root: stateDirectory ?? makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
@@ -147,7 +147,10 @@ final class LiveController: @unchecked Sendable {
         let source = try GitSource(location: project.url, ref: "main", path: "", cacheDirectory: workspace.sources)
         var logger = Logger(label: "test")
         logger.logLevel = .info
-        let reconciler = Reconciler(store: store, workspace: workspace, writeBack: source)
+        let (store, workspace) = (store, workspace)
+        let reconciler =
+            drivers.map { Reconciler(store: store, workspace: workspace, writeBack: source, drivers: $0) }
+            ?? Reconciler(store: store, workspace: workspace, writeBack: source)
         let notifier = Notifier(receivers: notify, logger: logger)
         loop = ControllerLoop(
             source: source, reconciler: reconciler, status: ControllerStatus(source: source.name), metrics: metrics,

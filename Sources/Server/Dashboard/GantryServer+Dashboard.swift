@@ -69,10 +69,16 @@ extension GantryServer {
                 deployments.map { d in
                     [
                         d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–",
-                        d.servedVersion.map { "v\($0)" } ?? "–", d.target.html,
+                        // Several targets: each one's version, in Git's order.
+                        d.targets.count > 1
+                            ? d.targets.map { "\($0.target.html) \($0.servedVersion.map { "v\($0)" } ?? "–")" }.joined(separator: "<br>")
+                            : d.servedVersion.map { "v\($0)" } ?? "–",
+                        d.targets.count > 1 ? d.targets.map(\.target.html).joined(separator: "<br>") : d.target.html,
                         Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
                         Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>",
-                        "<code>\((d.address ?? "–").html)</code>",
+                        d.targets.count > 1
+                            ? d.targets.map { "<code>\(($0.address ?? "–").html)</code>" }.joined(separator: "<br>")
+                            : "<code>\((d.address ?? "–").html)</code>",
                     ]
                 }, empty: "No Deployments.") + "</section>\n"
 

@@ -121,10 +121,19 @@ public struct AgentTarget: TargetDriver {
     func ship(_ revision: Revision) async throws -> AgentAPI.Project {
         _ = try Checkouts(workspace: workspace).project(revision)
         let commit = revision.commit.id.hex
-        let archive = workspace.checkout(commit) + ".tar"
-        let blob = try await Tarball.pack(directory: workspace.checkout(commit), into: archive)
-        try await upload(archive, digest: blob)
+        let blob = try await packAndUpload(workspace.checkout(commit), as: workspace.checkout(commit) + ".tar")
         return AgentAPI.Project(commit: commit, blob: blob, root: revision.root)
+    }
+
+    /// Packs `directory` into a tar of this call's own next to `archive`
+    /// (the nodes of one wave are shipped at the same time), sends it
+    /// unless the node has it, and removes it. Returns its digest.
+    func packAndUpload(_ directory: String, as archive: String) async throws -> String {
+        let own = archive + ".\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: own) }
+        let blob = try await Tarball.pack(directory: directory, into: own)
+        try await upload(own, digest: blob)
+        return blob
     }
 
     /// Sends the file as blob `digest` unless the node has it.
@@ -206,8 +215,7 @@ public struct AgentTarget: TargetDriver {
         }
         let archive = workspace.path("agent-blobs", version.artifactDigest.replacingOccurrences(of: "sha256:", with: "") + ".tar")
         try FileManager.default.createDirectory(atPath: (archive as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let blob = try await Tarball.pack(directory: path, into: archive)
-        try await upload(archive, digest: blob)
+        let blob = try await packAndUpload(path, as: archive)
         return AgentAPI.Artifact(digest: version.artifactDigest, blob: blob, name: name, directory: true)
     }
 

@@ -11,12 +11,13 @@ struct Checkouts {
     func project(_ revision: Revision) throws -> String {
         let directory = workspace.checkout(revision.commit.id.hex)
         if !FileManager.default.fileExists(atPath: directory) {
-            let temporary = directory + ".partial-\(getpid())"
-            try? FileManager.default.removeItem(atPath: temporary)
+            // Unique per call: two deploys of one revision in one process
+            // (the targets of a wave) must not write into each other's.
+            let temporary = directory + ".partial-\(getpid())-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
             try revision.checkout(into: temporary)
             if rename(temporary, directory) != 0 {
-                try? FileManager.default.removeItem(atPath: temporary)  // another process won the race
+                try? FileManager.default.removeItem(atPath: temporary)  // another one won the race
             }
         }
         return revision.root.isEmpty ? directory : (directory as NSString).appendingPathComponent(revision.root)
