@@ -55,6 +55,62 @@ public func spawnDetached(_ spec: ProcessSpec) throws -> ProcessIdentity {
     return identity
 }
 
+/// A detached process held at its start until `open()`: the child is
+/// `trampoline gate PROGRAM -- ARGV…` (`gantry gate`), which waits for one
+/// byte on descriptor 3 then execs the program in its place (same pid,
+/// same start time, so the identity holds). The caller records the identity
+/// first, then opens the gate: a caller killed in between closes its end,
+/// and the child exits without running anything. So no process runs that
+/// no record names.
+///
+/// ```swift
+/// let (runner, gate) = try spawnDetachedGated(spec, trampoline: gantryExecutable)
+/// try launch.started(record(runner))
+/// gate.open()
+/// ```
+public func spawnDetachedGated(_ spec: ProcessSpec, trampoline: String) throws -> (ProcessIdentity, Gate) {
+    guard let program = spec.argv.first, let resolved = executablePath(program, environment: spec.environment) else {
+        throw SpawnError(executable: spec.argv.first ?? "", code: ENOENT)
+    }
+    var fds: [Int32] = [-1, -1]
+    // A socket pair rather than a pipe: opening a gate whose child already
+    // died must not raise SIGPIPE in the controller (MSG_NOSIGNAL below).
+    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw SpawnError(executable: program, code: errno) }
+    // Other children are spawned with every descriptor above 2 closed, so the
+    // moment before CLOEXEC is set leaks neither end.
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    defer { close(fds[0]) }
+    var gated = spec
+    gated.argv = [trampoline, "gate", resolved, "--"] + spec.argv
+    gated.gate = fds[0]
+    do {
+        return (try spawnDetached(gated), Gate(fd: fds[1]))
+    } catch {
+        close(fds[1])
+        throw error
+    }
+}
+
+/// The controller's end of a gated child's socket pair (see
+/// `spawnDetachedGated`).
+/// Dropped without `open()`, the child exits without running.
+public final class Gate: @unchecked Sendable {
+    private var fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Lets the child run.
+    public func open() {
+        guard fd >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = send(fd, &byte, 1, Int32(MSG_NOSIGNAL))
+        close(fd)
+        fd = -1
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+}
+
 /// Stops a detached process and its process group: SIGTERM, up to `grace` for it
 /// to exit, then SIGKILL. Returns whether it is gone. Cancelling the calling task
 /// skips the rest of the grace period.

@@ -36,9 +36,11 @@ func spawnChild(_ spec: ProcessSpec, mode: SpawnMode) throws -> pid_t {
     if let directory = spec.workingDirectory {
         try check(spawn_shim_addchdir(&actions, directory))
     }
+    // A gated child reads its gate as descriptor 3 (`spawnDetachedGated`).
+    if let gate = spec.gate { try check(posix_spawn_file_actions_adddup2(&actions, gate, 3)) }
     // Descriptors without CLOEXEC (pipes of a test runner, sockets) must not leak
     // into a long-lived child, or readers waiting for EOF would hang.
-    try check(spawn_shim_addclosefrom(&actions, STDERR_FILENO + 1))
+    try check(spawn_shim_addclosefrom(&actions, spec.gate == nil ? STDERR_FILENO + 1 : 4))
 
     var flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF)
     switch mode {

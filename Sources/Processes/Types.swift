@@ -23,6 +23,8 @@ public struct ProcessSpec: Sendable {
     /// controller's directory, because the log is opened before the child changes
     /// into `workingDirectory`. `nil` discards output.
     public var logPath: String?
+    /// The child's end of a gate (a socket), handed to it as descriptor 3.
+    var gate: Int32?
 
     public init(
         argv: [String],

@@ -51,7 +51,7 @@ struct Gantry: AsyncParsableCommand {
             Validate.self, PlanCommand.self, Apply.self, ControllerCommand.self,
             Diff.self, Status.self, History.self, Versions.self, LineageCommand.self, PullRequest.self, Reproduce.self, Rollback.self, DataCommand.self,
             Destroy.self,
-            Schema.self, Forward.self, RunJob.self, AgentCommand.self,
+            Schema.self, Forward.self, RunJob.self, AgentCommand.self, GateCommand.self,
         ]
     )
 }

@@ -271,3 +271,38 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
         #expect(stat.startTime == 987654)
     }
 }
+
+/// A gated child runs only once its gate opens, as the same process; with
+/// the gate dropped (its spawner died before recording it) it runs nothing.
+@Suite struct GatedSpawnTests {
+    func spec(_ marker: String) -> ProcessSpec {
+        ProcessSpec(
+            argv: ["python3", "-c", "import os, sys; open(sys.argv[1], 'w').write(str(os.getpid()))", marker],
+            environment: basicEnvironment)
+    }
+
+    @Test func anOpenedGateRunsTheProgramAsTheSameProcess() async throws {
+        let marker = makeTemporaryDirectory("gate") + "/ran"
+        let (identity, gate) = try spawnDetachedGated(spec(marker), trampoline: gantryExecutable)
+        // Until the gate opens the process is the trampoline, waiting.
+        let command = String(decoding: FileManager.default.contents(atPath: "/proc/\(identity.pid)/cmdline") ?? Data(), as: UTF8.self)
+        #expect(command.contains("gate") && !FileManager.default.fileExists(atPath: marker), "nothing runs before the gate opens")
+        gate.open()
+        try await eventually("the program ran") { FileManager.default.fileExists(atPath: marker) }
+        #expect(contents(of: marker) == "\(identity.pid)", "the program is the spawned process itself")
+        #expect(await stop(identity, grace: .seconds(2)))
+    }
+
+    @Test func aDroppedGateRunsNothing() async throws {
+        let marker = makeTemporaryDirectory("gate") + "/ran"
+        var identity: ProcessIdentity?
+        do {
+            let (spawned, _) = try spawnDetachedGated(spec(marker), trampoline: gantryExecutable)
+            identity = spawned
+        }
+        let spawned = try #require(identity)
+        try await eventually("the gated child exits") { !spawned.isRunning }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        _ = await stop(spawned, grace: .seconds(1))
+    }
+}

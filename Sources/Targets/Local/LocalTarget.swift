@@ -52,12 +52,16 @@ public struct LocalTarget: TargetDriver {
         try? FileManager.default.removeItem(atPath: runDirectory)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try JobFiles.write(job, to: JobFiles.job(runDirectory))
-        let runner = try spawnDetached(
+        // Held at its start until the launch names it: a controller killed
+        // in between leaves no runner that a retry would duplicate.
+        let (runner, gate) = try spawnDetachedGated(
             ProcessSpec(
                 argv: [workspace.executable, "run-job", runDirectory],
                 environment: ProcessInfo.processInfo.environment,
-                workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)))
+                workingDirectory: runDirectory, logPath: JobFiles.runnerLog(runDirectory)),
+            trampoline: workspace.executable)
         try launch.started(Digest.canonicalJSON(TrainIntent(runDirectory: runDirectory, runner: runner)))
+        gate.open()
         return try await finishTraining(request, runDirectory: runDirectory, runner: runner)
     }
 
@@ -219,13 +223,17 @@ public struct LocalTarget: TargetDriver {
         for (k, v) in request.registry?.environment ?? [:] { environment[k] = v }
         for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
         let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
-        let serve = try spawnDetached(
+        // Held at its start until the launch names it, so a killed deploy
+        // leaves no server that nothing records.
+        let (serve, gate) = try spawnDetachedGated(
             ProcessSpec(
                 argv: argv, environment: environment,
                 workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
-                logPath: logPath))
+                logPath: logPath),
+            trampoline: workspace.executable)
         do {
             try launch.started(Digest.canonicalJSON(DeployIntent(serve: serve)))
+            gate.open()
             try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
             let control = ForwarderControl(directory: controlDirectory(name))
             let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
