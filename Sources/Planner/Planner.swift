@@ -219,15 +219,27 @@ public struct Planner: Sendable {
         outcome.warnings.append(
             Note(object, .held(model: spec.model, version: hold.version, previous: hold.previous, reason: hold.reason, rollsBack: rollsBack)))
         guard rollsBack, let previous = hold.previous else { return outcome }
-        let back = spec.targets.compactMap { placement -> Action.Move? in
-            guard let record = observed.deployments[Slot(name, placement.target)], record.version == hold.version else { return nil }
-            return Action.Move(target: placement.target, fromVersion: record.version)
+        // Back on `previous`: what still serves the held version, and a
+        // target on `previous` whose server died or went unhealthy (repaired
+        // with the serve spec Git has now, as any drift is).
+        var back: [Action.Move] = []
+        var drifted: [String] = []
+        for placement in spec.targets {
+            let slot = Slot(name, placement.target)
+            guard let record = observed.deployments[slot] else { continue }
+            let seen = observed.observations[slot]
+            if record.version == hold.version {
+                back.append(Action.Move(target: placement.target, fromVersion: record.version))
+            } else if record.version == previous, seen?.serving != true || seen?.forwarding != true || seen?.healthy == false {
+                back.append(Action.Move(target: placement.target, fromVersion: record.version))
+                drifted.append("\(placement.target): \(seen?.detail ?? "not observed") (drift)")
+            }
         }
         if !back.isEmpty {
             outcome.actions.append(
                 Action(
                     .rollout(deployment: name, model: spec.model, version: previous, waves: [back], rollingBack: true),
-                    reason: "v\(hold.version) failed its rollout (\(hold.reason))"))
+                    reason: (["v\(hold.version) failed its rollout (\(hold.reason))"] + drifted).joined(separator: "; ")))
         }
         return outcome
     }

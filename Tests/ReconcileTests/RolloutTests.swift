@@ -120,6 +120,14 @@ import Testing
         }
         #expect(rig.fake.moves.count == moves)
 
+        // While held, a target whose v1 server dies is repaired on v1.
+        rig.fake.lose("demo-prod")
+        let (repair, repaired) = try await rig.apply()
+        #expect(repaired.result == .applied, "\(repaired.failed)")
+        #expect(repair.actions.first?.summary.hasPrefix("roll back Deployment/demo-prod to demo@v1 on local, node1, node2: ") == true, "\(repair.text)")
+        #expect(served(rig) == ["local v1", "node1 v1", "node2 v1"])
+        #expect(!rig.fake.moves.suffix(3).contains { $0.hasSuffix("v2") }, "the held version is not tried")
+
         // A new serve spec is a new attempt: the hold is released.
         rig.fake.heal()
         project.write("manifests/deployment.yaml", Self.deployment(project, version: 2, strategy: Self.waves, serveExtra: "\n    env: { FIXED: \"1\" }"))
