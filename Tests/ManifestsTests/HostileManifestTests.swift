@@ -141,4 +141,27 @@ import Testing
             }, "\(d)")
         #expect(d.contains { $0.contains("spec.targets[2].target: a second local target is this machine again") }, "\(d)")
     }
+
+    @Test func aLocalTargetWithoutAnAddressAndAnAddressNothingForwardsAreErrors() {
+        let missing = Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "  address: 127.0.0.1:8700\n", with: "") }
+        #expect(
+            missing.contains {
+                $0.contains("spec.targets[0]: serving on local target local needs a stable address: set spec.address or spec.targets[0].address")
+            }, "\(missing)")
+        let cluster = """
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: cluster }
+            spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /tmp/ray-storage }
+            """
+        let unused = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: cluster }]") + cluster
+        }
+        #expect(
+            unused.contains {
+                $0.contains("spec.address: an address applies to local and agent targets, where Gantry forwards it; ray targets have their own")
+            },
+            "\(unused)")
+    }
 }

@@ -81,7 +81,7 @@ private func makeRepo(count: Int) async throws -> String {
         _ = try source.fetch()
         let deployment = { (name: String, model: String) in
             "apiVersion: gantry.dev/v1alpha1\nkind: Deployment\nmetadata: { name: \(name) }\nspec:\n  model: \(model)\n  version: 1\n"
-                + "  targets: [{ target: local }]\n  serve: { command: [python3, serve.py] }\n"
+                + "  address: 127.0.0.1:8700\n  targets: [{ target: local }]\n  serve: { command: [python3, serve.py] }\n"
         }
         let steps: [(String, [String: String?])] = [
             ("Add a deployment", ["deployments/d.yaml": deployment("d", "m1")]),

@@ -233,6 +233,25 @@ struct References {
                 }
             }
         }
+        // The stable address is what Gantry forwards on local and agent
+        // targets; elsewhere the target has its own (an endpoint, a route).
+        let forwarded: Set<TargetSpec.TargetType> = [.local, .agent]
+        let types = spec.targets.map { set.targetType($0.target) }
+        if spec.address != nil, !types.contains(nil), !types.contains(where: { forwarded.contains($0!) }) {
+            out.append(
+                o.diagnostic(
+                    "spec.address",
+                    "an address applies to local and agent targets, where Gantry forwards it; \(Set(types.map { $0!.rawValue }).sorted().joined(separator: " and ")) targets have their own"
+                ))
+        }
+        for (i, placement) in spec.targets.enumerated() where spec.address == nil && placement.address == nil {
+            if let type = set.targetType(placement.target), forwarded.contains(type) {
+                out.append(
+                    o.diagnostic(
+                        "spec.targets[\(i)]",
+                        "serving on \(type.rawValue) target \(placement.target) needs a stable address: set spec.address or spec.targets[\(i)].address"))
+            }
+        }
         if spec.targets.contains(where: { set.targetType($0.target) == .mlflow }),
             let problem = RegistryAlias.problem(with: spec.serve.alias ?? deployment.name)
         {
