@@ -231,6 +231,14 @@ public final class ControllerLoop: Service, Sendable {
                     .init(
                         event: .promoted, object: action.object,
                         message: "v\(action.version): \(outcome)", source: source, commit: commit))
+            case .rollout:
+                // A held version's targets put back by a later reconcile.
+                guard case .rollout(_, _, _, let waves, true) = action.step else { break }
+                await notifier.send(
+                    .init(
+                        event: .rolledBack, object: action.object,
+                        message: "\(waves.joined().map(\.target).joined(separator: ", ")) serve \(action.model)@v\(action.version) again: \(action.reason)",
+                        source: source, commit: commit))
             case .deploy where (action.fromVersion ?? 0) > action.version:
                 await notifier.send(
                     .init(

@@ -53,4 +53,66 @@ import Testing
         #expect(page.contains("local v1<br>node1 v1"), "each target's version on the dashboard")
         #expect(page.contains("<code>127.0.0.1:\(project.port)</code><br><code>127.0.0.1:\(node)</code>"))
     }
+
+    /// A wave that fails is said once, however many reconciles follow while
+    /// the version is held; a target put back later is announced as a
+    /// rollback.
+    @Test func aFailedWaveIsAnnouncedOnceAndARepairWhileHeldAsARollback() async throws {
+        let inbox = NotificationInbox()
+        try await inbox.start()
+        defer { inbox.stop() }
+        let project = try await ServerProject()
+        let node = freePort()
+        project.write(
+            "manifests/node.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: node1 }
+            spec: { type: agent, endpoint: "http://127.0.0.1:9" }
+            """)
+        func deployment(_ version: Int) -> String {
+            project.deploymentManifest(version: version).replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: """
+                    targets: [{ target: local }, { target: node1, address: "127.0.0.1:\(node)" }]
+                      strategy: { type: waves, waves: [[local], [node1]] }
+                      autoRollback: true
+                    """)
+        }
+        project.write("manifests/deployment.yaml", deployment(1))
+        try await project.push("Serve on local, then node1")
+        let fake = FakeDriver()
+        let controller = try await LiveController(
+            project, notify: [.init(url: "http://127.0.0.1:\(inbox.port)/hook", format: .generic)], drivers: fake.factory)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+
+        // v2 trains, moves local, and is not healthy on node1.
+        fake.unhealthy(on: "node1", version: 2)
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write("manifests/deployment.yaml", deployment(2))
+        try await project.push("Train and pin v2")
+        for _ in 0..<3 {
+            let before = controller.loop.status.snapshot.loops
+            #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+            try await eventually("the reconcile ran") { controller.loop.status.snapshot.loops > before }
+        }
+        #expect(controller.loop.status.snapshot.plan?.warnings.contains { $0.contains("demo@2 failed its rollout") } == true)
+        let failures = inbox.received.filter { $0.contains(#""event":"sync-failed""#) }
+        #expect(failures.count == 1, "\(failures)")
+        #expect(failures.first?.contains("rolled back local to v1") == true, "\(failures)")
+        #expect(fake.serving("demo-prod", on: "local") == 1 && fake.serving("demo-prod", on: "node1") == 1)
+
+        // local's v1 server dies while v2 is held: put back, and said so.
+        fake.lose("demo-prod")
+        #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
+        try await eventually("the rollback is announced") { inbox.received.contains { $0.contains(#""event":"rolled-back""#) } }
+        let back = try #require(inbox.received.first { $0.contains(#""event":"rolled-back""#) })
+        #expect(back.contains("local, node1 serve demo@v1 again"), "\(back)")
+        #expect(inbox.received.filter { $0.contains(#""event":"sync-failed""#) }.count == 1)
+    }
 }
