@@ -21,6 +21,25 @@ import Testing
         #expect(result.output == "valid: 6 objects in 5 files (2 Target, 1 Dataset, 1 Pipeline, 1 Model, 1 Deployment)\n")
     }
 
+    @Test func rolloutStatusShowsEachTargetAndExitsTwoUntilEveryTargetServes() async throws {
+        let state = makeTemporaryDirectory("gantry-cli") + "/s"
+        let source = ["--repo", packageRoot, "--path", "examples/quickstart", "--state-dir", state]
+        let before = try await gantry(["rollout", "status", "churn-prod"] + source)
+        #expect(before.code == 2, "\(before.output)")
+        #expect(before.output.contains("not deployed") && before.output.contains("0 of 1 targets serve v1."), "\(before.output)")
+        let applied = try await gantry(["apply"] + source, timeout: .seconds(300))
+        defer { Task { _ = try? await gantry(["destroy", "--state-dir", state], timeout: .seconds(60)) } }
+        #expect(applied.code == 0, "\(applied.output)")
+        let after = try await gantry(["rollout", "status", "churn-prod"] + source)
+        #expect(after.code == 0, "\(after.output)")
+        #expect(after.output.contains("Done: every target serves v1."), "\(after.output)")
+        let json = try await gantry(["rollout", "status", "churn-prod", "-o", "json"] + source)
+        let report = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(report?["state"] as? String == "done")
+        let targets = report?["targets"] as? [[String: Any]]
+        #expect(targets?.map { $0["target"] as? String } == ["local"] && targets?.first?["version"] as? Int == 1)
+    }
+
     @Test func validateListsEveryProblemAndExitsOne() async throws {
         let dir = makeTemporaryDirectory("gantry-cli")
         try FileManager.default.copyItem(atPath: packageRoot + "/examples/quickstart/manifests", toPath: dir + "/manifests")
