@@ -191,4 +191,19 @@ import Testing
         #expect(served(rig) == ["local v2", "node1 v2", "node2 v2"])
         #expect(try rig.store.versions(of: "demo").count == 2, "v2 trained once")
     }
+
+    @Test func aFailedRepairOfTheVersionThatServesIsTriedAgainNotHeld() async throws {
+        let rig = try Rig(try await Self.project(strategy: Self.waves))
+        _ = try await rig.apply()
+        rig.fake.lose("demo-prod")
+        rig.fake.fail(deployOn: "node1", "node1 is rebooting")
+        let (_, failed) = try await rig.apply()
+        #expect(failed.result == .failed)
+        #expect(try rig.store.hold("demo-prod") == nil, "v1 serves everywhere else: nothing to hold or go back to")
+        rig.fake.heal()
+        let (plan, again) = try await rig.apply()
+        #expect(plan.actions.map(\.summary) == ["deploy Deployment/demo-prod demo@v1 -> v1: node1: fake serves nothing (drift)"], "\(plan.text)")
+        #expect(again.result == .applied)
+        #expect(served(rig) == ["local v1", "node1 v1", "node2 v1"])
+    }
 }

@@ -136,7 +136,11 @@ struct RolloutExecutor: ActionExecutor {
     /// The error a failed wave ends the rollout with, after holding the
     /// version and putting back every target it moved (with autoRollback).
     func fail(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ what: String, moved: [Action.Move]) async -> Failed {
-        guard entry.spec.autoRollback == true, !rollingBack else { return Failed(description: what) }
+        // A repair of the version that serves (a dead server restarted) has
+        // nothing to go back to: it is tried again, never held.
+        guard entry.spec.autoRollback == true, !rollingBack, waves.joined().contains(where: { $0.fromVersion != version }) else {
+            return Failed(description: what)
+        }
         let froms = waves.joined().compactMap(\.fromVersion).filter { $0 != version }
         let previous = froms.first
         do {
