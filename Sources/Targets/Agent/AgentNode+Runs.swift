@@ -32,11 +32,15 @@ extension AgentNode {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try JobFiles.write(job, to: JobFiles.job(directory))
             try JobFiles.write(request, to: requestFile(id))
-            let runner = try spawnDetached(
+            // Gated, as on the local target: an agent killed before it wrote
+            // the runner's identity leaves no runner that a retry duplicates.
+            let (runner, gate) = try spawnDetachedGated(
                 ProcessSpec(
                     argv: [workspace.executable, "run-job", directory], environment: ProcessInfo.processInfo.environment,
-                    workingDirectory: directory, logPath: JobFiles.runnerLog(directory)))
+                    workingDirectory: directory, logPath: JobFiles.runnerLog(directory)),
+                trampoline: workspace.executable)
             try JobFiles.write(runner, to: runnerFile(id))
+            gate.open()
             return AgentAPI.RunStatus(state: "running", error: nil, steps: [], artifact: nil, metrics: nil)
         }
     }
