@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Planner
+import Processes
 import Reconciler
 import ServiceLifecycle
 import Source

@@ -61,10 +61,3 @@ public final class ControllerStatus: @unchecked Sendable {
         lock.withLock { change(&current) }
     }
 }
-
-extension Duration {
-    /// Seconds as a Double, for logs and metrics.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -42,3 +42,11 @@ public enum Drift {
         ]
     }
 }
+
+extension HoldRecord {
+    /// Whether Git still asks for what failed: the same pinned version and
+    /// serve spec. Otherwise the hold is over.
+    public func holds(_ spec: DeploymentSpec, digest: String? = nil) -> Bool {
+        version == spec.version && specDigest == (digest ?? Planner.specDigest(spec))
+    }
+}

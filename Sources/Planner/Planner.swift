@@ -163,7 +163,7 @@ public struct Planner: Sendable {
         if let pinned, !versions[pinned].gatesPassed {
             outcome.warnings.append(Note(object, .pinnedFailsGates(model: spec.model, version: spec.version, report: versions[pinned].gateReport)))
         }
-        if !observed.holds.isEmpty, let hold = observed.holds[name], hold.version == spec.version, hold.specDigest == memo.specDigest(spec) {
+        if !observed.holds.isEmpty, let hold = observed.holds[name], hold.holds(spec, digest: memo.specDigest(spec)) {
             return heldOutcome(name, spec, hold)
         }
         // What each target needs, in the order its waves move.

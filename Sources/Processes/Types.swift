@@ -130,3 +130,10 @@ public struct RunResult: Sendable {
         self.timedOut = timedOut
     }
 }
+
+extension Duration {
+    /// Seconds as a Double, for logs and metrics.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

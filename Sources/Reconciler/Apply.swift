@@ -147,8 +147,7 @@ extension Reconciler {
     /// changed serve spec): pinned again later, it is tried again.
     func releaseHolds(_ manifests: ManifestSet) throws {
         for hold in try store.holds() {
-            let spec = manifests.deployments[hold.deployment]?.spec
-            if let spec, spec.version == hold.version, Planner.specDigest(spec) == hold.specDigest { continue }
+            if let spec = manifests.deployments[hold.deployment]?.spec, hold.holds(spec) { continue }
             try store.release(hold.deployment)
             log("released the hold of \(hold.model)@v\(hold.version) on \(hold.deployment): Git asks for something else now")
         }

@@ -116,19 +116,26 @@ import Testing
         #expect(d.contains { $0.contains("spec.targets[0].address: expected HOST:PORT such as 127.0.0.1:8700, found \"nowhere\"") }, "\(d)")
     }
 
+    /// A Ray Target named `cluster`, as a document to append to a file.
+    static let rayCluster = """
+
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Target
+        metadata: { name: cluster }
+        spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /tmp/ray-storage }
+        """
+
     @Test func anAddressOnATargetWithoutAForwarderAndASecondLocalTargetAreErrors() {
-        let targets = """
-            ---
-            apiVersion: gantry.dev/v1alpha1
-            kind: Target
-            metadata: { name: cluster }
-            spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /tmp/ray-storage }
-            ---
-            apiVersion: gantry.dev/v1alpha1
-            kind: Target
-            metadata: { name: here }
-            spec: { type: local }
-            """
+        let targets =
+            Self.rayCluster + """
+
+                ---
+                apiVersion: gantry.dev/v1alpha1
+                kind: Target
+                metadata: { name: here }
+                spec: { type: local }
+                """
         let d = Fixture.diagnostics(editing: "data.yaml") {
             $0.replacingOccurrences(
                 of: "targets: [{ target: local }]",
@@ -148,15 +155,8 @@ import Testing
             missing.contains {
                 $0.contains("spec.targets[0]: serving on local target local needs a stable address: set spec.address or spec.targets[0].address")
             }, "\(missing)")
-        let cluster = """
-            ---
-            apiVersion: gantry.dev/v1alpha1
-            kind: Target
-            metadata: { name: cluster }
-            spec: { type: ray, endpoint: "http://127.0.0.1:8265", storage: /tmp/ray-storage }
-            """
         let unused = Fixture.diagnostics(editing: "data.yaml") {
-            $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: cluster }]") + cluster
+            $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: cluster }]") + Self.rayCluster
         }
         #expect(
             unused.contains {

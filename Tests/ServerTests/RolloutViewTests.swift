@@ -4,9 +4,8 @@ import Testing
 
 /// What the API and the dashboard show of a Deployment on several targets.
 @Suite struct RolloutViewTests {
-    @Test func eachTargetIsShownWithItsVersionAddressAndHealthAndSyncedMeansEveryTarget() async throws {
-        let project = try await ServerProject()
-        let node = freePort()
+    /// Declares `node1`, an agent target the fake driver stands for.
+    func addNode(_ project: ServerProject) {
         project.write(
             "manifests/node.yaml",
             """
@@ -15,6 +14,12 @@ import Testing
             metadata: { name: node1 }
             spec: { type: agent, endpoint: "http://127.0.0.1:9" }
             """)
+    }
+
+    @Test func eachTargetIsShownWithItsVersionAddressAndHealthAndSyncedMeansEveryTarget() async throws {
+        let project = try await ServerProject()
+        let node = freePort()
+        addNode(project)
         project.write(
             "manifests/deployment.yaml",
             project.deploymentManifest(version: 1).replacingOccurrences(
@@ -63,14 +68,7 @@ import Testing
         defer { inbox.stop() }
         let project = try await ServerProject()
         let node = freePort()
-        project.write(
-            "manifests/node.yaml",
-            """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Target
-            metadata: { name: node1 }
-            spec: { type: agent, endpoint: "http://127.0.0.1:9" }
-            """)
+        addNode(project)
         func deployment(_ version: Int) -> String {
             project.deploymentManifest(version: version).replacingOccurrences(
                 of: "targets: [{ target: local }]",

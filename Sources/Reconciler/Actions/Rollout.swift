@@ -2,6 +2,7 @@ import Foundation
 import Lineage
 import Manifests
 import Planner
+import Processes
 import State
 import Synchronization
 import Targets
@@ -36,6 +37,13 @@ struct RolloutExecutor: ActionExecutor {
         guard let entry = desired.manifests.deployments[deployment] else {
             throw DriverError("Deployment \(deployment) is not declared at this revision")
         }
+        // The version (and its registry entry) once for every target.
+        let prepared: Prepared
+        do {
+            prepared = try await prepare(r, desired.manifests, entry, version)
+        } catch {
+            throw await fail(r, desired, entry, (waves.count > 1 ? "wave 1 of \(waves.count): " : "") + "\(error)", moved: [])
+        }
         var moved: [Action.Move] = []
         for (i, wave) in waves.enumerated() {
             var failures: [String] = []
@@ -47,7 +55,7 @@ struct RolloutExecutor: ActionExecutor {
                     group.addTask {
                         let took = Mutex(false)
                         do {
-                            try await deploy(r, desired, entry, move.target, version) { took.withLock { $0 = true } }
+                            try await deploy(r, desired, entry, move.target, prepared) { took.withLock { $0 = true } }
                             return (move, true, nil)
                         } catch {
                             return (move, took.withLock { $0 }, error)
@@ -74,27 +82,35 @@ struct RolloutExecutor: ActionExecutor {
         }
     }
 
-    /// Brings one target to `number` through the journal, keeps its record,
-    /// retires what served before, then reads the target back.
+    /// A version as every target is given it.
+    struct Prepared: Sendable {
+        var record: VersionRecord
+        var registry: RegistryModel?
+    }
+
+    /// `number`'s record, published first to the Deployment's registry when
+    /// it serves from one (so the servers find it there).
+    func prepare(_ r: Reconciler, _ manifests: ManifestSet, _ entry: Entry<DeploymentSpec>, _ number: Int) async throws -> Prepared {
+        guard let record = try r.store.version(model, number) else { throw DriverError("\(model)@\(number) does not exist") }
+        guard let source = entry.spec.serve.registry else { return Prepared(record: record) }
+        guard let publisher = try r.driver(source, manifests) as? any ModelRegistry else {
+            throw DriverError("Deployment \(deployment): spec.serve.registry \(source) is not an mlflow target")
+        }
+        return Prepared(record: record, registry: try await publisher.published(record))
+    }
+
+    /// Brings one target to the prepared version through the journal, keeps
+    /// its record, retires what served before, then reads the target back.
     /// `took` runs once the target's new record is kept.
     func deploy(
-        _ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ target: String, _ number: Int,
+        _ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ target: String, _ version: Prepared,
         took: @Sendable () -> Void = {}
     ) async throws {
-        let manifests = desired.manifests
         var object = entry.object
         object.spec = entry.spec.placed(on: target)
         let placed = Entry(object: object, origin: entry.origin)
-        let driver = try r.driver(target, manifests)
-        guard let record = try r.store.version(model, number) else { throw DriverError("\(model)@\(number) does not exist") }
-        var registry: RegistryModel?
-        if let source = entry.spec.serve.registry {
-            // Published first, so the server finds the version there.
-            guard let publisher = try r.driver(source, manifests) as? any ModelRegistry else {
-                throw DriverError("Deployment \(deployment): spec.serve.registry \(source) is not an mlflow target")
-            }
-            registry = try await publisher.published(record)
-        }
+        let driver = try r.driver(target, desired.manifests)
+        let (record, registry, number) = (version.record, version.registry, version.record.number)
         let current = try r.store.deployment(deployment, target: target)
         let launch = try r.journal.begin(
             .deploy, key: "deploy:\(deployment)@\(target):\(number)", object: "Deployment/\(deployment)", target: target)
@@ -155,13 +171,19 @@ struct RolloutExecutor: ActionExecutor {
         var back: [String] = []
         var problems: [String] = []
         let started = ContinuousClock.now
+        // Each version gone back to is prepared once, not once per target.
+        var olds: [Int: Result<Prepared, any Error>] = [:]
+        for from in Set(moved.compactMap(\.fromVersion)) where from != version {
+            do { olds[from] = .success(try await prepare(r, desired.manifests, entry, from)) } catch { olds[from] = .failure(error) }
+        }
+        let prepared = olds
         await withTaskGroup(of: (String, Result<String?, any Error>).self) { group in
             // A target moved from the same version needs nothing back (a repair).
             for move in moved where move.fromVersion != version {
                 group.addTask {
                     do {
-                        if let from = move.fromVersion {
-                            try await deploy(r, desired, entry, move.target, from)
+                        if let from = move.fromVersion, let old = prepared[from] {
+                            try await deploy(r, desired, entry, move.target, try old.get())
                             return (move.target, .success("\(move.target) to v\(from)"))
                         }
                         guard let record = try r.store.deployment(deployment, target: move.target) else { return (move.target, .success(nil)) }
@@ -180,8 +202,7 @@ struct RolloutExecutor: ActionExecutor {
                 }
             }
         }
-        let elapsed = ContinuousClock.now - started
-        let took = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let took = (ContinuousClock.now - started).seconds
         var text = what
         if !back.isEmpty { text += "; rolled back " + back.sorted().joined(separator: ", ") + " in \(String(format: "%.2f", took)) s" }
         if !problems.isEmpty {

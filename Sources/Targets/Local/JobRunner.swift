@@ -26,7 +26,7 @@ public enum JobRunner {
                 results.append(
                     .init(
                         name: step.name, status: status,
-                        seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, log: step.logPath))
+                        seconds: d.seconds, log: step.logPath))
             }
             let key = step.cacheKey.map { staticKey in
                 Digest.sha256(([staticKey] + step.dependsOn.map { "\($0)=\(outputDigests[$0] ?? "")" }).joined(separator: "\n"))

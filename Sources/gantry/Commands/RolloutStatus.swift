@@ -83,19 +83,17 @@ struct RolloutStatus: AsyncParsableCommand {
                         seen = ObservedDeployment(name: deployment, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
                     }
                 }
-                let live = seen.map { $0.serving && $0.forwarding && $0.healthy != false } ?? false
                 targets.append(
                     Target(
                         target: name, wave: i + 1, version: record?.version, address: record?.address ?? placed.address,
                         serving: seen?.serving ?? false, healthy: seen?.healthy, detail: seen?.detail ?? "not deployed",
                         since: record?.updatedAt,
-                        done: record?.version == spec.version && record?.specDigest == Planner.specDigest(placed) && live))
+                        // Done: every field as `gantry diff` judges it.
+                        done: Drift.fields(spec: placed, record: record, observed: seen).allSatisfy(\.inSync)))
             }
         }
         // A hold counts while Git still asks for what failed.
-        let hold = try store?.hold(deployment).flatMap { h in
-            h.version == spec.version && h.specDigest == Planner.specDigest(spec) ? h : nil
-        }
+        let hold = try store?.hold(deployment).flatMap { $0.holds(spec) ? $0 : nil }
         let report = Report(
             deployment: deployment, model: spec.model, pinned: spec.version, commit: revision.commit.id.hex,
             strategy: (spec.strategy?.type ?? .allAtOnce).rawValue, waves: waves, autoRollback: spec.autoRollback == true,
