@@ -19,16 +19,32 @@ public struct ForwarderStatus: Codable, Sendable, Equatable {
     public var backend: Endpoint?
     public var open: [String: Int]
     public var accepted: Int
+    /// Every route with its weight; `backend` is the heaviest. Absent in a
+    /// status written by a forwarder that predates weighted routes.
+    public var routes: [Route]?
+    /// Per backend, keyed like `open`: the HTTP requests it answered.
+    public var stats: [String: BackendStats]?
 
-    public init(pid: Int32, listen: Endpoint, backend: Endpoint?, open: [String: Int], accepted: Int) {
+    public init(
+        pid: Int32, listen: Endpoint, backend: Endpoint?, open: [String: Int], accepted: Int,
+        routes: [Route]? = nil, stats: [String: BackendStats]? = nil
+    ) {
         self.pid = pid
         self.listen = listen
         self.backend = backend
         self.open = open
         self.accepted = accepted
+        self.routes = routes
+        self.stats = stats
     }
 
+    /// Connections to `e` that count against stopping it: a raw TCP
+    /// connection for its whole life, an HTTP connection while a request to
+    /// `e` is in flight.
     public func openConnections(to e: Endpoint) -> Int { open[e.description] ?? 0 }
+
+    /// What the forwarder has counted for `e` (zeros before its first request).
+    public func stats(for e: Endpoint) -> BackendStats { stats?[e.description] ?? BackendStats() }
 
     /// A forwarder killed with SIGKILL leaves its last status behind; the
     /// controller checks this before trusting the counts or reusing the
@@ -39,7 +55,8 @@ public struct ForwarderStatus: Codable, Sendable, Equatable {
 }
 
 /// The forwarder's control state on disk: a directory holding `backend` (one
-/// line `host:port`, replaced atomically via rename by the controller) and
+/// line `host:port`, or one `host:port weight` line per route, replaced
+/// atomically via rename by the controller) and
 /// `status.json`, written by the forwarder (its pid, listen endpoint, current
 /// backend, per-backend count of open connections, and total accepted).
 ///
@@ -70,9 +87,25 @@ public struct ForwarderControl: Sendable {
         try ControlFiles.writeAtomically(Array("\(e)\n".utf8), to: backendPath, durable: true)
     }
 
-    public func backend() -> Endpoint? {
+    /// Several routes with weights: requests are spread in proportion
+    /// (smooth weighted round robin, so 1,000 requests split exactly), and a
+    /// route whose backend refuses connections is skipped until it accepts.
+    public func setRoutes(_ routes: [Route]) throws {
+        try ControlFiles.ensureDirectory(directory)
+        try ControlFiles.writeAtomically(Array(Route.fileText(routes).utf8), to: backendPath, durable: true)
+    }
+
+    /// The routes the backend file names; nil when it is missing or malformed.
+    public func routes() -> [Route]? {
         guard let bytes = ControlFiles.read(backendPath) else { return nil }
-        return Endpoint(parsing: String(decoding: bytes, as: UTF8.self))
+        return Route.parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The one backend that takes every new request, or nil when the file is
+    /// missing, malformed, or splits traffic between several.
+    public func backend() -> Endpoint? {
+        let live = routes()?.filter { $0.weight > 0 } ?? []
+        return live.count == 1 ? live[0].endpoint : nil
     }
 
     public func status() -> ForwarderStatus? {
@@ -94,6 +127,22 @@ public struct ForwarderControl: Sendable {
                     current.map { "it reports \($0.backend.map(String.init(describing:)) ?? "no backend")" }
                     ?? "no status file at \(statusPath)"
                 throw StableAddressError.timedOut("forwarder did not switch to \(e) within \(timeout); \(seen)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits until the forwarder reports exactly `routes` (weights included)
+    /// as what it routes by.
+    public func waitUntilRouting(_ routes: [Route], timeout: Duration) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        let wanted = Set(routes.filter { $0.weight > 0 })
+        while true {
+            let current = status()
+            if let seen = current?.routes, Set(seen.filter { $0.weight > 0 }) == wanted { return }
+            if ContinuousClock.now >= deadline {
+                let seen = current.map { "it reports \($0.routes.map { "\($0)" } ?? "no routes")" } ?? "no status file at \(statusPath)"
+                throw StableAddressError.timedOut("forwarder did not route by \(routes) within \(timeout); \(seen)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -4,15 +4,20 @@ import Synchronization
     import Glibc
 #endif
 
-/// One client connection and the backend it was assigned at accept time.
-/// The backend is fixed for the connection's lifetime: that is what lets an
-/// in-flight request finish on the old version after a switch.
-private final class Link: Sendable {
+/// One client connection. A connection that speaks HTTP/1.x is routed per
+/// request, and counts against a backend only while a request to it is in
+/// flight, so a switch or a weight change moves keep-alive clients at their
+/// next request and an in-flight request still finishes where it started.
+/// Any other protocol keeps the backend it was assigned at accept time for
+/// its whole life.
+final class Link: Sendable {
     let id: UInt64
     let client: Int32
-    let backend: Endpoint
-    /// Set once connected; -1 before. Written under the state lock so that
-    /// `stop()` either sees it or the connecting thread sees `stopping`.
+    /// The backend whose `open` count this connection holds, if any. Changed
+    /// only under the forwarder's state lock.
+    let counted: Mutex<Endpoint?>
+    /// The backend descriptor in use; -1 when none. Written under the state
+    /// lock so that `stop()` either sees it or the connection sees `stopping`.
     let backendFD = Atomic<Int32>(-1)
     /// Pump directions still running; the last one to finish closes both fds.
     let directions = Atomic<Int>(2)
@@ -20,7 +25,7 @@ private final class Link: Sendable {
     init(id: UInt64, client: Int32, backend: Endpoint) {
         self.id = id
         self.client = client
-        self.backend = backend
+        self.counted = Mutex(backend)
     }
 }
 
@@ -39,8 +44,13 @@ public final class RunningForwarder: Sendable {
     public let endpoint: Endpoint
     public let control: ForwarderControl
 
-    private struct State {
-        var backend: Endpoint?
+    struct State {
+        var routes: [Route] = []
+        /// Smooth weighted round robin: each route's running credit.
+        var credit: [Endpoint: Int] = [:]
+        /// Backends that refused a connection, skipped until this instant.
+        var down: [Endpoint: ContinuousClock.Instant] = [:]
+        var stats: [Endpoint: BackendStats] = [:]
         var backendSignature: ControlFiles.Signature?
         var rejectedSignature: ControlFiles.Signature?
         var open: [Endpoint: Int] = [:]
@@ -49,12 +59,32 @@ public final class RunningForwarder: Sendable {
         var links: [UInt64: Link] = [:]
         var nextID: UInt64 = 0
         var stopping = false
+
+        /// The heaviest route: what `status.json` reports as the backend.
+        var backend: Endpoint? { routes.filter { $0.weight > 0 }.max(by: { $0.weight < $1.weight })?.endpoint }
+
+        /// The next backend for a request, by weight, skipping `excluded`
+        /// and backends recently refused (unless every one was).
+        mutating func pick(excluding excluded: Set<Endpoint>, now: ContinuousClock.Instant) -> Endpoint? {
+            let eligible = routes.filter { $0.weight > 0 && !excluded.contains($0.endpoint) }
+            let up = eligible.filter { (down[$0.endpoint] ?? now) <= now }
+            let candidates = up.isEmpty ? eligible : up
+            guard !candidates.isEmpty else { return nil }
+            let total = candidates.reduce(0) { $0 + $1.weight }
+            var best: Route?
+            for route in candidates {
+                credit[route.endpoint, default: 0] += route.weight
+                if best == nil || credit[route.endpoint]! > credit[best!.endpoint]! { best = route }
+            }
+            credit[best!.endpoint]! -= total
+            return best!.endpoint
+        }
     }
 
     private let listenFD: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    private let state = Mutex(State())
+    let state = Mutex(State())
     /// Version last written to disk; holding this lock across the write keeps
     /// status files in order when several threads publish at once.
     private let published = Mutex<UInt64>(0)
@@ -160,6 +190,9 @@ public final class RunningForwarder: Sendable {
             if ready > 0, fds[0].revents != 0 {
                 acceptPending()
             }
+            // Request counts change per request; they reach the status file
+            // on this tick rather than with a write per request.
+            publish()
         }
     }
 
@@ -195,7 +228,7 @@ public final class RunningForwarder: Sendable {
         let link: Link? = state.withLock { s in
             s.accepted += 1
             s.version += 1
-            guard let backend = s.backend else { return nil }
+            guard let backend = s.pick(excluding: [], now: .now) else { return nil }
             s.nextID += 1
             let link = Link(id: s.nextID, client: client, backend: backend)
             s.links[link.id] = link
@@ -233,23 +266,27 @@ public final class RunningForwarder: Sendable {
             return
         }
         let text = ControlFiles.read(control.backendPath).map { String(decoding: $0, as: UTF8.self) }
-        guard let next = text.flatMap(Endpoint.init(parsing:)) else {
+        guard let next = text.flatMap(Route.parse) else {
             state.withLock { $0.rejectedSignature = signature }
             logLine("ignoring unparsable backend file \(control.backendPath): \(text ?? "<unreadable>")")
             return
         }
-        let previous: Endpoint? = state.withLock { s in
+        let previous: [Route] = state.withLock { s in
             s.backendSignature = signature
             s.rejectedSignature = nil
-            let previous = s.backend
+            let previous = s.routes
             if previous != next {
-                s.backend = next
+                s.routes = next
+                s.credit = [:]
                 s.version += 1
             }
             return previous
         }
         if previous != next {
-            logLine("backend \(previous.map(String.init(describing:)) ?? "none") -> \(next)")
+            let show = { (routes: [Route]) in
+                routes.count == 1 ? "\(routes[0].endpoint)" : routes.isEmpty ? "none" : routes.map { "\($0)" }.joined(separator: ", ")
+            }
+            logLine("backend \(show(previous)) -> \(show(next))")
             publish()
         }
     }
@@ -257,18 +294,13 @@ public final class RunningForwarder: Sendable {
     // MARK: Connections
 
     private func serve(_ link: Link) {
-        let backendFD: Int32
-        do {
-            backendFD = try Sockets.connect(to: link.backend, timeoutMilliseconds: 5000)
-        } catch {
+        guard let (backend, backendFD) = connectCounted(link, excluding: []) else {
             // Closing (rather than holding) the client lets it fail fast and
             // retry, instead of hanging on a backend that is not there.
-            logLine("backend \(link.backend) unreachable: \(error); closing client")
             retire(link)
             close(link.client)
             return
         }
-        Sockets.setNoDelay(backendFD)
         let proceed = state.withLock { s -> Bool in
             guard !s.stopping else { return false }
             link.backendFD.store(backendFD, ordering: .releasing)
@@ -280,9 +312,23 @@ public final class RunningForwarder: Sendable {
             close(link.client)
             return
         }
-        // One thread per direction: a thread blocked writing one way can then
-        // never stop the other way from draining, so large transfers in both
-        // directions cannot deadlock.
+        var client = SocketReader(link.client)
+        if client.startsLikeHTTPRequest(otherwiseReadable: backendFD) {
+            serveHTTP(link, client: &client, first: (backend, backendFD))
+            return
+        }
+        // Not HTTP/1.x (or a server that speaks first): pass bytes through
+        // untouched, to the backend picked at accept.
+        if !client.pending.isEmpty, !client.pending.withUnsafeBytes({ Sockets.sendAll(backendFD, $0.baseAddress!, $0.count) }) {
+            shutdown(link.client, Int32(SHUT_RDWR))
+        }
+        pumpBothWays(link, backendFD: backendFD)
+    }
+
+    /// One thread per direction: a thread blocked writing one way can then
+    /// never stop the other way from draining, so large transfers in both
+    /// directions cannot deadlock.
+    func pumpBothWays(_ link: Link, backendFD: Int32) {
         do {
             try spawnThread { self.pump(link, from: backendFD, to: link.client) }
         } catch {
@@ -295,7 +341,53 @@ public final class RunningForwarder: Sendable {
         pump(link, from: link.client, to: backendFD)
     }
 
-    private func pump(_ link: Link, from source: Int32, to destination: Int32) {
+    /// Connects to the backend the link is counted against, or, when that one
+    /// refuses, to the next by weight (each refusal takes its backend out of
+    /// rotation for a while and counts as a failed request of it). Nil when
+    /// none accepts; the link is then counted against none.
+    func connectCounted(_ link: Link, excluding: Set<Endpoint>) -> (Endpoint, Int32)? {
+        var tried = excluding
+        while let backend = link.counted.withLock({ $0 }) {
+            do {
+                let fd = try Sockets.connect(to: backend, timeoutMilliseconds: 5000)
+                Sockets.setNoDelay(fd)
+                state.withLock { _ = $0.down.removeValue(forKey: backend) }
+                return (backend, fd)
+            } catch {
+                logLine("backend \(backend) unreachable: \(error)")
+                tried.insert(backend)
+                state.withLock { s in
+                    s.down[backend] = .now + .seconds(2)
+                    s.stats[backend, default: BackendStats()].record(seconds: 0, failed: true)
+                    release(link, in: &s)
+                    if let next = s.pick(excluding: tried, now: .now) { count(link, against: next, in: &s) }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Counts `link` against `backend` (a request to it is in flight).
+    func count(_ link: Link, against backend: Endpoint, in s: inout State) {
+        link.counted.withLock { $0 = backend }
+        s.open[backend, default: 0] += 1
+        s.version += 1
+    }
+
+    /// Ends the count `link` holds, if any.
+    func release(_ link: Link, in s: inout State) {
+        guard
+            let backend = link.counted.withLock({ c in
+                defer { c = nil }
+                return c
+            })
+        else { return }
+        let remaining = (s.open[backend] ?? 1) - 1
+        s.open[backend] = remaining > 0 ? remaining : nil
+        s.version += 1
+    }
+
+    func pump(_ link: Link, from source: Int32, to destination: Int32) {
         let size = 64 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
@@ -330,11 +422,10 @@ public final class RunningForwarder: Sendable {
         }
     }
 
-    private func retire(_ link: Link) {
+    func retire(_ link: Link) {
         state.withLock { s in
             s.links[link.id] = nil
-            let remaining = (s.open[link.backend] ?? 1) - 1
-            s.open[link.backend] = remaining > 0 ? remaining : nil
+            release(link, in: &s)
             s.version += 1
         }
         publish()
@@ -342,7 +433,7 @@ public final class RunningForwarder: Sendable {
 
     // MARK: Status
 
-    private func publish() {
+    func publish() {
         published.withLock { last in
             guard !stopped.load(ordering: .acquiring) else { return }
             let (snapshot, version) = state.withLock { s in
@@ -350,7 +441,8 @@ public final class RunningForwarder: Sendable {
                     ForwarderStatus(
                         pid: getpid(), listen: endpoint, backend: s.backend,
                         open: Dictionary(uniqueKeysWithValues: s.open.map { ($0.key.description, $0.value) }),
-                        accepted: s.accepted),
+                        accepted: s.accepted, routes: s.routes,
+                        stats: Dictionary(uniqueKeysWithValues: s.stats.map { ($0.key.description, $0.value) })),
                     s.version
                 )
             }

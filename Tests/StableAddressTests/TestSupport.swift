@@ -32,6 +32,9 @@ final class TestBackend: Sendable {
         case taggedLines(String)
         /// Answers one HTTP request with a 200 whose body is the tag, then closes.
         case http(String)
+        /// Answers HTTP/1.1 requests on a kept-alive connection with the tag;
+        /// every `failEvery`-th request of the backend (0: none) gets a 500.
+        case keepAlive(String, failEvery: Int)
     }
 
     let endpoint: Endpoint
@@ -40,6 +43,8 @@ final class TestBackend: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let connections = Mutex<Set<Int32>>([])
     private let acceptThread = Mutex<pthread_t?>(nil)
+    /// Requests a `.keepAlive` backend has answered.
+    let answered = Atomic<Int>(0)
 
     init(_ behavior: Behavior) throws {
         let (fd, bound) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: 0))
@@ -106,6 +111,15 @@ final class TestBackend: Sendable {
                         + "Connection: close\r\n\r\n\(tag)"
                     _ = sendBytes(fd, Array(response.utf8))
                     return
+                }
+            case .keepAlive(let tag, let failEvery):
+                pending.append(contentsOf: buffer[0..<n])
+                while let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) {
+                    pending.removeSubrange(..<end.upperBound)
+                    let number = answered.add(1, ordering: .relaxed).newValue
+                    let status = failEvery > 0 && number % failEvery == 0 ? "500 Internal Server Error" : "200 OK"
+                    let response = "HTTP/1.1 \(status)\r\nContent-Length: \(tag.utf8.count)\r\n\r\n\(tag)"
+                    guard sendBytes(fd, Array(response.utf8)) else { return }
                 }
             }
         }
@@ -205,4 +219,42 @@ func httpExchange(_ endpoint: Endpoint) -> Result<String, ExchangeFailure> {
 
 struct ExchangeFailure: Error, Sendable {
     let reason: String
+}
+
+/// An HTTP/1.1 client on one kept-alive connection.
+final class KeepAliveClient: Sendable {
+    let connection: TestClient
+
+    init(_ endpoint: Endpoint) throws { connection = try TestClient(endpoint) }
+
+    /// One GET; the status code and body, or nil when the connection failed.
+    func get(_ path: String = "/") -> (status: Int, body: String)? {
+        guard connection.send("GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n") else { return nil }
+        var head: [UInt8] = []
+        while !head.ends(with: Array("\r\n\r\n".utf8)) {
+            var byte: UInt8 = 0
+            guard recv(connection.fd, &byte, 1, 0) == 1 else { return nil }
+            head.append(byte)
+        }
+        let text = String(decoding: head, as: UTF8.self)
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let status = Int(fields[1]),
+            let line = text.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+            let length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        var body = [UInt8](repeating: 0, count: length)
+        var got = 0
+        while got < length {
+            let n = body.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress! + got, length - got, 0) }
+            guard n > 0 else { return nil }
+            got += n
+        }
+        return (status, String(decoding: body, as: UTF8.self))
+    }
+
+    func close() { connection.close() }
+}
+
+extension Array where Element: Equatable {
+    func ends(with suffix: [Element]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
