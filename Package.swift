@@ -72,7 +72,8 @@ let package = Package(
                 "Manifests", "Source", "Lineage", "State", "Processes", "StableAddress", "HTTP", "S3",
             ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
-        .target(name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes"]),
+        .target(
+            name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes", "StableAddress"]),
         .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
         .target(name: "Forge", dependencies: ["HTTP"]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),

@@ -136,10 +136,16 @@ public struct ForwarderControl: Sendable {
     /// as what it routes by.
     public func waitUntilRouting(_ routes: [Route], timeout: Duration) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        let wanted = Set(routes.filter { $0.weight > 0 })
+        // One route takes every request whatever its weight (and is written
+        // without one); several are compared weight for weight.
+        func live(_ routes: [Route]) -> Set<Route> {
+            let taking = routes.filter { $0.weight > 0 }
+            return Set(taking.count == 1 ? [Route(taking[0].endpoint, weight: 1)] : taking)
+        }
+        let wanted = live(routes)
         while true {
             let current = status()
-            if let seen = current?.routes, Set(seen.filter { $0.weight > 0 }) == wanted { return }
+            if let seen = current?.routes, live(seen) == wanted { return }
             if ContinuousClock.now >= deadline {
                 let seen = current.map { "it reports \($0.routes.map { "\($0)" } ?? "no routes")" } ?? "no status file at \(statusPath)"
                 throw StableAddressError.timedOut("forwarder did not route by \(routes) within \(timeout); \(seen)")

@@ -2,6 +2,7 @@ import Foundation
 import Lineage
 import Manifests
 import Source
+import StableAddress
 import State
 
 /// What a driver reports about a Deployment it serves: read-only, so a plan
@@ -203,7 +204,7 @@ public protocol ModelRegistry: Sendable {
 
 /// One kind of target: observes what runs there and applies actions. Each
 /// driver lives in its own folder; adding one is that folder plus one line
-/// in `Drivers.make` and in `Drivers.capabilities`. Drivers return what to
+/// in `Drivers.make` and in `TargetSpec.TargetType.capabilities`. Drivers return what to
 /// record; the reconciler writes the state store.
 public protocol TargetDriver: Sendable {
     /// What runs for `record` now. Never throws: a peer that cannot be
@@ -226,6 +227,27 @@ public protocol TargetDriver: Sendable {
     func recover(_ launch: OpenLaunch) async -> Recovery
 }
 
+/// A target that splits one address's requests between the version that
+/// serves and a new one by weight, and reads what each answered: what a
+/// canary needs (``TargetSpec/Capability/splitTraffic``).
+public protocol TrafficSplitting: TargetDriver {
+    /// Starts the request's version next to the one `request.current`
+    /// names, healthy but taking no requests, and returns the record it will
+    /// have once it takes them all.
+    func startCanary(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord
+    /// Sends `percent` of new requests to `canary` and the rest to `stable`;
+    /// returns once the split is in force.
+    func split(_ canary: DeploymentRecord, stable: DeploymentRecord, percent: Int) async throws
+    /// What the canary's requests have shown since it started (counts only
+    /// grow; a window is the difference of two readings).
+    func readings(_ canary: DeploymentRecord) -> BackendStats?
+    /// Every request to `stable` again; the canary stops once its in-flight
+    /// requests finish.
+    func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
+    /// After the canary took every request: `stable` drains and stops.
+    func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async
+}
+
 extension TargetDriver {
     public func retire(_ previous: DeploymentRecord, replacedBy record: DeploymentRecord) async {}
 
@@ -236,18 +258,11 @@ extension TargetDriver {
 
 /// The drivers this build has, by target type.
 public enum Drivers {
-    /// What each type's driver can do; plans warn instead of acting when a
+    /// What each type's driver can do (``TargetSpec/TargetType/capabilities``,
+    /// which validation reads too); plans warn instead of acting when a
     /// Model trains on, or a Deployment serves from, a type that cannot.
-    public static let capabilities: [TargetSpec.TargetType: Set<TargetSpec.Capability>] = [
-        .local: [.train, .serve],
-        .agent: [.train, .serve],
-        .mlflow: [.serve],
-        .ray: [.train, .serve],
-        .sagemaker: [.train, .serve],
-    ]
-
     public static func supports(_ type: TargetSpec.TargetType, _ capability: TargetSpec.Capability) -> Bool {
-        capabilities[type]?.contains(capability) ?? false
+        type.capabilities.contains(capability)
     }
 
     /// The driver for a target. Throws when the target is declared but

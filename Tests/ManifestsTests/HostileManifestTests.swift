@@ -74,6 +74,33 @@ import Testing
         #expect(d.last == "same.yaml:5997:19: error: metadata.name: duplicate Dataset \"same\" (first defined at same.yaml:3:19)")
     }
 
+    @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {
+        let cases: [(String, String)] = [
+            ("{ type: canary, steps: [10, 100] }", "spec.strategy.pause: a canary needs a pause"),
+            (
+                "{ type: waves, waves: [[local]], analysis: { maxErrorRate: 0.1 } }",
+                "spec.strategy.analysis: analysis reads the forwarder's split of a canary; a waves rollout has none"
+            ),
+            ("{ type: all-at-once, pause: 10s }", "spec.strategy.pause: an all-at-once rollout has one step"),
+            (
+                "{ type: canary, steps: [10, 100], pause: 1s, analysis: { maxErrorRate: 5 } }",
+                "spec.strategy.analysis.maxErrorRate: an error rate is a share between 0 and 1"
+            ),
+            (
+                "{ type: canary, steps: [10, 100], pause: 1s, analysis: { minRequests: 0, maxErrorRate: 0.1 } }",
+                "spec.strategy.analysis.minRequests: minRequests must be at least 1"
+            ),
+            ("{ type: canary, steps: [10, 100], pause: 1s, analysis: { minRequests: 5 } }", "spec.strategy.analysis: an analysis judges something"),
+            ("{ type: canary, steps: [10, 100], pause: 1s, analysis: { maxErrorRate: \"0.1\" } }", "spec.strategy.analysis.maxErrorRate"),
+        ]
+        for (strategy, expected) in cases {
+            let d = Fixture.diagnostics(editing: "data.yaml") {
+                $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local }]\n  strategy: \(strategy)")
+            }
+            #expect(d.contains { $0.contains(expected) && $0.hasPrefix("data.yaml:") }, "\(strategy): \(d)")
+        }
+    }
+
     @Test func whatGantryDoesNotActOnYetIsAnErrorNotASilentNoOp() {
         let d = Fixture.diagnostics(editing: "data.yaml") {
             $0.replacingOccurrences(
@@ -84,8 +111,7 @@ import Testing
         }
         for expected in [
             "spec.targets[0].replicas: replicas on local targets are not implemented yet",
-            "spec.strategy.type: canary rollouts are not implemented yet",
-            "spec.strategy.pause: pauses between rollout steps are not implemented yet",
+            "spec.strategy.type: a canary splits one address's traffic on one target; with 2 targets use type: waves",
         ] {
             #expect(d.contains { $0.contains(expected) }, "\(expected) in \(d)")
         }
@@ -94,6 +120,8 @@ import Testing
         for accepted in [
             "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false",
             "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]] }\n  autoRollback: true",
+            "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]], pause: 30s }",
+            "targets: [{ target: local }]\n  strategy: { type: canary, steps: [10, 50, 100], pause: 30s, analysis: { maxErrorRate: 0.05, maxLatencyP99: 500ms, minRequests: 50, maxDuration: 10m } }\n  autoRollback: true",
         ] {
             #expect(Fixture.diagnostics(editing: "data.yaml") { $0.replacingOccurrences(of: "targets: [{ target: local }]", with: accepted) } == [])
         }

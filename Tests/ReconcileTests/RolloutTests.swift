@@ -151,6 +151,27 @@ import Testing
         #expect(served(rig) == ["local v1", "node1 v1", "node2 v1"])
     }
 
+    @Test func aWaveThatTurnsUnhealthyDuringItsPauseStopsTheRolloutAndIsRolledBack() async throws {
+        let strategy = "{ type: waves, waves: [[local], [node1, node2]], pause: 2s }"
+        let project = try await Self.project(strategy: strategy)
+        let rig = try Rig(project)
+        _ = try await rig.apply()
+        try await Self.pinV2(project, strategy: strategy)
+        let reconciler = rig.reconciler()
+        let (desired, plan) = try await reconciler.plan(try rig.source.fetch())
+        let task = Task { try await reconciler.apply(plan, desired: desired, actor: "test") }
+        // Wave 1 is live and read back; then, within its pause, v2 on local
+        // starts answering 500.
+        try await eventually("local took v2", timeout: .seconds(20)) { rig.fake.moves.contains("local v2") }
+        rig.fake.unhealthy(on: "local", version: 2)
+        let report = try await task.value
+        #expect(report.result == .failed)
+        let error = try #require(report.failed.first?.error)
+        #expect(error.hasPrefix("wave 1 of 2: local: fake answers 500 for v2 during the 2s pause; rolled back local to v1"), "\(error)")
+        #expect(!rig.fake.moves.contains("node1 v2") && !rig.fake.moves.contains("node2 v2"), "wave 2 never starts")
+        #expect(served(rig) == ["local v1", "node1 v1", "node2 v1"])
+    }
+
     @Test func withoutAutoRollbackAFailedWaveStaysAndIsTriedAgain() async throws {
         let project = try await Self.project(strategy: Self.waves, autoRollback: false)
         let rig = try Rig(project)

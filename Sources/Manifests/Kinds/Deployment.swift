@@ -109,6 +109,40 @@ public struct Strategy: Sendable, Hashable, Codable {
     public var steps: [Int]?
     /// Waves: target names per wave.
     public var waves: [[String]]?
-    /// How long each step or wave must stay healthy before the next.
+    /// How long each step or wave must stay healthy (and, for a canary,
+    /// pass its analysis) before the next.
     public var pause: TimeSpan?
+    /// Canary: what the forwarder's own readings of the new version must
+    /// show in each step.
+    public var analysis: Analysis?
+
+    public init(type: StrategyType, steps: [Int]? = nil, waves: [[String]]? = nil, pause: TimeSpan? = nil, analysis: Analysis? = nil) {
+        self.type = type
+        self.steps = steps
+        self.waves = waves
+        self.pause = pause
+        self.analysis = analysis
+    }
+}
+
+/// A canary step's gate, judged on the requests the stable-address
+/// forwarder sent to the new version during the step.
+public struct Analysis: Sendable, Hashable, Codable {
+    /// Highest share (0...1) of requests answered 5xx or not at all.
+    public var maxErrorRate: Double?
+    /// Highest 99th-percentile latency.
+    public var maxLatencyP99: TimeSpan?
+    /// Requests the new version must have answered before a step is judged
+    /// (default 10); a step waits for them up to `maxDuration`.
+    public var minRequests: Int?
+    /// Longest a step may wait for `minRequests`; default 10 times `pause`
+    /// (at least a minute).
+    public var maxDuration: TimeSpan?
+
+    public init(maxErrorRate: Double? = nil, maxLatencyP99: TimeSpan? = nil, minRequests: Int? = nil, maxDuration: TimeSpan? = nil) {
+        self.maxErrorRate = maxErrorRate
+        self.maxLatencyP99 = maxLatencyP99
+        self.minRequests = minRequests
+        self.maxDuration = maxDuration
+    }
 }

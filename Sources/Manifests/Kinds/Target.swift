@@ -16,6 +16,9 @@ public struct TargetSpec: Sendable, Hashable, Codable {
 
     public enum Capability: String, StringEnum, Codable {
         case train, serve
+        /// Splits one address's requests between two versions by weight (a
+        /// canary's steps): the local target's stable-address forwarder.
+        case splitTraffic
     }
 
     public var type: TargetType
@@ -50,5 +53,20 @@ public struct TargetSpec: Sendable, Hashable, Codable {
 
     public func can(_ capability: Capability) -> Bool {
         capabilities?.contains(capability) ?? true
+    }
+}
+
+extension TargetSpec.TargetType {
+    /// What this type's driver can do. Validation refuses a manifest that
+    /// asks a target for more (a canary where traffic cannot be split), and
+    /// plans warn instead of acting.
+    public var capabilities: Set<TargetSpec.Capability> {
+        switch self {
+        case .local: [.train, .serve, .splitTraffic]
+        case .agent: [.train, .serve]
+        case .mlflow: [.serve]
+        case .ray: [.train, .serve]
+        case .sagemaker: [.train, .serve]
+        }
     }
 }

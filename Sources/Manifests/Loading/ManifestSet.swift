@@ -225,6 +225,13 @@ struct References {
                             "spec.targets[\(i)].address",
                             "an address applies to local and agent targets, where Gantry forwards it; a \(type.rawValue) target has its own"))
                 }
+                if spec.strategy?.type == .canary, !type.capabilities.contains(.splitTraffic) {
+                    out.append(
+                        o.diagnostic(
+                            "spec.strategy.type",
+                            "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local can); use type: all-at-once"
+                        ))
+                }
                 if type == .local, spec.targets[..<i].contains(where: { set.targetType($0.target) == .local }) {
                     out.append(
                         o.diagnostic(

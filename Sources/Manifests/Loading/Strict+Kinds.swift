@@ -200,17 +200,39 @@ extension Strategy {
         var steps: [Int]?
         var waves: [[String]]?
         var pause: TimeSpan?
+        var analysis: Analysis?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "type": return Strict.set(&type, v, Strict.value)
             case "steps": return Strict.setOptional(&steps, v) { Strict.list($0, Strict.int) }
             case "waves": return Strict.setOptional(&waves, v) { Strict.list($0, Strict.strings) }
             case "pause": return Strict.setOptional(&pause, v, TimeSpan.init(strict:))
+            case "analysis": return Strict.setOptional(&analysis, v, Analysis.init(strict:))
             default: return false
             }
         }
         guard ok, let type else { return nil }
-        self.init(type: type, steps: steps, waves: waves, pause: pause)
+        self.init(type: type, steps: steps, waves: waves, pause: pause, analysis: analysis)
+    }
+}
+
+extension Analysis {
+    init?(strict n: Node) {
+        var maxErrorRate: Double?
+        var maxLatencyP99: TimeSpan?
+        var minRequests: Int?
+        var maxDuration: TimeSpan?
+        let ok = Strict.fields(n) { key, v in
+            switch key {
+            case "maxErrorRate": return Strict.setOptional(&maxErrorRate, v, Strict.double)
+            case "maxLatencyP99": return Strict.setOptional(&maxLatencyP99, v, TimeSpan.init(strict:))
+            case "minRequests": return Strict.setOptional(&minRequests, v, Strict.int)
+            case "maxDuration": return Strict.setOptional(&maxDuration, v, TimeSpan.init(strict:))
+            default: return false
+            }
+        }
+        guard ok else { return nil }
+        self.init(maxErrorRate: maxErrorRate, maxLatencyP99: maxLatencyP99, minRequests: minRequests, maxDuration: maxDuration)
     }
 }
 

@@ -32,6 +32,13 @@ enum Strict {
         return Int(s)
     }
 
+    /// A plain scalar that `Double` parses (`0.05`, `1`); a quoted number
+    /// is a string.
+    static func double(_ n: Node) -> Double? {
+        guard n.tag == nil, case .scalar(let s, .plain) = n.kind, let d = Double(s), d.isFinite else { return nil }
+        return d
+    }
+
     static func bool(_ n: Node) -> Bool? {
         guard n.tag == nil, case .scalar(let s, .plain) = n.kind else { return nil }
         switch s {

@@ -217,20 +217,6 @@ enum ObjectValidator {
         if let path = spec.healthCheck?.path, !path.hasPrefix("/") {
             out.append(origin.diagnostic("spec.healthCheck.path", "a health check path starts with /"))
         }
-        // What Gantry does not act on yet is an error, never a silent no-op.
-        if let strategy = spec.strategy, strategy.type == .canary {
-            out.append(
-                origin.diagnostic(
-                    "spec.strategy.type",
-                    "canary rollouts are not implemented yet: no target splits traffic between versions; use type: waves or all-at-once"))
-        }
-        if spec.strategy?.pause != nil {
-            out.append(
-                origin.diagnostic(
-                    "spec.strategy.pause",
-                    "pauses between rollout steps are not implemented yet: each wave starts as soon as the one before reports the version live and healthy"
-                ))
-        }
         if let strategy = spec.strategy {
             switch strategy.type {
             case .canary:
@@ -239,6 +225,15 @@ enum ObjectValidator {
                     || steps.contains(where: { $0 < 1 || $0 > 100 })
                 {
                     out.append(origin.diagnostic("spec.strategy.steps", "canary steps are increasing percentages ending at 100, such as [10, 50, 100]"))
+                }
+                if spec.targets.count != 1 {
+                    out.append(
+                        origin.diagnostic(
+                            "spec.strategy.type",
+                            "a canary splits one address's traffic on one target; with \(spec.targets.count) targets use type: waves"))
+                }
+                if strategy.pause == nil {
+                    out.append(origin.diagnostic("spec.strategy.pause", "a canary needs a pause: how long each step serves before its analysis"))
                 }
             case .waves:
                 let listed = (strategy.waves ?? []).flatMap { $0 }
@@ -253,6 +248,27 @@ enum ObjectValidator {
             }
             if strategy.waves != nil, strategy.type != .waves {
                 out.append(origin.diagnostic("spec.strategy.waves", "waves belong to type: waves; a \(strategy.type.rawValue) rollout has none"))
+            }
+            if strategy.pause != nil, strategy.type == .allAtOnce {
+                out.append(origin.diagnostic("spec.strategy.pause", "an all-at-once rollout has one step and nothing to pause before"))
+            }
+            if let analysis = strategy.analysis {
+                if strategy.type != .canary {
+                    out.append(
+                        origin.diagnostic(
+                            "spec.strategy.analysis",
+                            "analysis reads the forwarder's split of a canary; a \(strategy.type.rawValue) rollout has none"))
+                }
+                if let rate = analysis.maxErrorRate, !(0...1).contains(rate) {
+                    out.append(origin.diagnostic("spec.strategy.analysis.maxErrorRate", "an error rate is a share between 0 and 1, such as 0.05"))
+                }
+                if let n = analysis.minRequests, n < 1 {
+                    out.append(origin.diagnostic("spec.strategy.analysis.minRequests", "minRequests must be at least 1"))
+                }
+                if analysis.maxErrorRate == nil, analysis.maxLatencyP99 == nil {
+                    out.append(
+                        origin.diagnostic("spec.strategy.analysis", "an analysis judges something: set maxErrorRate, maxLatencyP99 or both"))
+                }
             }
         }
         return out

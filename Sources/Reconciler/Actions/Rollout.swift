@@ -44,6 +44,10 @@ struct RolloutExecutor: ActionExecutor {
         } catch {
             throw await fail(r, desired, entry, (waves.count > 1 ? "wave 1 of \(waves.count): " : "") + "\(error)", moved: [])
         }
+        if let canary = try canary(r, desired, entry) {
+            try await canary.run(r, desired: desired, prepared: prepared)
+            return
+        }
         var moved: [Action.Move] = []
         for (i, wave) in waves.enumerated() {
             var failures: [String] = []
@@ -79,7 +83,41 @@ struct RolloutExecutor: ActionExecutor {
                 let what = (waves.count > 1 ? "wave \(i + 1) of \(waves.count): " : "") + failures.sorted().joined(separator: "; ")
                 throw await fail(r, desired, entry, what, moved: moved)
             }
+            if i < waves.count - 1, let pause = entry.spec.strategy?.pause {
+                if let problem = try await soak(r, desired, entry, wave, for: pause.duration) {
+                    throw await fail(r, desired, entry, "wave \(i + 1) of \(waves.count): \(problem) during the \(pause) pause", moved: moved)
+                }
+            }
         }
+    }
+
+    /// Watches a finished wave for `pause` before the next starts: each of
+    /// its targets must go on reporting the version live and healthy. The
+    /// first that does not, in words; nil when all did.
+    func soak(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ wave: [Action.Move], for pause: Duration) async throws -> String? {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < pause {
+            try await Task.sleep(for: min(Self.readBackGap * 2, pause))
+            for move in wave {
+                guard let record = try r.store.deployment(deployment, target: move.target) else { return "\(move.target): its record is gone" }
+                let seen = await (try r.driver(move.target, desired.manifests)).observe(record, spec: entry.spec.placed(on: move.target))
+                if !(seen.serving && seen.forwarding && seen.healthy != false) { return "\(move.target): \(seen.detail)" }
+            }
+        }
+        return nil
+    }
+
+    /// The canary this rollout runs as: a Deployment with `type: canary`
+    /// moving its one target from another version, on a target that splits
+    /// traffic. A first deploy (nothing to split with), a repair or a serve
+    /// spec change of the version that serves, and a rollback go at once.
+    func canary(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>) throws -> CanaryRun? {
+        guard !rollingBack, let strategy = entry.spec.strategy, strategy.type == .canary, waves.count == 1, waves[0].count == 1,
+            let move = waves.first?.first, let from = move.fromVersion, from != version,
+            let driver = try r.driver(move.target, desired.manifests) as? any TrafficSplitting,
+            let stable = try r.store.deployment(deployment, target: move.target), stable.version == from
+        else { return nil }
+        return CanaryRun(rollout: self, entry: entry, target: move.target, strategy: strategy, driver: driver, stable: stable)
     }
 
     /// A version as every target is given it.

@@ -148,6 +148,14 @@ public struct LocalTarget: TargetDriver {
             if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail),
                 launch.current.flatMap(LocalServing.of)?.serve != intent.serve
             {
+                // A canary killed mid-split: every request goes back to the
+                // version the record names before the canary stops.
+                if let current = launch.current, let serving = LocalServing.of(current) {
+                    let control = ForwarderControl(directory: controlDirectory(current.name))
+                    if control.routes()?.count ?? 1 > 1 {
+                        try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: serving.backendPort)))
+                    }
+                }
                 _ = await Processes.stop(intent.serve, grace: .seconds(5))
             }
             return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
@@ -197,6 +205,42 @@ public struct LocalTarget: TargetDriver {
         _ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String,
         launch: Launch
     ) async throws -> DeploymentRecord {
+        let (serve, port) = try await startServer(request, directory: directory, launch: launch)
+        do {
+            let control = ForwarderControl(directory: controlDirectory(request.name))
+            let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
+            try control.setBackend(backend)
+            try await control.waitUntilServing(backend, timeout: .seconds(10))
+        } catch {
+            _ = await Processes.stop(serve, grace: .seconds(5))
+            throw error
+        }
+        // The new version answers on the stable address; let requests still
+        // in flight on the old one finish, then stop it.
+        if let old = request.current.flatMap(LocalServing.of), old.serve != serve {
+            await drainAndStop(old, name: request.name)
+        }
+        return record(request, address: address, serving: LocalServing(backendPort: port, serve: serve, forwarder: forwarder))
+    }
+
+    func record(_ request: ServeRequest, address: Endpoint, serving: LocalServing) -> DeploymentRecord {
+        DeploymentRecord(
+            name: request.name, model: request.version.model, version: request.version.number,
+            target: request.spec.targets.first?.target ?? "local", address: address.description, specDigest: request.specDigest,
+            commit: request.commit, updatedAt: Date(), detail: serving.json)
+    }
+
+    /// Lets requests in flight to `old` finish, then stops it.
+    func drainAndStop(_ old: LocalServing, name: String) async {
+        let control = ForwarderControl(directory: controlDirectory(name))
+        _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort)), timeout: .seconds(10))
+        _ = await Processes.stop(old.serve, grace: .seconds(10))
+    }
+
+    /// Starts the request's version on a free port and waits until it is
+    /// healthy; it takes no requests yet. Recorded in the launch before it
+    /// runs, so a killed deploy leaves no server that nothing records.
+    func startServer(_ request: ServeRequest, directory: String, launch: Launch) async throws -> (ProcessIdentity, Int) {
         let spec = request.spec
         let name = request.name
         let port = Int(try freeLoopbackPort())
@@ -223,8 +267,6 @@ public struct LocalTarget: TargetDriver {
         for (k, v) in request.registry?.environment ?? [:] { environment[k] = v }
         for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
         let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
-        // Held at its start until the launch names it, so a killed deploy
-        // leaves no server that nothing records.
         let (serve, gate) = try spawnDetachedGated(
             ProcessSpec(
                 argv: argv, environment: environment,
@@ -235,26 +277,11 @@ public struct LocalTarget: TargetDriver {
             try launch.started(Digest.canonicalJSON(DeployIntent(serve: serve)))
             gate.open()
             try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
-            let control = ForwarderControl(directory: controlDirectory(name))
-            let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
-            try control.setBackend(backend)
-            try await control.waitUntilServing(backend, timeout: .seconds(10))
         } catch {
             _ = await Processes.stop(serve, grace: .seconds(5))
             throw error
         }
-        // The new version answers on the stable address; let requests still
-        // in flight on the old one finish, then stop it.
-        if let old = request.current.flatMap(LocalServing.of), old.serve != serve {
-            let control = ForwarderControl(directory: controlDirectory(name))
-            _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort)), timeout: .seconds(10))
-            _ = await Processes.stop(old.serve, grace: .seconds(10))
-        }
-        let record = DeploymentRecord(
-            name: name, model: version.model, version: version.number, target: spec.targets.first?.target ?? "local",
-            address: address.description, specDigest: request.specDigest, commit: request.commit, updatedAt: Date(),
-            detail: LocalServing(backendPort: port, serve: serve, forwarder: forwarder).json)
-        return record
+        return (serve, port)
     }
 
     /// The forwarder running for `control` (its status names it, and its

@@ -1,0 +1,123 @@
+import Foundation
+import Lineage
+import Manifests
+import Planner
+import StableAddress
+import State
+import Targets
+
+/// A canary on one target that splits traffic: the new version starts next
+/// to the one that serves, takes each step's share of requests for the
+/// step's pause, and goes on only if the forwarder's own readings of it pass
+/// the analysis. A failed step puts every request back on the old version
+/// and stops the new one; with `autoRollback` the version is then held and
+/// Git made to agree, as for any failed rollout.
+///
+/// The record keeps naming the old version until the canary takes every
+/// request; the new server is named only by its launch in the journal, so a
+/// controller killed mid-canary sends every request back to the old version
+/// and stops the new one on restart (recovery), and the next reconcile
+/// starts the canary again from its first step.
+struct CanaryRun {
+    var rollout: RolloutExecutor
+    var entry: Entry<DeploymentSpec>
+    var target: String
+    var strategy: Strategy
+    var driver: any TrafficSplitting
+    var stable: DeploymentRecord
+
+    /// How often a step's readings are taken.
+    static let readingGap = Duration.milliseconds(250)
+
+    func run(_ r: Reconciler, desired: DesiredState, prepared: RolloutExecutor.Prepared) async throws {
+        var object = entry.object
+        object.spec = entry.spec.placed(on: target)
+        let placed = Entry(object: object, origin: entry.origin)
+        let (deployment, number) = (rollout.deployment, prepared.record.number)
+        let launch = try r.journal.begin(
+            .deploy, key: "deploy:\(deployment)@\(target):\(number)", object: "Deployment/\(deployment)", target: target)
+        var canary: DeploymentRecord
+        do {
+            canary = try await driver.startCanary(
+                DeployRequest(
+                    deployment: placed, version: prepared.record, revision: desired.revision, current: stable,
+                    specDigest: Planner.specDigest(placed.spec), registry: prepared.registry),
+                launch: launch)
+            canary.target = target
+        } catch {
+            try? r.journal.close(launch.key, .failed)
+            throw await rollout.fail(r, desired, entry, "canary: \(error)", moved: [])
+        }
+        let steps = (strategy.steps ?? [100]).filter { $0 < 100 }
+        for (i, percent) in steps.enumerated() {
+            let what = "canary step \(i + 1) of \(steps.count + 1) (\(percent)% to v\(number))"
+            do {
+                try Task.checkCancellation()
+                try await driver.split(canary, stable: stable, percent: percent)
+                try await judge(canary, placed.spec)
+            } catch {
+                await driver.abandon(canary, stable: stable)
+                try? r.journal.close(launch.key, .failed)
+                if error is CancellationError { throw error }
+                throw await rollout.fail(
+                    r, desired, entry, "\(what): \(error); every request back on v\(stable.version), v\(number) stopped", moved: [])
+            }
+        }
+        do {
+            try await driver.split(canary, stable: stable, percent: 100)
+            try r.store.save(canary)
+            try r.journal.close(launch.key, .done)
+        } catch {
+            await driver.abandon(canary, stable: stable)
+            try? r.journal.close(launch.key, .failed)
+            throw await rollout.fail(r, desired, entry, "canary at 100%: \(error)", moved: [])
+        }
+        await driver.finish(canary, replacing: stable)
+        do {
+            try await rollout.readBack(driver, canary, placed.spec)
+        } catch {
+            throw await rollout.fail(r, desired, entry, "\(error)", moved: [Action.Move(target: target, fromVersion: stable.version)])
+        }
+    }
+
+    /// Waits out one step: the new version must keep running and healthy,
+    /// and once the pause is over and enough requests reached it, its error
+    /// rate and latency must be within the analysis. An error rate already
+    /// over the limit ends the step early.
+    func judge(_ canary: DeploymentRecord, _ spec: DeploymentSpec) async throws {
+        let pause = strategy.pause?.duration ?? .zero
+        let analysis = strategy.analysis
+        let minRequests = analysis?.minRequests ?? 10
+        let longest = analysis?.maxDuration?.duration ?? max(pause * 10, .seconds(60))
+        let baseline = driver.readings(canary)
+        let started = ContinuousClock.now
+        while true {
+            try await Task.sleep(for: Self.readingGap)
+            let seen = await driver.observe(canary, spec: spec)
+            guard seen.serving, seen.healthy != false else {
+                throw DriverError("v\(canary.version) stopped serving: \(seen.detail)")
+            }
+            let window = driver.readings(canary)?.since(baseline) ?? BackendStats()
+            let elapsed = ContinuousClock.now - started
+            if window.requests >= minRequests, let verdict = Self.verdict(window, analysis) { throw DriverError(verdict) }
+            if elapsed >= pause, window.requests >= minRequests || analysis == nil { return }
+            if elapsed >= longest {
+                throw DriverError(
+                    "only \(window.requests) requests reached v\(canary.version) in \(TimeSpan(seconds: longest.seconds)); analysis needs \(minRequests)")
+            }
+        }
+    }
+
+    /// Why `window` fails `analysis`, or nil when it passes.
+    static func verdict(_ window: BackendStats, _ analysis: Analysis?) -> String? {
+        guard let analysis else { return nil }
+        if let limit = analysis.maxErrorRate, let rate = window.errorRate, rate > limit {
+            return "error rate \(String(format: "%.3f", rate)) (\(window.failures) of \(window.requests) requests) is over \(limit)"
+        }
+        if let limit = analysis.maxLatencyP99?.duration, let p99 = window.quantile(0.99), p99 > limit.seconds {
+            let shown = p99.isInfinite ? "over \(BackendStats.bounds.last!) s" : "up to \(p99) s"
+            return "p99 latency \(shown) over \(window.requests) requests is over \(analysis.maxLatencyP99!)"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import GantryTestSupport
+import Reconciler
+import StableAddress
+import State
+import Synchronization
+import Targets
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Canaries on the local target, against real model servers behind the
+/// real forwarder: the forwarder's own readings roll back a version that
+/// fails a fifth of its requests, and a healthy one reaches every request
+/// without a failed one.
+@Suite(.serialized) struct CanaryTests {
+    /// The demo server, failing every `FAIL_EVERY`-th request (health checks
+    /// aside) when that variable is set.
+    static let serve = """
+        import argparse, json, os, signal, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        p = argparse.ArgumentParser()
+        p.add_argument("--model"); p.add_argument("--port", type=int); p.add_argument("--version")
+        a = p.parse_args()
+        fail_every = int(os.environ.get("FAIL_EVERY", "0"))
+        lock, count = threading.Lock(), [0]
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if fail_every and self.path != "/health":
+                    with lock:
+                        count[0] += 1
+                        failing = count[0] % fail_every == 0
+                    if failing:
+                        self.send_response(500); self.send_header("Content-Length", "0"); self.end_headers()
+                        return
+                body = json.dumps({"version": a.version}).encode()
+                self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args): pass
+        s = ThreadingHTTPServer(("127.0.0.1", a.port), H)
+        s.daemon_threads = True
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
+        s.serve_forever()
+        """
+
+    static let strategy = """
+          strategy:
+            type: canary
+            steps: [10, 50, 100]
+            pause: 1s
+            analysis: { maxErrorRate: 0.05, minRequests: 20, maxDuration: 60s }
+          autoRollback: true
+
+        """
+
+    static func project() async throws -> TestProject {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", serve)
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo by canary")
+        return project
+    }
+
+    /// Pins v2 (trained on new params), with `env` for its server.
+    static func pinV2(_ project: TestProject, env: String) async throws {
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 2, extra: strategy).replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { \(env) }"))
+        try await project.commit("Train and pin v2")
+    }
+
+    @Test func aVersionFailingAFifthOfItsRequestsIsRolledBackByTheForwardersReadings() async throws {
+        let project = try await Self.project()
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+
+        try await Self.pinV2(project, env: "FAIL_EVERY: \"5\"")
+        let load = Load(port: project.port)
+        let (_, report) = try await harness.apply()
+        let seen = load.stop()
+        #expect(report.result == .failed)
+        let error = try #require(report.failed.first?.error)
+        #expect(error.contains("canary step 1 of 3 (10% to v2): error rate "), "\(error)")
+        #expect(error.contains("is over 0.05; every request back on v1, v2 stopped"), "\(error)")
+        #expect(error.contains("v2 held until Git pins another version"), "\(error)")
+        #expect(seen.versions["2", default: 0] > 0, "the canary took requests: \(seen)")
+        // Only the canary's own failures reached clients: a fifth of its share.
+        #expect(seen.failures <= seen.versions["2", default: 0] / 2, "\(seen)")
+
+        let after = Load.get(port: project.port, times: 20)
+        #expect(after.versions == ["1": 20], "\(after)")
+        #expect(try harness.store.deployment("demo-prod", target: "local")?.version == 1)
+        #expect(try harness.store.hold("demo-prod")?.version == 2)
+        let control = ForwarderControl(directory: harness.workspace.deployment("demo-prod") + "/forwarder")
+        #expect(control.routes()?.count == 1, "one route again")
+
+        // Held: the next reconcile does not try v2 again.
+        let (plan, next) = try await harness.apply()
+        #expect(next.result == .nothingToDo, "\(plan.text)")
+    }
+
+    @Test func aHealthyVersionReachesEveryRequestWithoutAFailedOne() async throws {
+        let project = try await Self.project()
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+
+        try await Self.pinV2(project, env: "FAIL_EVERY: \"0\"")
+        let load = Load(port: project.port)
+        let (_, report) = try await harness.apply()
+        let seen = load.stop()
+        #expect(report.result == .applied, "\(report.failed)")
+        #expect(seen.failures == 0, "\(seen)")
+        #expect(seen.versions["1", default: 0] > 0 && seen.versions["2", default: 0] > 0, "both served during the canary: \(seen)")
+        let after = Load.get(port: project.port, times: 20)
+        #expect(after.versions == ["2": 20], "\(after)")
+        #expect(try harness.store.deployment("demo-prod", target: "local")?.version == 2)
+    }
+}
+
+/// Requests on a thread of its own, one connection each, until stopped.
+final class Load: Sendable {
+    struct Seen: Sendable, CustomStringConvertible {
+        var versions: [String: Int] = [:]
+        var failures = 0
+        var description: String { "versions \(versions.sorted { $0.key < $1.key }), \(failures) failed" }
+    }
+
+    private let seen = Mutex(Seen())
+    private let done = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+
+    init(port: Int) {
+        let thread = Thread { [self] in
+            while !done.load(ordering: .acquiring) {
+                let one = Load.get(port: port, times: 1)
+                seen.withLock {
+                    for (v, n) in one.versions { $0.versions[v, default: 0] += n }
+                    $0.failures += one.failures
+                }
+            }
+            finished.store(true, ordering: .releasing)
+        }
+        thread.start()
+    }
+
+    func stop() -> Seen {
+        done.store(true, ordering: .releasing)
+        while !finished.load(ordering: .acquiring) { usleep(1000) }
+        return seen.withLock { $0 }
+    }
+
+    /// `times` GETs of / on fresh connections: the versions that answered
+    /// 200, and how many did not.
+    static func get(port: Int, times: Int) -> Seen {
+        var result = Seen()
+        for _ in 0..<times {
+            if let version = getOnce(port: port) { result.versions[version, default: 0] += 1 } else { result.failures += 1 }
+        }
+        return result
+    }
+
+    private static func getOnce(port: Int) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        let request = Array("GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { response.append(contentsOf: buffer[0..<n]) } else { break }
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.0 200") || text.hasPrefix("HTTP/1.1 200"),
+            let version = text.range(of: "\"version\": \"").map({ text[$0.upperBound...].prefix { $0 != "\"" } })
+        else { return nil }
+        return String(version)
+    }
+}
