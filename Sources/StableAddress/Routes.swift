@@ -83,6 +83,14 @@ public struct BackendStats: Sendable, Codable, Equatable {
             latency: zip(latency, earlier.latency).map { $0 - $1 })
     }
 
+    /// Two backends' counts as one (the replicas of a version).
+    public static func + (a: BackendStats, b: BackendStats) -> BackendStats {
+        let width = Self.bounds.count + 1
+        let pad = { (l: [Int]) in l.count == width ? l : Array(repeating: 0, count: width) }
+        return BackendStats(
+            requests: a.requests + b.requests, failures: a.failures + b.failures, latency: zip(pad(a.latency), pad(b.latency)).map(+))
+    }
+
     /// Failures over requests; nil without requests.
     public var errorRate: Double? { requests > 0 ? Double(failures) / Double(requests) : nil }
 

@@ -30,7 +30,7 @@ struct CrashConsistencyTests {
         }
     }
 
-    func project(marker: String, port: Int) async throws -> String {
+    func project(marker: String, port: Int, strategy: String) async throws -> String {
         let project = try await ProjectRepository("gantry-crash")
         project.write(
             "src/train.py",
@@ -58,12 +58,12 @@ struct CrashConsistencyTests {
             signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
             s.serve_forever()
             """)
-        project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port))
+        project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port, strategy: strategy))
         try await project.commit("quality 0")
         return project.directory
     }
 
-    func manifests(quality: Int, version: Int, marker: String, port: Int) -> String {
+    func manifests(quality: Int, version: Int, marker: String, port: Int, strategy: String) -> String {
         """
         apiVersion: gantry.dev/v1alpha1
         kind: Pipeline
@@ -92,30 +92,36 @@ struct CrashConsistencyTests {
           serve: { command: [python3, serve.py, "${artifact}", "${port}"], workingDir: src }
           targets: [{ target: local }]
           healthCheck: { path: /, timeout: 20s, interval: 100ms }
+        \(strategy)
         """
     }
+
+    /// The strategies the harness kills: a switch, and a canary whose two
+    /// steps (kept short) are further points to die at.
+    static let strategies = ["", "  strategy: { type: canary, steps: [50, 100], pause: 300ms }"]
 
     func apply(_ repo: String, _ state: String) async throws -> CommandResult {
         try await gantry(["apply", "--repo", repo, "--state-dir", state], timeout: .seconds(120))
     }
 
-    @Test func applyKilledAtRandomPointsLosesNothingAndRepeatsNothing() async throws {
+    @Test(arguments: strategies)
+    func applyKilledAtRandomPointsLosesNothingAndRepeatsNothing(strategy: String) async throws {
         let environment = ProcessInfo.processInfo.environment
         let kills = Int(environment["GANTRY_CRASH_KILLS"] ?? "") ?? 10
         let seed = UInt64(environment["GANTRY_CRASH_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970)
         var random = SplitMix(state: seed)
         let marker = NSTemporaryDirectory() + "gantry-crash-marker-\(UUID().uuidString.prefix(8))"
         let port = freePort()
-        let repo = try await project(marker: marker, port: port)
+        let repo = try await project(marker: marker, port: port, strategy: strategy)
         let state = NSTemporaryDirectory() + "gantry-crash-state-\(UUID().uuidString.prefix(8))"
         defer { Task { _ = try? await gantry(["destroy", "--state-dir", state], timeout: .seconds(60)) } }
-        print("crash harness: \(kills) kills, GANTRY_CRASH_SEED=\(seed)")
+        print("crash harness: \(kills) kills, GANTRY_CRASH_SEED=\(seed), strategy \(strategy.isEmpty ? "all-at-once" : strategy)")
 
         for round in 1...kills {
             // Each round changes the params (a new lineage, a retrain) and
             // pins the version it produces, so a full apply trains, deploys
             // and switches.
-            try manifests(quality: round, version: round, marker: marker, port: port)
+            try manifests(quality: round, version: round, marker: marker, port: port, strategy: strategy)
                 .write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
             try await git(["commit", "-qam", "quality \(round)"], in: repo)
             let log = NSTemporaryDirectory() + "gantry-crash-killed-\(UUID().uuidString.prefix(8))"
@@ -132,6 +138,10 @@ struct CrashConsistencyTests {
             #expect(applied.code == 0, "round \(round) (killed after \(after) ms, seed \(seed)): \(applied.output)")
             let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(5))).text
             #expect(served.contains(#""quality": "\#(round)""#), "round \(round): serving \(served)")
+            // Counted where it runs: one server, whatever step died (a
+            // canary's new server left running would be a second).
+            let servers = orphans(of: state).filter { $0.contains("serve.py") }
+            #expect(servers.count == 1, "round \(round) (killed after \(after) ms): servers \(servers)")
         }
 
         // Every lineage (quality 0 to kills) trained exactly once.
@@ -147,6 +157,7 @@ struct CrashConsistencyTests {
         #expect(versions.count == kills)
         #expect(try store.reconciles(limit: 1000).allSatisfy { $0.result != "running" }, "no reconcile left running")
         #expect(try store.openIntents().isEmpty, "no launch left open")
+        #expect(try store.hold("crash-prod") == nil, "a kill is no failed rollout")
 
         let destroyed = try await gantry(["destroy", "--state-dir", state], timeout: .seconds(60))
         #expect(destroyed.status.succeeded)

@@ -110,8 +110,7 @@ import Testing
             )
         }
         for expected in [
-            "spec.targets[0].replicas: replicas on local targets are not implemented yet",
-            "spec.strategy.type: a canary splits one address's traffic on one target; with 2 targets use type: waves",
+            "spec.strategy.type: a canary splits one address's traffic on one target; with 2 targets use type: waves"
         ] {
             #expect(d.contains { $0.contains(expected) }, "\(expected) in \(d)")
         }
@@ -119,6 +118,7 @@ import Testing
         // or not, one server per target.
         for accepted in [
             "targets: [{ target: local, replicas: 1 }]\n  strategy: { type: all-at-once }\n  autoRollback: false",
+            "targets: [{ target: local, replicas: 3 }]",
             "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]] }\n  autoRollback: true",
             "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]], pause: 30s }",
             "targets: [{ target: local }]\n  strategy: { type: canary, steps: [10, 50, 100], pause: 30s, analysis: { maxErrorRate: 0.05, maxLatencyP99: 500ms, minRequests: 50, maxDuration: 10m } }\n  autoRollback: true",

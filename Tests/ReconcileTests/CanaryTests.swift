@@ -35,7 +35,7 @@ import Testing
                     if failing:
                         self.send_response(500); self.send_header("Content-Length", "0"); self.end_headers()
                         return
-                body = json.dumps({"version": a.version}).encode()
+                body = json.dumps({"version": a.version, "pid": os.getpid()}).encode()
                 self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
                 self.wfile.write(body)
             def log_message(self, *args): pass
@@ -127,10 +127,50 @@ import Testing
     }
 }
 
+/// Replicas on the local target: the forwarder spreads requests over them
+/// and routes around one that dies; the next reconcile replaces it.
+@Suite(.serialized) struct ReplicaTests {
+    @Test func threeReplicasShareTheRequestsAndADeadOneCostsNoRequest() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", CanaryTests.serve)
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 1).replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local, replicas: 3 }]"))
+        try await project.commit("Serve demo on three replicas")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+        let record = try #require(try harness.store.deployment("demo-prod", target: "local"))
+        let replicas = try #require(LocalServing.of(record)?.replicas)
+        #expect(replicas.count == 3)
+
+        let spread = Load.get(port: project.port, times: 30)
+        #expect(spread.failures == 0)
+        #expect(spread.pids.count == 3 && spread.pids.values.allSatisfy { $0 == 10 }, "evenly: \(spread.pids)")
+
+        // One replica dies: the forwarder skips it and no request fails.
+        kill(replicas[1].serve.pid, SIGKILL)
+        try await eventually("the replica is gone", timeout: .seconds(10)) { !replicas[1].serve.isRunning }
+        let after = Load.get(port: project.port, times: 30)
+        #expect(after.failures == 0, "\(after)")
+        #expect(after.pids.count == 2 && after.pids["\(replicas[1].serve.pid)"] == nil, "\(after.pids)")
+
+        // The next reconcile sees it and brings back three.
+        let (plan, repaired) = try await harness.apply()
+        #expect(plan.actions.first?.reason.contains("1 of 3 serving processes for version 1 are not running") == true, "\(plan.text)")
+        #expect(repaired.result == .applied, "\(repaired.failed)")
+        let restored = Load.get(port: project.port, times: 30)
+        #expect(restored.failures == 0 && restored.pids.count == 3, "\(restored)")
+    }
+}
+
 /// Requests on a thread of its own, one connection each, until stopped.
 final class Load: Sendable {
     struct Seen: Sendable, CustomStringConvertible {
         var versions: [String: Int] = [:]
+        /// Answers per serving process.
+        var pids: [String: Int] = [:]
         var failures = 0
         var description: String { "versions \(versions.sorted { $0.key < $1.key }), \(failures) failed" }
     }
@@ -145,6 +185,7 @@ final class Load: Sendable {
                 let one = Load.get(port: port, times: 1)
                 seen.withLock {
                     for (v, n) in one.versions { $0.versions[v, default: 0] += n }
+                    for (p, n) in one.pids { $0.pids[p, default: 0] += n }
                     $0.failures += one.failures
                 }
             }
@@ -164,12 +205,17 @@ final class Load: Sendable {
     static func get(port: Int, times: Int) -> Seen {
         var result = Seen()
         for _ in 0..<times {
-            if let version = getOnce(port: port) { result.versions[version, default: 0] += 1 } else { result.failures += 1 }
+            if let (version, pid) = getOnce(port: port) {
+                result.versions[version, default: 0] += 1
+                result.pids[pid, default: 0] += 1
+            } else {
+                result.failures += 1
+            }
         }
         return result
     }
 
-    private static func getOnce(port: Int) -> String? {
+    private static func getOnce(port: Int) -> (version: String, pid: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -193,8 +239,9 @@ final class Load: Sendable {
         }
         let text = String(decoding: response, as: UTF8.self)
         guard text.hasPrefix("HTTP/1.0 200") || text.hasPrefix("HTTP/1.1 200"),
-            let version = text.range(of: "\"version\": \"").map({ text[$0.upperBound...].prefix { $0 != "\"" } })
+            let version = text.range(of: "\"version\": \"").map({ text[$0.upperBound...].prefix { $0 != "\"" } }),
+            let pid = text.range(of: "\"pid\": ").map({ text[$0.upperBound...].prefix { $0.isNumber } })
         else { return nil }
-        return String(version)
+        return (String(version), String(pid))
     }
 }

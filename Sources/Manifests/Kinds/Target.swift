@@ -19,6 +19,8 @@ public struct TargetSpec: Sendable, Hashable, Codable {
         /// Splits one address's requests between two versions by weight (a
         /// canary's steps): the local target's stable-address forwarder.
         case splitTraffic
+        /// Runs `replicas` servers of one version behind one address.
+        case replicas
     }
 
     public var type: TargetType
@@ -62,11 +64,11 @@ extension TargetSpec.TargetType {
     /// plans warn instead of acting.
     public var capabilities: Set<TargetSpec.Capability> {
         switch self {
-        case .local: [.train, .serve, .splitTraffic]
-        case .agent: [.train, .serve]
+        case .local: [.train, .serve, .splitTraffic, .replicas]
+        case .agent: [.train, .serve, .replicas]
         case .mlflow: [.serve]
         case .ray: [.train, .serve]
-        case .sagemaker: [.train, .serve]
+        case .sagemaker: [.train, .serve, .replicas]
         }
     }
 }

@@ -211,11 +211,13 @@ struct References {
         }
         for (i, placement) in spec.targets.enumerated() {
             out += checkTarget(placement.target, for: .serve, at: "spec.targets[\(i)].target", o)
-            if let replicas = placement.replicas, replicas > 1, let type = set.targetType(placement.target), type != .sagemaker {
+            if let replicas = placement.replicas, replicas > 1, let type = set.targetType(placement.target),
+                !type.capabilities.contains(.replicas)
+            {
                 out.append(
                     o.diagnostic(
                         "spec.targets[\(i)].replicas",
-                        "replicas on \(type.rawValue) targets are not implemented yet: one server runs there; only sagemaker targets run replicas"))
+                        "replicas on \(type.rawValue) targets are not implemented yet: one server runs there; local, agent and sagemaker targets run replicas"))
             }
             if let type = set.targetType(placement.target) {
                 out += checkServe(spec.serve, on: type, placement.target, o)

@@ -18,36 +18,38 @@ extension LocalTarget: TrafficSplitting {
             name: request.deployment.name, spec: request.deployment.spec, version: request.version,
             project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
             current: current, specDigest: request.specDigest, registry: request.registry)
-        let (serve, port) = try await startServer(serveRequest, directory: workspace.deployment(serveRequest.name), launch: launch)
-        return record(serveRequest, address: address, serving: LocalServing(backendPort: port, serve: serve, forwarder: stable.forwarder))
+        let replicas = try await startServers(serveRequest, directory: workspace.deployment(serveRequest.name), launch: launch)
+        return record(serveRequest, address: address, serving: LocalServing(replicas: replicas, forwarder: stable.forwarder))
     }
 
     public func split(_ canary: DeploymentRecord, stable: DeploymentRecord, percent: Int) async throws {
-        guard let new = LocalServing.of(canary), let old = LocalServing.of(stable) else {
+        guard let new = LocalServing.of(canary)?.replicas, let old = LocalServing.of(stable)?.replicas else {
             throw DriverError("deployment \(canary.name): not served by the local target")
         }
+        // Each side's share spread over its replicas: weights in proportion
+        // whatever the two replica counts.
+        let routes =
+            (old.map { Route($0.endpoint, weight: (100 - percent) * new.count) }
+            + new.map { Route($0.endpoint, weight: percent * old.count) }).filter { $0.weight > 0 }
         let control = ForwarderControl(directory: controlDirectory(canary.name))
-        let routes = [
-            Route(Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort)), weight: 100 - percent),
-            Route(Endpoint(host: "127.0.0.1", port: UInt16(clamping: new.backendPort)), weight: percent),
-        ].filter { $0.weight > 0 }
         try control.setRoutes(routes)
         try await control.waitUntilRouting(routes, timeout: .seconds(10))
     }
 
     public func readings(_ canary: DeploymentRecord) -> BackendStats? {
-        guard let new = LocalServing.of(canary) else { return nil }
-        return ForwarderControl(directory: controlDirectory(canary.name)).status()?
-            .stats(for: Endpoint(host: "127.0.0.1", port: UInt16(clamping: new.backendPort)))
+        guard let new = LocalServing.of(canary), let status = ForwarderControl(directory: controlDirectory(canary.name)).status() else {
+            return nil
+        }
+        return new.replicas.map { status.stats(for: $0.endpoint) }.reduce(BackendStats(), +)
     }
 
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         guard let new = LocalServing.of(canary) else { return }
         if let old = LocalServing.of(stable) {
             let control = ForwarderControl(directory: controlDirectory(canary.name))
-            let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort))
-            try? control.setBackend(backend)
-            try? await control.waitUntilServing(backend, timeout: .seconds(10))
+            let routes = Self.routes(to: old.replicas)
+            try? control.setRoutes(routes)
+            try? await control.waitUntilRouting(routes, timeout: .seconds(10))
         }
         await drainAndStop(new, name: canary.name)
     }

@@ -1,22 +1,52 @@
 import Foundation
 import Lineage
 import Processes
+import StableAddress
 import State
 import Synchronization
 
 /// What the local driver keeps in a deployment record's `detail`: the
 /// serving process, the port it listens on behind the stable address, and
-/// the forwarder that holds the address.
+/// the forwarder that holds the address; with `replicas` above 1, the
+/// further servers of the same version.
 public struct LocalServing: Codable, Hashable, Sendable {
     public var backendPort: Int
     public var serve: ProcessIdentity
     public var forwarder: ProcessIdentity
+    /// Replicas after the first (`backendPort`, `serve`); absent with one.
+    public var more: [Replica]?
 
-    public init(backendPort: Int, serve: ProcessIdentity, forwarder: ProcessIdentity) {
+    /// One server of a version and the loopback port it listens on.
+    public struct Replica: Codable, Hashable, Sendable {
+        public var port: Int
+        public var serve: ProcessIdentity
+
+        public init(port: Int, serve: ProcessIdentity) {
+            self.port = port
+            self.serve = serve
+        }
+
+        public var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: UInt16(clamping: port)) }
+    }
+
+    public init(backendPort: Int, serve: ProcessIdentity, forwarder: ProcessIdentity, more: [Replica]? = nil) {
         self.backendPort = backendPort
         self.serve = serve
         self.forwarder = forwarder
+        self.more = more
     }
+
+    init(replicas: [Replica], forwarder: ProcessIdentity) {
+        self.init(
+            backendPort: replicas[0].port, serve: replicas[0].serve, forwarder: forwarder,
+            more: replicas.count > 1 ? Array(replicas.dropFirst()) : nil)
+    }
+
+    /// Every replica, the first included.
+    public var replicas: [Replica] { [Replica(port: backendPort, serve: serve)] + (more ?? []) }
+
+    /// Whether every replica's process runs.
+    public var isServing: Bool { replicas.allSatisfy(\.serve.isRunning) }
 
     /// The record's detail as JSON, for a new record.
     public var json: String { Digest.canonicalJSON(self) }

@@ -82,32 +82,49 @@ public struct LocalTarget: TargetDriver {
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         let local = LocalServing.of(record)
-        let port = local?.backendPort ?? 0
-        let serving = local?.serve.isRunning ?? false
+        let replicas = local?.replicas ?? []
         let control = ForwarderControl(directory: controlDirectory(record.name))
-        let backend = Endpoint(host: "127.0.0.1", port: UInt16(clamping: port))
-        let forwarding = (local?.forwarder.isRunning ?? false) && control.backend() == backend
-        guard let serve = local?.serve, serving else {
-            return ObservedDeployment(
-                name: record.name, serving: false, forwarding: forwarding, healthy: nil,
-                detail: "serving process for version \(record.version) is not running")
+        let forwarding = (local?.forwarder.isRunning ?? false) && Self.routesLead(control.routes(), to: replicas)
+        let dead = replicas.filter { !$0.serve.isRunning }
+        guard let local, dead.isEmpty else {
+            let what =
+                replicas.count > 1
+                ? "\(dead.count) of \(replicas.count) serving processes for version \(record.version) are not running"
+                : "serving process for version \(record.version) is not running"
+            return ObservedDeployment(name: record.name, serving: false, forwarding: forwarding, healthy: nil, detail: what)
         }
         let path = spec?.healthCheck?.path ?? "/health"
-        let key = HealthVerdicts.Key(
-            deployment: record.name, pid: serve.pid, startTime: serve.startTime,
-            port: port, path: path)
         let period = spec?.healthCheck?.interval?.duration ?? HealthVerdicts.defaultPeriod
-        let healthy: Bool
-        let detail: String
-        if let recent = HealthVerdicts.shared.healthy(key, within: period) {
-            (healthy, detail) = (true, recent)
-        } else {
-            (healthy, detail) = await probe(port: port, path: path, timeout: .seconds(2))
-            HealthVerdicts.shared.record(key, healthy: healthy, detail: detail)
+        var healthy = true
+        var detail = ""
+        for (i, replica) in local.replicas.enumerated() {
+            let key = HealthVerdicts.Key(
+                deployment: record.name, pid: replica.serve.pid, startTime: replica.serve.startTime, port: replica.port, path: path)
+            var verdict: (Bool, String)
+            if let recent = HealthVerdicts.shared.healthy(key, within: period) {
+                verdict = (true, recent)
+            } else {
+                verdict = await probe(port: replica.port, path: path, timeout: .seconds(2))
+                HealthVerdicts.shared.record(key, healthy: verdict.0, detail: verdict.1)
+            }
+            if replicas.count > 1 { verdict.1 = "replica \(i + 1) of \(replicas.count): \(verdict.1)" }
+            if i == 0 || (healthy && !verdict.0) { detail = verdict.1 }
+            healthy = healthy && verdict.0
         }
         return ObservedDeployment(
             name: record.name, serving: true, forwarding: forwarding, healthy: healthy,
             detail: forwarding ? detail : "stable address \(record.address) is not forwarded to version \(record.version)")
+    }
+
+    /// Whether `routes` send every request to `replicas`, spread evenly.
+    static func routesLead(_ routes: [Route]?, to replicas: [LocalServing.Replica]) -> Bool {
+        guard let taking = routes?.filter({ $0.weight > 0 }), !replicas.isEmpty else { return false }
+        return Set(taking.map(\.endpoint)) == Set(replicas.map(\.endpoint)) && Set(taking.map(\.weight)).count == 1
+    }
+
+    /// Routes that spread requests evenly over `replicas`.
+    static func routes(to replicas: [LocalServing.Replica]) -> [Route] {
+        replicas.map { Route($0.endpoint, weight: 1) }
     }
 
     func probe(port: Int, path: String, timeout: Duration) async -> (Bool, String) {
@@ -133,6 +150,8 @@ public struct LocalTarget: TargetDriver {
 
     struct DeployIntent: Codable {
         var serve: ProcessIdentity
+        /// Replicas after the first.
+        var more: [LocalServing.Replica]?
     }
 
     /// A training whose runner still runs stays open (the next plan of its
@@ -152,11 +171,11 @@ public struct LocalTarget: TargetDriver {
                 // version the record names before the canary stops.
                 if let current = launch.current, let serving = LocalServing.of(current) {
                     let control = ForwarderControl(directory: controlDirectory(current.name))
-                    if control.routes()?.count ?? 1 > 1 {
-                        try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: serving.backendPort)))
+                    if !Self.routesLead(control.routes(), to: serving.replicas) {
+                        try? control.setRoutes(Self.routes(to: serving.replicas))
                     }
                 }
-                _ = await Processes.stop(intent.serve, grace: .seconds(5))
+                await Self.stop([LocalServing.Replica(port: 0, serve: intent.serve)] + (intent.more ?? []))
             }
             return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
         }
@@ -205,22 +224,22 @@ public struct LocalTarget: TargetDriver {
         _ request: ServeRequest, through forwarder: ProcessIdentity, at address: Endpoint, directory: String,
         launch: Launch
     ) async throws -> DeploymentRecord {
-        let (serve, port) = try await startServer(request, directory: directory, launch: launch)
+        let replicas = try await startServers(request, directory: directory, launch: launch)
         do {
             let control = ForwarderControl(directory: controlDirectory(request.name))
-            let backend = Endpoint(host: "127.0.0.1", port: UInt16(port))
-            try control.setBackend(backend)
-            try await control.waitUntilServing(backend, timeout: .seconds(10))
+            let routes = Self.routes(to: replicas)
+            try control.setRoutes(routes)
+            try await control.waitUntilRouting(routes, timeout: .seconds(10))
         } catch {
-            _ = await Processes.stop(serve, grace: .seconds(5))
+            await Self.stop(replicas)
             throw error
         }
         // The new version answers on the stable address; let requests still
         // in flight on the old one finish, then stop it.
-        if let old = request.current.flatMap(LocalServing.of), old.serve != serve {
+        if let old = request.current.flatMap(LocalServing.of), old.serve != replicas[0].serve {
             await drainAndStop(old, name: request.name)
         }
-        return record(request, address: address, serving: LocalServing(backendPort: port, serve: serve, forwarder: forwarder))
+        return record(request, address: address, serving: LocalServing(replicas: replicas, forwarder: forwarder))
     }
 
     func record(_ request: ServeRequest, address: Endpoint, serving: LocalServing) -> DeploymentRecord {
@@ -233,55 +252,76 @@ public struct LocalTarget: TargetDriver {
     /// Lets requests in flight to `old` finish, then stops it.
     func drainAndStop(_ old: LocalServing, name: String) async {
         let control = ForwarderControl(directory: controlDirectory(name))
-        _ = await control.drain(Endpoint(host: "127.0.0.1", port: UInt16(clamping: old.backendPort)), timeout: .seconds(10))
-        _ = await Processes.stop(old.serve, grace: .seconds(10))
+        for replica in old.replicas {
+            _ = await control.drain(replica.endpoint, timeout: .seconds(10))
+        }
+        await Self.stop(old.replicas)
     }
 
-    /// Starts the request's version on a free port and waits until it is
-    /// healthy; it takes no requests yet. Recorded in the launch before it
-    /// runs, so a killed deploy leaves no server that nothing records.
-    func startServer(_ request: ServeRequest, directory: String, launch: Launch) async throws -> (ProcessIdentity, Int) {
+    static func stop(_ replicas: [LocalServing.Replica]) async {
+        await withTaskGroup(of: Void.self) { group in
+            for replica in replicas {
+                group.addTask { _ = await Processes.stop(replica.serve, grace: .seconds(10)) }
+            }
+        }
+    }
+
+    /// Starts the request's version, `replicas` servers of it each on a free
+    /// port, and waits until every one is healthy; they take no requests
+    /// yet. The launch names them before they run, so a killed deploy
+    /// leaves no server that nothing records.
+    func startServers(_ request: ServeRequest, directory: String, launch: Launch) async throws -> [LocalServing.Replica] {
         let spec = request.spec
         let name = request.name
-        let port = Int(try freeLoopbackPort())
-        let project = request.project
         let version = request.version
         guard let command = spec.serve.effectiveCommand else { throw DriverError("deployment \(name) has no spec.serve.command") }
         if spec.serve.registry != nil, request.registry == nil {
             throw DriverError("deployment \(name) serves from registry \(spec.serve.registry!), but the version was not resolved there")
         }
-        let argv = command.argv.map { arg in
-            Placeholder.expand(arg) { p in
-                switch p.namespace {
-                case "registry": return p.name == "uri" ? request.registry?.uri : nil
-                case "artifact": return version.artifactPath
-                case "port": return String(port)
-                case "host": return "127.0.0.1"
-                case "version": return String(version.number)
-                case "model": return version.model
-                default: return nil
-                }
-            }
-        }
         var environment = Workspace.baseEnvironment()
         for (k, v) in request.registry?.environment ?? [:] { environment[k] = v }
         for (k, v) in spec.serve.env ?? [:] { environment[k] = try JobRunner.resolve(v, name: k) }
-        let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
-        let (serve, gate) = try spawnDetachedGated(
-            ProcessSpec(
-                argv: argv, environment: environment,
-                workingDirectory: spec.serve.workingDir.map { (project as NSString).appendingPathComponent($0) } ?? project,
-                logPath: logPath),
-            trampoline: workspace.executable)
+        let count = max(1, spec.targets.first?.replicas ?? 1)
+        var started: [(LocalServing.Replica, Gate, String)] = []
         do {
-            try launch.started(Digest.canonicalJSON(DeployIntent(serve: serve)))
-            gate.open()
-            try await waitHealthy(serve, port: port, check: spec.healthCheck, log: logPath)
+            for _ in 0..<count {
+                let port = Int(try freeLoopbackPort())
+                let argv = command.argv.map { arg in
+                    Placeholder.expand(arg) { p in
+                        switch p.namespace {
+                        case "registry": return p.name == "uri" ? request.registry?.uri : nil
+                        case "artifact": return version.artifactPath
+                        case "port": return String(port)
+                        case "host": return "127.0.0.1"
+                        case "version": return String(version.number)
+                        case "model": return version.model
+                        default: return nil
+                        }
+                    }
+                }
+                let logPath = (directory as NSString).appendingPathComponent("v\(version.number)-\(port).log")
+                let (serve, gate) = try spawnDetachedGated(
+                    ProcessSpec(
+                        argv: argv, environment: environment,
+                        workingDirectory: spec.serve.workingDir.map { (request.project as NSString).appendingPathComponent($0) } ?? request.project,
+                        logPath: logPath),
+                    trampoline: workspace.executable)
+                started.append((LocalServing.Replica(port: port, serve: serve), gate, logPath))
+            }
+            let replicas = started.map(\.0)
+            try launch.started(Digest.canonicalJSON(DeployIntent(serve: replicas[0].serve, more: replicas.count > 1 ? Array(replicas.dropFirst()) : nil)))
+            for (_, gate, _) in started { gate.open() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (replica, _, log) in started {
+                    group.addTask { try await waitHealthy(replica.serve, port: replica.port, check: spec.healthCheck, log: log) }
+                }
+                try await group.waitForAll()
+            }
+            return replicas
         } catch {
-            _ = await Processes.stop(serve, grace: .seconds(5))
+            await Self.stop(started.map(\.0))
             throw error
         }
-        return (serve, port)
     }
 
     /// The forwarder running for `control` (its status names it, and its
@@ -321,7 +361,7 @@ public struct LocalTarget: TargetDriver {
             _ = await Processes.stop(orphan, grace: .seconds(5))
         }
         try FileManager.default.createDirectory(atPath: control.directory, withIntermediateDirectories: true)
-        if let recorded { try? control.setBackend(Endpoint(host: "127.0.0.1", port: UInt16(clamping: recorded.backendPort))) }
+        if let recorded { try? control.setRoutes(Self.routes(to: recorded.replicas)) }
         let log = (workspace.deployment(name) as NSString).appendingPathComponent("forwarder.log")
         let forwarder = try spawnDetached(
             ProcessSpec(
@@ -358,7 +398,7 @@ public struct LocalTarget: TargetDriver {
 
     public func stop(_ record: DeploymentRecord) async throws {
         if let local = LocalServing.of(record) {
-            _ = await Processes.stop(local.serve, grace: .seconds(10))
+            await Self.stop(local.replicas)
             _ = await Processes.stop(local.forwarder, grace: .seconds(5))
         }
         try? FileManager.default.removeItem(atPath: controlDirectory(record.name))
@@ -370,7 +410,7 @@ public enum LocalProcess {
     /// Whether the serving process `record` names is running; false for a
     /// record of another driver.
     public static func isServing(_ record: DeploymentRecord) -> Bool {
-        LocalServing.of(record)?.serve.isRunning ?? false
+        LocalServing.of(record)?.isServing ?? false
     }
 }
 
