@@ -189,6 +189,14 @@ struct EndToEndTests {
                 runner = try? JSONDecoder().decode(Detail.self, from: Data(intent.detail.utf8)).runner
             }
         }
+        // The runner is recorded before its gate opens: killed in between, it
+        // would rightly never run. Wait until it has passed the gate (it
+        // execs the runner as the same process).
+        while let raw = FileManager.default.contents(atPath: "/proc/\(runner!.pid)/cmdline"),
+            raw.split(separator: 0).dropFirst().first.map({ String(decoding: $0, as: UTF8.self) }) == "gate"
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         kill(apply.pid, SIGKILL)
         _ = await apply.wait()
         return runner!

@@ -17,7 +17,9 @@ import Targets
 /// request; the new server is named only by its launch in the journal, so a
 /// controller killed mid-canary sends every request back to the old version
 /// and stops the new one on restart (recovery), and the next reconcile
-/// starts the canary again from its first step.
+/// starts the canary again from its first step. The launch names the old
+/// servers too and stays open until they stop, so a kill after the new
+/// record is kept leaves recovery to stop them.
 struct CanaryRun {
     var rollout: RolloutExecutor
     var entry: Entry<DeploymentSpec>
@@ -66,13 +68,15 @@ struct CanaryRun {
         do {
             try await driver.split(canary, stable: stable, percent: 100)
             try r.store.save(canary)
-            try r.journal.close(launch.key, .done)
         } catch {
             await driver.abandon(canary, stable: stable)
             try? r.journal.close(launch.key, .failed)
             throw await rollout.fail(r, desired, entry, "canary at 100%: \(error)", moved: [])
         }
+        // The launch stays open until the old version has stopped: a
+        // controller killed before that leaves recovery to stop it.
         await driver.finish(canary, replacing: stable)
+        try r.journal.close(launch.key, .done)
         do {
             try await rollout.readBack(driver, canary, placed.spec)
         } catch {

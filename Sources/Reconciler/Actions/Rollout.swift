@@ -44,7 +44,7 @@ struct RolloutExecutor: ActionExecutor {
         } catch {
             throw await fail(r, desired, entry, (waves.count > 1 ? "wave 1 of \(waves.count): " : "") + "\(error)", moved: [])
         }
-        if let canary = try canary(r, desired, entry) {
+        if let canary = try await canary(r, desired, entry) {
             try await canary.run(r, desired: desired, prepared: prepared)
             return
         }
@@ -110,12 +110,15 @@ struct RolloutExecutor: ActionExecutor {
     /// The canary this rollout runs as: a Deployment with `type: canary`
     /// moving its one target from another version, on a target that splits
     /// traffic. A first deploy (nothing to split with), a repair or a serve
-    /// spec change of the version that serves, and a rollback go at once.
-    func canary(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>) throws -> CanaryRun? {
+    /// spec change of the version that serves, and a rollback go at once; so
+    /// does a move from a version whose server is not running (there is
+    /// nothing to compare with, or to go back to).
+    func canary(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>) async throws -> CanaryRun? {
         guard !rollingBack, let strategy = entry.spec.strategy, strategy.type == .canary, waves.count == 1, waves[0].count == 1,
             let move = waves.first?.first, let from = move.fromVersion, from != version,
             let driver = try r.driver(move.target, desired.manifests) as? any TrafficSplitting,
-            let stable = try r.store.deployment(deployment, target: move.target), stable.version == from
+            let stable = try r.store.deployment(deployment, target: move.target), stable.version == from,
+            await driver.observe(stable, spec: entry.spec.placed(on: move.target)).serving
         else { return nil }
         return CanaryRun(rollout: self, entry: entry, target: move.target, strategy: strategy, driver: driver, stable: stable)
     }

@@ -18,7 +18,8 @@ extension LocalTarget: TrafficSplitting {
             name: request.deployment.name, spec: request.deployment.spec, version: request.version,
             project: try Checkouts(workspace: workspace).project(request.revision), commit: request.revision.commit.id.hex,
             current: current, specDigest: request.specDigest, registry: request.registry)
-        let replicas = try await startServers(serveRequest, directory: workspace.deployment(serveRequest.name), launch: launch)
+        let replicas = try await startServers(
+            serveRequest, directory: workspace.deployment(serveRequest.name), launch: launch, replacing: stable.replicas)
         return record(serveRequest, address: address, serving: LocalServing(replicas: replicas, forwarder: stable.forwarder))
     }
 

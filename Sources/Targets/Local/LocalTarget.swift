@@ -152,6 +152,10 @@ public struct LocalTarget: TargetDriver {
         var serve: ProcessIdentity
         /// Replicas after the first.
         var more: [LocalServing.Replica]?
+        /// A canary's: the servers it replaces, stopped only after its
+        /// record is kept. A controller killed in between leaves them to
+        /// recovery.
+        var replacing: [LocalServing.Replica]?
     }
 
     /// A training whose runner still runs stays open (the next plan of its
@@ -164,18 +168,22 @@ public struct LocalTarget: TargetDriver {
             if let intent = try? JSONDecoder().decode(TrainIntent.self, from: detail), intent.runner.isRunning { return .stillRunning }
             return .cleanedUp("closed an interrupted training of \(launch.object)")
         case .deploy:
-            if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail),
-                launch.current.flatMap(LocalServing.of)?.serve != intent.serve
-            {
-                // A canary killed mid-split: every request goes back to the
-                // version the record names before the canary stops.
-                if let current = launch.current, let serving = LocalServing.of(current) {
-                    let control = ForwarderControl(directory: controlDirectory(current.name))
-                    if !Self.routesLead(control.routes(), to: serving.replicas) {
-                        try? control.setRoutes(Self.routes(to: serving.replicas))
+            if let intent = try? JSONDecoder().decode(DeployIntent.self, from: detail) {
+                let current = launch.current.flatMap(LocalServing.of)
+                if current?.serve != intent.serve {
+                    // A canary killed mid-split: every request goes back to
+                    // the version the record names before the canary stops.
+                    if let current, let name = launch.current?.name {
+                        let control = ForwarderControl(directory: controlDirectory(name))
+                        if !Self.routesLead(control.routes(), to: current.replicas) {
+                            try? control.setRoutes(Self.routes(to: current.replicas))
+                        }
                     }
+                    await Self.stop([LocalServing.Replica(port: 0, serve: intent.serve)] + (intent.more ?? []))
+                } else if let replaced = intent.replacing {
+                    // Kept, but killed before the servers it replaced stopped.
+                    await Self.stop(replaced.filter { old in !(current?.replicas.contains { $0.serve == old.serve } ?? false) })
                 }
-                await Self.stop([LocalServing.Replica(port: 0, serve: intent.serve)] + (intent.more ?? []))
             }
             return .cleanedUp("cleaned up an interrupted \(launch.object) rollout")
         }
@@ -270,7 +278,9 @@ public struct LocalTarget: TargetDriver {
     /// port, and waits until every one is healthy; they take no requests
     /// yet. The launch names them before they run, so a killed deploy
     /// leaves no server that nothing records.
-    func startServers(_ request: ServeRequest, directory: String, launch: Launch) async throws -> [LocalServing.Replica] {
+    func startServers(
+        _ request: ServeRequest, directory: String, launch: Launch, replacing: [LocalServing.Replica]? = nil
+    ) async throws -> [LocalServing.Replica] {
         let spec = request.spec
         let name = request.name
         let version = request.version
@@ -309,7 +319,9 @@ public struct LocalTarget: TargetDriver {
                 started.append((LocalServing.Replica(port: port, serve: serve), gate, logPath))
             }
             let replicas = started.map(\.0)
-            try launch.started(Digest.canonicalJSON(DeployIntent(serve: replicas[0].serve, more: replicas.count > 1 ? Array(replicas.dropFirst()) : nil)))
+            try launch.started(
+                Digest.canonicalJSON(
+                    DeployIntent(serve: replicas[0].serve, more: replicas.count > 1 ? Array(replicas.dropFirst()) : nil, replacing: replacing)))
             for (_, gate, _) in started { gate.open() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (replica, _, log) in started {
