@@ -34,7 +34,7 @@ public final class IncrementalPlanner: Sendable {
             last = nil
             return (worked, false)
         }
-        if remembered.same, let previous = remembered.worked { return previous.plan }
+        if remembered.same, let previous = remembered.worked { return planner.addingStages(to: previous.plan) }
         // Moved out, so that revisiting updates its lists in place rather
         // than copying 20,000 outcomes.
         let worked: Planner.Worked
@@ -44,7 +44,7 @@ public final class IncrementalPlanner: Sendable {
             worked = planner.workOutAll()
         }
         last.withLock { $0 = worked }
-        return worked.plan
+        return planner.addingStages(to: worked.plan)
     }
 }
 

@@ -21,6 +21,10 @@ public struct ObservedState: Sendable, Equatable {
     /// were read from a store: two stamps tell which models' versions
     /// changed in between without comparing 10,000 lists.
     public var versionsStamp: VersionsStamp?
+    /// When this was observed: a later stage's soak is measured to it. Not
+    /// compared: the clock alone changes no object's plan but a stage's,
+    /// which every plan visits.
+    public var now: Date = Date()
 
     public init(
         versions: [String: [VersionRecord]], deployments: [Slot: DeploymentRecord],

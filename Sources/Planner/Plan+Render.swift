@@ -27,6 +27,8 @@ extension Note {
         case .directoryArtifact(let target, let model, let version, let path):
             return
                 "deploy on sagemaker target \(target) will fail: the artifact of \(model)@v\(version) is a directory (\(path)); SageMaker loads one file, such as a model.tar.gz"
+        case .waitsForStage(let from, let version, let why):
+            return "takes v\(version) from Deployment/\(from) once \(why)"
         case .held(let model, let version, let previous, let reason, let rollsBack):
             let back = rollsBack ? (previous.map { "; its targets serve v\($0) again" } ?? "; no version served before it") : ""
             return "\(model)@\(version) failed its rollout (\(reason))\(back); held: not tried again until Git pins another version or changes the serve spec"

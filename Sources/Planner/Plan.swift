@@ -88,6 +88,8 @@ public struct Note: Sendable, Hashable {
         case targetUnusable(action: Action.Kind, target: String, problem: String)
         /// A SageMaker deploy of a version whose artifact is a directory.
         case directoryArtifact(target: String, model: String, version: Int, path: String)
+        /// A later stage waiting to take `version` from `from`: `why`.
+        case waitsForStage(from: String, version: Int, why: String)
         /// A Deployment whose rollout of `model`@`version` failed (`reason`):
         /// not tried again until Git pins another version or changes the
         /// serve spec; its targets go back to `previous` with autoRollback.
@@ -140,6 +142,9 @@ public struct Action: Sendable, Hashable {
         case train(model: String, version: Int, target: String, lineage: Lineage)
         /// Write the pin bump to `model`@`version` back to Git.
         case promote(model: String, version: Int)
+        /// Pin `deployment` (a later stage) to `model`@`version`, which
+        /// `from` has served for its soak, by a commit.
+        case promoteStage(deployment: String, model: String, version: Int, from: String)
         /// Bring `deployment` on `target` to `model`@`version`, from `fromVersion` (nil: nothing serves).
         case deploy(deployment: String, model: String, version: Int, fromVersion: Int?, target: String)
         /// Stop `deployment`, which serves `model`@`version` on `target`.
@@ -173,7 +178,7 @@ public struct Action: Sendable, Hashable {
     public var kind: Kind {
         switch step {
         case .train: return .train
-        case .promote: return .promote
+        case .promote, .promoteStage: return .promote
         case .deploy: return .deploy
         case .rollout: return .rollout
         case .prune: return .prune
@@ -184,7 +189,8 @@ public struct Action: Sendable, Hashable {
     public var object: String {
         switch step {
         case .train(let model, _, _, _), .promote(let model, _): return "Model/\(model)"
-        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _):
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _),
+            .promoteStage(let deployment, _, _, _):
             return "Deployment/\(deployment)"
         }
     }
@@ -193,7 +199,7 @@ public struct Action: Sendable, Hashable {
     public var model: String {
         switch step {
         case .train(let model, _, _, _), .promote(let model, _), .deploy(_, let model, _, _, _), .prune(_, let model, _, _),
-            .rollout(_, let model, _, _, _):
+            .rollout(_, let model, _, _, _), .promoteStage(_, let model, _, _):
             return model
         }
     }
@@ -203,7 +209,7 @@ public struct Action: Sendable, Hashable {
     public var version: Int {
         switch step {
         case .train(_, let version, _, _), .promote(_, let version), .deploy(_, _, let version, _, _), .prune(_, _, let version, _),
-            .rollout(_, _, let version, _, _):
+            .rollout(_, _, let version, _, _), .promoteStage(_, _, let version, _):
             return version
         }
     }
@@ -216,13 +222,15 @@ public struct Action: Sendable, Hashable {
         case .rollout(_, _, _, let waves, _):
             let from = Set(waves.joined().map(\.fromVersion))
             return from.count == 1 ? from.first! : nil
-        case .train, .promote, .prune: return nil
+        case .train, .promote, .prune, .promoteStage: return nil
         }
     }
 
     public var deployment: String? {
         switch step {
-        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _): return deployment
+        case .deploy(let deployment, _, _, _, _), .prune(let deployment, _, _, _), .rollout(let deployment, _, _, _, _),
+            .promoteStage(let deployment, _, _, _):
+            return deployment
         case .train, .promote: return nil
         }
     }
@@ -232,7 +240,7 @@ public struct Action: Sendable, Hashable {
     public var target: String? {
         switch step {
         case .train(_, _, let target, _), .deploy(_, _, _, _, let target), .prune(_, _, _, let target): return target
-        case .promote, .rollout: return nil
+        case .promote, .rollout, .promoteStage: return nil
         }
     }
 
@@ -257,6 +265,8 @@ public struct Action: Sendable, Hashable {
             return "deploy \(object) \(model)@\(from.map { "v\($0) -> " } ?? "")v\(version): \(reason)"
         case .promote(_, let version):
             return "promote \(object) v\(version): \(reason)"
+        case .promoteStage(_, let model, let version, let from):
+            return "promote \(object) to \(model)@v\(version) from Deployment/\(from): \(reason)"
         case .prune:
             return "prune \(object): \(reason)"
         case .rollout(_, let model, let version, let waves, let rollingBack):

@@ -22,7 +22,7 @@ public struct Planner: Sendable {
     }
 
     /// The plan from scratch, visiting every object.
-    public func plan() -> Plan { workOutAll().plan }
+    public func plan() -> Plan { addingStages(to: workOutAll().plan) }
 
     public static func trainKey(model: String, digest: String) -> String { "train:\(model):\(digest)" }
 
@@ -32,9 +32,10 @@ public struct Planner: Sendable {
         "sha256:" + Digest.sha256(Digest.canonicalJSON(PlanMemo.Serving(spec)))
     }
 
-    /// The versions Git pins for a model, over all its Deployments.
+    /// The versions Git pins for a model, over the Deployments its
+    /// promotion moves (a later stage takes its version from another).
     func pins(_ model: String) -> [Int] {
-        desired.manifests.deployments.values.filter { $0.spec.model == model }.map(\.spec.version)
+        desired.manifests.deployments.values.filter { $0.spec.model == model && $0.spec.promotion == nil }.map(\.spec.version)
     }
 
     /// The warning a suspended object gets instead of its actions, or nil.
@@ -263,4 +264,72 @@ public struct Planner: Sendable {
         }
         return outcome
     }
+
+    /// `plan` with the later stages' promotions, or why each waits. They
+    /// depend on the clock, so every plan works them out afresh, visiting
+    /// only the Deployments that have a `promotion`.
+    func addingStages(to plan: Plan) -> Plan {
+        guard plan.isValid, !desired.manifests.stages.isEmpty else { return plan }
+        var plan = plan
+        for name in desired.manifests.stages.keys.sorted() {
+            let object = "Deployment/\(name)"
+            guard let entry = desired.manifests.deployments[name], let promotion = entry.spec.promotion,
+                observed.suspended[object] == nil,
+                let source = desired.manifests.deployments[promotion.from], source.spec.version > entry.spec.version
+            else { continue }
+            let model = entry.spec.model
+            let version = source.spec.version
+            if let why = stageWaits(name, promotion, source) {
+                plan.blocked.append(Note(object, .waitsForStage(from: promotion.from, version: version, why: why)))
+                continue
+            }
+            let soak = promotion.soak.map { " for at least \($0)" } ?? ""
+            plan.actions.append(
+                Action(
+                    .promoteStage(deployment: name, model: model, version: version, from: promotion.from),
+                    reason: "Deployment/\(promotion.from) serves v\(version) live and healthy on every target\(soak)"))
+        }
+        plan.actions.sort { $0.kind < $1.kind }
+        return plan
+    }
+
+    /// Why `name` cannot take `source`'s version yet, or nil when it can.
+    func stageWaits(_ name: String, _ promotion: StagePromotion, _ source: Entry<DeploymentSpec>) -> String? {
+        let version = source.spec.version
+        let from = promotion.from
+        if let record = observed.versions[source.spec.model]?.first(where: { $0.number == version }) {
+            if record.promotion.contains(StagePromotion.marker(name)) {
+                return "the pin proposed before is merged (\(record.promotion))"
+            }
+            let failing = (promotion.gates ?? []).compactMap(MetricGate.init(parsing:)).filter { gate in
+                !(record.metricValues[gate.metric].map(gate.passes) ?? false)
+            }
+            if !failing.isEmpty { return "v\(version) passes \(failing.map(\.description).joined(separator: ", ")) (it does not)" }
+        }
+        if let hold = observed.holds[from], hold.version == version { return "v\(version) passes its rollout on \(from) (it failed: \(hold.reason))" }
+        var since = Date.distantPast
+        for placement in source.spec.targets {
+            let slot = Slot(from, placement.target)
+            guard let record = observed.deployments[slot], record.version == version else {
+                return "\(from) serves v\(version) on \(placement.target) (it serves \(observed.deployments[slot].map { "v\($0.version)" } ?? "nothing"))"
+            }
+            let seen = observed.observations[slot]
+            guard seen?.serving == true, seen?.forwarding == true, seen?.healthy != false else {
+                return "\(from) serves v\(version) live and healthy on \(placement.target) (\(seen?.detail ?? "not observed"))"
+            }
+            since = max(since, record.updatedAt)
+        }
+        let soak = promotion.soak?.seconds ?? 0
+        let served = observed.now.timeIntervalSince(since)
+        if served < soak {
+            return "\(from) has served v\(version) for \(promotion.soak!) (\(TimeSpan(seconds: max(0, served))) so far)"
+        }
+        return nil
+    }
+}
+
+extension StagePromotion {
+    /// What a stage promotion's outcome starts with in the version's
+    /// `promotion` record, so that a later plan does not propose it again.
+    public static func marker(_ deployment: String) -> String { "stage \(deployment): " }
 }

@@ -74,6 +74,33 @@ import Testing
         #expect(d.last == "same.yaml:5997:19: error: metadata.name: duplicate Dataset \"same\" (first defined at same.yaml:3:19)")
     }
 
+    @Test func aStageNamesAnEarlierDeploymentOfTheSameModelAndTheStagesEnd() {
+        func stage(_ promotion: String, extra: String = "") -> [String] {
+            var files = Fixture.files
+            files["stages.yaml"] =
+                Fixture.dataAndDeployment.components(separatedBy: "---\n")[1]
+                .replacingOccurrences(of: "name: churn-prod", with: "name: churn-next")
+                .replacingOccurrences(of: "8700", with: "8701")
+                + "  promotion: \(promotion)\n" + extra
+            return Fixture.diagnostics(files)
+        }
+        #expect(stage("{ from: churn-prod, soak: 1h, gates: [\"accuracy >= 0.9\"] }") == [])
+        #expect(
+            stage("{ from: churn-prd }").contains { $0.hasPrefix("stages.yaml:") && $0.contains("spec.promotion.from: no Deployment named \"churn-prd\"") },
+            "\(stage("{ from: churn-prd }"))")
+        #expect(stage("{ from: churn-next }").contains { $0.contains("spec.promotion.from: a Deployment cannot take its version from itself") })
+        #expect(stage("{ from: churn-prod, gates: [\"accuracy > high\"] }").contains { $0.contains("spec.promotion.gates[0]: a gate is METRIC OP NUMBER") })
+        #expect(stage("{ from: churn-prod, soak: soon }").contains { $0.contains("spec.promotion.soak") })
+        let loop = Fixture.diagnostics(
+            Fixture.files.merging(["data.yaml": Fixture.dataAndDeployment + "  promotion: { from: churn-next }\n"]) { $1 }
+                .merging([
+                    "stages.yaml": Fixture.dataAndDeployment.components(separatedBy: "---\n")[1]
+                        .replacingOccurrences(of: "name: churn-prod", with: "name: churn-next").replacingOccurrences(of: "8700", with: "8701")
+                        + "  promotion: { from: churn-prod }\n"
+                ]) { $1 })
+        #expect(loop.contains { $0.contains("spec.promotion.from: the stages loop back to") }, "\(loop)")
+    }
+
     @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {
         let cases: [(String, String)] = [
             ("{ type: canary, steps: [10, 100] }", "spec.strategy.pause: a canary needs a pause"),

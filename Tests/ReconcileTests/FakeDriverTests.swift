@@ -22,13 +22,15 @@ import Testing
         let source: GitSource
         let fake: FakeDriver
 
-        init(_ project: TestProject, fake: FakeDriver = FakeDriver()) throws {
+        /// `location`: the repository Gantry follows, when not the project's
+        /// work tree (a bare clone, which write-back commits to).
+        init(_ project: TestProject, fake: FakeDriver = FakeDriver(), location: String? = nil) throws {
             self.project = project
             self.fake = fake
             let state = makeTemporaryDirectory("gantry-fake")
             workspace = Workspace(root: state, executable: gantryExecutable)
             store = try StateStore(directory: state)
-            source = try GitSource(location: project.directory, ref: "main", path: "", cacheDirectory: workspace.sources)
+            source = try GitSource(location: location ?? project.directory, ref: "main", path: "", cacheDirectory: workspace.sources)
         }
 
         /// A fresh reconciler over the same state: a restarted controller.

@@ -26,6 +26,10 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
     /// not report it live and healthy), put every target it moved back on
     /// the version it served, and hold the failed version until Git changes.
     public var autoRollback: Bool?
+    /// A later stage: the version comes from another Deployment once it has
+    /// served there for the soak, by a commit. A model's auto-promotion
+    /// leaves such a Deployment alone.
+    public var promotion: StagePromotion?
 
     /// The spec as one target sees it: that target alone, with its own
     /// address. Drivers get this spec, and its serve digest is what that
@@ -43,6 +47,25 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
     public var waves: [[String]] {
         if strategy?.type == .waves, let waves = strategy?.waves { return waves.filter { !$0.isEmpty } }
         return [targets.map(\.target)]
+    }
+}
+
+/// Where a later stage's version comes from: `from` (a Deployment of the
+/// same model) must have served it on every target, healthy, for `soak`,
+/// and the version must pass `gates`; then Gantry pins it here by a commit
+/// (onto the followed branch when the model's promotion policy is `auto`,
+/// on a `gantry/<deployment>-v<N>` branch for review otherwise).
+public struct StagePromotion: Sendable, Hashable, Codable {
+    public var from: String
+    /// How long `from` must have served the version first (default 0).
+    public var soak: TimeSpan?
+    /// Conditions on the version's metrics, such as `accuracy >= 0.9`.
+    public var gates: [String]?
+
+    public init(from: String, soak: TimeSpan? = nil, gates: [String]? = nil) {
+        self.from = from
+        self.soak = soak
+        self.gates = gates
     }
 }
 

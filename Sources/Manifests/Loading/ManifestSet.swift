@@ -23,6 +23,9 @@ public struct ManifestSet: Sendable {
     public private(set) var replaced: (base: UInt64, models: Set<String>, deployments: Set<String>)?
     /// The Models with `triggers.schedule`, and their periods.
     public private(set) var schedules: [String: TimeSpan] = [:]
+    /// The Deployments that take their version from another
+    /// (`spec.promotion.from`), and that other: a plan visits only these.
+    public private(set) var stages: [String: String] = [:]
 
     private static let generations = Atomic<UInt64>(0)
     static func nextGeneration() -> UInt64 { generations.add(1, ordering: .relaxed).newValue }
@@ -82,6 +85,7 @@ public struct ManifestSet: Sendable {
         // not the cascade.
         set.names = SortedNames(models: set.models.keys.sorted(), deployments: set.deployments.keys.sorted())
         set.schedules = set.models.compactMapValues { $0.spec.triggers?.schedule }
+        set.stages = set.deployments.compactMapValues { $0.spec.promotion?.from }
         let unknown = files.reduce(into: [Kind: Set<String>]()) { acc, f in acc.merge(f.undecodable) { $0.union($1) } }
         if files.allSatisfy(\.parsed) {
             diagnostics += References(set: set, undecodable: unknown).check()
@@ -136,6 +140,7 @@ extension ManifestSet {
                     diagnostics += references.check(e, placeholders: placeholders[e.spec.pipeline] ?? [])
                 case .deployment(let e):
                     set.deployments[e.name] = e
+                    set.stages[e.name] = e.spec.promotion?.from
                     deployments.insert(e.name)
                     diagnostics += references.check(e)
                 default:
@@ -202,6 +207,37 @@ struct References {
         return out
     }
 
+    /// A later stage names an earlier Deployment of the same model, and the
+    /// chain of stages ends (no Deployment is its own ancestor).
+    func checkStage(_ name: String, _ promotion: StagePromotion, model: String, _ o: Origin) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        if promotion.from == name {
+            out.append(o.diagnostic("spec.promotion.from", "a Deployment cannot take its version from itself"))
+        } else if let source = set.deployments[promotion.from] {
+            if source.spec.model != model {
+                out.append(
+                    o.diagnostic(
+                        "spec.promotion.from",
+                        "\(promotion.from) serves model \(source.spec.model), this Deployment \(model): a stage promotes versions of one model"))
+            }
+            var seen: Set<String> = [name]
+            var next: String? = promotion.from
+            while let current = next {
+                if !seen.insert(current).inserted {
+                    out.append(o.diagnostic("spec.promotion.from", "the stages loop back to \(current): one of them must be the first"))
+                    break
+                }
+                next = set.deployments[current]?.spec.promotion?.from
+            }
+        } else if !failed(.Deployment, promotion.from) {
+            out.append(o.diagnostic("spec.promotion.from", missing(.Deployment, promotion.from, among: set.deployments.keys)))
+        }
+        for (i, gate) in (promotion.gates ?? []).enumerated() where MetricGate(parsing: gate) == nil {
+            out.append(o.diagnostic("spec.promotion.gates[\(i)]", "a gate is METRIC OP NUMBER, such as \"accuracy >= 0.9\""))
+        }
+        return out
+    }
+
     func check(_ deployment: Entry<DeploymentSpec>) -> [Diagnostic] {
         var out: [Diagnostic] = []
         let o = deployment.origin
@@ -241,6 +277,9 @@ struct References {
                             "a second local target is this machine again: list one local target per Deployment"))
                 }
             }
+        }
+        if let promotion = spec.promotion {
+            out += checkStage(deployment.name, promotion, model: spec.model, o)
         }
         // The stable address is what Gantry forwards on local and agent
         // targets; elsewhere the target has its own (an endpoint, a route).

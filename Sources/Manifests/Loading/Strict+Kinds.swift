@@ -120,6 +120,7 @@ extension DeploymentSpec {
         var healthCheck: HealthCheck?
         var strategy: Strategy?
         var autoRollback: Bool?
+        var promotion: StagePromotion?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "model": return Strict.set(&model, v, Strict.string)
@@ -130,13 +131,14 @@ extension DeploymentSpec {
             case "healthCheck": return Strict.setOptional(&healthCheck, v, HealthCheck.init(strict:))
             case "strategy": return Strict.setOptional(&strategy, v, Strategy.init(strict:))
             case "autoRollback": return Strict.setOptional(&autoRollback, v, Strict.bool)
+            case "promotion": return Strict.setOptional(&promotion, v, StagePromotion.init(strict:))
             default: return false
             }
         }
         guard ok, let model, let version, let serve, let targets else { return nil }
         self.init(
             model: model, version: version, address: address, serve: serve, targets: targets,
-            healthCheck: healthCheck, strategy: strategy, autoRollback: autoRollback)
+            healthCheck: healthCheck, strategy: strategy, autoRollback: autoRollback, promotion: promotion)
     }
 }
 
@@ -213,6 +215,24 @@ extension Strategy {
         }
         guard ok, let type else { return nil }
         self.init(type: type, steps: steps, waves: waves, pause: pause, analysis: analysis)
+    }
+}
+
+extension StagePromotion {
+    init?(strict n: Node) {
+        var from: String?
+        var soak: TimeSpan?
+        var gates: [String]?
+        let ok = Strict.fields(n) { key, v in
+            switch key {
+            case "from": return Strict.set(&from, v, Strict.string)
+            case "soak": return Strict.setOptional(&soak, v, TimeSpan.init(strict:))
+            case "gates": return Strict.setOptional(&gates, v, Strict.strings)
+            default: return false
+            }
+        }
+        guard ok, let from else { return nil }
+        self.init(from: from, soak: soak, gates: gates)
     }
 }
 

@@ -15,6 +15,8 @@ extension Reconciler {
             return TrainExecutor(model: model, target: target, lineage: lineage)
         case .promote(let model, let version):
             return PromoteExecutor(model: model, version: version)
+        case .promoteStage(let deployment, let model, let version, let from):
+            return StagePromoteExecutor(deployment: deployment, model: model, version: version, from: from)
         case .deploy(let deployment, let model, let version, let from, let target):
             return DeployExecutor(deployment: deployment, model: model, version: version, fromVersion: from, target: target)
         case .rollout(let deployment, let model, let version, let waves, let rollingBack):

@@ -7,7 +7,8 @@ import Targets
 
 /// Writes the pin bump of a version that passed its gates back to Git:
 /// onto the tracked branch (`auto`) or a `gantry/<model>-v<N>` branch for
-/// review (`manual`). Deployments pinned to a newer version are left alone.
+/// review (`manual`). Deployments pinned to a newer version, and later
+/// stages (which take a version from another Deployment), are left alone.
 struct PromoteExecutor: ActionExecutor {
     var model: String
     var version: Int
@@ -32,7 +33,10 @@ struct PromoteExecutor: ActionExecutor {
                 destination: policy == .auto ? .trackedBranch(fallback: branch) : .branch(branch)
             ) { tip in
                 var files: [String: [UInt8]] = [:]
-                for d in tip.manifests.deployments.values.sorted(by: { $0.name < $1.name }) where d.spec.model == model && d.spec.version < number {
+                // A later stage (`promotion.from`) takes the version from its
+                // earlier one after a soak, not from here.
+                for d in tip.manifests.deployments.values.sorted(by: { $0.name < $1.name })
+                where d.spec.model == model && d.spec.version < number && d.spec.promotion == nil {
                     let path = d.origin.file
                     let bytes = try files[path] ?? tip.file(path) ?? []
                     files[path] = try PinEditor.setVersion(number, deployment: d.name, in: bytes, file: path)
