@@ -96,6 +96,11 @@ extension Reconciler {
             throw error
         }
         let r = result!
+        // A person's rollback (an automatic one holds the failed version
+        // instead): automatic promotion must not undo it.
+        if actor != "gantry", r.commit != nil {
+            try store.save(ManualPin(deployment: name, version: r.toVersion, actor: actor, reason: reason, createdAt: Date()))
+        }
         try store.audit(
             AuditRecord(
                 time: Date(), reconcileId: nil, actor: actor, action: "rollback", object: "Deployment/\(name)",

@@ -220,6 +220,17 @@ public final class StateStore: VersionCatalog, Sendable {
                 t.column("createdAt", .datetime).notNull()
             }
         }
+        // Deployments a person rolled back: automatic promotion leaves them
+        // alone until the pin changes in Git.
+        m.registerMigration("v11-manual-pins") { db in
+            try db.create(table: "manualPins") { t in
+                t.primaryKey("deployment", .text)
+                t.column("version", .integer).notNull()
+                t.column("actor", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+        }
         return m
     }
 

@@ -3,6 +3,7 @@ import Lineage
 import Manifests
 import Source
 import State
+import Synchronization
 import Targets
 
 /// Writes the pin bump of a version that passed its gates back to Git:
@@ -27,6 +28,7 @@ struct PromoteExecutor: ActionExecutor {
         let branch = "gantry/\(model)-v\(version)"
         let (model, number) = (model, version)
         let result: WriteBackResult?
+        let left = Mutex<[String]>([])
         do {
             result = try source.writeBack(
                 message: try r.promotionMessage(model: model, version: record), author: r.author,
@@ -34,9 +36,17 @@ struct PromoteExecutor: ActionExecutor {
             ) { tip in
                 var files: [String: [UInt8]] = [:]
                 // A later stage (`promotion.from`) takes the version from its
-                // earlier one after a soak, not from here.
+                // earlier one after a soak, not from here; one a person
+                // rolled back stays until a person changes its pin.
                 for d in tip.manifests.deployments.values.sorted(by: { $0.name < $1.name })
                 where d.spec.model == model && d.spec.version < number && d.spec.promotion == nil {
+                    if let pin = try store.manualPin(d.name) {
+                        if pin.applies(to: d.spec.version) {
+                            left.withLock { $0.append("\(d.name) left on v\(d.spec.version): \(pin.text)") }
+                            continue
+                        }
+                        try store.removeManualPin(d.name)
+                    }
                     let path = d.origin.file
                     let bytes = try files[path] ?? tip.file(path) ?? []
                     files[path] = try PinEditor.setVersion(number, deployment: d.name, in: bytes, file: path)
@@ -55,10 +65,12 @@ struct PromoteExecutor: ActionExecutor {
                 : "committed \(result.commit.short) to \(result.branch)"
             outcome = how + (result.note.map { "; \($0)" } ?? "")
         } else {
-            outcome = "already pinned"
+            outcome = left.withLock { $0.isEmpty } ? "already pinned" : "nothing pinned"
         }
-        try store.setPromotion(model, version, outcome)
-        r.log("  \(outcome)")
+        let alone = left.withLock { $0 }
+        let note = alone.isEmpty ? "" : "; " + alone.joined(separator: "; ")
+        try store.setPromotion(model, version, outcome + note)
+        r.log("  \(outcome)\(note)")
     }
 }
 

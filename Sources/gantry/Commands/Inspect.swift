@@ -22,6 +22,9 @@ struct Status: AsyncParsableCommand {
         var latestVersions: [VersionRecord]
         var lastReconcile: ReconcileRecord?
         var sources: [SourceRecord]
+        /// Deployments a person rolled back, which automatic promotion
+        /// leaves alone while Git pins the version they were rolled back to.
+        var manualPins: [ManualPin]
     }
 
     func run() async throws {
@@ -33,7 +36,7 @@ struct Status: AsyncParsableCommand {
         for v in try store.allVersions() { latest[v.model] = v }
         let report = Report(
             deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
-            lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources())
+            lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources(), manualPins: try store.manualPins())
         if format.output == .json { return try printJSON(report) }
         print("DEPLOYMENT".padding(14), "TARGET".padding(10), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
@@ -47,6 +50,9 @@ struct Status: AsyncParsableCommand {
                 d.updatedAt.short)
         }
         if report.deployments.isEmpty { print("(none)") }
+        for pin in report.manualPins where report.deployments.contains(where: { $0.name == pin.deployment && $0.version == pin.version }) {
+            print("".padding(14), "\(pin.deployment): \(pin.text); automatic promotion leaves it alone until its pin is changed in Git")
+        }
         print("\nMODEL".padding(15), "LATEST".padding(8), "GATES".padding(8), "METRICS")
         for v in report.latestVersions {
             print(v.model.padding(14), "v\(v.number)".padding(8), (v.gatesPassed ? "pass" : "fail").padding(8), metricsText(v))
