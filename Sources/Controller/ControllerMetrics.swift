@@ -1,6 +1,7 @@
 import Foundation
 import Planner
 import Prometheus
+import Reconciler
 import State
 
 /// The controller's Prometheus metrics, in one registry that `/metrics`
@@ -16,6 +17,8 @@ public final class ControllerMetrics: @unchecked Sendable {
     /// The info gauges of what serves now, by their label values, so a
     /// deployment that moves to another version drops its old series.
     private var served: [[String]: Gauge] = [:]
+    private var canaryGauges: [String: [Gauge]] = [:]
+    private var heldGauges: [String: Gauge] = [:]
 
     static let reconcileBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900].map { .milliseconds(Int64($0 * 1000)) }
     static let fetchBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .milliseconds(Int64($0 * 1000)) }
@@ -91,6 +94,37 @@ public final class ControllerMetrics: @unchecked Sendable {
             labels: [("kind", kind)])
     }
 
+    /// The canaries under way: the new version's share of requests, the
+    /// step, and what the forwarder counted for it in this step.
+    public func observe(canaries: [CanaryProgress.Step]) {
+        lock.lock()
+        defer { lock.unlock() }
+        var now: [String: [Gauge]] = [:]
+        for c in canaries {
+            let labels = [("deployment", c.deployment), ("target", c.target)]
+            let gauges = [
+                registry.makeGauge(
+                    descriptor: Self.name("rollout_canary_weight", unit: "percent", help: "A canary's share of requests, by Deployment."),
+                    labels: labels),
+                registry.makeGauge(
+                    descriptor: Self.name("rollout_canary_step", unit: "", help: "The step a canary is on (1-based)."), labels: labels),
+                registry.makeGauge(
+                    descriptor: Self.name("rollout_canary_requests", unit: "", help: "The new version's requests in this step."),
+                    labels: labels),
+                registry.makeGauge(
+                    descriptor: Self.name("rollout_canary_error", unit: "ratio", help: "The new version's error rate in this step."),
+                    labels: labels),
+            ]
+            gauges[0].set(to: Double(c.percent))
+            gauges[1].set(to: Double(c.step))
+            gauges[2].set(to: Double(c.readings.requests))
+            gauges[3].set(to: c.readings.errorRate ?? 0)
+            now[c.deployment] = gauges
+        }
+        for (deployment, gauges) in canaryGauges where now[deployment] == nil { gauges.forEach(registry.unregisterGauge) }
+        canaryGauges = now
+    }
+
     /// Records the pending plan's out-of-sync counts and what serves now.
     public func observe(plan: Plan, deployments: [DeploymentRecord]) {
         var counts: [String: Set<String>] = ["Model": [], "Deployment": []]
@@ -99,6 +133,10 @@ public final class ControllerMetrics: @unchecked Sendable {
             counts[kind, default: []].insert(action.object)
         }
         for (kind, objects) in counts { outOfSync(kind).set(to: Double(objects.count)) }
+        var held: Set<String> = []
+        for note in plan.blocked {
+            if case .held = note.state { held.insert(String(note.object.dropFirst("Deployment/".count))) }
+        }
 
         lock.lock()
         defer { lock.unlock() }
@@ -114,5 +152,16 @@ public final class ControllerMetrics: @unchecked Sendable {
         }
         for (key, gauge) in served where now[key] == nil { registry.unregisterGauge(gauge) }
         served = now
+        for deployment in held where heldGauges[deployment] == nil {
+            let gauge = registry.makeGauge(
+                descriptor: Self.name("rollout_held", unit: "", help: "1 while a Deployment's pinned version is held after a failed rollout."),
+                labels: [("deployment", deployment)])
+            gauge.set(to: 1)
+            heldGauges[deployment] = gauge
+        }
+        for (deployment, gauge) in heldGauges where !held.contains(deployment) {
+            registry.unregisterGauge(gauge)
+            heldGauges[deployment] = nil
+        }
     }
 }

@@ -31,6 +31,8 @@ public final class Reconciler: Sendable {
     /// The last desired state's model states, carried over where their
     /// inputs did not change.
     public let desiredMemo = DesiredState.Memo()
+    /// The canaries under way, step by step: what metrics and the API show.
+    public let canaries = CanaryProgress()
 
     public init(
         store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
@@ -86,7 +88,8 @@ public final class Reconciler: Sendable {
                 revision, fingerprinter: Fingerprinter(store: store, cacheWrites: !readOnly), now: now,
                 memo: desiredMemo)
             : DesiredState(revision: revision, models: [:])
-        let observed = try await observe(desired)
+        var observed = try await observe(desired)
+        observed.now = now
         var plan = planner.plan(desired: desired, observed: observed)
         plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions)
         return Assessment(desired: desired, observed: observed, plan: plan)

@@ -71,8 +71,10 @@ public struct GantryServer: Sendable {
             guard s.ready else { throw APIError(.serviceUnavailable, "no reconcile has fetched and planned yet") }
             return "ready\n"
         }
-        router.get("/metrics") { _, _ in
-            Response(
+        router.get("/metrics") { [reconciler] _, _ in
+            // Canaries move while a reconcile runs: read at each scrape.
+            metrics.observe(canaries: reconciler.canaries.all)
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }

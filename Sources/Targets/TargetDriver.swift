@@ -246,6 +246,31 @@ public protocol TrafficSplitting: TargetDriver {
     func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
     /// After the canary took every request: `stable` drains and stops.
     func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async
+    /// How requests to what `record` serves are split now, with what each
+    /// backend answered since the split's forwarder started; nil when it
+    /// cannot be read.
+    func traffic(_ record: DeploymentRecord) -> [TrafficShare]?
+}
+
+/// One backend of a split: its weight, the version it serves when the
+/// record names it (nil: a canary's new version), and its counts.
+public struct TrafficShare: Sendable, Codable, Hashable {
+    public var backend: String
+    public var percent: Double
+    public var version: Int?
+    public var requests: Int
+    public var failures: Int
+    /// Upper bound of the 99th-percentile latency, in seconds; nil without requests.
+    public var p99: Double?
+
+    public init(backend: String, percent: Double, version: Int?, stats: BackendStats) {
+        self.backend = backend
+        self.percent = percent
+        self.version = version
+        self.requests = stats.requests
+        self.failures = stats.failures
+        self.p99 = stats.quantile(0.99).map { $0.isFinite ? $0 : BackendStats.bounds.last! * 10 }
+    }
 }
 
 extension TargetDriver {

@@ -116,7 +116,17 @@ import Testing
 
         try await Self.pinV2(project, env: "FAIL_EVERY: \"0\"")
         let load = Load(port: project.port)
-        let (_, report) = try await harness.apply()
+        let applying = Task { try await harness.apply() }
+        // Mid-canary, `rollout status` shows the split and what each side
+        // answered, read from the forwarder.
+        var shown = ""
+        while !shown.contains("traffic: v1 ") {
+            let status = try await gantry(["rollout", "status", "demo-prod", "--repo", project.directory, "--state-dir", harness.workspace.root])
+            shown = status.output
+            if shown.contains("Done: every target serves v2") { break }
+        }
+        #expect(shown.contains("traffic: v1 90% (") && shown.contains("; new version 10% ("), "\(shown)")
+        let (_, report) = try await applying.value
         let seen = load.stop()
         #expect(report.result == .applied, "\(report.failed)")
         #expect(seen.failures == 0, "\(seen)")

@@ -1,4 +1,8 @@
+import Controller
 import Foundation
+import Planner
+import Reconciler
+import StableAddress
 import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(5)))
@@ -31,6 +35,33 @@ struct MetricsTests {
         for name in m.types.keys { #expect(name.hasPrefix("gantry_"), "\(name)") }
         for (name, type) in m.types where type == "counter" { #expect(name.hasSuffix("_total"), "\(name)") }
         await controller.stop()
+    }
+
+    @Test func aCanaryUnderWayIsSeenUntilItEndsAndAHeldVersionIsAGauge() throws {
+        let metrics = ControllerMetrics(version: "test")
+        let step = CanaryProgress.Step(
+            deployment: "demo-prod", target: "local", version: 2, fromVersion: 1, step: 1, steps: 3, percent: 10,
+            readings: BackendStats(requests: 40, failures: 2), since: Date())
+        metrics.observe(canaries: [step])
+        let labels = ["deployment": "demo-prod", "target": "local"]
+        var m = try PrometheusText(String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self))
+        #expect(m.value("gantry_rollout_canary_weight_percent", labels) == 10)
+        #expect(m.value("gantry_rollout_canary_step", labels) == 1)
+        #expect(m.value("gantry_rollout_canary_requests", labels) == 40)
+        #expect(m.value("gantry_rollout_canary_error_ratio", labels) == 0.05)
+        metrics.observe(canaries: [])
+        m = try PrometheusText(String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self))
+        #expect(m.value("gantry_rollout_canary_weight_percent", labels) == nil, "gone once the canary ends")
+
+        let held = Plan(
+            revision: Plan.Revision(source: "git", commit: "c", author: "a", subject: "s"), diagnostics: [], actions: [], synced: [],
+            blocked: [Note("Deployment/demo-prod", .held(model: "demo", version: 2, previous: 1, reason: "canary failed", rollsBack: true))])
+        metrics.observe(plan: held, deployments: [])
+        m = try PrometheusText(String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self))
+        #expect(m.value("gantry_rollout_held", ["deployment": "demo-prod"]) == 1)
+        metrics.observe(plan: Plan(revision: held.revision, diagnostics: [], actions: [], synced: [], blocked: []), deployments: [])
+        m = try PrometheusText(String(decoding: metrics.registry.emitToBuffer(), as: UTF8.self))
+        #expect(m.value("gantry_rollout_held", ["deployment": "demo-prod"]) == nil)
     }
 
     @Test func theParserRejectsWhatPrometheusWould() {

@@ -4,7 +4,52 @@ import Manifests
 import Planner
 import StableAddress
 import State
+import Synchronization
 import Targets
+
+/// Where each canary under way stands, by Deployment: written by the
+/// canary as it moves, read by the controller's metrics and API.
+public final class CanaryProgress: Sendable {
+    public struct Step: Sendable, Equatable, Codable {
+        public var deployment: String
+        public var target: String
+        public var version: Int
+        public var fromVersion: Int
+        /// 1-based, of `steps` (the last is 100%).
+        public var step: Int
+        public var steps: Int
+        /// The new version's share of requests now.
+        public var percent: Int
+        /// The new version's requests in this step so far.
+        public var readings: BackendStats
+        public var since: Date
+
+        public init(
+            deployment: String, target: String, version: Int, fromVersion: Int, step: Int, steps: Int, percent: Int,
+            readings: BackendStats, since: Date
+        ) {
+            self.deployment = deployment
+            self.target = target
+            self.version = version
+            self.fromVersion = fromVersion
+            self.step = step
+            self.steps = steps
+            self.percent = percent
+            self.readings = readings
+            self.since = since
+        }
+    }
+
+    private let state = Mutex<[String: Step]>([:])
+
+    public init() {}
+
+    public var all: [Step] { state.withLock { $0.values.sorted { $0.deployment < $1.deployment } } }
+
+    func update(_ step: Step) { state.withLock { $0[step.deployment] = step } }
+    func readings(_ deployment: String, _ readings: BackendStats) { state.withLock { $0[deployment]?.readings = readings } }
+    func end(_ deployment: String) { state.withLock { $0[deployment] = nil } }
+}
 
 /// A canary on one target that splits traffic: the new version starts next
 /// to the one that serves, takes each step's share of requests for the
@@ -51,12 +96,17 @@ struct CanaryRun {
             throw await rollout.fail(r, desired, entry, "canary: \(error)", moved: [])
         }
         let steps = (strategy.steps ?? [100]).filter { $0 < 100 }
+        defer { r.canaries.end(deployment) }
         for (i, percent) in steps.enumerated() {
             let what = "canary step \(i + 1) of \(steps.count + 1) (\(percent)% to v\(number))"
             do {
                 try Task.checkCancellation()
                 try await driver.split(canary, stable: stable, percent: percent)
-                try await judge(canary, placed.spec)
+                r.canaries.update(
+                    CanaryProgress.Step(
+                        deployment: deployment, target: target, version: number, fromVersion: stable.version, step: i + 1,
+                        steps: steps.count + 1, percent: percent, readings: BackendStats(), since: Date()))
+                try await judge(canary, placed.spec) { r.canaries.readings(deployment, $0) }
             } catch {
                 await driver.abandon(canary, stable: stable)
                 try? r.journal.close(launch.key, .failed)
@@ -88,7 +138,7 @@ struct CanaryRun {
     /// and once the pause is over and enough requests reached it, its error
     /// rate and latency must be within the analysis. An error rate already
     /// over the limit ends the step early.
-    func judge(_ canary: DeploymentRecord, _ spec: DeploymentSpec) async throws {
+    func judge(_ canary: DeploymentRecord, _ spec: DeploymentSpec, seen report: (BackendStats) -> Void = { _ in }) async throws {
         let pause = strategy.pause?.duration ?? .zero
         let analysis = strategy.analysis
         let minRequests = analysis?.minRequests ?? 10
@@ -102,6 +152,7 @@ struct CanaryRun {
                 throw DriverError("v\(canary.version) stopped serving: \(seen.detail)")
             }
             let window = driver.readings(canary)?.since(baseline) ?? BackendStats()
+            report(window)
             let elapsed = ContinuousClock.now - started
             if window.requests >= minRequests, let verdict = Self.verdict(window, analysis) { throw DriverError(verdict) }
             if elapsed >= pause, window.requests >= minRequests || analysis == nil { return }

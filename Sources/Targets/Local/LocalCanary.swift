@@ -59,4 +59,17 @@ extension LocalTarget: TrafficSplitting {
         guard let old = LocalServing.of(stable), LocalServing.of(canary)?.serve != old.serve else { return }
         await drainAndStop(old, name: stable.name)
     }
+
+    public func traffic(_ record: DeploymentRecord) -> [TrafficShare]? {
+        let control = ForwarderControl(directory: controlDirectory(record.name))
+        guard let serving = LocalServing.of(record), let routes = control.routes()?.filter({ $0.weight > 0 }), !routes.isEmpty else { return nil }
+        let status = control.status()
+        let total = Double(routes.reduce(0) { $0 + $1.weight })
+        let mine = Set(serving.replicas.map(\.endpoint))
+        return routes.map { route in
+            TrafficShare(
+                backend: route.endpoint.description, percent: Double(route.weight) * 100 / total,
+                version: mine.contains(route.endpoint) ? record.version : nil, stats: status?.stats(for: route.endpoint) ?? BackendStats())
+        }
+    }
 }

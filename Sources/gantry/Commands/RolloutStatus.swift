@@ -25,6 +25,7 @@ struct RolloutStatus: AsyncParsableCommand {
 
             Examples:
               gantry rollout status churn-prod
+              gantry rollout status churn-prod --watch
               gantry rollout status churn-prod -o json
             """)
 
@@ -32,6 +33,8 @@ struct RolloutStatus: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
     @Argument(help: "The Deployment.") var deployment: String
+    @Flag(help: "Print the status again whenever it changes, until every target is done or the version is held.") var watch = false
+    @Option(help: "With --watch: seconds between looks.") var interval: Double = 1
 
     struct Target: Encodable {
         var target: String
@@ -44,6 +47,8 @@ struct RolloutStatus: AsyncParsableCommand {
         var detail: String
         var since: Date?
         var done: Bool
+        /// How the target's address splits requests now (local targets).
+        var traffic: [TrafficShare]?
     }
 
     struct Report: Encodable {
@@ -61,6 +66,36 @@ struct RolloutStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard watch else {
+            let report = try await look()
+            try show(report)
+            if report.state != "done" { throw ExitCode(2) }
+            return
+        }
+        var last: String?
+        while true {
+            let report = try await look()
+            let shown = format.output == .json ? "" : text(report)
+            if shown != last || format.output == .json {
+                try show(report)
+                last = shown
+            }
+            if report.state == "done" { return }
+            if report.state == "held" { throw ExitCode(2) }
+            try await Task.sleep(for: .seconds(max(0.1, interval)))
+        }
+    }
+
+    func show(_ report: Report) throws {
+        if format.output == .json {
+            try printJSON(report)
+        } else {
+            print(text(report))
+        }
+    }
+
+    /// The rollout now, read from Git, the store and each target.
+    func look() async throws -> Report {
         let revision = try source.source(state: state).fetch()
         guard let entry = revision.manifests.deployments[deployment] else {
             printError("error: no Deployment \(deployment) in \(revision.commit.id.short)")
@@ -75,10 +110,12 @@ struct RolloutStatus: AsyncParsableCommand {
                 let placed = spec.placed(on: name)
                 let record = try store?.deployment(deployment, target: name)
                 var seen: ObservedDeployment?
+                var traffic: [TrafficShare]?
                 if let store, let record {
                     do {
                         let driver = try Drivers.make(target: name, in: revision.manifests, workspace: state.workspace, versions: store)
                         seen = await driver.observe(record, spec: placed)
+                        traffic = (driver as? any TrafficSplitting)?.traffic(record)
                     } catch {
                         seen = ObservedDeployment(name: deployment, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
                     }
@@ -89,7 +126,7 @@ struct RolloutStatus: AsyncParsableCommand {
                         serving: seen?.serving ?? false, healthy: seen?.healthy, detail: seen?.detail ?? "not deployed",
                         since: record?.updatedAt,
                         // Done: every field as `gantry diff` judges it.
-                        done: Drift.fields(spec: placed, record: record, observed: seen).allSatisfy(\.inSync)))
+                        done: Drift.fields(spec: placed, record: record, observed: seen).allSatisfy(\.inSync), traffic: traffic))
             }
         }
         // A hold counts while Git still asks for what failed.
@@ -99,12 +136,19 @@ struct RolloutStatus: AsyncParsableCommand {
             strategy: (spec.strategy?.type ?? .allAtOnce).rawValue, waves: waves, autoRollback: spec.autoRollback == true,
             targets: targets, held: hold,
             state: hold != nil ? "held" : targets.allSatisfy(\.done) ? "done" : "rolling-out")
-        if format.output == .json {
-            try printJSON(report)
-        } else {
-            print(text(report))
+        return report
+    }
+
+    /// `v1 90% (1203 requests, 0.1% failed, p99 <= 0.025 s)`; counts since
+    /// the target's forwarder started.
+    static func share(_ s: TrafficShare) -> String {
+        let who = s.version.map { "v\($0)" } ?? "new version"
+        var counts = "\(s.requests) requests"
+        if s.requests > 0 {
+            counts += String(format: ", %.1f%% failed", Double(s.failures) * 100 / Double(s.requests))
+            if let p99 = s.p99 { counts += ", p99 <= \(p99) s" }
         }
-        if report.state != "done" { throw ExitCode(2) }
+        return "\(who) " + String(format: "%.0f%%", s.percent) + " (\(counts))"
     }
 
     func text(_ r: Report) -> String {
@@ -119,6 +163,9 @@ struct RolloutStatus: AsyncParsableCommand {
                 "\(t.wave)".padding(6) + t.target.padding(width) + (t.version.map { "v\($0)" } ?? "-").padding(8)
                 + (t.address ?? "-").padding(22) + (t.since?.short ?? "-").padding(21) + state
                 + (t.done || t.version == nil ? "" : " (\(t.detail))") + "\n"
+            if let traffic = t.traffic, traffic.count > 1 || t.traffic?.first?.version != t.version {
+                out += "".padding(6) + "traffic: " + traffic.map(Self.share).joined(separator: "; ") + "\n"
+            }
         }
         if let h = r.held {
             out += "\nHeld since \(h.createdAt.short): \(r.model)@v\(h.version) failed its rollout (\(h.reason))"
