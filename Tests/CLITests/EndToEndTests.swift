@@ -145,9 +145,13 @@ struct EndToEndTests {
         _ = try await gantry(["destroy"])
     }
 
-    /// A project whose training takes a while and counts its runs.
-    func slowProject(marker: String) async throws -> String {
+    /// A project whose training takes a while and counts its runs. With
+    /// `held`, the training waits until the file `<marker>.go` exists (at
+    /// most a minute): a test that kills the controller mid-training then
+    /// does not depend on how fast it gets to the kill.
+    func slowProject(marker: String, held: Bool = false) async throws -> String {
         let repo = scratch("slow")
+        let wait = held ? "os.path.exists(sys.argv[2] + '.go') or time.time() - t > 60" : "time.time() - t > 2"
         let pipeline = """
             apiVersion: gantry.dev/v1alpha1
             kind: Pipeline
@@ -155,7 +159,7 @@ struct EndToEndTests {
             spec:
               steps:
                 - name: train
-                  command: [python3, -c, "import sys, time; time.sleep(2); open(sys.argv[1] + '/m', 'w').write('m'); open(sys.argv[2], 'a').write('run\\\\n')", "${outputs}", "\(marker)"]
+                  command: [python3, -c, "import os, sys, time\\nt = time.time()\\nwhile not (\(wait)): time.sleep(0.05)\\nopen(sys.argv[1] + '/m', 'w').write('m'); open(sys.argv[2], 'a').write('run\\\\n')", "${outputs}", "\(marker)"]
               artifact: { step: train, path: m }
             ---
             apiVersion: gantry.dev/v1alpha1
@@ -204,10 +208,11 @@ struct EndToEndTests {
 
     @Test func aControllerKilledDuringTrainingAdoptsTheRunningJobOnRestart() async throws {
         let marker = scratch("marker") + "/runs"
-        let repo = try await slowProject(marker: marker)
+        let repo = try await slowProject(marker: marker, held: true)
         let state = scratch("state")
         let runner = try await applyKilledDuringTraining(repo: repo, state: state)
         #expect(runner.isRunning, "the training outlives the controller")
+        FileManager.default.createFile(atPath: marker + ".go", contents: nil)
 
         let applied = try await gantryAsAda(["apply", "--repo", repo, "--state-dir", state], in: repo)
         #expect(applied.code == 0, "\(applied.output)")
@@ -218,9 +223,10 @@ struct EndToEndTests {
 
     @Test func aTrainingThatDiedWithTheControllerIsLaunchedOnceMore() async throws {
         let marker = scratch("marker") + "/runs"
-        let repo = try await slowProject(marker: marker)
+        let repo = try await slowProject(marker: marker, held: true)
         let state = scratch("state")
         let runner = try await applyKilledDuringTraining(repo: repo, state: state)
+        FileManager.default.createFile(atPath: marker + ".go", contents: nil)
         // The machine "restarts": the run dies too, before writing anything,
         // and with it every step it started (they share its session, not its
         // process group).
