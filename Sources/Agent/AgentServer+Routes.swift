@@ -87,6 +87,40 @@ extension AgentServer {
             do { try await node.removeDeployment(name) } catch { throw AgentError.from(error) }
             return Response(status: .noContent)
         }
+        router.put("/v1/deployments/:name/next") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await request.json(AgentAPI.DeploymentRequest.self)
+            do { return AgentJSON(try await node.startNext(name: name, body)) } catch { throw AgentError.from(error) }
+        }
+        router.get("/v1/deployments/:name/next") { _, context in
+            let name = try context.parameters.require("name")
+            let status: AgentAPI.NextStatus?
+            do { status = try await node.nextStatus(name) } catch { throw AgentError.from(error) }
+            guard let status else { throw AgentError(.notFound, "deployment \(name) has no next version") }
+            return AgentJSON(status)
+        }
+        router.put("/v1/deployments/:name/next/weight") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await request.json(AgentAPI.Weight.self)
+            do { try await node.weighNext(name: name, percent: body.percent) } catch { throw AgentError.from(error) }
+            return Response(status: .noContent)
+        }
+        router.post("/v1/deployments/:name/next/promote") { _, context in
+            let name = try context.parameters.require("name")
+            do { return AgentJSON(try await node.promoteNext(name: name)) } catch { throw AgentError.from(error) }
+        }
+        router.delete("/v1/deployments/:name/next") { _, context in
+            let name = try context.parameters.require("name")
+            do { try await node.abandonNext(name: name) } catch { throw AgentError.from(error) }
+            return Response(status: .noContent)
+        }
+        router.get("/v1/deployments/:name/traffic") { _, context in
+            let name = try context.parameters.require("name")
+            let shares: [TrafficShare]?
+            do { shares = try await node.traffic(name) } catch { throw AgentError.from(error) }
+            guard let shares else { throw AgentError(.notFound, "deployment \(name) splits no traffic here") }
+            return AgentJSON(shares)
+        }
         router.get("/v1/deployments/:name/log") { _, context in
             let name = try context.parameters.require("name")
             let text: String?

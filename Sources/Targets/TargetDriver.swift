@@ -240,7 +240,10 @@ public protocol TrafficSplitting: TargetDriver {
     func split(_ canary: DeploymentRecord, stable: DeploymentRecord, percent: Int) async throws
     /// What the canary's requests have shown since it started (counts only
     /// grow; a window is the difference of two readings).
-    func readings(_ canary: DeploymentRecord) -> BackendStats?
+    func readings(_ canary: DeploymentRecord) async -> BackendStats?
+    /// What runs for the canary now (its servers, their health); it takes
+    /// only its share of the address, so `forwarding` may be false.
+    func observe(canary: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment
     /// Every request to `stable` again; the canary stops once its in-flight
     /// requests finish.
     func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
@@ -249,7 +252,7 @@ public protocol TrafficSplitting: TargetDriver {
     /// How requests to what `record` serves are split now, with what each
     /// backend answered since the split's forwarder started; nil when it
     /// cannot be read.
-    func traffic(_ record: DeploymentRecord) -> [TrafficShare]?
+    func traffic(_ record: DeploymentRecord) async -> [TrafficShare]?
 }
 
 /// One backend of a split: its weight, the version it serves when the

@@ -180,6 +180,51 @@ struct AgentTests {
         }
     }
 
+    @Test func aCanaryOnANodeIsJudgedByTheNodesForwarder() async throws {
+        try await withNodes(["node-a"]) { nodes in
+            let a = nodes[0]
+            let project = try await project(nodes: [(a.name, a.endpoint)], train: "local", serve: "node-a")
+            project.write("src/serve.py", CanaryTests.serve)
+            func deployment(version: Int, env: String) -> String {
+                project.deployment(version: version, extra: CanaryTests.strategy)
+                    .replacingOccurrences(of: "{ target: local }", with: "{ target: node-a }")
+                    .replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { \(env) }")
+            }
+            project.write("manifests/deployment.yaml", deployment(version: 1, env: "FAIL_EVERY: \"0\""))
+            try await project.commit("Serve demo on node-a by canary")
+            let harness = try Harness(project)
+            defer { Task { await harness.tearDown() } }
+            let (_, first) = try await harness.apply()
+            #expect(first.result == .applied, "\(first.failed)")
+
+            // v2 answers 500 to every fifth request: back to v1 on the node.
+            project.write(
+                "manifests/model.yaml",
+                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            project.write("manifests/deployment.yaml", deployment(version: 2, env: "FAIL_EVERY: \"5\""))
+            try await project.commit("Train and pin v2")
+            var load = Load(port: project.port)
+            let (_, failed) = try await harness.apply()
+            _ = load.stop()
+            let error = try #require(failed.failed.first?.error)
+            #expect(error.contains("canary step 1 of 3 (10% to v2): error rate "), "\(error)")
+            #expect(Load.get(port: project.port, times: 20).versions == ["1": 20])
+            #expect(try await a.client().send("GET", "/v1/deployments/demo-prod/next", accept: [404]).status == 404, "the next version is gone")
+
+            // A fixed server: the canary reaches every request, none fails.
+            project.write("manifests/deployment.yaml", deployment(version: 2, env: "FAIL_EVERY: \"0\""))
+            try await project.commit("Fix the server")
+            load = Load(port: project.port)
+            let (_, applied) = try await harness.apply()
+            let seen = load.stop()
+            #expect(applied.result == .applied, "\(applied.failed)")
+            #expect(seen.failures == 0 && seen.versions["2", default: 0] > 0, "\(seen)")
+            #expect(Load.get(port: project.port, times: 20).versions == ["2": 20])
+            #expect(try await status(a, "demo-prod").record.version == 2)
+        }
+    }
+
     @Test func callsWithoutTheTokenAreRefusedAndChangeNothing() async throws {
         try await withNodes(["node-a"]) { nodes in
             let a = nodes[0]

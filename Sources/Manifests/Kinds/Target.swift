@@ -65,7 +65,7 @@ extension TargetSpec.TargetType {
     public var capabilities: Set<TargetSpec.Capability> {
         switch self {
         case .local: [.train, .serve, .splitTraffic, .replicas]
-        case .agent: [.train, .serve, .replicas]
+        case .agent: [.train, .serve, .replicas, .splitTraffic]
         case .mlflow: [.serve]
         case .ray: [.train, .serve]
         case .sagemaker: [.train, .serve, .replicas]

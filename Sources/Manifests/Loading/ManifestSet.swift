@@ -267,7 +267,7 @@ struct References {
                     out.append(
                         o.diagnostic(
                             "spec.strategy.type",
-                            "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local can); use type: all-at-once"
+                            "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local and agent targets can); use type: all-at-once"
                         ))
                 }
                 if type == .local, spec.targets[..<i].contains(where: { set.targetType($0.target) == .local }) {

@@ -143,15 +143,15 @@ struct CanaryRun {
         let analysis = strategy.analysis
         let minRequests = analysis?.minRequests ?? 10
         let longest = analysis?.maxDuration?.duration ?? max(pause * 10, .seconds(60))
-        let baseline = driver.readings(canary)
+        let baseline = await driver.readings(canary)
         let started = ContinuousClock.now
         while true {
             try await Task.sleep(for: Self.readingGap)
-            let seen = await driver.observe(canary, spec: spec)
+            let seen = await driver.observe(canary: canary, spec: spec)
             guard seen.serving, seen.healthy != false else {
                 throw DriverError("v\(canary.version) stopped serving: \(seen.detail)")
             }
-            let window = driver.readings(canary)?.since(baseline) ?? BackendStats()
+            let window = await driver.readings(canary)?.since(baseline) ?? BackendStats()
             report(window)
             let elapsed = ContinuousClock.now - started
             if window.requests >= minRequests, let verdict = Self.verdict(window, analysis) { throw DriverError(verdict) }

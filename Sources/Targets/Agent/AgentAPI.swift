@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import StableAddress
 import State
 
 /// The messages of the node agent's REST API (docs/agent-openapi.yaml),
@@ -73,6 +74,21 @@ public enum AgentAPI {
     public struct DeploymentStatus: Codable, Sendable {
         public var record: DeploymentRecord
         public var observed: ObservedDeployment
+    }
+
+    /// `PUT /v1/deployments/{name}/next/weight`: the next version's share.
+    public struct Weight: Codable, Sendable {
+        public var percent: Int
+
+        public init(percent: Int) { self.percent = percent }
+    }
+
+    /// `GET /v1/deployments/{name}/next`: the next version, what the node
+    /// sees of it, and what its forwarder counted for it.
+    public struct NextStatus: Codable, Sendable {
+        public var record: DeploymentRecord
+        public var observed: ObservedDeployment
+        public var readings: BackendStats?
     }
 
     public struct Failure: Codable, Sendable {

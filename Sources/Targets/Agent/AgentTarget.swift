@@ -3,6 +3,7 @@ import HTTP
 import Lineage
 import Manifests
 import Source
+import StableAddress
 import State
 
 /// The driver for an on-prem node running `gantry agent`: training and
@@ -176,15 +177,21 @@ public struct AgentTarget: TargetDriver {
     // MARK: - Serving
 
     public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
+        try await put(request, at: "/v1/deployments/\(request.deployment.name)", "deploy \(request.deployment.name)")
+    }
+
+    /// Ships the project and the artifact, sends the deployment request to
+    /// `path`, and returns the record to keep for the node's answer.
+    func put(_ request: DeployRequest, at path: String, _ what: String) async throws -> DeploymentRecord {
         let name = request.deployment.name
         let project = try await ship(request.revision)
         let artifact = try await ship(artifact: request.version)
         // A rollout waits for the health check on the node.
         var rollout = client
         rollout.timeout = (request.deployment.spec.healthCheck?.timeout?.duration ?? .seconds(30)) + .seconds(60)
-        let answer: AgentAPI.DeploymentStatus = try await onAgent("deploy \(name)") {
+        let answer: AgentAPI.DeploymentStatus = try await onAgent(what) {
             try await rollout.call(
-                "PUT", "/v1/deployments/\(name)",
+                "PUT", path,
                 json: AgentAPI.DeploymentRequest(
                     spec: request.deployment.spec, specDigest: request.specDigest, version: request.version,
                     artifact: artifact, project: project, registry: request.registry))
@@ -240,5 +247,76 @@ public struct AgentTarget: TargetDriver {
 
     public func stop(_ record: DeploymentRecord) async throws {
         try await onAgent("stop \(record.name)") { _ = try await client.send("DELETE", "/v1/deployments/\(record.name)") }
+    }
+
+    /// A deploy interrupted mid-split: made the deployment on the node when
+    /// this controller's record already names its version, else stopped.
+    public func recover(_ launch: OpenLaunch) async -> Recovery {
+        guard launch.kind == .deploy, let name = launch.current?.name ?? launch.object.split(separator: "/").last.map(String.init),
+            let version = launch.key.split(separator: ":").last.flatMap({ Int($0) })
+        else {
+            return .cleanedUp("closed an interrupted \(launch.kind == .train ? "training" : "rollout") of \(launch.object)")
+        }
+        do {
+            if launch.current?.version == version {
+                _ = try await client.send("POST", "/v1/deployments/\(name)/next/promote", accept: [404])
+            } else {
+                _ = try await client.send("DELETE", "/v1/deployments/\(name)/next", accept: [404])
+            }
+        } catch {
+            return .stillRunning
+        }
+        return .cleanedUp("settled an interrupted \(launch.object) rollout on agent \(self.name)")
+    }
+}
+
+/// A node's forwarder splits traffic as the local target's does; the
+/// agent's `…/next` routes drive it.
+extension AgentTarget: TrafficSplitting {
+    public func startCanary(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
+        try launch.started(Digest.canonicalJSON(["agent": name, "next": request.deployment.name]))
+        return try await put(
+            request, at: "/v1/deployments/\(request.deployment.name)/next",
+            "start v\(request.version.number) of \(request.deployment.name) next to the one serving")
+    }
+
+    public func split(_ canary: DeploymentRecord, stable: DeploymentRecord, percent: Int) async throws {
+        try await onAgent("give v\(canary.version) of \(canary.name) \(percent)%") {
+            _ = try await client.send(
+                "PUT", "/v1/deployments/\(canary.name)/next/weight", body: Array(try JSONEncoder().encode(AgentAPI.Weight(percent: percent))),
+                contentType: "application/json")
+        }
+    }
+
+    public func readings(_ canary: DeploymentRecord) async -> BackendStats? {
+        guard let response = try? await observer.send("GET", "/v1/deployments/\(canary.name)/next", headers: [("Accept", "application/json")]),
+            let status = try? observer.decode(AgentAPI.NextStatus.self, from: response)
+        else { return nil }
+        return status.readings
+    }
+
+    public func observe(canary: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
+        do {
+            let response = try await observer.send("GET", "/v1/deployments/\(canary.name)/next", headers: [("Accept", "application/json")])
+            return try observer.decode(AgentAPI.NextStatus.self, from: response).observed
+        } catch {
+            return ObservedDeployment(
+                name: canary.name, serving: false, forwarding: false, healthy: nil, detail: "agent \(name): v\(canary.version) of \(canary.name): \(error)")
+        }
+    }
+
+    public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
+        _ = try? await client.send("DELETE", "/v1/deployments/\(canary.name)/next", accept: [404])
+    }
+
+    public func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async {
+        _ = try? await client.send("POST", "/v1/deployments/\(canary.name)/next/promote", accept: [404])
+    }
+
+    public func traffic(_ record: DeploymentRecord) async -> [TrafficShare]? {
+        guard let response = try? await observer.send("GET", "/v1/deployments/\(record.name)/traffic", headers: [("Accept", "application/json")]),
+            let shares = try? observer.decode([TrafficShare].self, from: response)
+        else { return nil }
+        return shares
     }
 }

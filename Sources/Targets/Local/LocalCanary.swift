@@ -1,4 +1,5 @@
 import Foundation
+import Manifests
 import Processes
 import StableAddress
 import State
@@ -37,11 +38,15 @@ extension LocalTarget: TrafficSplitting {
         try await control.waitUntilRouting(routes, timeout: .seconds(10))
     }
 
-    public func readings(_ canary: DeploymentRecord) -> BackendStats? {
+    public func readings(_ canary: DeploymentRecord) async -> BackendStats? {
         guard let new = LocalServing.of(canary), let status = ForwarderControl(directory: controlDirectory(canary.name)).status() else {
             return nil
         }
         return new.replicas.map { status.stats(for: $0.endpoint) }.reduce(BackendStats(), +)
+    }
+
+    public func observe(canary: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
+        await observe(canary, spec: spec)
     }
 
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
@@ -60,7 +65,7 @@ extension LocalTarget: TrafficSplitting {
         await drainAndStop(old, name: stable.name)
     }
 
-    public func traffic(_ record: DeploymentRecord) -> [TrafficShare]? {
+    public func traffic(_ record: DeploymentRecord) async -> [TrafficShare]? {
         let control = ForwarderControl(directory: controlDirectory(record.name))
         guard let serving = LocalServing.of(record), let routes = control.routes()?.filter({ $0.weight > 0 }), !routes.isEmpty else { return nil }
         let status = control.status()

@@ -115,7 +115,7 @@ struct RolloutStatus: AsyncParsableCommand {
                     do {
                         let driver = try Drivers.make(target: name, in: revision.manifests, workspace: state.workspace, versions: store)
                         seen = await driver.observe(record, spec: placed)
-                        traffic = (driver as? any TrafficSplitting)?.traffic(record)
+                        traffic = await (driver as? any TrafficSplitting)?.traffic(record)
                     } catch {
                         seen = ObservedDeployment(name: deployment, serving: false, forwarding: false, healthy: nil, detail: "\(error)")
                     }
