@@ -180,6 +180,47 @@ struct AgentTests {
         }
     }
 
+    @Test func aLaterWaveStartsItsServerWhileTheFirstMovesThenOnlySwitches() async throws {
+        try await withNodes(["node-a"]) { nodes in
+            let a = nodes[0]
+            let project = try await project(nodes: [(a.name, a.endpoint)], train: "local", serve: "local")
+            let portA = freePort()
+            func deployment(version: Int) -> String {
+                project.deployment(version: version).replacingOccurrences(
+                    of: "  targets: [{ target: local }]",
+                    with: """
+                          targets: [{ target: local }, { target: node-a, address: "127.0.0.1:\(portA)" }]
+                          strategy: { type: waves, waves: [[local], [node-a]] }
+                        """)
+            }
+            project.write("src/serve.py", CanaryTests.serve)
+            project.write("manifests/deployment.yaml", deployment(version: 1))
+            try await project.commit("Serve here, then on node-a")
+            let harness = try Harness(project)
+            defer { Task { await harness.tearDown() } }
+            _ = try await harness.apply()
+            project.write(
+                "manifests/model.yaml",
+                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            project.write("manifests/deployment.yaml", deployment(version: 2))
+            try await project.commit("Train and pin v2")
+            let load = Load(port: portA)
+            let (_, report) = try await harness.apply()
+            let seen = load.stop()
+            #expect(report.result == .applied, "\(report.failed)")
+            // node-a's v2 was started (its launch opened) before local had
+            // switched, and its switch cost no request.
+            let nodeLaunch = try #require(try harness.store.intent("deploy:demo-prod@node-a:2"))
+            let local = try #require(try harness.store.deployment("demo-prod", target: "local"))
+            #expect(nodeLaunch.createdAt < local.updatedAt, "node-a started at \(nodeLaunch.createdAt), local switched at \(local.updatedAt)")
+            #expect(seen.failures == 0, "\(seen)")
+            #expect(Load.get(port: portA, times: 10).versions == ["2": 10])
+            #expect(try await status(a, "demo-prod").record.version == 2)
+            #expect(try await a.client().send("GET", "/v1/deployments/demo-prod/next", accept: [404]).status == 404)
+        }
+    }
+
     @Test func aCanaryOnANodeIsJudgedByTheNodesForwarder() async throws {
         try await withNodes(["node-a"]) { nodes in
             let a = nodes[0]

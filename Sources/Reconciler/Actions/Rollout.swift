@@ -48,6 +48,21 @@ struct RolloutExecutor: ActionExecutor {
             try await canary.run(r, desired: desired, prepared: prepared)
             return
         }
+        // Later waves' servers start now, beside what serves, so that each
+        // wave costs a switch rather than a start; whatever of them is not
+        // switched to is stopped again.
+        let early = await EarlyStarts.begin(self, r, desired, entry, prepared)
+        do {
+            try await moveWaves(r, desired, entry, prepared, early: early)
+        } catch {
+            await early.abandonRest(r)
+            throw error
+        }
+    }
+
+    func moveWaves(
+        _ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ prepared: Prepared, early: EarlyStarts
+    ) async throws {
         var moved: [Action.Move] = []
         for (i, wave) in waves.enumerated() {
             var failures: [String] = []
@@ -59,7 +74,11 @@ struct RolloutExecutor: ActionExecutor {
                     group.addTask {
                         let took = Mutex(false)
                         do {
-                            try await deploy(r, desired, entry, move.target, prepared) { took.withLock { $0 = true } }
+                            if let started = await early.take(move.target) {
+                                try await early.switchTo(started, self, r) { took.withLock { $0 = true } }
+                            } else {
+                                try await deploy(r, desired, entry, move.target, prepared) { took.withLock { $0 = true } }
+                            }
                             return (move, true, nil)
                         } catch {
                             return (move, took.withLock { $0 }, error)
