@@ -118,6 +118,10 @@ import Testing
                 "spec.strategy.analysis.minRequests: minRequests must be at least 1"
             ),
             ("{ type: canary, steps: [10, 100], pause: 1s, analysis: { minRequests: 5 } }", "spec.strategy.analysis: an analysis judges something"),
+            (
+                "{ type: canary, steps: [10, 100], pause: 1s, analysis: { command: [check, \"${port}\"] } }",
+                "spec.strategy.analysis.command[1]: unknown placeholder ${port}"
+            ),
             ("{ type: canary, steps: [10, 100], pause: 1s, analysis: { maxErrorRate: \"0.1\" } }", "spec.strategy.analysis.maxErrorRate"),
         ]
         for (strategy, expected) in cases {

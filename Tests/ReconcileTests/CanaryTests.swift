@@ -107,6 +107,49 @@ import Testing
         #expect(next.result == .nothingToDo, "\(plan.text)")
     }
 
+    @Test func anEvaluationCommandThatFailsAtAStepRollsTheCanaryBack() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", Self.serve)
+        // The evaluation passes at 10% and fails at 50%, and says why.
+        project.write(
+            "check.py",
+            """
+            import sys
+            address, version, percent = sys.argv[1:4]
+            print(f"checked v{version} at {address} with {percent}%")
+            sys.exit(1 if percent == "50" else 0)
+            """)
+        let strategy = """
+              strategy:
+                type: canary
+                steps: [10, 50, 100]
+                pause: 200ms
+                analysis: { command: [python3, check.py, "${address}", "${version}", "${percent}"] }
+              autoRollback: true
+
+            """
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo by canary, checked by a command")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        project.write("manifests/deployment.yaml", project.deployment(version: 2, extra: strategy))
+        try await project.commit("Train and pin v2")
+        let (_, report) = try await harness.apply()
+        let error = try #require(report.failed.first?.error)
+        #expect(
+            error.hasPrefix("canary step 2 of 3 (50% to v2): analysis command python3 check.py 127.0.0.1:\(project.port) 2 50 exited with code 1"),
+            "\(error)")
+        #expect(error.contains("checked v2 at 127.0.0.1:\(project.port) with 50%"), "its output is in the error: \(error)")
+        #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
+        #expect(try harness.store.hold("demo-prod")?.version == 2)
+    }
+
     @Test func aHealthyVersionReachesEveryRequestWithoutAFailedOne() async throws {
         let project = try await Self.project()
         let harness = try Harness(project)

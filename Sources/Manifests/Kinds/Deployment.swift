@@ -161,11 +161,23 @@ public struct Analysis: Sendable, Hashable, Codable {
     /// Longest a step may wait for `minRequests`; default 10 times `pause`
     /// (at least a minute).
     public var maxDuration: TimeSpan?
+    /// An evaluation run at the end of each step, from the project's root at
+    /// the revision, that must exit 0 (within `pause`, at least a minute).
+    /// May use `${address}` (the stable address), `${version}`,
+    /// `${percent}` and `${model}`.
+    public var command: Command?
 
-    public init(maxErrorRate: Double? = nil, maxLatencyP99: TimeSpan? = nil, minRequests: Int? = nil, maxDuration: TimeSpan? = nil) {
+    public init(
+        maxErrorRate: Double? = nil, maxLatencyP99: TimeSpan? = nil, minRequests: Int? = nil, maxDuration: TimeSpan? = nil,
+        command: Command? = nil
+    ) {
         self.maxErrorRate = maxErrorRate
         self.maxLatencyP99 = maxLatencyP99
         self.minRequests = minRequests
         self.maxDuration = maxDuration
+        self.command = command
     }
+
+    /// The placeholders `command` may use.
+    public static let placeholders: Set<String> = ["address", "version", "percent", "model"]
 }

@@ -242,8 +242,10 @@ extension Analysis {
         var maxLatencyP99: TimeSpan?
         var minRequests: Int?
         var maxDuration: TimeSpan?
+        var command: Command?
         let ok = Strict.fields(n) { key, v in
             switch key {
+            case "command": return Strict.setOptional(&command, v, Command.init(strict:))
             case "maxErrorRate": return Strict.setOptional(&maxErrorRate, v, Strict.double)
             case "maxLatencyP99": return Strict.setOptional(&maxLatencyP99, v, TimeSpan.init(strict:))
             case "minRequests": return Strict.setOptional(&minRequests, v, Strict.int)
@@ -252,7 +254,8 @@ extension Analysis {
             }
         }
         guard ok else { return nil }
-        self.init(maxErrorRate: maxErrorRate, maxLatencyP99: maxLatencyP99, minRequests: minRequests, maxDuration: maxDuration)
+        self.init(
+            maxErrorRate: maxErrorRate, maxLatencyP99: maxLatencyP99, minRequests: minRequests, maxDuration: maxDuration, command: command)
     }
 }
 

@@ -265,9 +265,18 @@ enum ObjectValidator {
                 if let n = analysis.minRequests, n < 1 {
                     out.append(origin.diagnostic("spec.strategy.analysis.minRequests", "minRequests must be at least 1"))
                 }
-                if analysis.maxErrorRate == nil, analysis.maxLatencyP99 == nil {
+                if analysis.maxErrorRate == nil, analysis.maxLatencyP99 == nil, analysis.command == nil {
                     out.append(
-                        origin.diagnostic("spec.strategy.analysis", "an analysis judges something: set maxErrorRate, maxLatencyP99 or both"))
+                        origin.diagnostic(
+                            "spec.strategy.analysis", "an analysis judges something: set maxErrorRate, maxLatencyP99, command, or several"))
+                }
+                for (k, arg) in (analysis.command?.argv ?? []).enumerated() {
+                    for p in Placeholder.all(in: arg) where p.name != nil || !Analysis.placeholders.contains(p.namespace) {
+                        out.append(
+                            origin.diagnostic(
+                                "spec.strategy.analysis.command[\(k)]",
+                                "unknown placeholder \(p.text); expected one of ${address}, ${version}, ${percent}, ${model}"))
+                    }
                 }
             }
         }

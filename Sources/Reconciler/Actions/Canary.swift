@@ -2,6 +2,7 @@ import Foundation
 import Lineage
 import Manifests
 import Planner
+import Processes
 import StableAddress
 import State
 import Synchronization
@@ -107,6 +108,9 @@ struct CanaryRun {
                         deployment: deployment, target: target, version: number, fromVersion: stable.version, step: i + 1,
                         steps: steps.count + 1, percent: percent, readings: BackendStats(), since: Date()))
                 try await judge(canary, placed.spec) { r.canaries.readings(deployment, $0) }
+                if let command = strategy.analysis?.command {
+                    try await evaluate(command, canary: canary, percent: percent, r, desired)
+                }
             } catch {
                 await driver.abandon(canary, stable: stable)
                 try? r.journal.close(launch.key, .failed)
@@ -155,11 +159,58 @@ struct CanaryRun {
             report(window)
             let elapsed = ContinuousClock.now - started
             if window.requests >= minRequests, let verdict = Self.verdict(window, analysis) { throw DriverError(verdict) }
-            if elapsed >= pause, window.requests >= minRequests || analysis == nil { return }
+            // Only an error rate or a latency needs requests to judge.
+            let readsTraffic = analysis?.maxErrorRate != nil || analysis?.maxLatencyP99 != nil
+            if elapsed >= pause, window.requests >= minRequests || !readsTraffic { return }
             if elapsed >= longest {
                 throw DriverError(
                     "only \(window.requests) requests reached v\(canary.version) in \(TimeSpan(seconds: longest.seconds)); analysis needs \(minRequests)")
             }
+        }
+    }
+
+    /// Runs the analysis command at the end of a step, from the project's
+    /// root at the revision; it must exit 0 within the step's pause (at
+    /// least a minute). Its output is kept next to the deployment's logs.
+    func evaluate(_ command: Command, canary: DeploymentRecord, percent: Int, _ r: Reconciler, _ desired: DesiredState) async throws {
+        let argv = command.argv.map { arg in
+            Placeholder.expand(arg) { p in
+                switch p.namespace {
+                case "address": return canary.address
+                case "version": return String(canary.version)
+                case "percent": return String(percent)
+                case "model": return canary.model
+                default: return nil
+                }
+            }
+        }
+        let directory = r.workspace.deployment(canary.name)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let log = (directory as NSString).appendingPathComponent("analysis-v\(canary.version)-\(percent).log")
+        try? FileManager.default.removeItem(atPath: log)
+        let child = try ChildProcess.spawn(
+            ProcessSpec(
+                argv: argv, environment: Workspace.baseEnvironment(), workingDirectory: try Checkouts(workspace: r.workspace).project(desired.revision),
+                logPath: log))
+        let limit = max(strategy.pause?.duration ?? .zero, .seconds(60))
+        let finished = await withTaskGroup(of: ExitStatus?.self) { group in
+            group.addTask { await child.wait() }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let status = finished else {
+            _ = await child.terminate(grace: .seconds(2))
+            throw DriverError("analysis command \(argv.joined(separator: " ")) did not finish within \(TimeSpan(seconds: limit.seconds)); log \(log)")
+        }
+        guard status.succeeded else {
+            let tail = (FileManager.default.contents(atPath: log).map { String(decoding: $0.suffix(500), as: UTF8.self) } ?? "")
+                .split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw DriverError("analysis command \(argv.joined(separator: " ")) \(status)\(tail.isEmpty ? "" : ": \(tail)")")
         }
     }
 

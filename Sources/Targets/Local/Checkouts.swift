@@ -4,11 +4,13 @@ import Source
 /// Revisions written out as files, once per commit, for steps and serving
 /// processes to run in. Written to a temporary directory and renamed, so a
 /// half-written checkout is never used.
-struct Checkouts {
+public struct Checkouts: Sendable {
     let workspace: Workspace
 
+    public init(workspace: Workspace) { self.workspace = workspace }
+
     /// The project root inside the checkout of `revision`.
-    func project(_ revision: Revision) throws -> String {
+    public func project(_ revision: Revision) throws -> String {
         let directory = workspace.checkout(revision.commit.id.hex)
         if !FileManager.default.fileExists(atPath: directory) {
             // Unique per call: two deploys of one revision in one process
