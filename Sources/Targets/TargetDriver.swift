@@ -249,6 +249,11 @@ public protocol TrafficSplitting: TargetDriver {
     func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
     /// After the canary took every request: `stable` drains and stops.
     func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async
+    /// Whether `observe` reads the canary's record as this controller keeps
+    /// it (true: the target is live once the split is at 100%, and `finish`
+    /// may run later), or the target's own record, which only `finish`
+    /// moves (false).
+    var observesKeptRecord: Bool { get }
     /// How requests to what `record` serves are split now, with what each
     /// backend answered since the split's forwarder started; nil when it
     /// cannot be read.

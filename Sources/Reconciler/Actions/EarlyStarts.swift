@@ -6,11 +6,11 @@ import State
 import Synchronization
 import Targets
 
-/// The servers of a rollout's later waves, started beside what serves while
-/// the first wave moves (on targets that can run two versions behind one
-/// address: ``TrafficSplitting``). When its wave comes, a target then only
-/// switches: every request to the new version, the record kept, the old
-/// version drained and stopped, the target read back. Each start is a
+/// The servers of a rollout's waves, all started at once beside what serves
+/// (on targets that can run two versions behind one address:
+/// ``TrafficSplitting``). When its wave comes, a target then only switches:
+/// every request to the new version, the record kept, the target read
+/// back; the old version drains and stops while the next wave moves. Each start is a
 /// launch in the journal under the target's deploy key, naming what it
 /// started, so a controller killed before the switch stops it again on
 /// restart.
@@ -25,6 +25,9 @@ final class EarlyStarts: Sendable {
     }
 
     private let tasks: Mutex<[String: Task<Result<Started, any Error>, Never>]>
+    /// Old versions being stopped after their target switched and was read
+    /// back: off the waves' critical path, awaited before the rollout ends.
+    private let retiring = Mutex<[Task<Void, Never>]>([])
 
     private init(_ tasks: [String: Task<Result<Started, any Error>, Never>]) { self.tasks = Mutex(tasks) }
 
@@ -37,7 +40,7 @@ final class EarlyStarts: Sendable {
     ) async -> EarlyStarts {
         guard rollout.waves.count > 1, !rollout.rollingBack else { return EarlyStarts([:]) }
         var tasks: [String: Task<Result<Started, any Error>, Never>] = [:]
-        for move in rollout.waves.dropFirst().joined() {
+        for move in rollout.waves.joined() {
             guard let from = move.fromVersion, from != rollout.version,
                 let driver = try? r.driver(move.target, desired.manifests) as? any TrafficSplitting,
                 let stable = try? r.store.deployment(rollout.deployment, target: move.target), stable.version == from
@@ -95,14 +98,35 @@ final class EarlyStarts: Sendable {
             throw error
         }
         took()
-        await s.driver.finish(s.next, replacing: s.stable)
-        try r.journal.close(s.launchKey, .done)
+        guard s.driver.observesKeptRecord else {
+            await s.driver.finish(s.next, replacing: s.stable)
+            try r.journal.close(s.launchKey, .done)
+            try await rollout.readBack(s.driver, s.next, s.spec)
+            return
+        }
+        // Live once read back; the old version stops while the next wave
+        // moves. Its launch stays open until then, naming what it stops.
+        let retire = Task {
+            await s.driver.finish(s.next, replacing: s.stable)
+            try? r.journal.close(s.launchKey, .done)
+        }
+        retiring.withLock { $0.append(retire) }
         try await rollout.readBack(s.driver, s.next, s.spec)
+    }
+
+    /// Waits until every old version a switch left stopping has stopped.
+    func retired() async {
+        let pending = retiring.withLock { tasks in
+            defer { tasks.removeAll() }
+            return tasks
+        }
+        for task in pending { await task.value }
     }
 
     /// Stops every early start that was not switched to (a wave before it
     /// failed, or the controller is stopping).
     func abandonRest(_ r: Reconciler) async {
+        await retired()
         let rest = tasks.withLock { tasks in
             defer { tasks.removeAll() }
             return Array(tasks.values)

@@ -54,6 +54,7 @@ struct RolloutExecutor: ActionExecutor {
         let early = await EarlyStarts.begin(self, r, desired, entry, prepared)
         do {
             try await moveWaves(r, desired, entry, prepared, early: early)
+            await early.retired()
         } catch {
             await early.abandonRest(r)
             throw error

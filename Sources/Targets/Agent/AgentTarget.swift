@@ -305,6 +305,8 @@ extension AgentTarget: TrafficSplitting {
         }
     }
 
+    public var observesKeptRecord: Bool { false }
+
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         _ = try? await client.send("DELETE", "/v1/deployments/\(canary.name)/next", accept: [404])
     }

@@ -49,6 +49,8 @@ extension LocalTarget: TrafficSplitting {
         await observe(canary, spec: spec)
     }
 
+    public var observesKeptRecord: Bool { true }
+
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         guard let new = LocalServing.of(canary) else { return }
         if let old = LocalServing.of(stable) {
