@@ -22,6 +22,7 @@ extension GantryServer {
         .init(method: "GET", path: "/api/v1/deployments", role: .viewer),
         .init(method: "GET", path: "/api/v1/deployments/{name}", role: .viewer),
         .init(method: "GET", path: "/api/v1/drift", role: .viewer),
+        .init(method: "GET", path: "/api/v1/rollouts", role: .viewer),
         .init(method: "GET", path: "/api/v1/plan", role: .viewer),
         .init(method: "GET", path: "/api/v1/history", role: .viewer),
         .init(method: "GET", path: "/api/v1/audit", role: .admin),

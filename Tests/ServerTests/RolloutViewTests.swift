@@ -1,6 +1,9 @@
 import Foundation
 import GantryTestSupport
+import StableAddress
 import Testing
+
+@testable import Reconciler
 
 /// What the API and the dashboard show of a Deployment on several targets.
 @Suite struct RolloutViewTests {
@@ -112,5 +115,24 @@ import Testing
         let back = try #require(inbox.received.first { $0.contains(#""event":"rolled-back""#) })
         #expect(back.contains("local, node1 serve demo@v1 again"), "\(back)")
         #expect(inbox.received.filter { $0.contains(#""event":"sync-failed""#) }.count == 1)
+    }
+
+    @Test func aCanaryUnderWayIsInTheAPIAndOnTheDashboard() async throws {
+        let controller = try await LiveController(try await ServerProject())
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        #expect(try await controller.json("/api/v1/rollouts") as? [Any] != nil)
+        controller.reconciler.canaries.update(
+            CanaryProgress.Step(
+                deployment: "demo-prod", target: "local", version: 2, fromVersion: 1, step: 2, steps: 3, percent: 50,
+                readings: BackendStats(requests: 200, failures: 2), since: Date()))
+        let rollouts = try #require(try await controller.json("/api/v1/rollouts") as? [[String: Any]])
+        #expect(rollouts.count == 1)
+        #expect(rollouts.first?["percent"] as? Int == 50 && rollouts.first?["step"] as? Int == 2, "\(rollouts)")
+        let page = try await controller.get("/", token: Tokens.viewer).text
+        #expect(page.contains("Canaries under way") && page.contains("2 of 3 (v1 → v2)") && page.contains("1.0%"), "\(page.prefix(2000))")
+        controller.reconciler.canaries.end("demo-prod")
+        #expect((try await controller.json("/api/v1/rollouts") as? [Any])?.isEmpty == true)
+        await controller.stop()
     }
 }

@@ -131,6 +131,7 @@ final class LiveController: @unchecked Sendable {
     let store: StateStore
     let workspace: Workspace
     let loop: ControllerLoop
+    let reconciler: Reconciler
     let metrics = ControllerMetrics(version: "test")
     let port = freePort()
     let group: ServiceGroup
@@ -151,6 +152,7 @@ final class LiveController: @unchecked Sendable {
         let reconciler =
             drivers.map { Reconciler(store: store, workspace: workspace, writeBack: source, drivers: $0) }
             ?? Reconciler(store: store, workspace: workspace, writeBack: source)
+        self.reconciler = reconciler
         let notifier = Notifier(receivers: notify, logger: logger)
         loop = ControllerLoop(
             source: source, reconciler: reconciler, status: ControllerStatus(source: source.name), metrics: metrics,

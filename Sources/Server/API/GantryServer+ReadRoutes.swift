@@ -46,6 +46,10 @@ extension GantryServer {
             guard let view = try deploymentViews().first(where: { $0.name == name }) else { throw APIError(.notFound, "no Deployment \(name)") }
             return JSON(view)
         }
+        api.get("rollouts") { _, context in
+            try context.require(.viewer)
+            return JSON(reconciler.canaries.all)
+        }
         api.get("drift") { _, context in
             try context.require(.viewer)
             return JSON(try deploymentViews().filter(\.drifted))

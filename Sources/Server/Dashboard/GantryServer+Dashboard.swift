@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Lineage
 import Planner
+import StableAddress
 
 /// The dashboard: server-rendered pages for a viewer token, given as a
 /// bearer header or, from a browser, through the sign-in form's cookie.
@@ -81,6 +82,21 @@ extension GantryServer {
                             : "<code>\((d.address ?? "–").html)</code>",
                     ]
                 }, empty: "No Deployments.") + "</section>\n"
+
+        let canaries = reconciler.canaries.all
+        if !canaries.isEmpty {
+            out += "<section id=\"rollouts\"><h2>Canaries under way</h2>"
+            out +=
+                Page.table(
+                    ["deployment", "target", "step", "new version's share", "its requests this step", "failed", "p99 at most"],
+                    canaries.map { c in
+                        [
+                            c.deployment.html, c.target.html, "\(c.step) of \(c.steps) (v\(c.fromVersion) → v\(c.version))", "\(c.percent)%",
+                            "\(c.readings.requests)", c.readings.errorRate.map { String(format: "%.1f%%", $0 * 100) } ?? "–",
+                            c.readings.quantile(0.99).map { $0.isFinite ? "\($0) s" : "over 10 s" } ?? "–",
+                        ]
+                    }, empty: "") + "</section>\n"
+        }
 
         let drifted = deployments.filter(\.drifted)
         out += "<section id=\"drift\"><h2>Drift</h2>"
