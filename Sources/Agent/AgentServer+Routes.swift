@@ -105,9 +105,15 @@ extension AgentServer {
             do { try await node.weighNext(name: name, percent: body.percent) } catch { throw AgentError.from(error) }
             return Response(status: .noContent)
         }
-        router.post("/v1/deployments/:name/next/promote") { _, context in
+        router.post("/v1/deployments/:name/next/promote") { request, context in
             let name = try context.parameters.require("name")
-            do { return AgentJSON(try await node.promoteNext(name: name)) } catch { throw AgentError.from(error) }
+            let later = request.uri.queryParameters.get("retire") == "later"
+            do { return AgentJSON(try await node.promoteNext(name: name, retireLater: later)) } catch { throw AgentError.from(error) }
+        }
+        router.post("/v1/deployments/:name/retire") { _, context in
+            let name = try context.parameters.require("name")
+            do { try await node.retire(name: name) } catch { throw AgentError.from(error) }
+            return Response(status: .noContent)
         }
         router.delete("/v1/deployments/:name/next") { _, context in
             let name = try context.parameters.require("name")

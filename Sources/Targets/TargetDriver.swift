@@ -247,13 +247,12 @@ public protocol TrafficSplitting: TargetDriver {
     /// Every request to `stable` again; the canary stops once its in-flight
     /// requests finish.
     func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
-    /// After the canary took every request: `stable` drains and stops.
+    /// After the canary took every request: makes it what the target
+    /// serves (where the target keeps a record of its own), so that it
+    /// observes as live; `stable` keeps running until `finish`.
+    func commit(_ canary: DeploymentRecord) async throws
+    /// After `commit`: `stable` drains and stops.
     func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async
-    /// Whether `observe` reads the canary's record as this controller keeps
-    /// it (true: the target is live once the split is at 100%, and `finish`
-    /// may run later), or the target's own record, which only `finish`
-    /// moves (false).
-    var observesKeptRecord: Bool { get }
     /// How requests to what `record` serves are split now, with what each
     /// backend answered since the split's forwarder started; nil when it
     /// cannot be read.

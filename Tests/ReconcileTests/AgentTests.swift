@@ -218,6 +218,8 @@ struct AgentTests {
             #expect(Load.get(port: portA, times: 10).versions == ["2": 10])
             #expect(try await status(a, "demo-prod").record.version == 2)
             #expect(try await a.client().send("GET", "/v1/deployments/demo-prod/next", accept: [404]).status == 404)
+            let retiring = Workspace(root: a.directory, executable: gantryExecutable).deployment("demo-prod") + "/retiring.json"
+            #expect(!FileManager.default.fileExists(atPath: retiring), "v1 on node-a was stopped before the rollout ended")
         }
     }
 

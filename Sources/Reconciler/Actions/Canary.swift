@@ -121,6 +121,7 @@ struct CanaryRun {
         }
         do {
             try await driver.split(canary, stable: stable, percent: 100)
+            try await driver.commit(canary)
             try r.store.save(canary)
         } catch {
             await driver.abandon(canary, stable: stable)

@@ -91,6 +91,7 @@ final class EarlyStarts: Sendable {
         let s = try started.get()
         do {
             try await s.driver.split(s.next, stable: s.stable, percent: 100)
+            try await s.driver.commit(s.next)
             try r.store.save(s.next)
         } catch {
             await s.driver.abandon(s.next, stable: s.stable)
@@ -98,12 +99,6 @@ final class EarlyStarts: Sendable {
             throw error
         }
         took()
-        guard s.driver.observesKeptRecord else {
-            await s.driver.finish(s.next, replacing: s.stable)
-            try r.journal.close(s.launchKey, .done)
-            try await rollout.readBack(s.driver, s.next, s.spec)
-            return
-        }
         // Live once read back; the old version stops while the next wave
         // moves. Its launch stays open until then, naming what it stops.
         let retire = Task {

@@ -71,10 +71,16 @@ extension AgentNode {
         }
     }
 
-    /// Makes the next version the deployment and stops the one it
-    /// replaces. Promoting when there is none (a repeat) answers with what
+    func retiringFile(_ name: String) -> String {
+        (workspace.deployment(name) as NSString).appendingPathComponent("retiring.json")
+    }
+
+    /// Makes the next version the deployment. The one it replaces is
+    /// stopped now, or with `retireLater` left running (named in
+    /// `retiring.json`) until `retire`, so that a rollout can move on while
+    /// it drains. Promoting when there is none (a repeat) answers with what
     /// serves.
-    public func promoteNext(name: String) async throws -> AgentAPI.DeploymentStatus {
+    public func promoteNext(name: String, retireLater: Bool = false) async throws -> AgentAPI.DeploymentStatus {
         guard AgentAPI.isSafeName(name) else { throw Problem(.badRequest, "invalid deployment name \(name)") }
         return try await rollouts.run(name) { [self] in
             guard let next = next(name) else {
@@ -85,9 +91,27 @@ extension AgentNode {
             if let previous { try await local.split(next.record, stable: previous, percent: 100) }
             try store.save(next.record)
             try JobFiles.write(next.request, to: deploymentRequestFile(name))
+            if let previous, retireLater {
+                try JobFiles.write(previous, to: retiringFile(name))
+            }
             try? FileManager.default.removeItem(atPath: nextFile(name))
-            if let previous { await local.finish(next.record, replacing: previous) }
+            if let previous, !retireLater { await local.finish(next.record, replacing: previous) }
             return AgentAPI.DeploymentStatus(record: next.record, observed: await local.observe(next.record, spec: next.request.spec))
+        }
+    }
+
+    /// Stops what a promotion with `retireLater` left running, once its
+    /// requests in flight finish; nothing to stop succeeds.
+    public func retire(name: String) async throws {
+        guard AgentAPI.isSafeName(name) else { throw Problem(.badRequest, "invalid deployment name \(name)") }
+        try await rollouts.run(name) { [self] in
+            guard let previous = JobFiles.read(DeploymentRecord.self, from: retiringFile(name)) else { return }
+            if let current = try store.deployment(name) {
+                await local.finish(current, replacing: previous)
+            } else if let serving = LocalServing.of(previous) {
+                await LocalTarget.stop(serving.replicas)
+            }
+            try? FileManager.default.removeItem(atPath: retiringFile(name))
         }
     }
 

@@ -260,6 +260,7 @@ public struct AgentTarget: TargetDriver {
         do {
             if launch.current?.version == version {
                 _ = try await client.send("POST", "/v1/deployments/\(name)/next/promote", accept: [404])
+                _ = try await client.send("POST", "/v1/deployments/\(name)/retire", accept: [404])
             } else {
                 _ = try await client.send("DELETE", "/v1/deployments/\(name)/next", accept: [404])
             }
@@ -305,7 +306,11 @@ extension AgentTarget: TrafficSplitting {
         }
     }
 
-    public var observesKeptRecord: Bool { false }
+    public func commit(_ canary: DeploymentRecord) async throws {
+        try await onAgent("make v\(canary.version) of \(canary.name) the deployment") {
+            _ = try await client.send("POST", "/v1/deployments/\(canary.name)/next/promote?retire=later")
+        }
+    }
 
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         _ = try? await client.send("DELETE", "/v1/deployments/\(canary.name)/next", accept: [404])
@@ -313,6 +318,7 @@ extension AgentTarget: TrafficSplitting {
 
     public func finish(_ canary: DeploymentRecord, replacing stable: DeploymentRecord) async {
         _ = try? await client.send("POST", "/v1/deployments/\(canary.name)/next/promote", accept: [404])
+        _ = try? await client.send("POST", "/v1/deployments/\(canary.name)/retire", accept: [404])
     }
 
     public func traffic(_ record: DeploymentRecord) async -> [TrafficShare]? {

@@ -49,7 +49,8 @@ extension LocalTarget: TrafficSplitting {
         await observe(canary, spec: spec)
     }
 
-    public var observesKeptRecord: Bool { true }
+    /// The local target observes the record this controller keeps.
+    public func commit(_ canary: DeploymentRecord) async throws {}
 
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         guard let new = LocalServing.of(canary) else { return }
