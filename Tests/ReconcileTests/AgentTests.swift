@@ -157,10 +157,7 @@ struct AgentTests {
 
             // v2, and node-b moved to an address something else holds.
             let taken = try FaultServer { _ in .status(200) }
-            project.write(
-                "manifests/model.yaml",
-                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            try project.setQuality("0.95")
             project.write("manifests/deployment.yaml", deployment(version: 2, portB: taken.port))
             try await project.commit("Train and pin v2")
             let (_, failed) = try await harness.apply()
@@ -199,10 +196,7 @@ struct AgentTests {
             let harness = try Harness(project)
             defer { Task { await harness.tearDown() } }
             _ = try await harness.apply()
-            project.write(
-                "manifests/model.yaml",
-                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            try project.setQuality("0.95")
             project.write("manifests/deployment.yaml", deployment(version: 2))
             try await project.commit("Train and pin v2")
             let load = Load(port: portA)
@@ -241,10 +235,7 @@ struct AgentTests {
             #expect(first.result == .applied, "\(first.failed)")
 
             // v2 answers 500 to every fifth request: back to v1 on the node.
-            project.write(
-                "manifests/model.yaml",
-                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            try project.setQuality("0.95")
             project.write("manifests/deployment.yaml", deployment(version: 2, env: "FAIL_EVERY: \"5\""))
             try await project.commit("Train and pin v2")
             var load = Load(port: project.port)

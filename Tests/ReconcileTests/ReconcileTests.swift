@@ -74,10 +74,7 @@ struct ReconcileTests {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)
         try await h.apply()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality("0.95")
         try await project.commit("Tune quality")
         try await h.apply()  // trains v2
         project.write("manifests/deployment.yaml", project.deployment(version: 2))

@@ -25,10 +25,7 @@ struct ReviewTests {
         let h = try Harness(project)
         try await h.apply()
         try await branch(project)
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality("0.95")
         project.write("manifests/deployment.yaml", project.deployment(version: 2))
         try await project.commit("Better quality, ship v2", author: "Bob")
 

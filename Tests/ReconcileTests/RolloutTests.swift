@@ -49,10 +49,7 @@ import Testing
 
     /// Pins v2 and changes the params that train it, in one commit.
     static func pinV2(_ project: TestProject, strategy: String = waves, autoRollback: Bool = true) async throws {
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality("0.95")
         project.write("manifests/deployment.yaml", deployment(project, version: 2, strategy: strategy, autoRollback: autoRollback))
         try await project.commit("Train and pin v2")
     }

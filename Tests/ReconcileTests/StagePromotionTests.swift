@@ -55,10 +55,7 @@ import Testing
 
         // Retrained: auto-promotion pins the first stage only.
         try await Self.publish(project, "Retrain demo") {
-            project.write(
-                "manifests/model.yaml",
-                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+            try project.setQuality("0.95")
         }
         let (_, retrained) = try await rig.apply()
         #expect(retrained.result == .applied, "\(retrained.failed)")
@@ -109,10 +106,7 @@ import Testing
         // staging takes it, but prod's gate asks for 0.9.
         rig.fake.setMetrics(["accuracy": 0.85])
         try await Self.publish(project, "Retrain demo") {
-            project.write(
-                "manifests/model.yaml",
-                try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                    .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.85"))
+            try project.setQuality("0.85")
         }
         _ = try await rig.apply()
         _ = try await rig.apply()

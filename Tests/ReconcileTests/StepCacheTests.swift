@@ -91,10 +91,7 @@ struct StepCacheTests {
         let project = try await threeStepProject(marker: marker)
         let h = try Harness(project)
         try await h.apply()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.85"))
+        try project.setQuality("0.85")
         try await project.commit("Lower quality")
         try await h.apply()
         #expect(try runs(marker) == ["prepare", "fit", "evaluate", "fit", "evaluate"])

@@ -126,6 +126,13 @@ final class TestProject: ProjectRepository, @unchecked Sendable {
         s.serve_forever()
         """
 
+    /// The Model's `quality` param set from 0.9 to `quality`: a new
+    /// lineage, so the next apply trains another version.
+    func setQuality(_ quality: String) throws {
+        let path = directory + "/manifests/model.yaml"
+        write("manifests/model.yaml", try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "quality: 0.9", with: "quality: \(quality)"))
+    }
+
     /// The `rows` Dataset, reading `path`: relative to the project (data in
     /// Git) or absolute (data outside it).
     func writeRowsDataset(path: String) {
