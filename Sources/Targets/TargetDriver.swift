@@ -247,6 +247,9 @@ public protocol TrafficSplitting: TargetDriver {
     /// Every request to `stable` again; the canary stops once its in-flight
     /// requests finish.
     func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async
+    /// The canary's own Prometheus metrics at `path`, each metric's samples
+    /// summed over labels and replicas.
+    func modelMetrics(_ canary: DeploymentRecord, path: String) async throws -> [String: Double]
     /// After the canary took every request: makes it what the target
     /// serves (where the target keeps a record of its own), so that it
     /// observes as live; `stable` keeps running until `finish`.
@@ -257,6 +260,29 @@ public protocol TrafficSplitting: TargetDriver {
     /// backend answered since the split's forwarder started; nil when it
     /// cannot be read.
     func traffic(_ record: DeploymentRecord) async -> [TrafficShare]?
+}
+
+/// Sums of the samples of each metric in Prometheus text exposition format
+/// (`name{labels} value [timestamp]`), comments and malformed lines skipped.
+public enum PrometheusSamples {
+    public static func sums(_ text: String) -> [String: Double] {
+        var sums: [String: Double] = [:]
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            guard let first = line.first, first != "#" else { continue }
+            let name = line.prefix { $0 != "{" && $0 != " " && $0 != "\t" }
+            var rest = line.dropFirst(name.count)
+            if rest.first == "{" {
+                guard let close = rest.lastIndex(of: "}") else { continue }
+                rest = rest[rest.index(after: close)...]
+            }
+            guard !name.isEmpty, let token = rest.split(whereSeparator: { $0 == " " || $0 == "\t" }).first,
+                let value = Double(token), value.isFinite
+            else { continue }
+            sums[String(name), default: 0] += value
+        }
+        return sums
+    }
 }
 
 /// One backend of a split: its weight, the version it serves when the

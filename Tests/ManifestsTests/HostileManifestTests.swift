@@ -101,6 +101,23 @@ import Testing
         #expect(loop.contains { $0.contains("spec.promotion.from: the stages loop back to") }, "\(loop)")
     }
 
+    @Test func aModelServersMetricsAreReadOnLocalTargetsOnly() {
+        var files = Fixture.files
+        files["node.yaml"] = """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: node }
+            spec: { type: agent, endpoint: "http://node:7443", credentials: { token: { env: T } } }
+            """
+        files["data.yaml"] = Fixture.dataAndDeployment.replacingOccurrences(
+            of: "targets: [{ target: local }]",
+            with: "targets: [{ target: node }]\n  strategy: { type: canary, steps: [10, 100], pause: 1s, analysis: { metrics: { gates: [\"e < 1\"] } } }")
+        let d = Fixture.diagnostics(files)
+        #expect(
+            d.contains { $0.hasPrefix("data.yaml:") && $0.contains("spec.strategy.analysis.metrics: a model server's metrics are read on local targets") },
+            "\(d)")
+    }
+
     @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {
         let cases: [(String, String)] = [
             ("{ type: canary, steps: [10, 100] }", "spec.strategy.pause: a canary needs a pause"),
@@ -121,6 +138,14 @@ import Testing
             (
                 "{ type: canary, steps: [10, 100], pause: 1s, analysis: { command: [check, \"${port}\"] } }",
                 "spec.strategy.analysis.command[1]: unknown placeholder ${port}"
+            ),
+            (
+                "{ type: canary, steps: [10, 100], pause: 1s, analysis: { metrics: { gates: [\"errors > lots\"] } } }",
+                "spec.strategy.analysis.metrics.gates[0]: a gate is METRIC OP NUMBER"
+            ),
+            (
+                "{ type: canary, steps: [10, 100], pause: 1s, analysis: { metrics: { path: metrics, gates: [\"e < 1\"] } } }",
+                "spec.strategy.analysis.metrics.path: a metrics path starts with /"
             ),
             ("{ type: canary, steps: [10, 100], pause: 1s, analysis: { maxErrorRate: \"0.1\" } }", "spec.strategy.analysis.maxErrorRate"),
         ]

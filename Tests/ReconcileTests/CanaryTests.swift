@@ -28,6 +28,12 @@ import Testing
         lock, count = threading.Lock(), [0]
         class H(BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == "/metrics":
+                    body = ("# TYPE model_prediction_errors_total counter\\n"
+                            + 'model_prediction_errors_total{model="demo"} ' + os.environ.get("PREDICTION_ERRORS", "0") + "\\n").encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if fail_every and self.path != "/health":
                     with lock:
                         count[0] += 1
@@ -65,10 +71,7 @@ import Testing
 
     /// Pins v2 (trained on new params), with `env` for its server.
     static func pinV2(_ project: TestProject, env: String) async throws {
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality("0.95")
         project.write(
             "manifests/deployment.yaml",
             project.deployment(version: 2, extra: strategy).replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { \(env) }"))
@@ -134,10 +137,7 @@ import Testing
         defer { Task { await harness.tearDown() } }
         let (_, first) = try await harness.apply()
         #expect(first.result == .applied, "\(first.failed)")
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality("0.95")
         project.write("manifests/deployment.yaml", project.deployment(version: 2, extra: strategy))
         try await project.commit("Train and pin v2")
         let (_, report) = try await harness.apply()
@@ -148,6 +148,39 @@ import Testing
         #expect(error.contains("checked v2 at 127.0.0.1:\(project.port) with 50%"), "its output is in the error: \(error)")
         #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
         #expect(try harness.store.hold("demo-prod")?.version == 2)
+    }
+
+    @Test func aVersionWhoseOwnMetricsFailAGateIsRolledBack() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", Self.serve)
+        let strategy = """
+              strategy:
+                type: canary
+                steps: [50, 100]
+                pause: 200ms
+                analysis: { metrics: { gates: ["model_prediction_errors_total <= 3"] } }
+              autoRollback: true
+
+            """
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo by canary, gated on its own metrics")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+        try project.setQuality("0.95")
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 2, extra: strategy).replacingOccurrences(
+                of: "workingDir: src", with: "workingDir: src\n    env: { PREDICTION_ERRORS: \"7\" }"))
+        try await project.commit("Train and pin v2")
+        let (_, report) = try await harness.apply()
+        let error = try #require(report.failed.first?.error)
+        #expect(
+            error.hasPrefix(
+                "canary step 1 of 2 (50% to v2): v2's /metrics: model_prediction_errors_total is 7.0, gate model_prediction_errors_total <= 3.0"),
+            "\(error)")
+        #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
     }
 
     @Test func aHealthyVersionReachesEveryRequestWithoutAFailedOne() async throws {

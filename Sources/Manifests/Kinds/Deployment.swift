@@ -50,6 +50,20 @@ public struct DeploymentSpec: Sendable, Hashable, Codable {
     }
 }
 
+/// Gates on what a model server reports about itself in the Prometheus
+/// text format, such as `prediction_errors_total <= 3`: a metric's samples
+/// are summed over their labels and over the version's replicas.
+public struct ModelMetricsGate: Sendable, Hashable, Codable {
+    /// Default `/metrics`.
+    public var path: String?
+    public var gates: [String]
+
+    public init(path: String? = nil, gates: [String]) {
+        self.path = path
+        self.gates = gates
+    }
+}
+
 /// Where a later stage's version comes from: `from` (a Deployment of the
 /// same model) must have served it on every target, healthy, for `soak`,
 /// and the version must pass `gates`; then Gantry pins it here by a commit
@@ -166,16 +180,20 @@ public struct Analysis: Sendable, Hashable, Codable {
     /// May use `${address}` (the stable address), `${version}`,
     /// `${percent}` and `${model}`.
     public var command: Command?
+    /// Gates on the new version's own Prometheus metrics, read from its
+    /// server at the end of each step (local targets).
+    public var metrics: ModelMetricsGate?
 
     public init(
         maxErrorRate: Double? = nil, maxLatencyP99: TimeSpan? = nil, minRequests: Int? = nil, maxDuration: TimeSpan? = nil,
-        command: Command? = nil
+        command: Command? = nil, metrics: ModelMetricsGate? = nil
     ) {
         self.maxErrorRate = maxErrorRate
         self.maxLatencyP99 = maxLatencyP99
         self.minRequests = minRequests
         self.maxDuration = maxDuration
         self.command = command
+        self.metrics = metrics
     }
 
     /// The placeholders `command` may use.

@@ -270,6 +270,13 @@ struct References {
                             "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local and agent targets can); use type: all-at-once"
                         ))
                 }
+                if spec.strategy?.analysis?.metrics != nil, type != .local {
+                    out.append(
+                        o.diagnostic(
+                            "spec.strategy.analysis.metrics",
+                            "a model server's metrics are read on local targets, where Gantry reaches its port; on \(type.rawValue) targets use analysis.command"
+                        ))
+                }
                 if type == .local, spec.targets[..<i].contains(where: { set.targetType($0.target) == .local }) {
                     out.append(
                         o.diagnostic(

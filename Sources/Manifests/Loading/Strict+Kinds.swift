@@ -236,6 +236,22 @@ extension StagePromotion {
     }
 }
 
+extension ModelMetricsGate {
+    init?(strict n: Node) {
+        var path: String?
+        var gates: [String]?
+        let ok = Strict.fields(n) { key, v in
+            switch key {
+            case "path": return Strict.setOptional(&path, v, Strict.string)
+            case "gates": return Strict.set(&gates, v, Strict.strings)
+            default: return false
+            }
+        }
+        guard ok, let gates else { return nil }
+        self.init(path: path, gates: gates)
+    }
+}
+
 extension Analysis {
     init?(strict n: Node) {
         var maxErrorRate: Double?
@@ -243,9 +259,11 @@ extension Analysis {
         var minRequests: Int?
         var maxDuration: TimeSpan?
         var command: Command?
+        var metrics: ModelMetricsGate?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "command": return Strict.setOptional(&command, v, Command.init(strict:))
+            case "metrics": return Strict.setOptional(&metrics, v, ModelMetricsGate.init(strict:))
             case "maxErrorRate": return Strict.setOptional(&maxErrorRate, v, Strict.double)
             case "maxLatencyP99": return Strict.setOptional(&maxLatencyP99, v, TimeSpan.init(strict:))
             case "minRequests": return Strict.setOptional(&minRequests, v, Strict.int)
@@ -255,7 +273,7 @@ extension Analysis {
         }
         guard ok else { return nil }
         self.init(
-            maxErrorRate: maxErrorRate, maxLatencyP99: maxLatencyP99, minRequests: minRequests, maxDuration: maxDuration, command: command)
+            maxErrorRate: maxErrorRate, maxLatencyP99: maxLatencyP99, minRequests: minRequests, maxDuration: maxDuration, command: command, metrics: metrics)
     }
 }
 

@@ -265,10 +265,22 @@ enum ObjectValidator {
                 if let n = analysis.minRequests, n < 1 {
                     out.append(origin.diagnostic("spec.strategy.analysis.minRequests", "minRequests must be at least 1"))
                 }
-                if analysis.maxErrorRate == nil, analysis.maxLatencyP99 == nil, analysis.command == nil {
+                if analysis.maxErrorRate == nil, analysis.maxLatencyP99 == nil, analysis.command == nil, analysis.metrics == nil {
                     out.append(
                         origin.diagnostic(
-                            "spec.strategy.analysis", "an analysis judges something: set maxErrorRate, maxLatencyP99, command, or several"))
+                            "spec.strategy.analysis", "an analysis judges something: set maxErrorRate, maxLatencyP99, command, metrics, or several"))
+                }
+                if let metrics = analysis.metrics {
+                    if metrics.gates.isEmpty {
+                        out.append(origin.diagnostic("spec.strategy.analysis.metrics.gates", "list at least one gate, such as \"errors_total <= 3\""))
+                    }
+                    for (i, gate) in metrics.gates.enumerated() where MetricGate(parsing: gate) == nil {
+                        out.append(
+                            origin.diagnostic("spec.strategy.analysis.metrics.gates[\(i)]", "a gate is METRIC OP NUMBER, such as \"errors_total <= 3\""))
+                    }
+                    if let path = metrics.path, !path.hasPrefix("/") {
+                        out.append(origin.diagnostic("spec.strategy.analysis.metrics.path", "a metrics path starts with /"))
+                    }
                 }
                 for (k, arg) in (analysis.command?.argv ?? []).enumerated() {
                     for p in Placeholder.all(in: arg) where p.name != nil || !Analysis.placeholders.contains(p.namespace) {

@@ -108,6 +108,9 @@ struct CanaryRun {
                         deployment: deployment, target: target, version: number, fromVersion: stable.version, step: i + 1,
                         steps: steps.count + 1, percent: percent, readings: BackendStats(), since: Date()))
                 try await judge(canary, placed.spec) { r.canaries.readings(deployment, $0) }
+                if let metrics = strategy.analysis?.metrics {
+                    try await check(metrics, canary)
+                }
                 if let command = strategy.analysis?.command {
                     try await evaluate(command, canary: canary, percent: percent, r, desired)
                 }
@@ -166,6 +169,21 @@ struct CanaryRun {
             if elapsed >= longest {
                 throw DriverError(
                     "only \(window.requests) requests reached v\(canary.version) in \(TimeSpan(seconds: longest.seconds)); analysis needs \(minRequests)")
+            }
+        }
+    }
+
+    /// Reads the new version's own metrics at the end of a step and checks
+    /// each gate; a metric it does not report fails its gate.
+    func check(_ metrics: ModelMetricsGate, _ canary: DeploymentRecord) async throws {
+        let path = metrics.path ?? "/metrics"
+        let values = try await driver.modelMetrics(canary, path: path)
+        for gate in metrics.gates.compactMap(MetricGate.init(parsing:)) {
+            guard let value = values[gate.metric] else {
+                throw DriverError("v\(canary.version)'s \(path) reports no \(gate.metric) (gate \(gate))")
+            }
+            guard gate.passes(value) else {
+                throw DriverError("v\(canary.version)'s \(path): \(gate.metric) is \(value), gate \(gate)")
             }
         }
     }

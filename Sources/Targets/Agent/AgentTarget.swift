@@ -306,6 +306,10 @@ extension AgentTarget: TrafficSplitting {
         }
     }
 
+    public func modelMetrics(_ canary: DeploymentRecord, path: String) async throws -> [String: Double] {
+        throw DriverError("agent \(name): a model server's metrics are read on local targets; use analysis.command")
+    }
+
     public func commit(_ canary: DeploymentRecord) async throws {
         try await onAgent("make v\(canary.version) of \(canary.name) the deployment") {
             _ = try await client.send("POST", "/v1/deployments/\(canary.name)/next/promote?retire=later")

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Manifests
 import Processes
 import StableAddress
@@ -47,6 +48,18 @@ extension LocalTarget: TrafficSplitting {
 
     public func observe(canary: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         await observe(canary, spec: spec)
+    }
+
+    public func modelMetrics(_ canary: DeploymentRecord, path: String) async throws -> [String: Double] {
+        guard let replicas = LocalServing.of(canary)?.replicas else { throw DriverError("deployment \(canary.name): not served by the local target") }
+        var sums: [String: Double] = [:]
+        for replica in replicas {
+            let url = "http://127.0.0.1:\(replica.port)\(path)"
+            let response = try await http.send(HTTPRequest(url: url, timeout: .seconds(5), connectTimeout: .seconds(2)))
+            guard (200..<300).contains(response.status) else { throw DriverError("\(url) answered \(response.status)") }
+            sums.merge(PrometheusSamples.sums(response.text), uniquingKeysWith: +)
+        }
+        return sums
     }
 
     /// The local target observes the record this controller keeps.
