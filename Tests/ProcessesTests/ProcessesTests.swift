@@ -284,9 +284,14 @@ private func spawnWithSigtermSuppressed(_ spec: ProcessSpec) throws -> ChildProc
     @Test func anOpenedGateRunsTheProgramAsTheSameProcess() async throws {
         let marker = makeTemporaryDirectory("gate") + "/ran"
         let (identity, gate) = try spawnDetachedGated(spec(marker), trampoline: gantryExecutable)
-        // Until the gate opens the process is the trampoline, waiting.
-        let command = String(decoding: FileManager.default.contents(atPath: "/proc/\(identity.pid)/cmdline") ?? Data(), as: UTF8.self)
-        #expect(command.contains("gate") && !FileManager.default.fileExists(atPath: marker), "nothing runs before the gate opens")
+        // Until the gate opens the process is the trampoline, waiting (once
+        // it has been exec'd: right after the spawn it may still be the
+        // copy of this test process that becomes it).
+        try await eventually("the trampoline waits at the gate") {
+            String(decoding: FileManager.default.contents(atPath: "/proc/\(identity.pid)/cmdline") ?? Data(), as: UTF8.self).contains("gate")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!FileManager.default.fileExists(atPath: marker), "nothing runs before the gate opens")
         gate.open()
         try await eventually("the program ran") { FileManager.default.fileExists(atPath: marker) }
         #expect(contents(of: marker) == "\(identity.pid)", "the program is the spawned process itself")
