@@ -38,6 +38,12 @@ import Testing
         #expect(report?["state"] as? String == "done")
         let targets = report?["targets"] as? [[String: Any]]
         #expect(targets?.map { $0["target"] as? String } == ["local"] && targets?.first?["version"] as? Int == 1)
+        // Times in `-o json` are ISO-8601 UTC, not seconds since 2001.
+        let iso = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/#
+        #expect((targets?.first?["since"] as? String).map { $0.wholeMatch(of: iso) != nil } == true, "\(json.output)")
+        let status = try await gantry(["status", "-o", "json", "--state-dir", state])
+        let deployments = (try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])?["deployments"] as? [[String: Any]]
+        #expect((deployments?.first?["updatedAt"] as? String).map { $0.wholeMatch(of: iso) != nil } == true, "\(status.output)")
     }
 
     @Test func validateListsEveryProblemAndExitsOne() async throws {
