@@ -170,6 +170,7 @@ public final class ControllerLoop: Service, Sendable {
                 logger.error("invalid revision; the last good one keeps running", metadata: ["commit": "\(commit.id.short)", "diagnostic": "\(d)"])
             }
             let status = self.status
+            let written = source.commitsWrittenToTrackedBranch
             let report = try await reconciler.apply(
                 plan, desired: assessment.desired, actor: configuration.actor,
                 stopRequested: { status.snapshot.stopping })
@@ -187,6 +188,11 @@ public final class ControllerLoop: Service, Sendable {
             for s in report.skipped { metrics?.action(kind: s.action.kind.rawValue, result: "skipped") }
             self.status.update { $0.lastResult = report.result.rawValue }
             await notify(report, plan: plan)
+            // A pin this reconcile committed (a promotion, a pin-back) is
+            // Git's now: act on it at once, not at the next interval.
+            if source.commitsWrittenToTrackedBranch > written {
+                _ = wakeup.request("a commit this controller wrote to \(source.ref ?? "the followed branch")")
+            }
             ok = report.failed.isEmpty
             // What is pending now, not what was just done.
             assessment = try await reconciler.assess(revision, readOnly: true)

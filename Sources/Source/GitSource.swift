@@ -29,6 +29,12 @@ public final class GitSource: Sendable {
     /// newer ones into one (see `Repository.compactPacks`).
     public static let packLimit = 16
     private let compaction = Mutex<String?>(nil)
+    /// Commits this source wrote onto the branch it follows: a controller
+    /// that sees it grow reconciles at once instead of at its next interval.
+    let trackedWrites = Atomic<Int>(0)
+
+    /// How many commits this source has written onto the branch it follows.
+    public var commitsWrittenToTrackedBranch: Int { trackedWrites.load(ordering: .acquiring) }
 
     public init(
         location: String, ref: String?, path: String, cacheDirectory: String,

@@ -1,6 +1,7 @@
 import Foundation
 import Git
 import Manifests
+import Synchronization
 
 /// Writes a change back to the followed repository as a commit: onto the
 /// tracked branch (a model's `auto` promotion) or onto a branch of its own
@@ -70,6 +71,7 @@ extension GitSource {
             }
             if !isRemote {
                 try repository.setReference("refs/heads/\(target)", to: commit)
+                if target == tracked { trackedWrites.add(1, ordering: .releasing) }
                 return WriteBackResult(commit: commit, branch: target, attempts: attempt, note: note)
             }
             try repository.setReference("refs/gantry/write-back", to: commit)
@@ -78,6 +80,7 @@ extension GitSource {
                 to: location, refspec: "\(force ? "+" : "")refs/gantry/write-back:refs/heads/\(target)",
                 credentials: credentials)
             if outcome == .pushed {
+                if target == tracked { trackedWrites.add(1, ordering: .releasing) }
                 try? update()  // so the next revision read sees our own commit
                 return WriteBackResult(commit: commit, branch: target, attempts: attempt, note: note)
             }
