@@ -9,12 +9,13 @@ struct SocketReader {
     let fd: Int32
     /// Bytes read from the socket and not yet consumed.
     var pending: [UInt8] = []
+    /// What each read lands in: one buffer per connection, not one per read.
+    private var chunk = [UInt8](repeating: 0, count: 16 * 1024)
 
     init(_ fd: Int32) { self.fd = fd }
 
     /// Reads once more; false on EOF or an error.
     mutating func fill() -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {

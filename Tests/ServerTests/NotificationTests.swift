@@ -10,10 +10,7 @@ struct NotificationTests {
         try await inbox.start()
         defer { inbox.stop() }
         let project = try await ServerProject()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
+        try project.promoteAutomatically()
         try await project.push("Promote automatically")
         let nobody = freePort()  // nothing listens there
         let controller = try await LiveController(

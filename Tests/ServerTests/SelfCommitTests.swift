@@ -8,10 +8,7 @@ import Testing
 struct SelfCommitTests {
     @Test func aPromotionTheControllerCommittedIsDeployedWithoutWaitingForTheInterval() async throws {
         let project = try await ServerProject()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
+        try project.promoteAutomatically()
         try await project.push("Promote automatically")
         let controller = try await LiveController(project, interval: .seconds(3600))
         defer { Task { await controller.stop() } }

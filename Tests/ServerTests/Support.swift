@@ -82,6 +82,14 @@ final class ServerProject: ProjectRepository, @unchecked Sendable {
         try await git(["remote", "add", "origin", bare], in: directory)
     }
 
+    /// Gives the Model automatic promotion behind an easy gate.
+    func promoteAutomatically() throws {
+        write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: directory + "/manifests/model.yaml", encoding: .utf8)
+                + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
+    }
+
     func deploymentManifest(version: Int) -> String {
         """
         apiVersion: gantry.dev/v1alpha1

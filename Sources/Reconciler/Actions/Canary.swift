@@ -227,9 +227,7 @@ struct CanaryRun {
             throw DriverError("analysis command \(argv.joined(separator: " ")) did not finish within \(TimeSpan(seconds: limit.seconds)); log \(log)")
         }
         guard status.succeeded else {
-            let tail = (FileManager.default.contents(atPath: log).map { String(decoding: $0.suffix(500), as: UTF8.self) } ?? "")
-                .split(separator: "\n").suffix(3).joined(separator: " | ")
-            throw DriverError("analysis command \(argv.joined(separator: " ")) \(status)\(tail.isEmpty ? "" : ": \(tail)")")
+            throw DriverError("analysis command \(argv.joined(separator: " ")) \(status):\(JobRunner.tail(log, lines: 3))")
         }
     }
 

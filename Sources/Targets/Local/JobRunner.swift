@@ -94,7 +94,7 @@ public enum JobRunner {
     }
 
     /// The last lines of a log, for an error message.
-    static func tail(_ path: String, lines: Int = 5) -> String {
+    public static func tail(_ path: String, lines: Int = 5) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "" }
         let text = String(decoding: data.suffix(2000), as: UTF8.self)
         let last = text.split(separator: "\n").suffix(lines).joined(separator: "\n    ")
