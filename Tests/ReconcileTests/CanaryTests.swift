@@ -195,11 +195,14 @@ import Testing
         let applying = Task { try await harness.apply() }
         // Mid-canary, `rollout status` shows the split and what each side
         // answered, read from the forwarder.
+        // Bounded: a rollout that ends (or fails) without a split seen
+        // stops the looking, and the expectation below fails.
         var shown = ""
-        while !shown.contains("traffic: v1 ") {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !shown.contains("traffic: v1 "), ContinuousClock.now < deadline {
             let status = try await gantry(["rollout", "status", "demo-prod", "--repo", project.directory, "--state-dir", harness.workspace.root])
             shown = status.output
-            if shown.contains("Done: every target serves v2") { break }
+            if shown.contains("Done: every target serves v2") || shown.contains("Held since") { break }
         }
         #expect(shown.contains("traffic: v1 90% (") && shown.contains("; new version 10% ("), "\(shown)")
         let (_, report) = try await applying.value
