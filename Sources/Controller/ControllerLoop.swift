@@ -198,6 +198,9 @@ public final class ControllerLoop: Service, Sendable {
             assessment = try await reconciler.assess(revision, readOnly: true)
             record(assessment)
         } else {
+            // A hold Git no longer asks for (a pin-back landed, say) ends
+            // now, not at the next reconcile that has something to do.
+            if plan.isValid { try reconciler.releaseHolds(assessment.desired.manifests) }
             metrics?.reconciled(after: ContinuousClock.now - started, result: "nothing-to-do")
         }
         return (commit.id.hex, ok, plan.warnings)

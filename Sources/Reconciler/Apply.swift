@@ -145,7 +145,7 @@ extension Reconciler {
 
     /// Forgets each held version Git no longer asks for (another pin, or a
     /// changed serve spec): pinned again later, it is tried again.
-    func releaseHolds(_ manifests: ManifestSet) throws {
+    public func releaseHolds(_ manifests: ManifestSet) throws {
         for hold in try store.holds() {
             if let spec = manifests.deployments[hold.deployment]?.spec, hold.holds(spec) { continue }
             try store.release(hold.deployment)
