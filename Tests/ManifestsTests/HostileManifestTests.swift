@@ -118,12 +118,46 @@ import Testing
             "\(d)")
     }
 
+    @Test func aWaveErrorRateNeedsAForwarderOnEveryTarget() {
+        var files = Fixture.files
+        files["ray.yaml"] = """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: ray }
+            spec: { type: ray, endpoint: "http://ray:8265", storage: /shared }
+            """
+        let waves = "  strategy: { type: waves, waves: [[local], [ray]], pause: 1s, analysis: ANALYSIS }"
+        func diagnostics(_ analysis: String) -> [String] {
+            files["data.yaml"] = Fixture.dataAndDeployment
+                .replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local }, { target: ray }]\n" + waves)
+                .replacingOccurrences(of: "ANALYSIS", with: analysis)
+                .replacingOccurrences(of: "  serve:\n", with: "  serve:\n    importPath: app:build\n")
+            return Fixture.diagnostics(files)
+        }
+        let rate = diagnostics("{ maxErrorRate: 0.05 }")
+        #expect(
+            rate.contains {
+                $0.hasPrefix("data.yaml:")
+                    && $0.contains("spec.strategy.analysis: an error rate or a latency is read by the forwarder of local and agent targets; ray is of type ray")
+            }, "\(rate)")
+        let command = diagnostics("{ command: [python3, eval.py, \"${address}\", \"${target}\", \"${wave}\"] }")
+        #expect(command.isEmpty, "an evaluation command judges any target: \(command)")
+    }
+
     @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {
         let cases: [(String, String)] = [
             ("{ type: canary, steps: [10, 100] }", "spec.strategy.pause: a canary needs a pause"),
             (
+                "{ type: all-at-once, analysis: { command: [check] } }",
+                "spec.strategy.analysis: analysis judges each step of a canary or each wave; an all-at-once rollout has none"
+            ),
+            (
                 "{ type: waves, waves: [[local]], analysis: { maxErrorRate: 0.1 } }",
-                "spec.strategy.analysis: analysis reads the forwarder's split of a canary; a waves rollout has none"
+                "spec.strategy.pause: an error rate or a latency is read over each wave's pause"
+            ),
+            (
+                "{ type: waves, waves: [[local]], analysis: { command: [check, \"${port}\"] } }",
+                "spec.strategy.analysis.command[1]: unknown placeholder ${port}; expected one of ${address}, ${version}, ${percent}, ${model}, ${target}, ${wave}"
             ),
             ("{ type: all-at-once, pause: 10s }", "spec.strategy.pause: an all-at-once rollout has one step"),
             (

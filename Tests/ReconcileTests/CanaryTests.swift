@@ -17,7 +17,8 @@ import Testing
 /// without a failed one.
 @Suite(.serialized) struct CanaryTests {
     /// The demo server, failing every `FAIL_EVERY`-th request (health checks
-    /// aside) when that variable is set.
+    /// aside) when that variable is set (and its version is
+    /// `FAIL_ONLY_VERSION`, when that is set).
     static let serve = """
         import argparse, json, os, signal, threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,8 @@ import Testing
         p.add_argument("--model"); p.add_argument("--port", type=int); p.add_argument("--version")
         a = p.parse_args()
         fail_every = int(os.environ.get("FAIL_EVERY", "0"))
+        if os.environ.get("FAIL_ONLY_VERSION", a.version) != a.version:
+            fail_every = 0
         lock, count = threading.Lock(), [0]
         class H(BaseHTTPRequestHandler):
             def do_GET(self):
@@ -332,5 +335,66 @@ final class Load: Sendable {
             let pid = text.range(of: "\"pid\": ").map({ text[$0.upperBound...].prefix { $0.isNumber } })
         else { return nil }
         return (String(version), String(pid))
+    }
+}
+
+/// The forwarder's readings judge a wave as they judge a canary step: the
+/// new version's requests since its wave moved.
+extension CanaryTests {
+    static func waves(_ analysis: String) -> String {
+        """
+          strategy:
+            type: waves
+            waves: [[local]]
+            pause: 1s
+            analysis: \(analysis)
+          autoRollback: true
+
+        """
+    }
+
+    @Test func aWaveWhoseRequestsFailTooOftenIsRolledBack() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", Self.serve)
+        let strategy = Self.waves("{ maxErrorRate: 0.05, minRequests: 20, maxDuration: 60s }")
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo in a judged wave")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        #expect(try await harness.apply().report.result == .applied)
+
+        try project.setQuality("0.95")
+        project.write(
+            "manifests/deployment.yaml",
+            project.deployment(version: 2, extra: strategy).replacingOccurrences(
+                of: "workingDir: src", with: "workingDir: src\n    env: { FAIL_EVERY: \"5\", FAIL_ONLY_VERSION: \"2\" }"))
+        try await project.commit("Train and pin v2")
+        let load = Load(port: project.port)
+        let (_, report) = try await harness.apply()
+        _ = load.stop()
+        let error = try #require(report.failed.first?.error)
+        #expect(error.hasPrefix("local: error rate "), "\(error)")
+        #expect(error.contains("is over 0.05; rolled back local to v1"), "\(error)")
+        #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
+        #expect(try harness.store.hold("demo-prod")?.version == 2)
+    }
+
+    @Test func aWaveThatTooFewRequestsReachFailsAtItsMaxDuration() async throws {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", Self.serve)
+        let strategy = Self.waves("{ maxErrorRate: 0.05, minRequests: 1000, maxDuration: 2s }")
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo in a judged wave nobody calls")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        #expect(try await harness.apply().report.result == .applied, "a first deploy changes no version: not judged")
+        try project.setQuality("0.95")
+        project.write("manifests/deployment.yaml", project.deployment(version: 2, extra: strategy))
+        try await project.commit("Train and pin v2")
+        let (_, report) = try await harness.apply()
+        let error = try #require(report.failed.first?.error)
+        #expect(error.hasPrefix("local: only "), "\(error)")
+        #expect(error.contains("requests reached v2 in 2s; analysis needs 1000; rolled back local to v1"), "\(error)")
+        #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
     }
 }

@@ -156,9 +156,9 @@ final class Harness: @unchecked Sendable {
     let reconciler: Reconciler
     let source: GitSource
 
-    init(_ project: TestProject, path: String = "", location: String? = nil) throws {
+    init(_ project: TestProject, path: String = "", location: String? = nil, state: String? = nil) throws {
         self.project = project
-        let state = makeTemporaryDirectory("gantry-state")
+        let state = state ?? makeTemporaryDirectory("gantry-state")
         workspace = Workspace(root: state, executable: gantryExecutable)
         store = try StateStore(directory: state)
         source = try GitSource(location: location ?? project.directory, ref: "main", path: path, cacheDirectory: workspace.sources)

@@ -146,11 +146,11 @@ public struct Strategy: Sendable, Hashable, Codable {
     public var steps: [Int]?
     /// Waves: target names per wave.
     public var waves: [[String]]?
-    /// How long each step or wave must stay healthy (and, for a canary,
-    /// pass its analysis) before the next.
+    /// How long each step or wave must stay healthy before it is judged
+    /// and the next starts.
     public var pause: TimeSpan?
-    /// Canary: what the forwarder's own readings of the new version must
-    /// show in each step.
+    /// Canary and waves: what the new version must show at the end of each
+    /// step or wave (the forwarder's own readings, its metrics, a command).
     public var analysis: Analysis?
 
     public init(type: StrategyType, steps: [Int]? = nil, waves: [[String]]? = nil, pause: TimeSpan? = nil, analysis: Analysis? = nil) {
@@ -177,8 +177,9 @@ public struct Analysis: Sendable, Hashable, Codable {
     public var maxDuration: TimeSpan?
     /// An evaluation run at the end of each step, from the project's root at
     /// the revision, that must exit 0 (within `pause`, at least a minute).
-    /// May use `${address}` (the stable address), `${version}`,
-    /// `${percent}` and `${model}`.
+    /// May use `${address}` (the target's address), `${version}`,
+    /// `${percent}`, `${model}`, `${target}` and `${wave}`; in waves it runs
+    /// once for each target of the wave, with `${percent}` 100.
     public var command: Command?
     /// Gates on the new version's own Prometheus metrics, read from its
     /// server at the end of each step (local targets).
@@ -196,6 +197,10 @@ public struct Analysis: Sendable, Hashable, Codable {
         self.metrics = metrics
     }
 
+    /// Whether the analysis judges requests (an error rate or a latency),
+    /// which the forwarder counts over a pause.
+    public var readsTraffic: Bool { maxErrorRate != nil || maxLatencyP99 != nil }
+
     /// The placeholders `command` may use.
-    public static let placeholders: Set<String> = ["address", "version", "percent", "model"]
+    public static let placeholders: Set<String> = ["address", "version", "percent", "model", "target", "wave"]
 }

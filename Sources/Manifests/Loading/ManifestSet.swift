@@ -270,6 +270,13 @@ struct References {
                             "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local and agent targets can); use type: all-at-once"
                         ))
                 }
+                if spec.strategy?.type == .waves, spec.strategy?.analysis?.readsTraffic == true, !type.capabilities.contains(.splitTraffic) {
+                    out.append(
+                        o.diagnostic(
+                            "spec.strategy.analysis",
+                            "an error rate or a latency is read by the forwarder of local and agent targets; \(placement.target) is of type \(type.rawValue), which has none; judge it with analysis.command"
+                        ))
+                }
                 if spec.strategy?.analysis?.metrics != nil, type != .local {
                     out.append(
                         o.diagnostic(

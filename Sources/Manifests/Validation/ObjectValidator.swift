@@ -253,11 +253,17 @@ enum ObjectValidator {
                 out.append(origin.diagnostic("spec.strategy.pause", "an all-at-once rollout has one step and nothing to pause before"))
             }
             if let analysis = strategy.analysis {
-                if strategy.type != .canary {
+                if strategy.type == .allAtOnce {
                     out.append(
                         origin.diagnostic(
                             "spec.strategy.analysis",
-                            "analysis reads the forwarder's split of a canary; a \(strategy.type.rawValue) rollout has none"))
+                            "analysis judges each step of a canary or each wave; an all-at-once rollout has none (use type: waves with one wave)"))
+                }
+                if strategy.type == .waves, analysis.readsTraffic, strategy.pause == nil {
+                    out.append(
+                        origin.diagnostic(
+                            "spec.strategy.pause",
+                            "an error rate or a latency is read over each wave's pause: set one, such as 1m"))
                 }
                 if let rate = analysis.maxErrorRate, !(0...1).contains(rate) {
                     out.append(origin.diagnostic("spec.strategy.analysis.maxErrorRate", "an error rate is a share between 0 and 1, such as 0.05"))
@@ -287,7 +293,7 @@ enum ObjectValidator {
                         out.append(
                             origin.diagnostic(
                                 "spec.strategy.analysis.command[\(k)]",
-                                "unknown placeholder \(p.text); expected one of ${address}, ${version}, ${percent}, ${model}"))
+                                "unknown placeholder \(p.text); expected one of ${address}, ${version}, ${percent}, ${model}, ${target}, ${wave}"))
                     }
                 }
             }

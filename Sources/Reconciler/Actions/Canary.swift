@@ -109,10 +109,12 @@ struct CanaryRun {
                         steps: steps.count + 1, percent: percent, readings: BackendStats(), since: Date()))
                 try await judge(canary, placed.spec) { r.canaries.readings(deployment, $0) }
                 if let metrics = strategy.analysis?.metrics {
-                    try await check(metrics, canary)
+                    try await AnalysisGates.check(metrics, canary, driver)
                 }
                 if let command = strategy.analysis?.command {
-                    try await evaluate(command, canary: canary, percent: percent, r, desired)
+                    try await AnalysisGates.evaluate(
+                        command, on: canary, values: ["percent": String(percent), "target": target, "wave": "1"],
+                        limit: max(strategy.pause?.duration ?? .zero, .seconds(60)), r, desired)
                 }
             } catch {
                 await driver.abandon(canary, stable: stable)
@@ -164,70 +166,11 @@ struct CanaryRun {
             let elapsed = ContinuousClock.now - started
             if window.requests >= minRequests, let verdict = Self.verdict(window, analysis) { throw DriverError(verdict) }
             // Only an error rate or a latency needs requests to judge.
-            let readsTraffic = analysis?.maxErrorRate != nil || analysis?.maxLatencyP99 != nil
-            if elapsed >= pause, window.requests >= minRequests || !readsTraffic { return }
+            if elapsed >= pause, window.requests >= minRequests || analysis?.readsTraffic != true { return }
             if elapsed >= longest {
                 throw DriverError(
                     "only \(window.requests) requests reached v\(canary.version) in \(TimeSpan(seconds: longest.seconds)); analysis needs \(minRequests)")
             }
-        }
-    }
-
-    /// Reads the new version's own metrics at the end of a step and checks
-    /// each gate; a metric it does not report fails its gate.
-    func check(_ metrics: ModelMetricsGate, _ canary: DeploymentRecord) async throws {
-        let path = metrics.path ?? "/metrics"
-        let values = try await driver.modelMetrics(canary, path: path)
-        for gate in metrics.gates.compactMap(MetricGate.init(parsing:)) {
-            guard let value = values[gate.metric] else {
-                throw DriverError("v\(canary.version)'s \(path) reports no \(gate.metric) (gate \(gate))")
-            }
-            guard gate.passes(value) else {
-                throw DriverError("v\(canary.version)'s \(path): \(gate.metric) is \(value), gate \(gate)")
-            }
-        }
-    }
-
-    /// Runs the analysis command at the end of a step, from the project's
-    /// root at the revision; it must exit 0 within the step's pause (at
-    /// least a minute). Its output is kept next to the deployment's logs.
-    func evaluate(_ command: Command, canary: DeploymentRecord, percent: Int, _ r: Reconciler, _ desired: DesiredState) async throws {
-        let argv = command.argv.map { arg in
-            Placeholder.expand(arg) { p in
-                switch p.namespace {
-                case "address": return canary.address
-                case "version": return String(canary.version)
-                case "percent": return String(percent)
-                case "model": return canary.model
-                default: return nil
-                }
-            }
-        }
-        let directory = r.workspace.deployment(canary.name)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let log = (directory as NSString).appendingPathComponent("analysis-v\(canary.version)-\(percent).log")
-        try? FileManager.default.removeItem(atPath: log)
-        let child = try ChildProcess.spawn(
-            ProcessSpec(
-                argv: argv, environment: Workspace.baseEnvironment(), workingDirectory: try Checkouts(workspace: r.workspace).project(desired.revision),
-                logPath: log))
-        let limit = max(strategy.pause?.duration ?? .zero, .seconds(60))
-        let finished = await withTaskGroup(of: ExitStatus?.self) { group in
-            group.addTask { await child.wait() }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let status = finished else {
-            _ = await child.terminate(grace: .seconds(2))
-            throw DriverError("analysis command \(argv.joined(separator: " ")) did not finish within \(TimeSpan(seconds: limit.seconds)); log \(log)")
-        }
-        guard status.succeeded else {
-            throw DriverError("analysis command \(argv.joined(separator: " ")) \(status):\(JobRunner.tail(log, lines: 3))")
         }
     }
 

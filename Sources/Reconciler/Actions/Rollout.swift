@@ -103,28 +103,11 @@ struct RolloutExecutor: ActionExecutor {
                 let what = (waves.count > 1 ? "wave \(i + 1) of \(waves.count): " : "") + failures.sorted().joined(separator: "; ")
                 throw await fail(r, desired, entry, what, moved: moved)
             }
-            if i < waves.count - 1, let pause = entry.spec.strategy?.pause {
-                if let problem = try await soak(r, desired, entry, wave, for: pause.duration) {
-                    throw await fail(r, desired, entry, "wave \(i + 1) of \(waves.count): \(problem) during the \(pause) pause", moved: moved)
-                }
+            let judge = WaveJudge(rollout: self, entry: entry, wave: wave, number: i + 1, of: waves.count)
+            if let problem = try await judge.run(r, desired) {
+                throw await fail(r, desired, entry, (waves.count > 1 ? "wave \(i + 1) of \(waves.count): " : "") + problem, moved: moved)
             }
         }
-    }
-
-    /// Watches a finished wave for `pause` before the next starts: each of
-    /// its targets must go on reporting the version live and healthy. The
-    /// first that does not, in words; nil when all did.
-    func soak(_ r: Reconciler, _ desired: DesiredState, _ entry: Entry<DeploymentSpec>, _ wave: [Action.Move], for pause: Duration) async throws -> String? {
-        let started = ContinuousClock.now
-        while ContinuousClock.now - started < pause {
-            try await Task.sleep(for: min(Self.readBackGap * 2, pause))
-            for move in wave {
-                guard let record = try r.store.deployment(deployment, target: move.target) else { return "\(move.target): its record is gone" }
-                let seen = await (try r.driver(move.target, desired.manifests)).observe(record, spec: entry.spec.placed(on: move.target))
-                if !(seen.serving && seen.forwarding && seen.healthy != false) { return "\(move.target): \(seen.detail)" }
-            }
-        }
-        return nil
     }
 
     /// The canary this rollout runs as: a Deployment with `type: canary`
