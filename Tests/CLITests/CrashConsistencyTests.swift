@@ -30,7 +30,36 @@ struct CrashConsistencyTests {
         }
     }
 
-    func project(marker: String, port: Int, strategy: String) async throws -> String {
+    /// A `gantry agent` on loopback: the second target of the waves case.
+    struct Node {
+        static let token = "crash-node-token-81c2"
+        let child: ChildProcess
+        let endpoint: String
+        let directory: String
+        let tokenFile: String
+        let port = freePort()
+
+        static func start() async throws -> Node {
+            let home = NSTemporaryDirectory() + "gantry-crash-node-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+            let tokenFile = home + "/token"
+            try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+            let hash = try await runCommand(["sha256sum", tokenFile]).checked().prefix(64)
+            try "sha256:\(hash)\n".write(toFile: home + "/tokens", atomically: true, encoding: .utf8)
+            let listen = freePort()
+            let child = try ChildProcess.spawn(
+                ProcessSpec(
+                    argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(listen)", "--token-file", home + "/tokens", "--dir", home + "/agent"],
+                    environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: home + "/agent.log"))
+            let node = Node(child: child, endpoint: "http://127.0.0.1:\(listen)", directory: home + "/agent", tokenFile: tokenFile)
+            try await eventually("the agent answers") {
+                (try? await HTTPClient.shared.send(HTTPRequest(url: node.endpoint + "/v1/health", timeout: .seconds(1))).status) == 200
+            }
+            return node
+        }
+    }
+
+    func project(marker: String, port: Int, strategy: String, node: Node?) async throws -> String {
         let project = try await ProjectRepository("gantry-crash")
         project.write(
             "src/train.py",
@@ -58,47 +87,63 @@ struct CrashConsistencyTests {
             signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=s.shutdown).start())
             s.serve_forever()
             """)
-        project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port, strategy: strategy))
+        project.write("gantry.yaml", manifests(quality: 0, version: 1, marker: marker, port: port, strategy: strategy, node: node))
         try await project.commit("quality 0")
         return project.directory
     }
 
-    func manifests(quality: Int, version: Int, marker: String, port: Int, strategy: String) -> String {
-        """
-        apiVersion: gantry.dev/v1alpha1
-        kind: Pipeline
-        metadata: { name: crash }
-        spec:
-          codePath: src
-          steps:
-            - name: train
-              command: [python3, train.py, "${outputs}", "${params.quality}"]
-              env: { MARKER: "\(marker)" }
-          artifact: { step: train, path: model.json }
-          metrics: { step: train, path: metrics.json }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Model
-        metadata: { name: crash }
-        spec: { pipeline: crash, target: local, params: { quality: \(quality) } }
-        ---
-        apiVersion: gantry.dev/v1alpha1
-        kind: Deployment
-        metadata: { name: crash-prod }
-        spec:
-          model: crash
-          version: \(version)
-          address: 127.0.0.1:\(port)
-          serve: { command: [python3, serve.py, "${artifact}", "${port}"], workingDir: src }
-          targets: [{ target: local }]
-          healthCheck: { path: /, timeout: 20s, interval: 100ms }
-        \(strategy)
-        """
+    func manifests(quality: Int, version: Int, marker: String, port: Int, strategy: String, node: Node?) -> String {
+        var targets = "targets: [{ target: local }]"
+        var strategy = strategy
+        var nodeTarget = ""
+        if let node {
+            targets = "targets: [{ target: local }, { target: node, address: \"127.0.0.1:\(node.port)\" }]"
+            nodeTarget = """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Target
+                metadata: { name: node }
+                spec: { type: agent, endpoint: "\(node.endpoint)", credentials: { token: { file: \(node.tokenFile) } } }
+                ---
+
+                """
+            strategy = "  strategy: { type: waves, waves: [[local], [node]], pause: 300ms }"
+        }
+        return nodeTarget + """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Pipeline
+            metadata: { name: crash }
+            spec:
+              codePath: src
+              steps:
+                - name: train
+                  command: [python3, train.py, "${outputs}", "${params.quality}"]
+                  env: { MARKER: "\(marker)" }
+              artifact: { step: train, path: model.json }
+              metrics: { step: train, path: metrics.json }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Model
+            metadata: { name: crash }
+            spec: { pipeline: crash, target: local, params: { quality: \(quality) } }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Deployment
+            metadata: { name: crash-prod }
+            spec:
+              model: crash
+              version: \(version)
+              address: 127.0.0.1:\(port)
+              serve: { command: [python3, serve.py, "${artifact}", "${port}"], workingDir: src }
+              \(targets)
+              healthCheck: { path: /, timeout: 20s, interval: 100ms }
+            \(strategy)
+            """
     }
 
-    /// The strategies the harness kills: a switch, and a canary whose two
-    /// steps (kept short) are further points to die at.
-    static let strategies = ["", "  strategy: { type: canary, steps: [50, 100], pause: 300ms }"]
+    /// The strategies the harness kills: a switch, a canary whose two steps
+    /// (kept short) are further points to die at, and two waves across
+    /// this machine and a `gantry agent` node.
+    static let strategies = ["", "  strategy: { type: canary, steps: [50, 100], pause: 300ms }", "waves"]
 
     func apply(_ repo: String, _ state: String) async throws -> CommandResult {
         try await gantry(["apply", "--repo", repo, "--state-dir", state], timeout: .seconds(120))
@@ -112,16 +157,22 @@ struct CrashConsistencyTests {
         var random = SplitMix(state: seed)
         let marker = NSTemporaryDirectory() + "gantry-crash-marker-\(UUID().uuidString.prefix(8))"
         let port = freePort()
-        let repo = try await project(marker: marker, port: port, strategy: strategy)
+        let node = strategy == "waves" ? try await Node.start() : nil
+        let repo = try await project(marker: marker, port: port, strategy: strategy, node: node)
         let state = NSTemporaryDirectory() + "gantry-crash-state-\(UUID().uuidString.prefix(8))"
-        defer { Task { _ = try? await gantry(["destroy", "--state-dir", state], timeout: .seconds(60)) } }
+        defer {
+            Task {
+                _ = try? await gantry(["destroy", "--repo", repo, "--state-dir", state], timeout: .seconds(60))
+                _ = await node?.child.terminate(grace: .seconds(5))
+            }
+        }
         print("crash harness: \(kills) kills, GANTRY_CRASH_SEED=\(seed), strategy \(strategy.isEmpty ? "all-at-once" : strategy)")
 
         for round in 1...kills {
             // Each round changes the params (a new lineage, a retrain) and
             // pins the version it produces, so a full apply trains, deploys
             // and switches.
-            try manifests(quality: round, version: round, marker: marker, port: port, strategy: strategy)
+            try manifests(quality: round, version: round, marker: marker, port: port, strategy: strategy, node: node)
                 .write(toFile: repo + "/gantry.yaml", atomically: true, encoding: .utf8)
             try await git(["commit", "-qam", "quality \(round)"], in: repo)
             let log = NSTemporaryDirectory() + "gantry-crash-killed-\(UUID().uuidString.prefix(8))"
@@ -129,7 +180,7 @@ struct CrashConsistencyTests {
                 ProcessSpec(
                     argv: [gantryExecutable, "apply", "--repo", repo, "--state-dir", state],
                     environment: environment, logPath: log))
-            let after = Int.random(in: 0...2500, using: &random)
+            let after = Int.random(in: 0...(node == nil ? 2500 : 4000), using: &random)
             try await Task.sleep(for: .milliseconds(after))
             kill(killed.pid, SIGKILL)
             _ = await killed.wait()
@@ -142,6 +193,13 @@ struct CrashConsistencyTests {
             // canary's new server left running would be a second).
             let servers = orphans(of: state).filter { $0.contains("serve.py") }
             #expect(servers.count == 1, "round \(round) (killed after \(after) ms): servers \(servers)")
+            if let node {
+                // And on the node, where its own agent counts.
+                let there = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(node.port)/", timeout: .seconds(5))).text
+                #expect(there.contains(#""quality": "\#(round)""#), "round \(round): node serving \(there)")
+                let nodeServers = orphans(of: node.directory).filter { $0.contains("serve.py") }
+                #expect(nodeServers.count == 1, "round \(round) (killed after \(after) ms): node servers \(nodeServers)")
+            }
         }
 
         // Every lineage (quality 0 to kills) trained exactly once.
@@ -159,11 +217,16 @@ struct CrashConsistencyTests {
         #expect(try store.openIntents().isEmpty, "no launch left open")
         #expect(try store.hold("crash-prod") == nil, "a kill is no failed rollout")
 
-        let destroyed = try await gantry(["destroy", "--state-dir", state], timeout: .seconds(60))
+        let destroyed = try await gantry(["destroy", "--repo", repo, "--state-dir", state], timeout: .seconds(60))
         #expect(destroyed.status.succeeded)
         let (fd, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(port)))
         close(fd)
         #expect(orphans(of: state).isEmpty, "processes left behind: \(orphans(of: state))")
+        if let node {
+            let (nodeFD, _) = try Sockets.listen(on: Endpoint(host: "127.0.0.1", port: UInt16(node.port)))
+            close(nodeFD)
+            #expect(orphans(of: node.directory).filter { !$0.contains(" agent ") }.isEmpty, "left on the node: \(orphans(of: node.directory))")
+        }
     }
 
     /// Processes still running from this state directory (runners, model
