@@ -6,6 +6,7 @@ import Reconciler
 import ServiceLifecycle
 import Source
 import State
+import Synchronization
 
 /// The reconcile loop as a Service: every interval, or at once when woken
 /// (a webhook, "refresh now"), fetch, plan, and apply when there is
@@ -41,6 +42,11 @@ public final class ControllerLoop: Service, Sendable {
     let notifier: Notifier?
     let configuration: Configuration
     let logger: Logger
+    /// What failed and was announced, by object ("revision" for an invalid
+    /// one): a failure is announced when its streak starts, and its end
+    /// with a recovery notice. In memory: a restarted controller announces
+    /// a standing failure once more.
+    let failing = Mutex<[String: String]>([:])
 
     public init(
         source: GitSource, reconciler: Reconciler, status: ControllerStatus, wakeup: Wakeup = Wakeup(),
@@ -200,7 +206,10 @@ public final class ControllerLoop: Service, Sendable {
         } else {
             // A hold Git no longer asks for (a pin-back landed, say) ends
             // now, not at the next reconcile that has something to do.
-            if plan.isValid { try reconciler.releaseHolds(assessment.desired.manifests) }
+            if plan.isValid {
+                try reconciler.releaseHolds(assessment.desired.manifests)
+                await announceRecoveries(except: [], plan: plan)
+            }
             metrics?.reconciled(after: ContinuousClock.now - started, result: "nothing-to-do")
         }
         return (commit.id.hex, ok, plan.warnings)
@@ -221,13 +230,25 @@ public final class ControllerLoop: Service, Sendable {
         guard let notifier, !notifier.receivers.isEmpty else { return }
         let source = plan.revision.source
         let commit = plan.revision.commit
-        if !report.failed.isEmpty || report.result == .invalid {
-            let lines = report.failed.map { "\($0.action.summary): \($0.error)" } + plan.diagnostics.map(\.description)
+        // A failure is announced when it starts, not on every reconcile
+        // that meets it again.
+        var now: [String: String] = [:]
+        for f in report.failed { now[f.action.object] = now[f.action.object] ?? "\(f.action.summary): \(f.error)" }
+        if report.result == .invalid { now["revision"] = plan.diagnostics.prefix(10).map(\.description).joined(separator: "\n") }
+        let before = failing.withLock { $0 }
+        let fresh = now.filter { before[$0.key] == nil }
+        failing.withLock { $0.merge(now) { $1 } }
+        if !fresh.isEmpty {
+            let lines = fresh.sorted { $0.key < $1.key }.map(\.value)
             await notifier.send(
                 .init(
-                    event: .syncFailed, object: report.failed.first?.action.object ?? source,
+                    event: .syncFailed, object: report.failed.first { fresh[$0.action.object] != nil }?.action.object ?? source,
                     message: lines.prefix(10).joined(separator: "\n"), source: source, commit: commit))
         }
+        // An object still waiting for an action that did not run (skipped
+        // behind a failure) has not recovered.
+        let pending = Set(plan.actions.map(\.object)).subtracting(report.succeeded.map(\.object))
+        await announceRecoveries(except: Set(now.keys).union(pending), plan: plan)
         for action in report.succeeded {
             switch action.kind {
             case .train:
@@ -235,6 +256,12 @@ public final class ControllerLoop: Service, Sendable {
                     .init(
                         event: .retrained, object: action.object,
                         message: "trained v\(action.version): \(action.reason)", source: source, commit: commit))
+                if let trained = try? reconciler.store.version(action.model, action.version), !trained.gatesPassed {
+                    await notifier.send(
+                        .init(
+                            event: .gateBlocked, object: action.object,
+                            message: "v\(action.version) is not promoted: \(trained.gateReport)", source: source, commit: commit))
+                }
             case .promote:
                 let outcome = (try? reconciler.store.version(action.model, action.version))?.promotion ?? ""
                 await notifier.send(
@@ -258,6 +285,29 @@ public final class ControllerLoop: Service, Sendable {
             default:
                 break
             }
+        }
+    }
+
+    /// Says once for each announced failure that is over: its object is
+    /// not in `standing`, not held (a failed rollout whose version Git
+    /// still pins) and the revision is valid.
+    func announceRecoveries(except standing: Set<String>, plan: Plan) async {
+        var standing = standing
+        for note in plan.blocked {
+            if case .held = note.state { standing.insert(note.object) }
+        }
+        let over = failing.withLock { failing in
+            let over = failing.filter { !standing.contains($0.key) && ($0.key != "revision" || plan.isValid) }
+            for key in over.keys { failing[key] = nil }
+            return over
+        }
+        guard let notifier, !notifier.receivers.isEmpty else { return }
+        for (object, failure) in over.sorted(by: { $0.key < $1.key }) {
+            await notifier.send(
+                .init(
+                    event: .recovered, object: object == "revision" ? plan.revision.source : object,
+                    message: "reconciles again (it failed with: \(failure.prefix(300)))", source: plan.revision.source,
+                    commit: plan.revision.commit))
         }
     }
 

@@ -27,9 +27,15 @@ public struct Notifier: Sendable {
         case retrained
         case promoted
         case rolledBack = "rolled-back"
+        /// A new version trained but did not pass its promotion gates.
+        case gateBlocked = "gate-blocked"
+        /// What failed (and was announced) reconciles again.
+        case recovered
 
         var title: String {
             switch self {
+            case .gateBlocked: return ":no_entry: Blocked by its gates"
+            case .recovered: return ":white_check_mark: Recovered"
             case .syncFailed: return ":x: Sync failed"
             case .retrained: return ":arrows_counterclockwise: Retrained"
             case .promoted: return ":rocket: Promoted"
