@@ -121,7 +121,7 @@ let package = Package(
             name: "gantry",
             dependencies: [
                 "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "FileTree", "Targets", "Planner", "Reconciler", "Review", "Forge",
-                "Controller", "Server", "Agent", "Listener",
+                "Controller", "Server", "Agent", "Listener", "HTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

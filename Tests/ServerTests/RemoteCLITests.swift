@@ -1,0 +1,70 @@
+import Foundation
+import GantryTestSupport
+import HTTP
+import Testing
+
+/// `gantry refresh`, `suspend`, `resume` and `wait` against a running
+/// controller, as an operator at a terminal or a CI job would use them.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct RemoteCLITests {
+    @Test func theCLIDrivesARunningControllerWithTokensAndRoles() async throws {
+        let project = try await ServerProject()
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        let tokens = makeTemporaryDirectory("cli-tokens")
+        for (name, token) in [("viewer", Tokens.viewer), ("operator", Tokens.operator)] {
+            try token.write(toFile: "\(tokens)/\(name)", atomically: true, encoding: .utf8)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["GANTRY_SERVER"] = controller.base
+        environment["GANTRY_TOKEN"] = nil
+        func cli(_ arguments: [String], token: String? = nil) async throws -> CommandResult {
+            try await gantry(arguments + (token.map { ["--token-file", "\(tokens)/\($0)"] } ?? []), environment: environment, timeout: .seconds(90))
+        }
+
+        // No token, then a viewer's: refused, nothing done.
+        let loops = controller.loop.status.snapshot.loops
+        let anonymous = try await cli(["refresh"])
+        #expect(anonymous.code == 1 && anonymous.output.contains("answered 401"), "\(anonymous.output)")
+        let viewer = try await cli(["refresh"], token: "viewer")
+        #expect(viewer.code == 1 && viewer.output.contains("answered 403"), "\(viewer.output)")
+        let unnamed = try await gantry(["refresh"], environment: environment.merging(["GANTRY_SERVER": ""]) { $1 })
+        #expect(unnamed.code != 0 && unnamed.output.contains("--server URL or GANTRY_SERVER"), "\(unnamed.output)")
+        #expect(controller.loop.status.snapshot.loops == loops, "a refused call starts no reconcile")
+
+        // A pushed change: refresh, then wait for that commit to be live.
+        project.write(
+            "manifests/model.yaml",
+            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
+        try await project.push("Ship v2")
+        let head = try await git(["rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        let refreshed = try await cli(["refresh"], token: "operator")
+        #expect(refreshed.code == 0 && refreshed.output.contains("a reconcile starts now"), "\(refreshed.output)")
+        let waited = try await cli(["wait", "deployment/demo-prod", "--for", "healthy", "--commit", head, "--timeout", "60s"], token: "viewer")
+        #expect(waited.code == 0, "\(waited.output)")
+        #expect(try controller.store.deployment("demo-prod")?.version == 2, "live when wait returned")
+        let served = try await HTTPClient.shared.send(HTTPRequest(url: "http://127.0.0.1:\(project.port)/")).text
+        #expect(served.contains(#""version": "2""#), "\(served)")
+
+        // Suspended, a Deployment is not synced; wait says so and gives up.
+        let suspended = try await cli(["suspend", "Deployment/demo-prod", "--reason", "load test"], token: "operator")
+        #expect(suspended.code == 0 && suspended.output.contains("Deployment/demo-prod is suspended"), "\(suspended.output)")
+        let stuck = try await cli(["wait", "deployment/demo-prod", "--timeout", "2s", "--interval", "200ms"], token: "viewer")
+        #expect(stuck.code == 2, "\(stuck.output)")
+        #expect(stuck.output.contains("timed out after 2s waiting for Deployment/demo-prod to be synced: Suspended: "), "\(stuck.output)")
+        let resumed = try await cli(["resume", "deployment/demo-prod", "-o", "json"], token: "operator")
+        #expect(resumed.code == 0 && resumed.output.contains(#""accepted" : true"#), "\(resumed.output)")
+        let synced = try await cli(["wait", "deployment/demo-prod", "--timeout", "60s", "--interval", "200ms"], token: "viewer")
+        #expect(synced.code == 0 && synced.output.contains("Deployment/demo-prod: synced"), "\(synced.output)")
+
+        // What the controller does not have is an error, not a wait.
+        let missing = try await cli(["wait", "model/nope", "--timeout", "5s"], token: "viewer")
+        #expect(missing.code == 1 && missing.output.contains("the controller has no Model/nope"), "\(missing.output)")
+        let unknown = try await cli(["suspend", "deployment/nope"], token: "operator")
+        #expect(unknown.code == 1 && unknown.output.contains("answered 404"), "\(unknown.output)")
+        await controller.stop()
+    }
+}
