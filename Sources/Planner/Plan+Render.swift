@@ -30,7 +30,10 @@ extension Note {
         case .waitsForStage(let from, let version, let why):
             return "takes v\(version) from Deployment/\(from) once \(why)"
         case .held(let model, let version, let previous, let reason, let rollsBack):
-            let back = rollsBack ? (previous.map { "; its targets serve v\($0) again" } ?? "; no version served before it") : ""
+            let back =
+                rollsBack
+                ? (previous.map { "; its targets serve v\($0) again" } ?? "; no version served before it")
+                : previous != nil ? "; frozen: its targets stay as they are" : ""
             return "\(model)@\(version) failed its rollout (\(reason))\(back); held: not tried again until Git pins another version or changes the serve spec"
         }
     }

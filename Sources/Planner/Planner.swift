@@ -216,7 +216,9 @@ public struct Planner: Sendable {
     private func heldOutcome(_ name: String, _ spec: DeploymentSpec, _ hold: HoldRecord) -> Outcome {
         var outcome = Outcome()
         let object = "Deployment/\(name)"
-        let rollsBack = spec.autoRollback == true && hold.previous != nil
+        // Frozen: each target stays where the failure left it, not moved or
+        // repaired, until Git changes.
+        let rollsBack = spec.autoRollback == true && spec.strategy?.onFailure != .freeze && hold.previous != nil
         outcome.warnings.append(
             Note(object, .held(model: spec.model, version: hold.version, previous: hold.previous, reason: hold.reason, rollsBack: rollsBack)))
         guard rollsBack, let previous = hold.previous else { return outcome }

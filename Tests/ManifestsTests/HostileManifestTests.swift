@@ -144,6 +144,21 @@ import Testing
         #expect(command.isEmpty, "an evaluation command judges any target: \(command)")
     }
 
+    @Test func aFrozenCanaryIsAnErrorUntilItsSplitCanBeKept() {
+        let d = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: "targets: [{ target: local }]\n  strategy: { type: canary, steps: [10, 100], pause: 1m, onFailure: freeze }\n  autoRollback: true")
+        }
+        #expect(d.contains { $0.hasPrefix("data.yaml:") && $0.contains("spec.strategy.onFailure: freezing a canary's split is not implemented yet") }, "\(d)")
+        let waves = Fixture.diagnostics(editing: "data.yaml") {
+            $0.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]], onFailure: freeze }\n  autoRollback: true")
+        }
+        #expect(waves.isEmpty, "\(waves)")
+    }
+
     @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {
         let cases: [(String, String)] = [
             ("{ type: canary, steps: [10, 100] }", "spec.strategy.pause: a canary needs a pause"),
@@ -160,6 +175,8 @@ import Testing
                 "spec.strategy.analysis.command[1]: unknown placeholder ${port}; expected one of ${address}, ${version}, ${percent}, ${model}, ${target}, ${wave}"
             ),
             ("{ type: all-at-once, pause: 10s }", "spec.strategy.pause: an all-at-once rollout has one step"),
+            ("{ type: all-at-once, onFailure: freeze }", "spec.strategy.onFailure: onFailure chooses what autoRollback does"),
+            ("{ type: all-at-once, onFailure: thaw }", "spec.strategy.onFailure"),
             (
                 "{ type: canary, steps: [10, 100], pause: 1s, analysis: { maxErrorRate: 5 } }",
                 "spec.strategy.analysis.maxErrorRate: an error rate is a share between 0 and 1"

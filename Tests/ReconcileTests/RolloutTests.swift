@@ -169,6 +169,37 @@ import Testing
         #expect(served(rig) == ["local v1", "node1 v1", "node2 v1"])
     }
 
+    /// `onFailure: freeze`: the failed version is held, but nothing moves
+    /// back and Git keeps its pin; every target stays where it was left.
+    @Test func aFrozenRolloutLeavesEveryTargetWhereItIsAndHoldsTheVersion() async throws {
+        let strategy = "{ type: waves, waves: [[local, node1], [node2]], onFailure: freeze }"
+        let project = try await Self.project(strategy: strategy)
+        let rig = try Rig(project)
+        _ = try await rig.apply()
+        try await Self.pinV2(project, strategy: strategy)
+        rig.fake.fail(deployOn: "node2", "node2 unreachable")
+        let (_, report) = try await rig.apply()
+        #expect(report.result == .failed)
+        let error = try #require(report.failed.first?.error)
+        #expect(
+            error.hasSuffix(
+                "wave 2 of 2: node2: node2 unreachable; frozen (onFailure: freeze): local v2, node1 v2, node2 v1; v2 held: nothing moves until Git pins another version or changes the serve spec"
+            ), "\(error)")
+        #expect(served(rig) == ["local v2", "node1 v2", "node2 v1"], "what moved stays, what did not stays too")
+        #expect(try rig.store.hold("demo-prod")?.version == 2)
+        let branches = try await git(["branch", "--list", "gantry/*"], in: project.directory)
+        #expect(branches.isEmpty, "Git keeps its pin: \(branches)")
+
+        // Held and frozen: the next reconciles move nothing, even to repair.
+        rig.fake.heal()
+        let moves = rig.fake.moves.count
+        rig.fake.lose("demo-prod")
+        let (plan, next) = try await rig.apply()
+        #expect(next.result == .nothingToDo, "\(plan.text)")
+        #expect(plan.warnings.contains { $0.contains("demo@2 failed its rollout") && $0.contains("frozen: its targets stay as they are") }, "\(plan.warnings)")
+        #expect(rig.fake.moves.count == moves)
+    }
+
     @Test func withoutAutoRollbackAFailedWaveStaysAndIsTriedAgain() async throws {
         let project = try await Self.project(strategy: Self.waves, autoRollback: false)
         let rig = try Rig(project)

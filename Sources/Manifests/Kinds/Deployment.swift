@@ -141,6 +141,12 @@ public struct Strategy: Sendable, Hashable, Codable {
         case allAtOnce = "all-at-once", waves, canary
     }
 
+    /// What `autoRollback` does after a failed rollout: put every moved
+    /// target back (the default), or leave each where it is.
+    public enum FailureAction: String, StringEnum, Codable {
+        case rollback, freeze
+    }
+
     public var type: StrategyType
     /// Canary: traffic percentages in order, such as [10, 50, 100].
     public var steps: [Int]?
@@ -152,8 +158,14 @@ public struct Strategy: Sendable, Hashable, Codable {
     /// Canary and waves: what the new version must show at the end of each
     /// step or wave (the forwarder's own readings, its metrics, a command).
     public var analysis: Analysis?
+    /// With `autoRollback`: `rollback` (default) or `freeze`.
+    public var onFailure: FailureAction?
 
-    public init(type: StrategyType, steps: [Int]? = nil, waves: [[String]]? = nil, pause: TimeSpan? = nil, analysis: Analysis? = nil) {
+    public init(
+        type: StrategyType, steps: [Int]? = nil, waves: [[String]]? = nil, pause: TimeSpan? = nil, analysis: Analysis? = nil,
+        onFailure: FailureAction? = nil
+    ) {
+        self.onFailure = onFailure
         self.type = type
         self.steps = steps
         self.waves = waves

@@ -203,6 +203,7 @@ extension Strategy {
         var waves: [[String]]?
         var pause: TimeSpan?
         var analysis: Analysis?
+        var onFailure: FailureAction?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "type": return Strict.set(&type, v, Strict.value)
@@ -210,11 +211,12 @@ extension Strategy {
             case "waves": return Strict.setOptional(&waves, v) { Strict.list($0, Strict.strings) }
             case "pause": return Strict.setOptional(&pause, v, TimeSpan.init(strict:))
             case "analysis": return Strict.setOptional(&analysis, v, Analysis.init(strict:))
+            case "onFailure": return Strict.setOptional(&onFailure, v, Strict.value)
             default: return false
             }
         }
         guard ok, let type else { return nil }
-        self.init(type: type, steps: steps, waves: waves, pause: pause, analysis: analysis)
+        self.init(type: type, steps: steps, waves: waves, pause: pause, analysis: analysis, onFailure: onFailure)
     }
 }
 

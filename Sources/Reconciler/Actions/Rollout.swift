@@ -211,6 +211,19 @@ struct RolloutExecutor: ActionExecutor {
         } catch {
             return Failed(description: "\(what); the failed version could not be held: \(error)")
         }
+        // Frozen: every target stays on what it serves now, and Git keeps
+        // the pin (a person decides).
+        if entry.spec.strategy?.onFailure == .freeze {
+            var serving: [String] = []
+            for target in waves.joined().map(\.target).sorted() {
+                let record = try? r.store.deployment(deployment, target: target)
+                serving.append("\(target) v\(record.map { String($0.version) } ?? "-")")
+            }
+            return Failed(
+                description:
+                    "\(what); frozen (onFailure: freeze): \(serving.joined(separator: ", ")); v\(version) held: nothing moves until Git pins another version or changes the serve spec"
+            )
+        }
         // Every moved target goes back at once: the rollback is one wave.
         var back: [String] = []
         var problems: [String] = []
