@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Planner
+import StableAddress
 import State
 import Targets
 
@@ -28,6 +29,9 @@ extension Reconciler {
                 if let problem = usable[target] ?? nil {
                     out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
                 }
+                if action.kind != .train, manifests.targetType(target) == .local, let taken = addressTaken(action, target, manifests) {
+                    out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: taken)))
+                }
                 if action.kind != .train, manifests.targetType(target) == .sagemaker, case let model = action.model,
                     let version = versions[model]?.first(where: { $0.number == action.version }),
                     Self.isLocalDirectory(version.artifactPath)
@@ -37,6 +41,23 @@ extension Reconciler {
             }
         }
         return out
+    }
+
+    /// Why the stable address a deploy on this machine would forward is
+    /// already taken, naming where Git declares it; nil when it is free or
+    /// this Deployment's own forwarder holds it.
+    func addressTaken(_ action: Action, _ target: String, _ manifests: ManifestSet) -> String? {
+        let name = String(action.object.dropFirst("Deployment/".count))
+        guard action.object.hasPrefix("Deployment/"), let entry = manifests.deployments[name],
+            let address = entry.spec.placed(on: target).address, let endpoint = Endpoint(parsing: address)
+        else { return nil }
+        let records = (try? store.deployments()) ?? []
+        if records.contains(where: { $0.name == name && $0.target == target && $0.address == address }) { return nil }
+        guard endpoint.isInUse else { return nil }
+        let index = entry.spec.targets.firstIndex { $0.target == target }
+        let field = index.flatMap { entry.spec.targets[$0].address != nil ? "spec.targets[\($0)].address" : nil } ?? "spec.address"
+        let holder = records.first { $0.address == address && !($0.name == name && $0.target == target) }.map { "Deployment/\($0.name)" } ?? "another process"
+        return "address \(address) (\(field) at \(entry.origin.location(of: field))) is already in use by \(holder)"
     }
 
     static func isLocalDirectory(_ path: String) -> Bool {

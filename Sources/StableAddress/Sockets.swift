@@ -261,3 +261,19 @@ func logLine(_ message: String) {
     var bytes = Array(line.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
+
+extension Endpoint {
+    /// Whether something already listens here: a bind of it fails with
+    /// "address in use". Nothing is left bound.
+    public var isInUse: Bool {
+        do {
+            let (fd, _) = try Sockets.listen(on: self, backlog: 1)
+            close(fd)
+            return false
+        } catch StableAddressError.addressInUse {
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -65,6 +65,12 @@ public struct Origin: Sendable {
         self.text = text
     }
 
+    /// `file:line:column` of a field such as `spec.targets[1].address`.
+    public func location(of field: String) -> String {
+        let mark = mark(of: FieldPath(parsing: field))
+        return "\(file):\(mark.line):\(mark.column)"
+    }
+
     /// Line and column of a field, or of its nearest present parent.
     public func mark(of path: FieldPath, keyOnly: Bool = false) -> Mark {
         guard let root = text.documents(file: file).first(where: { $0.index == document })?.root else { return Mark(line: 1, column: 1) }
