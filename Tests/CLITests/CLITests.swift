@@ -44,6 +44,48 @@ import Testing
         let status = try await gantry(["status", "-o", "json", "--state-dir", state])
         let deployments = (try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])?["deployments"] as? [[String: Any]]
         #expect((deployments?.first?["updatedAt"] as? String).map { $0.wholeMatch(of: iso) != nil } == true, "\(status.output)")
+
+        // On a terminal, destroy asks first, and only "yes" goes on.
+        let declined = try await onTerminal(["destroy", "--state-dir", state], answer: "y")
+        #expect(declined.code == 1, "\(declined.output)")
+        #expect(
+            declined.output.contains("gantry destroy will stop:") && declined.output.contains("Deployment/churn-prod on local (churn@v1 at "),
+            "\(declined.output)")
+        #expect(declined.output.contains("Destroy cancelled; nothing was stopped."), "\(declined.output)")
+        #expect(try await gantry(["rollout", "status", "churn-prod"] + source).code == 0, "still serving")
+        let confirmed = try await onTerminal(["destroy", "--state-dir", state], answer: "yes")
+        #expect(confirmed.code == 0 && confirmed.output.contains("stopped Deployment/churn-prod"), "\(confirmed.output)")
+        #expect(try await gantry(["rollout", "status", "churn-prod"] + source).code == 2, "stopped")
+    }
+
+    /// Runs gantry on a pseudo-terminal, typing `answer` at its question.
+    func onTerminal(_ arguments: [String], answer: String) async throws -> CommandResult {
+        let script = """
+            import os, pty, select, sys
+            answer, argv = sys.argv[1], sys.argv[2:]
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(argv[0], argv)
+            out, answered = b"", False
+            while True:
+                ready, _, _ = select.select([fd], [], [], 60)
+                if not ready:
+                    break
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not answered and b"goes on: " in out:
+                    os.write(fd, answer.encode() + b"\\n")
+                    answered = True
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        return try await runCommand(["python3", "-c", script, answer, gantryExecutable] + arguments, timeout: .seconds(90))
     }
 
     @Test func validateListsEveryProblemAndExitsOne() async throws {

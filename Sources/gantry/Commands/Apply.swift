@@ -79,16 +79,33 @@ struct Destroy: AsyncParsableCommand {
             remote targets are reached through the Targets the repository
             (--repo, default .) declares.
 
+            On a terminal it lists what it will stop and asks first; only "yes"
+            goes on. --yes skips the question (scripts and CI, where standard
+            input is not a terminal, are not asked).
+
             Examples:
               gantry destroy
-              gantry destroy --state-dir /var/lib/gantry
+              gantry destroy --yes --state-dir /var/lib/gantry
             """)
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
+    @Flag(help: "Do not ask on a terminal before stopping.") var yes = false
 
     func run() async throws {
         guard let store = try state.existingStore() else { return print("Nothing to destroy.") }
+        let serving = try store.deployments()
+        if serving.isEmpty { return print("Nothing to destroy.") }
+        if !yes, isatty(STDIN_FILENO) == 1 {
+            print("gantry destroy will stop:")
+            for d in serving { print("  Deployment/\(d.name) on \(d.target) (\(d.model)@v\(d.version) at \(d.address))") }
+            print("Only 'yes' goes on: ", terminator: "")
+            fflush(nil)
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                print("Destroy cancelled; nothing was stopped.")
+                throw ExitCode(1)
+            }
+        }
         let reconciler = Reconciler(store: store, workspace: state.workspace)
         let remote = try store.deployments().contains { $0.target != ManifestSet.implicitLocalTarget }
         let manifests = remote ? try source.source(state: state).fetch().manifests : ManifestSet()
