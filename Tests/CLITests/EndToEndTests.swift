@@ -226,11 +226,12 @@ struct EndToEndTests {
         let repo = try await slowProject(marker: marker, held: true)
         let state = scratch("state")
         let runner = try await applyKilledDuringTraining(repo: repo, state: state)
-        FileManager.default.createFile(atPath: marker + ".go", contents: nil)
         // The machine "restarts": the run dies too, before writing anything,
         // and with it every step it started (they share its session, not its
-        // process group).
+        // process group). Only then may a training go on: opened before
+        // the kill, the dying step could finish first and count twice.
         killSession(runner.pid)
+        FileManager.default.createFile(atPath: marker + ".go", contents: nil)
         let applied = try await gantryAsAda(["apply", "--repo", repo, "--state-dir", state], in: repo)
         #expect(applied.code == 0, "\(applied.output)")
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "relaunched exactly once")
