@@ -24,6 +24,9 @@ public struct Workspace: Sendable {
             : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(root)
     }
 
+    /// Where local training runs keep their files and step logs.
+    public var runs: String { path("runs") }
+
     func path(_ parts: String...) -> String {
         parts.reduce(root) { ($0 as NSString).appendingPathComponent($1) }
     }
@@ -51,6 +54,9 @@ public struct Workspace: Sendable {
         var out: [String: String] = [:]
         for k in keep { if let v = env[k] { out[k] = v } }
         if out["PATH"] == nil { out["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        // Python writes its output as it goes, not in blocks at exit: step
+        // logs are followed live (`apply`), servers' logs read when they fail.
+        out["PYTHONUNBUFFERED"] = env["PYTHONUNBUFFERED"] ?? "1"
         return out
     }
 }

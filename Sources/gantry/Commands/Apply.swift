@@ -34,19 +34,37 @@ struct Apply: AsyncParsableCommand {
         }
         let reconciler = Reconciler(
             store: try state.store(), workspace: state.workspace, writeBack: git,
-            author: source.author, log: { print($0) })
+            author: source.author, log: { Self.say($0) })
         let (desired, plan) = try await reconciler.plan(revision, readOnly: false)
-        print(plan.text)
-        let report = try await reconciler.apply(plan, desired: desired, actor: "cli")
+        Self.say(plan.text)
+        // Each training step's output as it is written, not at the end.
+        let follower = RunLogFollower(runs: state.workspace.runs)
+        let following = Task { await follower.follow { Self.say($0.joined(separator: "\n")) } }
+        let report: Reconciler.Report
+        do {
+            report = try await reconciler.apply(plan, desired: desired, actor: "cli")
+        } catch {
+            following.cancel()
+            await following.value
+            throw error
+        }
+        following.cancel()
+        await following.value
         switch report.result {
-        case .invalid: print("Nothing applied: the revision is invalid.")
-        case .nothingToDo: print("Nothing to do.")
+        case .invalid: Self.say("Nothing applied: the revision is invalid.")
+        case .nothingToDo: Self.say("Nothing to do.")
         default:
-            print("Applied \(report.succeeded.count) of \(plan.actions.count) actions" + (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))
-            for f in report.failed { print("  \(f.action.summary)\n    \(f.error)") }
-            for s in report.skipped { print("  skipped \(s.action.summary): \(s.reason)") }
+            Self.say("Applied \(report.succeeded.count) of \(plan.actions.count) actions" + (report.failed.isEmpty ? "." : "; \(report.failed.count) failed:"))
+            for f in report.failed { Self.say("  \(f.action.summary)\n    \(f.error)") }
+            for s in report.skipped { Self.say("  skipped \(s.action.summary): \(s.reason)") }
         }
         if !report.ok { throw ExitCode(1) }
+    }
+
+    /// One line (or several) to standard output at once, unbuffered: on a
+    /// pipe (CI) each line arrives when it happens, in order.
+    static func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 }
 
