@@ -119,6 +119,22 @@ struct ReconcileTests {
         await h.tearDown()
     }
 
+    @Test func aNumberWrittenAnotherWayIsNoChangeOfParams() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        defer { Task { await h.tearDown() } }
+        try project.setQuality("1")
+        try await project.commit("quality 1")
+        #expect(try await h.apply().report.result == .applied)
+        for (from, to) in [("quality: 1", "quality: 1.0"), ("quality: 1.0", "quality: 1e0")] {
+            let model = try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+            project.write("manifests/model.yaml", model.replacingOccurrences(of: from, with: to))
+            try await project.commit("the same quality written as \(to)")
+            let plan = try await h.plan()
+            #expect(plan.actions.isEmpty, "\(to): \(plan.text)")
+        }
+    }
+
     @Test func aKilledServingProcessIsDriftAndIsRestarted() async throws {
         let project = try await TestProject(port: freePort())
         let h = try Harness(project)

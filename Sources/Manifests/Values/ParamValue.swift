@@ -51,6 +51,41 @@ public enum ParamValue: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
+    /// Numbers compare by value: `5` and `5.0` are the same param (as they
+    /// already were in a lineage's digest, whose JSON writes both as 5).
+    public static func == (a: ParamValue, b: ParamValue) -> Bool {
+        switch (a, b) {
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Int(exactly: y) == x
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .bool(let v):
+            hasher.combine(0)
+            hasher.combine(v)
+        case .string(let v):
+            hasher.combine(1)
+            hasher.combine(v)
+        case .int(let v):
+            hasher.combine(2)
+            hasher.combine(v)
+        case .double(let v):
+            if let whole = Int(exactly: v) {
+                hasher.combine(2)
+                hasher.combine(whole)
+            } else {
+                hasher.combine(3)
+                hasher.combine(v)
+            }
+        }
+    }
+
     /// The text a command line receives.
     public var description: String {
         switch self {
