@@ -3,6 +3,7 @@
  * library's own function of the same name. */
 #include "git2_loader.h"
 #include "../CGit2/shim.h"
+#include <git2/sys/mempack.h>
 #include <git2/sys/stream.h>
 
 #include <dlfcn.h>
@@ -31,6 +32,7 @@ static struct {
     const char * (*git_commit_message)(const git_commit *commit);
     const git_oid * (*git_commit_parent_id)(const git_commit *commit, unsigned int n);
     unsigned int (*git_commit_parentcount)(const git_commit *commit);
+    int (*git_commit_tree)(git_tree **tree_out, const git_commit *commit);
     const git_oid * (*git_commit_tree_id)(const git_commit *commit);
     void (*git_config_free)(git_config *cfg);
     int (*git_config_get_string_buf)(git_buf *out, const git_config *cfg, const char *name);
@@ -43,7 +45,16 @@ static struct {
     const git_error * (*git_error_last)(void);
     int (*git_error_set_str)(int error_class, const char *string);
     int (*git_fetch_options_init)(git_fetch_options *opts, unsigned int version);
+    void (*git_index_conflict_iterator_free)(git_index_conflict_iterator *iterator);
+    int (*git_index_conflict_iterator_new)(git_index_conflict_iterator **iterator_out, git_index *index);
+    int (*git_index_conflict_next)(const git_index_entry **ancestor_out, const git_index_entry **our_out, const git_index_entry **their_out, git_index_conflict_iterator *iterator);
+    void (*git_index_free)(git_index *index);
+    int (*git_index_has_conflicts)(const git_index *index);
+    int (*git_index_write_tree_to)(git_oid *out, git_index *index, git_repository *repo);
     int (*git_libgit2_init)(void);
+    int (*git_mempack_new)(git_odb_backend **out);
+    int (*git_merge_base)(git_oid *out, git_repository *repo, const git_oid *one, const git_oid *two);
+    int (*git_merge_trees)(git_index **out, git_repository *repo, const git_tree *ancestor_tree, const git_tree *our_tree, const git_tree *their_tree, const git_merge_options *opts);
     void (*git_object_free)(git_object *object);
     int (*git_object_lookup)(git_object **object, git_repository *repo, const git_oid *id, git_object_t type);
     int (*git_object_peel)(git_object **peeled, const git_object *object, git_object_t target_type);
@@ -72,6 +83,7 @@ static struct {
     void (*git_repository_free)(git_repository *repo);
     int (*git_repository_init)(git_repository **out, const char *path, unsigned is_bare);
     int (*git_repository_is_bare)(const git_repository *repo);
+    int (*git_repository_odb)(git_odb **out, git_repository *repo);
     int (*git_repository_open_ext)(git_repository **out, const char *path, unsigned int flags, const char *ceiling_dirs);
     const char * (*git_repository_path)(const git_repository *repo);
     int (*git_revparse_single)(git_object **out, git_repository *repo, const char *spec);
@@ -136,6 +148,7 @@ static void load(void) {
     BIND(git_commit_message);
     BIND(git_commit_parent_id);
     BIND(git_commit_parentcount);
+    BIND(git_commit_tree);
     BIND(git_commit_tree_id);
     BIND(git_config_free);
     BIND(git_config_get_string_buf);
@@ -148,7 +161,16 @@ static void load(void) {
     BIND(git_error_last);
     BIND(git_error_set_str);
     BIND(git_fetch_options_init);
+    BIND(git_index_conflict_iterator_free);
+    BIND(git_index_conflict_iterator_new);
+    BIND(git_index_conflict_next);
+    BIND(git_index_free);
+    BIND(git_index_has_conflicts);
+    BIND(git_index_write_tree_to);
     BIND(git_libgit2_init);
+    BIND(git_mempack_new);
+    BIND(git_merge_base);
+    BIND(git_merge_trees);
     BIND(git_object_free);
     BIND(git_object_lookup);
     BIND(git_object_peel);
@@ -177,6 +199,7 @@ static void load(void) {
     BIND(git_repository_free);
     BIND(git_repository_init);
     BIND(git_repository_is_bare);
+    BIND(git_repository_odb);
     BIND(git_repository_open_ext);
     BIND(git_repository_path);
     BIND(git_revparse_single);
@@ -320,6 +343,11 @@ unsigned int git_commit_parentcount(const git_commit *commit) {
     return api.git_commit_parentcount(commit);
 }
 
+int git_commit_tree(git_tree **tree_out, const git_commit *commit) {
+    require();
+    return api.git_commit_tree(tree_out, commit);
+}
+
 const git_oid * git_commit_tree_id(const git_commit *commit) {
     require();
     return api.git_commit_tree_id(commit);
@@ -380,9 +408,54 @@ int git_fetch_options_init(git_fetch_options *opts, unsigned int version) {
     return api.git_fetch_options_init(opts, version);
 }
 
+void git_index_conflict_iterator_free(git_index_conflict_iterator *iterator) {
+    require();
+    api.git_index_conflict_iterator_free(iterator);
+}
+
+int git_index_conflict_iterator_new(git_index_conflict_iterator **iterator_out, git_index *index) {
+    require();
+    return api.git_index_conflict_iterator_new(iterator_out, index);
+}
+
+int git_index_conflict_next(const git_index_entry **ancestor_out, const git_index_entry **our_out, const git_index_entry **their_out, git_index_conflict_iterator *iterator) {
+    require();
+    return api.git_index_conflict_next(ancestor_out, our_out, their_out, iterator);
+}
+
+void git_index_free(git_index *index) {
+    require();
+    api.git_index_free(index);
+}
+
+int git_index_has_conflicts(const git_index *index) {
+    require();
+    return api.git_index_has_conflicts(index);
+}
+
+int git_index_write_tree_to(git_oid *out, git_index *index, git_repository *repo) {
+    require();
+    return api.git_index_write_tree_to(out, index, repo);
+}
+
 int git_libgit2_init(void) {
     require();
     return api.git_libgit2_init();
+}
+
+int git_mempack_new(git_odb_backend **out) {
+    require();
+    return api.git_mempack_new(out);
+}
+
+int git_merge_base(git_oid *out, git_repository *repo, const git_oid *one, const git_oid *two) {
+    require();
+    return api.git_merge_base(out, repo, one, two);
+}
+
+int git_merge_trees(git_index **out, git_repository *repo, const git_tree *ancestor_tree, const git_tree *our_tree, const git_tree *their_tree, const git_merge_options *opts) {
+    require();
+    return api.git_merge_trees(out, repo, ancestor_tree, our_tree, their_tree, opts);
 }
 
 void git_object_free(git_object *object) {
@@ -523,6 +596,11 @@ int git_repository_init(git_repository **out, const char *path, unsigned is_bare
 int git_repository_is_bare(const git_repository *repo) {
     require();
     return api.git_repository_is_bare(repo);
+}
+
+int git_repository_odb(git_odb **out, git_repository *repo) {
+    require();
+    return api.git_repository_odb(out, repo);
 }
 
 int git_repository_open_ext(git_repository **out, const char *path, unsigned int flags, const char *ceiling_dirs) {

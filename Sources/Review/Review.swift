@@ -69,7 +69,9 @@ public struct Review: Encodable, Sendable {
     public var inputChanges: [InputChange]
     public var pinChanges: [PinChange]
 
-    public static func compute(base: Revision, head: Revision, reconciler: Reconciler) async throws -> Review {
+    /// `head` is what is planned (the merge result, or the head itself);
+    /// `shown`, when given, is the head as the review names it.
+    public static func compute(base: Revision, head: Revision, reconciler: Reconciler, shown: Revision? = nil) async throws -> Review {
         let fingerprinter = Fingerprinter(store: reconciler.store, cacheWrites: false)
         // The reconciler's memo: the head's states are worked out from the
         // base's, revisiting only the models whose inputs differ.
@@ -88,7 +90,8 @@ public struct Review: Encodable, Sendable {
             guard !changes.isEmpty else { continue }
             var commits: [CommitLine] = []
             if after.codeTree != before.codeTree {
-                commits = try head.commits(since: base, touching: after.codePath).map {
+                // Not the planned merge commit itself: it exists only here.
+                commits = try head.commits(since: base, touching: after.codePath).filter { shown == nil || $0.id != head.commit.id }.map {
                     CommitLine(id: $0.id.hex, subject: $0.subject, author: $0.authorName)
                 }
             }
@@ -113,7 +116,7 @@ public struct Review: Encodable, Sendable {
         let changes = ManifestDiff.changes(from: base.manifests, to: head.manifests)
         let result: Result = !head.isValid ? .invalid : (headPlan.hasChanges || !changes.isEmpty ? .changes : .nothing)
         return Review(
-            base: revision(base), head: revision(head), result: result, diagnostics: head.diagnostics,
+            base: revision(base), head: revision(shown ?? head), result: result, diagnostics: head.diagnostics,
             actions: headPlan.actions, warnings: headPlan.warnings, objectChanges: changes,
             inputChanges: inputs, pinChanges: pins)
     }

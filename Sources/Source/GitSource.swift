@@ -150,6 +150,22 @@ public final class GitSource: Sendable {
             diagnostics: diagnostics, fileCount: loaded.count, repository: repository)
     }
 
+    /// What a pull request would leave on `base`: the revision of `head`
+    /// merged into it (as a forge's merge ref), or the conflicting paths.
+    public enum Merged: Sendable {
+        case revision(Revision)
+        case conflicts([String])
+    }
+
+    /// `head` merged into `base` in memory; see `Repository.merge`.
+    public func merged(head: String, into base: String) throws -> Merged {
+        let (b, h) = (try resolve(base), try resolve(head))
+        switch try repository.merge(h.id, into: b.id, message: "Merge \(head) into \(base)\n\nThe tree a merge would produce, planned by gantry.\n") {
+        case .merged(let commit): return .revision(try revision(at: commit.hex))
+        case .conflicts(let paths): return .conflicts(paths)
+        }
+    }
+
     /// How many files were decoded so far (cache misses), for tests and benchmarks.
     public var decodeCount: Int { cache.decodes }
 

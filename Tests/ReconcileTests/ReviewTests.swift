@@ -164,3 +164,68 @@ struct ReviewTests {
         #expect(!FileManager.default.fileExists(atPath: marker))
     }
 }
+
+/// `plan --base/--head` plans what merging would leave on the base, as a
+/// forge's merge ref has it, not the head's own tree.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct MergePlanTests {
+    @Test func aBranchBehindMainIsPlannedAsItsMergeNotAsItsOwnTree() async throws {
+        let project = try await TestProject(port: freePort())
+        let h = try Harness(project)
+        defer { Task { await h.tearDown() } }
+        try await branch(project)
+        try project.setQuality("0.95")
+        try await project.commit("Better quality", author: "Bob")
+        let feature = try await git(["rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Meanwhile main serves a second Deployment the branch never saw.
+        try await git(["checkout", "-q", "main"], in: project.directory)
+        project.write(
+            "manifests/second.yaml",
+            project.deployment(version: 1).replacingOccurrences(of: "name: demo-prod", with: "name: demo-second")
+                .replacingOccurrences(of: ":\(project.port)", with: ":\(freePort())"))
+        try await project.commit("Serve a second copy")
+        #expect(try await h.apply().report.result == .applied)
+
+        let ownTree = try await review(h)
+        #expect(ownTree.actions.contains { $0.kind == .prune && $0.object == "Deployment/demo-second" }, "the head's own tree lacks it")
+
+        guard case .revision(let merged) = try h.source.merged(head: "feature", into: "main") else {
+            Issue.record("the branch merges cleanly")
+            return
+        }
+        let r = try await Review.compute(
+            base: try h.source.revision(at: "main"), head: merged, reconciler: h.reconciler, shown: try h.source.revision(at: "feature"))
+        #expect(r.objectChanges.map(\.object) == ["Model/demo"], "only what the branch changed: \(r.objectChanges.map(\.object))")
+        #expect(r.actions.first?.summary == "train Model/demo -> v2: param quality changed (0.9 -> 0.95) since v1", "\(r.actions.map(\.summary))")
+        #expect(!r.actions.contains { $0.object.hasPrefix("Deployment/") }, "no prune, no pin moved back: \(r.actions.map(\.summary))")
+        #expect(r.head.commit == feature, "the review names the head, not the planned merge")
+        #expect(r.inputChanges.first?.codeCommits.isEmpty == true)
+
+        // Planned in memory: the repository has no new object or ref.
+        let objects = try await git(["count-objects", "-v"], in: project.directory)
+        _ = try h.source.merged(head: "feature", into: "main")
+        #expect(try await git(["count-objects", "-v"], in: project.directory) == objects)
+        #expect(try await git(["branch", "--list"], in: project.directory).split(separator: "\n").count == 2)
+    }
+
+    @Test func aBranchThatConflictsWithMainIsReportedWithItsPaths() async throws {
+        let project = try await TestProject(port: freePort())
+        try await branch(project)
+        project.write("manifests/deployment.yaml", project.deployment(version: 3))
+        try await project.commit("Pin v3")
+        try await git(["checkout", "-q", "main"], in: project.directory)
+        project.write("manifests/deployment.yaml", project.deployment(version: 2))
+        try await project.commit("Pin v2")
+        let state = makeTemporaryDirectory("gantry-merge-state")
+        let plan = try await gantry(["plan", "--repo", project.directory, "--state-dir", state, "--base", "main", "--head", "feature"])
+        #expect(plan.code == 1, "\(plan.output)")
+        #expect(
+            plan.output.contains("error: feature does not merge cleanly into main: conflicts in manifests/deployment.yaml; resolve them (or plan --head-only)"),
+            "\(plan.output)")
+        let json = try await gantry(["plan", "--repo", project.directory, "--state-dir", state, "--base", "main", "--head", "feature", "-o", "json"])
+        let body = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(body?["result"] as? String == "conflict" && body?["conflicts"] as? [String] == ["manifests/deployment.yaml"], "\(json.output)")
+        let own = try await gantry(["plan", "--repo", project.directory, "--state-dir", state, "--base", "main", "--head", "feature", "--head-only"])
+        #expect(own.code == 2 && own.output.contains("v3"), "the head's own tree still plans: \(own.output)")
+    }
+}

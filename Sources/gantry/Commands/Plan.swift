@@ -48,6 +48,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(help: "With --base: the revision to merge (default: --ref, or HEAD).")
     var head: String?
 
+    @Flag(name: .customLong("head-only"), help: "With --base: plan the head's own tree instead of the result of merging it into the base.")
+    var headOnly = false
+
     func run() async throws {
         if let base { return try await review(base: base) }
         if head != nil { throw ValidationError("--head needs --base") }
@@ -67,11 +70,29 @@ struct PlanCommand: AsyncParsableCommand {
         do {
             try git.update()
             let baseRevision = try git.revision(at: base)
-            let headRevision = try git.revision(at: head ?? source.ref)
+            let headName = head ?? source.ref ?? "HEAD"
+            let headRevision = try git.revision(at: headName)
+            // What merging would leave on the base, as the forge's merge ref
+            // has it, unless asked for the head's own tree.
+            var planned = headRevision
+            if !headOnly {
+                switch try git.merged(head: headName, into: base) {
+                case .revision(let merged): planned = merged
+                case .conflicts(let paths):
+                    if output == .json {
+                        try printJSON(MergeConflict(base: base, head: headName, conflicts: paths))
+                    } else {
+                        printError(
+                            "error: \(headName) does not merge cleanly into \(base): conflicts in \(paths.joined(separator: ", ")); resolve them (or plan --head-only)"
+                        )
+                    }
+                    throw ExitCode(1)
+                }
+            }
             review = try await Self.withReadOnlyStore(state) { store in
                 try await Review.compute(
-                    base: baseRevision, head: headRevision,
-                    reconciler: Reconciler(store: store, workspace: state.workspace))
+                    base: baseRevision, head: planned,
+                    reconciler: Reconciler(store: store, workspace: state.workspace), shown: headRevision)
             }
         } catch let exit as ExitCode {
             throw exit
@@ -89,6 +110,13 @@ struct PlanCommand: AsyncParsableCommand {
         case .changes: throw ExitCode(2)
         case .nothing: return
         }
+    }
+
+    struct MergeConflict: Encodable {
+        var result = "conflict"
+        var base: String
+        var head: String
+        var conflicts: [String]
     }
 
     /// A plan against the existing state, or an empty one in a scratch
