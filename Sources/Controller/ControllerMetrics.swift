@@ -19,6 +19,7 @@ public final class ControllerMetrics: @unchecked Sendable {
     private var served: [[String]: Gauge] = [:]
     private var canaryGauges: [String: [Gauge]] = [:]
     private var heldGauges: [String: Gauge] = [:]
+    private var objectGauges: [[String]: Gauge] = [:]
 
     static let reconcileBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900].map { .milliseconds(Int64($0 * 1000)) }
     static let fetchBuckets: [Duration] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10].map { .milliseconds(Int64($0 * 1000)) }
@@ -123,6 +124,37 @@ public final class ControllerMetrics: @unchecked Sendable {
         }
         for (deployment, gauges) in canaryGauges where now[deployment] == nil { gauges.forEach(registry.unregisterGauge) }
         canaryGauges = now
+    }
+
+    /// One object as `gantry_object_info` shows it.
+    public struct ObjectInfo: Sendable {
+        public var kind, name, sync, health, version: String
+
+        public init(kind: String, name: String, sync: String, health: String, version: String) {
+            (self.kind, self.name, self.sync, self.health, self.version) = (kind, name, sync, health, version)
+        }
+    }
+
+    /// `gantry_object_info{kind,name,sync,health,version} 1` for each Model
+    /// and Deployment, like Argo CD's `argocd_app_info`: an object whose
+    /// state changes drops its old series.
+    public func observe(objects: [ObjectInfo]) {
+        lock.lock()
+        defer { lock.unlock() }
+        var now: [[String]: Gauge] = [:]
+        for o in objects {
+            let key = [o.kind, o.name, o.sync, o.health, o.version]
+            now[key] =
+                objectGauges[key]
+                ?? registry.makeGauge(
+                    descriptor: Self.name(
+                        "object", unit: "info",
+                        help: "Each Model and Deployment with its sync and health (as the API shows them) and version; the value is always 1."),
+                    labels: [("kind", o.kind), ("name", o.name), ("sync", o.sync), ("health", o.health), ("version", o.version)])
+            now[key]?.set(to: 1)
+        }
+        for (key, gauge) in objectGauges where now[key] == nil { registry.unregisterGauge(gauge) }
+        objectGauges = now
     }
 
     /// Records the pending plan's out-of-sync counts and what serves now.

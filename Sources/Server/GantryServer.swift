@@ -74,6 +74,7 @@ public struct GantryServer: Sendable {
         router.get("/metrics") { [reconciler] _, _ in
             // Canaries move while a reconcile runs: read at each scrape.
             metrics.observe(canaries: reconciler.canaries.all)
+            metrics.observe(objects: try objectInfos())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))

@@ -1,5 +1,6 @@
 import Controller
 import Foundation
+import GantryTestSupport
 import Planner
 import Reconciler
 import StableAddress
@@ -34,6 +35,20 @@ struct MetricsTests {
         #expect(m.value("gantry_http_requests_total", ["method": "GET", "code": "401"]) == 1)
         for name in m.types.keys { #expect(name.hasPrefix("gantry_"), "\(name)") }
         for (name, type) in m.types where type == "counter" { #expect(name.hasSuffix("_total"), "\(name)") }
+
+        // Each object with its sync, health and version, like argocd_app_info.
+        #expect(m.types["gantry_object_info"] == "gauge")
+        let synced = ["kind": "Deployment", "name": "demo-prod", "sync": "Synced", "health": "Healthy", "version": "1"]
+        #expect(m.value("gantry_object_info", synced) == 1, "\(response.text)")
+        #expect(m.value("gantry_object_info", ["kind": "Model", "name": "demo", "sync": "Synced", "health": "", "version": "1"]) == 1)
+        let suspend = try await controller.send("POST", "/api/v1/deployments/demo-prod/suspend", token: Tokens.operator)
+        #expect(suspend.status == 200)
+        try await eventually("the plan shows the suspension") {
+            controller.loop.status.snapshot.plan?.blocked.contains { $0.object == "Deployment/demo-prod" } == true
+        }
+        let after = try PrometheusText(try await controller.get("/metrics").text)
+        #expect(after.value("gantry_object_info", synced) == nil, "the old series is gone")
+        #expect(after.value("gantry_object_info", synced.merging(["sync": "Suspended"]) { $1 }) == 1)
         await controller.stop()
     }
 

@@ -103,6 +103,21 @@ extension GantryServer {
             + deploymentViews().map { ObjectView(kind: "Deployment", name: $0.name, sync: $0.sync, health: $0.health, suspended: $0.suspended) }
     }
 
+    /// Every object for `gantry_object_info`: a Model's version is its
+    /// latest, a Deployment's the one it serves (or its pin while its
+    /// targets differ); "" where there is none.
+    func objectInfos() throws -> [ControllerMetrics.ObjectInfo] {
+        try modelViews().map {
+            ControllerMetrics.ObjectInfo(
+                kind: "Model", name: $0.name, sync: $0.sync.status.rawValue, health: "", version: $0.latestVersion.map(String.init) ?? "")
+        }
+            + deploymentViews().map {
+                ControllerMetrics.ObjectInfo(
+                    kind: "Deployment", name: $0.name, sync: $0.sync.status.rawValue, health: $0.health.status.rawValue,
+                    version: ($0.servedVersion ?? $0.pinnedVersion).map(String.init) ?? "")
+            }
+    }
+
     func planView() -> PlanView {
         let s = status.snapshot
         return PlanView(assessedAt: s.assessedAt, plan: s.plan, text: s.plan?.text)
