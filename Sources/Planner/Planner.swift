@@ -2,6 +2,7 @@ import Foundation
 import Lineage
 import Manifests
 import State
+import Synchronization
 import Targets
 
 /// The rules: what each object needs, from desired against observed
@@ -14,6 +15,9 @@ public struct Planner: Sendable {
     public let desired: DesiredState
     public let observed: ObservedState
     let memo: PlanMemo
+    /// The versions Git pins, by model: built on the first question, once
+    /// per plan, instead of a scan of every Deployment for each model.
+    let pinIndex = PinIndex()
 
     public init(desired: DesiredState, observed: ObservedState, memo: PlanMemo = PlanMemo()) {
         self.desired = desired
@@ -35,7 +39,7 @@ public struct Planner: Sendable {
     /// The versions Git pins for a model, over the Deployments its
     /// promotion moves (a later stage takes its version from another).
     func pins(_ model: String) -> [Int] {
-        desired.manifests.deployments.values.filter { $0.spec.model == model && $0.spec.promotion == nil }.map(\.spec.version)
+        pinIndex.pins(model, in: desired.manifests.deployments)
     }
 
     /// The warning a suspended object gets instead of its actions, or nil.
@@ -334,4 +338,26 @@ extension StagePromotion {
     /// What a stage promotion's outcome starts with in the version's
     /// `promotion` record, so that a later plan does not propose it again.
     public static func marker(_ deployment: String) -> String { "stage \(deployment): " }
+}
+
+/// Pinned versions by model, over the Deployments a model's promotion
+/// moves (not later stages), worked out once per plan.
+final class PinIndex: Sendable {
+    private let index = Mutex<[String: [Int]]?>(nil)
+    private let scanned = Mutex(0)
+
+    /// Deployments read to build the index: each once per plan.
+    var visits: Int { scanned.withLock { $0 } }
+
+    func pins(_ model: String, in deployments: [String: Entry<DeploymentSpec>]) -> [Int] {
+        index.withLock { index in
+            if index == nil {
+                var built: [String: [Int]] = [:]
+                for d in deployments.values where d.spec.promotion == nil { built[d.spec.model, default: []].append(d.spec.version) }
+                scanned.withLock { $0 += deployments.count }
+                index = built
+            }
+            return index?[model] ?? []
+        }
+    }
 }
