@@ -52,6 +52,10 @@ struct RemoteCLITests {
         // Suspended, a Deployment is not synced; wait says so and gives up.
         let suspended = try await cli(["suspend", "Deployment/demo-prod", "--reason", "load test"], token: "operator")
         #expect(suspended.code == 0 && suspended.output.contains("Deployment/demo-prod is suspended"), "\(suspended.output)")
+        // The call wakes the controller; its next plan shows the suspension.
+        try await eventually("the plan shows the suspension") {
+            controller.loop.status.snapshot.plan?.isSuspended("Deployment/demo-prod") == true
+        }
         let stuck = try await cli(["wait", "deployment/demo-prod", "--timeout", "2s", "--interval", "200ms"], token: "viewer")
         #expect(stuck.code == 2, "\(stuck.output)")
         #expect(stuck.output.contains("timed out after 2s waiting for Deployment/demo-prod to be synced: Suspended: "), "\(stuck.output)")
