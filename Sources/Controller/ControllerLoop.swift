@@ -192,6 +192,7 @@ public final class ControllerLoop: Service, Sendable {
             for a in report.succeeded { metrics?.action(kind: a.kind.rawValue, result: "succeeded") }
             for f in report.failed { metrics?.action(kind: f.action.kind.rawValue, result: "failed") }
             for s in report.skipped { metrics?.action(kind: s.action.kind.rawValue, result: "skipped") }
+            for t in report.timings { metrics?.timed(t) }
             self.status.update { $0.lastResult = report.result.rawValue }
             await notify(report, plan: plan)
             // A pin this reconcile committed (a promotion, a pin-back) is

@@ -57,6 +57,28 @@ public final class ControllerMetrics: @unchecked Sendable {
         .record(duration)
     }
 
+    /// Buckets for actions: a deploy takes about a second, a training
+    /// minutes to hours.
+    static let actionBuckets: [Duration] = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400].map {
+        .milliseconds(Int64($0 * 1000))
+    }
+
+    /// How long an action took (a training's duration is `kind="train"`)
+    /// and how long it waited behind the actions before it in its apply.
+    public func timed(_ timing: Reconciler.Timing) {
+        registry.makeDurationHistogram(
+            descriptor: Self.name("action_duration", unit: "seconds", help: "Time each action took, by kind (train is a training) and result."),
+            labels: [("kind", timing.kind.rawValue), ("result", timing.result)], buckets: Self.actionBuckets
+        )
+        .record(timing.took)
+        registry.makeDurationHistogram(
+            descriptor: Self.name(
+                "action_queue", unit: "seconds", help: "Time each action waited behind the actions before it in its reconcile, by kind."),
+            labels: [("kind", timing.kind.rawValue)], buckets: Self.actionBuckets
+        )
+        .record(timing.queued)
+    }
+
     /// `result` is succeeded, failed or skipped.
     public func action(kind: String, result: String) {
         registry.makeCounter(

@@ -28,8 +28,19 @@ extension Reconciler {
         public var succeeded: [Action] = []
         public var failed: [(action: Action, error: String)] = []
         public var skipped: [(action: Action, reason: String)] = []
+        /// How long each action that ran waited behind the ones before it
+        /// (from the start of the apply) and took, with its result.
+        public var timings: [Timing] = []
 
         public var ok: Bool { failed.isEmpty && result != .invalid }
+    }
+
+    public struct Timing: Sendable {
+        public var kind: Action.Kind
+        /// succeeded, failed or blocked.
+        public var result: String
+        public var queued: Duration
+        public var took: Duration
     }
 
     /// This process as a reconcile's owner: `pid:start-time`, which a
@@ -79,6 +90,7 @@ extension Reconciler {
             var failedTrains: Set<String> = []
             var interrupted = false
             var stopping = false
+            let applyStarted = ContinuousClock.now
             for action in plan.actions where !interrupted {
                 if stopping || stopRequested() {
                     stopping = true
@@ -94,11 +106,17 @@ extension Reconciler {
                     continue
                 }
                 log("\(action.summary)")
+                let started = ContinuousClock.now
+                func timed(_ result: String) {
+                    report.timings.append(Timing(kind: action.kind, result: result, queued: started - applyStarted, took: ContinuousClock.now - started))
+                }
                 do {
                     try await executor(for: action).run(self, desired: desired)
+                    timed("succeeded")
                     report.succeeded.append(action)
                     try audit(reconcile, actor, action, "succeeded")
                 } catch let blocked as Blocked {
+                    timed("blocked")
                     report.skipped.append((action, blocked.description))
                     try audit(reconcile, actor, action, "blocked: \(blocked.description)")
                     log("  blocked: \(blocked.description)")
@@ -106,6 +124,7 @@ extension Reconciler {
                     interrupted = true
                     try audit(reconcile, actor, action, "interrupted; resumes on the next reconcile")
                 } catch {
+                    timed("failed")
                     if case .train(let model, _, _, _) = action.step { failedTrains.insert(model) }
                     report.failed.append((action, "\(error)"))
                     try audit(reconcile, actor, action, "failed: \(error)")

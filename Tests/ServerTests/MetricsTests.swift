@@ -32,6 +32,15 @@ struct MetricsTests {
         #expect(m.value("gantry_objects_out_of_sync", ["kind": "Deployment"]) == 0)
         #expect(m.value("gantry_served_version_info", ["deployment": "demo-prod", "model": "demo", "version": "1", "target": "local"]) == 1)
         #expect(m.value("gantry_build_info", ["version": "test"]) == 1)
+        // The training's duration, and how long the deploy queued behind it.
+        #expect(m.types["gantry_action_duration_seconds"] == "histogram")
+        #expect(m.value("gantry_action_duration_seconds_count", ["kind": "train", "result": "succeeded"]) == 1)
+        #expect((m.value("gantry_action_duration_seconds_sum", ["kind": "train", "result": "succeeded"]) ?? 0) > 0)
+        #expect(m.value("gantry_action_queue_seconds_count", ["kind": "deploy"]) == 1)
+        #expect(
+            (m.value("gantry_action_queue_seconds_sum", ["kind": "deploy"]) ?? 0)
+                >= (m.value("gantry_action_duration_seconds_sum", ["kind": "train", "result": "succeeded"]) ?? .infinity),
+            "the deploy waited for the training")
         #expect(m.value("gantry_http_requests_total", ["method": "GET", "code": "401"]) == 1)
         for name in m.types.keys { #expect(name.hasPrefix("gantry_"), "\(name)") }
         for (name, type) in m.types where type == "counter" { #expect(name.hasSuffix("_total"), "\(name)") }
