@@ -64,6 +64,16 @@ struct RemoteCLITests {
         let synced = try await cli(["wait", "deployment/demo-prod", "--timeout", "60s", "--interval", "200ms"], token: "viewer")
         #expect(synced.code == 0 && synced.output.contains("Deployment/demo-prod: synced"), "\(synced.output)")
 
+        // A rollback through the controller commits and reconciles at once
+        // (the controller's interval here is an hour).
+        var operatorEnvironment = environment
+        operatorEnvironment["GANTRY_TOKEN"] = Tokens.operator
+        let rolledBack = try await gantry(["rollback", "demo-prod", "--reason", "v2 misbehaves"], environment: operatorEnvironment, timeout: .seconds(90))
+        #expect(rolledBack.code == 0, "\(rolledBack.output)")
+        try await eventually("v1 serves again", timeout: .seconds(60)) { try controller.store.deployment("demo-prod")?.version == 1 }
+        let audit = try controller.store.auditLog(limit: 20).map { "\($0.actor) \($0.action)" }
+        #expect(audit.contains("olivia rollback"), "\(audit)")
+
         // What the controller does not have is an error, not a wait.
         let missing = try await cli(["wait", "model/nope", "--timeout", "5s"], token: "viewer")
         #expect(missing.code == 1 && missing.output.contains("the controller has no Model/nope"), "\(missing.output)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTP
+import Reconciler
 
 /// Where a running controller's API is, and the token to call it with.
 struct ServerOptions: ParsableArguments {
@@ -37,10 +38,29 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
+/// A running controller for a command that also reads Git (whose
+/// `--token-file` is Git's): the URL by `--server` or `GANTRY_SERVER`, the
+/// token from `GANTRY_TOKEN`.
+struct ControllerOptions: ParsableArguments {
+    @Option(
+        name: .customLong("server"),
+        help: "Act through this running controller's API, which wakes it (default: $GANTRY_SERVER); its token comes from $GANTRY_TOKEN.")
+    var server: String?
+
+    var named: Bool { !(server ?? ProcessInfo.processInfo.environment["GANTRY_SERVER"] ?? "").isEmpty }
+
+    func client() throws -> RESTClient {
+        var options = try ServerOptions.parse([])
+        options.server = server
+        return try options.client()
+    }
+}
+
 /// What the controller answers to an action.
 struct RemoteActionResult: Codable {
     var accepted: Bool
     var message: String
+    var rollback: RollbackResult?
 }
 
 /// Calls the controller and says what it answered; a refusal (401, 403,

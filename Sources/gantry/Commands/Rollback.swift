@@ -15,7 +15,12 @@ struct Rollback: AsyncParsableCommand {
             on its next loop. Without --to, the newest version older than the
             pinned one is chosen. The attempt is recorded in the audit log.
 
+            With --server (or GANTRY_SERVER), the running controller makes the
+            commit through its API (an operator token in GANTRY_TOKEN) and
+            reconciles at once, instead of at its next interval.
+
             Examples:
+              gantry rollback churn-prod --server https://gantry.internal:8443 --reason "v8 drifts"
               gantry rollback churn-prod --repo git://git.internal/models.git --reason "v8 drifts"
               gantry rollback churn-prod --to 6 --repo . --path examples/quickstart
             """)
@@ -23,6 +28,7 @@ struct Rollback: AsyncParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var controller: ControllerOptions
     @Argument(help: "The Deployment.") var deployment: String
     @Option(help: "The version to pin (default: the newest older than the pinned one).") var to: Int?
     @Option(help: "Why, for the commit message and the audit log.") var reason: String = ""
@@ -38,6 +44,7 @@ struct Rollback: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if controller.named { return try await throughController() }
         let git = try source.source(state: state)
         let reconciler = Reconciler(store: try state.store(), workspace: state.workspace, writeBack: git, author: source.author)
         let result: RollbackResult
@@ -52,5 +59,24 @@ struct Rollback: AsyncParsableCommand {
         if !result.applied, result.commit != nil {
             print("The change is on branch \(result.branch ?? "?") for review; merge it to roll back.")
         }
+    }
+
+    /// The rollback as the controller's API makes it: it commits, records
+    /// the caller, and wakes the loop.
+    func throughController() async throws {
+        struct Body: Encodable {
+            var version: Int?
+            var reason: String
+        }
+        let client = try controller.client()
+        let answer: RemoteActionResult
+        do {
+            answer = try await client.post("/api/v1/deployments/\(deployment)/rollback", json: Body(version: to, reason: reason), idempotent: false)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        if format.output == .json { return try printJSON(answer) }
+        print(answer.message)
     }
 }
