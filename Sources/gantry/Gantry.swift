@@ -60,7 +60,10 @@ enum GantryVersion {
     static let current = "0.1.0"
 }
 
-/// `-o text|json` for commands whose output is data.
+/// `-o text|json|yaml` for commands whose output is data.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
+    case text, json, yaml
+
+    /// JSON or YAML: the same data, for a program.
+    var isData: Bool { self != .text }
 }

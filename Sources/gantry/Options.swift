@@ -91,7 +91,7 @@ struct StateOptions: ParsableArguments {
 
 /// `-o` for commands whose output is data.
 struct FormatOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Output format: text or json.")
+    @Option(name: .shortAndLong, help: "Output format: text, json or yaml.")
     var output: OutputFormat = .text
 }
 

@@ -45,6 +45,29 @@ import Testing
         let deployments = (try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])?["deployments"] as? [[String: Any]]
         #expect((deployments?.first?["updatedAt"] as? String).map { $0.wholeMatch(of: iso) != nil } == true, "\(status.output)")
 
+        // Every read command's -o json parses, with ISO-8601 times and the
+        // store's JSON columns as objects, not as strings holding JSON.
+        let repo = ["--repo", packageRoot, "--path", "examples/quickstart"]
+        let reads: [[String]] = [
+            ["status"], ["history"], ["history", "--audit"], ["versions", "churn"], ["lineage", "churn@1"],
+            ["rollout", "status", "churn-prod"] + repo, ["plan"] + repo, ["diff", "churn-prod"] + repo, ["validate", packageRoot + "/examples/quickstart"],
+        ]
+        for read in reads {
+            let state = read.first == "validate" ? [] : ["--state-dir", state]
+            let out = try await gantry(read + state + ["-o", "json"])
+            guard let tree = try? JSONSerialization.jsonObject(with: Data(out.output.utf8)) else {
+                Issue.record("\(read.joined(separator: " ")) -o json does not parse: \(out.output)")
+                continue
+            }
+            for problem in Self.outputProblems(tree, at: read.joined(separator: " ")) { Issue.record("\(problem)") }
+            let yaml = try await gantry(read + state + ["-o", "yaml"])
+            #expect(!yaml.output.hasPrefix("{") && !yaml.output.hasPrefix("["), "\(read): -o yaml is YAML: \(yaml.output.prefix(200))")
+        }
+        let versions = try await gantry(["versions", "churn", "--state-dir", state, "-o", "yaml"]).output
+        #expect(versions.contains("\n  metrics:\n    accuracy: 0.85\n") && versions.contains("\n  gatesPassed: true\n"), "\(versions)")
+        let empty = try await gantry(["status", "-o", "json", "--state-dir", makeTemporaryDirectory("gantry-none") + "/s"])
+        #expect((try? JSONSerialization.jsonObject(with: Data(empty.output.utf8))) != nil, "no state is still JSON: \(empty.output)")
+
         // On a terminal, destroy asks first, and only "yes" goes on.
         let declined = try await onTerminal(["destroy", "--state-dir", state], answer: "y")
         #expect(declined.code == 1, "\(declined.output)")
@@ -56,6 +79,31 @@ import Testing
         let confirmed = try await onTerminal(["destroy", "--state-dir", state], answer: "yes")
         #expect(confirmed.code == 0 && confirmed.output.contains("stopped Deployment/churn-prod"), "\(confirmed.output)")
         #expect(try await gantry(["rollout", "status", "churn-prod"] + source).code == 2, "stopped")
+    }
+
+    /// What is wrong with `-o json` output: a time that is not ISO-8601, a
+    /// JSON column left as a string.
+    static func outputProblems(_ value: Any, at path: String) -> [String] {
+        if let array = value as? [Any] {
+            return array.enumerated().flatMap { outputProblems($1, at: "\(path)[\($0)]") }
+        }
+        guard let object = value as? [String: Any] else { return [] }
+        var problems: [String] = []
+        let iso = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/#
+        for (key, field) in object {
+            if key.hasSuffix("At") || key == "time" || key == "since" {
+                if !(field is NSNull), (field as? String)?.wholeMatch(of: iso) == nil {
+                    problems.append("\(path).\(key) is not an ISO-8601 time: \(field)")
+                }
+            }
+            if let text = field as? String, text.hasPrefix("{") || text.hasPrefix("["),
+                (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil
+            {
+                problems.append("\(path).\(key) holds JSON in a string: \(text.prefix(80))")
+            }
+            problems += outputProblems(field, at: "\(path).\(key)")
+        }
+        return problems
     }
 
     /// Runs gantry on a pseudo-terminal, typing `answer` at its question.

@@ -77,8 +77,8 @@ struct DataStatus: AsyncParsableCommand {
             rows.append(Row(dataset: name, fingerprint: now, status: status))
         }
         try rememberListed(in: store)
-        if format.output == .json {
-            try printJSON(rows)
+        if format.output.isData {
+            try printData(format.output, rows)
         } else {
             for r in rows { print("\(r.dataset): \(r.status)") }
         }

@@ -52,8 +52,8 @@ struct Diff: AsyncParsableCommand {
             }
         }
         let width = max(19, (rows.map(\.field.count).max() ?? 0) + 1)
-        if format.output == .json {
-            try printJSON(rows)
+        if format.output.isData {
+            try printData(format.output, rows)
         } else {
             print("FIELD".padding(width + 2), "DESIRED (\(revision.commit.id.short))".padding(26), "OBSERVED")
             for r in rows { print((r.inSync ? "  " : "! ") + r.field.padding(width), r.desired.padding(26), r.observed) }

@@ -29,6 +29,9 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         guard let store = try state.existingStore() else {
+            if format.output.isData {
+                return try printData(format.output, Report(deployments: [], latestVersions: [], lastReconcile: nil, sources: [], manualPins: []))
+            }
             print("No state in \(state.directory) yet: run `gantry apply` first.")
             return
         }
@@ -37,7 +40,7 @@ struct Status: AsyncParsableCommand {
         let report = Report(
             deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
             lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources(), manualPins: try store.manualPins())
-        if format.output == .json { return try printJSON(report) }
+        if format.output.isData { return try printData(format.output, report) }
         print("DEPLOYMENT".padding(14), "TARGET".padding(10), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
             // A process on this machine is checked here; one on a remote
@@ -88,12 +91,12 @@ struct History: AsyncParsableCommand {
         guard let store = try state.existingStore() else { return print("No history yet.") }
         let reconciles = try store.reconciles(limit: limit)
         let entries = audit ? try store.auditLog(limit: limit * 5) : []
-        if format.output == .json {
+        if format.output.isData {
             struct Out: Encodable {
                 var reconciles: [ReconcileRecord]
                 var audit: [AuditRecord]
             }
-            return try printJSON(Out(reconciles: reconciles, audit: entries))
+            return try printData(format.output, Out(reconciles: reconciles, audit: entries))
         }
         print("#".padding(5), "STARTED".padding(20), "RESULT".padding(14), "ACTIONS".padding(8), "COMMIT".padding(13), "AUTHOR / SUBJECT")
         for r in reconciles {
@@ -126,7 +129,7 @@ struct Versions: AsyncParsableCommand {
 
     func run() async throws {
         let versions = try state.existingStore()?.versions(of: model) ?? []
-        if format.output == .json { return try printJSON(versions) }
+        if format.output.isData { return try printData(format.output, versions) }
         guard !versions.isEmpty else {
             printError("no versions of \(model)")
             throw ExitCode(1)
@@ -162,7 +165,7 @@ struct LineageCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let parent = all.last { $0.number < number }
-        if format.output == .json {
+        if format.output.isData {
             struct Out: Encodable {
                 var model: String
                 var version: Int
@@ -173,7 +176,8 @@ struct LineageCommand: AsyncParsableCommand {
                 var artifactDigest: String
                 var parent: Int?
             }
-            return try printJSON(
+            return try printData(
+                format.output,
                 Out(
                     model: model, version: number, digest: version.digest, lineage: lineage,
                     metrics: version.metricValues, artifact: version.artifactPath,

@@ -8,7 +8,7 @@ import State
 import Targets
 
 enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json, markdown
+    case text, json, yaml, markdown
 }
 
 struct PlanCommand: AsyncParsableCommand {
@@ -59,6 +59,7 @@ struct PlanCommand: AsyncParsableCommand {
         case .text: print(plan.text, terminator: "")
         case .markdown: print(plan.markdown, terminator: "")
         case .json: try printJSON(plan)
+        case .yaml: try printData(.yaml, plan)
         }
         if !plan.isValid { throw ExitCode(1) }
         if plan.hasChanges { throw ExitCode(2) }
@@ -79,8 +80,8 @@ struct PlanCommand: AsyncParsableCommand {
                 switch try git.merged(head: headName, into: base) {
                 case .revision(let merged): planned = merged
                 case .conflicts(let paths):
-                    if output == .json {
-                        try printJSON(MergeConflict(base: base, head: headName, conflicts: paths))
+                    if output == .json || output == .yaml {
+                        try printData(output == .json ? .json : .yaml, MergeConflict(base: base, head: headName, conflicts: paths))
                     } else {
                         printError(
                             "error: \(headName) does not merge cleanly into \(base): conflicts in \(paths.joined(separator: ", ")); resolve them (or plan --head-only)"
@@ -104,6 +105,7 @@ struct PlanCommand: AsyncParsableCommand {
         case .text: print(review.text, terminator: "")
         case .markdown: print(review.markdown, terminator: "")
         case .json: try printJSON(review)
+        case .yaml: try printData(.yaml, review)
         }
         switch review.result {
         case .invalid: throw ExitCode(1)

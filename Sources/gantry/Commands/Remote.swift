@@ -74,7 +74,7 @@ func remoteAction(_ options: ServerOptions, _ path: String, body: [String: Strin
         printError("error: \(error)")
         throw ExitCode(1)
     }
-    if output == .json { return try printJSON(result) }
+    if output.isData { return try printData(output, result) }
     print(result.message)
 }
 

@@ -36,8 +36,8 @@ struct Reproduce: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        if format.output == .json {
-            try printJSON(report)
+        if format.output.isData {
+            try printData(format.output, report)
         } else {
             print("\(report.model)@v\(report.version) from commit \(report.commit.prefix(12))")
             for p in report.dataProblems { print("  data: \(p)") }

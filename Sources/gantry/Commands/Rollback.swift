@@ -54,7 +54,7 @@ struct Rollback: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        if format.output == .json { return try printJSON(result) }
+        if format.output.isData { return try printData(format.output, result) }
         print(result.outcome)
         if !result.applied, result.commit != nil {
             print("The change is on branch \(result.branch ?? "?") for review; merge it to roll back.")
@@ -76,7 +76,7 @@ struct Rollback: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        if format.output == .json { return try printJSON(answer) }
+        if format.output.isData { return try printData(format.output, answer) }
         print(answer.message)
     }
 }

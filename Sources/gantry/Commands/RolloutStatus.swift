@@ -75,8 +75,8 @@ struct RolloutStatus: AsyncParsableCommand {
         var last: String?
         while true {
             let report = try await look()
-            let shown = format.output == .json ? "" : text(report)
-            if shown != last || format.output == .json {
+            let shown = format.output.isData ? "" : text(report)
+            if shown != last || format.output.isData {
                 try show(report)
                 last = shown
             }
@@ -87,8 +87,8 @@ struct RolloutStatus: AsyncParsableCommand {
     }
 
     func show(_ report: Report) throws {
-        if format.output == .json {
-            try printJSON(report)
+        if format.output.isData {
+            try printData(format.output, report)
         } else {
             print(text(report))
         }

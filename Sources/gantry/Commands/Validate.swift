@@ -44,11 +44,11 @@ struct Validate: ParsableCommand {
                 let n = result.diagnostics.count
                 print("\(n) error\(n == 1 ? "" : "s") in \(Set(result.diagnostics.map(\.file)).count) of \(result.files) files")
             }
-        case .json:
+        case .json, .yaml:
             let report = ValidationReport(
                 valid: result.diagnostics.isEmpty, files: result.files,
                 objects: counts(result.set), diagnostics: result.diagnostics)
-            try printJSON(report)
+            try printData(output, report)
         }
         if !result.diagnostics.isEmpty { throw ExitCode(1) }
     }
@@ -78,10 +78,140 @@ func printError(_ message: String) {
 }
 
 /// JSON for `-o json`: times as ISO-8601 UTC, as the API writes them (the
-/// encoder's default, seconds since 2001, means nothing to `jq` or a person).
+/// encoder's default, seconds since 2001, means nothing to `jq` or a person),
+/// and the state store's JSON columns (a version's `lineage` and `metrics`,
+/// a deployment's `detail`) as the objects they are, not as strings
+/// holding JSON, so that `jq '.[-1].metrics.accuracy'` works.
+/// `value` as `-o json` or `-o yaml` asks (text is each command's own).
+func printData<T: Encodable>(_ format: OutputFormat, _ value: T) throws {
+    if format == .yaml { return print(try yamlText(value), terminator: "") }
+    try printJSON(value)
+}
+
+/// YAML of the same data as `printJSON`: block mappings and sequences, keys
+/// sorted, every string double-quoted (JSON's escapes are YAML's), so it
+/// reads back as exactly the JSON.
+func yamlText<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    let tree = expandingJSONColumns(try JSONSerialization.jsonObject(with: try encoder.encode(value), options: [.fragmentsAllowed]))
+    let data = try JSONSerialization.data(withJSONObject: tree, options: [.fragmentsAllowed])
+    var out = ""
+    try JSONDecoder().decode(YAMLWriter.Value.self, from: data).write(indent: 0, into: &out)
+    return out
+}
+
+enum YAMLWriter {
+    /// JSON as decoded, so that true and 1 stay apart.
+    indirect enum Value: Decodable {
+        case null, bool(Bool), number(Double), string(String), array([Value]), object([String: Value])
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() {
+                self = .null
+            } else if let b = try? c.decode(Bool.self) {
+                self = .bool(b)
+            } else if let n = try? c.decode(Double.self) {
+                self = .number(n)
+            } else if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else if let a = try? c.decode([Value].self) {
+                self = .array(a)
+            } else {
+                self = .object(try c.decode([String: Value].self))
+            }
+        }
+
+        /// One line's worth, or nil for a non-empty collection.
+        var scalar: String? {
+            switch self {
+            case .null: return "null"
+            case .bool(let b): return b ? "true" : "false"
+            case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
+            case .string(let s): return YAMLWriter.quoted(s)
+            case .array(let a): return a.isEmpty ? "[]" : nil
+            case .object(let o): return o.isEmpty ? "{}" : nil
+            }
+        }
+
+        func write(indent: Int, into out: inout String) {
+            let pad = String(repeating: "  ", count: indent)
+            if let scalar {
+                out += pad + scalar + "\n"
+                return
+            }
+            switch self {
+            case .array(let items):
+                for item in items {
+                    if let text = item.scalar {
+                        out += pad + "- " + text + "\n"
+                    } else {
+                        var nested = ""
+                        item.write(indent: indent + 1, into: &nested)
+                        out += pad + "- " + nested.dropFirst(pad.count + 2)
+                    }
+                }
+            case .object(let fields):
+                for key in fields.keys.sorted() {
+                    if let text = fields[key]!.scalar {
+                        out += pad + YAMLWriter.key(key) + ": " + text + "\n"
+                    } else {
+                        out += pad + YAMLWriter.key(key) + ":\n"
+                        fields[key]!.write(indent: indent + 1, into: &out)
+                    }
+                }
+            default: break
+            }
+        }
+    }
+
+    /// A mapping key: plain when it is a simple name YAML reads as that
+    /// string, quoted otherwise.
+    static func key(_ s: String) -> String {
+        let simple =
+            s.first.map { $0.isLetter || $0 == "_" } == true
+            && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }
+            && !["true", "false", "yes", "no", "on", "off", "null", "y", "n"].contains(s.lowercased())
+        return simple ? s : quoted(s)
+    }
+
+    /// A double-quoted scalar: JSON's escapes are YAML's.
+    static func quoted(_ s: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+    }
+}
+
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    let data = try encoder.encode(value)
+    guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+        return print(String(decoding: data, as: UTF8.self))
+    }
+    let expanded = try JSONSerialization.data(
+        withJSONObject: expandingJSONColumns(tree), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+    print(String(decoding: expanded, as: UTF8.self))
+}
+
+/// The record fields that hold JSON text in the state store.
+let jsonColumns: Set<String> = ["lineage", "metrics", "detail"]
+
+func expandingJSONColumns(_ value: Any) -> Any {
+    if let array = value as? [Any] { return array.map(expandingJSONColumns) }
+    guard let object = value as? [String: Any] else { return value }
+    var out: [String: Any] = [:]
+    for (key, field) in object {
+        if jsonColumns.contains(key), let text = field as? String, text.hasPrefix("{") || text.hasPrefix("["),
+            let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8))
+        {
+            out[key] = parsed
+        } else {
+            out[key] = expandingJSONColumns(field)
+        }
+    }
+    return out
 }
