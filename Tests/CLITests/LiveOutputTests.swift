@@ -65,8 +65,29 @@ struct LiveOutputTests {
         try await eventually("epoch 1 comes through the pipe while the step runs", timeout: .seconds(60)) {
             seen.withLock { $0.contains("live train | epoch 1: waiting for my first line to be read") }
         }
+        // `gantry logs -f` follows the same run from another terminal.
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: gantryExecutable)
+        follower.arguments = ["logs", "live", "-f", "--state-dir", state]
+        let followed = Pipe()
+        follower.standardOutput = followed
+        follower.standardError = followed
+        let lines = Mutex("")
+        followed.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            lines.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try follower.run()
+        try await eventually("logs -f shows what was written so far", timeout: .seconds(60)) {
+            lines.withLock { $0.contains("epoch 1: waiting") }
+        }
         FileManager.default.createFile(atPath: go, contents: Data())
         try await eventually("apply ends", timeout: .seconds(60)) { !process.isRunning }
+        try await eventually("logs -f ends with the run", timeout: .seconds(30)) { !follower.isRunning }
+        followed.fileHandleForReading.readabilityHandler = nil
+        let tail = lines.withLock { $0 } + String(decoding: try followed.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
+        #expect(follower.terminationStatus == 0, "\(tail)")
+        #expect(tail.contains("==> train (\(state)/runs/live-") && tail.contains("epoch 2: read, going on"), "\(tail)")
         pipe.fileHandleForReading.readabilityHandler = nil
         let rest = try pipe.fileHandleForReading.readToEnd() ?? Data()
         let output = seen.withLock { $0 } + String(decoding: rest, as: UTF8.self)
@@ -77,5 +98,13 @@ struct LiveOutputTests {
             output.range(of: $0)?.lowerBound
         }
         #expect(order.allSatisfy { $0 != nil } && zip(order, order.dropFirst()).allSatisfy { $0! < $1! }, "in order: \(output)")
+
+        // Afterwards, by version and step; a version that does not exist is an error.
+        let one = try await gantry(["logs", "live@1", "--step", "train", "--state-dir", state])
+        #expect(one.code == 0 && one.output == "epoch 1: waiting for my first line to be read\nepoch 2: read, going on\n", "\(one.output)")
+        let none = try await gantry(["logs", "live@7", "--state-dir", state])
+        #expect(none.code != 0 && none.output.contains("no version 7 of live"), "\(none.output)")
+        let noStep = try await gantry(["logs", "live", "--step", "evaluate", "--state-dir", state])
+        #expect(noStep.code == 1 && noStep.output.contains("no log of step evaluate"), "\(noStep.output)")
     }
 }

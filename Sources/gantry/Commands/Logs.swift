@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import State
+import Targets
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show, or follow, the output of a model's training steps on this machine.",
+        discussion: """
+            MODEL is the latest run of the model, including one still running;
+            MODEL@N the run that made version N. Each step's log is shown under
+            its name, or only --step's. With -f, new lines are printed as the
+            steps write them until the run ends.
+
+            Examples:
+              gantry logs churn -f
+              gantry logs churn@3 --step evaluate
+            """)
+
+    @OptionGroup var state: StateOptions
+    @Argument(help: "MODEL or MODEL@VERSION.") var reference: String
+    @Option(help: "Only this step's log.") var step: String?
+    @Flag(name: [.customShort("f"), .customLong("follow")], help: "Follow the logs until the run ends.") var follow = false
+
+    func run() async throws {
+        let run = try runDirectory()
+        var offsets: [String: UInt64] = [:]
+        let many = step == nil
+        func show() -> Bool {
+            let steps = run + "/steps"
+            let logs = ((try? FileManager.default.contentsOfDirectory(atPath: steps)) ?? [])
+                .filter { $0.hasSuffix(".log") && (step == nil || $0 == step! + ".log") }.sorted()
+            var printed = false
+            for name in logs {
+                let path = steps + "/" + name
+                guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+                defer { try? handle.close() }
+                let offset = offsets[path] ?? 0
+                try? handle.seek(toOffset: offset)
+                let data = (try? handle.readToEnd()) ?? Data()
+                guard !data.isEmpty || offsets[path] == nil else { continue }
+                if many, offsets[path] == nil { Apply.say("==> \(name.dropLast(4)) (\(path)) <==") }
+                offsets[path] = offset + UInt64(data.count)
+                if !data.isEmpty { FileHandle.standardOutput.write(data) }
+                printed = true
+            }
+            return printed
+        }
+        _ = show()
+        if offsets.isEmpty, !follow {
+            printError("no \(step.map { "log of step \($0)" } ?? "step logs") in \(run)")
+            throw ExitCode(1)
+        }
+        guard follow else { return }
+        // Until the runner writes its result (then once more for the end).
+        while !FileManager.default.fileExists(atPath: run + "/result.json") {
+            _ = show()
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        _ = show()
+    }
+
+    /// The run directory `reference` names.
+    func runDirectory() throws -> String {
+        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+        let model = parts[0]
+        let runs = state.workspace.runs
+        if parts.count == 2 {
+            guard let number = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "v"))) else {
+                throw ValidationError("\(reference): MODEL@VERSION, such as churn@3")
+            }
+            guard let version = try state.existingStore()?.version(model, number) else {
+                throw ValidationError("no version \(number) of \(model) in \(state.directory)")
+            }
+            return state.workspace.run(model: model, digest: version.digest)
+        }
+        // The model's most recent run: `<model>-<16 hex>`.
+        let mine = ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).filter {
+            $0.hasPrefix(model + "-") && $0.count == model.count + 17
+        }
+        let newest = mine.max { a, b in
+            let date = { (name: String) in
+                (try? FileManager.default.attributesOfItem(atPath: runs + "/" + name)[.modificationDate] as? Date) ?? .distantPast
+            }
+            return date(a) < date(b)
+        }
+        guard let newest else { throw ValidationError("no run of \(model) in \(runs)") }
+        return runs + "/" + newest
+    }
+}
