@@ -27,20 +27,42 @@ struct Status: AsyncParsableCommand {
         var manualPins: [ManualPin]
     }
 
+    @Flag(help: "Print the status again each time it changes, until interrupted.") var watch = false
+    @Option(help: "With --watch: seconds between looks.") var interval: Double = 2
+
     func run() async throws {
+        guard watch else { return print(try render(), terminator: "") }
+        guard interval > 0 else { throw ValidationError("--interval must be above 0") }
+        var last = ""
+        while true {
+            let now = try render()
+            if now != last {
+                // Each change as a document of its own.
+                let separator = last.isEmpty ? "" : format.output == .yaml ? "---\n" : format.output == .json ? "" : "\n"
+                Apply.say(separator + (format.output.isData ? "" : "--- \(Date().short)\n") + now.dropLast())
+                last = now
+            }
+            try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+        }
+    }
+
+    /// The status as text, JSON or YAML, ending in a newline.
+    func render() throws -> String {
+        var out = ""
+        func print(_ items: String..., terminator: String = "\n") { out += items.joined(separator: " ") + terminator }
         guard let store = try state.existingStore() else {
             if format.output.isData {
-                return try printData(format.output, Report(deployments: [], latestVersions: [], lastReconcile: nil, sources: [], manualPins: []))
+                return try dataText(format.output, Report(deployments: [], latestVersions: [], lastReconcile: nil, sources: [], manualPins: []))
             }
             print("No state in \(state.directory) yet: run `gantry apply` first.")
-            return
+            return out
         }
         var latest: [String: VersionRecord] = [:]
         for v in try store.allVersions() { latest[v.model] = v }
         let report = Report(
             deployments: try store.deployments(), latestVersions: latest.values.sorted { $0.model < $1.model },
             lastReconcile: try store.reconciles(limit: 1).first, sources: try store.sources(), manualPins: try store.manualPins())
-        if format.output.isData { return try printData(format.output, report) }
+        if format.output.isData { return try dataText(format.output, report) }
         print("DEPLOYMENT".padding(14), "TARGET".padding(10), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
             // A process on this machine is checked here; one on a remote
@@ -69,6 +91,7 @@ struct Status: AsyncParsableCommand {
         for s in report.sources where !s.lastError.isEmpty && s.lastSeenCommit != s.lastGoodCommit {
             print("\nSource \(s.source): commit \(s.lastSeenCommit.prefix(12)) is invalid; still running \(s.lastGoodCommit.prefix(12))")
         }
+        return out
     }
 }
 

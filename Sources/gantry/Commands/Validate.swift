@@ -84,8 +84,12 @@ func printError(_ message: String) {
 /// holding JSON, so that `jq '.[-1].metrics.accuracy'` works.
 /// `value` as `-o json` or `-o yaml` asks (text is each command's own).
 func printData<T: Encodable>(_ format: OutputFormat, _ value: T) throws {
-    if format == .yaml { return print(try yamlText(value), terminator: "") }
-    try printJSON(value)
+    print(try dataText(format, value), terminator: "")
+}
+
+/// What `printData` prints.
+func dataText<T: Encodable>(_ format: OutputFormat, _ value: T) throws -> String {
+    format == .yaml ? try yamlText(value) : try jsonText(value) + "\n"
 }
 
 /// YAML of the same data as `printJSON`: block mappings and sequences, keys
@@ -185,16 +189,20 @@ enum YAMLWriter {
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
+    print(try jsonText(value))
+}
+
+func jsonText<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     guard let tree = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-        return print(String(decoding: data, as: UTF8.self))
+        return String(decoding: data, as: UTF8.self)
     }
     let expanded = try JSONSerialization.data(
         withJSONObject: expandingJSONColumns(tree), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-    print(String(decoding: expanded, as: UTF8.self))
+    return String(decoding: expanded, as: UTF8.self)
 }
 
 /// The record fields that hold JSON text in the state store.
