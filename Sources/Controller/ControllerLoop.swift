@@ -79,7 +79,7 @@ public final class ControllerLoop: Service, Sendable {
                 "state": "\(reconciler.workspace.root)",
             ])
         if let closed = try? reconciler.closeAbandonedReconciles(), closed > 0 {
-            logger.warning("reconciles left running by a process that is gone are recorded as interrupted", metadata: ["count": "\(closed)"])
+            logger.warning("reconciles left running by a process that is gone are recorded as interrupted", metadata: ["count": .stringConvertible(closed)])
         }
         var lastCommit = ""
         var warned: Set<String> = []
@@ -94,7 +94,7 @@ public final class ControllerLoop: Service, Sendable {
                     "refresh requested",
                     metadata: [
                         "reason": "\(woken.reason)",
-                        "latency_ms": "\(String(format: "%.1f", latency.seconds * 1000))",
+                        "latency_ms": .stringConvertible((latency.seconds * 10_000).rounded() / 10),
                     ])
                 status.update { $0.lastWakeup = .init(reason: woken.reason, at: Date(), latencySeconds: latency.seconds) }
             }
@@ -121,7 +121,7 @@ public final class ControllerLoop: Service, Sendable {
                     $0.lastResult = "error"
                     $0.degradedSince = $0.degradedSince ?? Date()
                 }
-                logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                logger.error("reconcile failed", metadata: ["error": "\(error)", "attempt": .stringConvertible(failures)])
             }
             status.update { $0.loops = loops }
             await maintain()
@@ -184,9 +184,9 @@ public final class ControllerLoop: Service, Sendable {
             logger.info(
                 "reconciled",
                 metadata: [
-                    "reconcile": "\(report.reconcileID ?? 0)", "result": "\(report.result.rawValue)",
-                    "actions": "\(plan.actions.count)", "failed": "\(report.failed.count)",
-                    "seconds": "\(String(format: "%.3f", seconds.seconds))",
+                    "reconcile": .stringConvertible(Int(report.reconcileID ?? 0)), "result": "\(report.result.rawValue)",
+                    "actions": .stringConvertible(plan.actions.count), "failed": .stringConvertible(report.failed.count),
+                    "seconds": .stringConvertible((seconds.seconds * 1000).rounded() / 1000),
                 ])
             metrics?.reconciled(after: seconds, result: report.result.rawValue)
             for a in report.succeeded { metrics?.action(kind: a.kind.rawValue, result: "succeeded") }

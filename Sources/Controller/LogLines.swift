@@ -2,8 +2,10 @@ import Foundation
 import Logging
 
 /// swift-log output as the controller writes it: `time level msg key=value`
-/// or one flat JSON object per line (`{"level":…,"msg":…,"time":…}` with
-/// every metadata value a string), with secrets redacted on the way out.
+/// or one flat JSON object per line (`{"level":…,"msg":…,"time":…}`), with
+/// secrets redacted on the way out. In JSON, a metadata value given as a
+/// number or a boolean (`.stringConvertible(3)`) is written as one, so a
+/// log query can compare it; everything else is a string.
 ///
 ///     LoggingSystem.bootstrap { label in LogLines(label: label, json: true, redactor: Redactor(secrets: [secret])) }
 public struct LogLines: LogHandler {
@@ -42,10 +44,20 @@ public struct LogLines: LogHandler {
         let time = ISO8601DateFormatter().string(from: Date())
         let level = event.level == .warning ? "warning" : event.level.rawValue
         if json {
-            var object = fields
-            object["time"] = time
-            object["level"] = level
-            object["msg"] = message
+            var object: [String: Field] = fields.mapValues { .text($0) }
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
+                guard case .stringConvertible(let c) = value else { continue }
+                switch c {
+                case let b as Bool: object[key] = .bool(b)
+                case let i as Int: object[key] = .int(i)
+                case let i as Int64: object[key] = .int(Int(i))
+                case let d as Double where d.isFinite: object[key] = .double(d)
+                default: break
+                }
+            }
+            object["time"] = .text(time)
+            object["level"] = .text(level)
+            object["msg"] = .text(message)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             write(String(decoding: (try? encoder.encode(object)) ?? Data(), as: UTF8.self))
@@ -54,6 +66,21 @@ public struct LogLines: LogHandler {
                 value.contains(" ") || value.contains("\"") || value.isEmpty ? "\(key)=\(String(reflecting: value))" : "\(key)=\(value)"
             }
             write(([time, level, message] + rest).joined(separator: " "))
+        }
+    }
+
+    /// A JSON log field.
+    enum Field: Encodable {
+        case text(String), int(Int), double(Double), bool(Bool)
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .text(let s): try c.encode(s)
+            case .int(let i): try c.encode(i)
+            case .double(let d): try c.encode(d)
+            case .bool(let b): try c.encode(b)
+            }
         }
     }
 

@@ -157,6 +157,12 @@ struct UnitTests {
         #expect(object["authorization"] == "[redacted]")
         #expect(object["url"] == "https://[redacted]@host/r")
         #expect(object["count"] == "3" && object["level"] == "info" && object["time"] != nil)
+
+        // Numbers and booleans given as such stay numbers and booleans.
+        logger.info("reconciled", metadata: ["actions": .stringConvertible(2), "seconds": .stringConvertible(1.25), "ok": .stringConvertible(true)])
+        let typed = try JSONSerialization.jsonObject(with: Data(lines.all[1].utf8)) as! [String: Any]
+        #expect(lines.all[1].contains(#""actions":2"#) && lines.all[1].contains(#""seconds":1.25"#) && lines.all[1].contains(#""ok":true"#), "\(lines.all[1])")
+        #expect(typed["msg"] as? String == "reconciled")
     }
 }
 
