@@ -165,8 +165,8 @@ import Testing
         let result = try await gantry(["validate", dir])
         #expect(result.code == 1)
         #expect(
-            result.output.contains("manifests/model.yaml:7:13: error: spec.pipeline: no Pipeline named \"churn-train\" (did you mean \"churn-training\"?)\n"))
-        #expect(result.output.contains("manifests/model.yaml:9:11: error: spec.target: no Target named \"gpu\""))
+            result.output.contains("manifests/model.yaml:8:13: error: spec.pipeline: no Pipeline named \"churn-train\" (did you mean \"churn-training\"?)\n"))
+        #expect(result.output.contains("manifests/model.yaml:10:11: error: spec.target: no Target named \"gpu\""))
         #expect(result.output.hasSuffix("2 errors in 1 of 4 files\n"))
 
         let json = try await gantry(["validate", "-o", "json", dir])
@@ -174,7 +174,7 @@ import Testing
         let report = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(report?["valid"] as? Bool == false)
         let diagnostics = report?["diagnostics"] as? [[String: Any]]
-        #expect(diagnostics?.first?["line"] as? Int == 7)
+        #expect(diagnostics?.first?["line"] as? Int == 8)
         #expect(diagnostics?.first?["field"] as? String == "spec.pipeline")
     }
 

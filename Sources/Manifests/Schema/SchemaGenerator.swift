@@ -59,14 +59,38 @@ public enum SchemaGenerator {
         (try? sample(T.self))?.1 ?? .object([:])
     }
 
-    /// The files `gantry schema` writes: `<kind>.json` for each kind.
+    /// The schema of any Gantry document: it picks the kind's own schema by
+    /// `kind`, so that one modeline serves a file of several kinds.
+    public static func anyKind() -> JSONValue {
+        .object([
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": .string("\(baseURL)/gantry.json"),
+            "title": "Gantry manifest (any kind, chosen by its kind field)",
+            "type": "object",
+            "required": .array(["apiVersion", "kind", "metadata", "spec"]),
+            "properties": .object(["kind": .object(["enum": .array(Kind.allCases.map { .string($0.rawValue) })])]),
+            "allOf": .array(
+                Kind.allCases.map { kind in
+                    .object([
+                        "if": .object([
+                            "properties": .object(["kind": .object(["const": .string(kind.rawValue)])]), "required": .array(["kind"]),
+                        ]),
+                        "then": .object(["$ref": .string("\(kind.rawValue.lowercased()).json")]),
+                    ])
+                }),
+        ])
+    }
+
+    /// The files `gantry schema` writes: `<kind>.json` for each kind, and
+    /// `gantry.json`, which picks among them by `kind`.
     public static func files() throws -> [(name: String, contents: String)] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try Kind.allCases.map { kind in
+        let kinds = try Kind.allCases.map { kind in
             let data = try encoder.encode(schema(for: kind))
             return ("\(kind.rawValue.lowercased()).json", String(decoding: data, as: UTF8.self) + "\n")
         }
+        return kinds + [("gantry.json", String(decoding: try encoder.encode(anyKind()), as: UTF8.self) + "\n")]
     }
 
     static let namePattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"

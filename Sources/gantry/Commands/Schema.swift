@@ -17,7 +17,7 @@ struct Schema: ParsableCommand {
             """
     )
 
-    @Option(help: "Write one <kind>.json file per kind into this directory.", completion: .directory)
+    @Option(help: "Write one <kind>.json file per kind, and gantry.json that picks one by kind, into this directory.", completion: .directory)
     var out: String?
 
     @Option(help: "Print the schema of one kind.")
