@@ -1,6 +1,5 @@
 import Foundation
 import GantryTestSupport
-import Synchronization
 import Testing
 
 @Suite struct CLITests {
@@ -29,24 +28,14 @@ import Testing
         #expect(before.code == 2, "\(before.output)")
         #expect(before.output.contains("not deployed") && before.output.contains("0 of 1 targets serve v1."), "\(before.output)")
         // status --watch prints again when the apply changes what serves.
-        let watcher = Process()
-        watcher.executableURL = URL(fileURLWithPath: gantryExecutable)
-        watcher.arguments = ["status", "--watch", "--interval", "0.2", "--state-dir", state]
-        let watched = Pipe()
-        watcher.standardOutput = watched
-        let seen = Mutex("")
-        watched.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            seen.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try watcher.run()
-        defer { if watcher.isRunning { watcher.terminate() } }
-        try await eventually("the first status") { seen.withLock { $0.contains("No state in ") } }
+        let watcher = try PipedGantry(["status", "--watch", "--interval", "0.2", "--state-dir", state])
+        defer { watcher.terminate() }
+        try await eventually("the first status") { watcher.output.contains("No state in ") }
         let applied = try await gantry(["apply"] + source, timeout: .seconds(300))
         defer { Task { _ = try? await gantry(["destroy", "--state-dir", state], timeout: .seconds(60)) } }
         #expect(applied.code == 0, "\(applied.output)")
         try await eventually("the watch shows the deployment", timeout: .seconds(30)) {
-            seen.withLock { $0.contains("\n--- ") && $0.contains("churn-prod") && $0.contains("churn@v1") }
+            watcher.output.contains("\n--- ") && watcher.output.contains("churn-prod") && watcher.output.contains("churn@v1")
         }
         watcher.terminate()
         let after = try await gantry(["rollout", "status", "churn-prod"] + source)

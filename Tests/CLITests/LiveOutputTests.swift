@@ -1,6 +1,5 @@
 import Foundation
 import GantryTestSupport
-import Synchronization
 import Testing
 
 /// `gantry apply` shows a training's output as it is written, through a
@@ -50,48 +49,23 @@ struct LiveOutputTests {
         try await project.commit("A training that talks")
         let state = makeTemporaryDirectory("gantry-live-state")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: gantryExecutable)
-        process.arguments = ["apply", "--repo", project.directory, "--state-dir", state]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let seen = Mutex("")
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            seen.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
+        let apply = try PipedGantry(["apply", "--repo", project.directory, "--state-dir", state])
         try await eventually("epoch 1 comes through the pipe while the step runs", timeout: .seconds(60)) {
-            seen.withLock { $0.contains("live train | epoch 1: waiting for my first line to be read") }
+            apply.output.contains("live train | epoch 1: waiting for my first line to be read")
         }
         // `gantry logs -f` follows the same run from another terminal.
-        let follower = Process()
-        follower.executableURL = URL(fileURLWithPath: gantryExecutable)
-        follower.arguments = ["logs", "live", "-f", "--state-dir", state]
-        let followed = Pipe()
-        follower.standardOutput = followed
-        follower.standardError = followed
-        let lines = Mutex("")
-        followed.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            lines.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try follower.run()
+        let follower = try PipedGantry(["logs", "live", "-f", "--state-dir", state])
         try await eventually("logs -f shows what was written so far", timeout: .seconds(60)) {
-            lines.withLock { $0.contains("epoch 1: waiting") }
+            follower.output.contains("epoch 1: waiting")
         }
         FileManager.default.createFile(atPath: go, contents: Data())
-        try await eventually("apply ends", timeout: .seconds(60)) { !process.isRunning }
+        try await eventually("apply ends", timeout: .seconds(60)) { !apply.isRunning }
         try await eventually("logs -f ends with the run", timeout: .seconds(30)) { !follower.isRunning }
-        followed.fileHandleForReading.readabilityHandler = nil
-        let tail = lines.withLock { $0 } + String(decoding: try followed.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
-        #expect(follower.terminationStatus == 0, "\(tail)")
+        let tail = try follower.finished()
+        #expect(follower.exitCode == 0, "\(tail)")
         #expect(tail.contains("==> train (\(state)/runs/live-") && tail.contains("epoch 2: read, going on"), "\(tail)")
-        pipe.fileHandleForReading.readabilityHandler = nil
-        let rest = try pipe.fileHandleForReading.readToEnd() ?? Data()
-        let output = seen.withLock { $0 } + String(decoding: rest, as: UTF8.self)
-        #expect(process.terminationStatus == 0, "\(output)")
+        let output = try apply.finished()
+        #expect(apply.exitCode == 0, "\(output)")
         #expect(output.contains("live train: log \(state)/runs/live-"), "the log's path is said: \(output)")
         #expect(output.contains("live train | epoch 2: read, going on"), "\(output)")
         let order = ["train Model/live", "live train: log", "live train | epoch 1", "live train | epoch 2", "Applied 1 of 1 actions."].map {
