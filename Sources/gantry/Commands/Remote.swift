@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTP
+import Manifests
 import Reconciler
 
 /// Where a running controller's API is, and the token to call it with.
@@ -255,13 +256,6 @@ struct Wait: AsyncParsableCommand {
         return ""
     }
 
-    /// `90s`, `10m`, `1h`, `500ms`.
-    static func duration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (unit, seconds) in units where text.hasSuffix(unit) {
-            guard let n = Double(text.dropLast(unit.count)), n >= 0 else { continue }
-            return .milliseconds(Int64(n * seconds * 1000))
-        }
-        return nil
-    }
+    /// `90s`, `10m`, `1h`, `500ms`: a manifest's duration.
+    static func duration(_ text: String) -> Duration? { TimeSpan(parsing: text)?.duration }
 }
