@@ -50,6 +50,8 @@ public final class FakeDriver: TargetDriver {
         /// Each deploy, in order: `target v<N>`.
         var moves: [String] = []
         var launches = 0
+        /// Observations of each `target v<N>`.
+        var observations: [String: Int] = [:]
         var onRetire: (@Sendable (DeploymentRecord) -> Void)?
     }
 
@@ -113,6 +115,11 @@ public final class FakeDriver: TargetDriver {
         state.withLock { s in for key in s.serving.keys where key.hasPrefix("\(deployment)@") { s.serving[key] = nil } }
     }
 
+    /// How often `version` on `target` was observed (read back) so far.
+    public func observations(on target: String, version: Int) -> Int {
+        state.withLock { $0.observations["\(target) v\(version)", default: 0] }
+    }
+
     /// The calls so far of one kind.
     public func count(_ operation: Operation) -> Int {
         calls.filter { call in
@@ -143,7 +150,8 @@ public final class FakeDriver: TargetDriver {
 
     public func observe(_ record: DeploymentRecord, spec: DeploymentSpec?) async -> ObservedDeployment {
         let (version, sick) = state.withLock { s in
-            (s.serving["\(record.name)@\(record.target)"], s.unhealthy[record.target].map { $0 == nil || $0 == record.version } ?? false)
+            s.observations["\(record.target) v\(record.version)", default: 0] += 1
+            return (s.serving["\(record.name)@\(record.target)"], s.unhealthy[record.target].map { $0 == nil || $0 == record.version } ?? false)
         }
         let serving = version == record.version
         return ObservedDeployment(

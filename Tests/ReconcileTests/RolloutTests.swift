@@ -157,9 +157,11 @@ import Testing
         let reconciler = rig.reconciler()
         let (desired, plan) = try await reconciler.plan(try rig.source.fetch())
         let task = Task { try await reconciler.apply(plan, desired: desired, actor: "test") }
-        // Wave 1 is live and read back; then, within its pause, v2 on local
-        // starts answering 500.
-        try await eventually("local took v2", timeout: .seconds(20)) { rig.fake.moves.contains("local v2") }
+        // Wave 1 is live and read back (observed healthy once); then, within
+        // its pause, v2 on local starts answering 500.
+        try await eventually("local took v2 and was read back", timeout: .seconds(20)) {
+            rig.fake.moves.contains("local v2") && rig.fake.observations(on: "local", version: 2) >= 1
+        }
         rig.fake.unhealthy(on: "local", version: 2)
         let report = try await task.value
         #expect(report.result == .failed)
