@@ -12,8 +12,10 @@ extension Reconciler {
     /// endpoint cannot load. Without these, a training would run for hours
     /// and only the deploy after it would fail.
     ///
-    ///     plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions)
-    func readinessWarnings(_ plan: Plan, _ manifests: ManifestSet, versions: [String: [VersionRecord]]) -> [Note] {
+    ///     plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions, deployments: observed.deployments)
+    func readinessWarnings(
+        _ plan: Plan, _ manifests: ManifestSet, versions: [String: [VersionRecord]], deployments: [Slot: DeploymentRecord] = [:]
+    ) -> [Note] {
         var out: [Note] = []
         var usable: [String: String?] = [:]  // target -> the reason it cannot be used
         for action in plan.actions where action.kind == .train || action.kind == .deploy || action.kind == .rollout {
@@ -29,7 +31,7 @@ extension Reconciler {
                 if let problem = usable[target] ?? nil {
                     out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
                 }
-                if action.kind != .train, manifests.targetType(target) == .local, let taken = addressTaken(action, target, manifests) {
+                if action.kind != .train, manifests.targetType(target) == .local, let taken = addressTaken(action, target, manifests, deployments) {
                     out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: taken)))
                 }
                 if action.kind != .train, manifests.targetType(target) == .sagemaker, case let model = action.model,
@@ -46,17 +48,17 @@ extension Reconciler {
     /// Why the stable address a deploy on this machine would forward is
     /// already taken, naming where Git declares it; nil when it is free or
     /// this Deployment's own forwarder holds it.
-    func addressTaken(_ action: Action, _ target: String, _ manifests: ManifestSet) -> String? {
+    func addressTaken(_ action: Action, _ target: String, _ manifests: ManifestSet, _ deployments: [Slot: DeploymentRecord]) -> String? {
         let name = String(action.object.dropFirst("Deployment/".count))
         guard action.object.hasPrefix("Deployment/"), let entry = manifests.deployments[name],
             let address = entry.spec.placed(on: target).address, let endpoint = Endpoint(parsing: address)
         else { return nil }
-        let records = (try? store.deployments()) ?? []
-        if records.contains(where: { $0.name == name && $0.target == target && $0.address == address }) { return nil }
+        // The records the observation already read, not the store again.
+        if deployments[Slot(name, target)]?.address == address { return nil }
         guard endpoint.isInUse else { return nil }
         let index = entry.spec.targets.firstIndex { $0.target == target }
         let field = index.flatMap { entry.spec.targets[$0].address != nil ? "spec.targets[\($0)].address" : nil } ?? "spec.address"
-        let holder = records.first { $0.address == address && !($0.name == name && $0.target == target) }.map { "Deployment/\($0.name)" } ?? "another process"
+        let holder = deployments.values.first { $0.address == address }.map { "Deployment/\($0.name)" } ?? "another process"
         return "address \(address) (\(field) at \(entry.origin.location(of: field))) is already in use by \(holder)"
     }
 

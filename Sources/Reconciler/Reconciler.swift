@@ -91,7 +91,7 @@ public final class Reconciler: Sendable {
         var observed = try await observe(desired)
         observed.now = now
         var plan = planner.plan(desired: desired, observed: observed)
-        plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions)
+        plan.blocked += readinessWarnings(plan, desired.manifests, versions: observed.versions, deployments: observed.deployments)
         return Assessment(desired: desired, observed: observed, plan: plan)
     }
 }
