@@ -28,10 +28,8 @@ extension Repository {
             var (baseOID, headOID) = (base.oid, head.oid)
             var ancestorOID = git_oid()
             let found = git_merge_base(&ancestorOID, repo, &baseOID, &headOID)
-            guard found == 0 || found == Int32(GIT_ENOTFOUND.rawValue) else {
-                try check(found, "find the merge base")
-                return .conflicts([])
-            }
+            // No merge base (unrelated histories) merges over an empty tree.
+            if found != Int32(GIT_ENOTFOUND.rawValue) { try check(found, "find the merge base") }
             // One contains the other: the merge is the later tree.
             if found == 0, ObjectID(&ancestorOID) == head { return .merged(base) }
             var baseCommit: OpaquePointer?

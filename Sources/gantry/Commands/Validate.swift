@@ -96,12 +96,8 @@ func dataText<T: Encodable>(_ format: OutputFormat, _ value: T) throws -> String
 /// sorted, every string double-quoted (JSON's escapes are YAML's), so it
 /// reads back as exactly the JSON.
 func yamlText<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .iso8601
-    let tree = expandingJSONColumns(try JSONSerialization.jsonObject(with: try encoder.encode(value), options: [.fragmentsAllowed]))
-    let data = try JSONSerialization.data(withJSONObject: tree, options: [.fragmentsAllowed])
     var out = ""
-    try JSONDecoder().decode(YAMLWriter.Value.self, from: data).write(indent: 0, into: &out)
+    try JSONDecoder().decode(YAMLWriter.Value.self, from: Data(try jsonText(value).utf8)).write(indent: 0, into: &out)
     return out
 }
 
