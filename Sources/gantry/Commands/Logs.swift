@@ -24,40 +24,30 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         let run = try runDirectory()
-        var offsets: [String: UInt64] = [:]
-        let many = step == nil
-        func show() -> Bool {
-            let steps = run + "/steps"
-            let logs = ((try? FileManager.default.contentsOfDirectory(atPath: steps)) ?? [])
-                .filter { $0.hasSuffix(".log") && (step == nil || $0 == step! + ".log") }.sorted()
-            var printed = false
-            for name in logs {
-                let path = steps + "/" + name
-                guard let handle = FileHandle(forReadingAtPath: path) else { continue }
-                defer { try? handle.close() }
-                let offset = offsets[path] ?? 0
-                try? handle.seek(toOffset: offset)
-                let data = (try? handle.readToEnd()) ?? Data()
-                guard !data.isEmpty || offsets[path] == nil else { continue }
-                if many, offsets[path] == nil { Apply.say("==> \(name.dropLast(4)) (\(path)) <==") }
-                offsets[path] = offset + UInt64(data.count)
+        let tail = StepLogTail()
+        var shown = false
+        /// Prints what the step logs gained; a header names each log the
+        /// first time, unless one step was asked for.
+        func show() {
+            let logs = StepLogTail.stepLogs(inRun: run).filter { step == nil || $0.hasSuffix("/" + step! + ".log") }
+            for (path, fresh, data) in tail.read(logs) {
+                if fresh, step == nil { Apply.say("==> \(((path as NSString).lastPathComponent as NSString).deletingPathExtension) (\(path)) <==") }
                 if !data.isEmpty { FileHandle.standardOutput.write(data) }
-                printed = true
+                shown = true
             }
-            return printed
         }
-        _ = show()
-        if offsets.isEmpty, !follow {
+        show()
+        if !shown, !follow {
             printError("no \(step.map { "log of step \($0)" } ?? "step logs") in \(run)")
             throw ExitCode(1)
         }
         guard follow else { return }
         // Until the runner writes its result (then once more for the end).
         while !FileManager.default.fileExists(atPath: run + "/result.json") {
-            _ = show()
+            show()
             try await Task.sleep(for: .milliseconds(200))
         }
-        _ = show()
+        show()
     }
 
     /// The run directory `reference` names.
