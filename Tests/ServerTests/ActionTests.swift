@@ -55,10 +55,7 @@ struct ActionTests {
         try await controller.waitForFirstReconcile()
 
         // v2 is trained and pinned by a commit.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
         try await project.push("Ship v2")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)

@@ -50,10 +50,7 @@ struct DashboardTests {
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitForFirstReconcile()
         // A second version, so the chart has a line and the lineage an edge.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         try await project.push("Better quality")
         controller.loop.wakeup.request("test")
         try await eventually("v2 was trained") { try controller.store.versions(of: "demo").count == 2 }

@@ -23,10 +23,7 @@ struct NotificationTests {
         try await controller.waitForFirstReconcile()
 
         // New params: v2 trains, passes its gate, and its pin is committed.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         try await project.push("Better quality")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
         try await eventually("v2 is promoted") {
@@ -41,10 +38,7 @@ struct NotificationTests {
         // streak, with the error, and its end is said too.
         let training = try String(contentsOfFile: project.directory + "/src/train.py", encoding: .utf8)
         project.write("src/train.py", "raise SystemExit('the GPU is on fire')\n")
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.9", with: "quality: 0.95"))
+        try project.setQuality(from: "0.9", to: "0.95")
         try await project.push("Broken training")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
         try await eventually("the failure is announced") {
@@ -74,10 +68,7 @@ struct NotificationTests {
         #expect(recovered.contains("the GPU is on fire"), "it names what it recovered from: \(recovered)")
 
         // A version that trains but fails its gates is said, once.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.95", with: "quality: 0.3"))
+        try project.setQuality(from: "0.95", to: "0.3")
         try await project.push("A worse model")
         try await reconcileAgain()
         try await eventually("the blocked version is announced") {
@@ -107,10 +98,7 @@ struct NotificationTests {
         try await controller.waitForFirstReconcile()
 
         // v2 trains, but its server does not start.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         project.write(
             "manifests/deployment.yaml",
             deployment(version: 2).replacingOccurrences(of: "serve.py", with: "no_such_server.py"))

@@ -34,10 +34,7 @@ struct RemoteCLITests {
         #expect(controller.loop.status.snapshot.loops == loops, "a refused call starts no reconcile")
 
         // A pushed change: refresh, then wait for that commit to be live.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
         try await project.push("Ship v2")
         let head = try await git(["rev-parse", "HEAD"], in: project.directory).trimmingCharacters(in: .whitespacesAndNewlines)

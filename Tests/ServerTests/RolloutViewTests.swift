@@ -91,10 +91,7 @@ import Testing
 
         // v2 trains, moves local, and is not healthy on node1.
         fake.unhealthy(on: "node1", version: 2)
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         project.write("manifests/deployment.yaml", deployment(2))
         try await project.push("Train and pin v2")
         for _ in 0..<3 {

@@ -17,10 +17,7 @@ struct SelfCommitTests {
 
         // New params: one refresh trains v2 and commits its pin; nothing
         // else wakes the controller, yet v2 is served.
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         try await project.push("Better quality")
         #expect(try await controller.send("POST", "/api/v1/refresh", token: Tokens.operator).status == 202)
         try await eventually("v2 is served", timeout: .seconds(120)) {

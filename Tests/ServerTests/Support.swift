@@ -90,6 +90,13 @@ final class ServerProject: ProjectRepository, @unchecked Sendable {
                 + "\n  promotion: { policy: auto, gates: [\"accuracy >= 0.5\"] }\n")
     }
 
+    /// The Model's `quality` param changed from `from` to `to`: a new
+    /// lineage, so the next reconcile trains another version.
+    func setQuality(from: String, to: String) throws {
+        let path = directory + "/manifests/model.yaml"
+        write("manifests/model.yaml", try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "quality: \(from)", with: "quality: \(to)"))
+    }
+
     func deploymentManifest(version: Int) -> String {
         """
         apiVersion: gantry.dev/v1alpha1

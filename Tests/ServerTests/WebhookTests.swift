@@ -95,10 +95,7 @@ struct WebhookTests {
         let controller = try await LiveController(project)
         defer { Task { await controller.stop() } }  // on a failure; the end of the test awaits it
         try await controller.waitForFirstReconcile()
-        project.write(
-            "manifests/model.yaml",
-            try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
-                .replacingOccurrences(of: "quality: 0.8", with: "quality: 0.9"))
+        try project.setQuality(from: "0.8", to: "0.9")
         try await project.push("Better quality")
         let body = Self.payload(.github, url: project.url)
         _ = try await controller.send(
