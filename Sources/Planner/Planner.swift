@@ -343,21 +343,19 @@ extension StagePromotion {
 /// Pinned versions by model, over the Deployments a model's promotion
 /// moves (not later stages), worked out once per plan.
 final class PinIndex: Sendable {
-    private let index = Mutex<[String: [Int]]?>(nil)
-    private let scanned = Mutex(0)
+    private let state = Mutex<(index: [String: [Int]]?, visits: Int)>((nil, 0))
 
     /// Deployments read to build the index: each once per plan.
-    var visits: Int { scanned.withLock { $0 } }
+    var visits: Int { state.withLock { $0.visits } }
 
     func pins(_ model: String, in deployments: [String: Entry<DeploymentSpec>]) -> [Int] {
-        index.withLock { index in
-            if index == nil {
+        state.withLock { state in
+            if state.index == nil {
                 var built: [String: [Int]] = [:]
                 for d in deployments.values where d.spec.promotion == nil { built[d.spec.model, default: []].append(d.spec.version) }
-                scanned.withLock { $0 += deployments.count }
-                index = built
+                state = (built, state.visits + deployments.count)
             }
-            return index?[model] ?? []
+            return state.index?[model] ?? []
         }
     }
 }
