@@ -208,7 +208,8 @@ public final class ControllerLoop: Service, Sendable {
             // A hold Git no longer asks for (a pin-back landed, say) ends
             // now, not at the next reconcile that has something to do.
             if plan.isValid {
-                try reconciler.releaseHolds(assessment.desired.manifests)
+                // The observation read the holds: the store again only when there are some.
+                if !assessment.observed.holds.isEmpty { try reconciler.releaseHolds(assessment.desired.manifests) }
                 await announceRecoveries(except: [], plan: plan)
             }
             metrics?.reconciled(after: ContinuousClock.now - started, result: "nothing-to-do")
@@ -293,6 +294,8 @@ public final class ControllerLoop: Service, Sendable {
     /// not in `standing`, not held (a failed rollout whose version Git
     /// still pins) and the revision is valid.
     func announceRecoveries(except standing: Set<String>, plan: Plan) async {
+        // Nearly always nothing failed: no scan of the plan's notes.
+        if failing.withLock({ $0.isEmpty }) { return }
         var standing = standing
         for note in plan.blocked {
             if case .held = note.state { standing.insert(note.object) }
