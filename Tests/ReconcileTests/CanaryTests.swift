@@ -72,12 +72,14 @@ import Testing
         return project
     }
 
-    /// Pins v2 (trained on new params), with `env` for its server.
-    static func pinV2(_ project: TestProject, env: String) async throws {
+    /// Pins v2 (trained on new params) under `strategy`, with `env` for its
+    /// server.
+    static func pinV2(_ project: TestProject, strategy: String = strategy, env: String? = nil) async throws {
         try project.setQuality("0.95")
+        let deployment = project.deployment(version: 2, extra: strategy)
         project.write(
             "manifests/deployment.yaml",
-            project.deployment(version: 2, extra: strategy).replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { \(env) }"))
+            env.map { deployment.replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { \($0) }") } ?? deployment)
         try await project.commit("Train and pin v2")
     }
 
@@ -140,9 +142,7 @@ import Testing
         defer { Task { await harness.tearDown() } }
         let (_, first) = try await harness.apply()
         #expect(first.result == .applied, "\(first.failed)")
-        try project.setQuality("0.95")
-        project.write("manifests/deployment.yaml", project.deployment(version: 2, extra: strategy))
-        try await project.commit("Train and pin v2")
+        try await Self.pinV2(project, strategy: strategy)
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
         #expect(
@@ -171,12 +171,7 @@ import Testing
         defer { Task { await harness.tearDown() } }
         let (_, first) = try await harness.apply()
         #expect(first.result == .applied, "\(first.failed)")
-        try project.setQuality("0.95")
-        project.write(
-            "manifests/deployment.yaml",
-            project.deployment(version: 2, extra: strategy).replacingOccurrences(
-                of: "workingDir: src", with: "workingDir: src\n    env: { PREDICTION_ERRORS: \"7\" }"))
-        try await project.commit("Train and pin v2")
+        try await Self.pinV2(project, strategy: strategy, env: "PREDICTION_ERRORS: \"7\"")
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
         #expect(
@@ -363,12 +358,7 @@ extension CanaryTests {
         defer { Task { await harness.tearDown() } }
         #expect(try await harness.apply().report.result == .applied)
 
-        try project.setQuality("0.95")
-        project.write(
-            "manifests/deployment.yaml",
-            project.deployment(version: 2, extra: strategy).replacingOccurrences(
-                of: "workingDir: src", with: "workingDir: src\n    env: { FAIL_EVERY: \"5\", FAIL_ONLY_VERSION: \"2\" }"))
-        try await project.commit("Train and pin v2")
+        try await Self.pinV2(project, strategy: strategy, env: "FAIL_EVERY: \"5\", FAIL_ONLY_VERSION: \"2\"")
         let load = Load(port: project.port)
         let (_, report) = try await harness.apply()
         _ = load.stop()
@@ -388,9 +378,7 @@ extension CanaryTests {
         let harness = try Harness(project)
         defer { Task { await harness.tearDown() } }
         #expect(try await harness.apply().report.result == .applied, "a first deploy changes no version: not judged")
-        try project.setQuality("0.95")
-        project.write("manifests/deployment.yaml", project.deployment(version: 2, extra: strategy))
-        try await project.commit("Train and pin v2")
+        try await Self.pinV2(project, strategy: strategy)
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
         #expect(error.hasPrefix("local: only "), "\(error)")
