@@ -127,6 +127,14 @@ extension AgentServer {
             guard let shares else { throw AgentError(.notFound, "deployment \(name) splits no traffic here") }
             return AgentJSON(shares)
         }
+        router.get("/v1/deployments/:name/metrics") { request, context in
+            let name = try context.parameters.require("name")
+            guard let version = request.uri.queryParameters.get("version").flatMap({ Int($0) }) else {
+                throw AgentError(.badRequest, "metrics need ?version=N")
+            }
+            let path = request.uri.queryParameters.get("path") ?? "/metrics"
+            do { return AgentJSON(try await node.modelMetrics(name, version: version, path: path)) } catch { throw AgentError.from(error) }
+        }
         router.get("/v1/deployments/:name/log") { _, context in
             let name = try context.parameters.require("name")
             let text: String?

@@ -101,21 +101,37 @@ import Testing
         #expect(loop.contains { $0.contains("spec.promotion.from: the stages loop back to") }, "\(loop)")
     }
 
-    @Test func aModelServersMetricsAreReadOnLocalTargetsOnly() {
+    @Test func aModelServersMetricsAreReadOnLocalAndAgentTargetsOnly() {
         var files = Fixture.files
-        files["node.yaml"] = """
+        files["targets.yaml"] = """
             apiVersion: gantry.dev/v1alpha1
             kind: Target
             metadata: { name: node }
             spec: { type: agent, endpoint: "http://node:7443", credentials: { token: { env: T } } }
+            ---
+            apiVersion: gantry.dev/v1alpha1
+            kind: Target
+            metadata: { name: ray }
+            spec: { type: ray, endpoint: "http://ray:8265", storage: /shared }
             """
-        files["data.yaml"] = Fixture.dataAndDeployment.replacingOccurrences(
-            of: "targets: [{ target: local }]",
-            with: "targets: [{ target: node }]\n  strategy: { type: canary, steps: [10, 100], pause: 1s, analysis: { metrics: { gates: [\"e < 1\"] } } }")
-        let d = Fixture.diagnostics(files)
+        let gated = "  strategy: { type: waves, waves: [[local], [TARGET]], pause: 1s, analysis: { metrics: { gates: [\"e < 1\"] } } }"
+        func diagnostics(_ target: String) -> [String] {
+            files["data.yaml"] = Fixture.dataAndDeployment.replacingOccurrences(
+                of: "targets: [{ target: local }]",
+                with: "targets: [{ target: local }, { target: \(target) }]\n" + gated.replacingOccurrences(of: "TARGET", with: target)
+            )
+            .replacingOccurrences(of: "  serve:\n", with: "  serve:\n    importPath: app:build\n")
+            return Fixture.diagnostics(files)
+        }
+        #expect(!diagnostics("node").contains { $0.contains("analysis.metrics") }, "\(diagnostics("node"))")
+        let ray = diagnostics("ray")
         #expect(
-            d.contains { $0.hasPrefix("data.yaml:") && $0.contains("spec.strategy.analysis.metrics: a model server's metrics are read on local targets") },
-            "\(d)")
+            ray.contains {
+                $0.hasPrefix("data.yaml:")
+                    && $0.contains("spec.strategy.analysis.metrics: a model server's metrics are read on local and agent targets")
+                    && $0.contains("on ray targets use analysis.command")
+            },
+            "\(ray)")
     }
 
     @Test func aWaveErrorRateNeedsAForwarderOnEveryTarget() {

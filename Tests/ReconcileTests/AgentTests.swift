@@ -259,6 +259,57 @@ struct AgentTests {
         }
     }
 
+    @Test func aCanaryOnANodeIsGatedOnTheNewVersionsOwnMetricsReadByTheNode() async throws {
+        try await withNodes(["node-a"]) { nodes in
+            let a = nodes[0]
+            let project = try await project(nodes: [(a.name, a.endpoint)], train: "local", serve: "node-a")
+            project.write("src/serve.py", CanaryTests.serve)
+            let strategy = """
+                  strategy:
+                    type: canary
+                    steps: [50, 100]
+                    pause: 200ms
+                    analysis: { metrics: { gates: ["model_prediction_errors_total <= 3"] } }
+                  autoRollback: true
+
+                """
+            func deployment(version: Int, errors: String) -> String {
+                project.deployment(version: version, extra: strategy)
+                    .replacingOccurrences(of: "{ target: local }", with: "{ target: node-a }")
+                    .replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { PREDICTION_ERRORS: \"\(errors)\" }")
+            }
+            project.write("manifests/deployment.yaml", deployment(version: 1, errors: "0"))
+            try await project.commit("Serve demo on node-a by canary, gated on its own metrics")
+            let harness = try Harness(project)
+            defer { Task { await harness.tearDown() } }
+            let (_, first) = try await harness.apply()
+            #expect(first.result == .applied, "\(first.failed)")
+
+            // The node reads the metrics of the version that serves, and
+            // refuses a path that is not one on the model server.
+            let client = try a.client()
+            let read: [String: Double] = try await client.get("/v1/deployments/demo-prod/metrics", query: [("version", "1"), ("path", "/metrics")])
+            #expect(read == ["model_prediction_errors_total": 0])
+            #expect(
+                try await client.send("GET", "/v1/deployments/demo-prod/metrics", query: [("version", "1"), ("path", "@evil:80/x")], accept: [400]).status
+                    == 400)
+            #expect(try await client.send("GET", "/v1/deployments/demo-prod/metrics?version=9", accept: [404]).status == 404)
+
+            try project.setQuality("0.95")
+            project.write("manifests/deployment.yaml", deployment(version: 2, errors: "7"))
+            try await project.commit("Train and pin v2")
+            let (_, failed) = try await harness.apply()
+            let error = try #require(failed.failed.first?.error)
+            #expect(
+                error.hasPrefix(
+                    "canary step 1 of 2 (50% to v2): v2's /metrics: model_prediction_errors_total is 7.0, gate model_prediction_errors_total <= 3.0"),
+                "\(error)")
+            #expect(Load.get(port: project.port, times: 10).versions == ["1": 10])
+            #expect(try await status(a, "demo-prod").record.version == 1)
+            #expect(try harness.store.hold("demo-prod")?.version == 2)
+        }
+    }
+
     @Test func callsWithoutTheTokenAreRefusedAndChangeNothing() async throws {
         try await withNodes(["node-a"]) { nodes in
             let a = nodes[0]

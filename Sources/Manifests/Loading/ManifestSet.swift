@@ -277,11 +277,11 @@ struct References {
                             "an error rate or a latency is read by the forwarder of local and agent targets; \(placement.target) is of type \(type.rawValue), which has none; judge it with analysis.command"
                         ))
                 }
-                if spec.strategy?.analysis?.metrics != nil, type != .local {
+                if spec.strategy?.analysis?.metrics != nil, type != .local, type != .agent {
                     out.append(
                         o.diagnostic(
                             "spec.strategy.analysis.metrics",
-                            "a model server's metrics are read on local targets, where Gantry reaches its port; on \(type.rawValue) targets use analysis.command"
+                            "a model server's metrics are read on local and agent targets, where Gantry or its agent reaches its port; on \(type.rawValue) targets use analysis.command"
                         ))
                 }
                 if type == .local, spec.targets[..<i].contains(where: { set.targetType($0.target) == .local }) {

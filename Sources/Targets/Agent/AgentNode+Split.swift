@@ -141,6 +141,21 @@ extension AgentNode {
             record: next.record, observed: await local.observe(next.record, spec: next.request.spec), readings: await local.readings(next.record))
     }
 
+    /// The Prometheus metrics at `path` of the servers of `version` (the
+    /// next version or the one that serves), each metric summed over labels
+    /// and replicas: what an analysis gate reads.
+    public func modelMetrics(_ name: String, version: Int, path: String) async throws -> [String: Double] {
+        guard AgentAPI.isSafeName(name) else { throw Problem(.badRequest, "invalid deployment name \(name)") }
+        guard path.hasPrefix("/"), !path.hasPrefix("//"), !path.contains(where: { $0.isWhitespace || $0 == "#" || $0 == "@" || $0 == "\\" }) else {
+            throw Problem(.badRequest, "a metrics path is an absolute path on the model server, such as /metrics")
+        }
+        let records = [next(name)?.record, try store.deployment(name)].compactMap { $0 }
+        guard let record = records.first(where: { $0.version == version }) else {
+            throw Problem(.notFound, "deployment \(name) runs no version \(version) here")
+        }
+        do { return try await local.modelMetrics(record, path: path) } catch { throw Problem(.failed, "\(error)") }
+    }
+
     /// How the deployment's address splits requests now.
     public func traffic(_ name: String) async throws -> [TrafficShare]? {
         guard AgentAPI.isSafeName(name), let current = try store.deployment(name) else { return nil }

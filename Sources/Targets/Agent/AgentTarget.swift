@@ -306,8 +306,12 @@ extension AgentTarget: TrafficSplitting {
         }
     }
 
-    public func modelMetrics(_ canary: DeploymentRecord, path: String) async throws -> [String: Double] {
-        throw DriverError("agent \(name): a model server's metrics are read on local targets; use analysis.command")
+    /// Read by the node from its own servers of the record's version (the
+    /// controller cannot reach their ports).
+    public func modelMetrics(_ record: DeploymentRecord, path: String) async throws -> [String: Double] {
+        try await onAgent("read the metrics of v\(record.version) of \(record.name)") {
+            try await client.get("/v1/deployments/\(record.name)/metrics", query: [("version", String(record.version)), ("path", path)])
+        }
     }
 
     public func commit(_ canary: DeploymentRecord) async throws {
