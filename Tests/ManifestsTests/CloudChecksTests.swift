@@ -47,6 +47,32 @@ import Testing
         #expect(d.first?.hasPrefix("data.yaml:15:33: error: spec.serve.env.API_KEY: a secret cannot be given to a SageMaker model") == true, "\(d)")
     }
 
+    @Test func aCanaryOnSageMakerIsJudgedByACommandNotByCountsItCannotRead() {
+        func canary(_ analysis: String) -> [String] {
+            diagnostics {
+                $0["data.yaml"] = $0["data.yaml"]!
+                    .replacingOccurrences(of: "    command: [python3, serve.py, --model, \"${artifact}\", --port, \"${port}\"]", with: "    image: serve:1")
+                    .replacingOccurrences(
+                        of: "targets: [{ target: local }]",
+                        with: "targets: [{ target: aws }]\n  strategy: { type: canary, steps: [10, 100], pause: 5m, analysis: \(analysis) }"
+                    )
+                    .replacingOccurrences(of: "  address: 127.0.0.1:8700\n", with: "")
+            }
+        }
+        #expect(canary("{ command: [python3, eval.py, \"${address}\", \"${percent}\"] }") == [])
+        let rate = canary("{ maxErrorRate: 0.01 }")
+        #expect(rate.count == 1, "\(rate)")
+        #expect(
+            rate.first?.contains(
+                "error: spec.strategy.analysis: an error rate or a latency is read by the forwarder of local and agent targets; aws is of type sagemaker, which has none"
+            ) == true, "\(rate)")
+        let metrics = canary("{ metrics: { gates: [\"e < 1\"] } }")
+        #expect(
+            metrics.count == 1
+                && metrics.first?.contains("spec.strategy.analysis.metrics: a model server's metrics are read on local and agent targets") == true, "\(metrics)"
+        )
+    }
+
     @Test func aScheduleShorterThanAMinuteIsAnError() {
         let d = Fixture.diagnostics(editing: "models/churn.yaml") { $0 + "  triggers: { schedule: 500ms }\n" }
         #expect(

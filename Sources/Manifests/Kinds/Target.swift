@@ -17,8 +17,12 @@ public struct TargetSpec: Sendable, Hashable, Codable {
     public enum Capability: String, StringEnum, Codable {
         case train, serve
         /// Splits one address's requests between two versions by weight (a
-        /// canary's steps): the local target's stable-address forwarder.
+        /// canary's steps): the stable-address forwarder of local and agent
+        /// targets, SageMaker's production-variant weights.
         case splitTraffic
+        /// Counts each version's requests, failures and latencies itself
+        /// (the forwarder), so that an analysis can read an error rate.
+        case countRequests
         /// Runs `replicas` servers of one version behind one address.
         case replicas
     }
@@ -64,11 +68,11 @@ extension TargetSpec.TargetType {
     /// plans warn instead of acting.
     public var capabilities: Set<TargetSpec.Capability> {
         switch self {
-        case .local: [.train, .serve, .splitTraffic, .replicas]
-        case .agent: [.train, .serve, .replicas, .splitTraffic]
+        case .local: [.train, .serve, .splitTraffic, .countRequests, .replicas]
+        case .agent: [.train, .serve, .replicas, .splitTraffic, .countRequests]
         case .mlflow: [.serve]
         case .ray: [.train, .serve]
-        case .sagemaker: [.train, .serve, .replicas]
+        case .sagemaker: [.train, .serve, .replicas, .splitTraffic]
         }
     }
 }

@@ -267,10 +267,10 @@ struct References {
                     out.append(
                         o.diagnostic(
                             "spec.strategy.type",
-                            "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local and agent targets can); use type: all-at-once"
+                            "a canary needs a target that splits traffic between versions; \(placement.target) is of type \(type.rawValue), which cannot yet (local, agent and sagemaker targets can); use type: all-at-once"
                         ))
                 }
-                if spec.strategy?.type == .waves, spec.strategy?.analysis?.readsTraffic == true, !type.capabilities.contains(.splitTraffic) {
+                if spec.strategy?.analysis?.readsTraffic == true, !type.capabilities.contains(.countRequests) {
                     out.append(
                         o.diagnostic(
                             "spec.strategy.analysis",

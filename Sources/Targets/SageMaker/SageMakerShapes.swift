@@ -117,6 +117,17 @@ struct CreateEndpointConfig: Encodable {
     var ProductionVariants: [Variant]
 }
 
+/// A canary's step: each variant's share of the endpoint's requests.
+struct UpdateEndpointWeights: Encodable {
+    struct Desired: Encodable {
+        var VariantName: String
+        var DesiredWeight: Double
+    }
+
+    var EndpointName: String
+    var DesiredWeightsAndCapacities: [Desired]
+}
+
 /// CreateEndpoint and UpdateEndpoint take the same two fields.
 struct EndpointAndConfig: Encodable {
     var EndpointName: String
@@ -131,4 +142,22 @@ struct EndpointDescription: Decodable {
     /// InService, Deleting, Failed, UpdateRollbackFailed.
     var EndpointStatus: String
     var FailureReason: String?
+    var ProductionVariants: [Variant]?
+
+    struct Variant: Decodable {
+        var VariantName: String
+        var CurrentWeight: Double?
+        var DesiredWeight: Double?
+        var CurrentInstanceCount: Int?
+    }
+
+    /// Each variant's share of requests in percent, by name (nil when
+    /// SageMaker reports no weights).
+    var shares: [String: Double]? {
+        guard let variants = ProductionVariants, !variants.isEmpty else { return nil }
+        let weights = variants.map { ($0.VariantName, $0.CurrentWeight ?? $0.DesiredWeight ?? 0) }
+        let total = weights.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return nil }
+        return Dictionary(weights.map { ($0.0, $0.1 / total * 100) }, uniquingKeysWith: { a, _ in a })
+    }
 }

@@ -14,6 +14,30 @@ extension SageMakerTarget {
     static let settling: Set<String> = ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"]
 
     public func deploy(_ request: DeployRequest, launch: Launch) async throws -> DeploymentRecord {
+        let pair = try await makePair(request)
+        let endpoint = pair.handles.endpoint
+        let serving: EndpointDescription
+        do {
+            try await point(endpoint, at: pair.handles.endpointConfig, deadline: pair.deadline, timeout: pair.timeout)
+            serving = try await waitInService(endpoint, config: pair.handles.endpointConfig, deadline: pair.deadline, timeout: pair.timeout)
+        } catch {
+            await discard(pair.handles.endpointConfig, unlessUsedBy: endpoint, keeping: request.current.flatMap(Self.handles))
+            throw error
+        }
+        return record(request, pair.handles, address: serving.EndpointArn ?? endpoint)
+    }
+
+    /// A version's model and its one-variant endpoint config, made (or found
+    /// made by an earlier try), with what a deploy of them waits for.
+    struct Pair {
+        var handles: Handles
+        var replicas: Int
+        var instanceType: String
+        var timeout: TimeSpan
+        var deadline: ContinuousClock.Instant
+    }
+
+    func makePair(_ request: DeployRequest) async throws -> Pair {
         let deployment = request.deployment.name
         let serve = request.deployment.spec.serve
         let version = request.version
@@ -35,8 +59,8 @@ extension SageMakerTarget {
                 spec: request.specDigest, image: image, modelData: modelData, role: role,
                 instanceType: instanceType, replicas: replicas, environment: environment))
         let resource = SageMakerNames.modelAndConfig(deployment: deployment, version: version.number, inputs: inputs)
-        let endpoint = SageMakerNames.endpoint(deployment: deployment)
-        let handles = Handles(endpoint: endpoint, endpointConfig: resource, model: resource, modelData: modelData)
+        let handles = Handles(
+            endpoint: SageMakerNames.endpoint(deployment: deployment), endpointConfig: resource, model: resource, modelData: modelData)
 
         try await create(
             "CreateModel",
@@ -49,24 +73,18 @@ extension SageMakerTarget {
             CreateEndpointConfig(
                 EndpointConfigName: resource,
                 ProductionVariants: [.init(ModelName: resource, InstanceType: instanceType, InitialInstanceCount: replicas)]))
-
         let timeout = request.deployment.spec.healthCheck?.timeout ?? Self.defaultServingTimeout
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000))
-        let serving: EndpointDescription
-        do {
-            try await point(endpoint, at: resource, deadline: deadline, timeout: timeout)
-            serving = try await waitInService(endpoint, config: resource, deadline: deadline, timeout: timeout)
-        } catch {
-            await discard(resource, unlessUsedBy: endpoint, keeping: request.current.flatMap(Self.handles))
-            throw error
-        }
+        return Pair(
+            handles: handles, replicas: replicas, instanceType: instanceType, timeout: timeout,
+            deadline: ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000)))
+    }
 
-        let record = DeploymentRecord(
-            name: deployment, model: version.model, version: version.number, target: name,
-            address: serving.EndpointArn ?? endpoint, specDigest: request.specDigest,
+    func record(_ request: DeployRequest, _ handles: Handles, address: String) -> DeploymentRecord {
+        DeploymentRecord(
+            name: request.deployment.name, model: request.version.model, version: request.version.number, target: name,
+            address: address, specDigest: request.specDigest,
             commit: request.revision.commit.id.hex, updatedAt: Date(),
             detail: Digest.canonicalJSON(handles))
-        return record
     }
 
     /// The endpoint no longer uses the previous pair, and the new record is
@@ -82,7 +100,9 @@ extension SageMakerTarget {
     /// no resource is left that no record names (and `destroy` would not
     /// find). Kept when the endpoint uses them after all (an update still
     /// under way at the deadline) or when the previous record names them.
-    func discard(_ resource: String, unlessUsedBy endpoint: String, keeping previous: Handles?) async {
+    /// `withModel: false` for a config that has no model of its name (a
+    /// canary's split config).
+    func discard(_ resource: String, unlessUsedBy endpoint: String, keeping previous: Handles?, withModel: Bool = true) async {
         guard previous?.model != resource else { return }
         let seen: EndpointDescription?
         do { seen = try await describeEndpoint(endpoint) } catch { return }  // cannot tell: keep them
@@ -91,7 +111,7 @@ extension SageMakerTarget {
         // shows it as pending, not yet as the endpoint's config).
         if let status = seen?.EndpointStatus, Self.settling.contains(status) { return }
         try? await delete("DeleteEndpointConfig", .endpointConfig(resource))
-        try? await delete("DeleteModel", .model(resource))
+        if withModel { try? await delete("DeleteModel", .model(resource)) }
     }
 
     /// Literal environment values for the container. A secret is refused:

@@ -116,6 +116,9 @@ public struct SageMakerTarget: TargetDriver {
         var endpointConfig: String
         var model: String
         var modelData: String
+        /// A canary's: the two-variant config its steps split requests
+        /// with, until it takes them all.
+        var split: String?
     }
 
     static func handles(_ record: DeploymentRecord) -> Handles? {
