@@ -18,6 +18,9 @@ extension Reconciler {
             // Records from before the target column ran on the local target.
             let target = intent.target.isEmpty ? ManifestSet.implicitLocalTarget : intent.target
             let deployment = intent.kind == .deploy ? intent.object.split(separator: "/").last.map(String.init) : nil
+            // A canary frozen by its failure keeps its split while the
+            // version is held (onFailure: freeze).
+            if let deployment, try frozenCanary(intent.key, deployment, manifests) { continue }
             let current = try deployment.flatMap { try store.deployment($0, target: target) }
             let recovery: Recovery
             do {
@@ -30,5 +33,14 @@ extension Reconciler {
             try journal.close(intent.key, .failed)
             log(what)
         }
+    }
+
+    /// Whether `key` launched the version that a hold with `onFailure:
+    /// freeze` still holds for `deployment`.
+    func frozenCanary(_ key: String, _ deployment: String, _ manifests: ManifestSet) throws -> Bool {
+        guard let spec = manifests.deployments[deployment]?.spec, spec.strategy?.type == .canary, spec.strategy?.onFailure == .freeze,
+            let hold = try store.hold(deployment), hold.holds(spec), key.split(separator: ":").last.flatMap({ Int($0) }) == hold.version
+        else { return false }
+        return true
     }
 }

@@ -160,19 +160,19 @@ import Testing
         #expect(command.isEmpty, "an evaluation command judges any target: \(command)")
     }
 
-    @Test func aFrozenCanaryIsAnErrorUntilItsSplitCanBeKept() {
-        let d = Fixture.diagnostics(editing: "data.yaml") {
-            $0.replacingOccurrences(
-                of: "targets: [{ target: local }]",
-                with: "targets: [{ target: local }]\n  strategy: { type: canary, steps: [10, 100], pause: 1m, onFailure: freeze }\n  autoRollback: true")
+    @Test func freezeNeedsAutoRollbackOnEveryStrategy() {
+        for strategy in ["{ type: canary, steps: [10, 100], pause: 1m, onFailure: freeze }", "{ type: waves, waves: [[local]], onFailure: freeze }"] {
+            func diagnostics(_ autoRollback: String) -> [String] {
+                Fixture.diagnostics(editing: "data.yaml") {
+                    $0.replacingOccurrences(of: "targets: [{ target: local }]", with: "targets: [{ target: local }]\n  strategy: \(strategy)\n" + autoRollback)
+                }
+            }
+            #expect(diagnostics("  autoRollback: true").isEmpty, "\(strategy): \(diagnostics("  autoRollback: true"))")
+            let without = diagnostics("")
+            #expect(
+                without.contains { $0.hasPrefix("data.yaml:") && $0.contains("spec.strategy.onFailure: onFailure chooses what autoRollback does") },
+                "\(strategy): \(without)")
         }
-        #expect(d.contains { $0.hasPrefix("data.yaml:") && $0.contains("spec.strategy.onFailure: freezing a canary's split is not implemented yet") }, "\(d)")
-        let waves = Fixture.diagnostics(editing: "data.yaml") {
-            $0.replacingOccurrences(
-                of: "targets: [{ target: local }]",
-                with: "targets: [{ target: local }]\n  strategy: { type: waves, waves: [[local]], onFailure: freeze }\n  autoRollback: true")
-        }
-        #expect(waves.isEmpty, "\(waves)")
     }
 
     @Test func aCanaryKnobNothingActsOnIsAnErrorAtItsLine() {

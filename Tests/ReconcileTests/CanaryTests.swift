@@ -1,11 +1,12 @@
 import Foundation
 import GantryTestSupport
-import Reconciler
 import StableAddress
 import State
 import Synchronization
 import Targets
 import Testing
+
+@testable import Reconciler
 
 #if canImport(Glibc)
     import Glibc
@@ -113,6 +114,59 @@ import Testing
         // Held: the next reconcile does not try v2 again.
         let (plan, next) = try await harness.apply()
         #expect(next.result == .nothingToDo, "\(plan.text)")
+    }
+
+    /// `onFailure: freeze`: a failed step leaves the split as it is, the
+    /// next reconciles keep it (recovery leaves the new server alone while
+    /// the version is held), and a pin in Git ends it.
+    @Test func aFrozenCanaryKeepsItsSplitUntilGitDecides() async throws {
+        let strategy = """
+              strategy:
+                type: canary
+                steps: [50, 100]
+                pause: 200ms
+                onFailure: freeze
+                analysis: { command: [python3, -c, "raise SystemExit('v${version} at ${percent}% fails its check')"] }
+              autoRollback: true
+
+            """
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", Self.serve)
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo by canary, frozen on failure")
+        let harness = try Harness(project)
+        defer { Task { await harness.tearDown() } }
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+
+        try await Self.pinV2(project, strategy: strategy)
+        let (_, report) = try await harness.apply()
+        let error = try #require(report.failed.first?.error)
+        #expect(error.hasPrefix("canary step 1 of 2 (50% to v2): analysis command "), "\(error)")
+        #expect(
+            error.contains("v2 at 50% fails its check; v2 keeps 50% of requests; frozen (onFailure: freeze): local v1; v2 held: nothing moves"),
+            "\(error)")
+        #expect(try harness.store.hold("demo-prod")?.version == 2)
+        let split = Load.get(port: project.port, times: 100).versions
+        #expect(split["1", default: 0] >= 30 && split["2", default: 0] >= 30, "both versions answer: \(split)")
+
+        // Held and frozen: the next reconcile moves nothing and stops nothing.
+        let (plan, next) = try await harness.apply()
+        #expect(next.result == .nothingToDo, "\(plan.text)")
+        let still = Load.get(port: project.port, times: 100).versions
+        #expect(still["1", default: 0] >= 30 && still["2", default: 0] >= 30, "the split stays: \(still)")
+        #expect(try harness.reconciler.journal.open().count == 1, "the canary's launch stays open")
+
+        // A person pins v1 back: every request on v1, the canary stopped.
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Pin v1 back")
+        let (_, back) = try await harness.apply()
+        #expect(back.failed.isEmpty, "\(back.failed)")
+        #expect(Load.get(port: project.port, times: 20).versions == ["1": 20])
+        #expect(try harness.reconciler.journal.open().isEmpty)
+        #expect(try harness.store.hold("demo-prod") == nil)
+        let control = ForwarderControl(directory: harness.workspace.deployment("demo-prod") + "/forwarder")
+        #expect(control.routes()?.count == 1, "one route again")
     }
 
     @Test func anEvaluationCommandThatFailsAtAStepRollsTheCanaryBack() async throws {

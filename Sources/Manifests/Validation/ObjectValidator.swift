@@ -252,18 +252,10 @@ enum ObjectValidator {
             if strategy.pause != nil, strategy.type == .allAtOnce {
                 out.append(origin.diagnostic("spec.strategy.pause", "an all-at-once rollout has one step and nothing to pause before"))
             }
-            if let onFailure = strategy.onFailure {
-                if spec.autoRollback != true {
-                    out.append(
-                        origin.diagnostic(
-                            "spec.strategy.onFailure", "onFailure chooses what autoRollback does after a failed rollout; set autoRollback: true"))
-                } else if onFailure == .freeze, strategy.type == .canary {
-                    out.append(
-                        origin.diagnostic(
-                            "spec.strategy.onFailure",
-                            "freezing a canary's split is not implemented yet: a failed canary step goes back to the old version (onFailure: rollback); freeze applies to all-at-once and waves"
-                        ))
-                }
+            if strategy.onFailure != nil, spec.autoRollback != true {
+                out.append(
+                    origin.diagnostic(
+                        "spec.strategy.onFailure", "onFailure chooses what autoRollback does after a failed rollout; set autoRollback: true"))
             }
             if let analysis = strategy.analysis {
                 if strategy.type == .allAtOnce {

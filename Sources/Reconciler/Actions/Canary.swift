@@ -117,11 +117,7 @@ struct CanaryRun {
                         limit: max(strategy.pause?.duration ?? .zero, .seconds(60)), r, desired)
                 }
             } catch {
-                await driver.abandon(canary, stable: stable)
-                try? r.journal.close(launch.key, .failed)
-                if error is CancellationError { throw error }
-                throw await rollout.fail(
-                    r, desired, entry, "\(what): \(error); every request back on v\(stable.version), v\(number) stopped", moved: [])
+                throw await stop(r, desired, canary, launch, at: percent, "\(what): \(error)", cancelled: error is CancellationError)
             }
         }
         do {
@@ -129,9 +125,7 @@ struct CanaryRun {
             try await driver.commit(canary)
             try r.store.save(canary)
         } catch {
-            await driver.abandon(canary, stable: stable)
-            try? r.journal.close(launch.key, .failed)
-            throw await rollout.fail(r, desired, entry, "canary at 100%: \(error)", moved: [])
+            throw await stop(r, desired, canary, launch, at: nil, "canary at 100%: \(error)", cancelled: error is CancellationError)
         }
         // The launch stays open until the old version has stopped: a
         // controller killed before that leaves recovery to stop it.
@@ -142,6 +136,33 @@ struct CanaryRun {
         } catch {
             throw await rollout.fail(r, desired, entry, "\(error)", moved: [Action.Move(target: target, fromVersion: stable.version)])
         }
+    }
+
+    /// Ends a canary that failed `what`. With `onFailure: freeze` the split
+    /// stays as it is: the new version keeps its share, its launch stays
+    /// open (recovery leaves it while the version is held), and a person
+    /// decides in Git. Otherwise every request goes back to the old version
+    /// and the new one stops. Returns what the rollout reports.
+    func stop(
+        _ r: Reconciler, _ desired: DesiredState, _ canary: DeploymentRecord, _ launch: Launch, at percent: Int?, _ what: String,
+        cancelled: Bool
+    ) async -> any Error {
+        let freeze = !cancelled && entry.spec.autoRollback == true && strategy.onFailure == .freeze
+        if freeze {
+            let split = percent.map { "v\(canary.version) keeps \($0)% of requests" } ?? "the split stays where the switch to 100% left it"
+            let failed = await rollout.fail(r, desired, entry, "\(what); \(split)", moved: [])
+            // Frozen only if the version is held; without a hold the next
+            // reconcile would start over, so the split cannot stay.
+            if (try? r.store.hold(rollout.deployment))?.version == canary.version { return failed }
+            await driver.abandon(canary, stable: stable)
+            try? r.journal.close(launch.key, .failed)
+            return failed
+        }
+        await driver.abandon(canary, stable: stable)
+        try? r.journal.close(launch.key, .failed)
+        if cancelled { return CancellationError() }
+        let back = percent == nil ? "" : "; every request back on v\(stable.version), v\(canary.version) stopped"
+        return await rollout.fail(r, desired, entry, what + back, moved: [])
     }
 
     /// Waits out one step: the new version must keep running and healthy,
