@@ -15,6 +15,9 @@ extension Reconciler {
         var observations: [Slot: ObservedDeployment] = [:]
         let records = try store.deployments()
         for record in records { deployments[record.slot] = record }
+        if let recorded {
+            return try observedState(versions, stamp, deployments, recorded.observations, inFlight: recorded.inFlight)
+        }
         // Deployments are observed concurrently, at most `observeWidth` at a
         // time: a slow or unreachable target costs its own timeout, not the
         // sum over all deployments, and 10,000 deployments do not open
@@ -48,6 +51,14 @@ extension Reconciler {
         }
         // Trainings a driver started: what a plan of the same lineage adopts.
         let inFlight = Set(try journal.open().filter { $0.kind == .train && !$0.detail.isEmpty }.map(\.key))
+        return try observedState(versions, stamp, deployments, observations, inFlight: inFlight)
+    }
+
+    /// The observation with what the store records of suspensions and holds.
+    private func observedState(
+        _ versions: [String: [VersionRecord]], _ stamp: VersionsStamp, _ deployments: [Slot: DeploymentRecord],
+        _ observations: [Slot: ObservedDeployment], inFlight: Set<String>
+    ) throws -> ObservedState {
         let suspended = Dictionary(try store.suspensions().map { ($0.object, $0) }, uniquingKeysWith: { a, _ in a })
         let holds = Dictionary(try store.holds().map { ($0.deployment, $0) }, uniquingKeysWith: { a, _ in a })
         return ObservedState(

@@ -33,14 +33,25 @@ public final class Reconciler: Sendable {
     public let desiredMemo = DesiredState.Memo()
     /// The canaries under way, step by step: what metrics and the API show.
     public let canaries = CanaryProgress()
+    /// What another controller observed, used instead of asking the
+    /// drivers: a plan made on a machine that runs nothing.
+    let recorded: Recorded?
+
+    /// Observations made elsewhere (``StateSnapshot``).
+    public struct Recorded: Sendable {
+        public var observations: [Slot: ObservedDeployment]
+        public var inFlight: Set<String>
+    }
 
     public init(
         store: StateStore, workspace: Workspace, writeBack: GitSource? = nil,
         author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
         drivers: @escaping DriverFactory = Drivers.make,
         planner: IncrementalPlanner = IncrementalPlanner(),
+        recorded: Recorded? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.recorded = recorded
         self.store = store
         self.workspace = workspace
         self.writeBack = writeBack

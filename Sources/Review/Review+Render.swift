@@ -21,6 +21,7 @@ extension Review {
 
     public var text: String {
         var out = "Plan \(base.commit.prefix(12)) -> \(head.commit.prefix(12)) (\(head.subject)): \(summary)\n"
+        if let plannedAgainst { out += "Planned against \(plannedAgainst).\n" }
         if !diagnostics.isEmpty {
             out += "\nThe head revision is invalid; merging it would apply nothing:\n"
             for d in diagnostics { out += "  \(d)\n" }
@@ -60,6 +61,7 @@ extension Review {
         var out = markerLine + "\n"
         out += "### Gantry plan: `\(base.commit.prefix(12))` → `\(head.commit.prefix(12))`\n\n"
         out += "**\(summary)**. Head: _\(md(head.subject))_ by \(md(head.author)).\n"
+        if let plannedAgainst { out += "\nPlanned against \(md(plannedAgainst)).\n" }
         if !diagnostics.isEmpty {
             out += "\n#### Validation errors\n\nMerging this would apply nothing until these are fixed.\n\n| file | line | field | error |\n|---|---|---|---|\n"
             for d in diagnostics { out += "| \(code(d.file)) | \(d.line):\(d.column) | \(code(d.field)) | \(md(d.message)) |\n" }

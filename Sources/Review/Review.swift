@@ -68,10 +68,15 @@ public struct Review: Encodable, Sendable {
     public var objectChanges: [ObjectChange]
     public var inputChanges: [InputChange]
     public var pinChanges: [PinChange]
+    /// What the plan was made against: a controller's recorded and observed
+    /// state, this machine's state directory, or Git alone.
+    public var plannedAgainst: String?
 
     /// `head` is what is planned (the merge result, or the head itself);
     /// `shown`, when given, is the head as the review names it.
-    public static func compute(base: Revision, head: Revision, reconciler: Reconciler, shown: Revision? = nil) async throws -> Review {
+    public static func compute(
+        base: Revision, head: Revision, reconciler: Reconciler, shown: Revision? = nil, plannedAgainst: String? = nil
+    ) async throws -> Review {
         let fingerprinter = Fingerprinter(store: reconciler.store, cacheWrites: false)
         // The reconciler's memo: the head's states are worked out from the
         // base's, revisiting only the models whose inputs differ.
@@ -118,7 +123,7 @@ public struct Review: Encodable, Sendable {
         return Review(
             base: revision(base), head: revision(shown ?? head), result: result, diagnostics: head.diagnostics,
             actions: headPlan.actions, warnings: headPlan.warnings, objectChanges: changes,
-            inputChanges: inputs, pinChanges: pins)
+            inputChanges: inputs, pinChanges: pins, plannedAgainst: plannedAgainst)
     }
 
     static func revision(_ r: Revision) -> Plan.Revision {

@@ -24,6 +24,7 @@ extension GantryServer {
         .init(method: "GET", path: "/api/v1/drift", role: .viewer),
         .init(method: "GET", path: "/api/v1/rollouts", role: .viewer),
         .init(method: "GET", path: "/api/v1/plan", role: .viewer),
+        .init(method: "GET", path: "/api/v1/state", role: .viewer),
         .init(method: "GET", path: "/api/v1/history", role: .viewer),
         .init(method: "GET", path: "/api/v1/audit", role: .admin),
         .init(method: "POST", path: "/api/v1/refresh", role: .operator),

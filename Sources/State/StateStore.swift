@@ -327,6 +327,16 @@ public final class StateStore: VersionCatalog, Sendable {
             })
     }
 
+    /// Inserts versions recorded elsewhere, numbers and all, into a store
+    /// that has none of them (a plan against another controller's state).
+    public func importVersions(_ records: [VersionRecord]) throws {
+        try db.write { db in
+            for record in records { try record.insert(db) }
+            versionWrites.value += 1
+            versionCache.value = nil
+        }
+    }
+
     public func setPromotion(_ model: String, _ number: Int, _ promotion: String) throws {
         try writeVersions(
             { db in

@@ -78,4 +78,72 @@ struct RemoteCLITests {
         #expect(unknown.code == 1 && unknown.output.contains("answered 404"), "\(unknown.output)")
         await controller.stop()
     }
+
+    /// A pull request planned on a CI runner with no state: against the
+    /// controller, the plan shows only what the pull request changes, with
+    /// the serving version's metrics beside the new pin; against Git alone,
+    /// everything looks new, and the plan says so.
+    @Test func aPullRequestPlannedWithNoStateSeesOnlyItsChangesAgainstTheController() async throws {
+        let project = try await ServerProject()
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        var environment = ProcessInfo.processInfo.environment
+        environment["GANTRY_TOKEN"] = Tokens.viewer
+        environment["GANTRY_SERVER"] = nil
+        for (version, quality) in [(2, "0.85"), (3, "0.9")] {
+            try project.setQuality(from: version == 2 ? "0.8" : "0.85", to: quality)
+            project.write("manifests/deployment.yaml", project.deploymentManifest(version: version))
+            try await project.push("Ship v\(version)")
+            _ = controller.loop.wakeup.request("test push")
+            try await eventually("v\(version) serves", timeout: .seconds(60)) {
+                try controller.store.deployment("demo-prod")?.version == version && controller.loop.status.snapshot.plan?.hasChanges == false
+            }
+        }
+
+        // The pull request: new params and a pin to the version they train.
+        try await git(["checkout", "-q", "-b", "pr"], in: project.directory)
+        try project.setQuality(from: "0.9", to: "0.95")
+        project.write("manifests/deployment.yaml", project.deploymentManifest(version: 4))
+        try await project.commit("Try quality 0.95")
+        try await git(["push", "-q", "origin", "pr"], in: project.directory)
+
+        // A runner's fresh directory: no state, a clone of its own.
+        let runner = makeTemporaryDirectory("ci-runner")
+        func plan(_ extra: [String]) async throws -> [String: Any] {
+            let result = try await gantry(
+                ["plan", "--repo", project.url, "--base", "main", "--head", "pr", "--state-dir", runner + "/state", "-o", "json"] + extra,
+                in: runner, environment: environment, timeout: .seconds(90))
+            #expect(result.code == 2, "changes pending: \(result.output)")
+            let json = result.output.drop { $0 != "{" }
+            return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], "\(result.output)")
+        }
+        func reasons(_ review: [String: Any]) -> [String] {
+            (review["actions"] as? [[String: Any]] ?? []).map {
+                "\($0["kind"] ?? "?") \($0["object"] ?? "?") v\($0["version"] ?? "?"): \($0["reason"] ?? "?")"
+            }
+        }
+
+        let live = try await plan(["--server", controller.base])
+        #expect((live["plannedAgainst"] as? String)?.hasPrefix("the controller at \(controller.base), as it observed its targets at ") == true, "\(live)")
+        #expect(
+            reasons(live) == ["train Model/demo v4: param quality changed (0.9 -> 0.95) since v3", "deploy Deployment/demo-prod v4: pinned 4, serving 3"],
+            "only the pull request's changes: \(reasons(live))")
+        let pin = try #require((live["pinChanges"] as? [[String: Any]])?.first)
+        #expect(pin["from"] as? Int == 3 && pin["to"] as? Int == 4)
+        #expect(pin["fromMetrics"] as? [String: Double] == ["accuracy": 0.9, "loss": 0.1], "v3's metrics: \(pin)")
+        #expect(!FileManager.default.fileExists(atPath: runner + "/state/gantry.sqlite"), "planning makes no state")
+
+        let alone = try await plan([])
+        #expect((alone["plannedAgainst"] as? String)?.hasPrefix("Git alone") == true, "\(alone)")
+        let pinAlone = try #require((alone["pinChanges"] as? [[String: Any]])?.first)
+        #expect(pinAlone["fromMetrics"] == nil, "no state, no metrics: \(pinAlone)")
+        #expect(reasons(alone) == ["train Model/demo v1: no version yet"], "\(reasons(alone))")
+        #expect((alone["warnings"] as? [String]) == ["Deployment/demo-prod: pins demo@4, which does not exist (no versions yet)"])
+
+        // The state a viewer reads, and what the controller refuses.
+        let anonymous = try await controller.get("/api/v1/state")
+        #expect(anonymous.status == 401)
+        await controller.stop()
+    }
 }

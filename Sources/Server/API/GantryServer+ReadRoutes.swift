@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Reconciler
 
 /// `GET /api/v1/…`: everything a viewer may read; the audit log needs admin.
 extension GantryServer {
@@ -57,6 +58,13 @@ extension GantryServer {
         api.get("plan") { _, context in
             try context.require(.viewer)
             return JSON(planView())
+        }
+        api.get("state") { _, context in
+            try context.require(.viewer)
+            guard let assessment = status.snapshot.assessment else {
+                throw APIError(.serviceUnavailable, "the controller has not observed its targets yet")
+            }
+            return JSON(try StateSnapshot(store: store, observed: assessment.observed, commit: assessment.desired.revision.commit.id.hex))
         }
         api.get("history") { request, context in
             try context.require(.viewer)

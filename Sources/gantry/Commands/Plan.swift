@@ -27,6 +27,14 @@ struct PlanCommand: AsyncParsableCommand {
             version changes with their metrics side by side, and the head's
             validation errors. Nothing from either revision runs.
 
+            With --server, the plan is made against what that running controller
+            records and last observed (its versions with their metrics, what
+            serves where, holds and suspensions) instead of this machine's state:
+            the plan a CI runner with no state makes is the one production would
+            run. Its token (a viewer's) comes from $GANTRY_TOKEN. Without
+            --server and without a state directory, the plan is made against Git
+            alone, and says so.
+
             Exit codes: 0 nothing to do, 2 changes pending, 1 invalid revision or
             error (like terraform plan -detailed-exitcode).
 
@@ -34,6 +42,7 @@ struct PlanCommand: AsyncParsableCommand {
               gantry plan --repo . --path examples/quickstart
               gantry plan --repo git://git.internal/models.git --ref main -o markdown > plan.md
               gantry plan --repo . --base origin/main --head HEAD -o markdown > plan.md
+              GANTRY_TOKEN=… gantry plan --repo . --base origin/main --head HEAD --server https://gantry.internal:8443
             """)
 
     @OptionGroup var source: SourceOptions
@@ -51,10 +60,15 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .customLong("head-only"), help: "With --base: plan the head's own tree instead of the result of merging it into the base.")
     var headOnly = false
 
+    @Option(
+        name: .customLong("server"),
+        help: "Plan against what this running controller records and observes instead of local state; its token comes from $GANTRY_TOKEN.")
+    var server: String?
+
     func run() async throws {
         if let base { return try await review(base: base) }
         if head != nil { throw ValidationError("--head needs --base") }
-        let plan = try await Self.compute(source: source, state: state)
+        let plan = try await Self.compute(source: source, state: state, server: server)
         switch output {
         case .text: print(plan.text, terminator: "")
         case .markdown: print(plan.markdown, terminator: "")
@@ -90,10 +104,8 @@ struct PlanCommand: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
             }
-            review = try await Self.withReadOnlyStore(state) { store in
-                try await Review.compute(
-                    base: baseRevision, head: planned,
-                    reconciler: Reconciler(store: store, workspace: state.workspace), shown: headRevision)
+            review = try await Self.withPlanner(state, server: server) { reconciler, against in
+                try await Review.compute(base: baseRevision, head: planned, reconciler: reconciler, shown: headRevision, plannedAgainst: against)
             }
         } catch let exit as ExitCode {
             throw exit
@@ -121,25 +133,67 @@ struct PlanCommand: AsyncParsableCommand {
         var conflicts: [String]
     }
 
-    /// A plan against the existing state, or an empty one in a scratch
-    /// directory when there is no state yet: planning writes nothing.
-    static func compute(source: SourceOptions, state: StateOptions) async throws -> Plan {
+    /// A plan against the existing state (or a controller's, with
+    /// `server`), or an empty one in a scratch directory when there is no
+    /// state yet: planning writes nothing.
+    static func compute(source: SourceOptions, state: StateOptions, server: String? = nil) async throws -> Plan {
         let git = try source.source(state: state)
         let revision: Revision
         do { revision = try git.fetch() } catch {
             printError("error: \(error)")
             throw ExitCode(1)
         }
-        return try await withReadOnlyStore(state) { store in
-            try await Reconciler(store: store, workspace: state.workspace).plan(revision, readOnly: true).1
+        return try await withPlanner(state, server: server) { reconciler, _ in
+            try await reconciler.plan(revision, readOnly: true).1
         }
     }
 
-    /// The existing state store, or an empty scratch one that is removed
-    /// afterwards, so planning never creates state.
-    static func withReadOnlyStore<T>(_ state: StateOptions, _ body: (StateStore) async throws -> T) async throws -> T {
-        if let existing = try state.existingStore() { return try await body(existing) }
+    /// A reconciler that plans without changing anything, and what it plans
+    /// against: the controller at `server` (its records restored into a
+    /// scratch store, its observations used instead of the drivers'), the
+    /// existing state store, or an empty scratch one (Git alone).
+    static func withPlanner<T>(_ state: StateOptions, server: String?, _ body: (Reconciler, String) async throws -> T) async throws -> T {
+        if let server {
+            let snapshot = try await controllerState(server)
+            return try await withScratchStore { store in
+                let recorded = try snapshot.restore(into: store)
+                let when = snapshot.observedAt.formatted(.iso8601)
+                return try await body(
+                    Reconciler(store: store, workspace: state.workspace, recorded: recorded),
+                    "the controller at \(server), as it observed its targets at \(when)")
+            }
+        }
+        if let existing = try state.existingStore() {
+            return try await body(Reconciler(store: existing, workspace: state.workspace), "the state in \(state.directory)")
+        }
+        return try await withScratchStore { store in
+            try await body(
+                Reconciler(store: store, workspace: state.workspace),
+                "Git alone: no state here, so no model has a version and nothing is deployed (plan with --server to see what production runs)")
+        }
+    }
+
+    /// What the controller records and last observed.
+    static func controllerState(_ server: String) async throws -> StateSnapshot {
+        var options = try ServerOptions.parse([])
+        options.server = server
+        let client = try options.client()
+        do {
+            let response = try await client.send("GET", "/api/v1/state", headers: [("Accept", "application/json")])
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(StateSnapshot.self, from: Data(response.body))
+        } catch {
+            printError("error: reading the state of the controller at \(server): \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// An empty store in a scratch directory, removed afterwards, so
+    /// planning never creates state.
+    static func withScratchStore<T>(_ body: (StateStore) async throws -> T) async throws -> T {
         let scratch = NSTemporaryDirectory() + "gantry-plan-\(getpid())"
+        try? FileManager.default.removeItem(atPath: scratch)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         return try await body(try StateStore(directory: scratch))
     }
