@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // C libraries, bound through pkg-config. Only the Git, YAML and HTTP
@@ -73,9 +74,20 @@ let package = Package(
             ]),
         .target(name: "Planner", dependencies: ["Manifests", "Lineage", "State", "Targets"]),
         .target(
-            name: "Reconciler", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes", "StableAddress"]),
+            name: "Reconciler",
+            dependencies: [
+                "Git", "Manifests", "Source", "Lineage", "State", "Targets", "Planner", "Processes", "StableAddress",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]),
         .target(name: "Review", dependencies: ["Git", "Manifests", "Source", "Lineage", "State", "Planner", "Reconciler"]),
         .target(name: "Forge", dependencies: ["HTTP"]),
+        // OpenTelemetry traces over OTLP/HTTP, behind swift-distributed-tracing's API.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "HTTP", .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(name: "State", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The long-running controller: the reconcile loop as a Service, the
         // state it shares with the HTTP server, metrics, notifications, logs.
@@ -88,6 +100,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]),
         // The HTTP API, webhooks, dashboard and /metrics over the controller.
         // How Gantry's HTTP servers listen: connection limits (and TLS).
@@ -121,8 +134,9 @@ let package = Package(
             name: "gantry",
             dependencies: [
                 "Git", "Manifests", "StableAddress", "Source", "State", "Lineage", "FileTree", "Targets", "Planner", "Reconciler", "Review", "Forge",
-                "Controller", "Server", "Agent", "Listener", "HTTP",
+                "Controller", "Server", "Agent", "Listener", "HTTP", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

@@ -7,6 +7,7 @@ import ServiceLifecycle
 import Source
 import State
 import Synchronization
+import Tracing
 
 /// The reconcile loop as a Service: every interval, or at once when woken
 /// (a webhook, "refresh now"), fetch, plan, and apply when there is
@@ -151,19 +152,35 @@ public final class ControllerLoop: Service, Sendable {
 
     /// One fetch, plan and (when needed) apply. Returns the commit seen,
     /// whether every action succeeded, and the plan's warnings.
+    /// Traced as a `reconcile` span with `fetch`, `plan` and `apply`
+    /// spans under it (and one per action under `apply`).
     func reconcileOnce(lastCommit: String) async throws -> (String, Bool, [String]) {
+        try await withSpan("reconcile") { span in
+            try await reconcileSteps(lastCommit: lastCommit, span: span)
+        }
+    }
+
+    private func reconcileSteps(lastCommit: String, span: any Span) async throws -> (String, Bool, [String]) {
         let started = ContinuousClock.now
         let source = self.source
         let revision: Revision
         do {
-            revision = try await onOwnThread { try source.fetch(compacting: false) }
+            revision = try await withSpan("fetch") { span in
+                span.attributes["gantry.source"] = source.name
+                return try await onOwnThread { try source.fetch(compacting: false) }
+            }
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: true)
         } catch {
             metrics?.fetched(after: ContinuousClock.now - started, succeeded: false)
             throw error
         }
         status.update { $0.lastFetchAt = Date() }
-        var assessment = try await reconciler.assess(revision)
+        span.attributes["gantry.commit"] = revision.commit.id.hex
+        var assessment = try await withSpan("plan") { span in
+            let assessment = try await reconciler.assess(revision)
+            span.attributes["gantry.actions"] = assessment.plan.actions.count
+            return assessment
+        }
         record(assessment)
         let plan = assessment.plan
         let commit = revision.commit
@@ -177,9 +194,14 @@ public final class ControllerLoop: Service, Sendable {
             }
             let status = self.status
             let written = source.commitsWrittenToTrackedBranch
-            let report = try await reconciler.apply(
-                plan, desired: assessment.desired, actor: configuration.actor,
-                stopRequested: { status.snapshot.stopping })
+            let desired = assessment.desired
+            let actor = configuration.actor
+            let report = try await withSpan("apply") { span in
+                let report = try await reconciler.apply(plan, desired: desired, actor: actor, stopRequested: { status.snapshot.stopping })
+                span.attributes["gantry.result"] = report.result.rawValue
+                return report
+            }
+            span.attributes["gantry.result"] = report.result.rawValue
             let seconds = ContinuousClock.now - started
             logger.info(
                 "reconciled",

@@ -6,6 +6,7 @@ import Processes
 import Source
 import State
 import Targets
+import Tracing
 
 /// How a reconcile ended.
 public enum ReconcileResult: String, Sendable, Codable, CaseIterable {
@@ -111,7 +112,13 @@ extension Reconciler {
                     report.timings.append(Timing(kind: action.kind, result: result, queued: started - applyStarted, took: ContinuousClock.now - started))
                 }
                 do {
-                    try await executor(for: action).run(self, desired: desired)
+                    try await withSpan(action.kind.rawValue + " " + action.object) { span in
+                        span.attributes["gantry.object"] = action.object
+                        span.attributes["gantry.model"] = action.model
+                        span.attributes["gantry.version"] = action.version
+                        if let target = action.target { span.attributes["gantry.target"] = target }
+                        try await executor(for: action).run(self, desired: desired)
+                    }
                     timed("succeeded")
                     report.succeeded.append(action)
                     try audit(reconcile, actor, action, "succeeded")

@@ -57,6 +57,9 @@ public struct GantryServer: Sendable {
 
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        // A server span per request, under the caller's traceparent; a
+        // no-op unless the controller sends traces (--otlp-endpoint).
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: RequestMetrics(metrics: metrics))
         router.add(middleware: Authentication(tokens: tokens))
         router.get("/healthz") { _, _ in "ok\n" }

@@ -8,6 +8,8 @@ import Reconciler
 import Server
 import ServiceLifecycle
 import Source
+import Telemetry
+import Tracing
 
 struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,6 +59,13 @@ struct ControllerCommand: AsyncParsableCommand {
             "POST generic JSON notifications (sync failure, retrain, promotion, rollback) to a URL read from env:NAME or file:PATH; repeatable.",
             discussion: "A webhook URL is a secret; on the command line it would show in ps, so it is named, not given."))
     var notify: [String] = []
+
+    @Option(
+        name: .customLong("otlp-endpoint"),
+        help: ArgumentHelp(
+            "Send OpenTelemetry traces (a span per reconcile, fetch, plan, apply, action and API request) to this OTLP/HTTP collector, such as http://127.0.0.1:4318.",
+            discussion: "Default: $OTEL_EXPORTER_OTLP_ENDPOINT. Spans are posted as JSON to <endpoint>/v1/traces every second."))
+    var otlpEndpoint: String?
 
     @Option(
         name: .customLong("notify-slack"), help: "POST Slack-compatible notifications to an incoming-webhook URL read from env:NAME or file:PATH; repeatable.")
@@ -121,9 +130,19 @@ struct ControllerCommand: AsyncParsableCommand {
         let loop = ControllerLoop(
             source: git, reconciler: reconciler, status: ControllerStatus(source: git.name), metrics: metrics,
             notifier: notifier, configuration: .init(interval: period.duration, iterations: iterations), logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
-        ]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First in the group, so it stops last and sends the loop's last spans.
+        if let endpoint = otlpEndpoint ?? ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !endpoint.isEmpty {
+            guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+                throw ValidationError("--otlp-endpoint \(endpoint): an http(s) URL, such as http://127.0.0.1:4318")
+            }
+            let traceLogger = Logger(label: "gantry.traces")
+            let exporter = OTLPExporter(endpoint: endpoint, version: GantryVersion.current) { traceLogger.warning("\($0)") }
+            InstrumentationSystem.bootstrap(OTLPTracer(exporter: exporter))
+            services.append(.init(service: exporter))
+        }
+        services.append(
+            .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         if let address {
             let server = GantryServer(
                 reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
