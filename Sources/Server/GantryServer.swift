@@ -38,6 +38,8 @@ public struct GantryServer: Sendable {
     let notifier: Notifier?
     /// Webhook deliveries handled lately: a replay starts nothing.
     let deliveries = RecentDeliveries()
+    /// This process's key for the dashboard forms' CSRF tokens.
+    let csrfKey: String = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 
     var store: StateStore { reconciler.store }
 
@@ -86,6 +88,7 @@ public struct GantryServer: Sendable {
         addActionRoutes(router)
         addWebhookRoutes(router)
         addDashboardRoutes(router)
+        addDashboardActionRoutes(router)
         return router
     }
 
@@ -118,12 +121,14 @@ struct Authentication: RouterMiddleware {
             } else {
                 context.rejectedCredential = true
             }
-        } else if request.method == .get, !Self.isAPI(request.uri.path),
+        } else if request.method == .get && !Self.isAPI(request.uri.path) || request.method == .post && Self.isDashboardAction(request.uri.path),
             let cookie = request.cookies[Self.cookie]?.value, !cookie.isEmpty
         {
-            // The cookie is honoured for reading the dashboard's pages only:
-            // a page on another site cannot make a browser act with it, and
-            // the API answers bearer tokens alone, as documented.
+            // The cookie is honoured for reading the dashboard's pages and
+            // for its buttons, whose forms carry a CSRF token as well (and
+            // the cookie is SameSite=Strict): a page on another site cannot
+            // make a browser act with it. The API answers bearer tokens
+            // alone, as documented.
             offered = cookie
         }
         if let offered {
@@ -135,6 +140,10 @@ struct Authentication: RouterMiddleware {
 
     /// Judged on the path as the router reads it: empty segments dropped,
     /// so `//api/v1/status` is the API too.
+    static func isDashboardAction(_ path: String) -> Bool {
+        path.split(separator: "/", omittingEmptySubsequences: true).first == "ui"
+    }
+
     static func isAPI(_ path: String) -> Bool {
         let first = path.split(separator: "/", omittingEmptySubsequences: true).first
         return first == "api" || first == "metrics"

@@ -36,6 +36,19 @@ public struct Workspace: Sendable {
     public func run(model: String, digest: String) -> String {
         path("runs", "\(model)-\(digest.replacingOccurrences(of: "sha256:", with: "").prefix(16))")
     }
+
+    /// The model's most recent run on this machine (`runs/<model>-<16
+    /// hex>`, by modification time), one still running included.
+    public func latestRun(of model: String) -> String? {
+        let runs = self.runs
+        let mine = ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).filter {
+            $0.hasPrefix(model + "-") && $0.count == model.count + 17
+        }
+        func modified(_ name: String) -> Date {
+            (try? FileManager.default.attributesOfItem(atPath: runs + "/" + name)[.modificationDate] as? Date) ?? .distantPast
+        }
+        return mine.max { modified($0) < modified($1) }.map { runs + "/" + $0 }
+    }
     public func artifact(_ digest: String) -> String { path("artifacts", digest) }
     /// Step outputs kept by the key of their inputs.
     public var stepCache: String { path("stepcache") }

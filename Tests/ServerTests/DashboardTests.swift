@@ -13,6 +13,8 @@ struct DashboardTests {
         }
         var html: String
         var status: Int?
+        var loads: Int?
+        var url: String?
         var console: [Console]
         var exceptions: [String?]
         var log: [Console]
@@ -31,9 +33,14 @@ struct DashboardTests {
         throw TestFailure("headless Chromium is needed for the dashboard tests and is not installed: run scripts/deps, or apt-get install chromium")
     }
 
-    static func load(_ url: String, token: String?, screenshot: String? = nil, width: Int = 1280, mobile: Bool = false) async throws -> PageLoad {
+    static func load(
+        _ url: String, token: String?, screenshot: String? = nil, width: Int = 1280, mobile: Bool = false, click: [String] = [],
+        waitFor: String? = nil
+    ) async throws -> PageLoad {
         _ = try chromium()
         var argv = ["python3", packageRoot + "/scripts/browser-check", url, "--width", "\(width)", "--height", mobile ? "844" : "800"]
+        for selector in click { argv += ["--click", selector] }
+        if let waitFor { argv += ["--wait-for", waitFor] }
         if let token { argv += ["--header", "Authorization: Bearer \(token)"] }
         if let screenshot { argv += ["--screenshot", screenshot] }
         if mobile { argv.append("--mobile") }
@@ -84,6 +91,76 @@ struct DashboardTests {
         #expect(signedOut.html.contains("Sign in"))
         #expect(!signedOut.html.contains("demo-prod"))
         print("dashboard screenshots: \(screenshots)")
+        await controller.stop()
+    }
+
+    /// The buttons an operator presses, in Chromium: each acts through the
+    /// API's own action and comes back with what happened; a viewer has
+    /// none; a form without its CSRF token changes nothing; and the page
+    /// follows the controller without reloading.
+    @Test func anOperatorsButtonsActAViewerSeesNoneAndThePageFollowsTheController() async throws {
+        let project = try await ServerProject()
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        try project.setQuality(from: "0.8", to: "0.9")
+        project.write("manifests/deployment.yaml", project.deploymentManifest(version: 2))
+        try await project.push("Ship v2")
+        controller.loop.wakeup.request("test")
+        try await eventually("v2 serves", timeout: .seconds(60)) { try controller.store.deployment("demo-prod")?.version == 2 }
+        try await controller.waitForFirstReconcile()
+        let base = controller.base
+
+        let viewer = try await Self.load(base + "/", token: Tokens.viewer)
+        #expect(viewer.problems.isEmpty, "\(viewer.problems)")
+        #expect(!viewer.html.contains("class=\"act\"") && !viewer.html.contains("Refresh now"), "a viewer has no buttons")
+
+        func press(_ action: String) async throws -> PageLoad {
+            let page = try await Self.load(base + "/", token: Tokens.operator, click: ["form[action=\"\(action)\"] button"])
+            #expect(page.problems.isEmpty, "\(page.problems)")
+            #expect(page.loads == 2 && page.url?.hasPrefix(base + "/?done=") == true, "\(page.url ?? "")")
+            return page
+        }
+        let suspended = try await press("/ui/deployments/demo-prod/suspend")
+        #expect(suspended.html.contains("Deployment/demo-prod is suspended"), "\(suspended.html.prefix(3000))")
+        #expect(try controller.store.suspensions().map(\.object) == ["Deployment/demo-prod"])
+        let resumed = try await press("/ui/deployments/demo-prod/resume")
+        #expect(resumed.html.contains("Deployment/demo-prod is reconciled again"))
+        #expect(try controller.store.suspensions().isEmpty)
+        let refreshed = try await press("/ui/refresh")
+        #expect(refreshed.html.contains("a reconcile starts now"))
+        let rolledBack = try await press("/ui/deployments/demo-prod/rollback")
+        #expect(rolledBack.html.contains("Git now pins demo@v1"), "\(rolledBack.html.prefix(3000))")
+        try await eventually("v1 serves again", timeout: .seconds(60)) { try controller.store.deployment("demo-prod")?.version == 1 }
+        let actions = try controller.store.auditLog(limit: 50).filter { $0.actor == "olivia" }.map(\.action)
+        #expect(Set(actions) == ["suspend", "resume", "refresh", "rollback"], "\(actions)")
+
+        // Without the form's CSRF token, or with another's, nothing happens.
+        let forged = try await controller.send(
+            "POST", "/ui/deployments/demo-prod/suspend", token: Tokens.operator, body: "reason=forged",
+            headers: [("Content-Type", "application/x-www-form-urlencoded")])
+        #expect(forged.status == 403 && forged.text.contains("CSRF"), "\(forged.status) \(forged.text)")
+        let byCookie = try await controller.send(
+            "POST", "/ui/deployments/demo-prod/suspend", body: "csrf=0123&reason=forged",
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", "gantry_token=\(Tokens.operator)")])
+        #expect(byCookie.status == 403, "\(byCookie.status) \(byCookie.text)")
+        #expect(try controller.store.suspensions().isEmpty)
+
+        // The page follows the controller: a suspension made elsewhere
+        // shows up with no reload.
+        let following = Task { try await Self.load(base + "/", token: Tokens.viewer, waitFor: "Suspended") }
+        try await Task.sleep(for: .seconds(3))
+        let suspend = try await controller.send("POST", "/api/v1/deployments/demo-prod/suspend", token: Tokens.operator, body: "{}")
+        #expect(suspend.status == 200)
+        let followed = try await following.value
+        #expect(followed.loads == 1 && followed.html.contains("b-suspended"), "updated in place: \(followed.loads ?? 0)")
+        #expect(followed.problems.isEmpty, "\(followed.problems)")
+
+        // The training log of the model's latest run.
+        let log = try await Self.load(base + "/models/demo/log", token: Tokens.viewer)
+        #expect(log.status == 200 && log.html.contains("<h2>train</h2>") && log.html.contains("Finished"), "\(log.html.prefix(2000))")
+        let trainings = try await controller.json("/api/v1/trainings") as? [Any]
+        #expect(trainings?.isEmpty == true, "nothing trains now")
         await controller.stop()
     }
 }

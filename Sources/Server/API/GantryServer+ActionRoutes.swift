@@ -43,63 +43,79 @@ extension GantryServer {
     func addActionRoutes(_ router: Router<APIContext>) {
         let api = router.group("api/v1")
         api.post("refresh") { _, context in
-            let caller = try mutating(context)
-            guard wakeup.request("refresh requested by \(caller.name)") else { throw APIError(.serviceUnavailable, "the controller is stopping") }
-            try audit(caller, "refresh", object: status.snapshot.source, detail: "reconcile now", result: "succeeded")
-            return JSON(ActionResult(accepted: true, message: "a reconcile starts now"), status: .accepted)
+            JSON(try refresh(by: try mutating(context)), status: .accepted)
         }
         for (kind, path) in [("Model", "models"), ("Deployment", "deployments")] {
             api.post("\(path)/:name/suspend") { request, context in
                 let caller = try mutating(context)
-                let object = try existing(kind, try context.parameters.require("name"))
                 let reason = try await optionalBody(ReasonBody.self, of: request)?.reason ?? ""
-                try store.suspend(SuspensionRecord(object: object, actor: caller.name, reason: reason, createdAt: Date()))
-                try audit(caller, "suspend", object: object, detail: reason, result: "succeeded")
-                wakeup.request("\(object) suspended by \(caller.name)")
-                return JSON(ActionResult(accepted: true, message: "\(object) is suspended: Gantry leaves it as it is until it is resumed"))
+                return JSON(try suspend(kind, try context.parameters.require("name"), by: caller, reason: reason))
             }
             api.post("\(path)/:name/resume") { _, context in
-                let caller = try mutating(context)
-                let object = try existing(kind, try context.parameters.require("name"))
-                let was = try store.resume(object)
-                try audit(caller, "resume", object: object, detail: was ? "" : "was not suspended", result: "succeeded")
-                wakeup.request("\(object) resumed by \(caller.name)")
-                return JSON(ActionResult(accepted: true, message: was ? "\(object) is reconciled again" : "\(object) was not suspended"))
+                JSON(try resume(kind, try context.parameters.require("name"), by: try mutating(context)))
             }
         }
         api.post("deployments/:name/rollback") { request, context in
             let caller = try mutating(context)
-            let name = try context.parameters.require("name")
             let body = try await optionalBody(RollbackBody.self, of: request) ?? RollbackBody()
-            let reconciler = self.reconciler
-            let result: RollbackResult
-            do {
-                result = try await onOwnThread {
-                    try reconciler.rollback(deployment: name, to: body.version, actor: caller.name, reason: body.reason ?? "")
-                }
-            } catch let error as RollbackError {
-                switch error.reason {
-                case .notFound: throw APIError(.notFound, error.description)
-                case .conflict: throw APIError(.conflict, error.description)
-                case .unavailable: throw APIError(.serviceUnavailable, error.description)
-                }
-            } catch {
-                throw APIError(.badGateway, "the pin change could not be written to Git: \(error)")
-            }
-            if result.applied {
-                wakeup.request("rollback of \(name) by \(caller.name)")
-                await notifier?.send(
-                    .init(
-                        event: .rolledBack, object: "Deployment/\(name)",
-                        message: "\(caller.name) pinned \(result.model)@v\(result.toVersion) (was v\(result.fromVersion)): \(result.outcome)",
-                        source: status.snapshot.source, commit: result.commit ?? ""))
-            }
-            let message =
-                result.applied
-                ? "Git now pins \(result.model)@v\(result.toVersion); the controller deploys it now"
-                : "the pin change awaits review on branch \(result.branch ?? "?"); nothing changes until it is merged"
-            return JSON(ActionResult(accepted: true, message: message, rollback: result), status: result.applied ? .ok : .accepted)
+            let result = try await rollback(try context.parameters.require("name"), to: body.version, by: caller, reason: body.reason ?? "")
+            return JSON(result, status: result.rollback?.applied == false ? .accepted : .ok)
         }
+    }
+
+    // The actions themselves, shared by the API and the dashboard's buttons.
+
+    func refresh(by caller: TokenEntry) throws -> ActionResult {
+        guard wakeup.request("refresh requested by \(caller.name)") else { throw APIError(.serviceUnavailable, "the controller is stopping") }
+        try audit(caller, "refresh", object: status.snapshot.source, detail: "reconcile now", result: "succeeded")
+        return ActionResult(accepted: true, message: "a reconcile starts now")
+    }
+
+    func suspend(_ kind: String, _ name: String, by caller: TokenEntry, reason: String) throws -> ActionResult {
+        let object = try existing(kind, name)
+        try store.suspend(SuspensionRecord(object: object, actor: caller.name, reason: reason, createdAt: Date()))
+        try audit(caller, "suspend", object: object, detail: reason, result: "succeeded")
+        wakeup.request("\(object) suspended by \(caller.name)")
+        return ActionResult(accepted: true, message: "\(object) is suspended: Gantry leaves it as it is until it is resumed")
+    }
+
+    func resume(_ kind: String, _ name: String, by caller: TokenEntry) throws -> ActionResult {
+        let object = try existing(kind, name)
+        let was = try store.resume(object)
+        try audit(caller, "resume", object: object, detail: was ? "" : "was not suspended", result: "succeeded")
+        wakeup.request("\(object) resumed by \(caller.name)")
+        return ActionResult(accepted: true, message: was ? "\(object) is reconciled again" : "\(object) was not suspended")
+    }
+
+    func rollback(_ name: String, to version: Int?, by caller: TokenEntry, reason: String) async throws -> ActionResult {
+        let reconciler = self.reconciler
+        let result: RollbackResult
+        do {
+            result = try await onOwnThread {
+                try reconciler.rollback(deployment: name, to: version, actor: caller.name, reason: reason)
+            }
+        } catch let error as RollbackError {
+            switch error.reason {
+            case .notFound: throw APIError(.notFound, error.description)
+            case .conflict: throw APIError(.conflict, error.description)
+            case .unavailable: throw APIError(.serviceUnavailable, error.description)
+            }
+        } catch {
+            throw APIError(.badGateway, "the pin change could not be written to Git: \(error)")
+        }
+        if result.applied {
+            wakeup.request("rollback of \(name) by \(caller.name)")
+            await notifier?.send(
+                .init(
+                    event: .rolledBack, object: "Deployment/\(name)",
+                    message: "\(caller.name) pinned \(result.model)@v\(result.toVersion) (was v\(result.fromVersion)): \(result.outcome)",
+                    source: status.snapshot.source, commit: result.commit ?? ""))
+        }
+        let message =
+            result.applied
+            ? "Git now pins \(result.model)@v\(result.toVersion); the controller deploys it now"
+            : "the pin change awaits review on branch \(result.branch ?? "?"); nothing changes until it is merged"
+        return ActionResult(accepted: true, message: message, rollback: result)
     }
 
     /// The caller of a call that changes something: an operator, while the

@@ -66,6 +66,10 @@ extension GantryServer {
             }
             return JSON(try StateSnapshot(store: store, observed: assessment.observed, commit: assessment.desired.revision.commit.id.hex))
         }
+        api.get("trainings") { _, context in
+            try context.require(.viewer)
+            return JSON(try TrainingViews.inProgress(store, workspace: reconciler.workspace))
+        }
         api.get("history") { request, context in
             try context.require(.viewer)
             let limit = min(request.uri.queryParameters.get("limit", as: Int.self) ?? 20, 500)

@@ -8,9 +8,13 @@ import StableAddress
 /// bearer header or, from a browser, through the sign-in form's cookie.
 extension GantryServer {
     func addDashboardRoutes(_ router: Router<APIContext>) {
-        router.get("/") { _, context in
+        router.get("/") { request, context in
             guard let caller = context.caller else { return loginPage(status: .unauthorized, error: context.rejectedCredential ? "Unknown token." : nil) }
-            return HTML(text: Page.render(title: "Overview", caller: caller.name, body: try overview()))
+            let query = request.uri.queryParameters
+            let flash =
+                query.get("done").map { "<p class=\"flash ok\" role=\"status\">\($0.html)</p>" }
+                ?? query.get("failed").map { "<p class=\"flash bad\" role=\"alert\">\($0.html)</p>" } ?? ""
+            return HTML(text: Page.render(title: "Overview", caller: caller.name, body: flash + (try overview(caller))))
         }
         router.get("/models/:name") { _, context in
             guard let caller = context.caller else { return loginPage(status: .unauthorized, error: nil) }
@@ -42,7 +46,7 @@ extension GantryServer {
     func loginPage(status: HTTPResponse.Status, error: String?) -> HTML {
         let body = """
             <section><h1>Sign in</h1>
-            <p>Paste an API token of any role; the dashboard only reads.</p>
+            <p>Paste an API token. A viewer's reads; an operator's also refreshes, suspends, resumes and rolls back.</p>
             \(error.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "")
             <form class="login" method="post" action="/login"><input type="password" name="token" autocomplete="off" placeholder="token" aria-label="token" required><button type="submit">Sign in</button></form>
             </section>
@@ -50,38 +54,44 @@ extension GantryServer {
         return HTML(text: Page.render(title: "Sign in", caller: nil, body: body), status: status)
     }
 
-    func overview() throws -> String {
+    func overview(_ caller: TokenEntry) throws -> String {
         let s = statusView()
         let deployments = try deploymentViews()
         let models = try modelViews()
         let plan = status.snapshot.plan
+        // Buttons for those who may press them; a viewer sees none.
+        let csrf = caller.role >= .operator ? csrfToken(caller) : nil
         var out = "<h1>Overview</h1>\n<section><div class=\"grid\">"
         out += stat("Source", "<code>\(s.source.html)</code>")
         out += stat("Revision", s.revision.map { "<code>\($0.commit.prefix(12))</code> <span class=\"muted\">\($0.subject.html)</span>" } ?? "–")
         out += stat("Controller", Page.badge(s.health) + (s.degradedSince.map { " since " + Page.time($0) } ?? ""))
         out += stat("Last reconcile", (s.lastResult.map(Page.badge) ?? "–") + " " + Page.time(s.assessedAt))
         out += stat("Pending actions", "\(s.pendingActions)")
-        out += "</div>" + (s.lastError.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "") + "</section>\n"
+        out += "</div>" + (s.lastError.map { "<p class=\"badge b-failed\">\($0.html)</p>" } ?? "")
+        if let csrf { out += "<div class=\"actions\">" + button("Refresh now", "/ui/refresh", csrf: csrf) + "</div>" }
+        out += "</section>\n"
+
+        let trainings = try TrainingViews.inProgress(store, workspace: reconciler.workspace)
+        if !trainings.isEmpty {
+            out += "<section id=\"trainings\"><h2>Training now</h2>"
+            out +=
+                Page.table(
+                    ["model", "target", "started", "last output"],
+                    trainings.map { t in
+                        [
+                            "<a href=\"/models/\(t.model.html)/log\">\(t.model.html)</a>", t.target.html, Page.time(t.startedAt),
+                            "<code>" + (t.steps.last.map { "\($0.name): " + ($0.tail.split(separator: "\n").last.map(String.init) ?? "") } ?? "–").html
+                                + "</code>",
+                        ]
+                    }, empty: "") + "</section>\n"
+        }
 
         out += "<section id=\"deployments\"><h2>Deployments</h2>"
         out +=
             Page.table(
-                ["deployment", "model", "pinned", "serving", "target", "sync", "health", "address"],
-                deployments.map { d in
-                    [
-                        d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–",
-                        // Several targets: each one's version, in Git's order.
-                        d.targets.count > 1
-                            ? d.targets.map { "\($0.target.html) \($0.servedVersion.map { "v\($0)" } ?? "–")" }.joined(separator: "<br>")
-                            : d.servedVersion.map { "v\($0)" } ?? "–",
-                        d.targets.count > 1 ? d.targets.map(\.target.html).joined(separator: "<br>") : d.target.html,
-                        Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
-                        Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>",
-                        d.targets.count > 1
-                            ? d.targets.map { "<code>\(($0.address ?? "–").html)</code>" }.joined(separator: "<br>")
-                            : "<code>\((d.address ?? "–").html)</code>",
-                    ]
-                }, empty: "No Deployments.") + "</section>\n"
+                ["deployment", "model", "pinned", "serving", "target", "sync", "health", "address"] + (csrf == nil ? [] : ["actions"]),
+                deployments.map { deploymentRow($0, csrf: csrf) },
+                empty: "No Deployments.") + "</section>\n"
 
         let canaries = reconciler.canaries.all
         if !canaries.isEmpty {
@@ -110,13 +120,21 @@ extension GantryServer {
         out += "<section id=\"models\"><h2>Models</h2>"
         out +=
             Page.table(
-                ["model", "latest", "versions", "sync", "metrics of the latest"],
+                ["model", "latest", "versions", "sync", "metrics of the latest", "log"] + (csrf == nil ? [] : ["actions"]),
                 models.map { m in
                     [
                         "<a href=\"/models/\(m.name.html)\">\(m.name.html)</a>", m.latestVersion.map { "v\($0)" } ?? "–", "\(m.versions.count)",
                         Page.badge(m.sync.status.rawValue) + " <span class=\"muted\">\(m.sync.detail.html)</span>",
                         (m.versions.last?.metrics ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key.html)=\(Charts.format($0.value))" }.joined(separator: " "),
+                        "<a href=\"/models/\(m.name.html)/log\">training log</a>",
                     ]
+                        + (csrf.map { csrf in
+                            [
+                                m.suspended == nil
+                                    ? button("Suspend", "/ui/models/\(m.name)/suspend", csrf: csrf)
+                                    : button("Resume", "/ui/models/\(m.name)/resume", csrf: csrf)
+                            ]
+                        } ?? [])
                 }, empty: "No Models.") + "</section>\n"
 
         out += "<section id=\"plan\"><h2>Pending plan</h2>" + planHTML(plan) + "</section>\n"
@@ -133,6 +151,36 @@ extension GantryServer {
                     ]
                 }, empty: "No reconciles yet.") + "</section>"
         return out
+    }
+
+    /// A Deployment's row of the overview, with its buttons when `csrf` is given.
+    func deploymentRow(_ d: DeploymentView, csrf: String?) -> [String] {
+        // Several targets: each one's version, in Git's order.
+        let serving: String =
+            d.targets.count > 1
+            ? d.targets.map { "\($0.target.html) \($0.servedVersion.map { "v\($0)" } ?? "–")" }.joined(separator: "<br>")
+            : d.servedVersion.map { "v\($0)" } ?? "–"
+        let targets: String = d.targets.count > 1 ? d.targets.map(\.target.html).joined(separator: "<br>") : d.target.html
+        let addresses: String =
+            d.targets.count > 1
+            ? d.targets.map { "<code>\(($0.address ?? "–").html)</code>" }.joined(separator: "<br>")
+            : "<code>\((d.address ?? "–").html)</code>"
+        var row: [String] = [
+            d.name.html, "<a href=\"/models/\(d.model.html)\">\(d.model.html)</a>", d.pinnedVersion.map { "v\($0)" } ?? "–", serving, targets,
+            Page.badge(d.sync.status.rawValue) + " <span class=\"muted\">\(d.sync.detail.html)</span>",
+            Page.badge(d.health.status.rawValue) + " <span class=\"muted\">\(d.health.detail.html)</span>", addresses,
+        ]
+        if let csrf {
+            var actions =
+                d.suspended == nil
+                ? button("Suspend", "/ui/deployments/\(d.name)/suspend", csrf: csrf)
+                : button("Resume", "/ui/deployments/\(d.name)/resume", csrf: csrf)
+            if d.servedVersion != nil {
+                actions += button("Roll back", "/ui/deployments/\(d.name)/rollback", csrf: csrf, reason: true, danger: true)
+            }
+            row.append(actions)
+        }
+        return row
     }
 
     func planHTML(_ plan: Plan?) -> String {

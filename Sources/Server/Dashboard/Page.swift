@@ -1,8 +1,10 @@
 import Foundation
 
-/// The dashboard's page frame: one inline stylesheet, no scripts, a layout
-/// that reads on a laptop and reflows on a phone (tables scroll sideways
-/// inside their section rather than the page).
+/// The dashboard's page frame: one inline stylesheet, one small script of
+/// our own (`/ui/live.js`: the page follows the controller over server-sent
+/// events instead of reloading), a layout that reads on a laptop and
+/// reflows on a phone (tables scroll sideways inside their section rather
+/// than the page). Buttons are plain forms: they work without the script.
 enum Page {
     static func render(title: String, caller: String?, body: String) -> String {
         """
@@ -11,10 +13,10 @@ enum Page {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta http-equiv="refresh" content="30">
-        <title>\(title.html) · Gantry</title>
+                <title>\(title.html) · Gantry</title>
         <link rel="icon" href="data:,">
         <style>\(style)</style>
+        \(caller == nil ? "" : "<script src=\"/ui/live.js\" defer></script>")
         </head>
         <body>
         <header><a class="brand" href="/">Gantry</a><span class="who">\(caller.map { "signed in as \($0.html) · <a href=\"/logout\">sign out</a>" } ?? "")</span></header>
@@ -67,6 +69,10 @@ enum Page {
         .charts{display:flex;flex-wrap:wrap;gap:1rem}
         form.login{display:flex;flex-wrap:wrap;gap:.5rem}form.login input{flex:1 1 240px;padding:.45rem;font:inherit}
         form.login button{padding:.45rem 1rem;font:inherit}
+        form.act{display:inline-flex;gap:.3rem;margin:0 .3rem .3rem 0}form.act input{width:8rem;padding:.2rem;font:inherit}
+        form.act button{padding:.2rem .6rem;font:inherit;cursor:pointer}form.act button.danger{color:var(--bad)}.actions{margin-top:.6rem}
+        .flash{padding:.5rem .8rem;border-radius:6px;border:1px solid}.flash.ok{color:var(--ok)}.flash.bad{color:var(--bad)}
+        pre.log{overflow-x:auto;max-height:30rem;overflow-y:auto;font:12px ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre-wrap}
         @media (max-width:600px){main{padding:.5rem}section{padding:.6rem}body{font-size:14px}}
         """
 }

@@ -64,17 +64,7 @@ struct Logs: AsyncParsableCommand {
             }
             return state.workspace.run(model: model, digest: version.digest)
         }
-        // The model's most recent run: `<model>-<16 hex>`.
-        let mine = ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).filter {
-            $0.hasPrefix(model + "-") && $0.count == model.count + 17
-        }
-        let newest = mine.max { a, b in
-            let date = { (name: String) in
-                (try? FileManager.default.attributesOfItem(atPath: runs + "/" + name)[.modificationDate] as? Date) ?? .distantPast
-            }
-            return date(a) < date(b)
-        }
-        guard let newest else { throw ValidationError("no run of \(model) in \(runs)") }
-        return runs + "/" + newest
+        guard let newest = state.workspace.latestRun(of: model) else { throw ValidationError("no run of \(model) in \(runs)") }
+        return newest
     }
 }
