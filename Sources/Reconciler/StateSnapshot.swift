@@ -25,6 +25,10 @@ public struct StateSnapshot: Codable, Sendable {
     public var inFlight: [String]
     public var suspensions: [SuspensionRecord]
     public var holds: [HoldRecord]
+    /// The latest reconciles (at most 50), newest first.
+    public var reconciles: [ReconcileRecord]?
+    public var sources: [SourceRecord]?
+    public var manualPins: [ManualPin]?
 
     /// The store's records with `observed`, the controller's last
     /// observation of its targets.
@@ -39,6 +43,9 @@ public struct StateSnapshot: Codable, Sendable {
         inFlight = observed.inFlight.sorted()
         suspensions = try store.suspensions()
         holds = try store.holds()
+        reconciles = try store.reconciles(limit: 50)
+        sources = try store.sources()
+        manualPins = try store.manualPins()
     }
 
     /// Writes the records into `store`, which must be empty, and returns
@@ -48,6 +55,9 @@ public struct StateSnapshot: Codable, Sendable {
         for record in deployments { try store.save(record) }
         for record in suspensions { try store.suspend(record) }
         for record in holds { try store.save(record) }
+        try store.importReconciles(reconciles ?? [])
+        for record in sources ?? [] { try store.save(record) }
+        for record in manualPins ?? [] { try store.save(record) }
         return Reconciler.Recorded(
             observations: Dictionary(observations.map { (Slot($0.deployment, $0.target), $0.observed) }, uniquingKeysWith: { a, _ in a }),
             inFlight: Set(inFlight))

@@ -413,6 +413,13 @@ public final class StateStore: VersionCatalog, Sendable {
         }
     }
 
+    /// Inserts reconciles recorded elsewhere, ids and all.
+    public func importReconciles(_ records: [ReconcileRecord]) throws {
+        try db.write { db in
+            for var record in records { try record.insert(db) }
+        }
+    }
+
     public func finish(_ reconcile: ReconcileRecord) throws {
         try db.write { try reconcile.update($0) }
     }

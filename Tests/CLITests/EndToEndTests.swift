@@ -267,14 +267,25 @@ struct EndToEndTests {
 }
 
 /// SIGKILL to every process in the session `leader` leads, as a machine
-/// going down would end them.
+/// going down would end them. Repeated until a look finds none left: a
+/// process forked while /proc was being read escapes one pass.
 func killSession(_ leader: Int32) {
-    guard leader > 1, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-    for entry in entries {
-        guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { continue }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")  // state ppid pgrp session ...
-        if fields.count > 3, Int32(fields[3]) == leader { kill(pid, SIGKILL) }
+    guard leader > 1 else { return }
+    for _ in 0..<100 {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        var found = false
+        for entry in entries {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")  // state ppid pgrp session ...
+            // A zombie (state Z) is dead already; its parent reaps it.
+            if fields.count > 3, Int32(fields[3]) == leader, fields[0] != "Z" {
+                kill(pid, SIGKILL)
+                found = true
+            }
+        }
+        if !found { return }
+        usleep(10_000)
     }
 }

@@ -141,6 +141,24 @@ struct RemoteCLITests {
         #expect(reasons(alone) == ["train Model/demo v1: no version yet"], "\(reasons(alone))")
         #expect((alone["warnings"] as? [String]) == ["Deployment/demo-prod: pins demo@4, which does not exist (no versions yet)"])
 
+        // The read commands, from the same fresh directory.
+        func read(_ arguments: [String]) async throws -> String {
+            let result = try await gantry(
+                arguments + ["--server", controller.base, "--state-dir", runner + "/state"], in: runner, environment: environment, timeout: .seconds(60))
+            #expect(result.code == 0, "\(arguments): \(result.output)")
+            return result.output
+        }
+        let status = try await read(["status"])
+        #expect(status.contains("demo-prod") && status.contains("demo@v3") && status.contains("serving"), "\(status)")
+        let versions = try await read(["versions", "demo", "-o", "json"])
+        let numbers = (try JSONSerialization.jsonObject(with: Data(versions.drop { $0 != "[" }.utf8)) as? [[String: Any]])?.compactMap { $0["number"] as? Int }
+        #expect(numbers == [1, 2, 3], "\(versions)")
+        let lineage = try await read(["lineage", "demo@3"])
+        #expect(lineage.contains("param       quality = 0.9") && lineage.contains("parent      v2: param quality changed (0.85 -> 0.9)"), "\(lineage)")
+        let history = try await read(["history", "--limit", "2"])
+        #expect(history.contains("Ship v3"), "\(history)")
+        #expect(!FileManager.default.fileExists(atPath: runner + "/state/gantry.sqlite"), "reading makes no state")
+
         // The state a viewer reads, and what the controller refuses.
         let anonymous = try await controller.get("/api/v1/state")
         #expect(anonymous.status == 401)

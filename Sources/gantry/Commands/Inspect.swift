@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lineage
+import Reconciler
 import State
 import Targets
 
@@ -9,13 +10,18 @@ struct Status: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show what serves where, the latest versions and the last reconcile.",
         discussion: """
+            With --server, reads what a running controller records and observes
+            (a viewer token in $GANTRY_TOKEN) instead of this machine's state.
+
             Examples:
               gantry status
               gantry status -o json --state-dir /var/lib/gantry
+              GANTRY_TOKEN=… gantry status --server https://gantry.internal:8443
             """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var read: ReadOptions
 
     struct Report: Encodable {
         var deployments: [DeploymentRecord]
@@ -31,11 +37,11 @@ struct Status: AsyncParsableCommand {
     @Option(help: "With --watch: seconds between looks.") var interval: Double = 2
 
     func run() async throws {
-        guard watch else { return print(try render(), terminator: "") }
+        guard watch else { return print(try await render(), terminator: "") }
         guard interval > 0 else { throw ValidationError("--interval must be above 0") }
         var last = ""
         while true {
-            let now = try render()
+            let now = try await render()
             if now != last {
                 // Each change as a document of its own.
                 let separator = last.isEmpty ? "" : format.output == .yaml ? "---\n" : format.output == .json ? "" : "\n"
@@ -47,10 +53,30 @@ struct Status: AsyncParsableCommand {
     }
 
     /// The status as text, JSON or YAML, ending in a newline.
-    func render() throws -> String {
+    func render() async throws -> String {
+        try await read.withStore(state) { store, observed in try render(store, observed: observed) }
+    }
+
+    /// What a controller saw of a record's servers.
+    static func observedText(_ seen: ObservedDeployment?) -> String {
+        guard let seen else { return "unseen" }
+        if !seen.serving { return "down" }
+        return seen.healthy == false ? "unhealthy" : "serving"
+    }
+
+    /// A process on this machine is checked here; one on a remote target
+    /// is what the controller observes (`gantry diff`).
+    static func localText(_ d: DeploymentRecord) -> String {
+        if let local = LocalServing.of(d) { return local.serve.isRunning ? "running" : "stopped" }
+        return d.detail.isEmpty ? "stopped" : "on \(d.target)"
+    }
+
+    /// `observed`: a controller's observations (with --server), shown
+    /// instead of looking for processes on this machine.
+    func render(_ store: StateStore?, observed: [Slot: ObservedDeployment]?) throws -> String {
         var out = ""
         func print(_ items: String..., terminator: String = "\n") { out += items.joined(separator: " ") + terminator }
-        guard let store = try state.existingStore() else {
+        guard let store else {
             if format.output.isData {
                 return try dataText(format.output, Report(deployments: [], latestVersions: [], lastReconcile: nil, sources: [], manualPins: []))
             }
@@ -65,11 +91,7 @@ struct Status: AsyncParsableCommand {
         if format.output.isData { return try dataText(format.output, report) }
         print("DEPLOYMENT".padding(14), "TARGET".padding(10), "MODEL".padding(18), "ADDRESS".padding(22), "PROCESS".padding(10), "SINCE")
         for d in report.deployments {
-            // A process on this machine is checked here; one on a remote
-            // target is what the controller observes (`gantry diff`).
-            let alive =
-                LocalServing.of(d).map { $0.serve.isRunning ? "running" : "stopped" }
-                ?? (d.detail.isEmpty ? "stopped" : "on \(d.target)")
+            let alive = observed.map { Self.observedText($0[d.slot]) } ?? Self.localText(d)
             print(
                 d.name.padding(14), d.target.padding(10), "\(d.model)@v\(d.version)".padding(18), d.address.padding(22), alive.padding(10),
                 d.updatedAt.short)
@@ -100,6 +122,9 @@ struct History: AsyncParsableCommand {
         commandName: "history",
         abstract: "List recent reconciles with their commit, author and result.",
         discussion: """
+            With --server, reads a running controller's history (a viewer token
+            in $GANTRY_TOKEN).
+
             Examples:
               gantry history
               gantry history --limit 5 -o json
@@ -107,11 +132,19 @@ struct History: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var read: ReadOptions
     @Option(help: "How many reconciles to show.") var limit: Int = 20
     @Flag(help: "Also show the audit log of actions.") var audit = false
 
     func run() async throws {
-        guard let store = try state.existingStore() else { return print("No history yet.") }
+        if audit, read.server != nil {
+            throw ValidationError("--audit reads this machine's state; a controller's audit log is GET /api/v1/audit, with an admin token")
+        }
+        try await read.withStore(state) { store, _ in try show(store) }
+    }
+
+    func show(_ store: StateStore?) throws {
+        guard let store else { return print("No history yet.") }
         let reconciles = try store.reconciles(limit: limit)
         let entries = audit ? try store.auditLog(limit: limit * 5) : []
         if format.output.isData {
@@ -148,10 +181,11 @@ struct Versions: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var read: ReadOptions
     @Argument(help: "The model.") var model: String
 
     func run() async throws {
-        let versions = try state.existingStore()?.versions(of: model) ?? []
+        let versions = try await read.withStore(state) { store, _ in try store?.versions(of: model) ?? [] }
         if format.output.isData { return try printData(format.output, versions) }
         guard !versions.isEmpty else {
             printError("no versions of \(model)")
@@ -178,11 +212,12 @@ struct LineageCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var read: ReadOptions
     @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: VersionReference
 
     func run() async throws {
         let (model, number) = (reference.model, reference.number)
-        let all = try state.existingStore()?.versions(of: model) ?? []
+        let all = try await read.withStore(state) { store, _ in try store?.versions(of: model) ?? [] }
         guard let version = all.first(where: { $0.number == number }), let lineage = Lineage.decode(version.lineage) else {
             printError("no version \(reference)")
             throw ExitCode(1)
@@ -244,6 +279,25 @@ extension Date {
 }
 
 /// `churn@3` (or `churn@v3`) on the command line.
+/// `--server` on a read command: the records a running controller keeps,
+/// read once from `GET /api/v1/state` into a scratch store (removed
+/// afterwards), instead of this machine's state directory.
+struct ReadOptions: ParsableArguments {
+    @Option(
+        name: .customLong("server"),
+        help: "Read what this running controller records and observes instead of local state; its token comes from $GANTRY_TOKEN.")
+    var server: String?
+
+    func withStore<T>(_ state: StateOptions, _ body: (StateStore?, [Slot: ObservedDeployment]?) async throws -> T) async throws -> T {
+        guard let server else { return try await body(try state.existingStore(), nil) }
+        let snapshot = try await PlanCommand.controllerState(server)
+        return try await PlanCommand.withScratchStore { store in
+            let recorded = try snapshot.restore(into: store)
+            return try await body(store, recorded.observations)
+        }
+    }
+}
+
 struct VersionReference: ExpressibleByArgument, CustomStringConvertible {
     var model: String
     var number: Int
