@@ -52,6 +52,7 @@ let package = Package(
         // glibc's spawn extensions are not visible to Swift's Glibc module.
         .target(name: "CSpawnShim"),
         .target(name: "CThreads"),
+        .target(name: "CFiles"),
         .target(name: "Processes", dependencies: ["CSpawnShim"]),
         // The forwarder that owns a Deployment's stable address.
         .target(name: "StableAddress"),
@@ -64,7 +65,7 @@ let package = Package(
         .target(
             name: "Lineage",
             dependencies: [
-                "Manifests", "Source", "State", "HTTP", "S3", "FileTree",
+                "Manifests", "Source", "State", "HTTP", "S3", "FileTree", "CFiles",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(

@@ -47,6 +47,18 @@ struct LocalFiles {
     }
 
     func fingerprint(_ files: [File], directory: String) throws -> String {
+        Self.fingerprint(zip(files, try digests(files, directory: directory)).map { ($0.relative, $1) })
+    }
+
+    /// The SHA-256 of the sorted `path\0sha256` lines.
+    static func fingerprint(_ entries: [(relative: String, digest: String)]) -> String {
+        let lines = entries.map { "\($0.relative)\0\($0.digest)" }.sorted()
+        return "sha256:" + Digest.sha256(lines.joined(separator: "\n"))
+    }
+
+    /// Each file's SHA-256 (hex), in `files`' order: remembered ones when
+    /// their stat is unchanged, the rest read on every core.
+    func digests(_ files: [File], directory: String) throws -> [String] {
         let known = (try store?.fileHashes(under: directory + "/")) ?? [:]
         var digests = [String?](repeating: nil, count: files.count)
         var missing: [Int] = []
@@ -66,8 +78,7 @@ struct LocalFiles {
             fresh.append(FileHashRecord(path: full[i], size: f.size, mtimeNanos: f.mtimeNanos, inode: f.inode, digest: hashed[n]))
         }
         if cacheWrites, !fresh.isEmpty { try store?.save(fresh) }
-        let lines = zip(files, digests).map { "\($0.relative)\0\($1!)" }.sorted()
-        return "sha256:" + Digest.sha256(lines.joined(separator: "\n"))
+        return digests.map { $0! }
     }
 
     /// SHA-256 of each file, on as many threads as there are cores.

@@ -20,6 +20,9 @@ public struct Reproduction: Codable, Sendable {
     /// Why the data no longer matches the lineage; training does not start
     /// when there is any.
     public var dataProblems: [String]
+    /// Datasets that changed since the version was trained and were
+    /// restored from its snapshot for the rerun.
+    public var restored: [String] = []
     public var recordedArtifact: String
     public var reproducedArtifact: String?
     public var metrics: [Metric]
@@ -51,33 +54,71 @@ extension Reconciler {
             model: model, version: number, commit: recorded.commit, dataProblems: [],
             recordedArtifact: version.artifactDigest, reproducedArtifact: nil, metrics: [], runDirectory: nil)
         let fingerprinter = Fingerprinter(store: store, cacheWrites: false)
+        let stamp = Int(Date().timeIntervalSince1970)
+        let scratchRoot = (workspace.root as NSString).appendingPathComponent("reproductions/\(model)-v\(number)-\(stamp)")
+        let snapshots = SnapshotStore(root: workspace.snapshots)
+        // Datasets whose data changed, each restored from the version's
+        // snapshot into the scratch directory: name → where it now is.
+        var restoredPaths: [String: String] = [:]
         for (name, was) in recorded.datasets.sorted(by: { $0.key < $1.key }) {
             guard let dataset = revision.manifests.datasets[name] else {
                 report.dataProblems.append("dataset \(name) is not declared at \(recorded.commit.prefix(12))")
                 continue
             }
-            do {
-                let now = try await fingerprinter.fingerprint(dataset, in: revision)
-                if now != was { report.dataProblems.append("dataset \(name) changed: recorded \(was), now \(now)") }
-            } catch {
-                report.dataProblems.append("dataset \(name) is missing: \(error)")
+            let now: String
+            do { now = try await fingerprinter.fingerprint(dataset, in: revision) } catch { now = "missing (\(error))" }
+            guard now != was else { continue }
+            if let manifest = snapshots.manifest(was), snapshots.missing(manifest).isEmpty, let path = dataset.spec.source.path {
+                let target =
+                    scratchRoot + "/data/\(name)"
+                    + (manifest.files.count == 1 && manifest.files[0].path.isEmpty ? "/" + (path as NSString).lastPathComponent : "")
+                do {
+                    try snapshots.restore(was, to: target)
+                    restoredPaths[name] = target
+                    report.restored.append(
+                        "dataset \(name) changed since v\(number) (now \(now)); restored its \(manifest.files.count) files (\(manifest.bytes) bytes) from the snapshot"
+                    )
+                    continue
+                } catch {
+                    report.dataProblems.append("dataset \(name) changed and its snapshot could not be restored: \(error)")
+                    continue
+                }
             }
+            report.dataProblems.append(
+                now.hasPrefix("missing")
+                    ? "dataset \(name) is \(now), and no snapshot of it was kept"
+                    : "dataset \(name) changed: recorded \(was), now \(now), and no snapshot of it was kept")
         }
         guard report.dataProblems.isEmpty else { return report }
 
-        let desired = await DesiredState.compute(revision, fingerprinter: fingerprinter)
-        guard let lineage = desired.lineage(of: model), let entry = revision.manifests.models[model],
-            let pipeline = revision.manifests.pipelines[entry.spec.pipeline]
-        else {
-            throw ReproduceFailure(
-                description:
-                    "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
+        let entry: Entry<ModelSpec>
+        let pipeline: Entry<PipelineSpec>
+        let lineage: Lineage
+        if restoredPaths.isEmpty {
+            let desired = await DesiredState.compute(revision, fingerprinter: fingerprinter)
+            guard let computed = desired.lineage(of: model), let e = revision.manifests.models[model],
+                let p = revision.manifests.pipelines[e.spec.pipeline]
+            else {
+                throw ReproduceFailure(
+                    description:
+                        "cannot rebuild the lineage of \(model) at \(recorded.commit.prefix(12)): \(desired.models[model]?.problem ?? "model not declared")")
+            }
+            (entry, pipeline, lineage) = (e, p, computed)
+        } else {
+            // The data is the recorded data again: so is the lineage.
+            guard let e = revision.manifests.models[model], let p = revision.manifests.pipelines[e.spec.pipeline] else {
+                throw ReproduceFailure(description: "\(model) or its pipeline is not declared at \(recorded.commit.prefix(12))")
+            }
+            (entry, pipeline, lineage) = (e, p, recorded)
         }
-        let stamp = Int(Date().timeIntervalSince1970)
-        let scratch = Workspace(
-            root: (workspace.root as NSString).appendingPathComponent("reproductions/\(model)-v\(number)-\(stamp)"),
-            executable: workspace.executable)
-        let datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
+        let scratch = Workspace(root: scratchRoot, executable: workspace.executable)
+        var datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
+        for (name, path) in restoredPaths {
+            guard let dataset = datasets[name] else { continue }
+            var object = dataset.object
+            object.spec.source.path = path
+            datasets[name] = Entry(object: object, origin: dataset.origin)
+        }
         let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: revision, datasets: datasets)
         let key = "reproduce:\(model):\(number):\(stamp)"
         let outcome: TrainingOutcome

@@ -26,6 +26,8 @@ public struct Workspace: Sendable {
 
     /// Where local training runs keep their files and step logs.
     public var runs: String { path("runs") }
+    /// Data snapshots by content (``SnapshotStore``).
+    public var snapshots: String { path("snapshots") }
 
     func path(_ parts: String...) -> String {
         parts.reduce(root) { ($0 as NSString).appendingPathComponent($1) }

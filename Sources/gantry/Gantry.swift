@@ -50,6 +50,7 @@ struct Gantry: AsyncParsableCommand {
         subcommands: [
             Validate.self, PlanCommand.self, Apply.self, ControllerCommand.self,
             Diff.self, Status.self, History.self, Versions.self, LineageCommand.self, PullRequest.self, Reproduce.self, Rollback.self, DataCommand.self,
+            GC.self,
             Destroy.self, RolloutCommand.self, Refresh.self, Suspend.self, Resume.self, Wait.self, Logs.self,
             Schema.self, Forward.self, RunJob.self, AgentCommand.self, GateCommand.self,
         ]

@@ -27,22 +27,33 @@ struct ReproduceTests {
         await remote.stop()
     }
 
-    @Test func aChangedDataFileIsNamedAndNothingIsTrained() async throws {
+    @Test func changedDataIsRestoredFromItsSnapshotOrNamedWhenNoneWasKept() async throws {
         let remote = try await RemoteProject(policy: "manual")
         let h = try remote.harness()
         try await h.apply()
         let recorded = try #require(try h.store.version("demo", 1)?.lineage)
         try "x,y\n3,4\n0,0\n".write(toFile: remote.data + "/b.csv", atomically: true, encoding: .utf8)
+        let restored = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
+        #expect(restored.dataProblems.isEmpty && restored.matches, "\(restored)")
+        #expect(restored.restored.first?.hasPrefix("dataset rows changed since v1 (now sha256:") == true, "\(restored.restored)")
+        #expect(try String(contentsOfFile: remote.data + "/b.csv", encoding: .utf8) == "x,y\n3,4\n0,0\n", "the live data is left alone")
+
+        // Without the snapshot (a version from before snapshots, or one gc
+        // removed), the change is named and nothing trains.
+        try FileManager.default.removeItem(atPath: h.workspace.snapshots)
         let report = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
         #expect(report.dataProblems.count == 1)
         #expect(report.dataProblems.first?.hasPrefix("dataset rows changed: recorded sha256:") == true)
+        #expect(report.dataProblems.first?.hasSuffix(", and no snapshot of it was kept") == true)
         #expect(recorded.contains(String(report.dataProblems.first?.split(separator: " ")[4].dropLast() ?? "?")))
         #expect(report.reproducedArtifact == nil, "no training with changed data")
         #expect(!report.matches)
 
         try FileManager.default.removeItem(atPath: remote.data)
         let missing = try await h.reconciler.reproduce(model: "demo", number: 1, source: h.source)
-        #expect(missing.dataProblems.first?.hasPrefix("dataset rows is missing: dataset rows: \(remote.data): no such file or directory") == true)
+        #expect(
+            missing.dataProblems.first == "dataset rows is missing (dataset rows: \(remote.data): no such file or directory), and no snapshot of it was kept",
+            "\(missing.dataProblems)")
         await h.tearDown()
         await remote.stop()
     }

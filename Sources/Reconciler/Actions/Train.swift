@@ -29,6 +29,7 @@ struct TrainExecutor: ActionExecutor {
             let version = try r.register(model: entry, lineage: lineage, outcome: outcome)
             try r.journal.close(launch.key, .done)
             r.log("  registered \(model)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))
+            r.snapshot(datasets, of: version, lineage: lineage)
         } catch is CancellationError {
             throw CancellationError()  // the run goes on; the next controller adopts it
         } catch {
@@ -51,6 +52,23 @@ extension Reconciler {
                 metrics: Digest.canonicalJSON(outcome.metrics), artifactPath: outcome.artifactPath,
                 artifactDigest: outcome.artifactDigest, commit: lineage.commit, gatesPassed: passed,
                 gateReport: report, createdAt: Date())
+        }
+    }
+
+    /// Keeps the version's local datasets in the snapshot store, so that
+    /// `reproduce` can restore them after they change. A dataset that
+    /// changed since it was fingerprinted is not kept (and said so): the
+    /// version stands either way.
+    func snapshot(_ datasets: [String: Entry<DatasetSpec>], of version: VersionRecord, lineage: Lineage) {
+        let snapshots = SnapshotStore(root: workspace.snapshots)
+        for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where SnapshotStore.isLocal(dataset.spec) {
+            guard let path = dataset.spec.source.path, let fingerprint = lineage.datasets[name] else { continue }
+            do {
+                let added = try snapshots.snapshot(dataset: name, path: path, fingerprint: fingerprint, store: store)
+                log("  snapshot of dataset \(name) for v\(version.number): \(added) new bytes")
+            } catch {
+                log("  snapshot of dataset \(name) for v\(version.number) not kept: \(error)")
+            }
         }
     }
 }

@@ -10,8 +10,8 @@ import State
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Check the data behind Datasets.",
-        subcommands: [DataStatus.self, Fingerprint.self])
+        abstract: "Check the data behind Datasets, and the snapshots kept of it.",
+        subcommands: [DataStatus.self, Fingerprint.self, DataCheckout.self, DataDiff.self])
 }
 
 struct DataStatus: AsyncParsableCommand {

@@ -8,8 +8,10 @@ struct Reproduce: AsyncParsableCommand {
         abstract: "Rebuild a model version from its lineage and compare.",
         discussion: """
             Checks out the version's commit, verifies that every dataset still
-            has the recorded fingerprint (naming any that changed or is missing),
-            trains again in a scratch directory under the state directory, and
+            has the recorded fingerprint; a local dataset that changed is restored
+            from the snapshot kept when the version was trained (and said so),
+            one without a snapshot is named with what changed; then it trains
+            again in a scratch directory under the state directory, and
             compares the artifact digest and metrics. Nothing is registered or
             served. Exit codes: 0 reproduced exactly, 1 it differs or cannot run.
 
@@ -41,8 +43,9 @@ struct Reproduce: AsyncParsableCommand {
         } else {
             print("\(report.model)@v\(report.version) from commit \(report.commit.prefix(12))")
             for p in report.dataProblems { print("  data: \(p)") }
+            for r in report.restored { print("  data: \(r)") }
             if report.dataProblems.isEmpty {
-                print("  data: every dataset has its recorded fingerprint")
+                if report.restored.isEmpty { print("  data: every dataset has its recorded fingerprint") }
                 print(
                     "  artifact: \(report.artifactMatches ? "identical" : "differs") (recorded \(report.recordedArtifact), reproduced \(report.reproducedArtifact ?? "none"))"
                 )

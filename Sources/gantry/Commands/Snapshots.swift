@@ -1,0 +1,206 @@
+import ArgumentParser
+import Foundation
+import Lineage
+import Manifests
+import Source
+import State
+
+/// The snapshots a version's local datasets were kept in, by dataset name.
+func snapshotManifests(_ store: StateStore, _ snapshots: SnapshotStore, _ reference: VersionReference) throws -> [String: SnapshotStore.Manifest] {
+    guard let version = try store.version(reference.model, reference.number), let lineage = Lineage.decode(version.lineage) else {
+        throw ValidationError("no version \(reference)")
+    }
+    var manifests: [String: SnapshotStore.Manifest] = [:]
+    for (name, fingerprint) in lineage.datasets {
+        if let manifest = snapshots.manifest(fingerprint) { manifests[name] = manifest }
+    }
+    return manifests
+}
+
+struct DataCheckout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkout",
+        abstract: "Write the data a version was trained on, from its snapshots, into a directory.",
+        discussion: """
+            Each local dataset of the version is written to DIR/<dataset> as the
+            version saw it (writable copies; the snapshots stay as they are).
+
+            Examples:
+              gantry data checkout churn@3 /tmp/churn-v3-data
+            """)
+
+    @OptionGroup var state: StateOptions
+    @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: VersionReference
+    @Argument(help: "The directory to write into (made when missing).", completion: .directory) var directory: String
+
+    func run() async throws {
+        guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
+        let snapshots = SnapshotStore(root: state.workspace.snapshots)
+        let manifests = try snapshotManifests(store, snapshots, reference)
+        guard !manifests.isEmpty else {
+            printError("error: \(reference) has no data snapshots (a dataset in Git is in its commit; one behind a URL or in S3 is not kept)")
+            throw ExitCode(1)
+        }
+        for (name, manifest) in manifests.sorted(by: { $0.key < $1.key }) {
+            let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
+            let target = directory + "/" + name + (single ? "/" + name : "")
+            do { try snapshots.restore(manifest.fingerprint, to: target) } catch {
+                printError("error: \(name): \(error)")
+                throw ExitCode(1)
+            }
+            print("\(name): \(manifest.files.count) files, \(manifest.bytes) bytes -> \(directory)/\(name)")
+        }
+    }
+}
+
+struct DataDiff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Name the files (and CSV/TSV rows) that differ between two versions' data.",
+        discussion: """
+            Compares the snapshots of the datasets two versions were trained on:
+            files added, removed and modified, with their sizes; for a modified
+            .csv or .tsv file, the rows added and removed (as lines, the header
+            included when it changed). Exit codes: 0 same data, 2 different, 1 error.
+
+            Examples:
+              gantry data diff churn@6 churn@7
+              gantry data diff churn@6 churn@7 -o json
+            """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var format: FormatOptions
+    @Argument(help: "The earlier version, MODEL@VERSION.") var from: VersionReference
+    @Argument(help: "The later version, MODEL@VERSION.") var to: VersionReference
+    @Option(help: "At most this many rows listed per file and direction.") var rows: Int = 20
+
+    struct FileChange: Encodable {
+        var dataset: String
+        var path: String
+        var change: String
+        var sizeBefore: Int64?
+        var sizeAfter: Int64?
+        var rowsAdded: Int?
+        var rowsRemoved: Int?
+        var addedRows: [String]?
+        var removedRows: [String]?
+    }
+
+    func run() async throws {
+        guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
+        let snapshots = SnapshotStore(root: state.workspace.snapshots)
+        let before = try snapshotManifests(store, snapshots, from)
+        let after = try snapshotManifests(store, snapshots, to)
+        var changes: [FileChange] = []
+        for name in Set(before.keys).union(after.keys).sorted() {
+            let old = Dictionary((before[name]?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            let new = Dictionary((after[name]?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            for path in Set(old.keys).union(new.keys).sorted() {
+                let (a, b) = (old[path], new[path])
+                guard a?.digest != b?.digest else { continue }
+                var change = FileChange(
+                    dataset: name, path: path, change: a == nil ? "added" : b == nil ? "removed" : "modified", sizeBefore: a?.size, sizeAfter: b?.size)
+                if let a, let b, [".csv", ".tsv"].contains(where: { path.lowercased().hasSuffix($0) }) {
+                    let (added, removed) = try Self.rows(snapshots.objectText(a.digest), snapshots.objectText(b.digest))
+                    change.rowsAdded = added.count
+                    change.rowsRemoved = removed.count
+                    change.addedRows = Array(added.prefix(rows))
+                    change.removedRows = Array(removed.prefix(rows))
+                }
+                changes.append(change)
+            }
+        }
+        if format.output.isData {
+            try printData(format.output, changes)
+        } else if changes.isEmpty {
+            print("\(from) and \(to) were trained on the same data")
+        } else {
+            for c in changes {
+                let sizes = [c.sizeBefore.map { "\($0)" }, c.sizeAfter.map { "\($0)" }].compactMap { $0 }.joined(separator: " -> ")
+                print("\(c.change.padding(9)) \(c.dataset)/\(c.path)  (\(sizes) bytes)")
+                if let added = c.rowsAdded, let removed = c.rowsRemoved {
+                    print("          rows: +\(added) -\(removed)")
+                    for row in c.addedRows ?? [] { print("          + \(row)") }
+                    for row in c.removedRows ?? [] { print("          - \(row)") }
+                }
+            }
+        }
+        if !changes.isEmpty { throw ExitCode(2) }
+    }
+
+    /// The lines of `after` that `before` lacks, and the reverse, counted
+    /// as multisets (a row repeated once more is one row added).
+    static func rows(_ before: String, _ after: String) throws -> (added: [String], removed: [String]) {
+        func lines(_ text: String) -> [String] { text.split(separator: "\n", omittingEmptySubsequences: true).map { String($0.trimmingSuffix("\r")) } }
+        var counts: [String: Int] = [:]
+        for line in lines(before) { counts[line, default: 0] += 1 }
+        var added: [String] = []
+        for line in lines(after) {
+            if let n = counts[line], n > 0 { counts[line] = n - 1 } else { added.append(line) }
+        }
+        var left = counts
+        let removed = lines(before).filter { line in
+            guard let n = left[line], n > 0 else { return false }
+            left[line] = n - 1
+            return true
+        }
+        return (added, removed)
+    }
+}
+
+extension Substring {
+    func trimmingSuffix(_ suffix: String) -> Substring { hasSuffix(suffix) ? dropLast(suffix.count) : self }
+}
+
+struct GC: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove data snapshots no version still needs.",
+        discussion: """
+            Keeps the snapshots of every version a Deployment pins at the
+            revision (--repo, --ref, --path), of the last --keep versions of
+            each model, and of every version a training or reproduction under
+            way uses; removes the rest and reports the bytes freed.
+
+            Examples:
+              gantry gc --repo . --keep 3
+              gantry gc --dry-run
+            """)
+
+    @OptionGroup var source: SourceOptions
+    @OptionGroup var state: StateOptions
+    @Option(help: "The most recent versions of each model to keep.") var keep: Int = 3
+    @Flag(name: .customLong("dry-run"), help: "Report what would be removed, and remove nothing.") var dryRun = false
+
+    func run() async throws {
+        guard keep >= 0 else { throw ValidationError("--keep is 0 or more") }
+        guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
+        let revision: Revision
+        do { revision = try source.source(state: state).fetch() } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        guard revision.isValid else {
+            printError("error: the revision is invalid, so which versions it pins is unknown; nothing removed")
+            throw ExitCode(1)
+        }
+        var kept: [VersionRecord] = []
+        let pinned = Set(revision.manifests.deployments.values.map { "\($0.spec.model)@\($0.spec.version)" })
+        for (_, versions) in try store.versionsByModel() {
+            let recent = Set(versions.suffix(keep).map(\.number))
+            kept += versions.filter { recent.contains($0.number) || pinned.contains("\($0.model)@\($0.number)") }
+        }
+        var fingerprints = Set(kept.flatMap { Lineage.decode($0.lineage)?.datasets.values.map { $0 } ?? [] })
+        // A training under way snapshots its data when it ends: its
+        // datasets' current snapshots stay too.
+        let training = try store.openIntents().filter { $0.kind == .train }.compactMap { $0.object.split(separator: "/").last.map(String.init) }
+        for model in training {
+            fingerprints.formUnion(try store.versions(of: model).last.flatMap { Lineage.decode($0.lineage)?.datasets.values.map { $0 } } ?? [])
+        }
+        let snapshots = SnapshotStore(root: state.workspace.snapshots)
+        let removed = try snapshots.collect(keeping: fingerprints, dryRun: dryRun)
+        print(
+            "\(dryRun ? "would remove" : "removed") \(removed.manifests) dataset snapshots and \(removed.objects) objects, \(removed.bytes) bytes; kept the data of \(kept.count) versions"
+        )
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GantryTestSupport
+import Testing
+
+/// Data snapshots, end to end through the CLI: a version's data is kept
+/// when it trains, a changed file costs only its own bytes, `data diff`
+/// names the file and its rows, `reproduce` restores the old data and
+/// reproduces exactly, `data checkout` writes it out, and `gc` keeps what
+/// Git pins reproducible.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct SnapshotTests {
+    static func manifests(pin: Int?) -> String {
+        """
+        apiVersion: gantry.dev/v1alpha1
+        kind: Dataset
+        metadata: { name: events }
+        spec: { source: { path: DATA } }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Pipeline
+        metadata: { name: count }
+        spec:
+          steps:
+            - name: train
+              command: [python3, -c, "import glob, json, sys\\nrows = sum(len(open(f).read().splitlines()) - 1 for f in sorted(glob.glob(sys.argv[1] + '/*.csv')))\\nopen(sys.argv[2] + '/model.txt', 'w').write(str(rows))\\njson.dump({'rows': rows}, open(sys.argv[2] + '/metrics.json', 'w'))", "${datasets.events}", "${outputs}"]
+              outputs: [model.txt, metrics.json]
+          artifact: { step: train, path: model.txt }
+          metrics: { step: train, path: metrics.json }
+        ---
+        apiVersion: gantry.dev/v1alpha1
+        kind: Model
+        metadata: { name: counter }
+        spec: { pipeline: count, datasets: [events], target: local, triggers: { data: true } }
+        """
+            + (pin.map {
+                """
+
+                ---
+                apiVersion: gantry.dev/v1alpha1
+                kind: Deployment
+                metadata: { name: counter-prod }
+                spec:
+                  model: counter
+                  version: \($0)
+                  address: 127.0.0.1:1
+                  serve: { command: [python3, -m, http.server, "${port}"] }
+                  targets: [{ target: local }]
+                """
+            } ?? "")
+    }
+
+    func directorySize(_ path: String) -> Int64 {
+        let files = FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []
+        return files.reduce(Int64(0)) { total, file in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path + "/" + file, isDirectory: &isDirectory)
+            return total + (isDirectory.boolValue ? 0 : ((try? FileManager.default.attributesOfItem(atPath: path + "/" + file)[.size] as? Int64) ?? 0)!)
+        }
+    }
+
+    @Test func aChangedFileIsKeptOnceDiffedByRowAndTheOldDataRestoredToReproduce() async throws {
+        let data = makeTemporaryDirectory("gantry-events")
+        let a = "user,clicks\n1,3\n2,5\n"
+        let b = "user,clicks\n7,1\n8,2\n9,4\n"
+        try a.write(toFile: data + "/a.csv", atomically: true, encoding: .utf8)
+        try b.write(toFile: data + "/b.csv", atomically: true, encoding: .utf8)
+        let repository = try await ProjectRepository("gantry-snapshots")
+        repository.write("gantry.yaml", Self.manifests(pin: nil).replacingOccurrences(of: "DATA", with: data))
+        try await repository.commit("Count events")
+        let state = makeTemporaryDirectory("gantry-snapshot-state")
+        func gantry(_ arguments: [String]) async throws -> CommandResult {
+            try await GantryTestSupport.gantry(arguments + ["--state-dir", state], in: repository.directory, timeout: .seconds(120))
+        }
+        let snapshots = state + "/snapshots/objects"
+
+        let first = try await gantry(["apply", "--repo", repository.directory])
+        #expect(first.code == 0, "\(first.output)")
+        #expect(first.output.contains("snapshot of dataset events for v1: \(a.utf8.count + b.utf8.count) new bytes"), "\(first.output)")
+        let sizeAfterV1 = directorySize(snapshots)
+        #expect(sizeAfterV1 == Int64(a.utf8.count + b.utf8.count))
+
+        // One file changes: two rows added, one removed.
+        let changed = "user,clicks\n7,1\n9,4\n10,6\n11,2\n"
+        try changed.write(toFile: data + "/b.csv", atomically: true, encoding: .utf8)
+        let second = try await gantry(["apply", "--repo", repository.directory])
+        #expect(second.code == 0 && second.output.contains("registered counter@v2"), "\(second.output)")
+        #expect(directorySize(snapshots) - sizeAfterV1 == Int64(changed.utf8.count), "the store grew by the changed file alone")
+
+        let diff = try await gantry(["data", "diff", "counter@1", "counter@2"])
+        #expect(diff.code == 2, "\(diff.output)")
+        #expect(diff.output.contains("modified  events/b.csv  (\(b.utf8.count) -> \(changed.utf8.count) bytes)"), "\(diff.output)")
+        #expect(diff.output.contains("rows: +2 -1") && diff.output.contains("+ 10,6") && diff.output.contains("- 8,2"), "\(diff.output)")
+        #expect(!diff.output.contains("a.csv"))
+        let same = try await gantry(["data", "diff", "counter@2", "counter@2"])
+        #expect(same.code == 0 && same.output.contains("trained on the same data"), "\(same.output)")
+
+        let reproduced = try await gantry(["reproduce", "counter@1", "--repo", repository.directory])
+        #expect(reproduced.code == 0, "\(reproduced.output)")
+        #expect(reproduced.output.contains("dataset events changed since v1"), "\(reproduced.output)")
+        #expect(reproduced.output.contains("restored its 2 files (\(a.utf8.count + b.utf8.count) bytes) from the snapshot"))
+        #expect(reproduced.output.contains("metric rows: identical (recorded 5, reproduced 5)") && reproduced.output.hasSuffix("reproduced exactly\n"))
+        #expect(try String(contentsOfFile: data + "/b.csv", encoding: .utf8) == changed, "the live data is left alone")
+
+        let out = makeTemporaryDirectory("gantry-checkout")
+        let checkout = try await gantry(["data", "checkout", "counter@1", out])
+        #expect(checkout.code == 0, "\(checkout.output)")
+        #expect(try String(contentsOfFile: out + "/events/b.csv", encoding: .utf8) == b)
+        #expect(try String(contentsOfFile: out + "/events/a.csv", encoding: .utf8) == a)
+
+        // gc with Git pinning v1 and no other version kept: v2's own file
+        // goes, v1 stays reproducible.
+        repository.write("gantry.yaml", Self.manifests(pin: 1).replacingOccurrences(of: "DATA", with: data))
+        try await repository.commit("Pin v1")
+        let collected = try await gantry(["gc", "--repo", repository.directory, "--keep", "0"])
+        #expect(collected.code == 0, "\(collected.output)")
+        #expect(collected.output.contains("removed 1 dataset snapshots and 1 objects, \(changed.utf8.count) bytes"), "\(collected.output)")
+        let again = try await gantry(["reproduce", "counter@1", "--repo", repository.directory])
+        #expect(again.code == 0 && again.output.hasSuffix("reproduced exactly\n"), "\(again.output)")
+        let gone = try await gantry(["data", "checkout", "counter@2", makeTemporaryDirectory("gantry-checkout-2")])
+        #expect(gone.code == 1 && gone.output.contains("has no data snapshots"), "\(gone.output)")
+    }
+}
