@@ -168,7 +168,11 @@ let package = Package(
                 "GantryTestSupport", "Lineage", "State", "S3", "FileTree", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
-        .testTarget(name: "CLITests", dependencies: ["GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "gantry"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "GantryTestSupport", "Processes", "HTTP", "State", "StableAddress", "Lineage", "gantry", .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .testTarget(name: "SourceTests", dependencies: ["GantryTestSupport", "Source", "Git", "CGit2", "CGitStream", "Processes", "Manifests"]),
         .testTarget(
             name: "ServerTests",

@@ -26,6 +26,9 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// With `triggers.schedule`: which period since 1970 the version belongs
     /// to, so that a new period asks for a new version.
     public var scheduleWindow: Int?
+    /// What the training ran on, captured when it ran; not part of the
+    /// digest (a plan cannot know it before the training runs).
+    public var captured: CapturedRuntime?
 
     public init(
         model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,

@@ -27,6 +27,9 @@ public struct Reproduction: Codable, Sendable {
     public var reproducedArtifact: String?
     public var metrics: [Metric]
     public var runDirectory: String?
+    /// How what the rerun ran on differs from what the version ran on
+    /// (empty: the same, or nothing was captured then).
+    public var runtimeChanges: [String] = []
 
     public var artifactMatches: Bool { reproducedArtifact == recordedArtifact }
     public var matches: Bool { dataProblems.isEmpty && artifactMatches && metrics.allSatisfy(\.matches) }
@@ -131,6 +134,7 @@ extension Reconciler {
             throw error
         }
         report.reproducedArtifact = outcome.artifactDigest
+        if let then = recorded.captured, let now = outcome.runtime { report.runtimeChanges = now.changes(since: then) }
         report.runDirectory = scratch.run(model: model, digest: lineage.digest)
         let before = version.metricValues
         report.metrics = Set(before.keys).union(outcome.metrics.keys).sorted().map {

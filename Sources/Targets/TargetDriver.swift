@@ -55,6 +55,9 @@ public struct TrainingOutcome: Sendable, Codable {
     public var metrics: [String: Double]
     /// Each step with how it ended: "prepare cached", "train succeeded".
     public var steps: [String]
+    /// What the training ran on, where the driver can tell (the local
+    /// target and agents).
+    public var runtime: CapturedRuntime?
 
     public init(artifactPath: String, artifactDigest: String, metrics: [String: Double], steps: [String]) {
         self.artifactPath = artifactPath

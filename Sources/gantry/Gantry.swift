@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Git
+import Lineage
 
 @main
 struct Gantry: AsyncParsableCommand {
@@ -55,10 +56,6 @@ struct Gantry: AsyncParsableCommand {
             Schema.self, Forward.self, RunJob.self, AgentCommand.self, GateCommand.self,
         ]
     )
-}
-
-enum GantryVersion {
-    static let current = "0.1.0"
 }
 
 /// `-o text|json|yaml` for commands whose output is data.

@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import GantryTestSupport
+import Lineage
 import Testing
 
 /// Data snapshots, end to end through the CLI: a version's data is kept
@@ -119,4 +121,57 @@ struct SnapshotTests {
         let gone = try await gantry(["data", "checkout", "counter@2", makeTemporaryDirectory("gantry-checkout-2")])
         #expect(gone.code == 1 && gone.output.contains("has no data snapshots"), "\(gone.output)")
     }
+
+    /// What a training ran on is captured into its lineage, without
+    /// touching the digest.
+    @Test func theRuntimeATrainingRanOnIsCapturedOutsideTheDigest() async throws {
+        let data = makeTemporaryDirectory("gantry-runtime-data")
+        try "user,clicks\n1,3\n".write(toFile: data + "/a.csv", atomically: true, encoding: .utf8)
+        let repository = try await ProjectRepository("gantry-runtime")
+        let lock = "numpy==1.26.4\n"
+        repository.write("requirements.lock", lock)
+        repository.write(
+            "gantry.yaml",
+            Self.manifests(pin: nil).replacingOccurrences(of: "DATA", with: data)
+                .replacingOccurrences(of: "triggers: { data: true } }", with: "triggers: { data: true }, runtime: { lockfile: requirements.lock } }"))
+        try await repository.commit("Count events, with a lockfile")
+        let state = makeTemporaryDirectory("gantry-runtime-state")
+        let applied = try await gantry(["apply", "--repo", repository.directory, "--state-dir", state], in: repository.directory)
+        #expect(applied.code == 0, "\(applied.output)")
+        let shown = try await gantry(["lineage", "counter@1", "-o", "json", "--state-dir", state])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any], "\(shown.output)")
+        let lineage = try #require(object["lineage"] as? [String: Any])
+        let captured = try #require(lineage["captured"] as? [String: Any], "\(lineage)")
+
+        let python = try #require(captured["interpreter"] as? String)
+        #expect(python.hasSuffix("/python3"))
+        let version = try await runCommand([python, "-c", "import platform; print(platform.python_version())"]).output
+        #expect(captured["interpreterVersion"] as? String == version.trimmingCharacters(in: .whitespacesAndNewlines))
+        let packages = try #require(captured["packagesFile"] as? String)
+        let list = try String(contentsOfFile: packages, encoding: .utf8)
+        #expect(captured["packagesDigest"] as? String == "sha256:" + sha256Hex(list), "the digest is the kept list's")
+        #expect(captured["packages"] as? Int == list.split(separator: "\n").count)
+        #expect(captured["lockfile"] as? String == "requirements.lock")
+        #expect(captured["lockfileDigest"] as? String == "sha256:" + sha256Hex(lock))
+        let kernel = try await runCommand(["uname", "-r"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(captured["kernel"] as? String == kernel)
+        #expect((captured["os"] as? String)?.isEmpty == false && (captured["cpu"] as? String)?.isEmpty == false)
+        #expect(captured["gantry"] as? String == "0.1.0")
+        let names = try #require(captured["environment"] as? [String])
+        #expect(names.contains("PATH") && names.contains("PYTHONUNBUFFERED") && !names.contains { $0.contains("/") }, "names only: \(names)")
+
+        // The digest leaves the capture out: the version's digest is the
+        // one its lineage has without it, as before runtimes were captured.
+        var without = lineage
+        without["captured"] = nil
+        let plain = try JSONSerialization.data(withJSONObject: without)
+        let decoded = try JSONDecoder().decode(Lineage.self, from: plain)
+        #expect(object["digest"] as? String == decoded.digest)
+        let text = try await gantry(["lineage", "counter@1", "--state-dir", state])
+        #expect(text.output.contains("ran on      \(python) \(version.trimmingCharacters(in: .whitespacesAndNewlines))"), "\(text.output)")
+    }
+}
+
+func sha256Hex(_ text: String) -> String {
+    SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
 }

@@ -26,6 +26,8 @@ struct TrainExecutor: ActionExecutor {
         do {
             let outcome = try await driver.train(request, launch: launch)
             r.log("  steps: \(outcome.steps.joined(separator: ", "))")
+            var lineage = lineage
+            lineage.captured = outcome.runtime  // recorded, not part of the digest
             let version = try r.register(model: entry, lineage: lineage, outcome: outcome)
             try r.journal.close(launch.key, .done)
             r.log("  registered \(model)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))

@@ -73,9 +73,11 @@ public struct LocalTarget: TargetDriver {
         guard let result = JobFiles.read(JobResult.self, from: resultPath) else {
             throw DriverError("training run \(runDirectory) ended without a result\(JobRunner.tail(JobFiles.runnerLog(runDirectory)))")
         }
-        return try RunFiles(workspace: workspace).collect(
+        var outcome = try RunFiles(workspace: workspace).collect(
             result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact,
             metrics: request.pipeline.spec.metrics)
+        outcome.runtime = await RuntimeCapture.capture(request, workspace: workspace)
+        return outcome
     }
 
     // MARK: - Serving

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Lineage
 import Listener
 import Logging
 import ServiceLifecycle

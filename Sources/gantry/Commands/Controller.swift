@@ -1,6 +1,7 @@
 import ArgumentParser
 import Controller
 import Foundation
+import Lineage
 import Listener
 import Logging
 import Manifests

@@ -248,12 +248,25 @@ struct LineageCommand: AsyncParsableCommand {
         for (name, fp) in lineage.datasets.sorted(by: { $0.key < $1.key }) { print("  dataset     \(name) \(fp)") }
         for (name, value) in lineage.params.sorted(by: { $0.key < $1.key }) { print("  param       \(name) = \(value)") }
         for (name, value) in lineage.runtime.sorted(by: { $0.key < $1.key }) { print("  runtime     \(name) = \(value)") }
+        if let c = lineage.captured {
+            if let python = c.interpreter {
+                print(
+                    "  ran on      \(python) \(c.interpreterVersion ?? "?")"
+                        + (c.packagesDigest.map { ", \(c.packages ?? 0) packages \($0.prefix(19))" } ?? ""))
+            }
+            if let lock = c.lockfile { print("              lockfile \(lock) \(c.lockfileDigest?.prefix(19) ?? "missing")") }
+            print(
+                "              \(c.os ?? "unknown OS"), kernel \(c.kernel ?? "?"), \(c.cpu ?? "unknown CPU")"
+                    + (c.gpus.map { ", " + $0.joined(separator: "; ") } ?? ""))
+            print("              gantry \(c.gantry); environment \(c.environment.joined(separator: " "))")
+        }
         print("  metrics     \(metricsText(version))")
         print("  gates       \(version.gatesPassed ? "pass" : "fail"): \(version.gateReport)")
         print("  artifact    \(version.artifactDigest)")
         print("              \(version.artifactPath)")
         if let parent, let previous = Lineage.decode(parent.lineage) {
-            let changes = lineage.changes(since: previous, triggers: nil)
+            var changes = lineage.changes(since: previous, triggers: nil)
+            if let now = lineage.captured, let then = previous.captured { changes += now.changes(since: then).map { "ran on: " + $0 } }
             print("  parent      v\(parent.number): " + (changes.isEmpty ? "same inputs" : changes.joined(separator: "; ")))
         }
     }

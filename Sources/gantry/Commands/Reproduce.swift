@@ -53,6 +53,11 @@ struct Reproduce: AsyncParsableCommand {
                     let f = { (v: Double?) in v.map { String(format: "%g", $0) } ?? "missing" }
                     print("  metric \(m.name): \(m.matches ? "identical" : "differs") (recorded \(f(m.recorded)), reproduced \(f(m.reproduced)))")
                 }
+                if report.runtimeChanges.isEmpty {
+                    print("  runtime: as recorded (or not captured then)")
+                } else {
+                    print("  runtime differs: \(report.runtimeChanges.joined(separator: "; "))")
+                }
                 if let run = report.runDirectory { print("  run: \(run)") }
             }
             print(report.matches ? "reproduced exactly" : "not reproduced")
