@@ -123,6 +123,17 @@ public struct SnapshotStore: Sendable {
         guard rename(partial, target) == 0 else { throw Failure(description: "cannot store \(target): \(String(cString: strerror(errno)))") }
     }
 
+    /// Stores `bytes` (already checked to have `digest`) as that object.
+    func add(_ bytes: [UInt8], as digest: String) throws {
+        let target = objectPath(digest)
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let partial = target + ".partial-\(getpid())"
+        defer { unlink(partial) }
+        try Data(bytes).write(to: URL(fileURLWithPath: partial))
+        chmod(partial, 0o444)
+        guard rename(partial, target) == 0 else { throw Failure(description: "cannot store \(target): \(String(cString: strerror(errno)))") }
+    }
+
     func save(_ manifest: Manifest) throws {
         let path = manifestPath(manifest.fingerprint)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

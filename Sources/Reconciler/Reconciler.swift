@@ -36,6 +36,9 @@ public final class Reconciler: Sendable {
     /// What another controller observed, used instead of asking the
     /// drivers: a plan made on a machine that runs nothing.
     let recorded: Recorded?
+    /// Where data snapshots are pushed after a training and pulled from
+    /// when this machine lacks one; nil keeps them on this machine only.
+    public let snapshotRemote: SnapshotRemote?
 
     /// Observations made elsewhere (``StateSnapshot``).
     public struct Recorded: Sendable {
@@ -48,10 +51,11 @@ public final class Reconciler: Sendable {
         author: Signature = Signature(name: "Gantry", email: "gantry@localhost"),
         drivers: @escaping DriverFactory = Drivers.make,
         planner: IncrementalPlanner = IncrementalPlanner(),
-        recorded: Recorded? = nil,
+        recorded: Recorded? = nil, snapshotRemote: SnapshotRemote? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.recorded = recorded
+        self.snapshotRemote = snapshotRemote
         self.store = store
         self.workspace = workspace
         self.writeBack = writeBack

@@ -71,6 +71,16 @@ extension Reconciler {
             let now: String
             do { now = try await fingerprinter.fingerprint(dataset, in: revision) } catch { now = "missing (\(error))" }
             guard now != was else { continue }
+            if let remote = snapshotRemote, snapshots.manifest(was).map({ !snapshots.missing($0).isEmpty }) ?? true {
+                do {
+                    if let pulled = try await remote.pull(was, into: snapshots) {
+                        report.restored.append("dataset \(name): pulled its snapshot from \(remote.description) (\(pulled) bytes)")
+                    }
+                } catch {
+                    report.dataProblems.append("dataset \(name) changed and its snapshot could not be pulled: \(error)")
+                    continue
+                }
+            }
             if let manifest = snapshots.manifest(was), snapshots.missing(manifest).isEmpty, let path = dataset.spec.source.path {
                 let target =
                     scratchRoot + "/data/\(name)"

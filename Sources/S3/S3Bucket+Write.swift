@@ -33,4 +33,12 @@ extension S3Bucket {
         guard (200..<300).contains(response.status) else { throw Failure("PUT \(key): \(explain(response))") }
         return response.headers["etag"].map(Self.unquoted) ?? ""
     }
+
+    /// The object's bytes, or nil when there is no such object (HTTP 404).
+    public func getIfPresent(key: String) async throws(Failure) -> [UInt8]? {
+        let response = try await send("GET", key: key)
+        if response.status == 404 { return nil }
+        guard (200..<300).contains(response.status) else { throw Failure("GET \(key): \(explain(response))") }
+        return response.body
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Git
+import Lineage
 import Listener
 import Manifests
 import Source
@@ -121,5 +122,31 @@ struct TLSOptions: ParsableArguments {
         default:
             throw ValidationError("--tls-cert and --tls-key go together")
         }
+    }
+}
+
+/// Where data snapshots go besides this machine: `--snapshot-remote
+/// s3://bucket/prefix` (default `$GANTRY_SNAPSHOT_REMOTE`), with
+/// `--snapshot-endpoint` for an S3-compatible store; credentials from
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+struct SnapshotOptions: ParsableArguments {
+    @Option(name: .customLong("snapshot-remote"), help: "Push data snapshots to, and pull them from, s3://BUCKET/PREFIX (default: $GANTRY_SNAPSHOT_REMOTE).")
+    var remote: String?
+
+    @Option(
+        name: .customLong("snapshot-endpoint"),
+        help: "The snapshot remote's endpoint, for an S3-compatible store (default: $GANTRY_SNAPSHOT_ENDPOINT; AWS without).")
+    var endpoint: String?
+
+    @Option(name: .customLong("snapshot-region"), help: "The snapshot remote's region (default: us-east-1).")
+    var region: String?
+
+    func snapshotRemote() throws -> SnapshotRemote? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = remote ?? environment["GANTRY_SNAPSHOT_REMOTE"], !url.isEmpty else { return nil }
+        guard let remote = SnapshotRemote(url: url, endpoint: endpoint ?? environment["GANTRY_SNAPSHOT_ENDPOINT"], region: region) else {
+            throw ValidationError("--snapshot-remote \(url): an s3://BUCKET/PREFIX URL")
+        }
+        return remote
     }
 }

@@ -31,7 +31,7 @@ struct TrainExecutor: ActionExecutor {
             let version = try r.register(model: entry, lineage: lineage, outcome: outcome)
             try r.journal.close(launch.key, .done)
             r.log("  registered \(model)@v\(version.number)" + (version.gatesPassed ? "" : " (gates: \(version.gateReport))"))
-            r.snapshot(datasets, of: version, lineage: lineage)
+            await r.snapshot(datasets, of: version, lineage: lineage)
         } catch is CancellationError {
             throw CancellationError()  // the run goes on; the next controller adopts it
         } catch {
@@ -61,7 +61,7 @@ extension Reconciler {
     /// `reproduce` can restore them after they change. A dataset that
     /// changed since it was fingerprinted is not kept (and said so): the
     /// version stands either way.
-    func snapshot(_ datasets: [String: Entry<DatasetSpec>], of version: VersionRecord, lineage: Lineage) {
+    func snapshot(_ datasets: [String: Entry<DatasetSpec>], of version: VersionRecord, lineage: Lineage) async {
         let snapshots = SnapshotStore(root: workspace.snapshots)
         for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where SnapshotStore.isLocal(dataset.spec) {
             guard let path = dataset.spec.source.path, let fingerprint = lineage.datasets[name] else { continue }
@@ -70,6 +70,14 @@ extension Reconciler {
                 log("  snapshot of dataset \(name) for v\(version.number): \(added) new bytes")
             } catch {
                 log("  snapshot of dataset \(name) for v\(version.number) not kept: \(error)")
+                continue
+            }
+            guard let remote = snapshotRemote else { continue }
+            do {
+                let pushed = try await remote.push(fingerprint, from: snapshots)
+                log("  snapshot of dataset \(name) pushed to \(remote.description): \(pushed) new bytes")
+            } catch {
+                log("  snapshot of dataset \(name) not pushed: \(error)")
             }
         }
     }

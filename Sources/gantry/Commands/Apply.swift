@@ -24,6 +24,7 @@ struct Apply: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
+    @OptionGroup var snapshots: SnapshotOptions
 
     func run() async throws {
         let git = try source.source(state: state)
@@ -34,7 +35,7 @@ struct Apply: AsyncParsableCommand {
         }
         let reconciler = Reconciler(
             store: try state.store(), workspace: state.workspace, writeBack: git,
-            author: source.author, log: { Self.say($0) })
+            author: source.author, snapshotRemote: try snapshots.snapshotRemote(), log: { Self.say($0) })
         let (desired, plan) = try await reconciler.plan(revision, readOnly: false)
         Self.say(plan.text)
         // Each training step's output as it is written, not at the end.

@@ -48,6 +48,7 @@ struct ControllerCommand: AsyncParsableCommand {
     var listen: String?
 
     @OptionGroup var tls: TLSOptions
+    @OptionGroup var snapshots: SnapshotOptions
 
     @Option(help: "The API tokens: a YAML or JSON list of {name, role, sha256} (see docs/api.md).", completion: .file())
     var tokens: String?
@@ -123,7 +124,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let git = try source.source(state: state)
         let reconciler = Reconciler(
             store: try state.store(), workspace: state.workspace, writeBack: git,
-            author: source.author, log: { logger.info("\($0)") })
+            author: source.author, snapshotRemote: try snapshots.snapshotRemote(), log: { logger.info("\($0)") })
         let metrics = ControllerMetrics(version: GantryVersion.current)
         let notifier = Notifier(
             receivers: generic.map { .init(url: $0, format: .generic) } + slack.map { .init(url: $0, format: .slack) },

@@ -23,6 +23,7 @@ struct Reproduce: AsyncParsableCommand {
     @OptionGroup var source: SourceOptions
     @OptionGroup var state: StateOptions
     @OptionGroup var format: FormatOptions
+    @OptionGroup var snapshots: SnapshotOptions
     @Argument(help: "MODEL@VERSION, such as churn@7.") var reference: VersionReference
 
     func run() async throws {
@@ -30,7 +31,7 @@ struct Reproduce: AsyncParsableCommand {
             printError("error: no state in \(state.directory)")
             throw ExitCode(1)
         }
-        let reconciler = Reconciler(store: store, workspace: state.workspace)
+        let reconciler = Reconciler(store: store, workspace: state.workspace, snapshotRemote: try snapshots.snapshotRemote())
         let report: Reproduction
         do {
             report = try await reconciler.reproduce(model: reference.model, number: reference.number, source: try source.source(state: state))

@@ -30,12 +30,28 @@ struct DataCheckout: AsyncParsableCommand {
             """)
 
     @OptionGroup var state: StateOptions
+    @OptionGroup var snapshotOptions: SnapshotOptions
     @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: VersionReference
     @Argument(help: "The directory to write into (made when missing).", completion: .directory) var directory: String
 
     func run() async throws {
         guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
         let snapshots = SnapshotStore(root: state.workspace.snapshots)
+        if let remote = try snapshotOptions.snapshotRemote() {
+            // What this machine lacks comes from the remote first.
+            guard let version = try store.version(reference.model, reference.number), let lineage = Lineage.decode(version.lineage) else {
+                throw ValidationError("no version \(reference)")
+            }
+            for (name, fingerprint) in lineage.datasets.sorted(by: { $0.key < $1.key })
+            where snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+                do {
+                    if let pulled = try await remote.pull(fingerprint, into: snapshots) { print("\(name): pulled \(pulled) bytes from \(remote.description)") }
+                } catch {
+                    printError("error: \(name): \(error)")
+                    throw ExitCode(1)
+                }
+            }
+        }
         let manifests = try snapshotManifests(store, snapshots, reference)
         guard !manifests.isEmpty else {
             printError("error: \(reference) has no data snapshots (a dataset in Git is in its commit; one behind a URL or in S3 is not kept)")
