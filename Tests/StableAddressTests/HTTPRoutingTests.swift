@@ -11,7 +11,9 @@ import Testing
 
 /// The forwarder routes HTTP/1.x per request: by weight, around a dead
 /// backend, and a kept-alive client follows a switch at its next request.
-@Suite(.serialized, .timeLimit(.minutes(1)))
+// Three minutes: 2,000 requests one after another take seconds alone and
+// over a minute on a loaded two-core machine (the whole suite at once).
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct HTTPRoutingTests {
     @Test func weightsSplitRequestsAndStatsCountThem() async throws {
         let stable = try TestBackend(.keepAlive("old", failEvery: 0))
