@@ -38,7 +38,7 @@ public enum SchemaGenerator {
         case .Model: spec = describe(ModelSpec.self)
         case .Deployment: spec = describe(DeploymentSpec.self)
         }
-        return .object([
+        let document: JSONValue = .object([
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": .string("\(baseURL)/\(kind.rawValue.lowercased()).json"),
             "title": .string("Gantry \(kind.rawValue)"),
@@ -52,6 +52,30 @@ public enum SchemaGenerator {
                 "spec": spec,
             ]),
         ])
+        return annotated(document, kind: kind, path: "")
+    }
+
+    /// `schema` with each property described as docs/manifests.md describes
+    /// the field (``fieldDocs``, made from it by scripts/field-docs); a
+    /// type's own description (a duration's, a command's) follows the
+    /// field's.
+    static func annotated(_ schema: JSONValue, kind: Kind, path: String) -> JSONValue {
+        guard case .object(var object) = schema else { return schema }
+        if !path.isEmpty, let text = fieldDocs["\(kind.rawValue):\(path)"] ?? fieldDocs["*:\(path)"] {
+            if case .string(let own)? = object["description"] {
+                object["description"] = .string(text + " " + own)
+            } else {
+                object["description"] = .string(text)
+            }
+        }
+        if case .object(let properties)? = object["properties"] {
+            object["properties"] = .object(
+                properties.reduce(into: [:]) { out, property in
+                    out[property.key] = annotated(property.value, kind: kind, path: path.isEmpty ? property.key : path + "." + property.key)
+                })
+        }
+        if let items = object["items"] { object["items"] = annotated(items, kind: kind, path: path + "[]") }
+        return .object(object)
     }
 
     /// The schema of any decodable type.
