@@ -26,6 +26,7 @@ extension GantryServer {
         .init(method: "GET", path: "/api/v1/plan", role: .viewer),
         .init(method: "GET", path: "/api/v1/state", role: .viewer),
         .init(method: "GET", path: "/api/v1/trainings", role: .viewer),
+        .init(method: "GET", path: "/api/v1/models/{name}/logs", role: .viewer),
         .init(method: "GET", path: "/api/v1/history", role: .viewer),
         .init(method: "GET", path: "/api/v1/audit", role: .admin),
         .init(method: "POST", path: "/api/v1/refresh", role: .operator),

@@ -66,6 +66,15 @@ extension GantryServer {
             }
             return JSON(try StateSnapshot(store: store, observed: assessment.observed, commit: assessment.desired.revision.commit.id.hex))
         }
+        api.get("models/:name/logs") { request, context in
+            try context.require(.viewer)
+            let name = try context.parameters.require("name")
+            let version = request.uri.queryParameters.get("version").flatMap { Int($0) }
+            guard let run = try TrainingViews.run(name, version: version, store: store, workspace: reconciler.workspace) else {
+                throw APIError(.notFound, "no run of \(name)\(version.map { "@v\($0)" } ?? "") on the controller's machine")
+            }
+            return JSON(run)
+        }
         api.get("trainings") { _, context in
             try context.require(.viewer)
             return JSON(try TrainingViews.inProgress(store, workspace: reconciler.workspace))

@@ -12,17 +12,23 @@ struct Logs: AsyncParsableCommand {
             its name, or only --step's. With -f, new lines are printed as the
             steps write them until the run ends.
 
+            With --server, reads the run on a running controller's machine (a
+            viewer token in $GANTRY_TOKEN); -f then polls it every second.
+
             Examples:
               gantry logs churn -f
               gantry logs churn@3 --step evaluate
+              GANTRY_TOKEN=… gantry logs churn -f --server https://gantry.internal:8443
             """)
 
     @OptionGroup var state: StateOptions
+    @OptionGroup var read: ReadOptions
     @Argument(help: "MODEL or MODEL@VERSION.") var reference: String
     @Option(help: "Only this step's log.") var step: String?
     @Flag(name: [.customShort("f"), .customLong("follow")], help: "Follow the logs until the run ends.") var follow = false
 
     func run() async throws {
+        if let server = read.server { return try await remote(server) }
         let run = try runDirectory()
         let tail = StepLogTail()
         var shown = false
@@ -66,5 +72,55 @@ struct Logs: AsyncParsableCommand {
         }
         guard let newest = state.workspace.latestRun(of: model) else { throw ValidationError("no run of \(model) in \(runs)") }
         return newest
+    }
+
+    /// What the controller's API serves of a run.
+    struct RemoteRun: Decodable {
+        struct Step: Decodable {
+            var name: String
+            var tail: String
+            var size: Int64?
+        }
+        var run: String?
+        var running: Bool?
+        var steps: [Step]
+    }
+
+    /// The run as the controller at `server` has it; with -f, polled
+    /// until it ends, printing only what each log gained.
+    func remote(_ server: String) async throws {
+        var options = try ServerOptions.parse([])
+        options.server = server
+        let client = try options.client()
+        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+        var query: [(String, String)] = []
+        if parts.count == 2 {
+            guard let number = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "v"))) else {
+                throw ValidationError("\(reference): MODEL@VERSION, such as churn@3")
+            }
+            query.append(("version", String(number)))
+        }
+        var printed: [String: Int64] = [:]
+        while true {
+            let run: RemoteRun
+            do { run = try await client.get("/api/v1/models/\(parts[0])/logs", query: query) } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            for log in run.steps where step == nil || log.name == step {
+                let size = log.size ?? Int64(log.tail.utf8.count)
+                let before = printed[log.name]
+                if before == nil, step == nil { Apply.say("==> \(log.name) (\(run.run ?? "?") on the controller) <==") }
+                let new = size - (before ?? 0)
+                if new > 0 {
+                    let bytes = Array(log.tail.utf8)
+                    if new > Int64(bytes.count) { Apply.say("[… \(new - Int64(bytes.count)) bytes not shown …]") }
+                    FileHandle.standardOutput.write(Data(bytes.suffix(Int(min(new, Int64(bytes.count))))))
+                }
+                printed[log.name] = size
+            }
+            guard follow, run.running == true else { return }
+            try await Task.sleep(for: .seconds(1))
+        }
     }
 }
