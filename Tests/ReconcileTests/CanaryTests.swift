@@ -84,6 +84,20 @@ import Testing
         try await project.commit("Train and pin v2")
     }
 
+    /// The demo server at v1 under `strategy`, applied once; `prepare`
+    /// adds files to the project first.
+    static func servingV1(_ strategy: String, prepare: (TestProject) -> Void = { _ in }) async throws -> (TestProject, Harness) {
+        let project = try await TestProject(port: freePort())
+        project.write("src/serve.py", serve)
+        prepare(project)
+        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
+        try await project.commit("Serve demo by canary")
+        let harness = try Harness(project)
+        let (_, first) = try await harness.apply()
+        #expect(first.result == .applied, "\(first.failed)")
+        return (project, harness)
+    }
+
     @Test func aVersionFailingAFifthOfItsRequestsIsRolledBackByTheForwardersReadings() async throws {
         let project = try await Self.project()
         let harness = try Harness(project)
@@ -130,15 +144,8 @@ import Testing
               autoRollback: true
 
             """
-        let project = try await TestProject(port: freePort())
-        project.write("src/serve.py", Self.serve)
-        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
-        try await project.commit("Serve demo by canary, frozen on failure")
-        let harness = try Harness(project)
+        let (project, harness) = try await Self.servingV1(strategy)
         defer { Task { await harness.tearDown() } }
-        let (_, first) = try await harness.apply()
-        #expect(first.result == .applied, "\(first.failed)")
-
         try await Self.pinV2(project, strategy: strategy)
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
@@ -170,17 +177,6 @@ import Testing
     }
 
     @Test func anEvaluationCommandThatFailsAtAStepRollsTheCanaryBack() async throws {
-        let project = try await TestProject(port: freePort())
-        project.write("src/serve.py", Self.serve)
-        // The evaluation passes at 10% and fails at 50%, and says why.
-        project.write(
-            "check.py",
-            """
-            import sys
-            address, version, percent = sys.argv[1:4]
-            print(f"checked v{version} at {address} with {percent}%")
-            sys.exit(1 if percent == "50" else 0)
-            """)
         let strategy = """
               strategy:
                 type: canary
@@ -190,12 +186,18 @@ import Testing
               autoRollback: true
 
             """
-        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
-        try await project.commit("Serve demo by canary, checked by a command")
-        let harness = try Harness(project)
+        // The evaluation passes at 10% and fails at 50%, and says why.
+        let (project, harness) = try await Self.servingV1(strategy) { project in
+            project.write(
+                "check.py",
+                """
+                import sys
+                address, version, percent = sys.argv[1:4]
+                print(f"checked v{version} at {address} with {percent}%")
+                sys.exit(1 if percent == "50" else 0)
+                """)
+        }
         defer { Task { await harness.tearDown() } }
-        let (_, first) = try await harness.apply()
-        #expect(first.result == .applied, "\(first.failed)")
         try await Self.pinV2(project, strategy: strategy)
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
@@ -208,8 +210,6 @@ import Testing
     }
 
     @Test func aVersionWhoseOwnMetricsFailAGateIsRolledBack() async throws {
-        let project = try await TestProject(port: freePort())
-        project.write("src/serve.py", Self.serve)
         let strategy = """
               strategy:
                 type: canary
@@ -219,12 +219,8 @@ import Testing
               autoRollback: true
 
             """
-        project.write("manifests/deployment.yaml", project.deployment(version: 1, extra: strategy))
-        try await project.commit("Serve demo by canary, gated on its own metrics")
-        let harness = try Harness(project)
+        let (project, harness) = try await Self.servingV1(strategy)
         defer { Task { await harness.tearDown() } }
-        let (_, first) = try await harness.apply()
-        #expect(first.result == .applied, "\(first.failed)")
         try await Self.pinV2(project, strategy: strategy, env: "PREDICTION_ERRORS: \"7\"")
         let (_, report) = try await harness.apply()
         let error = try #require(report.failed.first?.error)
