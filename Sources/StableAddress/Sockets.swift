@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,6 +30,18 @@ public func freeLoopbackPort() throws -> UInt16 {
     return try Sockets.bindLoopback(port: 0)
 }
 
+/// A free loopback port from `range`, from a rotation of its own: for a
+/// caller that keeps ports apart from the ones `freeLoopbackPort` hands
+/// out (the tests reserve addresses in a range Gantry's processes do not
+/// pick from, `GANTRY_PORT_RANGE`).
+public func freeLoopbackPort(in range: Range<UInt16>) throws -> UInt16 {
+    for _ in 0..<64 {
+        let port = PortPicker.nextReserved(in: range)
+        if (try? Sockets.bindLoopback(port: port)) != nil { return port }
+    }
+    return try Sockets.bindLoopback(port: 0)
+}
+
 /// Why nothing could listen on `address` now (another process holds it),
 /// or nil when it is free. A check, not a reservation: the address is
 /// released again before returning.
@@ -48,11 +61,30 @@ enum PortPicker {
     /// below Kubernetes' NodePort range (30000-32767) and the kernel's
     /// ephemeral range (32768 and up on Linux by default). Cut short when the
     /// ephemeral range starts lower; nil when that leaves no room.
+    /// `GANTRY_PORT_RANGE=LOW-HIGH` (inclusive) narrows it, for an
+    /// operator who opens only some ports, and for the tests.
     static let range: Range<UInt16>? = {
+        if let given = ProcessInfo.processInfo.environment["GANTRY_PORT_RANGE"], let range = parse(given) { return range }
         let top = min(30_000, ephemeralLow() ?? 32_768)
         return top > 21_000 ? 20_000..<UInt16(top) : nil
     }()
     private static let cursor = Mutex<Int>(Int.random(in: 0..<65_536))
+    private static let reservedCursor = Mutex<Int>(Int.random(in: 0..<65_536))
+
+    /// `LOW-HIGH`, both ports, LOW at most HIGH; nil otherwise.
+    static func parse(_ text: String) -> Range<UInt16>? {
+        let parts = text.split(separator: "-").map { UInt16($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high < UInt16.max else { return nil }
+        return low..<(high + 1)
+    }
+
+    static func nextReserved(in range: Range<UInt16>) -> UInt16 {
+        let offset = reservedCursor.withLock { c in
+            c += 1
+            return c
+        }
+        return range.lowerBound + UInt16(offset % range.count)
+    }
 
     static func next(in range: Range<UInt16>) -> UInt16 {
         let offset = cursor.withLock { c in

@@ -53,6 +53,18 @@ import Testing
         #expect(picks.allSatisfy { range.contains($0) })
         #expect(Set(picks).count == picks.count)
     }
+
+    /// `GANTRY_PORT_RANGE` is LOW-HIGH, both included; anything else is
+    /// ignored (the default range stands).
+    @Test func aPortRangeIsReadInclusiveAndNonsenseIsIgnored() throws {
+        #expect(PortPicker.parse("25000-29999") == 25_000..<30_000)
+        #expect(PortPicker.parse(" 8000 - 8000 ") == 8_000..<8_001)
+        for bad in ["", "25000", "30000-20000", "0-10", "a-b", "1-2-3", "20000-65535"] {
+            #expect(PortPicker.parse(bad) == nil, "\(bad)")
+        }
+        let reserved = try (0..<100).map { _ in try freeLoopbackPort(in: 21_000..<21_100) }
+        #expect(Set(reserved).count == 100 && reserved.allSatisfy { (21_000..<21_100).contains($0) })
+    }
 }
 
 @Suite struct ForwarderControlTests {
