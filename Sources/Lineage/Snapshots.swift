@@ -111,25 +111,28 @@ public struct SnapshotStore: Sendable {
     /// Copies `source` in as the object `digest`, checking that what was
     /// copied has that digest (the file may change while it is copied).
     func keep(_ source: String, as digest: String) throws {
-        let target = objectPath(digest)
-        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let partial = target + ".partial-\(getpid())"
-        defer { unlink(partial) }
-        try Self.copy(source, to: partial)
-        guard "sha256:" + (try Digest.sha256(file: partial)) == digest else {
-            throw Failure(description: "\(source) changed while it was snapshotted")
+        try install(digest) { partial in
+            try Self.copy(source, to: partial)
+            guard "sha256:" + (try Digest.sha256(file: partial)) == digest else {
+                throw Failure(description: "\(source) changed while it was snapshotted")
+            }
         }
-        chmod(partial, 0o444)
-        guard rename(partial, target) == 0 else { throw Failure(description: "cannot store \(target): \(String(cString: strerror(errno)))") }
     }
 
     /// Stores `bytes` (already checked to have `digest`) as that object.
     func add(_ bytes: [UInt8], as digest: String) throws {
+        try install(digest) { partial in try Data(bytes).write(to: URL(fileURLWithPath: partial)) }
+    }
+
+    /// Makes the object `digest` from what `write` leaves at a partial path
+    /// beside it: read-only, and in place in one rename, so a reader never
+    /// sees half an object.
+    func install(_ digest: String, _ write: (String) throws -> Void) throws {
         let target = objectPath(digest)
         try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let partial = target + ".partial-\(getpid())"
         defer { unlink(partial) }
-        try Data(bytes).write(to: URL(fileURLWithPath: partial))
+        try write(partial)
         chmod(partial, 0o444)
         guard rename(partial, target) == 0 else { throw Failure(description: "cannot store \(target): \(String(cString: strerror(errno)))") }
     }
@@ -196,18 +199,6 @@ public struct SnapshotStore: Sendable {
             }
         }
         return removed
-    }
-
-    /// Bytes the objects take.
-    public func size() -> Int64 {
-        let objects = root + "/objects"
-        var total: Int64 = 0
-        for prefix in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: objects + "/" + prefix)) ?? [] {
-                total += (try? FileManager.default.attributesOfItem(atPath: "\(objects)/\(prefix)/\(name)")[.size] as? Int64).flatMap { $0 } ?? 0
-            }
-        }
-        return total
     }
 
     /// A kernel-side copy (shared blocks where the file system can), read

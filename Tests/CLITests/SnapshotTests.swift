@@ -160,13 +160,13 @@ struct SnapshotTests {
         let names = try #require(captured["environment"] as? [String])
         #expect(names.contains("PATH") && names.contains("PYTHONUNBUFFERED") && !names.contains { $0.contains("/") }, "names only: \(names)")
 
-        // The digest leaves the capture out: the version's digest is the
-        // one its lineage has without it, as before runtimes were captured.
+        // The digest leaves the capture out: the recorded lineage, capture
+        // and all, has the version's digest, the same as without it.
+        let recorded = try JSONDecoder().decode(Lineage.self, from: JSONSerialization.data(withJSONObject: lineage))
+        #expect(recorded.captured != nil && object["digest"] as? String == recorded.digest)
         var without = lineage
         without["captured"] = nil
-        let plain = try JSONSerialization.data(withJSONObject: without)
-        let decoded = try JSONDecoder().decode(Lineage.self, from: plain)
-        #expect(object["digest"] as? String == decoded.digest)
+        #expect(try JSONDecoder().decode(Lineage.self, from: JSONSerialization.data(withJSONObject: without)).digest == recorded.digest)
         let text = try await gantry(["lineage", "counter@1", "--state-dir", state])
         #expect(text.output.contains("ran on      \(python) \(version.trimmingCharacters(in: .whitespacesAndNewlines))"), "\(text.output)")
     }

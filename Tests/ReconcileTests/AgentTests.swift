@@ -264,17 +264,8 @@ struct AgentTests {
             let a = nodes[0]
             let project = try await project(nodes: [(a.name, a.endpoint)], train: "local", serve: "node-a")
             project.write("src/serve.py", CanaryTests.serve)
-            let strategy = """
-                  strategy:
-                    type: canary
-                    steps: [50, 100]
-                    pause: 200ms
-                    analysis: { metrics: { gates: ["model_prediction_errors_total <= 3"] } }
-                  autoRollback: true
-
-                """
             func deployment(version: Int, errors: String) -> String {
-                project.deployment(version: version, extra: strategy)
+                project.deployment(version: version, extra: CanaryTests.metricsStrategy)
                     .replacingOccurrences(of: "{ target: local }", with: "{ target: node-a }")
                     .replacingOccurrences(of: "workingDir: src", with: "workingDir: src\n    env: { PREDICTION_ERRORS: \"\(errors)\" }")
             }

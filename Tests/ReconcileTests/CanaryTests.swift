@@ -209,16 +209,19 @@ import Testing
         #expect(try harness.store.hold("demo-prod")?.version == 2)
     }
 
-    @Test func aVersionWhoseOwnMetricsFailAGateIsRolledBack() async throws {
-        let strategy = """
-              strategy:
-                type: canary
-                steps: [50, 100]
-                pause: 200ms
-                analysis: { metrics: { gates: ["model_prediction_errors_total <= 3"] } }
-              autoRollback: true
+    /// A canary gated on the demo server's own `/metrics`.
+    static let metricsStrategy = """
+          strategy:
+            type: canary
+            steps: [50, 100]
+            pause: 200ms
+            analysis: { metrics: { gates: ["model_prediction_errors_total <= 3"] } }
+          autoRollback: true
 
-            """
+        """
+
+    @Test func aVersionWhoseOwnMetricsFailAGateIsRolledBack() async throws {
+        let strategy = Self.metricsStrategy
         let (project, harness) = try await Self.servingV1(strategy)
         defer { Task { await harness.tearDown() } }
         try await Self.pinV2(project, strategy: strategy, env: "PREDICTION_ERRORS: \"7\"")

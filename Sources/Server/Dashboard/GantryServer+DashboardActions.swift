@@ -174,15 +174,14 @@ extension GantryServer {
     // MARK: - Logs
 
     /// The model's latest run on this machine, each step's log (its last
-    /// 64 KiB), marked running while its launch is open.
+    /// 64 KiB), marked running until it writes its result.
     func logPage(_ model: String) -> String {
         var out = "<h1>Training log of \(model.html)</h1>"
-        guard let run = TrainingViews.latestRun(model, workspace: reconciler.workspace) else {
+        guard let run = try? TrainingViews.run(model, version: nil, store: store, workspace: reconciler.workspace) else {
             return out + "<section><p class=\"muted\">No training of \(model.html) ran on this machine.</p></section>"
         }
-        let running = (try? store.openIntents())?.contains { $0.kind == .train && $0.object == "Model/\(model)" } ?? false
-        out += "<section><p>" + Page.badge(running ? "Running" : "Finished") + " <code>\(run.html)</code></p></section>"
-        for step in TrainingViews.steps(in: run) {
+        out += "<section><p>" + Page.badge(run.running ? "Running" : "Finished") + " <code>\((run.run ?? "").html)</code></p></section>"
+        for step in run.steps {
             out += "<section><h2>\(step.name.html)</h2><pre class=\"log\">\(step.tail.html)</pre></section>"
         }
         return out

@@ -21,7 +21,7 @@ struct TrainingView: Codable, Sendable {
     /// The run directory, for a training on the local target.
     var run: String?
     var steps: [Step]
-    /// Whether the run has not written its result yet.
+    /// Whether the run goes on: its launch is open and it wrote no result.
     var running: Bool = true
 }
 
@@ -40,8 +40,6 @@ enum TrainingViews {
                 run: local ? run : nil, steps: local ? steps(in: run!).map { TrainingView.Step(name: $0.name, tail: $0.tail, size: $0.size) } : [])
         }
     }
-
-    static func latestRun(_ model: String, workspace: Workspace) -> String? { workspace.latestRun(of: model) }
 
     /// Each step's log in `run`, by step name, with its last 64 KiB.
     static func steps(in run: String) -> [(name: String, tail: String, size: Int64)] {
@@ -67,7 +65,10 @@ enum TrainingViews {
         }
         guard let directory, FileManager.default.fileExists(atPath: directory) else { return nil }
         let started = (try? FileManager.default.attributesOfItem(atPath: directory)[.creationDate] as? Date) ?? Date()
-        let running = !FileManager.default.fileExists(atPath: directory + "/result.json")
+        // Running while its launch is open and it has written no result
+        // (a runner that died without one is not running).
+        let launched = try store.openIntents().contains { $0.kind == .train && $0.object == "Model/\(model)" }
+        let running = launched && !FileManager.default.fileExists(atPath: directory + "/result.json")
         return TrainingView(
             model: model, target: "local", startedAt: started ?? Date(), run: directory,
             steps: steps(in: directory).map { TrainingView.Step(name: $0.name, tail: $0.tail, size: $0.size) }, running: running)

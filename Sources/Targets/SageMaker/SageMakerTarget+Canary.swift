@@ -55,8 +55,7 @@ extension SageMakerTarget: TrafficSplitting {
                             VariantName: Self.canaryVariant, ModelName: pair.handles.model, InstanceType: pair.instanceType,
                             InitialInstanceCount: pair.replicas, InitialVariantWeight: 0),
                     ]))
-            try await point(endpoint, at: split, deadline: pair.deadline, timeout: pair.timeout)
-            _ = try await waitInService(endpoint, config: split, deadline: pair.deadline, timeout: pair.timeout)
+            try await move(endpoint, to: split, timeout: pair.timeout, deadline: pair.deadline)
         } catch {
             await discard(split, unlessUsedBy: endpoint, keeping: stable, withModel: false)
             await discard(pair.handles.endpointConfig, unlessUsedBy: endpoint, keeping: stable)
@@ -136,21 +135,15 @@ extension SageMakerTarget: TrafficSplitting {
 
     public func commit(_ canary: DeploymentRecord) async throws {
         guard let handles = Self.handles(canary) else { throw DriverError("the record of \(canary.name) names no SageMaker endpoint") }
-        let timeout = Self.defaultServingTimeout
-        let deadline = ContinuousClock.now + .seconds(Int64(timeout.seconds))
-        try await point(handles.endpoint, at: handles.endpointConfig, deadline: deadline, timeout: timeout)
-        _ = try await waitInService(handles.endpoint, config: handles.endpointConfig, deadline: deadline, timeout: timeout)
+        try await move(handles.endpoint, to: handles.endpointConfig)
     }
 
     /// The endpoint back on the stable config; the split config and the
     /// canary's model and config are deleted once it no longer uses them.
     public func abandon(_ canary: DeploymentRecord, stable: DeploymentRecord) async {
         guard let handles = Self.handles(canary), let old = Self.handles(stable) else { return }
-        let timeout = Self.defaultServingTimeout
-        let deadline = ContinuousClock.now + .seconds(Int64(timeout.seconds))
         do {
-            try await point(handles.endpoint, at: old.endpointConfig, deadline: deadline, timeout: timeout)
-            _ = try await waitInService(handles.endpoint, config: old.endpointConfig, deadline: deadline, timeout: timeout)
+            try await move(handles.endpoint, to: old.endpointConfig)
         } catch {
             return  // the next observation sees the endpoint off its record and repairs it
         }

@@ -18,8 +18,7 @@ extension SageMakerTarget {
         let endpoint = pair.handles.endpoint
         let serving: EndpointDescription
         do {
-            try await point(endpoint, at: pair.handles.endpointConfig, deadline: pair.deadline, timeout: pair.timeout)
-            serving = try await waitInService(endpoint, config: pair.handles.endpointConfig, deadline: pair.deadline, timeout: pair.timeout)
+            serving = try await move(endpoint, to: pair.handles.endpointConfig, timeout: pair.timeout, deadline: pair.deadline)
         } catch {
             await discard(pair.handles.endpointConfig, unlessUsedBy: endpoint, keeping: request.current.flatMap(Self.handles))
             throw error
@@ -126,6 +125,18 @@ extension SageMakerTarget {
             }
             return text
         }
+    }
+
+    /// Points the endpoint at `config` and waits until it is InService with
+    /// it, by `deadline` (by default `timeout` from now).
+    @discardableResult
+    func move(
+        _ endpoint: String, to config: String, timeout: TimeSpan = Self.defaultServingTimeout,
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws -> EndpointDescription {
+        let deadline = deadline ?? ContinuousClock.now + .milliseconds(Int64(timeout.seconds * 1000))
+        try await point(endpoint, at: config, deadline: deadline, timeout: timeout)
+        return try await waitInService(endpoint, config: config, deadline: deadline, timeout: timeout)
     }
 
     /// Makes the endpoint use `config`: creates it when missing, replaces it

@@ -58,13 +58,9 @@ struct Logs: AsyncParsableCommand {
 
     /// The run directory `reference` names.
     func runDirectory() throws -> String {
-        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
-        let model = parts[0]
+        let (model, number) = try parsedReference()
         let runs = state.workspace.runs
-        if parts.count == 2 {
-            guard let number = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "v"))) else {
-                throw ValidationError("\(reference): MODEL@VERSION, such as churn@3")
-            }
+        if let number {
             guard let version = try state.existingStore()?.version(model, number) else {
                 throw ValidationError("no version \(number) of \(model) in \(state.directory)")
             }
@@ -72,6 +68,16 @@ struct Logs: AsyncParsableCommand {
         }
         guard let newest = state.workspace.latestRun(of: model) else { throw ValidationError("no run of \(model) in \(runs)") }
         return newest
+    }
+
+    /// MODEL, or MODEL@N (MODEL@vN).
+    func parsedReference() throws -> (model: String, number: Int?) {
+        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return (parts[0], nil) }
+        guard let number = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "v"))) else {
+            throw ValidationError("\(reference): MODEL@VERSION, such as churn@3")
+        }
+        return (parts[0], number)
     }
 
     /// What the controller's API serves of a run.
@@ -89,21 +95,13 @@ struct Logs: AsyncParsableCommand {
     /// The run as the controller at `server` has it; with -f, polled
     /// until it ends, printing only what each log gained.
     func remote(_ server: String) async throws {
-        var options = try ServerOptions.parse([])
-        options.server = server
-        let client = try options.client()
-        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
-        var query: [(String, String)] = []
-        if parts.count == 2 {
-            guard let number = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "v"))) else {
-                throw ValidationError("\(reference): MODEL@VERSION, such as churn@3")
-            }
-            query.append(("version", String(number)))
-        }
+        let client = try ServerOptions.client(for: server)
+        let (model, number) = try parsedReference()
+        let query = number.map { [("version", String($0))] } ?? []
         var printed: [String: Int64] = [:]
         while true {
             let run: RemoteRun
-            do { run = try await client.get("/api/v1/models/\(parts[0])/logs", query: query) } catch {
+            do { run = try await client.get("/api/v1/models/\(model)/logs", query: query) } catch {
                 printError("error: \(error)")
                 throw ExitCode(1)
             }

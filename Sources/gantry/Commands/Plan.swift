@@ -175,9 +175,7 @@ struct PlanCommand: AsyncParsableCommand {
 
     /// What the controller records and last observed.
     static func controllerState(_ server: String) async throws -> StateSnapshot {
-        var options = try ServerOptions.parse([])
-        options.server = server
-        let client = try options.client()
+        let client = try ServerOptions.client(for: server)
         do {
             let response = try await client.send("GET", "/api/v1/state", headers: [("Accept", "application/json")])
             let decoder = JSONDecoder()

@@ -37,6 +37,14 @@ struct ServerOptions: ParsableArguments {
         client.tls = caFile.map { TLSClientFiles(caFile: $0) }
         return client
     }
+
+    /// A client for `server` (else `GANTRY_SERVER`), with the token from
+    /// `GANTRY_TOKEN`: for commands whose own `--token-file` is Git's.
+    static func client(for server: String?) throws -> RESTClient {
+        var options = try ServerOptions.parse([])
+        options.server = server
+        return try options.client()
+    }
 }
 
 /// A running controller for a command that also reads Git (whose
@@ -50,11 +58,7 @@ struct ControllerOptions: ParsableArguments {
 
     var named: Bool { !(server ?? ProcessInfo.processInfo.environment["GANTRY_SERVER"] ?? "").isEmpty }
 
-    func client() throws -> RESTClient {
-        var options = try ServerOptions.parse([])
-        options.server = server
-        return try options.client()
-    }
+    func client() throws -> RESTClient { try ServerOptions.client(for: server) }
 }
 
 /// What the controller answers to an action.
