@@ -150,6 +150,13 @@ struct RemoteCLITests {
         }
         let status = try await read(["status"])
         #expect(status.contains("demo-prod") && status.contains("demo@v3") && status.contains("serving"), "\(status)")
+        let diff = try await read(["diff", "demo-prod", "-o", "json"])
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(diff.drop { $0 != "[" }.utf8)) as? [[String: Any]], "\(diff)")
+        let version = fields.first { $0["field"] as? String == "version" }
+        #expect(version?["desired"] as? String == "3" && version?["observed"] as? String == "3", "\(diff)")
+        #expect(fields.allSatisfy { $0["inSync"] as? Bool == true }, "the controller's own drift, in sync: \(diff)")
+        let noDeployment = try await gantry(["diff", "nope", "--server", controller.base], in: runner, environment: environment, timeout: .seconds(30))
+        #expect(noDeployment.code == 1 && noDeployment.output.contains("has no Deployment nope"), "\(noDeployment.output)")
         let versions = try await read(["versions", "demo", "-o", "json"])
         let numbers = (try JSONSerialization.jsonObject(with: Data(versions.drop { $0 != "[" }.utf8)) as? [[String: Any]])?.compactMap { $0["number"] as? Int }
         #expect(numbers == [1, 2, 3], "\(versions)")
