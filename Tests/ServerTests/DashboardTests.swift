@@ -163,6 +163,60 @@ struct DashboardTests {
         #expect(trainings?.isEmpty == true, "nothing trains now")
         await controller.stop()
     }
+
+    @Test func aTrainingUnderWayShowsInTheAPIAndOnTheDashboardWithItsOutputSoFar() async throws {
+        let project = try await ServerProject(deployment: false)
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        // A training that says one line, then waits for the test.
+        let release = makeTemporaryDirectory("release") + "/go"
+        project.write(
+            "src/train.py",
+            """
+            import json, os, sys, time
+            out, quality = sys.argv[1], float(sys.argv[2])
+            print("epoch 1 of 2: loss 0.41", flush=True)
+            while not os.path.exists("\(release)"):
+                time.sleep(0.05)
+            print("epoch 2 of 2: loss 0.22", flush=True)
+            json.dump({"quality": quality}, open(os.path.join(out, "model.json"), "w"))
+            json.dump({"accuracy": quality, "loss": 0.22}, open(os.path.join(out, "metrics.json"), "w"))
+            """)
+        try await project.push("Train in two epochs")
+        controller.loop.wakeup.request("test")
+        defer { FileManager.default.createFile(atPath: release, contents: Data()) }
+
+        var training: [String: Any] = [:]
+        try await eventually("the API lists the training with its first epoch", timeout: .seconds(60)) {
+            training = (try await controller.json("/api/v1/trainings") as? [[String: Any]])?.first ?? [:]
+            let steps = training["steps"] as? [[String: Any]] ?? []
+            return (steps.first?["tail"] as? String)?.contains("epoch 1 of 2") == true
+        }
+        #expect(training["model"] as? String == "demo" && training["target"] as? String == "local", "\(training)")
+        let step = try #require((training["steps"] as? [[String: Any]])?.first)
+        #expect(step["name"] as? String == "train" && !(step["tail"] as? String ?? "").contains("epoch 2"), "\(step)")
+        let log = try await controller.json("/api/v1/models/demo/logs") as? [String: Any]
+        #expect(log?["running"] as? Bool == true, "\(log ?? [:])")
+
+        let overview = try await Self.load(controller.base + "/", token: Tokens.viewer)
+        #expect(overview.problems.isEmpty, "\(overview.problems)")
+        #expect(
+            overview.html.contains("Training now") && overview.html.contains("train: epoch 1 of 2: loss 0.41"),
+            "\(overview.html.prefix(4000))")
+        let page = try await Self.load(controller.base + "/models/demo/log", token: Tokens.viewer)
+        #expect(page.status == 200 && page.html.contains("epoch 1 of 2") && !page.html.contains("Finished"), "\(page.html.prefix(3000))")
+
+        FileManager.default.createFile(atPath: release, contents: Data())
+        try await eventually("v2 is recorded", timeout: .seconds(60)) { try controller.store.versions(of: "demo").count == 2 }
+        try await eventually("nothing trains", timeout: .seconds(30)) {
+            (try await controller.json("/api/v1/trainings") as? [Any])?.isEmpty == true
+        }
+        let finished = try await controller.json("/api/v1/models/demo/logs") as? [String: Any]
+        let tail = ((finished?["steps"] as? [[String: Any]])?.first?["tail"] as? String) ?? ""
+        #expect(finished?["running"] as? Bool == false && tail.contains("epoch 2 of 2"), "\(finished ?? [:])")
+        await controller.stop()
+    }
 }
 
 /// Tokens by role, under the name the dashboard tests use.
