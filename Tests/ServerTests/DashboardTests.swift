@@ -1,7 +1,11 @@
 import Foundation
 import GantryTestSupport
+import Lineage
+import Manifests
 import Processes
 import Testing
+
+@testable import Server
 
 /// The dashboard, loaded in headless Chromium through scripts/browser-check.
 @Suite(.serialized, .timeLimit(.minutes(5)))
@@ -18,6 +22,7 @@ struct DashboardTests {
         var console: [Console]
         var exceptions: [String?]
         var log: [Console]
+        var labels: [String]?
 
         var problems: [String] {
             console.filter { ["error", "warning", "assert"].contains($0.level ?? "") }.map { "console: \($0.text ?? "")" }
@@ -82,6 +87,7 @@ struct DashboardTests {
         #expect(model.html.contains("aria-label=\"lineage graph\""))
         #expect(model.html.contains("param quality changed (0.8 -&gt; 0.9)") || model.html.contains("param quality changed (0.8 -> 0.9)"))
         #expect(model.html.contains("demo v2"))
+        #expect(model.labels?.isEmpty == true, "every chart label fits: \(model.labels ?? ["not measured"])")
 
         let phone = try await Self.load(controller.base + "/", token: Tokens.viewer, screenshot: screenshots + "/phone.png", width: 390, mobile: true)
         #expect(phone.problems.isEmpty, "\(phone.problems)")
@@ -162,6 +168,40 @@ struct DashboardTests {
         let trainings = try await controller.json("/api/v1/trainings") as? [Any]
         #expect(trainings?.isEmpty == true, "nothing trains now")
         await controller.stop()
+    }
+
+    /// Charts of a long history with awkward values and names: every label
+    /// fits, as headless Chromium draws it. (With 60 versions every x label
+    /// would overlap its neighbour; a value like 1234567.5 would be cut
+    /// off at the left.)
+    @Test func everyChartLabelFitsWithManyVersionsLongNamesAndLargeValues() async throws {
+        let versions = try (1...60).map { n in
+            let json = """
+                {"model": "customer-churn-gradient-boosted-eu-west", "number": \(n), "digest": "sha256:\(String(repeating: "ab", count: 32))",
+                 "commit": "0123456789abcdef", "createdAt": 0, "gatesPassed": \(n % 7 != 0), "gateReport": "", "promotion": "",
+                 "artifactDigest": "", "servedBy": \(n == 60 ? #"["churn-production-europe-west", "churn-staging-europe-west"]"# : "[]"),
+                 "metrics": {"accuracy": \(0.8 + Double(n) / 1000), "requests_per_second_at_the_99th_percentile": \(1234567.5 + Double(n) * 1001.25),
+                             "loss": \(0.000012345 / Double(n))}}
+                """
+            return try JSONDecoder().decode(VersionView.self, from: Data(json.utf8))
+        }
+        func lineage(_ n: Int) -> Lineage {
+            Lineage(
+                model: "customer-churn-gradient-boosted-eu-west", commit: "c", pipeline: "p", pipelineDigest: "d", codePath: "training/src/models/churn",
+                codeTree: "0123456789abcdef0123", datasets: ["customer-transactions-eu-west-\(n)": "sha256:" + String(repeating: "9", count: 64)],
+                params: ["learning_rate_schedule_warmup_steps": .int(n * 1000), "objective": .string("binary:logistic_with_weights")],
+                runtime: [:])
+        }
+        let lineages = Dictionary(uniqueKeysWithValues: (1...6).map { ($0, lineage($0)) })
+        let body = Charts.metrics(versions) + "<div class=\"scroll\">" + Charts.lineage(Array(versions.prefix(6)), lineages: lineages) + "</div>"
+        let file = makeTemporaryDirectory("charts") + "/charts.html"
+        try Page.render(title: "charts", caller: nil, body: body).write(toFile: file, atomically: true, encoding: .utf8)
+        for width in [1280, 390] {
+            let page = try await Self.load("file://" + file, token: nil, width: width, mobile: width < 500)
+            let labels = try #require(page.labels, "browser-check measured no labels")
+            #expect(labels.isEmpty, "at \(width) px: \(labels.prefix(10)) (\(labels.count) in all)")
+            #expect(page.html.contains("requests_per_second"), "the charts were drawn")
+        }
     }
 
     @Test func aTrainingUnderWayShowsInTheAPIAndOnTheDashboardWithItsOutputSoFar() async throws {
