@@ -17,14 +17,63 @@ import State
 ///     let app = server.application(host: "127.0.0.1", port: 8080, logger: logger)
 ///     try await ServiceGroup(services: [loop, app], logger: logger).run()
 public struct GantryServer: Sendable {
-    /// The repository the controller follows, for matching webhook pushes.
+    /// The repository the controller follows, for matching webhook pushes,
+    /// and its web page on the forge, for links to the branches Gantry
+    /// pushes for review.
     public struct FollowedSource: Sendable {
         public var location: String
         public var ref: String?
+        /// `https://host/owner/name`: given, or derived from an https or
+        /// ssh clone URL; nil for file://, git:// and the like.
+        public var web: String?
 
-        public init(location: String, ref: String?) {
+        public init(location: String, ref: String?, web: String? = nil) {
             self.location = location
             self.ref = ref
+            self.web = web.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? Self.webPage(of: location)
+        }
+
+        /// The web page of a repository cloned from `location`:
+        /// `https://[user@]host/owner/name[.git]`, `ssh://git@host[:port]/owner/name.git`
+        /// and `git@host:owner/name.git` give `https://host/owner/name`.
+        public static func webPage(of location: String) -> String? {
+            var rest: Substring
+            if location.hasPrefix("https://") || location.hasPrefix("http://") {
+                let scheme = location.hasPrefix("https://") ? "https://" : "http://"
+                rest = location.dropFirst(scheme.count)
+                if let at = rest.firstIndex(of: "@"), rest[..<at].firstIndex(of: "/") == nil { rest = rest[rest.index(after: at)...] }
+                return page(scheme + rest)
+            }
+            if location.hasPrefix("ssh://") {
+                rest = location.dropFirst("ssh://".count)
+                if let at = rest.firstIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+                guard let slash = rest.firstIndex(of: "/") else { return nil }
+                let host = rest[..<slash].split(separator: ":").first.map(String.init) ?? ""
+                return page("https://" + host + rest[slash...])
+            }
+            // scp-like: user@host:owner/name.git
+            if !location.contains("://"), let at = location.firstIndex(of: "@"), let colon = location[at...].firstIndex(of: ":") {
+                return page("https://" + location[location.index(after: at)..<colon] + "/" + location[location.index(after: colon)...])
+            }
+            return nil
+        }
+
+        public static func page(_ url: String) -> String? {
+            var url = url
+            while url.hasSuffix("/") { url.removeLast() }
+            if url.hasSuffix(".git") { url.removeLast(4) }
+            // A host and at least owner/name.
+            return url.split(separator: "/", omittingEmptySubsequences: true).count >= 4 ? url : nil
+        }
+
+        /// Where a person reviews `branch` against the followed one: the
+        /// forge's compare page (GitHub, Gitea and Forgejo; GitLab's under
+        /// `/-/`), which offers to open a pull request.
+        public func review(_ branch: String) -> String? {
+            guard let web else { return nil }
+            let base = ref ?? "main"
+            let compare = web.contains("gitlab") ? "/-/compare/" : "/compare/"
+            return web + compare + base + "..." + branch
         }
     }
 

@@ -206,6 +206,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: state + "/state.db"), "nothing started")
     }
 
+    @Test func aWebURLMustBeARepositoryPageAndNeedsTheDashboard() async throws {
+        let state = makeTemporaryDirectory("gantry-cli")
+        let base = ["controller", "--repo", packageRoot, "--path", "examples/quickstart", "--state-dir", state, "--iterations", "1"]
+        let notURL = try await gantry(base + ["--listen", "127.0.0.1:0", "--web-url", "github.com/ml/models"])
+        #expect(notURL.code == 64 && notURL.output.contains("--web-url github.com/ml/models: the repository's page"), "\(notURL.output)")
+        let noListen = try await gantry(base + ["--web-url", "https://github.com/ml/models"])
+        #expect(noListen.code == 64 && noListen.output.contains("--web-url is for the dashboard's links: it needs --listen"), "\(noListen.output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/gantry.sqlite"), "nothing started")
+    }
+
     @Test func helpShowsAnExampleForEveryVerb() async throws {
         for verb in [
             "validate", "plan", "apply", "controller", "status", "history", "versions", "lineage", "schema", "diff", "reproduce", "rollback", "destroy",

@@ -170,6 +170,58 @@ struct DashboardTests {
         await controller.stop()
     }
 
+    /// A branch Gantry pushed for review links to the forge's page for it,
+    /// on the model page; with no known web page it stays plain text.
+    @Test func aPromotionBranchLinksToTheForgesReviewPage() async throws {
+        let project = try await ServerProject()
+        let web = "https://git.example.com/ml/models"
+        let controller = try await LiveController(project, web: web)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+        try project.setQuality(from: "0.8", to: "0.9")
+        let model = try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+        project.write("manifests/model.yaml", model + "\n  promotion: { policy: manual }\n")
+        try await project.push("Better quality, promoted by review")
+        controller.loop.wakeup.request("test")
+        try await eventually("v2's promotion is recorded", timeout: .seconds(60)) {
+            try controller.store.version("demo", 2)?.promotion.contains("gantry/demo-v2") == true
+        }
+        let page = try await controller.get("/models/demo", token: Tokens.viewer)
+        #expect(page.status == 200)
+        #expect(
+            page.text.contains("<a href=\"\(web)/compare/main...gantry/demo-v2\" rel=\"noopener\">gantry/demo-v2</a>"),
+            "\(page.text.components(separatedBy: "id=\"versions\"").last?.prefix(2000) ?? "")")
+        #expect(try await git(["branch", "--list", "gantry/demo-v2"], in: project.bare).contains("gantry/demo-v2"), "the branch exists")
+        await controller.stop()
+    }
+
+    @Test(
+        arguments: [
+            ("https://github.com/ml/models.git", "https://github.com/ml/models"),
+            ("https://ci-bot@git.example.com/ml/models", "https://git.example.com/ml/models"),
+            ("ssh://git@gitlab.example.com:2222/ml/models.git", "https://gitlab.example.com/ml/models"),
+            ("git@github.com:ml/models.git", "https://github.com/ml/models"),
+            ("git://127.0.0.1/models.git", nil),
+            ("file:///srv/git/models.git", nil),
+            ("https://github.com/models.git", nil),
+        ] as [(String, String?)])
+    func theWebPageOfARepositoryComesFromItsCloneURL(_ location: String, _ page: String?) {
+        #expect(GantryServer.FollowedSource.webPage(of: location) == page)
+    }
+
+    @Test func aReviewLinkIsTheForgesCompareView() {
+        #expect(
+            GantryServer.FollowedSource(location: "git@github.com:ml/models.git", ref: "prod").review("gantry/demo-v2")
+                == "https://github.com/ml/models/compare/prod...gantry/demo-v2")
+        #expect(
+            GantryServer.FollowedSource(location: "https://gitlab.com/ml/models.git", ref: nil).review("gantry/rollback-x")
+                == "https://gitlab.com/ml/models/-/compare/main...gantry/rollback-x")
+        #expect(GantryServer.FollowedSource(location: "file:///srv/models.git", ref: "main").review("gantry/x") == nil)
+        #expect(
+            GantryServer.FollowedSource(location: "file:///srv/models.git", ref: "main", web: "https://forge.internal/ml/models/").review("gantry/x")
+                == "https://forge.internal/ml/models/compare/main...gantry/x")
+    }
+
     /// Charts of a long history with awkward values and names: every label
     /// fits, as headless Chromium draws it. (With 60 versions every x label
     /// would overlap its neighbour; a value like 1234567.5 would be cut

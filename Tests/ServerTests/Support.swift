@@ -155,7 +155,7 @@ final class LiveController: @unchecked Sendable {
 
     init(
         _ project: ServerProject, interval: Duration = .seconds(3600), notify: [Notifier.Receiver] = [],
-        stateDirectory: String? = nil, drivers: DriverFactory? = nil
+        stateDirectory: String? = nil, drivers: DriverFactory? = nil, web: String? = nil
     ) async throws {
         self.project = project
         workspace = Workspace(root: stateDirectory ?? makeTemporaryDirectory("gantry-state"), executable: gantryExecutable)
@@ -175,7 +175,7 @@ final class LiveController: @unchecked Sendable {
         let server = GantryServer(
             reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
             tokens: Tokens.file, webhookSecret: Self.webhookSecret,
-            source: .init(location: project.url, ref: "main"), notifier: notifier)
+            source: .init(location: project.url, ref: "main", web: web), notifier: notifier)
         var quiet = Logger(label: "server")
         quiet.logLevel = .error
         group = ServiceGroup(services: [loop, try server.application(host: "127.0.0.1", port: port, logger: quiet)], logger: quiet)

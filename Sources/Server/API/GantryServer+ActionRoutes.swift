@@ -115,7 +115,8 @@ extension GantryServer {
             result.applied
             ? "Git now pins \(result.model)@v\(result.toVersion); the controller deploys it now"
             : "the pin change awaits review on branch \(result.branch ?? "?"); nothing changes until it is merged"
-        return ActionResult(accepted: true, message: message, rollback: result)
+        return ActionResult(
+            accepted: true, message: message, rollback: result, review: result.applied ? nil : result.branch.flatMap(source.review))
     }
 
     /// The caller of a call that changes something: an operator, while the

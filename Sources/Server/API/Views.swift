@@ -183,4 +183,7 @@ struct ActionResult: Codable, Sendable {
     var accepted: Bool
     var message: String
     var rollback: RollbackResult?
+    /// For a change that awaits review on a branch: the forge's page to
+    /// review it (nil when the repository has no known web page).
+    var review: String?
 }

@@ -12,7 +12,7 @@ extension GantryServer {
             guard let caller = context.caller else { return loginPage(status: .unauthorized, error: context.rejectedCredential ? "Unknown token." : nil) }
             let query = request.uri.queryParameters
             let flash =
-                query.get("done").map { "<p class=\"flash ok\" role=\"status\">\($0.html)</p>" }
+                query.get("done").map { "<p class=\"flash ok\" role=\"status\">\(linkingBranches($0.html))</p>" }
                 ?? query.get("failed").map { "<p class=\"flash bad\" role=\"alert\">\($0.html)</p>" } ?? ""
             return HTML(text: Page.render(title: "Overview", caller: caller.name, body: flash + (try overview(caller))))
         }
@@ -217,7 +217,7 @@ extension GantryServer {
                         Page.badge(v.gatesPassed ? "Synced" : "Failed").replacingOccurrences(of: ">Synced<", with: ">pass<").replacingOccurrences(
                             of: ">Failed<", with: ">fail<")
                             + " <span class=\"muted\">\(v.gateReport.html)</span>",
-                        v.promotion.html, v.servedBy.map(\.html).joined(separator: ", "),
+                        linkingBranches(v.promotion.html), v.servedBy.map(\.html).joined(separator: ", "),
                     ]
                 }, empty: "No versions yet.") + "</section>"
         return out
@@ -225,5 +225,17 @@ extension GantryServer {
 
     func stat(_ label: String, _ value: String) -> String {
         "<div class=\"stat\"><span class=\"muted\">\(label.html)</span><b>\(value)</b></div>"
+    }
+
+    /// `html` with each branch Gantry pushes for review (`gantry/…`) linked
+    /// to the forge's page for reviewing it, when the followed repository
+    /// has one.
+    func linkingBranches(_ html: String) -> String {
+        guard source.web != nil else { return html }
+        return html.replacing(/gantry\/[A-Za-z0-9._-]*[A-Za-z0-9_-]/) { match in
+            let branch = String(match.output)
+            guard let url = source.review(branch) else { return branch }
+            return "<a href=\"\(url.html)\" rel=\"noopener\">\(branch)</a>"
+        }
     }
 }

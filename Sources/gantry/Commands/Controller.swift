@@ -57,6 +57,13 @@ struct ControllerCommand: AsyncParsableCommand {
     var webhookSecretEnv: String?
 
     @Option(
+        name: .customLong("web-url"),
+        help: ArgumentHelp(
+            "The repository's web page on its forge, such as https://github.com/org/models, for the dashboard's links to branches that await review.",
+            discussion: "Default: derived from an https or ssh --repo URL; none for file:// and git://."))
+    var webURL: String?
+
+    @Option(
         help: ArgumentHelp(
             "POST generic JSON notifications (sync failure, retrain, promotion, rollback) to a URL read from env:NAME or file:PATH; repeatable.",
             discussion: "A webhook URL is a secret; on the command line it would show in ps, so it is named, not given."))
@@ -100,6 +107,10 @@ struct ControllerCommand: AsyncParsableCommand {
         let address = try listen.map(Self.parseAddress)
         let tlsFiles = try tls.files()
         if tlsFiles != nil, address == nil { throw ValidationError("--tls-cert serves the API over https: it needs --listen") }
+        if let webURL, !(webURL.hasPrefix("https://") || webURL.hasPrefix("http://")) || GantryServer.FollowedSource.page(webURL) == nil {
+            throw ValidationError("--web-url \(webURL): the repository's page, such as https://github.com/org/models")
+        }
+        if webURL != nil, address == nil { throw ValidationError("--web-url is for the dashboard's links: it needs --listen") }
         do { try tlsFiles?.check() } catch { throw ValidationError("\(error)") }
         let secret = try webhookSecretEnv.map { name -> String in
             guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
@@ -149,7 +160,7 @@ struct ControllerCommand: AsyncParsableCommand {
             let server = GantryServer(
                 reconciler: reconciler, status: loop.status, wakeup: loop.wakeup, metrics: metrics,
                 tokens: tokenFile, webhookSecret: secret,
-                source: .init(location: git.location, ref: git.ref), notifier: notifier)
+                source: .init(location: git.location, ref: git.ref, web: webURL), notifier: notifier)
             var serverLogger = Logger(label: "gantry.server")
             serverLogger.logLevel = .notice
             let scheme = tlsFiles == nil ? "http" : "https"
