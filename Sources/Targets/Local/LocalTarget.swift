@@ -392,19 +392,37 @@ public struct LocalTarget: TargetDriver {
         throw DriverError("the forwarder for \(address) did not start; see \(log)")
     }
 
+    /// How long a port answered by a process outside the serving process's
+    /// session is watched before the answer is believed.
+    static let foreignListenerGrace: Duration = .seconds(3)
+
     func waitHealthy(_ serve: ProcessIdentity, port: Int, check: HealthCheck?, log: String) async throws {
         let path = check?.path ?? "/health"
         let timeout = check?.timeout?.duration ?? .seconds(30)
         let interval = check?.interval?.duration ?? .milliseconds(200)
         let deadline = ContinuousClock.now + timeout
         var last = "no answer yet"
+        var foreignSince: ContinuousClock.Instant?
         while ContinuousClock.now < deadline {
             guard serve.isRunning else {
                 throw DriverError("the serving process exited before it was healthy; log \(log):\(JobRunner.tail(log))")
             }
             let (ok, detail) = await probe(port: port, path: path, timeout: .seconds(2))
-            if ok { return }
-            last = detail
+            if ok {
+                // The answer counts when it comes from the serving process
+                // (or its session). Another process that took the port
+                // first answers at once, while ours fails to bind and
+                // exits; a helper outside the session that holds the port
+                // for good (a container runtime's proxy) is accepted after
+                // a grace period.
+                guard ListeningSockets.sessionListens(serve.pid, port: port) == false else { return }
+                let since = foreignSince ?? .now
+                foreignSince = since
+                if ContinuousClock.now - since >= Self.foreignListenerGrace { return }
+                last = "port \(port) answers, but from a process outside the serving process's session"
+            } else {
+                last = detail
+            }
             try await Task.sleep(for: interval)
         }
         throw DriverError("not healthy within \(TimeSpan(seconds: Double(timeout.components.seconds))): \(last); log \(log)")
