@@ -10,11 +10,7 @@ func snapshotManifests(_ store: StateStore, _ snapshots: SnapshotStore, _ refere
     guard let version = try store.version(reference.model, reference.number), let lineage = Lineage.decode(version.lineage) else {
         throw ValidationError("no version \(reference)")
     }
-    var manifests: [String: SnapshotStore.Manifest] = [:]
-    for (name, fingerprint) in lineage.datasets {
-        if let manifest = snapshots.manifest(fingerprint) { manifests[name] = manifest }
-    }
-    return manifests
+    return SnapshotDiff.manifests(of: lineage, in: snapshots)
 }
 
 struct DataCheckout: AsyncParsableCommand {
@@ -90,42 +86,11 @@ struct DataDiff: AsyncParsableCommand {
     @Argument(help: "The later version, MODEL@VERSION.") var to: VersionReference
     @Option(help: "At most this many rows listed per file and direction.") var rows: Int = 20
 
-    struct FileChange: Encodable {
-        var dataset: String
-        var path: String
-        var change: String
-        var sizeBefore: Int64?
-        var sizeAfter: Int64?
-        var rowsAdded: Int?
-        var rowsRemoved: Int?
-        var addedRows: [String]?
-        var removedRows: [String]?
-    }
-
     func run() async throws {
         guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
         let snapshots = SnapshotStore(root: state.workspace.snapshots)
-        let before = try snapshotManifests(store, snapshots, from)
-        let after = try snapshotManifests(store, snapshots, to)
-        var changes: [FileChange] = []
-        for name in Set(before.keys).union(after.keys).sorted() {
-            let old = Dictionary((before[name]?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            let new = Dictionary((after[name]?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            for path in Set(old.keys).union(new.keys).sorted() {
-                let (a, b) = (old[path], new[path])
-                guard a?.digest != b?.digest else { continue }
-                var change = FileChange(
-                    dataset: name, path: path, change: a == nil ? "added" : b == nil ? "removed" : "modified", sizeBefore: a?.size, sizeAfter: b?.size)
-                if let a, let b, [".csv", ".tsv"].contains(where: { path.lowercased().hasSuffix($0) }) {
-                    let (added, removed) = try Self.rows(snapshots.objectText(a.digest), snapshots.objectText(b.digest))
-                    change.rowsAdded = added.count
-                    change.rowsRemoved = removed.count
-                    change.addedRows = Array(added.prefix(rows))
-                    change.removedRows = Array(removed.prefix(rows))
-                }
-                changes.append(change)
-            }
-        }
+        let changes = try SnapshotDiff.changes(
+            from: try snapshotManifests(store, snapshots, from), to: try snapshotManifests(store, snapshots, to), in: snapshots, rows: rows)
         if format.output.isData {
             try printData(format.output, changes)
         } else if changes.isEmpty {
@@ -143,29 +108,6 @@ struct DataDiff: AsyncParsableCommand {
         }
         if !changes.isEmpty { throw ExitCode(2) }
     }
-
-    /// The lines of `after` that `before` lacks, and the reverse, counted
-    /// as multisets (a row repeated once more is one row added).
-    static func rows(_ before: String, _ after: String) throws -> (added: [String], removed: [String]) {
-        func lines(_ text: String) -> [String] { text.split(separator: "\n", omittingEmptySubsequences: true).map { String($0.trimmingSuffix("\r")) } }
-        var counts: [String: Int] = [:]
-        for line in lines(before) { counts[line, default: 0] += 1 }
-        var added: [String] = []
-        for line in lines(after) {
-            if let n = counts[line], n > 0 { counts[line] = n - 1 } else { added.append(line) }
-        }
-        var left = counts
-        let removed = lines(before).filter { line in
-            guard let n = left[line], n > 0 else { return false }
-            left[line] = n - 1
-            return true
-        }
-        return (added, removed)
-    }
-}
-
-extension Substring {
-    func trimmingSuffix(_ suffix: String) -> Substring { hasSuffix(suffix) ? dropLast(suffix.count) : self }
 }
 
 struct GC: AsyncParsableCommand {
