@@ -62,6 +62,28 @@ public enum SnapshotDiff {
         return changes
     }
 
+    /// The file changes between the data of `parent` and of `lineage`,
+    /// for the datasets whose fingerprint changed; nil when a changed
+    /// dataset has no snapshot on one side (an HTTP dataset, or one
+    /// trained before snapshots were kept).
+    public static func sinceParent(_ lineage: Lineage, _ parent: Lineage, in snapshots: SnapshotStore, rows: Int = 5) -> [FileChange]? {
+        let changed = Set(lineage.datasets.keys).union(parent.datasets.keys).filter { lineage.datasets[$0] != parent.datasets[$0] }
+        guard !changed.isEmpty else { return [] }
+        var before: [String: SnapshotStore.Manifest] = [:]
+        var after: [String: SnapshotStore.Manifest] = [:]
+        for name in changed {
+            if let fp = parent.datasets[name] {
+                guard let m = snapshots.manifest(fp) else { return nil }
+                before[name] = m
+            }
+            if let fp = lineage.datasets[name] {
+                guard let m = snapshots.manifest(fp) else { return nil }
+                after[name] = m
+            }
+        }
+        return try? changes(from: before, to: after, in: snapshots, rows: rows)
+    }
+
     static func isTable(_ path: String) -> Bool { [".csv", ".tsv"].contains { path.lowercased().hasSuffix($0) } }
 
     /// The lines of `after` that `before` lacks, and the reverse, counted

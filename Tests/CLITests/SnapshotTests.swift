@@ -93,6 +93,14 @@ struct SnapshotTests {
         #expect(diff.output.contains("modified  events/b.csv  (\(b.utf8.count) -> \(changed.utf8.count) bytes)"), "\(diff.output)")
         #expect(diff.output.contains("rows: +2 -1") && diff.output.contains("+ 10,6") && diff.output.contains("- 8,2"), "\(diff.output)")
         #expect(!diff.output.contains("a.csv"))
+        let lineage = try await gantry(["lineage", "counter@2"])
+        #expect(
+            lineage.output.contains("  data        modified events/b.csv (\(b.utf8.count) -> \(changed.utf8.count) bytes, rows +2 -1)"),
+            "the lineage names the changed file: \(lineage.output)")
+        let lineageJSON = try await gantry(["lineage", "counter@2", "-o", "json"])
+        let object = try JSONSerialization.jsonObject(with: Data(lineageJSON.output.utf8)) as? [String: Any]
+        let dataChanges = try #require(object?["dataChanges"] as? [[String: Any]], "\(lineageJSON.output)")
+        #expect(dataChanges.map { $0["path"] as? String } == ["b.csv"] && dataChanges.first?["rowsAdded"] as? Int == 2)
         let same = try await gantry(["data", "diff", "counter@2", "counter@2"])
         #expect(same.code == 0 && same.output.contains("trained on the same data"), "\(same.output)")
 

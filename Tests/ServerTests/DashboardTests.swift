@@ -222,6 +222,45 @@ struct DashboardTests {
                 == "https://forge.internal/ml/models/compare/main...gantry/x")
     }
 
+    /// A version trained on changed data: its lineage in the API and on the
+    /// model page names the file that changed and its rows.
+    @Test func theDataAVersionChangedShowsInItsLineageAndOnTheModelPage() async throws {
+        let project = try await ServerProject(deployment: false)
+        let data = makeTemporaryDirectory("events")
+        try "user,clicks\n1,3\n2,5\n".write(toFile: data + "/events.csv", atomically: true, encoding: .utf8)
+        project.write(
+            "manifests/data.yaml",
+            """
+            apiVersion: gantry.dev/v1alpha1
+            kind: Dataset
+            metadata: { name: events }
+            spec: { source: { path: \(data) } }
+            """)
+        let model = try String(contentsOfFile: project.directory + "/manifests/model.yaml", encoding: .utf8)
+        project.write("manifests/model.yaml", model + "\n  datasets: [events]\n  triggers: { data: true }\n")
+        try await project.push("Train on the events")
+        let controller = try await LiveController(project)
+        defer { Task { await controller.stop() } }
+        try await controller.waitForFirstReconcile()
+
+        try "user,clicks\n1,3\n2,5\n3,8\n".write(toFile: data + "/events.csv", atomically: true, encoding: .utf8)
+        controller.loop.wakeup.request("new data")
+        try await eventually("v2 is trained on the new data", timeout: .seconds(60)) { try controller.store.versions(of: "demo").count == 2 }
+
+        let view = try await controller.json("/api/v1/models/demo/versions/2/lineage") as? [String: Any]
+        let changes = try #require(view?["dataChanges"] as? [[String: Any]], "\(view ?? [:])")
+        #expect(changes.count == 1, "\(changes)")
+        #expect(changes.first?["path"] as? String == "events.csv" && changes.first?["change"] as? String == "modified")
+        #expect(changes.first?["rowsAdded"] as? Int == 1 && changes.first?["addedRows"] as? [String] == ["3,8"], "\(changes)")
+        let first = try await controller.json("/api/v1/models/demo/versions/1/lineage") as? [String: Any]
+        #expect(first?["dataChanges"] == nil, "the first version has no parent to differ from")
+
+        let page = try await controller.get("/models/demo", token: Tokens.viewer)
+        #expect(page.text.contains("Data of v2 since v1") && page.text.contains("modified events/events.csv (20 -&gt; 24 bytes, rows +1 -0)"), "\(page.text)")
+        #expect(page.text.contains("+ 3,8"))
+        await controller.stop()
+    }
+
     /// Charts of a long history with awkward values and names: every label
     /// fits, as headless Chromium draws it. (With 60 versions every x label
     /// would overlap its neighbour; a value like 1234567.5 would be cut

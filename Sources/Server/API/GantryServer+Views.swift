@@ -45,12 +45,14 @@ extension GantryServer {
         let lineage = Lineage.decode(version.lineage)
         let parent = try store.versions(of: model).last { $0.number < number }
         var changes: [String] = []
+        var data: [SnapshotDiff.FileChange]?
         if let lineage, let p = parent.flatMap({ Lineage.decode($0.lineage) }) {
             changes = lineage.changes(since: p, triggers: nil)
+            data = SnapshotDiff.sinceParent(lineage, p, in: SnapshotStore(root: reconciler.workspace.snapshots))
         }
         return LineageView(
             version: VersionView(version, servedBy: served), lineage: lineage, parent: parent?.number,
-            changesSinceParent: parent == nil ? ["first version"] : (changes.isEmpty ? ["retrained"] : changes))
+            changesSinceParent: parent == nil ? ["first version"] : (changes.isEmpty ? ["retrained"] : changes), dataChanges: data)
     }
 
     func deploymentViews() throws -> [DeploymentView] {

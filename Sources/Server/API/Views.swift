@@ -132,6 +132,9 @@ struct LineageView: Codable, Sendable {
     var parent: Int?
     /// What changed since the parent version, in the plan's words.
     var changesSinceParent: [String]
+    /// The files (and CSV/TSV rows) that differ from the parent's data,
+    /// from the snapshots; nil when a side has none.
+    var dataChanges: [SnapshotDiff.FileChange]?
 }
 
 struct DeploymentView: Codable, Sendable {

@@ -199,13 +199,30 @@ extension GantryServer {
         return out
     }
 
+    /// The files (and CSV/TSV rows) the latest version's data changed
+    /// since its parent's, from the snapshots; empty when they are the
+    /// same or a side has no snapshot.
+    func dataChanges(_ numbers: [Int], lineages: [Int: Lineage]) -> String {
+        guard numbers.count > 1, let last = numbers.last, let lineage = lineages[last],
+            let parent = numbers.dropLast().last, let before = lineages[parent],
+            let changes = SnapshotDiff.sinceParent(lineage, before, in: SnapshotStore(root: reconciler.workspace.snapshots)), !changes.isEmpty
+        else { return "" }
+        return "<h3>Data of v\(last) since v\(parent)</h3><ul class=\"plan\">"
+            + changes.map { c in
+                "<li><code>\(c.summary.html)</code>"
+                    + ((c.addedRows ?? []).map { "<br><code class=\"muted\">+ \($0.html)</code>" }
+                    + (c.removedRows ?? []).map { "<br><code class=\"muted\">- \($0.html)</code>" }).joined() + "</li>"
+            }.joined() + "</ul>"
+    }
+
     func modelPage(_ name: String) throws -> String? {
         guard let model = try modelViews().first(where: { $0.name == name }) else { return nil }
         var lineages: [Int: Lineage] = [:]
         for v in try store.versions(of: name) { lineages[v.number] = Lineage.decode(v.lineage) }
         var out = "<h1>Model \(name.html) " + Page.badge(model.sync.status.rawValue) + "</h1>"
         out += "<section id=\"metrics\"><h2>Metrics by version</h2>" + Charts.metrics(model.versions) + "</section>"
-        out += "<section id=\"lineage\"><h2>Lineage</h2><div class=\"scroll\">" + Charts.lineage(model.versions, lineages: lineages) + "</div></section>"
+        out += "<section id=\"lineage\"><h2>Lineage</h2><div class=\"scroll\">" + Charts.lineage(model.versions, lineages: lineages) + "</div>"
+        out += dataChanges(model.versions.map(\.number), lineages: lineages) + "</section>"
         out += "<section id=\"versions\"><h2>Versions</h2>"
         out +=
             Page.table(

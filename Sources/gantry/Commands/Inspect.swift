@@ -223,6 +223,11 @@ struct LineageCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let parent = all.last { $0.number < number }
+        // The files that changed since the parent, when both sides have
+        // snapshots on this machine.
+        let dataChanges = parent.flatMap { Lineage.decode($0.lineage) }.flatMap {
+            SnapshotDiff.sinceParent(lineage, $0, in: SnapshotStore(root: state.workspace.snapshots))
+        }
         if format.output.isData {
             struct Out: Encodable {
                 var model: String
@@ -233,13 +238,16 @@ struct LineageCommand: AsyncParsableCommand {
                 var artifact: String
                 var artifactDigest: String
                 var parent: Int?
+                /// The files that differ from the parent's data (nil when
+                /// a side has no snapshot here).
+                var dataChanges: [SnapshotDiff.FileChange]?
             }
             return try printData(
                 format.output,
                 Out(
                     model: model, version: number, digest: version.digest, lineage: lineage,
                     metrics: version.metricValues, artifact: version.artifactPath,
-                    artifactDigest: version.artifactDigest, parent: parent?.number))
+                    artifactDigest: version.artifactDigest, parent: parent?.number, dataChanges: dataChanges))
         }
         print("\(model)@v\(number)  \(version.digest)")
         print("  commit      \(lineage.commit)")
@@ -269,6 +277,7 @@ struct LineageCommand: AsyncParsableCommand {
             if let now = lineage.captured, let then = previous.captured { changes += now.changes(since: then).map { "ran on: " + $0 } }
             print("  parent      v\(parent.number): " + (changes.isEmpty ? "same inputs" : changes.joined(separator: "; ")))
         }
+        for change in dataChanges ?? [] { print("  data        \(change.summary)") }
     }
 }
 
