@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "Lineage",
             dependencies: [
-                "Manifests", "Source", "State", "HTTP", "S3", "FileTree", "CFiles",
+                "Manifests", "Source", "State", "HTTP", "S3", "FileTree", "CFiles", "Processes",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(

@@ -83,12 +83,28 @@ public struct DesiredState: Sendable {
         // id, a function of the commit: when every dataset is, the same commit
         // in the same period has the last answer without a lookup.
         let last = memo.last()
+        // Models that retrain on a changed Python environment ask for it on
+        // every computation: it lives outside Git and the data.
+        let environmentModels = set.models.values.filter { $0.spec.triggers?.runtime == true }
         if let last, last.key.commit == revision.commit.id.hex, last.key.source == revision.source, last.key.root == revision.root,
-            last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false })
+            last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false }),
+            environmentModels.isEmpty
         {
             return DesiredState(revision: revision, models: last.models, generation: last.generation)
         }
-        let fingerprints = await fingerprintAll(set.datasets, fingerprinter: fingerprinter, revision: revision)
+        var fingerprints = await fingerprintAll(set.datasets, fingerprinter: fingerprinter, revision: revision)
+        // Under names no Dataset can have, so that a changed environment
+        // counts as changed data of the models that compare it.
+        for model in environmentModels {
+            let key = environmentKey(model.spec)
+            guard fingerprints[key] == nil, let pipeline = set.pipelines[model.spec.pipeline] else { continue }
+            do {
+                let lockfile = try model.spec.runtime?["lockfile"].map { try revision.file($0) ?? [] }
+                fingerprints[key] = .success(try await RuntimeEnvironment.fingerprint(pipeline.spec, lockfile: lockfile))
+            } catch {
+                fingerprints[key] = .failure(error)
+            }
+        }
         // The models' states are a function of the revision's snapshot and
         // the data's fingerprints: when neither changed (a controller loop
         // with nothing new), the last result is the answer.
@@ -145,6 +161,7 @@ public struct DesiredState: Sendable {
             if let before = previous[name], before.entry === model, before.lineage != nil,
                 !changedPipelines.contains(model.spec.pipeline),
                 changedDatasets.isEmpty || !(model.spec.datasets ?? []).contains(where: changedDatasets.contains),
+                model.spec.triggers?.runtime != true || !changedDatasets.contains(environmentKey(model.spec)),
                 model.spec.triggers?.schedule.map({ Int(now.timeIntervalSince1970 / $0.seconds) }) == before.lineage?.scheduleWindow
             {
                 carried += 1
@@ -269,6 +286,12 @@ public struct DesiredState: Sendable {
         return fingerprints
     }
 
+    /// Where a model's Python environment is kept among the fingerprints:
+    /// by its pipeline and lockfile, the inputs of the probe.
+    static func environmentKey(_ spec: ModelSpec) -> String {
+        "runtime:" + spec.pipeline + ":" + (spec.runtime?["lockfile"] ?? "")
+    }
+
     static func modelState(
         _ model: Entry<ModelSpec>, set: ManifestSet, revision: Revision,
         fingerprints: [String: Result<String, any Error>], shared: PerPipeline, now: Date
@@ -283,6 +306,14 @@ public struct DesiredState: Sendable {
             case .success(let fp)?: datasets[d] = fp
             case .failure(let e)?: problems.append("\(e)")
             case nil: problems.append("no dataset \(d)")
+            }
+        }
+        var environment: String?
+        if model.spec.triggers?.runtime == true {
+            switch fingerprints[environmentKey(model.spec)] {
+            case .success(let fp)?: environment = fp
+            case .failure(let e)?: problems.append("runtime environment: \(e)")
+            case nil: problems.append("runtime environment: not read")
             }
         }
         if !problems.isEmpty { return ModelState(entry: model, lineage: nil, problem: problems.joined(separator: "; ")) }
@@ -307,7 +338,7 @@ public struct DesiredState: Sendable {
             pipelineDigest: pipelineDigest,
             codePath: codePath, codeTree: codeTree, datasets: datasets, params: params,
             runtime: model.spec.runtime ?? [:],
-            scheduleWindow: window)
+            scheduleWindow: window, environment: environment)
         return ModelState(entry: model, lineage: lineage, problem: nil)
     }
 }

@@ -26,6 +26,10 @@ public struct Lineage: Codable, Sendable, Hashable {
     /// With `triggers.schedule`: which period since 1970 the version belongs
     /// to, so that a new period asks for a new version.
     public var scheduleWindow: Int?
+    /// With `triggers.runtime`: the Python environment the steps run in
+    /// (``RuntimeEnvironment``), so that a changed one asks for a new
+    /// version. Nil otherwise, which leaves the digest as it was.
+    public var environment: String?
     /// What the training ran on, captured when it ran; not part of the
     /// digest (a plan cannot know it before the training runs).
     public var captured: CapturedRuntime?
@@ -33,9 +37,10 @@ public struct Lineage: Codable, Sendable, Hashable {
     public init(
         model: String, commit: String, pipeline: String, pipelineDigest: String, codePath: String,
         codeTree: String, datasets: [String: String], params: [String: ParamValue], runtime: [String: String],
-        scheduleWindow: Int? = nil
+        scheduleWindow: Int? = nil, environment: String? = nil
     ) {
         self.scheduleWindow = scheduleWindow
+        self.environment = environment
         self.model = model
         self.commit = commit
         self.pipeline = pipeline
@@ -53,12 +58,13 @@ public struct Lineage: Codable, Sendable, Hashable {
         var params: [String: ParamValue]
         var runtime: [String: String]
         var scheduleWindow: Int?
+        var environment: String?
     }
 
     public var digest: String {
         let identity = Identity(
             model: model, pipeline: pipeline, pipelineDigest: pipelineDigest, codeTree: codeTree,
-            datasets: datasets, params: params, runtime: runtime, scheduleWindow: scheduleWindow)
+            datasets: datasets, params: params, runtime: runtime, scheduleWindow: scheduleWindow, environment: environment)
         return "sha256:" + Digest.sha256(Digest.canonicalJSON(identity))
     }
 
@@ -95,6 +101,11 @@ public struct Lineage: Codable, Sendable, Hashable {
             }
         }
         if runtime != other.runtime { out.append("runtime changed") }
+        if triggers?.runtime == true, let environment, environment != other.environment {
+            out.append(
+                other.environment.map { "runtime environment changed (\(RuntimeEnvironment.short($0)) -> \(RuntimeEnvironment.short(environment)))" }
+                    ?? "runtime environment recorded (\(RuntimeEnvironment.short(environment)))")
+        }
         if let window = scheduleWindow, window != other.scheduleWindow, let every = triggers?.schedule {
             out.append("scheduled retrain (every \(every))")
         }
@@ -110,6 +121,7 @@ public struct Lineage: Codable, Sendable, Hashable {
         if triggers?.data ?? true, datasets != other.datasets { return false }
         if triggers?.params ?? true, params != other.params { return false }
         if let window = scheduleWindow, window != other.scheduleWindow, triggers?.schedule != nil { return false }
+        if triggers?.runtime == true, let environment, environment != other.environment { return false }
         return runtime == other.runtime
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Lineage
 
 /// The state directory's layout: one place that knows where things go.
 ///
@@ -63,15 +64,5 @@ public struct Workspace: Sendable {
     /// The environment a step or serving process starts with: enough to find
     /// interpreters, and nothing that would make runs depend on who started
     /// the controller.
-    public static func baseEnvironment() -> [String: String] {
-        let keep = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "PYENV_ROOT", "PYENV_VERSION", "VIRTUAL_ENV"]
-        let env = ProcessInfo.processInfo.environment
-        var out: [String: String] = [:]
-        for k in keep { if let v = env[k] { out[k] = v } }
-        if out["PATH"] == nil { out["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
-        // Python writes its output as it goes, not in blocks at exit: step
-        // logs are followed live (`apply`), servers' logs read when they fail.
-        out["PYTHONUNBUFFERED"] = env["PYTHONUNBUFFERED"] ?? "1"
-        return out
-    }
+    public static func baseEnvironment() -> [String: String] { RuntimeEnvironment.base() }
 }

@@ -26,6 +26,9 @@ public struct Triggers: Sendable, Hashable, Codable {
     public var data: Bool?
     public var code: Bool?
     public var params: Bool?
+    /// Retrain when the Python environment the steps run in changes
+    /// (interpreter version, installed packages, lockfile). Off by default.
+    public var runtime: Bool?
     /// Retrain at least this often even when nothing changed.
     public var schedule: TimeSpan?
 }

@@ -382,10 +382,28 @@ struct References {
                     ))
             }
         }
+        if spec.triggers?.runtime == true, let type = set.targetType(spec.target), type != .local {
+            out.append(
+                o.diagnostic(
+                    "spec.triggers.runtime",
+                    "the Python environment is compared on this machine, where local trainings run; target \(spec.target) is \(type.rawValue)"))
+        }
         guard let pipeline = set.pipelines[spec.pipeline] else {
             if failed(.Pipeline, spec.pipeline) { return out }
             out.append(o.diagnostic("spec.pipeline", missing(.Pipeline, spec.pipeline, among: set.pipelines.keys)))
             return out
+        }
+        if spec.triggers?.runtime == true,
+            !pipeline.spec.steps.contains(where: { step in
+                let program = step.command?.argv.first ?? step.notebook.map { $0.python ?? "python3" }
+                return program?.split(separator: "/").last?.hasPrefix("python") ?? false
+            })
+        {
+            out.append(
+                o.diagnostic(
+                    "spec.triggers.runtime",
+                    "no step of pipeline \"\(pipeline.name)\" runs Python (a command whose program is python… or a notebook), whose environment this trigger compares"
+                ))
         }
         // The pipeline's placeholders must be satisfiable by this model.
         let datasets = spec.datasets ?? []

@@ -79,9 +79,11 @@ extension Triggers {
         var data: Bool?
         var code: Bool?
         var params: Bool?
+        var runtime: Bool?
         var schedule: TimeSpan?
         let ok = Strict.fields(n) { key, v in
             switch key {
+            case "runtime": return Strict.setOptional(&runtime, v, Strict.bool)
             case "data": return Strict.setOptional(&data, v, Strict.bool)
             case "code": return Strict.setOptional(&code, v, Strict.bool)
             case "params": return Strict.setOptional(&params, v, Strict.bool)
@@ -90,7 +92,7 @@ extension Triggers {
             }
         }
         guard ok else { return nil }
-        self.init(data: data, code: code, params: params, schedule: schedule)
+        self.init(data: data, code: code, params: params, runtime: runtime, schedule: schedule)
     }
 }
 

@@ -99,6 +99,8 @@ extension SchemaGenerator {
         "Model:spec.triggers.code": "Retrain when the training code changes.",
         "Model:spec.triggers.data": "Retrain when a dataset changes.",
         "Model:spec.triggers.params": "Retrain when the params change.",
+        "Model:spec.triggers.runtime":
+            "Retrain when the Python environment the steps run in changes: the interpreter's version, the distributions installed on its sys.path, and the runtime.lockfile's bytes. Compared on the controller's machine before each plan (one short Python process), so only for Models trained on a local target whose pipeline has a Python step.",
         "Model:spec.triggers.schedule":
             "Retrain at least this often even when nothing changed: each period since 1970 (1d: each UTC day) gets its own version.",
         "Pipeline:spec.artifact": "The model artifact: a file or directory in one step's outputs.",
