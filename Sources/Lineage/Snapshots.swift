@@ -1,7 +1,10 @@
 import CFiles
+import Crypto
+import Dispatch
 import Foundation
 import Manifests
 import State
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -15,9 +18,11 @@ import State
 /// a version's data is found from its lineage alone, and a file that did
 /// not change between two versions is stored once.
 ///
-/// Files are copied with copy_file_range(2), which shares the blocks
-/// (a reflink) where the file system can (XFS, Btrfs) and copies them in
-/// the kernel elsewhere. Never a hard link: the data's own file and the
+/// Files are kept by copying them through one buffer while hashing it, on
+/// every core: one read of each file, and the object holds exactly the
+/// bytes that were checked. They are restored with copy_file_range(2),
+/// which shares the blocks (a reflink) where the file system can (XFS,
+/// Btrfs) and copies them in the kernel elsewhere. Never a hard link: the data's own file and the
 /// snapshot would then be one inode, and a program appending to the data
 /// in place would change the snapshot of a version already recorded.
 public struct SnapshotStore: Sendable {
@@ -99,22 +104,66 @@ public struct SnapshotStore: Sendable {
             files = [Manifest.File(path: "", digest: "sha256:" + digest, size: size ?? 0)]
             sources = [path]
         }
-        var added: Int64 = 0
-        for (file, source) in zip(files, sources) where !FileManager.default.fileExists(atPath: objectPath(file.digest)) {
-            try keep(source, as: file.digest)
-            added += file.size
+        // Each object once (a dataset may hold the same bytes twice), on
+        // every core.
+        var seen = Set<String>()
+        let wanted = zip(files, sources).filter { file, _ in
+            seen.insert(file.digest).inserted && !FileManager.default.fileExists(atPath: objectPath(file.digest))
         }
+        try Self.concurrently(wanted.count) { i in try keep(wanted[i].1, as: wanted[i].0.digest) }
         try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: files))
-        return added
+        return wanted.reduce(0) { $0 + $1.0.size }
     }
 
-    /// Copies `source` in as the object `digest`, checking that what was
-    /// copied has that digest (the file may change while it is copied).
+    /// Runs `body(0..<count)` on every core; the first error is thrown
+    /// once all have finished.
+    static func concurrently(_ count: Int, _ body: @Sendable (Int) throws -> Void) throws {
+        guard count > 1 else {
+            if count == 1 { try body(0) }
+            return
+        }
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            guard failure.withLock({ $0 == nil }) else { return }
+            do { try body(i) } catch { failure.withLock { if $0 == nil { $0 = error } } }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Copies `source` in as the object `digest`, hashing the bytes as they
+    /// are written: one read of the file, and the object is what was
+    /// checked even if the file changes meanwhile.
     func keep(_ source: String, as digest: String) throws {
         try install(digest) { partial in
-            try Self.copy(source, to: partial)
-            guard "sha256:" + (try Digest.sha256(file: partial)) == digest else {
+            guard "sha256:" + (try Self.hashingCopy(source, to: partial)) == digest else {
                 throw Failure(description: "\(source) changed while it was snapshotted")
+            }
+        }
+    }
+
+    /// Copies `source` to `target` through one buffer, returning the
+    /// SHA-256 of what was written.
+    static func hashingCopy(_ source: String, to target: String) throws -> String {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw Failure(description: "cannot read \(source): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw Failure(description: "cannot write \(target): \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw Failure(description: "cannot read \(source): \(String(cString: strerror(errno)))") }
+            if n == 0 { return hasher.finalize().hexString }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            var written = 0
+            while written < n {
+                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+                if w < 0, errno == EINTR { continue }
+                guard w > 0 else { throw Failure(description: "cannot write \(target): \(String(cString: strerror(errno)))") }
+                written += w
             }
         }
     }
@@ -164,12 +213,17 @@ public struct SnapshotStore: Sendable {
         guard missing.isEmpty else {
             throw Failure(description: "the snapshot of \(manifest.dataset) lacks \(missing.count) of its \(manifest.files.count) files (removed by gc?)")
         }
+        // Directories first, once each; then the files on every core.
+        var directories = Set<String>()
         for file in manifest.files {
-            let target = file.path.isEmpty ? destination : destination + "/" + file.path
-            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            directories.insert(((file.path.isEmpty ? destination : destination + "/" + file.path) as NSString).deletingLastPathComponent)
+        }
+        for directory in directories.sorted() { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        let files = manifest.files
+        try Self.concurrently(files.count) { i in
+            let target = files[i].path.isEmpty ? destination : destination + "/" + files[i].path
             unlink(target)
-            try Self.copy(objectPath(file.digest), to: target)
-            chmod(target, 0o644)
+            try Self.copy(objectPath(files[i].digest), to: target)
         }
     }
 

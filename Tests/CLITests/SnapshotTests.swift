@@ -130,6 +130,46 @@ struct SnapshotTests {
         #expect(gone.code == 1 && gone.output.contains("has no data snapshots"), "\(gone.output)")
     }
 
+    /// `data snapshot` keeps a directory as a training would, by itself;
+    /// `data checkout FINGERPRINT` writes it back.
+    @Test func aSnapshotTakenByHandIsRestoredByItsFingerprint() async throws {
+        let data = makeTemporaryDirectory("gantry-hand-data")
+        try FileManager.default.createDirectory(atPath: data + "/part", withIntermediateDirectories: true)
+        for i in 0..<50 { try "id,value\n\(i),\(i * i)\n".write(toFile: data + "/part/f\(i).csv", atomically: true, encoding: .utf8) }
+        try "same\n".write(toFile: data + "/copy-a.txt", atomically: true, encoding: .utf8)
+        try "same\n".write(toFile: data + "/copy-b.txt", atomically: true, encoding: .utf8)
+        let state = makeTemporaryDirectory("gantry-hand-state")
+        func gantry(_ arguments: [String]) async throws -> CommandResult {
+            try await GantryTestSupport.gantry(arguments + ["--state-dir", state], in: data, timeout: .seconds(60))
+        }
+        let first = try await gantry(["data", "snapshot", data])
+        let total = try FileManager.default.subpathsOfDirectory(atPath: data).reduce(Int64(0)) { sum, path in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: data + "/" + path, isDirectory: &isDirectory)
+            return sum + (isDirectory.boolValue ? 0 : Int64(try Data(contentsOf: URL(fileURLWithPath: data + "/" + path)).count))
+        }
+        #expect(first.code == 0 && first.output.contains("52 files, \(total) bytes (\(total - 5) new)"), "two equal files kept once: \(first.output)")
+        let fingerprint = String(first.output.prefix { $0 != " " })
+        #expect(fingerprint.hasPrefix("sha256:") && fingerprint.count == 71)
+
+        try "id,value\n7,49\n8,64\n".write(toFile: data + "/part/f7.csv", atomically: true, encoding: .utf8)
+        let second = try await gantry(["data", "snapshot", data])
+        #expect(second.code == 0 && second.output.contains("(\(Int64("id,value\n7,49\n8,64\n".utf8.count)) new)"), "\(second.output)")
+
+        let out = makeTemporaryDirectory("gantry-hand-out") + "/restored"
+        let restored = try await gantry(["data", "checkout", fingerprint, out])
+        #expect(restored.code == 0, "\(restored.output)")
+        #expect(try String(contentsOfFile: out + "/part/f7.csv", encoding: .utf8) == "id,value\n7,49\n", "the first snapshot's bytes")
+        #expect(try String(contentsOfFile: out + "/part/f49.csv", encoding: .utf8) == "id,value\n49,2401\n")
+        #expect(try String(contentsOfFile: out + "/copy-b.txt", encoding: .utf8) == "same\n")
+
+        let unknown = try await gantry(["data", "checkout", "sha256:" + String(repeating: "0", count: 64), out + "-2"])
+        #expect(unknown.code != 0 && unknown.output.contains("no snapshot sha256:000"), "\(unknown.output)")
+        let nonsense = try await gantry(["data", "checkout", "churn", out + "-3"])
+        #expect(nonsense.code == 64 && nonsense.output.contains("MODEL@VERSION (churn@3) or a snapshot's fingerprint"), "\(nonsense.output)")
+        #expect(!FileManager.default.fileExists(atPath: out + "-2") && !FileManager.default.fileExists(atPath: out + "-3"))
+    }
+
     /// What a training ran on is captured into its lineage, without
     /// touching the digest.
     @Test func theRuntimeATrainingRanOnIsCapturedOutsideTheDigest() async throws {

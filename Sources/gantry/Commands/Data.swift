@@ -11,7 +11,7 @@ struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Check the data behind Datasets, and the snapshots kept of it.",
-        subcommands: [DataStatus.self, Fingerprint.self, DataCheckout.self, DataDiff.self])
+        subcommands: [DataStatus.self, Fingerprint.self, DataSnapshot.self, DataCheckout.self, DataDiff.self])
 }
 
 struct DataStatus: AsyncParsableCommand {

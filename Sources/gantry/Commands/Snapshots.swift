@@ -13,30 +13,94 @@ func snapshotManifests(_ store: StateStore, _ snapshots: SnapshotStore, _ refere
     return SnapshotDiff.manifests(of: lineage, in: snapshots)
 }
 
-struct DataCheckout: AsyncParsableCommand {
+struct DataSnapshot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "checkout",
-        abstract: "Write the data a version was trained on, from its snapshots, into a directory.",
+        commandName: "snapshot",
+        abstract: "Keep a snapshot of a local file or directory now, as a training does (like dvc add).",
         discussion: """
-            Each local dataset of the version is written to DIR/<dataset> as the
-            version saw it (writable copies; the snapshots stay as they are).
+            Fingerprints PATH (unchanged files are not read again) and keeps each
+            file the snapshot store lacks, by its SHA-256; prints the fingerprint,
+            which `gantry data checkout FINGERPRINT DIR` restores. With
+            --snapshot-remote the snapshot is pushed there too.
 
             Examples:
-              gantry data checkout churn@3 /tmp/churn-v3-data
+              gantry data snapshot /srv/data/churn
+              gantry data snapshot /srv/data/churn --snapshot-remote s3://ml-snapshots/gantry
             """)
 
     @OptionGroup var state: StateOptions
     @OptionGroup var snapshotOptions: SnapshotOptions
-    @Argument(help: "MODEL@VERSION, such as churn@3.") var reference: VersionReference
+    @Argument(help: "A file or directory.", completion: .file()) var path: String
+
+    func run() async throws {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let remote = try snapshotOptions.snapshotRemote()
+        let store = try state.store()
+        let snapshots = SnapshotStore(root: state.workspace.snapshots)
+        do {
+            let fingerprint = try Fingerprinter(store: store).fingerprint(localPath: absolute, dataset: path)
+            let added = try snapshots.snapshot(dataset: path, path: absolute, fingerprint: fingerprint, store: store)
+            let manifest = snapshots.manifest(fingerprint)
+            print("\(fingerprint)  \(manifest?.files.count ?? 0) files, \(manifest?.bytes ?? 0) bytes (\(added) new)")
+            if let remote, let manifest {
+                let pushed = try await remote.push(manifest.fingerprint, from: snapshots)
+                print("pushed \(pushed) bytes to \(remote.description)")
+            }
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct DataCheckout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkout",
+        abstract: "Write the data a version was trained on, or a snapshot, from the snapshot store into a directory.",
+        discussion: """
+            For MODEL@VERSION, each local dataset of the version is written to
+            DIR/<dataset> as the version saw it; for a FINGERPRINT (what `gantry
+            data snapshot` printed), that snapshot is written to DIR itself.
+            The files are writable copies; the snapshots stay as they are.
+
+            Examples:
+              gantry data checkout churn@3 /tmp/churn-v3-data
+              gantry data checkout sha256:5e2f… /tmp/churn-data
+            """)
+
+    @OptionGroup var state: StateOptions
+    @OptionGroup var snapshotOptions: SnapshotOptions
+    @Argument(help: "MODEL@VERSION, such as churn@3, or a snapshot's fingerprint (sha256:…).") var reference: String
     @Argument(help: "The directory to write into (made when missing).", completion: .directory) var directory: String
 
     func run() async throws {
-        guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
         let snapshots = SnapshotStore(root: state.workspace.snapshots)
-        if let remote = try snapshotOptions.snapshotRemote() {
+        let remote = try snapshotOptions.snapshotRemote()
+        if reference.hasPrefix("sha256:") {
+            do {
+                if let remote, snapshots.manifest(reference).map({ !snapshots.missing($0).isEmpty }) ?? true,
+                    let pulled = try await remote.pull(reference, into: snapshots)
+                {
+                    print("pulled \(pulled) bytes from \(remote.description)")
+                }
+                guard let manifest = snapshots.manifest(reference) else { throw ValidationError("no snapshot \(reference) in \(snapshots.root)") }
+                let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
+                try snapshots.restore(reference, to: single ? directory + "/" + (manifest.dataset as NSString).lastPathComponent : directory)
+                print("\(manifest.files.count) files, \(manifest.bytes) bytes -> \(directory)")
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        guard let version = VersionReference(argument: reference) else {
+            throw ValidationError("\(reference): MODEL@VERSION (churn@3) or a snapshot's fingerprint (sha256:…)")
+        }
+        guard let store = try state.existingStore() else { throw ValidationError("no state in \(state.directory)") }
+        if let remote {
             // What this machine lacks comes from the remote first.
-            guard let version = try store.version(reference.model, reference.number), let lineage = Lineage.decode(version.lineage) else {
-                throw ValidationError("no version \(reference)")
+            guard let record = try store.version(version.model, version.number), let lineage = Lineage.decode(record.lineage) else {
+                throw ValidationError("no version \(version)")
             }
             for (name, fingerprint) in lineage.datasets.sorted(by: { $0.key < $1.key })
             where snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
@@ -48,9 +112,9 @@ struct DataCheckout: AsyncParsableCommand {
                 }
             }
         }
-        let manifests = try snapshotManifests(store, snapshots, reference)
+        let manifests = try snapshotManifests(store, snapshots, version)
         guard !manifests.isEmpty else {
-            printError("error: \(reference) has no data snapshots (a dataset in Git is in its commit; one behind a URL or in S3 is not kept)")
+            printError("error: \(version) has no data snapshots (a dataset in Git is in its commit; one behind a URL or in S3 is not kept)")
             throw ExitCode(1)
         }
         for (name, manifest) in manifests.sorted(by: { $0.key < $1.key }) {
