@@ -49,7 +49,7 @@ public enum SnapshotDiff {
                 guard a?.digest != b?.digest else { continue }
                 var change = FileChange(
                     dataset: name, path: path, change: a == nil ? "added" : b == nil ? "removed" : "modified", sizeBefore: a?.size, sizeAfter: b?.size)
-                if let a, let b, isTable(path) {
+                if let a, let b, isTable(path.isEmpty ? (after[name]?.name ?? before[name]?.name ?? "") : path) {
                     let (added, removed) = Self.rows(try snapshots.objectText(a.digest), try snapshots.objectText(b.digest))
                     change.rowsAdded = added.count
                     change.rowsRemoved = removed.count

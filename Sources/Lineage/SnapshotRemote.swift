@@ -35,7 +35,7 @@ public struct SnapshotRemote: Sendable {
     }
 
     func manifestKey(_ fingerprint: String) -> String {
-        location.key + "dirs/\(fingerprint.replacingOccurrences(of: "sha256:", with: "")).json"
+        location.key + "dirs/\(SnapshotStore.fileKey(fingerprint)).json"
     }
 
     /// Uploads the objects of `fingerprint`'s manifest that the bucket

@@ -1,6 +1,7 @@
 import CFiles
 import Crypto
 import Dispatch
+import FileTree
 import Foundation
 import Manifests
 import State
@@ -37,6 +38,9 @@ public struct SnapshotStore: Sendable {
         public var dataset: String
         public var fingerprint: String
         public var files: [File]
+        /// For data that is one file (its path `""`): the file's name, which
+        /// tells a table (`.csv`, `.tsv`) from other data.
+        public var name: String?
 
         public var bytes: Int64 { files.reduce(0) { $0 + $1.size } }
     }
@@ -57,7 +61,16 @@ public struct SnapshotStore: Sendable {
     }
 
     func manifestPath(_ fingerprint: String) -> String {
-        "\(root)/dirs/\(fingerprint.replacingOccurrences(of: "sha256:", with: "")).json"
+        "\(root)/dirs/\(Self.fileKey(fingerprint)).json"
+    }
+
+    /// A fingerprint as a file name: a content hash's hex, or for any other
+    /// fingerprint (an ETag may hold any character) `x-` and the SHA-256 of
+    /// its text.
+    public static func fileKey(_ fingerprint: String) -> String {
+        let hex = fingerprint.dropFirst(7)
+        if fingerprint.hasPrefix("sha256:"), hex.count == 64, hex.allSatisfy(\.isHexDigit) { return String(hex) }
+        return "x-" + Digest.sha256(Array(fingerprint.utf8))
     }
 
     public func manifest(_ fingerprint: String) -> Manifest? {
@@ -69,7 +82,15 @@ public struct SnapshotStore: Sendable {
     /// dataset in Git is kept by Git; one behind a URL or in S3 is not
     /// snapshotted).
     public static func isLocal(_ dataset: DatasetSpec) -> Bool {
-        dataset.source.path?.hasPrefix("/") == true
+        dataset.source.path?.hasPrefix("/") == true && dataset.snapshot != false
+    }
+
+    /// The name a one-file snapshot of `source` is written under: the last
+    /// part of its path, URL path or S3 key.
+    public static func fileName(_ source: DataSource) -> String {
+        let raw = source.path ?? source.s3?.key ?? source.url.flatMap { URLComponents(string: $0)?.path } ?? ""
+        let name = raw.split(separator: "/").last.map(String.init) ?? ""
+        return name.isEmpty || name == ".." ? "data" : name
     }
 
     /// Keeps the files of the dataset at `path` whose fingerprint must be
@@ -79,41 +100,113 @@ public struct SnapshotStore: Sendable {
     /// since it was read).
     @discardableResult
     public func snapshot(dataset: String, path: String, fingerprint: String, store: StateStore?) throws -> Int64 {
-        if manifest(fingerprint) != nil { return 0 }
+        if access(manifestPath(fingerprint), F_OK) == 0 { return 0 }
+        return try snapshot(dataset: dataset, path: path, expecting: fingerprint, store: store, cacheWrites: false).added
+    }
+
+    /// What `snapshot(dataset:path:…)` kept: the data's fingerprint, the
+    /// bytes of new objects, and how many files and bytes it holds.
+    public struct Kept: Sendable {
+        public var fingerprint: String
+        public var added: Int64
+        public var files: Int
+        public var bytes: Int64
+    }
+
+    /// Keeps the data at `path` as it is now (`gantry data snapshot`): one
+    /// walk, the remembered hashes of unchanged files, the new files read
+    /// once. With `expecting`, throws when the data has another fingerprint.
+    public func snapshot(dataset: String, path: String, expecting: String? = nil, store: StateStore?, cacheWrites: Bool) throws -> Kept {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw Failure(description: "dataset \(dataset): \(path) is gone")
         }
         let files: [Manifest.File]
         let sources: [String]
+        let fingerprint: String
         if isDirectory.boolValue {
             let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-            let listed = LocalFiles.walk(directory)
-            let digests = try LocalFiles(store: store, cacheWrites: false).digests(listed, directory: directory)
+            let listing = DirectoryListing.scan(directory)
+            let listed = listing.files
+            // Unchanged since the last look, and kept then: nothing to read.
+            if expecting == nil, let known = try store?.directoryFingerprint(directory), known.signature == listing.signature,
+                access(manifestPath(known.fingerprint), F_OK) == 0
+            {
+                return Kept(fingerprint: known.fingerprint, added: 0, files: listed.count, bytes: listed.reduce(0) { $0 + $1.size })
+            }
+            let digests = try LocalFiles(store: store, cacheWrites: cacheWrites).digests(listed, directory: directory)
             files = zip(listed, digests).map { Manifest.File(path: $0.relative, digest: "sha256:" + $1, size: $0.size) }
             sources = listed.map { directory + "/" + $0.relative }
-            guard LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) }) == fingerprint else {
-                throw Failure(description: "dataset \(dataset) changed since it was fingerprinted; not snapshotted")
-            }
+            fingerprint = LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) })
+            if cacheWrites { try store?.saveDirectoryFingerprint(directory, signature: listing.signature, fingerprint: fingerprint) }
         } else {
-            let digest = try Digest.sha256(file: path)
-            guard "sha256:" + digest == fingerprint else {
-                throw Failure(description: "dataset \(dataset) changed since it was fingerprinted; not snapshotted")
-            }
+            fingerprint = "sha256:" + (try Digest.sha256(file: path))
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-            files = [Manifest.File(path: "", digest: "sha256:" + digest, size: size ?? 0)]
+            files = [Manifest.File(path: "", digest: fingerprint, size: size ?? 0)]
             sources = [path]
         }
+        if let expecting, expecting != fingerprint {
+            throw Failure(description: "dataset \(dataset) changed since it was fingerprinted; not snapshotted")
+        }
+        let bytes = files.reduce(Int64(0)) { $0 + $1.size }
+        if access(manifestPath(fingerprint), F_OK) == 0 { return Kept(fingerprint: fingerprint, added: 0, files: files.count, bytes: bytes) }
         // Each object once (a dataset may hold the same bytes twice), on
         // every core.
         var seen = Set<String>()
         let wanted = zip(files, sources).filter { file, _ in
-            seen.insert(file.digest).inserted && !FileManager.default.fileExists(atPath: objectPath(file.digest))
+            seen.insert(file.digest).inserted && access(objectPath(file.digest), F_OK) != 0
         }
         try Self.concurrently(wanted.count) { i in try keep(wanted[i].1, as: wanted[i].0.digest) }
-        try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: files))
-        return wanted.reduce(0) { $0 + $1.0.size }
+        try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: files, name: isDirectory.boolValue ? nil : (path as NSString).lastPathComponent))
+        return Kept(fingerprint: fingerprint, added: wanted.reduce(0) { $0 + $1.0.size }, files: files.count, bytes: bytes)
     }
+
+    /// Keeps downloaded `files` (see ``Fingerprinter/download(_:expecting:)``)
+    /// as the snapshot `fingerprint` of `dataset`; returns the bytes of new
+    /// objects.
+    @discardableResult
+    public func keep(dataset: String, fingerprint: String, files: [(path: String, bytes: [UInt8])], name: String? = nil) throws -> Int64 {
+        var added: Int64 = 0
+        var listed: [Manifest.File] = []
+        for file in files {
+            let digest = "sha256:" + Digest.sha256(file.bytes)
+            if !FileManager.default.fileExists(atPath: objectPath(digest)) {
+                try add(file.bytes, as: digest)
+                added += Int64(file.bytes.count)
+            }
+            listed.append(Manifest.File(path: file.path, digest: digest, size: Int64(file.bytes.count)))
+        }
+        try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: listed.sorted { $0.path < $1.path }, name: name))
+        return added
+    }
+
+    /// A read-only copy of the snapshot `fingerprint` for a training to
+    /// read, made once under `checkouts/`: the directory, or for a one-file
+    /// snapshot the file, named `name` inside it.
+    public func materialize(_ fingerprint: String, fileName name: String) throws -> String {
+        let directory = "\(root)/checkouts/\(Self.checkoutKey(fingerprint))"
+        guard let manifest = manifest(fingerprint) else { throw Failure(description: "no snapshot of \(fingerprint)") }
+        let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
+        let path = single ? directory + "/" + name : directory
+        if FileManager.default.fileExists(atPath: directory) { return path }
+        let partial = directory + ".partial-\(getpid())"
+        try? FileManager.default.removeItem(atPath: partial)
+        try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        do {
+            try restore(fingerprint, to: single ? partial + "/" + name : partial)
+            for file in manifest.files { chmod(single ? partial + "/" + name : partial + "/" + file.path, 0o444) }
+            guard rename(partial, directory) == 0 || FileManager.default.fileExists(atPath: directory) else {
+                throw Failure(description: "cannot make \(directory): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: partial)
+        return path
+    }
+
+    static func checkoutKey(_ fingerprint: String) -> String { String(Digest.sha256(Array(fingerprint.utf8)).prefix(32)) }
 
     /// Runs `body(0..<count)` on every core; the first error is thrown
     /// once all have finished.
@@ -189,9 +282,38 @@ public struct SnapshotStore: Sendable {
     func save(_ manifest: Manifest) throws {
         let path = manifestPath(manifest.fingerprint)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try Data(Self.json(manifest).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// A manifest as JSON with sorted keys, what JSONEncoder writes with
+    /// `.sortedKeys` (and decodes back), written directly: a dataset of
+    /// 10,000 files is a megabyte of JSON, which the encoder takes tens of
+    /// milliseconds over.
+    static func json(_ manifest: Manifest) -> String {
+        var out = "{\"dataset\":" + quoted(manifest.dataset) + ",\"files\":["
+        out.reserveCapacity(manifest.files.count * 120)
+        for (i, file) in manifest.files.enumerated() {
+            if i > 0 { out += "," }
+            out += "{\"digest\":" + quoted(file.digest) + ",\"path\":" + quoted(file.path) + ",\"size\":" + String(file.size) + "}"
+        }
+        return out + "],\"fingerprint\":" + quoted(manifest.fingerprint) + (manifest.name.map { ",\"name\":" + quoted($0) } ?? "") + "}"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     /// An object's bytes as text (UTF-8, invalid bytes replaced).
@@ -233,14 +355,24 @@ public struct SnapshotStore: Sendable {
         let dirs = root + "/dirs"
         var removed = (manifests: 0, objects: 0, bytes: Int64(0))
         var needed = Set<String>()
+        let kept = Set(keeping.map(Self.fileKey))
         for name in (try? FileManager.default.contentsOfDirectory(atPath: dirs)) ?? [] where name.hasSuffix(".json") {
-            let fingerprint = "sha256:" + name.dropLast(5)
-            if keeping.contains(fingerprint), let manifest = manifest(fingerprint) {
+            let key = String(name.dropLast(5))
+            if kept.contains(key),
+                let data = FileManager.default.contents(atPath: dirs + "/" + name),
+                let manifest = try? JSONDecoder().decode(Manifest.self, from: data)
+            {
                 needed.formUnion(manifest.files.map { objectPath($0.digest) })
             } else {
                 removed.manifests += 1
                 if !dryRun { unlink(dirs + "/" + name) }
             }
+        }
+        // Trainings' read-only copies of what is no longer kept.
+        let checkouts = root + "/checkouts"
+        let keptCheckouts = Set(keeping.map(Self.checkoutKey))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: checkouts)) ?? [] where !keptCheckouts.contains(name) {
+            if !dryRun { try? FileManager.default.removeItem(atPath: checkouts + "/" + name) }
         }
         let objects = root + "/objects"
         for prefix in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] {

@@ -81,10 +81,10 @@ extension Reconciler {
                     continue
                 }
             }
-            if let manifest = snapshots.manifest(was), snapshots.missing(manifest).isEmpty, let path = dataset.spec.source.path {
+            if let manifest = snapshots.manifest(was), snapshots.missing(manifest).isEmpty, dataset.spec.snapshotted {
                 let target =
                     scratchRoot + "/data/\(name)"
-                    + (manifest.files.count == 1 && manifest.files[0].path.isEmpty ? "/" + (path as NSString).lastPathComponent : "")
+                    + (manifest.files.count == 1 && manifest.files[0].path.isEmpty ? "/" + SnapshotStore.fileName(dataset.spec.source) : "")
                 do {
                     try snapshots.restore(was, to: target)
                     restoredPaths[name] = target
@@ -129,9 +129,12 @@ extension Reconciler {
         for (name, path) in restoredPaths {
             guard let dataset = datasets[name] else { continue }
             var object = dataset.object
-            object.spec.source.path = path
+            object.spec.source = DataSource(path: path)
             datasets[name] = Entry(object: object, origin: dataset.origin)
         }
+        // Downloaded data that did not change is read from its snapshot
+        // too, as the training read it.
+        datasets = try await materializeDownloaded(datasets, lineage: lineage)
         let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: revision, datasets: datasets)
         let key = "reproduce:\(model):\(number):\(stamp)"
         let outcome: TrainingOutcome

@@ -105,11 +105,24 @@ public struct S3Bucket: Sendable {
         }
     }
 
-    func send(_ method: String, key: String, query: [(String, String)] = []) async throws(Failure) -> HTTPResponse {
-        let request = HTTPRequest(
+    /// The object's bytes and the ETag they were served with (without its
+    /// quotes); at most `limit` bytes.
+    public func get(key: String, limit: Int) async throws(Failure) -> (body: [UInt8], etag: String) {
+        let response = try await send("GET", key: key, timeout: .seconds(600), limit: limit)
+        guard (200..<300).contains(response.status) else {
+            throw Failure(response.status == 404 ? "\(key): no such object (HTTP 404)" : "GET \(key): \(explain(response))")
+        }
+        return (response.body, response.headers["etag"].map(Self.unquoted) ?? "")
+    }
+
+    func send(
+        _ method: String, key: String, query: [(String, String)] = [], timeout: Duration = .seconds(30), limit: Int? = nil
+    ) async throws(Failure) -> HTTPResponse {
+        var request = HTTPRequest(
             method: method, url: url(key: key, query: query),
             headers: [("x-amz-content-sha256", Self.emptyPayloadSHA256)],
-            timeout: .seconds(30), auth: auth)
+            timeout: timeout, auth: auth)
+        request.maximumBodyBytes = limit
         do {
             return try await http.send(request)
         } catch {

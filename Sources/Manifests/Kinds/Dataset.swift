@@ -10,6 +10,26 @@ import YAML
 public struct DatasetSpec: Sendable, Hashable, Codable {
     public var source: DataSource
     public var description: String?
+    /// Whether a training keeps the data in the snapshot store: by default
+    /// for an absolute `path`; a `url` or `s3` source is downloaded into the
+    /// store before the training when true, and the steps read that copy.
+    public var snapshot: Bool?
+
+    public init(source: DataSource, description: String? = nil, snapshot: Bool? = nil) {
+        self.source = source
+        self.description = description
+        self.snapshot = snapshot
+    }
+
+    /// Whether trainings keep this data in the snapshot store.
+    public var snapshotted: Bool {
+        if let path = source.path { return path.hasPrefix("/") && snapshot != false }
+        return snapshot == true
+    }
+
+    /// Whether the controller downloads this data into the snapshot store
+    /// before a training (a `url` or `s3` source with `snapshot: true`).
+    public var downloaded: Bool { source.path == nil && snapshot == true }
 }
 
 public struct DataSource: Sendable, Hashable, Codable {
@@ -20,6 +40,12 @@ public struct DataSource: Sendable, Hashable, Codable {
     public var url: String?
     /// An S3-compatible object or prefix, fingerprinted by ETag.
     public var s3: S3Location?
+
+    public init(path: String? = nil, url: String? = nil, s3: S3Location? = nil) {
+        self.path = path
+        self.url = url
+        self.s3 = s3
+    }
 }
 
 public struct S3Location: Sendable, Hashable, Codable {

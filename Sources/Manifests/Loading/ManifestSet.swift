@@ -382,6 +382,15 @@ struct References {
                     ))
             }
         }
+        if let type = set.targetType(spec.target), type == .ray || type == .sagemaker {
+            for (i, d) in (spec.datasets ?? []).enumerated() where set.datasets[d]?.spec.downloaded == true {
+                out.append(
+                    o.diagnostic(
+                        "spec.datasets[\(i)]",
+                        "dataset \"\(d.clipped)\" is downloaded into the snapshot store for the training (snapshot: true); a \(type.rawValue) training (target \(spec.target)) reads its data itself"
+                    ))
+            }
+        }
         if spec.triggers?.runtime == true, let type = set.targetType(spec.target), type != .local {
             out.append(
                 o.diagnostic(

@@ -8,15 +8,17 @@ extension DatasetSpec {
     init?(strict n: Node) {
         var source: DataSource?
         var description: String?
+        var snapshot: Bool?
         let ok = Strict.fields(n) { key, v in
             switch key {
             case "source": return Strict.set(&source, v, DataSource.init(strict:))
             case "description": return Strict.setOptional(&description, v, Strict.string)
+            case "snapshot": return Strict.setOptional(&snapshot, v, Strict.bool)
             default: return false
             }
         }
         guard ok, let source else { return nil }
-        self.init(source: source, description: description)
+        self.init(source: source, description: description, snapshot: snapshot)
     }
 }
 

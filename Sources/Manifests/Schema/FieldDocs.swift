@@ -11,6 +11,8 @@ extension SchemaGenerator {
         "*:metadata.name": "The object's name, unique among objects of the same kind.",
         "*:spec": "The kind's fields, described below.",
         "Dataset:spec.description": "Free text.",
+        "Dataset:spec.snapshot":
+            "Keep the data each version trains on in the snapshot store. For url or s3, the controller downloads the data (at most 512 MiB) before the training, checks it against the fingerprint the plan recorded, and the steps read a read-only local copy (${datasets.NAME} is its path); not for Ray or SageMaker targets, which read their data themselves. Refused for a relative path (Git keeps it).",
         "Dataset:spec.source": "Where the data is.",
         "Dataset:spec.source.path": "A file or directory on the machine that trains, relative to the project root or absolute. Fingerprinted by content.",
         "Dataset:spec.source.s3": "An object or prefix in an S3-compatible store. Fingerprinted by ETag (see S3 sources).",

@@ -78,6 +78,9 @@ enum ObjectValidator {
         if let path = s.path, let problem = ProjectPath.problem(path, base: "the project", absoluteAllowed: true) {
             return [origin.diagnostic("spec.source.path", problem)]
         }
+        if let path = s.path, !path.hasPrefix("/"), spec.snapshot != nil {
+            return [origin.diagnostic("spec.snapshot", "data in the project is kept by Git with each commit; a snapshot is for an absolute path, a url or s3")]
+        }
         return []
     }
 

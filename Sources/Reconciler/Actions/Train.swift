@@ -19,7 +19,9 @@ struct TrainExecutor: ActionExecutor {
         }
         let driver = try r.driver(target, manifests)
         let datasets = manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
-        let request = TrainingRequest(model: entry, pipeline: pipeline, lineage: lineage, revision: desired.revision, datasets: datasets)
+        let request = TrainingRequest(
+            model: entry, pipeline: pipeline, lineage: lineage, revision: desired.revision,
+            datasets: try await r.materializeDownloaded(datasets, lineage: lineage))
         let launch = try r.journal.begin(
             .train, key: Planner.trainKey(model: model, digest: lineage.digest),
             object: "Model/\(model)", target: target)
@@ -57,20 +59,53 @@ extension Reconciler {
         }
     }
 
+    /// Datasets with the data a training reads: each one behind a URL or in
+    /// S3 with `snapshot: true` becomes a local path, a read-only copy of
+    /// the snapshot its lineage names, which is downloaded (and checked
+    /// against that fingerprint) or pulled from the snapshot remote first
+    /// when this machine lacks it.
+    func materializeDownloaded(_ datasets: [String: Entry<DatasetSpec>], lineage: Lineage) async throws -> [String: Entry<DatasetSpec>] {
+        let snapshots = SnapshotStore(root: workspace.snapshots)
+        var out = datasets
+        for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where dataset.spec.downloaded {
+            guard let fingerprint = lineage.datasets[name] else { continue }
+            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+                if let remote = snapshotRemote, let pulled = try? await remote.pull(fingerprint, into: snapshots) {
+                    log("  dataset \(name): pulled its snapshot from \(remote.description) (\(pulled) bytes)")
+                }
+            }
+            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+                let files = try await Fingerprinter(store: store, cacheWrites: false).download(dataset, expecting: fingerprint)
+                let added = try snapshots.keep(
+                    dataset: name, fingerprint: fingerprint, files: files,
+                    name: files.count == 1 && files[0].path.isEmpty ? SnapshotStore.fileName(dataset.spec.source) : nil)
+                log("  snapshot of dataset \(name): downloaded \(files.count) files, \(added) new bytes")
+            }
+            var object = dataset.object
+            object.spec.source = DataSource(
+                path: try snapshots.materialize(fingerprint, fileName: SnapshotStore.fileName(dataset.spec.source)), url: nil, s3: nil)
+            out[name] = Entry(object: object, origin: dataset.origin)
+        }
+        return out
+    }
+
     /// Keeps the version's local datasets in the snapshot store, so that
     /// `reproduce` can restore them after they change. A dataset that
     /// changed since it was fingerprinted is not kept (and said so): the
     /// version stands either way.
     func snapshot(_ datasets: [String: Entry<DatasetSpec>], of version: VersionRecord, lineage: Lineage) async {
         let snapshots = SnapshotStore(root: workspace.snapshots)
-        for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where SnapshotStore.isLocal(dataset.spec) {
-            guard let path = dataset.spec.source.path, let fingerprint = lineage.datasets[name] else { continue }
-            do {
-                let added = try snapshots.snapshot(dataset: name, path: path, fingerprint: fingerprint, store: store)
-                log("  snapshot of dataset \(name) for v\(version.number): \(added) new bytes")
-            } catch {
-                log("  snapshot of dataset \(name) for v\(version.number) not kept: \(error)")
-                continue
+        for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where dataset.spec.snapshotted {
+            guard let fingerprint = lineage.datasets[name] else { continue }
+            // Downloaded data was kept before the training.
+            if let path = dataset.spec.source.path {
+                do {
+                    let added = try snapshots.snapshot(dataset: name, path: path, fingerprint: fingerprint, store: store)
+                    log("  snapshot of dataset \(name) for v\(version.number): \(added) new bytes")
+                } catch {
+                    log("  snapshot of dataset \(name) for v\(version.number) not kept: \(error)")
+                    continue
+                }
             }
             guard let remote = snapshotRemote else { continue }
             do {

@@ -38,12 +38,10 @@ struct DataSnapshot: AsyncParsableCommand {
         let store = try state.store()
         let snapshots = SnapshotStore(root: state.workspace.snapshots)
         do {
-            let fingerprint = try Fingerprinter(store: store).fingerprint(localPath: absolute, dataset: path)
-            let added = try snapshots.snapshot(dataset: path, path: absolute, fingerprint: fingerprint, store: store)
-            let manifest = snapshots.manifest(fingerprint)
-            print("\(fingerprint)  \(manifest?.files.count ?? 0) files, \(manifest?.bytes ?? 0) bytes (\(added) new)")
-            if let remote, let manifest {
-                let pushed = try await remote.push(manifest.fingerprint, from: snapshots)
+            let kept = try snapshots.snapshot(dataset: path, path: absolute, store: store, cacheWrites: true)
+            print("\(kept.fingerprint)  \(kept.files) files, \(kept.bytes) bytes (\(kept.added) new)")
+            if let remote {
+                let pushed = try await remote.push(kept.fingerprint, from: snapshots)
                 print("pushed \(pushed) bytes to \(remote.description)")
             }
         } catch {
