@@ -142,6 +142,13 @@ struct RayTests {
         let submission = RayTarget.submissionID(model: "demo", digest: request.lineage.digest)
         #expect(FileManager.default.fileExists(atPath: "\(storage)/\(submission)/steps/train/outputs/model.json"))
         #expect(recorder.detail?.contains(submission) == true, "the launch names the submission before the driver waits")
+        // What the worker ran on, as the runner reported it.
+        let runtime = try #require(outcome.runtime, "the runner reports its worker's runtime")
+        #expect(runtime.interpreter?.contains("python") == true && runtime.interpreterVersion?.hasPrefix("3.") == true, "\(runtime)")
+        #expect((runtime.packages ?? 0) > 10 && runtime.packagesDigest?.hasPrefix("sha256:") == true, "ray itself is installed there: \(runtime)")
+        let packages = try String(contentsOfFile: try #require(runtime.packagesFile), encoding: .utf8)
+        #expect(packages.split(separator: "\n").contains { $0.lowercased().hasPrefix("ray==") }, "the list is kept on the controller")
+        #expect(runtime.kernel != nil && runtime.environment.contains("PATH") && !runtime.environment.contains { $0.contains("=") })
 
         let again = try await ray.train(request, launch: .untracked("train:demo:ray-test"))
         #expect(again.artifactDigest == outcome.artifactDigest)

@@ -28,14 +28,7 @@ enum RuntimeCapture {
             runtime.interpreter = python
             runtime.interpreterVersion = await output([python, "-c", "import platform; print(platform.python_version())"], environment)?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            if let list = await output([python, "-c", packagesScript], environment) {
-                let digest = "sha256:" + Digest.sha256(list)
-                let file = (workspace.root as NSString).appendingPathComponent("runtime/packages-\(digest.dropFirst(7).prefix(16)).txt")
-                try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                if (try? list.write(toFile: file, atomically: true, encoding: .utf8)) != nil { runtime.packagesFile = file }
-                runtime.packagesDigest = digest
-                runtime.packages = list.split(separator: "\n").count
-            }
+            if let list = await output([python, "-c", packagesScript], environment) { keep(packages: list, in: &runtime, workspace: workspace) }
         }
         if let lockfile = request.model.spec.runtime?["lockfile"] {
             runtime.lockfile = lockfile
@@ -50,6 +43,42 @@ enum RuntimeCapture {
         if let smi = which("nvidia-smi", path: environment["PATH"] ?? ""), let list = await output([smi, "-L"], environment) {
             runtime.gpus = list.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+        return runtime
+    }
+
+    /// Records the `name==version` lines `list` in `runtime`: their digest
+    /// and count, the list itself kept under `<state>/runtime/`.
+    static func keep(packages list: String, in runtime: inout CapturedRuntime, workspace: Workspace) {
+        let digest = "sha256:" + Digest.sha256(list)
+        let file = (workspace.root as NSString).appendingPathComponent("runtime/packages-\(digest.dropFirst(7).prefix(16)).txt")
+        try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if (try? list.write(toFile: file, atomically: true, encoding: .utf8)) != nil { runtime.packagesFile = file }
+        runtime.packagesDigest = digest
+        runtime.packages = list.split(separator: "\n").count
+    }
+
+    /// What a Ray job's runner reported of the worker it ran on
+    /// (`runtime.json` in its run directory); nil when it wrote none.
+    static func reported(_ path: String, workspace: Workspace) -> CapturedRuntime? {
+        struct Reported: Decodable {
+            var interpreter: String?
+            var interpreterVersion: String?
+            var packages: String?
+            var os: String?
+            var kernel: String?
+            var cpu: String?
+            var gpus: [String]?
+            var environment: [String]?
+        }
+        guard let data = FileManager.default.contents(atPath: path), let r = try? JSONDecoder().decode(Reported.self, from: data) else { return nil }
+        var runtime = CapturedRuntime(environment: (r.environment ?? []).sorted())
+        runtime.interpreter = r.interpreter
+        runtime.interpreterVersion = r.interpreterVersion
+        if let list = r.packages { keep(packages: list, in: &runtime, workspace: workspace) }
+        runtime.os = r.os
+        runtime.kernel = r.kernel
+        runtime.cpu = r.cpu
+        runtime.gpus = r.gpus
         return runtime
     }
 

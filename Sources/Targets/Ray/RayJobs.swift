@@ -54,14 +54,21 @@ extension RayTarget {
         // An adopted job wrote where its submitter's storage was; its
         // directory is laid out as a local run directory is.
         let written = info.metadata?["gantry.storage"] ?? storage
+        let runDirectory = (written as NSString).appendingPathComponent(submission)
         let result = JobResult(
             succeeded: true, error: nil,
             steps: request.pipeline.spec.steps.map {
                 JobResult.StepResult(name: $0.name, status: "succeeded", seconds: 0, log: "")
             })
-        return try RunFiles(workspace: workspace).collect(
-            result, runDirectory: (written as NSString).appendingPathComponent(submission),
-            artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
+        var outcome = try RunFiles(workspace: workspace).collect(
+            result, runDirectory: runDirectory, artifact: request.pipeline.spec.artifact, metrics: request.pipeline.spec.metrics)
+        outcome.runtime = RuntimeCapture.reported(runDirectory + "/runtime.json", workspace: workspace)
+        if var runtime = outcome.runtime, let lockfile = request.model.spec.runtime?["lockfile"] {
+            runtime.lockfile = lockfile
+            if let bytes = try? request.revision.file(lockfile) { runtime.lockfileDigest = "sha256:" + Digest.sha256(Data(bytes)) }
+            outcome.runtime = runtime
+        }
+        return outcome
     }
 
     /// The job with `submission`, or nil when the cluster has none.
@@ -133,7 +140,8 @@ extension RayTarget {
                     },
                     outputs: outputs(storage, submission: submission, step: stepName),
                     expect: step.outputs ?? [], timeoutSeconds: step.timeout?.seconds)
-            })
+            },
+            capture: ((storage as NSString).appendingPathComponent(submission) as NSString).appendingPathComponent("runtime.json"))
     }
 
     /// What a step receives for `${datasets.NAME}`: a path inside the

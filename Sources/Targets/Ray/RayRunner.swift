@@ -36,6 +36,9 @@ struct RunnerJob: Codable, Sendable {
     }
 
     var steps: [Step]
+    /// Where the runner writes what the worker ran on (`runtime.json`),
+    /// once every step succeeded.
+    var capture: String?
 
     /// `text` with its placeholders replaced by `value`'s parts; unknown
     /// placeholders stay as written, as on the local target.
@@ -104,5 +107,33 @@ struct RunnerJob: Codable, Sendable {
             if missing:
                 sys.exit(f"gantry: step {name} did not write {', '.join(missing)} to its outputs")
             print(f"gantry: step {name} succeeded", flush=True)
+
+        # What the steps ran on, as the local target records it: the names
+        # of the environment variables, never their values.
+        if job.get("capture"):
+            import importlib.metadata, platform, shutil
+            def field(path, key, sep):
+                try:
+                    for line in open(path):
+                        k, _, v = line.partition(sep)
+                        if k.strip() == key:
+                            return v.strip().strip('"')
+                except OSError:
+                    pass
+            gpus = None
+            if shutil.which("nvidia-smi"):
+                listed = subprocess.run(["nvidia-smi", "-L"], stdout=subprocess.PIPE, text=True)
+                gpus = [l.strip() for l in listed.stdout.splitlines() if l.strip()] if listed.returncode == 0 else None
+            names = {env_name for step in job["steps"] for env_name in step["env"]} | set(os.environ)
+            report = {
+                "interpreter": sys.executable, "interpreterVersion": platform.python_version(),
+                "packages": "\n".join(sorted({"%s==%s" % (d.metadata["Name"], d.version)
+                                              for d in importlib.metadata.distributions() if d.metadata["Name"]})),
+                "os": field("/etc/os-release", "PRETTY_NAME", "="), "kernel": platform.release(),
+                "cpu": field("/proc/cpuinfo", "model name", ":"), "gpus": gpus, "environment": sorted(names),
+            }
+            os.makedirs(os.path.dirname(job["capture"]), exist_ok=True)
+            with open(job["capture"], "w") as f:
+                json.dump(report, f)
         """#
 }
