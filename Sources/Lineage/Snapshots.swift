@@ -184,7 +184,7 @@ public struct SnapshotStore: Sendable {
     /// read, made once under `checkouts/`: the directory, or for a one-file
     /// snapshot the file, named `name` inside it.
     public func materialize(_ fingerprint: String, fileName name: String) throws -> String {
-        let directory = "\(root)/checkouts/\(Self.checkoutKey(fingerprint))"
+        let directory = checkoutPath(fingerprint, fileName: nil)
         guard let manifest = manifest(fingerprint) else { throw Failure(description: "no snapshot of \(fingerprint)") }
         let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
         let path = single ? directory + "/" + name : directory
@@ -204,6 +204,12 @@ public struct SnapshotStore: Sendable {
         }
         try? FileManager.default.removeItem(atPath: partial)
         return path
+    }
+
+    /// Where ``materialize(_:fileName:)`` puts the copy of `fingerprint`:
+    /// its directory, or with `fileName` the one file in it.
+    public func checkoutPath(_ fingerprint: String, fileName: String?) -> String {
+        "\(root)/checkouts/\(Self.checkoutKey(fingerprint))" + (fileName.map { "/" + $0 } ?? "")
     }
 
     static func checkoutKey(_ fingerprint: String) -> String { String(Digest.sha256(Array(fingerprint.utf8)).prefix(32)) }

@@ -35,6 +35,10 @@ public struct TrainingRequest: Sendable {
     public var lineage: Lineage
     public var revision: Revision
     public var datasets: [String: Entry<DatasetSpec>]
+    /// Datasets whose snapshot (by fingerprint) is in the snapshot remote:
+    /// a node that trains elsewhere pulls them from there and reads its
+    /// own copy.
+    public var pulled: [String: String] = [:]
 
     public init(
         model: Entry<ModelSpec>, pipeline: Entry<PipelineSpec>, lineage: Lineage, revision: Revision,

@@ -32,7 +32,7 @@ final class NodeAgent: @unchecked Sendable {
     /// same node comes back.
     static func start(
         _ name: String, port: Int = freePort(), directory: String? = nil,
-        certificates: TestCertificates? = nil
+        certificates: TestCertificates? = nil, arguments: [String] = [], environment: [String: String] = [:]
     ) async throws -> NodeAgent {
         let home = directory.map { ($0 as NSString).deletingLastPathComponent } ?? makeTemporaryDirectory("gantry-node-\(name)")
         let directory = directory ?? home + "/agent"
@@ -46,8 +46,9 @@ final class NodeAgent: @unchecked Sendable {
             } ?? []
         let child = try ChildProcess.spawn(
             ProcessSpec(
-                argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory] + tlsArguments,
-                environment: ProcessInfo.processInfo.environment, workingDirectory: home, logPath: log))
+                argv: [gantryExecutable, "agent", "--listen", "127.0.0.1:\(port)", "--token-file", tokens, "--dir", directory] + tlsArguments
+                    + arguments,
+                environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, workingDirectory: home, logPath: log))
         let tls = certificates.map { TLSClientFiles(caFile: $0.ca, certificateFile: $0.clientCertificate, keyFile: $0.clientKey) }
         let agent = NodeAgent(name: name, port: port, directory: directory, child: child, tls: tls)
         let deadline = ContinuousClock.now + .seconds(20)

@@ -19,9 +19,10 @@ struct TrainExecutor: ActionExecutor {
         }
         let driver = try r.driver(target, manifests)
         let datasets = manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
-        let request = TrainingRequest(
+        var request = TrainingRequest(
             model: entry, pipeline: pipeline, lineage: lineage, revision: desired.revision,
             datasets: try await r.materializeDownloaded(datasets, lineage: lineage))
+        if manifests.targetType(target) == .agent { request.pulled = try await r.shareSnapshots(datasets, lineage: lineage) }
         let launch = try r.journal.begin(
             .train, key: Planner.trainKey(model: model, digest: lineage.digest),
             object: "Model/\(model)", target: target)
@@ -87,6 +88,28 @@ extension Reconciler {
             out[name] = Entry(object: object, origin: dataset.origin)
         }
         return out
+    }
+
+    /// For a training on another machine (an agent): keeps each dataset the
+    /// snapshot store can hold now, and pushes it to the snapshot remote,
+    /// so that the node trains on exactly the planned data without sharing
+    /// this machine's file system. Returns dataset name → fingerprint of
+    /// what the remote holds; nothing without a remote (the node then
+    /// reads the same paths on its own disk).
+    func shareSnapshots(_ datasets: [String: Entry<DatasetSpec>], lineage: Lineage) async throws -> [String: String] {
+        guard let remote = snapshotRemote else { return [:] }
+        let snapshots = SnapshotStore(root: workspace.snapshots)
+        var shared: [String: String] = [:]
+        for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where dataset.spec.snapshotted {
+            guard let fingerprint = lineage.datasets[name] else { continue }
+            if let path = dataset.spec.source.path {
+                try snapshots.snapshot(dataset: name, path: path, fingerprint: fingerprint, store: store)
+            }
+            let pushed = try await remote.push(fingerprint, from: snapshots)
+            log("  dataset \(name): snapshot in \(remote.description) for the node (\(pushed) new bytes)")
+            shared[name] = fingerprint
+        }
+        return shared
     }
 
     /// Keeps the version's local datasets in the snapshot store, so that

@@ -46,6 +46,11 @@ public enum AgentAPI {
         public var job: Job
         public var artifact: OutputRef
         public var metrics: OutputRef?
+        /// Snapshots the node pulls from its snapshot remote and copies
+        /// under `snapshots/checkouts/` before the run: fingerprint → the
+        /// file name of a one-file snapshot ("" for a directory). The job's
+        /// dataset paths name those copies.
+        public var data: [String: String]?
     }
 
     /// `GET /v1/runs/{id}`.

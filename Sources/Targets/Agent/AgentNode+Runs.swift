@@ -24,6 +24,7 @@ extension AgentNode {
             }
             if let runner = JobFiles.read(ProcessIdentity.self, from: runnerFile(id)) { Sessions.kill(leader: runner.pid) }
             _ = try await projectDirectory(request.project)
+            try await pullData(request.data ?? [:])
             var job = request.job
             // The node's own environment and cache, whatever the controller's are.
             job.baseEnvironment = Workspace.baseEnvironment()
@@ -42,6 +43,26 @@ extension AgentNode {
             try JobFiles.write(runner, to: runnerFile(id))
             gate.open()
             return AgentAPI.RunStatus(state: "running", error: nil, steps: [], artifact: nil, metrics: nil)
+        }
+    }
+
+    /// The data snapshots a run reads, pulled from the node's snapshot
+    /// remote when the node lacks them, each copied read-only where the
+    /// job's paths expect it.
+    func pullData(_ data: [String: String]) async throws {
+        let snapshots = SnapshotStore(root: workspace.snapshots)
+        for (fingerprint, name) in data.sorted(by: { $0.key < $1.key }) {
+            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+                guard let remote = snapshotRemote else {
+                    throw Problem(.failed, "the run reads the data snapshot \(fingerprint), and this node has no --snapshot-remote to pull it from")
+                }
+                do { _ = try await remote.pull(fingerprint, into: snapshots) } catch {
+                    throw Problem(.failed, "pulling the data snapshot \(fingerprint) from \(remote.description): \(error)")
+                }
+            }
+            do { _ = try snapshots.materialize(fingerprint, fileName: name.isEmpty ? "data" : name) } catch {
+                throw Problem(.failed, "copying the data snapshot \(fingerprint): \(error)")
+            }
         }
     }
 

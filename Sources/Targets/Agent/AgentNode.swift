@@ -17,9 +17,13 @@ public final class AgentNode: Sendable {
     let runs = KeyedLocks()
     let rollouts = KeyedLocks()
 
-    public init(workspace: Workspace, store: StateStore) {
+    /// Where the node pulls the data snapshots a run names.
+    let snapshotRemote: SnapshotRemote?
+
+    public init(workspace: Workspace, store: StateStore, snapshotRemote: SnapshotRemote? = nil) {
         self.workspace = workspace
         self.store = store
+        self.snapshotRemote = snapshotRemote
         local = LocalTarget(workspace: workspace)
     }
 

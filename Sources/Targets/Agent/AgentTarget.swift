@@ -88,6 +88,19 @@ public struct AgentTarget: TargetDriver {
         let runDirectory = node.run(model: request.model.name, digest: request.lineage.digest)
         let id = (runDirectory as NSString).lastPathComponent
         let project = try await ship(request.revision)
+        // Data in the snapshot remote is read from the node's own copy of it.
+        var request = request
+        var data: [String: String] = [:]
+        let nodeSnapshots = SnapshotStore(root: node.snapshots)
+        for (name, fingerprint) in request.pulled.sorted(by: { $0.key < $1.key }) {
+            guard let dataset = request.datasets[name], let manifest = SnapshotStore(root: workspace.snapshots).manifest(fingerprint) else { continue }
+            let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
+            let fileName = single ? SnapshotStore.fileName(dataset.spec.source) : ""
+            data[fingerprint] = fileName
+            var object = dataset.object
+            object.spec.source = DataSource(path: nodeSnapshots.checkoutPath(fingerprint, fileName: single ? fileName : nil))
+            request.datasets[name] = Entry(object: object, origin: dataset.origin)
+        }
         let job = try RunFiles(workspace: workspace).makeJob(
             request, runDirectory: runDirectory, project: Self.projectPath(in: node, project), cacheDirectory: node.stepCache)
         try launch.started(Digest.canonicalJSON(["agent": name, "run": id]))
@@ -97,7 +110,7 @@ public struct AgentTarget: TargetDriver {
                 "PUT", "/v1/runs/\(id)",
                 json: AgentAPI.RunRequest(
                     model: request.model.name, lineageDigest: request.lineage.digest, project: project, job: job,
-                    artifact: spec.artifact, metrics: spec.metrics))
+                    artifact: spec.artifact, metrics: spec.metrics, data: data.isEmpty ? nil : data))
         }
         while status.state == "running" {
             try await Task.sleep(for: pollInterval)

@@ -38,6 +38,7 @@ struct AgentCommand: AsyncParsableCommand {
     var dir: String = "/var/lib/gantry-agent"
 
     @OptionGroup var tls: TLSOptions
+    @OptionGroup var snapshots: SnapshotOptions
 
     func run() async throws {
         let address = try ControllerCommand.parseAddress(listen)
@@ -45,7 +46,7 @@ struct AgentCommand: AsyncParsableCommand {
         do { tokens = try AgentTokens.load(path: tokenFile) } catch { throw ValidationError("\(error)") }
         let workspace = Workspace(root: dir)
         try FileManager.default.createDirectory(atPath: workspace.root, withIntermediateDirectories: true)
-        let node = AgentNode(workspace: workspace, store: try StateStore(directory: workspace.root))
+        let node = AgentNode(workspace: workspace, store: try StateStore(directory: workspace.root), snapshotRemote: try snapshots.snapshotRemote())
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         let logger = Logger(label: "gantry.agent")
         var serverLogger = Logger(label: "gantry.agent.http")
