@@ -1,4 +1,5 @@
 import Foundation
+import State
 
 /// What differs between the data of two versions, from their snapshots:
 /// files added, removed and modified, with their sizes, and for a modified
@@ -35,11 +36,45 @@ public enum SnapshotDiff {
         return manifests
     }
 
+    /// The files of the local data at `path` now, as a manifest (the
+    /// remembered hashes of unchanged files, the rest read); nil unless the
+    /// data now has `fingerprint`, so that a plan shows the data it plans.
+    public static func live(dataset: String, path: String, fingerprint: String, store: StateStore?) -> SnapshotStore.Manifest? {
+        var isDirectory: ObjCBool = false
+        guard path.hasPrefix("/"), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        if !isDirectory.boolValue {
+            guard let digest = try? Digest.sha256(file: path), "sha256:" + digest == fingerprint else { return nil }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64).flatMap { $0 } ?? 0
+            return SnapshotStore.Manifest(
+                dataset: dataset, fingerprint: fingerprint, files: [.init(path: "", digest: fingerprint, size: size)],
+                name: (path as NSString).lastPathComponent)
+        }
+        let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        let listed = LocalFiles.walk(directory)
+        guard let digests = try? LocalFiles(store: store, cacheWrites: false).digests(listed, directory: directory),
+            LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) }) == fingerprint
+        else { return nil }
+        return SnapshotStore.Manifest(
+            dataset: dataset, fingerprint: fingerprint,
+            files: zip(listed, digests).map { .init(path: $0.relative, digest: "sha256:" + $1, size: $0.size) })
+    }
+
     /// The changes from `before` to `after`, by dataset then path; at most
     /// `rows` rows listed per file and direction (the counts are whole).
+    /// A file the store does not hold is read from `live[dataset]` (the
+    /// data's directory, or the file itself).
     public static func changes(
-        from before: [String: SnapshotStore.Manifest], to after: [String: SnapshotStore.Manifest], in snapshots: SnapshotStore, rows: Int = 20
+        from before: [String: SnapshotStore.Manifest], to after: [String: SnapshotStore.Manifest], in snapshots: SnapshotStore, rows: Int = 20,
+        live: [String: String] = [:]
     ) throws -> [FileChange] {
+        func text(_ dataset: String, _ file: SnapshotStore.Manifest.File) throws -> String {
+            if let root = live[dataset], access(snapshots.objectPath(file.digest), F_OK) != 0 {
+                let path = file.path.isEmpty ? root : root + "/" + file.path
+                guard let data = FileManager.default.contents(atPath: path) else { throw SnapshotStore.Failure(description: "cannot read \(path)") }
+                return String(decoding: data, as: UTF8.self)
+            }
+            return try snapshots.objectText(file.digest)
+        }
         var changes: [FileChange] = []
         for name in Set(before.keys).union(after.keys).sorted() {
             let old = Dictionary((before[name]?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -50,7 +85,7 @@ public enum SnapshotDiff {
                 var change = FileChange(
                     dataset: name, path: path, change: a == nil ? "added" : b == nil ? "removed" : "modified", sizeBefore: a?.size, sizeAfter: b?.size)
                 if let a, let b, isTable(path.isEmpty ? (after[name]?.name ?? before[name]?.name ?? "") : path) {
-                    let (added, removed) = Self.rows(try snapshots.objectText(a.digest), try snapshots.objectText(b.digest))
+                    let (added, removed) = Self.rows(try text(name, a), try text(name, b))
                     change.rowsAdded = added.count
                     change.rowsRemoved = removed.count
                     change.addedRows = Array(added.prefix(rows))

@@ -44,6 +44,17 @@ extension Review {
                 for c in i.codeCommits { out += "    \(c.id.prefix(12)) \(c.subject) (\(c.author))\n" }
             }
         }
+        if !dataChanges.isEmpty {
+            out += "\nData a retraining reads, against the latest version's snapshot:\n"
+            for d in dataChanges {
+                out += "  \(d.model) (since v\(d.since)):\n"
+                for f in d.files {
+                    out += "    \(f.summary)\n"
+                    for row in f.addedRows ?? [] { out += "      + \(row)\n" }
+                    for row in f.removedRows ?? [] { out += "      - \(row)\n" }
+                }
+            }
+        }
         if !objectChanges.isEmpty {
             out += "\nManifest changes:\n"
             for o in objectChanges {
@@ -82,6 +93,17 @@ extension Review {
             for i in inputChanges {
                 out += "- **\(i.model)**: \(md(i.changes.joined(separator: "; ")))\n"
                 for c in i.codeCommits { out += "  - `\(c.id.prefix(12))` \(md(c.subject)) (\(md(c.author)))\n" }
+            }
+        }
+        if !dataChanges.isEmpty {
+            out += "\n#### Data a retraining reads\n\nAgainst the snapshot of each model's latest version.\n\n"
+            for d in dataChanges {
+                out += "- **\(d.model)** (since v\(d.since))\n"
+                for f in d.files {
+                    out += "  - \(md(f.summary))\n"
+                    for row in f.addedRows ?? [] { out += "    - `+ \(row.replacingOccurrences(of: "`", with: "'"))`\n" }
+                    for row in f.removedRows ?? [] { out += "    - `- \(row.replacingOccurrences(of: "`", with: "'"))`\n" }
+                }
             }
         }
         if !objectChanges.isEmpty {

@@ -47,6 +47,15 @@ public struct Review: Encodable, Sendable {
         public var codeCommits: [CommitLine]
     }
 
+    /// The files (and CSV/TSV rows) a retraining would read that differ
+    /// from what the model's latest version was trained on: its snapshot
+    /// against the data now.
+    public struct DataChange: Codable, Sendable {
+        public var model: String
+        public var since: Int
+        public var files: [SnapshotDiff.FileChange]
+    }
+
     public struct PinChange: Codable, Sendable {
         public var deployment: String
         public var model: String
@@ -67,6 +76,7 @@ public struct Review: Encodable, Sendable {
     public var warnings: [String]
     public var objectChanges: [ObjectChange]
     public var inputChanges: [InputChange]
+    public var dataChanges: [DataChange] = []
     public var pinChanges: [PinChange]
     /// What the plan was made against: a controller's recorded and observed
     /// state, this machine's state directory, or Git alone.
@@ -120,10 +130,38 @@ public struct Review: Encodable, Sendable {
 
         let changes = ManifestDiff.changes(from: base.manifests, to: head.manifests)
         let result: Result = !head.isValid ? .invalid : (headPlan.hasChanges || !changes.isEmpty ? .changes : .nothing)
-        return Review(
+        var review = Review(
             base: revision(base), head: revision(shown ?? head), result: result, diagnostics: head.diagnostics,
             actions: headPlan.actions, warnings: headPlan.warnings, objectChanges: changes,
             inputChanges: inputs, pinChanges: pins, plannedAgainst: plannedAgainst)
+        review.dataChanges = try dataChanges(headPlan, head.manifests, store: store, snapshots: SnapshotStore(root: reconciler.workspace.snapshots))
+        return review
+    }
+
+    /// For each training planned on changed local data: the files that
+    /// differ from the snapshot of the model's latest version.
+    static func dataChanges(_ plan: Plan, _ manifests: ManifestSet, store: StateStore, snapshots: SnapshotStore) throws -> [DataChange] {
+        var out: [DataChange] = []
+        for action in plan.actions where action.kind == .train {
+            guard let lineage = action.lineage, let latest = try store.versions(of: action.model).last,
+                let recorded = Lineage.decode(latest.lineage)
+            else { continue }
+            var before: [String: SnapshotStore.Manifest] = [:]
+            var after: [String: SnapshotStore.Manifest] = [:]
+            var live: [String: String] = [:]
+            for (name, fingerprint) in lineage.datasets.sorted(by: { $0.key < $1.key }) where recorded.datasets[name] != fingerprint {
+                guard let was = recorded.datasets[name], let old = snapshots.manifest(was), let path = manifests.datasets[name]?.spec.source.path,
+                    let now = SnapshotDiff.live(dataset: name, path: path, fingerprint: fingerprint, store: store)
+                else { continue }
+                before[name] = old
+                after[name] = now
+                live[name] = path
+            }
+            guard !before.isEmpty else { continue }
+            let files = try SnapshotDiff.changes(from: before, to: after, in: snapshots, rows: 5, live: live)
+            if !files.isEmpty { out.append(DataChange(model: action.model, since: latest.number, files: files)) }
+        }
+        return out
     }
 
     static func revision(_ r: Revision) -> Plan.Revision {

@@ -84,6 +84,16 @@ struct SnapshotTests {
         // One file changes: two rows added, one removed.
         let changed = "user,clicks\n7,1\n9,4\n10,6\n11,2\n"
         try changed.write(toFile: data + "/b.csv", atomically: true, encoding: .utf8)
+        // A plan of a pull request names the data the retraining would read.
+        let review = try await gantry(["plan", "--repo", repository.directory, "--base", "main", "--head", "main"])
+        #expect(review.code == 2, "\(review.output)")
+        #expect(
+            review.output.contains(
+                "Data a retraining reads, against the latest version's snapshot:\n  counter (since v1):\n"
+                    + "    modified events/b.csv (\(b.utf8.count) -> \(changed.utf8.count) bytes, rows +2 -1)\n      + 10,6\n"),
+            "\(review.output)")
+        let markdown = try await gantry(["plan", "--repo", repository.directory, "--base", "main", "--head", "main", "-o", "markdown"])
+        #expect(markdown.output.contains("#### Data a retraining reads") && markdown.output.contains("    - `- 8,2`"), "\(markdown.output)")
         let second = try await gantry(["apply", "--repo", repository.directory])
         #expect(second.code == 0 && second.output.contains("registered counter@v2"), "\(second.output)")
         #expect(directorySize(snapshots) - sizeAfterV1 == Int64(changed.utf8.count), "the store grew by the changed file alone")
