@@ -153,8 +153,13 @@ public struct SnapshotStore: Sendable {
         // Each object once (a dataset may hold the same bytes twice), on
         // every core.
         var seen = Set<String>()
+        // Looked up from the objects directory, not from the root each time.
+        let objects = open(root + "/objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if objects >= 0 { close(objects) } }
         let wanted = zip(files, sources).filter { file, _ in
-            seen.insert(file.digest).inserted && access(objectPath(file.digest), F_OK) != 0
+            guard seen.insert(file.digest).inserted else { return false }
+            let hex = file.digest.hasPrefix("sha256:") ? file.digest.dropFirst(7) : Substring(file.digest)
+            return objects < 0 || faccessat(objects, "\(hex.prefix(2))/\(hex.dropFirst(2))", F_OK, 0) != 0
         }
         try Self.concurrently(wanted.count) { i in try keep(wanted[i].1, as: wanted[i].0.digest) }
         try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: files, name: isDirectory.boolValue ? nil : (path as NSString).lastPathComponent))
@@ -307,6 +312,8 @@ public struct SnapshotStore: Sendable {
 
     /// A JSON string literal.
     static func quoted(_ text: String) -> String {
+        // Almost every name needs no escape: copied whole.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
