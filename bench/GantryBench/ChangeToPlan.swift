@@ -9,6 +9,9 @@ enum ChangeToPlan {
     static let gantry = "Gantry: fetch + plan"
     static let all = GitCommandLine.Strategy.decodeAll.rawValue
     static let changed = GitCommandLine.Strategy.decodeChanged.rawValue
+    static let fetchFile = "git CLI: fetch only over file:// (in both baselines)"
+    static let fetchGit = "git CLI: fetch only over git:// (git daemon)"
+    static let fetchHTTP = "git CLI: fetch only over smart HTTP (git http-backend)"
 
     static func run(work: String, repository: String, rounds: Int, out: String) async throws {
         let shape = RepositoryShape()
@@ -16,8 +19,12 @@ enum ChangeToPlan {
         let controller = try Controller(url: remote.url, state: work + "/state-change")
         note("scenario 1: registering a version for every model")
         let registered = try await controller.registerMissingVersions()
-        var cliAll = try GitCommandLine(directory: try remote.clone("cli-all"), strategy: .decodeAll)
-        var cliChanged = try GitCommandLine(directory: try remote.clone("cli-changed"), strategy: .decodeChanged)
+        // The baselines fetch over file://, git's fastest transport here; git
+        // alone also fetches each push over git:// and smart HTTP.
+        var cliAll = try GitCommandLine(directory: try remote.clone("cli-all", from: remote.fileURL), strategy: .decodeAll)
+        var cliChanged = try GitCommandLine(directory: try remote.clone("cli-changed", from: remote.fileURL), strategy: .decodeChanged)
+        let overGit = try remote.clone("cli-git")
+        let overHTTP = try remote.clone("cli-http", from: remote.httpURL)
 
         var result = ScenarioResult(id: "change")
         var fetchDecode = Series("Gantry: fetch + decode")
@@ -26,7 +33,7 @@ enum ChangeToPlan {
         var fetchOnly = Series("Gantry: fetch only (libgit2 from git daemon)")
         // git's own fetch from the same daemon, inside both baselines: with
         // Gantry's, what no client can go much below.
-        var cliFetch = Series("git CLI: fetch only (`git fetch` from git daemon, in both baselines)")
+        var cliFetch = Series(fetchFile)
         var pushSeconds: [Double] = []
         var model = ""
         var path = ""
@@ -70,6 +77,8 @@ enum ChangeToPlan {
                 try controller.register(plan.actions.filter { $0.kind == .train })
                 controller.maintain()  // after the reconcile, as the controller loop does
                 return t2 - t0
+            case fetchGit, fetchHTTP:
+                return try Measure.time { try Child.check(["git", "-C", name == fetchGit ? overGit : overHTTP, "fetch", "-q", "origin"]) }
             default:
                 let t0 = Measure.now()
                 let outcome = name == all ? try cliAll.poll() : try cliChanged.poll()
@@ -82,7 +91,7 @@ enum ChangeToPlan {
             }
         }
 
-        let names = [gantry, all, changed]
+        let names = [gantry, all, changed, fetchGit, fetchHTTP]
         note("scenario 1: warming up")
         _ = try await alternate(rounds: 2, names, round, contestant)
         measuring = true

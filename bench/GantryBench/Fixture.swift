@@ -9,14 +9,21 @@ import Source
 import State
 import Targets
 
-/// A generated repository served by `git daemon` on 127.0.0.1, with a
-/// clone that commits and pushes, as a developer would.
+/// A generated repository served by `git daemon` on 127.0.0.1, and over
+/// smart HTTP (`git http-backend`, bench/git-http.py), with a clone that
+/// commits and pushes, as a developer would.
 final class Remote {
     let work: String
     let name: String
     let port: Int
     let daemon: pid_t
+    let httpPort: Int
+    let http: pid_t
     var url: String { "git://127.0.0.1:\(port)/\(name).git" }
+    /// The same repository through the file system: git's fastest transport.
+    var fileURL: String { "file://\(work)/\(name).git" }
+    /// What a forge speaks.
+    var httpURL: String { "http://127.0.0.1:\(httpPort)/\(name).git" }
     var pusher: String { work + "/\(name)-pusher" }
 
     /// Serves `work/<name>.git`, a bare copy of the generated repository at
@@ -36,16 +43,31 @@ final class Remote {
             ],
             log: work + "/daemon-\(name).log")
         let deadline = Measure.now() + 10
-        while (try? Child.run(["git", "ls-remote", url]))?.succeeded != true {
+        while (try? Child.run(["git", "ls-remote", "git://127.0.0.1:\(port)/\(name).git"]))?.succeeded != true {
             guard Measure.now() < deadline else {
                 throw ChildFailure(argv: ["git", "daemon"], result: ChildResult(status: 1, stdout: "", stderr: "not ready in 10 s"))
+            }
+            usleep(20_000)
+        }
+        httpPort = try freePort()
+        http = try Child.start(
+            // bench/run runs from the repository's root.
+            ["python3", FileManager.default.currentDirectoryPath + "/bench/git-http.py", "\(httpPort)", work],
+            log: work + "/http-\(name).log")
+        let httpDeadline = Measure.now() + 10
+        while (try? Child.run(["git", "ls-remote", "http://127.0.0.1:\(httpPort)/\(name).git"]))?.succeeded != true {
+            guard Measure.now() < httpDeadline else {
+                throw ChildFailure(argv: ["bench/git-http.py"], result: ChildResult(status: 1, stdout: "", stderr: "not ready in 10 s"))
             }
             usleep(20_000)
         }
         try Child.check(["git", "clone", "-q", url, pusher])
     }
 
-    deinit { Child.stop(daemon) }
+    deinit {
+        Child.stop(daemon)
+        Child.stop(http)
+    }
 
     /// Commits what `edit` changed in the pusher clone and pushes it; returns
     /// how long the push took.
@@ -56,11 +78,12 @@ final class Remote {
         return try Measure.time { try Child.check(["git", "-C", pusher, "push", "-q", "origin", "main"]) }
     }
 
-    /// A clone for a git command-line contestant.
-    func clone(_ as: String) throws -> String {
+    /// A clone for a git command-line contestant, fetching from `from`
+    /// (git:// unless given).
+    func clone(_ as: String, from: String? = nil) throws -> String {
         let dir = work + "/\(name)-\(`as`)"
         try? FileManager.default.removeItem(atPath: dir)
-        try Child.check(["git", "clone", "-q", url, dir])
+        try Child.check(["git", "clone", "-q", from ?? url, dir])
         return dir
     }
 }

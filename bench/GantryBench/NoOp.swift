@@ -11,7 +11,9 @@ import Targets
 /// version matching its lineage.
 enum NoOp {
     static let gantry = "Gantry: fetch + plan"
-    static let cli = "git CLI: fetch + diff"
+    static let cli = "git CLI: fetch + diff (over file://)"
+    static let cliGit = "git CLI: fetch only over git:// (git daemon)"
+    static let cliHTTP = "git CLI: fetch only over smart HTTP (git http-backend)"
     static let firstProbe = "Gantry: first plan, probing every health check"
 
     /// 10,000 models (the repository without Deployments), nothing new to
@@ -21,7 +23,9 @@ enum NoOp {
         let controller = try Controller(url: remote.url, state: work + "/state-noop")
         note("scenario 2: registering a version for every model")
         let registered = try await controller.registerMissingVersions()
-        var git = try GitCommandLine(directory: try remote.clone("cli-noop"), strategy: .decodeAll)
+        var git = try GitCommandLine(directory: try remote.clone("cli-noop", from: remote.fileURL), strategy: .decodeAll)
+        let overGit = try remote.clone("cli-noop-git")
+        let overHTTP = try remote.clone("cli-noop-http", from: remote.httpURL)
         var fetchOnly = Series("Gantry: fetch (nothing new)")
         var planOnly = Series("Gantry: plan only")
         var measuring = false
@@ -29,6 +33,9 @@ enum NoOp {
         let before = controller.source.decodeCount
 
         func contestant(_ name: String) async throws -> Double {
+            if name == cliGit || name == cliHTTP {
+                return try Measure.time { try Child.check(["git", "-C", name == cliGit ? overGit : overHTTP, "fetch", "-q", "origin"]) }
+            }
             if name == cli {
                 let t0 = Measure.now()
                 let outcome = try git.poll()
@@ -51,11 +58,11 @@ enum NoOp {
             return t2 - t0
         }
 
-        _ = try await alternate(rounds: 3, [gantry, cli], { _ in }, contestant)
+        _ = try await alternate(rounds: 3, [gantry, cli, cliGit, cliHTTP], { _ in }, contestant)
         measuring = true
         note("scenario 2: \(rounds) rounds")
         var result = ScenarioResult(id: "noop")
-        result.series = try await alternate(rounds: rounds, [gantry, cli], { _ in }, contestant)
+        result.series = try await alternate(rounds: rounds, [gantry, cli, cliGit, cliHTTP], { _ in }, contestant)
         result.series += [fetchOnly, planOnly]
         result.series += try await Stages.measure(controller, rounds: 5)
         result.facts = [

@@ -73,13 +73,20 @@ enum Report {
             baselines: `git fetch`, `git diff --name-only HEAD origin/main`,
             `git reset --hard origin/main`, then the same in-process decoder
             (`ManifestDecoder.decode` + `ManifestSet.assemble`) over every
-            manifest, or over the changed files only. The baselines stop when
-            the manifests are decoded and checked, before any planning, so the
-            ratios favour them. "Fetch only" is libgit2's fetch and `git daemon`
-            answering it (a fresh `git upload-pack` and `git pack-objects` per
-            fetch), before anything is decoded: the network's share, which
-            Gantry's total cannot go below; "git CLI: fetch only" is the
-            baselines' `git fetch` alone from the same daemon.
+            manifest, or over the changed files only. The baselines fetch over
+            `file://` from the same bare repository, the fastest transport git
+            has here, and stop when the manifests are decoded and checked,
+            before any planning, so the ratios favour them. Gantry fetches over
+            `git://` from the daemon. "Fetch only" is libgit2's fetch and `git
+            daemon` answering it (a fresh `git upload-pack` and `git
+            pack-objects` per fetch), before anything is decoded. The git CLI's
+            fetch alone is shown over each transport: `file://` (inside both
+            baselines), `git://` from the same daemon, and smart HTTP through
+            `git http-backend` (bench/git-http.py, one CGI run per request, as
+            a forge's web server does). Over `git://`, git 2.39's fetch stalls
+            about 40 ms on the kernel's delayed acknowledgement of a small
+            write (visible as a gap in `GIT_TRACE_PACKET`); Gantry's own
+            `git://` stream sets `TCP_NODELAY` and does not wait.
 
             \(table(r.series))
             Ratios: git CLI + decode all / Gantry = \(ratio(vsAll)); git CLI + decode changed / Gantry = \(ratio(vsChanged)).
@@ -103,7 +110,9 @@ enum Report {
             100 Pipelines, 200 Datasets), every model already at a version whose
             lineage matches, nothing new pushed: one controller loop's fetch and
             plan, which must be empty. The git command line's no-op (`git fetch`
-            and an empty `git diff --name-only`) is shown for scale.
+            over `file://`, its fastest transport here, and an empty `git diff
+            --name-only`) is shown for scale, with its fetch alone over `git://`
+            and smart HTTP.
 
             \(table(r.series))
             \(facts(r))
@@ -159,9 +168,16 @@ enum Report {
         guard let g = r[ColdDecode.gantry], let py = r[ColdDecode.pyyaml], let floor = r[ColdDecode.floor] else { return }
         let vsFloor = g.median / floor.median
         let vsPy = py.median / g.median
-        md += "| 3. cold decode + validation of every manifest | ≤ 2x the libyaml floor; ≥ 5x PyYAML "
-        md += "| \(ms(g.median)) | floor \(ms(floor.median)) (Gantry \(ratio(vsFloor)) of it); PyYAML \(ms(py.median)) (\(ratio(vsPy)) slower) "
-        md += "| \(verdict(vsFloor <= 2)) / \(verdict(vsPy >= 5)) |\n"
+        // Gantry uses both cores and the floor one: judged on CPU time (the
+        // work done) and on wall time (what a user waits), each against the
+        // floor's.
+        let cpu = r["Gantry: CPU time"].map(\.median) ?? .nan
+        let floorCPU = r["libyaml events (C): CPU time"].map(\.median) ?? .nan
+        let vsFloorCPU = cpu / floorCPU
+        md += "| 3. cold decode + validation of every manifest | CPU time ≤ 2x the libyaml floor's; wall time ≤ 1x the floor's; ≥ 5x PyYAML "
+        md += "| \(ms(g.median)) wall, \(ms(cpu)) CPU | floor \(ms(floor.median)) wall, \(ms(floorCPU)) CPU (Gantry \(ratio(vsFloorCPU)) of its CPU time, "
+        md += "\(ratio(vsFloor)) of its wall time); PyYAML \(ms(py.median)) (\(ratio(vsPy)) slower) "
+        md += "| \(verdict(vsFloorCPU <= 2)) / \(verdict(vsFloor <= 1)) / \(verdict(vsPy >= 5)) |\n"
         sections += """
 
             ## 3. Cold decode and validation of every manifest
@@ -172,10 +188,13 @@ enum Report {
             parse with libyaml, decode into typed objects, validate each object
             and check references between them. PyYAML parses with libyaml's C
             loader (`yaml.CSafeLoader`) into Python objects and validates nothing.
-            The floor is a C loop over libyaml's events that builds nothing.
+            The floor is a C loop over libyaml's events that builds nothing, on
+            one core; Gantry decodes on both, so it is judged on CPU time (the
+            sum of its threads' time against the floor's: ≤ 2x) and on wall
+            time (≤ 1x the floor's, since it has twice the cores).
 
             \(table(r.series))
-            Ratios: Gantry / floor = \(ratio(vsFloor)); PyYAML / Gantry = \(ratio(vsPy)).
+            Ratios: Gantry / floor = \(ratio(vsFloorCPU)) by CPU time, \(ratio(vsFloor)) by wall time; PyYAML / Gantry = \(ratio(vsPy)).
 
             \(facts(r))
             """
