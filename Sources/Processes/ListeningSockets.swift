@@ -22,6 +22,29 @@ public enum ListeningSockets {
         return readAny ? found : nil
     }
 
+    /// Every TCP port a socket listens on now, from one read of each table;
+    /// nil when the tables cannot be read. A socket that is bound but does
+    /// not listen is not in the tables (the kernel lists it only once it
+    /// listens or connects), so a port outside this set is very likely,
+    /// not certainly, free: a deploy that then cannot bind it still fails,
+    /// naming the address.
+    public static func heldPorts() -> Set<Int>? {
+        var ports = Set<Int>()
+        var readAny = false
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = readWhole(table) else { continue }
+            readAny = true
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 3, fields[3] == "0A" || fields[3] == "07", let colon = fields[1].lastIndex(of: ":"),
+                    let port = Int(fields[1][fields[1].index(after: colon)...], radix: 16)
+                else { continue }
+                ports.insert(port)
+            }
+        }
+        return readAny ? ports : nil
+    }
+
     /// A `/proc` file read to its end: such files report a size of 0, and
     /// a table of many sockets spans many reads.
     static func readWhole(_ path: String) -> String? {

@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import Planner
+import Processes
 import StableAddress
 import State
 import Targets
@@ -18,6 +19,9 @@ extension Reconciler {
     ) -> [Note] {
         var out: [Note] = []
         var usable: [String: String?] = [:]  // target -> the reason it cannot be used
+        // One read of the kernel's socket tables for every address checked
+        // below; only a port some socket holds is tried with a bind.
+        let held = lazy(ListeningSockets.heldPorts)
         for action in plan.actions where action.kind == .train || action.kind == .deploy || action.kind == .rollout {
             for target in action.targets {
                 if usable[target] == nil {
@@ -31,7 +35,9 @@ extension Reconciler {
                 if let problem = usable[target] ?? nil {
                     out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: problem)))
                 }
-                if action.kind != .train, manifests.targetType(target) == .local, let taken = addressTaken(action, target, manifests, deployments) {
+                if action.kind != .train, manifests.targetType(target) == .local,
+                    let taken = addressTaken(action, target, manifests, deployments, held: held.value)
+                {
                     out.append(Note(action.object, .targetUnusable(action: action.kind, target: target, problem: taken)))
                 }
                 if action.kind != .train, manifests.targetType(target) == .sagemaker, case let model = action.model,
@@ -48,13 +54,16 @@ extension Reconciler {
     /// Why the stable address a deploy on this machine would forward is
     /// already taken, naming where Git declares it; nil when it is free or
     /// this Deployment's own forwarder holds it.
-    func addressTaken(_ action: Action, _ target: String, _ manifests: ManifestSet, _ deployments: [Slot: DeploymentRecord]) -> String? {
+    func addressTaken(
+        _ action: Action, _ target: String, _ manifests: ManifestSet, _ deployments: [Slot: DeploymentRecord], held: Set<Int>? = nil
+    ) -> String? {
         let name = String(action.object.dropFirst("Deployment/".count))
         guard action.object.hasPrefix("Deployment/"), let entry = manifests.deployments[name],
             let address = entry.spec.placed(on: target).address, let endpoint = Endpoint(parsing: address)
         else { return nil }
         // The records the observation already read, not the store again.
         if deployments[Slot(name, target)]?.address == address { return nil }
+        if let held, !held.contains(Int(endpoint.port)) { return nil }
         guard endpoint.isInUse else { return nil }
         let index = entry.spec.targets.firstIndex { $0.target == target }
         let field = index.flatMap { entry.spec.targets[$0].address != nil ? "spec.targets[\($0)].address" : nil } ?? "spec.address"
@@ -67,3 +76,18 @@ extension Reconciler {
         return path.hasPrefix("/") && FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }
+
+/// A value worked out the first time it is read, and kept.
+final class Lazy<T> {
+    private let make: () -> T
+    private var made: T?
+    init(_ make: @escaping () -> T) { self.make = make }
+    var value: T {
+        if let made { return made }
+        let v = make()
+        made = v
+        return v
+    }
+}
+
+func lazy<T>(_ make: @escaping () -> T) -> Lazy<T> { Lazy(make) }

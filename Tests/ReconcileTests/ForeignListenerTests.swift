@@ -72,4 +72,32 @@ import Testing
         #expect(ListeningSockets.parse(table, port: 8081) == [4444])
         #expect(ListeningSockets.parse(table, port: 80).isEmpty)
     }
+
+    /// The ports a plan's address check tries to bind: those a socket listens
+    /// on. One merely bound is not in the kernel's tables.
+    @Test func theHeldPortsAreTheListeningOnes() throws {
+        func socketOn(_ port: Int, listening: Bool) -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(bound == 0)
+            if listening { #expect(listen(fd, 1) == 0) }
+            return fd
+        }
+        let (listened, bound, free) = (freePort(), freePort(), freePort())
+        let a = socketOn(listened, listening: true)
+        let b = socketOn(bound, listening: false)
+        defer {
+            close(a)
+            close(b)
+        }
+        let held = try #require(ListeningSockets.heldPorts())
+        #expect(held.contains(listened) && !held.contains(free))
+        #expect(!held.contains(bound), "the kernel lists a bound socket only once it listens or connects")
+    }
 }
