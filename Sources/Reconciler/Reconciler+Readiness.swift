@@ -57,14 +57,19 @@ extension Reconciler {
     func addressTaken(
         _ action: Action, _ target: String, _ manifests: ManifestSet, _ deployments: [Slot: DeploymentRecord], held: Set<Int>? = nil
     ) -> String? {
+        guard action.object.hasPrefix("Deployment/") else { return nil }
         let name = String(action.object.dropFirst("Deployment/".count))
-        guard action.object.hasPrefix("Deployment/"), let entry = manifests.deployments[name],
-            let address = entry.spec.placed(on: target).address, let endpoint = Endpoint(parsing: address)
+        // The address as placed on this target, read without copying the
+        // spec: a plan may check 10,000 of them.
+        guard let entry = manifests.deployments[name], let address = entry.spec.targets.first(where: { $0.target == target })?.address ?? entry.spec.address
         else { return nil }
+        // A port nothing listens on is free: no parse, no bind.
+        if let held, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), !held.contains(port) {
+            return nil
+        }
         // The records the observation already read, not the store again.
         if deployments[Slot(name, target)]?.address == address { return nil }
-        if let held, !held.contains(Int(endpoint.port)) { return nil }
-        guard endpoint.isInUse else { return nil }
+        guard let endpoint = Endpoint(parsing: address), endpoint.isInUse else { return nil }
         let index = entry.spec.targets.firstIndex { $0.target == target }
         let field = index.flatMap { entry.spec.targets[$0].address != nil ? "spec.targets[\($0)].address" : nil } ?? "spec.address"
         let holder = deployments.values.first { $0.address == address }.map { "Deployment/\($0.name)" } ?? "another process"
