@@ -31,16 +31,12 @@ public enum RuntimeEnvironment {
     /// it runs in: the base one and the step's own literal variables (one
     /// that names a secret or a placeholder is left out).
     public static func pythonStep(_ pipeline: PipelineSpec) -> (program: String, environment: [String: String])? {
-        for step in pipeline.steps {
-            let program = step.command?.argv.first ?? step.notebook.map { $0.python ?? "python3" }
-            guard let program, (program as NSString).lastPathComponent.hasPrefix("python") else { continue }
-            var environment = base()
-            for (name, value) in step.env ?? [:] {
-                if case .literal(let text) = value, !text.contains("${") { environment[name] = text }
-            }
-            return (program, environment)
+        guard let (program, step) = pipeline.pythonStep else { return nil }
+        var environment = base()
+        for (name, value) in step.env ?? [:] {
+            if case .literal(let text) = value, !text.contains("${") { environment[name] = text }
         }
-        return nil
+        return (program, environment)
     }
 
     static let script = """

@@ -55,3 +55,18 @@ public struct OutputRef: Sendable, Hashable, Codable {
     public var step: String
     public var path: String
 }
+
+extension PipelineSpec {
+    /// The first step that runs Python, with its program: a command whose
+    /// program is a `python…`, or a notebook's interpreter. Its environment
+    /// is what runtime capture and `triggers.runtime` look at.
+    public var pythonStep: (program: String, step: Step)? {
+        for step in steps {
+            guard let program = step.command?.argv.first ?? step.notebook.map({ $0.python ?? "python3" }),
+                program.split(separator: "/").last?.hasPrefix("python") == true
+            else { continue }
+            return (program, step)
+        }
+        return nil
+    }
+}

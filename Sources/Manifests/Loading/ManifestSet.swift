@@ -402,12 +402,7 @@ struct References {
             out.append(o.diagnostic("spec.pipeline", missing(.Pipeline, spec.pipeline, among: set.pipelines.keys)))
             return out
         }
-        if spec.triggers?.runtime == true,
-            !pipeline.spec.steps.contains(where: { step in
-                let program = step.command?.argv.first ?? step.notebook.map { $0.python ?? "python3" }
-                return program?.split(separator: "/").last?.hasPrefix("python") ?? false
-            })
-        {
+        if spec.triggers?.runtime == true, pipeline.spec.pythonStep == nil {
             out.append(
                 o.diagnostic(
                     "spec.triggers.runtime",

@@ -85,13 +85,9 @@ enum RuntimeCapture {
     /// The Python the steps run: the first step command or notebook
     /// interpreter whose program is a python, found on `path`.
     static func interpreter(_ pipeline: PipelineSpec, path: String) -> String? {
-        for step in pipeline.steps {
-            let program = step.command?.argv.first ?? step.notebook.map { $0.python ?? "python3" }
-            guard let program, (program as NSString).lastPathComponent.hasPrefix("python") else { continue }
-            if program.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-            return which(program, path: path)
-        }
-        return nil
+        guard let (program, _) = pipeline.pythonStep else { return nil }
+        if program.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        return which(program, path: path)
     }
 
     static func which(_ program: String, path: String) -> String? {
