@@ -85,7 +85,7 @@ public struct DesiredState: Sendable {
         let last = memo.last()
         // Models that retrain on a changed Python environment ask for it on
         // every computation: it lives outside Git and the data.
-        let environmentModels = set.models.values.filter { $0.spec.triggers?.runtime == true }
+        let environmentModels = set.runtimeTriggered.sorted().compactMap { set.models[$0] }
         if let last, last.key.commit == revision.commit.id.hex, last.key.source == revision.source, last.key.root == revision.root,
             last.key.windows == windows, set.datasets.values.allSatisfy({ $0.spec.source.path.map { !$0.hasPrefix("/") } ?? false }),
             environmentModels.isEmpty

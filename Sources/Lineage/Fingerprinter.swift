@@ -96,16 +96,20 @@ public struct Fingerprinter: Sendable {
         // An ETag names the content; so does a digest header. Last-Modified
         // names only a moment, which `touch` moves: with nothing better the
         // content itself is hashed, once per Last-Modified and length.
-        if let etag = response.headers["etag"] { return "etag:\(etag)" }
-        if let digest = response.headers["repr-digest"] ?? response.headers["digest"] ?? response.headers["x-checksum-sha256"] {
-            return "digest:\(digest)"
-        }
+        if let named = Self.contentName(response) { return named }
         if let modified = response.headers["last-modified"] {
             return try await contentDigest(
                 url: url, dataset: dataset, modified: modified,
                 length: response.headers["content-length"].flatMap { Int64($0) })
         }
         throw Failure(dataset: dataset, message: "\(HTTPError.redact(url)) gives no ETag, Last-Modified or digest header to fingerprint")
+    }
+
+    /// The fingerprint an answer's headers give the content, when they
+    /// name it: an ETag, else a digest header.
+    static func contentName(_ response: HTTPResponse) -> String? {
+        if let etag = response.headers["etag"] { return "etag:\(etag)" }
+        return (response.headers["repr-digest"] ?? response.headers["digest"] ?? response.headers["x-checksum-sha256"]).map { "digest:\($0)" }
     }
 
     /// Objects larger than this are not downloaded to be hashed; their

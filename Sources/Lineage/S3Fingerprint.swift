@@ -28,10 +28,15 @@ extension Fingerprinter {
             guard !objects.isEmpty else {
                 throw Failure(dataset: dataset, message: "\(uri): no objects under this prefix")
             }
-            let lines = objects.map { "\($0.key)\0\($0.etag)\0\($0.size)" }.sorted()
-            return "s3:" + Digest.sha256(lines.joined(separator: "\n"))
+            return Self.prefixFingerprint(objects)
         } catch let failure as S3Bucket.Failure {
             throw Failure(dataset: dataset, message: "\(uri): \(failure.message)")
         }
+    }
+
+    /// A prefix's fingerprint from its listing: SHA-256 over the sorted
+    /// lines `key\0etag\0size`.
+    static func prefixFingerprint(_ objects: [S3Bucket.Object]) -> String {
+        "s3:" + Digest.sha256(objects.map { "\($0.key)\0\($0.etag)\0\($0.size)" }.sorted().joined(separator: "\n"))
     }
 }

@@ -1,3 +1,4 @@
+import FileTree
 import Foundation
 import State
 
@@ -41,22 +42,12 @@ public enum SnapshotDiff {
     /// data now has `fingerprint`, so that a plan shows the data it plans.
     public static func live(dataset: String, path: String, fingerprint: String, store: StateStore?) -> SnapshotStore.Manifest? {
         var isDirectory: ObjCBool = false
-        guard path.hasPrefix("/"), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-        if !isDirectory.boolValue {
-            guard let digest = try? Digest.sha256(file: path), "sha256:" + digest == fingerprint else { return nil }
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64).flatMap { $0 } ?? 0
-            return SnapshotStore.Manifest(
-                dataset: dataset, fingerprint: fingerprint, files: [.init(path: "", digest: fingerprint, size: size)],
-                name: (path as NSString).lastPathComponent)
-        }
-        let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let listed = LocalFiles.walk(directory)
-        guard let digests = try? LocalFiles(store: store, cacheWrites: false).digests(listed, directory: directory),
-            LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) }) == fingerprint
+        guard path.hasPrefix("/"), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+            let (manifest, _) = try? SnapshotStore.current(
+                dataset: dataset, path: path, listing: isDirectory.boolValue ? DirectoryListing.scan(path) : nil, store: store, cacheWrites: false),
+            manifest.fingerprint == fingerprint
         else { return nil }
-        return SnapshotStore.Manifest(
-            dataset: dataset, fingerprint: fingerprint,
-            files: zip(listed, digests).map { .init(path: $0.relative, digest: "sha256:" + $1, size: $0.size) })
+        return manifest
     }
 
     /// The changes from `before` to `after`, by dataset then path; at most

@@ -28,10 +28,8 @@ extension Fingerprinter {
                 throw Failure(dataset: name, message: "GET \(HTTPError.redact(url)) answered \(response.status)")
             }
             // The same precedence as the plan's HEAD (fingerprint(url:)).
-            if let etag = response.headers["etag"] {
-                served = "etag:\(etag)"
-            } else if let digest = response.headers["repr-digest"] ?? response.headers["digest"] ?? response.headers["x-checksum-sha256"] {
-                served = "digest:\(digest)"
+            if let named = Self.contentName(response) {
+                served = named
             } else if let modified = response.headers["last-modified"] {
                 served =
                     Int64(response.body.count) <= Self.largestHashedDownload
@@ -46,7 +44,7 @@ extension Fingerprinter {
                 let bucket = try S3Bucket(location, http: http)
                 if location.key.isEmpty || location.key.hasSuffix("/") {
                     let objects = try await bucket.objects(prefix: location.key).filter { $0.key != location.key }
-                    served = "s3:" + Digest.sha256(objects.map { "\($0.key)\0\($0.etag)\0\($0.size)" }.sorted().joined(separator: "\n"))
+                    served = Self.prefixFingerprint(objects)
                     guard served == fingerprint else { throw Failure(dataset: name, message: Self.changed(fingerprint, served)) }
                     var fetched: [(path: String, bytes: [UInt8])] = []
                     var total = 0

@@ -78,13 +78,6 @@ public struct SnapshotStore: Sendable {
         return try? JSONDecoder().decode(Manifest.self, from: data)
     }
 
-    /// Whether the fingerprint names local data a snapshot can keep (a
-    /// dataset in Git is kept by Git; one behind a URL or in S3 is not
-    /// snapshotted).
-    public static func isLocal(_ dataset: DatasetSpec) -> Bool {
-        dataset.source.path?.hasPrefix("/") == true && dataset.snapshot != false
-    }
-
     /// The name a one-file snapshot of `source` is written under: the last
     /// part of its path, URL path or S3 key.
     public static func fileName(_ source: DataSource) -> String {
@@ -121,30 +114,20 @@ public struct SnapshotStore: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw Failure(description: "dataset \(dataset): \(path) is gone")
         }
-        let files: [Manifest.File]
-        let sources: [String]
-        let fingerprint: String
+        var listing: DirectoryListing?
         if isDirectory.boolValue {
             let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-            let listing = DirectoryListing.scan(directory)
-            let listed = listing.files
+            let scanned = DirectoryListing.scan(directory)
             // Unchanged since the last look, and kept then: nothing to read.
-            if expecting == nil, let known = try store?.directoryFingerprint(directory), known.signature == listing.signature,
+            if expecting == nil, let known = try store?.directoryFingerprint(directory), known.signature == scanned.signature,
                 access(manifestPath(known.fingerprint), F_OK) == 0
             {
-                return Kept(fingerprint: known.fingerprint, added: 0, files: listed.count, bytes: listed.reduce(0) { $0 + $1.size })
+                return Kept(fingerprint: known.fingerprint, added: 0, files: scanned.files.count, bytes: scanned.files.reduce(0) { $0 + $1.size })
             }
-            let digests = try LocalFiles(store: store, cacheWrites: cacheWrites).digests(listed, directory: directory)
-            files = zip(listed, digests).map { Manifest.File(path: $0.relative, digest: "sha256:" + $1, size: $0.size) }
-            sources = listed.map { directory + "/" + $0.relative }
-            fingerprint = LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) })
-            if cacheWrites { try store?.saveDirectoryFingerprint(directory, signature: listing.signature, fingerprint: fingerprint) }
-        } else {
-            fingerprint = "sha256:" + (try Digest.sha256(file: path))
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-            files = [Manifest.File(path: "", digest: fingerprint, size: size ?? 0)]
-            sources = [path]
+            listing = scanned
         }
+        let (manifest, sources) = try Self.current(dataset: dataset, path: path, listing: listing, store: store, cacheWrites: cacheWrites)
+        let (files, fingerprint) = (manifest.files, manifest.fingerprint)
         if let expecting, expecting != fingerprint {
             throw Failure(description: "dataset \(dataset) changed since it was fingerprinted; not snapshotted")
         }
@@ -162,8 +145,30 @@ public struct SnapshotStore: Sendable {
             return objects < 0 || faccessat(objects, "\(hex.prefix(2))/\(hex.dropFirst(2))", F_OK, 0) != 0
         }
         try Self.concurrently(wanted.count) { i in try keep(wanted[i].1, as: wanted[i].0.digest) }
-        try save(Manifest(dataset: dataset, fingerprint: fingerprint, files: files, name: isDirectory.boolValue ? nil : (path as NSString).lastPathComponent))
+        try save(manifest)
         return Kept(fingerprint: fingerprint, added: wanted.reduce(0) { $0 + $1.0.size }, files: files.count, bytes: bytes)
+    }
+
+    /// The local data at `path` as it is now, as a manifest, with each
+    /// file's full path: a file hashed, or a directory (`listing`, when
+    /// already scanned) by the remembered hashes of its unchanged files and
+    /// the rest read on every core.
+    static func current(
+        dataset: String, path: String, listing: DirectoryListing?, store: StateStore?, cacheWrites: Bool
+    ) throws -> (manifest: Manifest, sources: [String]) {
+        let directory = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard let listing else {
+            let fingerprint = "sha256:" + (try Digest.sha256(file: path))
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64).flatMap { $0 } ?? 0
+            let file = Manifest.File(path: "", digest: fingerprint, size: size)
+            return (Manifest(dataset: dataset, fingerprint: fingerprint, files: [file], name: (path as NSString).lastPathComponent), [path])
+        }
+        let listed = listing.files
+        let digests = try LocalFiles(store: store, cacheWrites: cacheWrites).digests(listed, directory: directory)
+        let fingerprint = LocalFiles.fingerprint(zip(listed, digests).map { ($0.relative, $1) })
+        if cacheWrites { try store?.saveDirectoryFingerprint(directory, signature: listing.signature, fingerprint: fingerprint) }
+        let files = zip(listed, digests).map { Manifest.File(path: $0.relative, digest: "sha256:" + $1, size: $0.size) }
+        return (Manifest(dataset: dataset, fingerprint: fingerprint, files: files), listed.map { directory + "/" + $0.relative })
     }
 
     /// Keeps downloaded `files` (see ``Fingerprinter/download(_:expecting:)``)
@@ -338,6 +343,12 @@ public struct SnapshotStore: Sendable {
     /// The digests a manifest needs that the store lacks.
     public func missing(_ manifest: Manifest) -> [String] {
         manifest.files.map(\.digest).filter { !FileManager.default.fileExists(atPath: objectPath($0)) }
+    }
+
+    /// Whether the snapshot `fingerprint` is here whole: its manifest and
+    /// every object it names.
+    public func holds(_ fingerprint: String) -> Bool {
+        manifest(fingerprint).map { missing($0).isEmpty } ?? false
     }
 
     /// Writes the data `fingerprint` names to `destination` (a directory,

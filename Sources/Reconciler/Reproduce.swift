@@ -71,7 +71,7 @@ extension Reconciler {
             let now: String
             do { now = try await fingerprinter.fingerprint(dataset, in: revision) } catch { now = "missing (\(error))" }
             guard now != was else { continue }
-            if let remote = snapshotRemote, snapshots.manifest(was).map({ !snapshots.missing($0).isEmpty }) ?? true {
+            if let remote = snapshotRemote, !snapshots.holds(was) {
                 do {
                     if let pulled = try await remote.pull(was, into: snapshots) {
                         report.restored.append("dataset \(name): pulled its snapshot from \(remote.description) (\(pulled) bytes)")
@@ -127,10 +127,7 @@ extension Reconciler {
         let scratch = Workspace(root: scratchRoot, executable: workspace.executable)
         var datasets = revision.manifests.datasets.filter { (entry.spec.datasets ?? []).contains($0.key) }
         for (name, path) in restoredPaths {
-            guard let dataset = datasets[name] else { continue }
-            var object = dataset.object
-            object.spec.source = DataSource(path: path)
-            datasets[name] = Entry(object: object, origin: dataset.origin)
+            datasets[name] = datasets[name]?.reading(path)
         }
         // Downloaded data that did not change is read from its snapshot
         // too, as the training read it.

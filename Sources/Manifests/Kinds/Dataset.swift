@@ -75,3 +75,13 @@ public struct AWSCredentials: Sendable, Hashable, Codable {
         self.secretAccessKey = secretAccessKey
     }
 }
+
+extension Entry where Spec == DatasetSpec {
+    /// This Dataset read from the local `path` instead (a snapshot's copy,
+    /// or its restored data), with its name and origin.
+    public func reading(_ path: String) -> Entry<DatasetSpec> {
+        var copy = object
+        copy.spec.source = DataSource(path: path)
+        return Entry(object: copy, origin: origin)
+    }
+}

@@ -23,6 +23,9 @@ public struct ManifestSet: Sendable {
     public private(set) var replaced: (base: UInt64, models: Set<String>, deployments: Set<String>)?
     /// The Models with `triggers.schedule`, and their periods.
     public private(set) var schedules: [String: TimeSpan] = [:]
+    /// The Models with `triggers.runtime`: a plan reads only their Python
+    /// environments, without visiting every Model to find them.
+    public private(set) var runtimeTriggered: Set<String> = []
     /// The Deployments that take their version from another
     /// (`spec.promotion.from`), and that other: a plan visits only these.
     public private(set) var stages: [String: String] = [:]
@@ -85,6 +88,7 @@ public struct ManifestSet: Sendable {
         // not the cascade.
         set.names = SortedNames(models: set.models.keys.sorted(), deployments: set.deployments.keys.sorted())
         set.schedules = set.models.compactMapValues { $0.spec.triggers?.schedule }
+        set.runtimeTriggered = Set(set.models.values.filter { $0.spec.triggers?.runtime == true }.map(\.name))
         set.stages = set.deployments.compactMapValues { $0.spec.promotion?.from }
         let unknown = files.reduce(into: [Kind: Set<String>]()) { acc, f in acc.merge(f.undecodable) { $0.union($1) } }
         if files.allSatisfy(\.parsed) {
@@ -133,6 +137,11 @@ extension ManifestSet {
                 case .model(let e):
                     set.models[e.name] = e
                     set.schedules[e.name] = e.spec.triggers?.schedule
+                    if e.spec.triggers?.runtime == true {
+                        set.runtimeTriggered.insert(e.name)
+                    } else {
+                        set.runtimeTriggered.remove(e.name)
+                    }
                     models.insert(e.name)
                     if placeholders[e.spec.pipeline] == nil, let p = pipelines[e.spec.pipeline] {
                         placeholders[e.spec.pipeline] = References.modelPlaceholders(of: p.spec)

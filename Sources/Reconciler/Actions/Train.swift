@@ -70,22 +70,19 @@ extension Reconciler {
         var out = datasets
         for (name, dataset) in datasets.sorted(by: { $0.key < $1.key }) where dataset.spec.downloaded {
             guard let fingerprint = lineage.datasets[name] else { continue }
-            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+            if !snapshots.holds(fingerprint) {
                 if let remote = snapshotRemote, let pulled = try? await remote.pull(fingerprint, into: snapshots) {
                     log("  dataset \(name): pulled its snapshot from \(remote.description) (\(pulled) bytes)")
                 }
             }
-            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+            if !snapshots.holds(fingerprint) {
                 let files = try await Fingerprinter(store: store, cacheWrites: false).download(dataset, expecting: fingerprint)
                 let added = try snapshots.keep(
                     dataset: name, fingerprint: fingerprint, files: files,
                     name: files.count == 1 && files[0].path.isEmpty ? SnapshotStore.fileName(dataset.spec.source) : nil)
                 log("  snapshot of dataset \(name): downloaded \(files.count) files, \(added) new bytes")
             }
-            var object = dataset.object
-            object.spec.source = DataSource(
-                path: try snapshots.materialize(fingerprint, fileName: SnapshotStore.fileName(dataset.spec.source)), url: nil, s3: nil)
-            out[name] = Entry(object: object, origin: dataset.origin)
+            out[name] = dataset.reading(try snapshots.materialize(fingerprint, fileName: SnapshotStore.fileName(dataset.spec.source)))
         }
         return out
     }

@@ -52,7 +52,7 @@ extension AgentNode {
     func pullData(_ data: [String: String]) async throws {
         let snapshots = SnapshotStore(root: workspace.snapshots)
         for (fingerprint, name) in data.sorted(by: { $0.key < $1.key }) {
-            if snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+            if !snapshots.holds(fingerprint) {
                 guard let remote = snapshotRemote else {
                     throw Problem(.failed, "the run reads the data snapshot \(fingerprint), and this node has no --snapshot-remote to pull it from")
                 }

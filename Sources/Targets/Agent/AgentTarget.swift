@@ -97,9 +97,7 @@ public struct AgentTarget: TargetDriver {
             let single = manifest.files.count == 1 && manifest.files[0].path.isEmpty
             let fileName = single ? SnapshotStore.fileName(dataset.spec.source) : ""
             data[fingerprint] = fileName
-            var object = dataset.object
-            object.spec.source = DataSource(path: nodeSnapshots.checkoutPath(fingerprint, fileName: single ? fileName : nil))
-            request.datasets[name] = Entry(object: object, origin: dataset.origin)
+            request.datasets[name] = dataset.reading(nodeSnapshots.checkoutPath(fingerprint, fileName: single ? fileName : nil))
         }
         let job = try RunFiles(workspace: workspace).makeJob(
             request, runDirectory: runDirectory, project: Self.projectPath(in: node, project), cacheDirectory: node.stepCache)

@@ -76,7 +76,7 @@ struct DataCheckout: AsyncParsableCommand {
         let remote = try snapshotOptions.snapshotRemote()
         if reference.hasPrefix("sha256:") {
             do {
-                if let remote, snapshots.manifest(reference).map({ !snapshots.missing($0).isEmpty }) ?? true,
+                if let remote, !snapshots.holds(reference),
                     let pulled = try await remote.pull(reference, into: snapshots)
                 {
                     print("pulled \(pulled) bytes from \(remote.description)")
@@ -101,7 +101,7 @@ struct DataCheckout: AsyncParsableCommand {
                 throw ValidationError("no version \(version)")
             }
             for (name, fingerprint) in lineage.datasets.sorted(by: { $0.key < $1.key })
-            where snapshots.manifest(fingerprint).map({ !snapshots.missing($0).isEmpty }) ?? true {
+            where !snapshots.holds(fingerprint) {
                 do {
                     if let pulled = try await remote.pull(fingerprint, into: snapshots) { print("\(name): pulled \(pulled) bytes from \(remote.description)") }
                 } catch {
